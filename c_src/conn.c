@@ -1,0 +1,90 @@
+/* conn.c: a connection's socket, buffers and framing; see conn.h. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64 * 1024)
+#define KEEP_BUFFER (1024 * 1024) /* input memory kept between frames */
+
+conn *conn_create(int fd, long long now_ms)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->state = CONN_HANDSHAKE;
+    c->opened_ms = c->read_ms = c->write_ms = now_ms;
+    return c;
+}
+
+void conn_destroy(conn *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    buffer_free(&c->in);
+    buffer_free(&c->out);
+    free(c);
+}
+
+const char *conn_peer(const conn *c) { return c->hs.peer_name[0] ? c->hs.peer_name : "?"; }
+
+enum conn_io conn_read(conn *c, size_t want)
+{
+    if (want < READ_CHUNK)
+        want = READ_CHUNK;
+    if (buffer_reserve(&c->in, want) < 0)
+        return CONN_IO_ERROR;
+    ssize_t n = read(c->fd, buffer_tail(&c->in), c->in.cap - c->in.end);
+    if (n > 0) {
+        c->in.end += (size_t)n;
+        return CONN_IO_OK;
+    }
+    if (n == 0)
+        return CONN_IO_EOF;
+    return errno == EAGAIN || errno == EINTR ? CONN_IO_AGAIN : CONN_IO_ERROR;
+}
+
+int conn_frame(const conn *c, int header_len, size_t max, const char **frame, size_t *len)
+{
+    size_t have = buffer_len(&c->in);
+    const char *p = buffer_head(&c->in);
+    if (have < (size_t)header_len)
+        return 0;
+    size_t n = header_len == 2 ? get_u16(p) : get_u32(p);
+    if (n > max)
+        return -1;
+    if (have - (size_t)header_len < n)
+        return 0;
+    *frame = p + header_len;
+    *len = n;
+    return 1;
+}
+
+void conn_consume(conn *c, int header_len, size_t len)
+{
+    buffer_consume(&c->in, (size_t)header_len + len);
+    buffer_trim(&c->in, KEEP_BUFFER);
+}
+
+enum conn_io conn_flush(conn *c)
+{
+    while (buffer_len(&c->out) > 0) {
+        ssize_t n = send(c->fd, buffer_head(&c->out), buffer_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buffer_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return CONN_IO_AGAIN;
+        return CONN_IO_ERROR;
+    }
+    buffer_trim(&c->out, KEEP_BUFFER);
+    return CONN_IO_OK;
+}

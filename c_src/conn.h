@@ -1,0 +1,53 @@
+/*
+ * conn.h: one connection to a peer node: its socket, its input and output
+ * buffers, and the framing of the distribution protocol (2-byte lengths
+ * during the handshake, 4-byte lengths after). Reading takes whatever the
+ * socket has in one read and yields whole frames in place, without copying;
+ * writing sends everything queued with one write per loop turn. What frames
+ * mean is not its business.
+ */
+#ifndef GEN_CNODE_CONN_H
+#define GEN_CNODE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "handshake.h"
+
+enum conn_state { CONN_HANDSHAKE, CONN_UP, CONN_DEAD };
+
+typedef struct conn {
+    int fd;
+    enum conn_state state;
+    handshake hs;
+    buffer in, out;
+    uint64_t flags;          /* the peer's, once up */
+    long long opened_ms, read_ms, write_ms;
+    int dirty;               /* queued on the node's flush list */
+    int writing;             /* waiting for the socket to become writable */
+    void *owner;             /* the node, for the event loop's callbacks */
+    struct conn *next;       /* the node's list of connections */
+    struct conn *next_dirty; /* the node's flush list */
+} conn;
+
+enum conn_io { CONN_IO_OK = 0, CONN_IO_AGAIN = 1, CONN_IO_EOF = 2, CONN_IO_ERROR = -1 };
+
+conn *conn_create(int fd, long long now_ms);
+void conn_destroy(conn *c);
+const char *conn_peer(const conn *c); /* the peer's node name, or "?" before the handshake said it */
+
+/* One read of what the socket has (at most `want` more bytes than held). */
+enum conn_io conn_read(conn *c, size_t want);
+
+/* The next whole frame in the input (header_len 2 or 4, the length itself
+ * excluded): 1 and *frame and *len if there is one, 0 if more bytes are needed,
+ * -1 if it announces more than max bytes. Call conn_consume after use. */
+int conn_frame(const conn *c, int header_len, size_t max, const char **frame, size_t *len);
+void conn_consume(conn *c, int header_len, size_t len);
+
+/* Write what is queued: CONN_IO_OK when all is out, CONN_IO_AGAIN when the
+ * socket is full, CONN_IO_ERROR when the peer is gone. */
+enum conn_io conn_flush(conn *c);
+
+#endif

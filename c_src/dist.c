@@ -1,0 +1,233 @@
+/* dist.c: control messages in and out; see dist.h. */
+#include "dist.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define PASS_THROUGH 112
+#define VERSION_MAGIC 131
+#define CONTROL_MAX_ELEMENTS 6
+
+/* The control tuple's elements, as views. */
+typedef struct control {
+    long op;
+    int n;
+    term_view el[CONTROL_MAX_ELEMENTS];
+} control;
+
+static int decode_control(const char *buf, size_t len, control *c)
+{
+    size_t i = 0;
+    unsigned char tag = len ? (unsigned char)buf[0] : 0;
+    if (len < 2 || (tag != 104 && tag != 105))
+        return -1;
+    size_t arity = tag == 104 ? (unsigned char)buf[1] : (len >= 5 ? get_u32(buf + 1) : 0);
+    i = tag == 104 ? 2 : 5;
+    if (arity < 1 || arity > CONTROL_MAX_ELEMENTS + 1)
+        return -1;
+    int idx = (int)i;
+    if (ei_decode_long(buf, &idx, &c->op) < 0)
+        return -1;
+    i = (size_t)idx;
+    c->n = (int)arity - 1;
+    for (int k = 0; k < c->n; k++) {
+        size_t start = i;
+        if (term_skip(buf, len, &i, 16) != TERM_OK)
+            return -1;
+        c->el[k] = (term_view){buf + start, i - start};
+    }
+    return i == len ? 0 : -1;
+}
+
+static int is_atom(term_view v)
+{
+    unsigned char tag = v.len ? (unsigned char)v.ptr[0] : 0;
+    return tag == 100 || tag == 115 || tag == 118 || tag == 119;
+}
+
+static int is_pid(term_view v)
+{
+    return v.len && ((unsigned char)v.ptr[0] == 103 || (unsigned char)v.ptr[0] == 88);
+}
+
+static enum dist_result dropped(char *why, size_t whylen, const char *fmt, long op)
+{
+    snprintf(why, whylen, fmt, op);
+    return DIST_DROPPED;
+}
+
+static enum dist_result deliver(process *p, term_view msg, char *why, size_t whylen, long op)
+{
+    if (!p)
+        return dropped(why, whylen, "message (op %ld) to no such process", op);
+    if (!msg.ptr)
+        return dropped(why, whylen, "send (op %ld) without a message", op);
+    process_deliver(p, msg);
+    return DIST_OK;
+}
+
+static enum dist_result apply(process_table *t, const control *c, term_view msg, char *why,
+                              size_t whylen)
+{
+#define NEED(count, cond) if (c->n < (count) || !(cond)) return DIST_EPROTO
+    switch (c->op) {
+    case DOP_SEND: case DOP_SEND_TT: /* {2, Unused, To} */
+        NEED(2, is_pid(c->el[1]));
+        return deliver(process_lookup(t, c->el[1]), msg, why, whylen, c->op);
+    case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT: /* {22, From, To} */
+        NEED(2, is_pid(c->el[1]));
+        return deliver(process_lookup(t, c->el[1]), msg, why, whylen, c->op);
+    case DOP_REG_SEND: case DOP_REG_SEND_TT: /* {6, From, Unused, ToName} */
+        NEED(3, is_atom(c->el[2]));
+        return deliver(process_resolve(t, c->el[2]), msg, why, whylen, c->op);
+    case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
+        NEED(3, is_pid(c->el[0]));
+        process *p = process_resolve(t, c->el[1]);
+        if (!p)
+            return process_monitor_noproc(t, c->el[1], c->el[0], c->el[2]) == 0
+                       ? DIST_OK : dropped(why, whylen, "cannot answer monitor (op %ld)", c->op);
+        if (process_monitor(p, c->el[0], c->el[2], c->el[1]) < 0)
+            return dropped(why, whylen, "out of memory for a monitor (op %ld)", c->op);
+        return DIST_OK;
+    }
+    case DOP_DEMONITOR_P: { /* {20, From, ToProc, Ref} */
+        NEED(3, 1);
+        process *p = process_resolve(t, c->el[1]);
+        if (p)
+            process_demonitor(p, c->el[2]);
+        return DIST_OK;
+    }
+    default:
+        return dropped(why, whylen, "control message op %ld is not handled", c->op);
+    }
+#undef NEED
+}
+
+enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
+                              unsigned max_depth, char *why, size_t whylen)
+{
+    if (len < 2 || (unsigned char)frame[0] != PASS_THROUGH || (unsigned char)frame[1] != VERSION_MAGIC) {
+        snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
+        return DIST_EPROTO;
+    }
+    size_t i = 2, ctrl_start = 2;
+    if (term_skip(frame, len, &i, 16) != TERM_OK) {
+        snprintf(why, whylen, "malformed control message");
+        return DIST_EPROTO;
+    }
+    control c;
+    if (decode_control(frame + ctrl_start, i - ctrl_start, &c) < 0) {
+        snprintf(why, whylen, "malformed control message");
+        return DIST_EPROTO;
+    }
+    term_view msg = {NULL, 0};
+    if (i < len) {
+        if ((unsigned char)frame[i] != VERSION_MAGIC) {
+            snprintf(why, whylen, "message without version byte");
+            return DIST_EPROTO;
+        }
+        size_t start = ++i;
+        int rc = term_skip(frame, len, &i, max_depth);
+        if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
+            snprintf(why, whylen, "message dropped: %s", term_strerror(rc));
+            return DIST_DROPPED;
+        }
+        if (rc != TERM_OK || i != len) {
+            snprintf(why, whylen, "malformed message: %s", rc ? term_strerror(rc) : "trailing bytes");
+            return DIST_EPROTO;
+        }
+        msg = (term_view){frame + start, len - start};
+    }
+    enum dist_result r = apply(t, &c, msg, why, whylen);
+    if (r == DIST_EPROTO)
+        snprintf(why, whylen, "malformed control message (op %ld)", c.op);
+    return r;
+}
+
+/* ---- out ---- */
+
+/* Start a frame: room for its length, 'p', 131, and a control tuple header of
+ * `arity` with the op. Returns the frame's offset in out, or -1. */
+static long begin(buffer *out, int arity, int op, size_t extra)
+{
+    if (buffer_reserve(out, 4 + 2 + 2 + 2 + extra) < 0)
+        return -1;
+    long at = (long)out->end;
+    char *p = buffer_tail(out);
+    p[4] = (char)PASS_THROUGH;
+    p[5] = (char)VERSION_MAGIC;
+    p[6] = 104;
+    p[7] = (char)arity;
+    p[8] = 97;
+    p[9] = (char)op;
+    out->end += 10;
+    return at;
+}
+
+static void put_view(buffer *out, term_view v)
+{
+    memcpy(buffer_tail(out), v.ptr, v.len);
+    out->end += v.len;
+}
+
+static void put_msg(buffer *out, term_view msg)
+{
+    *buffer_tail(out) = (char)VERSION_MAGIC;
+    out->end++;
+    put_view(out, msg);
+}
+
+static int finish(buffer *out, long at)
+{
+    size_t n = out->end - (size_t)at - 4;
+    if (n > UINT32_MAX) {
+        out->end = (size_t)at;
+        return -1;
+    }
+    put_u32(out->data + at, (uint32_t)n);
+    return 0;
+}
+
+int dist_encode_send(buffer *out, term_view to_pid, term_view msg)
+{
+    static const char no_cookie[] = {119, 0};
+    long at = begin(out, 3, DOP_SEND, sizeof no_cookie + to_pid.len + 1 + msg.len);
+    if (at < 0)
+        return -1;
+    put_view(out, (term_view){no_cookie, sizeof no_cookie});
+    put_view(out, to_pid);
+    put_msg(out, msg);
+    return finish(out, at);
+}
+
+int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg)
+{
+    long at = begin(out, 3, DOP_ALIAS_SEND, from.len + alias.len + 1 + msg.len);
+    if (at < 0)
+        return -1;
+    put_view(out, from);
+    put_view(out, alias);
+    put_msg(out, msg);
+    return finish(out, at);
+}
+
+int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, term_view ref,
+                             term_view reason)
+{
+    long at = begin(out, 5, DOP_MONITOR_P_EXIT, watched.len + watcher.len + ref.len + reason.len);
+    if (at < 0)
+        return -1;
+    put_view(out, watched);
+    put_view(out, watcher);
+    put_view(out, ref);
+    put_view(out, reason);
+    return finish(out, at);
+}
+
+int dist_encode_tick(buffer *out)
+{
+    static const char tick[4] = {0, 0, 0, 0};
+    return buffer_append(out, tick, sizeof tick);
+}

@@ -1,0 +1,46 @@
+/*
+ * dist.h: the distribution protocol's control messages, in and out.
+ * In: one frame from a connected peer (after its 4-byte length) is checked
+ * (every term against the bytes present and the depth limit) and applied to
+ * the process table: messages delivered (SEND, REG_SEND and their variants),
+ * monitors set and removed (MONITOR_P, DEMONITOR_P; a monitor of nothing is
+ * answered with DOWN noproc at once). Out: frames appended to a connection's
+ * output buffer, encoded in place, without intermediate copies.
+ *
+ * It knows processes (process.h) and terms; of connections it knows only
+ * the buffer it is given.
+ */
+#ifndef GEN_CNODE_DIST_H
+#define GEN_CNODE_DIST_H
+
+#include "buffer.h"
+#include "process.h"
+#include "term.h"
+
+enum dist_op {
+    DOP_LINK = 1, DOP_SEND = 2, DOP_EXIT = 3, DOP_UNLINK = 4, DOP_REG_SEND = 6,
+    DOP_GROUP_LEADER = 7, DOP_EXIT2 = 8, DOP_SEND_TT = 12, DOP_EXIT_TT = 13,
+    DOP_REG_SEND_TT = 16, DOP_EXIT2_TT = 18, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20,
+    DOP_MONITOR_P_EXIT = 21, DOP_SEND_SENDER = 22, DOP_SEND_SENDER_TT = 23,
+    DOP_ALIAS_SEND = 33, DOP_ALIAS_SEND_TT = 34, DOP_UNLINK_ID = 35, DOP_UNLINK_ID_ACK = 36
+};
+
+enum dist_result {
+    DIST_OK = 0,
+    DIST_DROPPED = 1,  /* well-formed, but not acted on (reason in why) */
+    DIST_EPROTO = -1,  /* malformed: the connection should be closed */
+};
+
+/* Apply one frame from the peer named `peer` (for logs). */
+enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
+                              unsigned max_depth, char *why, size_t whylen);
+
+/* Append a whole frame (length included) to out; 0, or -1 when out of memory. */
+int dist_encode_send(buffer *out, term_view to_pid, term_view msg);
+int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg);
+int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, term_view ref,
+                             term_view reason);
+/* An empty frame: the tick that keeps a connection alive. */
+int dist_encode_tick(buffer *out);
+
+#endif

@@ -1,0 +1,222 @@
+/* kv.c: the KeyValue callbacks; see kv.h. Knows the store and the engine's
+ * callback contract, nothing of connections or frames. */
+#include "kv.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "store.h"
+
+typedef struct kv {
+    store *store;
+    ei_x_buff key;      /* canonical bytes of the key at hand, reused */
+    unsigned max_depth;
+} kv;
+
+enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_DELETE, KV_SIZE, KV_KEYS };
+
+typedef struct kv_request {
+    enum kv_op op;
+    term_view key, value;
+} kv_request;
+
+static int kv_init(const void *arg, void **state)
+{
+    const kv_options *opts = arg;
+    unsigned char seed[16];
+    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        return -1;
+    kv *k = calloc(1, sizeof *k);
+    if (!k)
+        return -1;
+    k->max_depth = opts ? opts->max_depth : 1000;
+    k->store = store_create(seed);
+    if (!k->store || ei_x_new(&k->key) < 0) {
+        store_destroy(k->store);
+        free(k);
+        return -1;
+    }
+    *state = k;
+    return 0;
+}
+
+static void kv_terminate(void *state)
+{
+    kv *k = state;
+    store_destroy(k->store);
+    ei_x_free(&k->key);
+    free(k);
+}
+
+
+/* Recognise a request; anything unrecognised is KV_UNKNOWN. */
+static kv_request parse(term_view req)
+{
+    kv_request r = {KV_UNKNOWN, {0}, {0}};
+    char atom[MAXATOMLEN_UTF8];
+    int i = 0, arity;
+    if (ei_decode_atom(req.ptr, &i, atom) == 0) {
+        if (strcmp(atom, "size") == 0)
+            r.op = KV_SIZE;
+        else if (strcmp(atom, "keys") == 0)
+            r.op = KV_KEYS;
+        return r;
+    }
+    if (ei_decode_tuple_header(req.ptr, &i, &arity) < 0 || arity < 2 || arity > 3 ||
+        ei_decode_atom(req.ptr, &i, atom) < 0 || term_next(req, &i, &r.key) < 0)
+        return r;
+    if (arity == 3) {
+        if (strcmp(atom, "put") == 0 && term_next(req, &i, &r.value) == 0)
+            r.op = KV_PUT;
+    } else if (strcmp(atom, "get") == 0) {
+        r.op = KV_GET;
+    } else if (strcmp(atom, "fetch") == 0) {
+        r.op = KV_FETCH;
+    } else if (strcmp(atom, "delete") == 0) {
+        r.op = KV_DELETE;
+    }
+    return r;
+}
+
+/* The canonical bytes of r->key, in k->key; the error code of term_canonical otherwise. */
+static int canonical_key(kv *k, term_view key, term_view *out)
+{
+    size_t i = 0;
+    k->key.index = 0;
+    int rc = term_canonical(key.ptr, key.len, &i, k->max_depth, &k->key);
+    if (rc == TERM_OK)
+        *out = (term_view){k->key.buff, (size_t)k->key.index};
+    return rc;
+}
+
+static void encode_error(ei_x_buff *reply, const char *what, const char *detail)
+{
+    ei_x_encode_tuple_header(reply, 2);
+    ei_x_encode_atom(reply, "error");
+    ei_x_encode_tuple_header(reply, 2);
+    ei_x_encode_atom(reply, what);
+    ei_x_encode_atom(reply, detail);
+}
+
+static void encode_keys(kv *k, ei_x_buff *reply)
+{
+    store_iter it;
+    term_view key, value;
+    size_t n = store_size(k->store);
+    if (n)
+        ei_x_encode_list_header(reply, (long)n);
+    store_iter_init(&it);
+    while (store_next(k->store, &it, &key, &value))
+        ei_x_append_buf(reply, key.ptr, (int)key.len);
+    ei_x_encode_empty_list(reply);
+}
+
+static enum gen_server_result kv_handle_call(void *state, term_view req,
+                                             const gen_server_from *from, ei_x_buff *reply)
+{
+    (void)from;
+    kv *k = state;
+    kv_request r = parse(req);
+    term_view key, value;
+    int rc = TERM_OK;
+    if (r.op != KV_UNKNOWN && r.key.ptr && (rc = canonical_key(k, r.key, &key)) != TERM_OK) {
+        encode_error(reply, "bad_key", term_strerror(rc));
+        return GEN_SERVER_REPLY;
+    }
+    switch (r.op) {
+    case KV_GET:
+        if (store_get(k->store, key, &value))
+            ei_x_append_buf(reply, value.ptr, (int)value.len);
+        else
+            ei_x_encode_atom(reply, "nil");
+        break;
+    case KV_FETCH:
+        if (store_get(k->store, key, &value)) {
+            ei_x_encode_tuple_header(reply, 2);
+            ei_x_encode_atom(reply, "ok");
+            ei_x_append_buf(reply, value.ptr, (int)value.len);
+        } else {
+            ei_x_encode_atom(reply, "error");
+        }
+        break;
+    case KV_PUT:
+        if (store_put(k->store, key, r.value) < 0)
+            encode_error(reply, "put", "out_of_memory");
+        else
+            ei_x_encode_atom(reply, "ok");
+        break;
+    case KV_DELETE:
+        store_delete(k->store, key);
+        ei_x_encode_atom(reply, "ok");
+        break;
+    case KV_SIZE:
+        ei_x_encode_ulong(reply, store_size(k->store));
+        break;
+    case KV_KEYS:
+        encode_keys(k, reply);
+        break;
+    case KV_UNKNOWN:
+        ei_x_encode_tuple_header(reply, 2);
+        ei_x_encode_atom(reply, "error");
+        ei_x_encode_tuple_header(reply, 2);
+        ei_x_encode_atom(reply, "unknown_call");
+        ei_x_append_buf(reply, req.ptr, (int)req.len);
+        break;
+    }
+    return GEN_SERVER_REPLY;
+}
+
+static enum gen_server_result kv_handle_cast(void *state, term_view req)
+{
+    kv *k = state;
+    kv_request r = parse(req);
+    term_view key;
+    int rc;
+    if (r.op != KV_PUT && r.op != KV_DELETE) {
+        log_warning("kv: ignoring an unknown cast (expected {put, K, V} or {delete, K})");
+        return GEN_SERVER_NOREPLY;
+    }
+    if ((rc = canonical_key(k, r.key, &key)) != TERM_OK) {
+        log_warning("kv: ignoring a cast with a bad key: %s", term_strerror(rc));
+        return GEN_SERVER_NOREPLY;
+    }
+    if (r.op == KV_DELETE)
+        store_delete(k->store, key);
+    else if (store_put(k->store, key, r.value) < 0)
+        log_error("kv: out of memory storing a value of %zu bytes", r.value.len);
+    return GEN_SERVER_NOREPLY;
+}
+
+static enum gen_server_result kv_handle_info(void *state, term_view msg)
+{
+    (void)state;
+    log_warning("kv: ignoring a plain message of %zu bytes (not a call or a cast)", msg.len);
+    return GEN_SERVER_NOREPLY;
+}
+
+static int kv_format_state(void *state, ei_x_buff *out)
+{
+    kv *k = state;
+    store_iter it;
+    term_view key, value;
+    if (ei_x_encode_map_header(out, (long)store_size(k->store)) < 0)
+        return -1;
+    store_iter_init(&it);
+    while (store_next(k->store, &it, &key, &value))
+        if (ei_x_append_buf(out, key.ptr, (int)key.len) < 0 ||
+            ei_x_append_buf(out, value.ptr, (int)value.len) < 0)
+            return -1;
+    return 0;
+}
+
+const gen_server_callbacks kv_callbacks = {
+    .module = "kv",
+    .init = kv_init,
+    .handle_call = kv_handle_call,
+    .handle_cast = kv_handle_cast,
+    .handle_info = kv_handle_info,
+    .format_state = kv_format_state,
+    .terminate = kv_terminate,
+};

@@ -1,0 +1,151 @@
+/* loop.c: epoll event loop; see loop.h. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_BATCH 256
+
+struct watch {
+    loop_fd_fn *fn;
+    void *data;
+    int mask;
+};
+
+struct loop {
+    int epfd;
+    int stop;
+    struct watch *watches; /* indexed by fd */
+    int nwatches;
+    loop_timer_fn *timer_fn;
+    void *timer_data;
+    int timer_ms;
+    long long timer_due;
+    loop_turn_fn *turn_fn;
+    void *turn_data;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+loop *loop_create(void)
+{
+    loop *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void loop_destroy(loop *l)
+{
+    if (!l)
+        return;
+    close(l->epfd);
+    free(l->watches);
+    free(l);
+}
+
+static int ensure_slot(loop *l, int fd)
+{
+    if (fd < l->nwatches)
+        return 0;
+    int n = l->nwatches ? l->nwatches : 64;
+    while (n <= fd)
+        n *= 2;
+    struct watch *w = realloc(l->watches, (size_t)n * sizeof *w);
+    if (!w)
+        return -1;
+    for (int i = l->nwatches; i < n; i++)
+        w[i] = (struct watch){0};
+    l->watches = w;
+    l->nwatches = n;
+    return 0;
+}
+
+int loop_watch(loop *l, int fd, int mask, loop_fd_fn *fn, void *data)
+{
+    if (fd < 0 || ensure_slot(l, fd) < 0)
+        return -1;
+    struct epoll_event ev = {0};
+    ev.events = ((mask & LOOP_READ) ? EPOLLIN : 0) | ((mask & LOOP_WRITE) ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    int op = l->watches[fd].fn ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+        return -1;
+    l->watches[fd] = (struct watch){fn, data, mask};
+    return 0;
+}
+
+void loop_unwatch(loop *l, int fd)
+{
+    if (fd < 0 || fd >= l->nwatches || !l->watches[fd].fn)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    l->watches[fd] = (struct watch){0};
+}
+
+void loop_every(loop *l, int interval_ms, loop_timer_fn *fn, void *data)
+{
+    l->timer_fn = fn;
+    l->timer_data = data;
+    l->timer_ms = interval_ms;
+    l->timer_due = now_ms() + interval_ms;
+}
+
+void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
+{
+    l->turn_fn = fn;
+    l->turn_data = data;
+}
+
+void loop_stop(loop *l) { l->stop = 1; }
+
+int loop_run(loop *l)
+{
+    struct epoll_event evs[LOOP_BATCH];
+    while (!l->stop) {
+        int timeout = -1;
+        if (l->timer_fn) {
+            long long left = l->timer_due - now_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            /* An earlier callback of this turn may have closed fd: look it up afresh. */
+            if (fd >= l->nwatches || !l->watches[fd].fn)
+                continue;
+            struct watch w = l->watches[fd];
+            int events = 0;
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                events |= LOOP_READ;
+            if (evs[i].events & EPOLLOUT)
+                events |= LOOP_WRITE;
+            w.fn(l, fd, events, w.data);
+        }
+        if (l->turn_fn)
+            l->turn_fn(l, l->turn_data);
+        if (l->timer_fn && now_ms() >= l->timer_due) {
+            l->timer_due = now_ms() + l->timer_ms;
+            l->timer_fn(l, l->timer_data);
+        }
+    }
+    return 0;
+}

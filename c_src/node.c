@@ -1,0 +1,439 @@
+/* node.c: listening, publishing, connections, routing and ticks; see node.h. */
+#include "node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dist.h"
+#include "epmd.h"
+#include "log.h"
+#include "loop.h"
+
+#define HANDSHAKE_TIMEOUT_MS 10000
+#define TIMER_MS 1000
+#define MAX_HANDSHAKE_PACKET 2048
+
+struct node {
+    node_config cfg;
+    loop *loop;
+    int listen_fd, epmd_fd, signal_fd;
+    int port;
+    uint32_t creation;
+    process_table *procs;
+    conn *conns;
+    conn *dirty;
+    char why[256];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t max_output(const node *n) { return 2 * n->cfg.max_message + (16u << 20); }
+
+/* ---- connection lifecycle ---- */
+
+static void conn_io_ready(loop *l, int fd, int events, void *data);
+
+static void conn_close(node *n, conn *c, const char *reason)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    if (c->state == CONN_UP) {
+        log_info("connection to %s closed: %s", conn_peer(c), reason);
+        process_forget_node(n->procs, c->hs.peer_name, strlen(c->hs.peer_name));
+    } else {
+        log_warning("connection attempt from %s refused: %s", conn_peer(c), reason);
+    }
+    loop_unwatch(n->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    c->state = CONN_DEAD;
+}
+
+/* Free dead connections; called between turns, when nothing points into them. */
+static void reap(node *n)
+{
+    for (conn **pc = &n->conns; *pc;) {
+        conn *c = *pc;
+        if (c->state == CONN_DEAD && !c->dirty) {
+            *pc = c->next;
+            conn_destroy(c);
+        } else {
+            pc = &c->next;
+        }
+    }
+}
+
+static void mark_dirty(node *n, conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = 1;
+    c->next_dirty = n->dirty;
+    n->dirty = c;
+}
+
+static void flush(node *n, conn *c)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    enum conn_io r = conn_flush(c);
+    if (r == CONN_IO_ERROR) {
+        conn_close(n, c, "write failed (peer gone)");
+        return;
+    }
+    c->write_ms = now_ms();
+    int want_write = r == CONN_IO_AGAIN;
+    if (want_write != c->writing) {
+        c->writing = want_write;
+        loop_watch(n->loop, c->fd, LOOP_READ | (want_write ? LOOP_WRITE : 0), conn_io_ready, c);
+    }
+}
+
+static void after_turn(loop *l, void *data)
+{
+    (void)l;
+    node *n = data;
+    while (n->dirty) {
+        conn *c = n->dirty;
+        n->dirty = c->next_dirty;
+        c->dirty = 0;
+        flush(n, c);
+    }
+    reap(n);
+}
+
+/* ---- routing what processes send ---- */
+
+static conn *conn_to(node *n, term_view pid_or_ref)
+{
+    const char *name;
+    size_t len;
+    if (process_term_node(pid_or_ref, &name, &len) < 0)
+        return NULL;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && strlen(c->hs.peer_name) == len &&
+            memcmp(c->hs.peer_name, name, len) == 0)
+            return c;
+    return NULL;
+}
+
+static int queued(node *n, conn *c, int rc)
+{
+    if (rc < 0 || buffer_len(&c->out) > max_output(n)) {
+        conn_close(n, c, rc < 0 ? "out of memory" : "peer does not read what it is sent");
+        return -1;
+    }
+    mark_dirty(n, c);
+    return 0;
+}
+
+static int route_send(void *ctx, term_view from, term_view to, term_view msg)
+{
+    (void)from;
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_send(&c->out, to, msg)) : -1;
+}
+
+static int route_send_alias(void *ctx, term_view from, term_view alias, term_view msg)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, alias);
+    if (!c)
+        return -1;
+    if (!(c->flags & DFLAG_ALIAS)) /* no alias support: the reply goes nowhere it is awaited */
+        return -1;
+    return queued(n, c, dist_encode_alias_send(&c->out, from, alias, msg));
+}
+
+static int route_monitor_exit(void *ctx, term_view watched, term_view watcher, term_view ref,
+                              term_view reason)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, watcher);
+    return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason)) : -1;
+}
+
+/* ---- reading ---- */
+
+static void handshake_done(node *n, conn *c)
+{
+    for (conn *o = n->conns; o; o = o->next)
+        if (o != c && o->state == CONN_UP && strcmp(o->hs.peer_name, c->hs.peer_name) == 0)
+            conn_close(n, o, "replaced by a new connection from the same node");
+    c->state = CONN_UP;
+    c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
+    log_info("connected to %s", c->hs.peer_name);
+}
+
+/* Handle every whole frame in c's input. */
+static void frames(node *n, conn *c)
+{
+    const char *f;
+    size_t len;
+    while (c->state != CONN_DEAD) {
+        int hdr = c->state == CONN_HANDSHAKE ? 2 : 4;
+        size_t max = c->state == CONN_HANDSHAKE ? MAX_HANDSHAKE_PACKET : n->cfg.max_message;
+        int r = conn_frame(c, hdr, max, &f, &len);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            snprintf(n->why, sizeof n->why, "a frame over the %zu-byte limit (--max-message)", max);
+            conn_close(n, c, n->why);
+            return;
+        }
+        if (c->state == CONN_HANDSHAKE) {
+            enum handshake_state s = handshake_packet(&c->hs, f, len, &c->out, n->why, sizeof n->why);
+            conn_consume(c, hdr, len);
+            mark_dirty(n, c);
+            if (s == HS_FAILED)
+                conn_close(n, c, n->why);
+            else if (s == HS_UP)
+                handshake_done(n, c);
+            continue;
+        }
+        if (len == 0) { /* a tick: answer it, as a hidden node must */
+            if (buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0)
+                mark_dirty(n, c);
+        } else {
+            enum dist_result r2 = dist_receive(n->procs, f, len, n->cfg.max_depth, n->why, sizeof n->why);
+            if (r2 == DIST_EPROTO) {
+                conn_close(n, c, n->why);
+                return;
+            }
+            if (r2 == DIST_DROPPED)
+                log_warning("from %s: %s", conn_peer(c), n->why);
+        }
+        conn_consume(c, hdr, len);
+    }
+}
+
+/* How many more bytes complete the frame being received (for one big read). */
+static size_t still_needed(const conn *c)
+{
+    size_t have = buffer_len(&c->in);
+    if (c->state != CONN_UP || have < 4)
+        return 0;
+    size_t n = get_u32(buffer_head(&c->in));
+    return n + 4 > have ? n + 4 - have : 0;
+}
+
+static void conn_io_ready(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)fd;
+    conn *c = data;
+    node *n = c->owner;
+    if (c->state == CONN_DEAD)
+        return;
+    if (events & LOOP_WRITE)
+        flush(n, c);
+    if (!(events & LOOP_READ) || c->state == CONN_DEAD)
+        return;
+    enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
+    if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
+        conn_close(n, c, r == CONN_IO_EOF ? "peer closed the connection" : "read failed");
+        return;
+    }
+    if (r == CONN_IO_OK) {
+        c->read_ms = now_ms();
+        frames(n, c);
+    }
+}
+
+/* ---- accepting ---- */
+
+static void accept_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    node *n = data;
+    for (;;) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warning("accept: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        conn *c = conn_create(cfd, now_ms());
+        uint32_t challenge;
+        if (c)
+            c->owner = n;
+        if (!c || getrandom(&challenge, sizeof challenge, 0) != sizeof challenge ||
+            loop_watch(l, cfd, LOOP_READ, conn_io_ready, c) < 0) {
+            log_error("cannot take a new connection: out of resources");
+            if (c)
+                conn_destroy(c);
+            else
+                close(cfd);
+            continue;
+        }
+        handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge);
+        c->next = n->conns;
+        n->conns = c;
+    }
+}
+
+/* ---- ticks, signals, stdin ---- */
+
+static void every_second(loop *l, void *data)
+{
+    (void)l;
+    node *n = data;
+    long long now = now_ms();
+    long long tick_ms = (long long)n->cfg.ticktime * 1000;
+    for (conn *c = n->conns; c; c = c->next) {
+        if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
+            conn_close(n, c, "handshake timed out");
+        } else if (c->state == CONN_UP && now - c->read_ms > tick_ms) {
+            snprintf(n->why, sizeof n->why, "peer silent for %d s (net_ticktime)", n->cfg.ticktime);
+            conn_close(n, c, n->why);
+        } else if (c->state == CONN_UP && now - c->write_ms > tick_ms / 4 &&
+                   buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0) {
+            mark_dirty(n, c);
+        }
+    }
+    after_turn(l, n);
+}
+
+static void signal_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    (void)data;
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        log_info("stopping on signal %u", si.ssi_signo);
+    loop_stop(l);
+}
+
+static void stdin_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    (void)data;
+    char buf[256];
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        log_info("stopping: stdin closed");
+        loop_unwatch(l, fd);
+        loop_stop(l);
+    }
+}
+
+/* ---- setup ---- */
+
+static int listen_on(const char *addr, int port, int *bound, char *err, size_t errlen)
+{
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "--listen %s: not an IPv4 address", addr);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *bound = ntohs(sa.sin_port);
+    return fd;
+}
+
+node *node_create(const node_config *cfg, char *err, size_t errlen)
+{
+    node *n = calloc(1, sizeof *n);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->cfg = *cfg;
+    n->listen_fd = n->epmd_fd = n->signal_fd = -1;
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    n->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    n->loop = loop_create();
+    if (n->signal_fd < 0 || !n->loop) {
+        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        goto fail;
+    }
+    n->listen_fd = listen_on(cfg->listen_addr, cfg->port, &n->port, err, errlen);
+    if (n->listen_fd < 0)
+        goto fail;
+    char alive[256];
+    snprintf(alive, sizeof alive, "%.*s", (int)strcspn(cfg->name, "@"), cfg->name);
+    n->epmd_fd = epmd_publish(alive, n->port, &n->creation, err, errlen);
+    if (n->epmd_fd < 0)
+        goto fail;
+    process_router router = {n, route_send, route_send_alias, route_monitor_exit};
+    n->procs = process_table_create(cfg->name, n->creation, &router);
+    if (!n->procs) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (loop_watch(n->loop, n->listen_fd, LOOP_READ, accept_ready, n) < 0 ||
+        loop_watch(n->loop, n->signal_fd, LOOP_READ, signal_ready, n) < 0 ||
+        (cfg->watch_stdin && loop_watch(n->loop, 0, LOOP_READ, stdin_ready, n) < 0)) {
+        snprintf(err, errlen, "cannot watch descriptors: %s", strerror(errno));
+        goto fail;
+    }
+    loop_every(n->loop, TIMER_MS, every_second, n);
+    loop_after_turn(n->loop, after_turn, n);
+    return n;
+fail:
+    node_destroy(n);
+    return NULL;
+}
+
+process_table *node_processes(node *n) { return n->procs; }
+int node_port(const node *n) { return n->port; }
+
+int node_run(node *n) { return loop_run(n->loop); }
+
+void node_destroy(node *n)
+{
+    if (!n)
+        return;
+    while (n->conns) {
+        conn *c = n->conns;
+        n->conns = c->next;
+        conn_destroy(c);
+    }
+    process_table_destroy(n->procs);
+    if (n->epmd_fd >= 0)
+        close(n->epmd_fd); /* unpublishes */
+    if (n->listen_fd >= 0)
+        close(n->listen_fd);
+    if (n->signal_fd >= 0)
+        close(n->signal_fd);
+    loop_destroy(n->loop);
+    free(n);
+}

@@ -1,0 +1,404 @@
+/* process.c: pids, registered names and monitors of the node's processes; see process.h. */
+#include "process.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+
+#define MONITOR_INLINE 192 /* bytes of watcher+ref+watched kept inside the record */
+#define MAX_FREE_MONITORS 4096
+
+typedef struct monitor {
+    struct monitor *next;
+    char *bytes; /* watcher, then ref, then watched */
+    uint32_t watcher_len, ref_len, watched_len;
+    char inline_bytes[MONITOR_INLINE];
+} monitor;
+
+struct process {
+    process_table *table;
+    uint32_t num;
+    char *pid;
+    size_t pid_len;
+    char *name;
+    const process_behaviour *behaviour;
+    void *state;
+    monitor *monitors;
+    size_t nmonitors;
+};
+
+struct process_table {
+    char *node;
+    size_t node_len;
+    uint32_t creation;
+    process_router router;
+    process **procs;
+    size_t nprocs, cap;
+    uint32_t next_num;
+    monitor *free_monitors;
+    size_t nfree;
+};
+
+/* ---- reading atoms, pids and friends from encoded bytes ---- */
+
+/* The atom at v.ptr[*i]: its bytes and length; advances *i. */
+static int read_atom(term_view v, size_t *i, const char **s, size_t *n)
+{
+    if (*i >= v.len)
+        return -1;
+    unsigned char tag = (unsigned char)v.ptr[*i];
+    size_t hdr;
+    if (tag == 115 || tag == 119) { /* SMALL_ATOM_EXT, SMALL_ATOM_UTF8_EXT */
+        if (*i + 2 > v.len)
+            return -1;
+        *n = (unsigned char)v.ptr[*i + 1];
+        hdr = 2;
+    } else if (tag == 100 || tag == 118) { /* ATOM_EXT, ATOM_UTF8_EXT */
+        if (*i + 3 > v.len)
+            return -1;
+        *n = get_u16(v.ptr + *i + 1);
+        hdr = 3;
+    } else {
+        return -1;
+    }
+    if (*i + hdr + *n > v.len)
+        return -1;
+    *s = v.ptr + *i + hdr;
+    *i += hdr + *n;
+    return 0;
+}
+
+int process_term_node(term_view t, const char **node, size_t *len)
+{
+    size_t i = 1;
+    if (t.len < 1)
+        return -1;
+    switch ((unsigned char)t.ptr[0]) {
+    case 103: case 88:            /* PID_EXT, NEW_PID_EXT */
+    case 102: case 89: case 120:  /* PORT_EXT, NEW_PORT_EXT, V4_PORT_EXT */
+    case 101:                     /* REFERENCE_EXT */
+        break;
+    case 114: case 90:            /* NEW_REFERENCE_EXT, NEWER_REFERENCE_EXT: Len first */
+        i = 3;
+        break;
+    default:
+        return -1;
+    }
+    return read_atom(t, &i, node, len);
+}
+
+struct pid_parts {
+    const char *node;
+    size_t node_len;
+    uint32_t id, serial, creation;
+};
+
+static int parse_pid(term_view v, struct pid_parts *p)
+{
+    size_t i = 1;
+    if (v.len < 1 || ((unsigned char)v.ptr[0] != 103 && (unsigned char)v.ptr[0] != 88))
+        return -1;
+    int wide = (unsigned char)v.ptr[0] == 88;
+    if (read_atom(v, &i, &p->node, &p->node_len) < 0 || i + 8 + (wide ? 4 : 1) > v.len)
+        return -1;
+    p->id = get_u32(v.ptr + i);
+    p->serial = get_u32(v.ptr + i + 4);
+    p->creation = wide ? get_u32(v.ptr + i + 8) : (unsigned char)v.ptr[i + 8];
+    return 0;
+}
+
+/* ---- the table ---- */
+
+process_table *process_table_create(const char *node, uint32_t creation,
+                                    const process_router *router)
+{
+    process_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->node = strdup(node);
+    if (!t->node) {
+        free(t);
+        return NULL;
+    }
+    t->node_len = strlen(node);
+    t->creation = creation;
+    t->router = *router;
+    t->next_num = 1;
+    return t;
+}
+
+static void free_monitor_record(monitor *m)
+{
+    if (m->bytes != m->inline_bytes)
+        free(m->bytes);
+    free(m);
+}
+
+void process_table_destroy(process_table *t)
+{
+    if (!t)
+        return;
+    while (t->nprocs) {
+        process *p = t->procs[t->nprocs - 1];
+        while (p->monitors) {
+            monitor *m = p->monitors;
+            p->monitors = m->next;
+            free_monitor_record(m);
+        }
+        if (p->behaviour->destroy)
+            p->behaviour->destroy(p);
+        t->nprocs--;
+        free(p->pid);
+        free(p->name);
+        free(p);
+    }
+    while (t->free_monitors) {
+        monitor *m = t->free_monitors;
+        t->free_monitors = m->next;
+        free_monitor_record(m);
+    }
+    free(t->procs);
+    free(t->node);
+    free(t);
+}
+
+const char *process_table_node(const process_table *t) { return t->node; }
+size_t process_count(const process_table *t) { return t->nprocs; }
+
+process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
+{
+    if (t->node_len > 255)
+        return NULL;
+    if (t->nprocs == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        process **procs = realloc(t->procs, cap * sizeof *procs);
+        if (!procs)
+            return NULL;
+        t->procs = procs;
+        t->cap = cap;
+    }
+    process *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->pid_len = 1 + 2 + t->node_len + 12;
+    p->pid = malloc(p->pid_len);
+    if (!p->pid) {
+        free(p);
+        return NULL;
+    }
+    p->table = t;
+    p->num = t->next_num++;
+    p->behaviour = behaviour;
+    p->state = state;
+    /* NEW_PID_EXT, node as SMALL_ATOM_UTF8_EXT, id, serial 0, creation */
+    char *b = p->pid;
+    b[0] = (char)88;
+    b[1] = (char)119;
+    b[2] = (char)t->node_len;
+    memcpy(b + 3, t->node, t->node_len);
+    put_u32(b + 3 + t->node_len, p->num);
+    put_u32(b + 7 + t->node_len, 0);
+    put_u32(b + 11 + t->node_len, t->creation);
+    t->procs[t->nprocs++] = p;
+    return p;
+}
+
+int process_register(process *p, const char *name)
+{
+    if (p->name || strlen(name) > 255 || process_whereis(p->table, name, strlen(name)))
+        return -1;
+    p->name = strdup(name);
+    return p->name ? 0 : -1;
+}
+
+process *process_whereis(process_table *t, const char *name, size_t len)
+{
+    for (size_t i = 0; i < t->nprocs; i++) {
+        const char *n = t->procs[i]->name;
+        if (n && strlen(n) == len && memcmp(n, name, len) == 0)
+            return t->procs[i];
+    }
+    return NULL;
+}
+
+process *process_lookup(process_table *t, term_view pid)
+{
+    struct pid_parts pp;
+    if (parse_pid(pid, &pp) < 0 || pp.node_len != t->node_len ||
+        memcmp(pp.node, t->node, pp.node_len) != 0 || pp.creation != t->creation || pp.serial != 0)
+        return NULL;
+    for (size_t i = 0; i < t->nprocs; i++)
+        if (t->procs[i]->num == pp.id)
+            return t->procs[i];
+    return NULL;
+}
+
+process *process_resolve(process_table *t, term_view pid_or_name)
+{
+    size_t i = 0;
+    const char *s;
+    size_t n;
+    if (read_atom(pid_or_name, &i, &s, &n) == 0)
+        return process_whereis(t, s, n);
+    return process_lookup(t, pid_or_name);
+}
+
+term_view process_pid(const process *p) { return (term_view){p->pid, p->pid_len}; }
+const char *process_name(const process *p) { return p->name; }
+process_table *process_table_of(const process *p) { return p->table; }
+void *process_state(const process *p) { return p->state; }
+size_t process_monitor_count(const process *p) { return p->nmonitors; }
+
+void process_deliver(process *p, term_view msg) { p->behaviour->message(p, msg); }
+
+int process_send(process *from, term_view to_pid, term_view msg)
+{
+    process_table *t = from->table;
+    process *local = process_lookup(t, to_pid);
+    if (local) { /* a message to ourselves or a sibling: deliver directly */
+        process_deliver(local, msg);
+        return 0;
+    }
+    return t->router.send(t->router.ctx, process_pid(from), to_pid, msg);
+}
+
+int process_send_alias(process *from, term_view alias, term_view msg)
+{
+    process_table *t = from->table;
+    return t->router.send_alias(t->router.ctx, process_pid(from), alias, msg);
+}
+
+/* ---- monitors ---- */
+
+static monitor *monitor_new(process_table *t, term_view watcher, term_view ref, term_view watched)
+{
+    size_t need = watcher.len + ref.len + watched.len;
+    if (need > UINT32_MAX)
+        return NULL;
+    monitor *m = t->free_monitors;
+    if (m) {
+        t->free_monitors = m->next;
+        t->nfree--;
+    } else if (!(m = malloc(sizeof *m))) {
+        return NULL;
+    }
+    m->bytes = need <= MONITOR_INLINE ? m->inline_bytes : malloc(need);
+    if (!m->bytes) {
+        free(m);
+        return NULL;
+    }
+    memcpy(m->bytes, watcher.ptr, watcher.len);
+    memcpy(m->bytes + watcher.len, ref.ptr, ref.len);
+    memcpy(m->bytes + watcher.len + ref.len, watched.ptr, watched.len);
+    m->watcher_len = (uint32_t)watcher.len;
+    m->ref_len = (uint32_t)ref.len;
+    m->watched_len = (uint32_t)watched.len;
+    m->next = NULL;
+    return m;
+}
+
+static void monitor_release(process_table *t, monitor *m)
+{
+    if (m->bytes != m->inline_bytes) {
+        free(m->bytes);
+        m->bytes = m->inline_bytes;
+    }
+    if (t->nfree >= MAX_FREE_MONITORS) {
+        free(m);
+        return;
+    }
+    m->next = t->free_monitors;
+    t->free_monitors = m;
+    t->nfree++;
+}
+
+static term_view monitor_watcher(const monitor *m) { return (term_view){m->bytes, m->watcher_len}; }
+static term_view monitor_ref(const monitor *m)
+{
+    return (term_view){m->bytes + m->watcher_len, m->ref_len};
+}
+static term_view monitor_watched(const monitor *m)
+{
+    return (term_view){m->bytes + m->watcher_len + m->ref_len, m->watched_len};
+}
+
+int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
+{
+    monitor *m = monitor_new(target->table, watcher, ref, watched);
+    if (!m)
+        return -1;
+    m->next = target->monitors;
+    target->monitors = m;
+    target->nmonitors++;
+    return 0;
+}
+
+void process_demonitor(process *target, term_view ref)
+{
+    for (monitor **pm = &target->monitors; *pm; pm = &(*pm)->next) {
+        term_view r = monitor_ref(*pm);
+        if (r.len == ref.len && memcmp(r.ptr, ref.ptr, ref.len) == 0) {
+            monitor *m = *pm;
+            *pm = m->next;
+            target->nmonitors--;
+            monitor_release(target->table, m);
+            return;
+        }
+    }
+}
+
+static const char noproc_atom[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+
+int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref)
+{
+    term_view reason = {noproc_atom, sizeof noproc_atom};
+    return t->router.monitor_exit(t->router.ctx, watched, watcher, ref, reason);
+}
+
+static int on_node(term_view pid, const char *node, size_t len)
+{
+    const char *n;
+    size_t nlen;
+    return process_term_node(pid, &n, &nlen) == 0 && nlen == len && memcmp(n, node, len) == 0;
+}
+
+void process_forget_node(process_table *t, const char *node, size_t len)
+{
+    for (size_t i = 0; i < t->nprocs; i++) {
+        process *p = t->procs[i];
+        for (monitor **pm = &p->monitors; *pm;) {
+            if (on_node(monitor_watcher(*pm), node, len)) {
+                monitor *m = *pm;
+                *pm = m->next;
+                p->nmonitors--;
+                monitor_release(t, m);
+            } else {
+                pm = &(*pm)->next;
+            }
+        }
+    }
+}
+
+void process_exit(process *p, term_view reason)
+{
+    process_table *t = p->table;
+    for (size_t i = 0; i < t->nprocs; i++) {
+        if (t->procs[i] == p) {
+            t->procs[i] = t->procs[--t->nprocs];
+            break;
+        }
+    }
+    while (p->monitors) {
+        monitor *m = p->monitors;
+        p->monitors = m->next;
+        t->router.monitor_exit(t->router.ctx, monitor_watched(m), monitor_watcher(m),
+                               monitor_ref(m), reason);
+        monitor_release(t, m);
+    }
+    if (p->behaviour->destroy)
+        p->behaviour->destroy(p);
+    free(p->pid);
+    free(p->name);
+    free(p);
+}

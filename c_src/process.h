@@ -1,0 +1,89 @@
+/*
+ * process.h: the node's processes. A process has a pid of this node, may
+ * have a registered name, is watched by monitors (tracked by their
+ * reference), and has a behaviour that receives its messages (gen_server is
+ * one). Processes reach other nodes only through the process_router the
+ * node hands in: this file knows no sockets, frames or control messages.
+ *
+ * Every term here is a term_view: encoded bytes without the version byte.
+ * Views passed in are only borrowed for the call; what must outlive it is
+ * copied.
+ */
+#ifndef GEN_CNODE_PROCESS_H
+#define GEN_CNODE_PROCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "term.h"
+
+typedef struct process process;
+typedef struct process_table process_table;
+
+/* How processes reach other nodes; implemented by the node. Each returns 0,
+ * or -1 when there is no connection to that node (the message is dropped, as
+ * a BEAM node drops a message to a node it cannot reach). */
+typedef struct process_router {
+    void *ctx;
+    int (*send)(void *ctx, term_view from, term_view to_pid, term_view msg);
+    int (*send_alias)(void *ctx, term_view from, term_view alias, term_view msg);
+    /* {'DOWN', Ref, process, Watched, Reason} for watcher. */
+    int (*monitor_exit)(void *ctx, term_view watched, term_view watcher, term_view ref,
+                        term_view reason);
+} process_router;
+
+/* What a process does with what it receives. */
+typedef struct process_behaviour {
+    /* One message, already checked to be a well-formed term. */
+    void (*message)(process *self, term_view msg);
+    /* The process is going away: release the behaviour's state. */
+    void (*destroy)(process *self);
+} process_behaviour;
+
+process_table *process_table_create(const char *node, uint32_t creation,
+                                    const process_router *router);
+/* Destroys every process (without DOWN messages: the node is going away). */
+void process_table_destroy(process_table *t);
+const char *process_table_node(const process_table *t);
+
+process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state);
+/* Register name (UTF-8) for p; -1 if the name is taken or p already has one. */
+int process_register(process *p, const char *name);
+/* The process stops: every monitor gets DOWN with reason, the name is freed,
+ * the behaviour destroyed, p freed. */
+void process_exit(process *p, term_view reason);
+
+process *process_whereis(process_table *t, const char *name, size_t len);
+/* The live process of this node that `pid` names, or NULL. */
+process *process_lookup(process_table *t, term_view pid);
+/* pid_or_name: a pid, or a registered name as an atom. */
+process *process_resolve(process_table *t, term_view pid_or_name);
+
+term_view process_pid(const process *p);
+const char *process_name(const process *p); /* NULL when not registered */
+process_table *process_table_of(const process *p);
+void *process_state(const process *p);
+size_t process_count(const process_table *t);
+
+/* Hand msg (a checked term) to p's behaviour. */
+void process_deliver(process *p, term_view msg);
+
+int process_send(process *from, term_view to_pid, term_view msg);
+int process_send_alias(process *from, term_view alias, term_view msg);
+
+/* A remote watcher monitors target; `watched` is how it named the target
+ * (pid or name atom), echoed in the DOWN. */
+int process_monitor(process *target, term_view watcher, term_view ref, term_view watched);
+/* Remove the monitor with this reference; a no-op when there is none. */
+void process_demonitor(process *target, term_view ref);
+size_t process_monitor_count(const process *p);
+/* Answer a monitor of something that does not exist: DOWN with noproc at once. */
+int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref);
+
+/* A node went away: forget every monitor held by its processes. */
+void process_forget_node(process_table *t, const char *node, size_t len);
+
+/* The node atom inside a pid, port or reference, as bytes; -1 if t is none of those. */
+int process_term_node(term_view t, const char **node, size_t *len);
+
+#endif

@@ -1,0 +1,73 @@
+/* siphash.c: SipHash-2-4 (see siphash.h), from the description in the paper. */
+#include "siphash.h"
+
+struct sip_state {
+    uint64_t v0, v1, v2, v3;
+};
+
+static uint64_t rotl64(uint64_t x, unsigned n)
+{
+    return (x << n) | (x >> (64 - n));
+}
+
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void sip_round(struct sip_state *s)
+{
+    s->v0 += s->v1;
+    s->v1 = rotl64(s->v1, 13);
+    s->v1 ^= s->v0;
+    s->v0 = rotl64(s->v0, 32);
+    s->v2 += s->v3;
+    s->v3 = rotl64(s->v3, 16);
+    s->v3 ^= s->v2;
+    s->v0 += s->v3;
+    s->v3 = rotl64(s->v3, 21);
+    s->v3 ^= s->v0;
+    s->v2 += s->v1;
+    s->v1 = rotl64(s->v1, 17);
+    s->v1 ^= s->v2;
+    s->v2 = rotl64(s->v2, 32);
+}
+
+/* Mix one 64-bit message word in with two compression rounds. */
+static void sip_compress(struct sip_state *s, uint64_t m)
+{
+    s->v3 ^= m;
+    sip_round(s);
+    sip_round(s);
+    s->v0 ^= m;
+}
+
+uint64_t siphash(const unsigned char key[16], const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+    struct sip_state s = {
+        k0 ^ UINT64_C(0x736f6d6570736575),
+        k1 ^ UINT64_C(0x646f72616e646f6d),
+        k0 ^ UINT64_C(0x6c7967656e657261),
+        k1 ^ UINT64_C(0x7465646279746573),
+    };
+
+    size_t whole = len - len % 8;
+    for (size_t i = 0; i < whole; i += 8)
+        sip_compress(&s, load_le64(p + i));
+
+    /* The last word: the remaining 0..7 bytes, and len mod 256 in the top byte. */
+    uint64_t last = (uint64_t)(len & 0xff) << 56;
+    for (size_t i = 0; i < len % 8; i++)
+        last |= (uint64_t)p[whole + i] << (8 * i);
+    sip_compress(&s, last);
+
+    s.v2 ^= 0xff;
+    for (int i = 0; i < 4; i++)
+        sip_round(&s);
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}

@@ -1,0 +1,332 @@
+%% gen_cnode: starts, watches and stops one priv/gen_cnode OS process.
+%%
+%% Each C node is owned by one gen_server, the Pid that start/1 returns. The
+%% owner opens the executable as a port with --watch-stdin, so the C node exits
+%% by itself when its owner, or the whole VM, goes away; it forwards the C
+%% node's stderr to a file or to the logger, and start/1 returns only once the C
+%% node answers net_adm:ping/1. stop/1 sends SIGTERM, waits (bounded) for the
+%% exit status, then SIGKILL. This module knows nothing of keys and values:
+%% that is gen_cnode_kv.
+%%
+%% Options of start/1 (all optional):
+%%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1')
+%%   cookie        atom (erlang:get_cookie())
+%%   register      atom the KeyValue server registers as (kv)
+%%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
+%%   args          extra command-line strings for the C node ([])
+%%   env           extra environment, as open_port's {env, _} ([])
+%%   start_timeout ms to wait for the C node to answer ping (10000)
+%%   log           file the C node's stderr lines are appended to
+%%                 (default: each line goes to the logger)
+-module(gen_cnode).
+-behaviour(gen_server).
+-compile({no_auto_import, [node/1]}).
+
+-export([start/1, start_link/1, stop/1, node/1, os_pid/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(DEFAULT_HOST, "127.0.0.1").
+-define(STOP_GRACE, 5000).    % ms between SIGTERM and SIGKILL
+-define(KILL_GRACE, 2000).    % ms to wait for the exit status after SIGKILL
+-define(PING_INTERVAL, 50).   % ms between two pings while starting
+-define(TAIL_LINES, 40).      % stderr lines kept for error reasons
+
+-record(state, {port :: port() | undefined,
+                os_pid :: integer(),
+                node :: node(),
+                log :: file:io_device() | logger,
+                partial = <<>> :: binary(),
+                tail = [] :: [binary()]}).
+
+-type opts() :: #{name => atom() | string(), cookie => atom(), register => atom(),
+                  executable => file:filename(), args => [string()],
+                  env => [{string(), string() | false}], start_timeout => timeout(),
+                  log => file:filename()}.
+-export_type([opts/0]).
+
+%%% API
+
+%% Starts a C node and returns once it answers ping. Errors: not_distributed,
+%% {no_executable, Path}, {exited, Status, LastStderrLines},
+%% {start_timeout, LastStderrLines}, {badopt, Opt}, {log, Path, Reason}.
+-spec start(opts()) -> {ok, pid()} | {error, term()}.
+start(Opts) when is_map(Opts) ->
+    launch_owner(start, Opts).
+
+-spec start_link(opts()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) when is_map(Opts) ->
+    launch_owner(start_link, Opts).
+
+%% Stops the C node: ok when it exited with status 0 after SIGTERM,
+%% {error, {exit_status, S}} when it exited otherwise, {error, {killed, S}}
+%% when it had to be killed with SIGKILL.
+-spec stop(pid()) -> ok | {error, term()}.
+stop(Pid) ->
+    gen_server:call(Pid, stop, ?STOP_GRACE + ?KILL_GRACE + 5000).
+
+%% The C node's node name.
+-spec node(pid()) -> node().
+node(Pid) ->
+    gen_server:call(Pid, node).
+
+%% The C node's operating-system process id.
+-spec os_pid(pid()) -> integer().
+os_pid(Pid) ->
+    gen_server:call(Pid, os_pid).
+
+%%% gen_server callbacks
+
+init(Opts) ->
+    process_flag(trap_exit, true),
+    case configure(Opts) of
+        {ok, Cfg} -> launch(Cfg);
+        {error, Reason} -> {stop, {shutdown, Reason}}
+    end.
+
+handle_call(node, _From, S) ->
+    {reply, S#state.node, S};
+handle_call(os_pid, _From, S) ->
+    {reply, S#state.os_pid, S};
+handle_call(stop, _From, S) ->
+    {Reply, S1} = shutdown(S),
+    {stop, normal, Reply, S1}.
+
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
+    {noreply, output(Data, S)};
+handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
+    S1 = note(S, io_lib:format("gen_cnode owner: C node exited with status ~b", [Status])),
+    Reason = case Status of
+                 0 -> {shutdown, {exit_status, 0}};
+                 _ -> {exit_status, Status}
+             end,
+    {stop, Reason, S1#state{port = undefined}};
+handle_info({'EXIT', Port, _}, S) when is_port(Port) ->
+    {noreply, S};
+handle_info(_Msg, S) ->
+    {noreply, S}.
+
+terminate(_Reason, S) ->
+    {_, S1} = shutdown(S),
+    case S1#state.log of
+        logger -> ok;
+        Fd -> file:close(Fd)
+    end.
+
+%%% Starting
+
+configure(Opts) ->
+    try
+        erlang:is_alive() orelse throw(not_distributed),
+        Node = node_name(maps:get(name, Opts, kv)),
+        check_name_mode(Node),
+        Cookie = atom_opt(cookie, Opts, erlang:get_cookie()),
+        Register = atom_opt(register, Opts, kv),
+        Exe = executable(Opts),
+        filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
+        Extra = maps:get(args, Opts, []),
+        is_list(Extra) andalso lists:all(fun io_lib:char_list/1, Extra)
+            orelse throw({badopt, {args, Extra}}),
+        Env = maps:get(env, Opts, []),
+        is_list(Env) orelse throw({badopt, {env, Env}}),
+        Log = open_log(maps:get(log, Opts, logger)),
+        Args = ["--name", atom_to_list(Node), "--cookie", atom_to_list(Cookie),
+                "--register", atom_to_list(Register), "--watch-stdin" | Extra],
+        {ok, #{node => Node, cookie => Cookie, exe => Exe, args => Args, env => Env,
+               log => Log, deadline => now_ms() + start_timeout(Opts)}}
+    catch
+        throw:Reason -> {error, Reason}
+    end.
+
+launch(#{node := Node, cookie := Cookie, exe := Exe, args := Args, env := Env,
+         log := Log, deadline := Deadline}) ->
+    erlang:set_cookie(Node, Cookie),
+    try open_port({spawn_executable, Exe},
+                  [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
+                   binary, {line, 65536}, hide]) of
+        Port ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            S = #state{port = Port, os_pid = OsPid, node = Node, log = Log},
+            Pinger = spawn_pinger(Node),
+            case await_ready(S, Pinger, Deadline) of
+                {ok, S1} ->
+                    {ok, S1};
+                {error, Reason, S1} ->
+                    terminate(failed_start, S1),
+                    {stop, {shutdown, Reason}}
+            end
+    catch
+        error:Reason ->
+            terminate(failed_start, #state{log = Log}),
+            {stop, {shutdown, {open_port, Exe, Reason}}}
+    end.
+
+%% Pings from a separate process: net_adm:ping/1 waits without a timeout for a
+%% node that accepted the connection but never answers.
+spawn_pinger(Node) ->
+    spawn_monitor(fun() -> ping_until_pong(Node) end).
+
+ping_until_pong(Node) ->
+    case net_adm:ping(Node) of
+        pong -> exit(pong);
+        pang -> timer:sleep(?PING_INTERVAL), ping_until_pong(Node)
+    end.
+
+await_ready(S = #state{port = Port}, {PingPid, PingRef}, Deadline) ->
+    receive
+        {Port, {data, Data}} ->
+            await_ready(output(Data, S), {PingPid, PingRef}, Deadline);
+        {Port, {exit_status, Status}} ->
+            demonitor(PingRef, [flush]),
+            exit(PingPid, kill),
+            S1 = S#state{port = undefined},
+            {error, {exited, Status, tail(S1)}, S1};
+        {'DOWN', PingRef, process, PingPid, pong} ->
+            {ok, S};
+        {'DOWN', PingRef, process, PingPid, Reason} ->
+            {error, {ping_failed, Reason, tail(S)}, S}
+    after max(0, Deadline - now_ms()) ->
+            demonitor(PingRef, [flush]),
+            exit(PingPid, kill),
+            {error, {start_timeout, tail(S)}, S}
+    end.
+
+%%% Stopping
+
+%% SIGTERM, then SIGKILL; returns the reply for stop/1 and a state without port.
+shutdown(S = #state{port = undefined}) ->
+    {ok, S};
+shutdown(S = #state{os_pid = OsPid}) ->
+    signal("TERM", OsPid),
+    case await_exit(S, now_ms() + ?STOP_GRACE) of
+        {ok, 0, S1} ->
+            {ok, note(S1, "gen_cnode owner: C node exited with status 0")};
+        {ok, Status, S1} ->
+            S2 = note(S1, io_lib:format("gen_cnode owner: C node exited with status ~b", [Status])),
+            {{error, {exit_status, Status}}, S2};
+        {timeout, S1} ->
+            S2 = note(S1, "gen_cnode owner: no exit after SIGTERM, sending SIGKILL"),
+            signal("KILL", OsPid),
+            case await_exit(S2, now_ms() + ?KILL_GRACE) of
+                {ok, Status, S3} ->
+                    S4 = note(S3, io_lib:format("gen_cnode owner: C node killed, status ~b", [Status])),
+                    {{error, {killed, Status}}, S4};
+                {timeout, S3 = #state{port = Port}} ->
+                    catch port_close(Port),
+                    {{error, {killed, no_exit_status}}, S3#state{port = undefined}}
+            end
+    end.
+
+await_exit(S = #state{port = Port}, Deadline) ->
+    receive
+        {Port, {data, Data}} ->
+            await_exit(output(Data, S), Deadline);
+        {Port, {exit_status, Status}} ->
+            {ok, Status, S#state{port = undefined}}
+    after max(0, Deadline - now_ms()) ->
+            {timeout, S}
+    end.
+
+signal(Sig, OsPid) ->
+    _ = os:cmd("kill -" ++ Sig ++ " " ++ integer_to_list(OsPid) ++ " 2>/dev/null"),
+    ok.
+
+%%% The C node's stderr
+
+output({noeol, Part}, S = #state{partial = P}) ->
+    S#state{partial = <<P/binary, Part/binary>>};
+output({eol, Part}, S = #state{partial = P}) ->
+    note(S#state{partial = <<>>}, <<P/binary, Part/binary>>).
+
+note(S = #state{log = Log, tail = Tail, node = Node}, Line0) ->
+    Line = iolist_to_binary(Line0),
+    case Log of
+        logger -> logger:notice("~s: ~s", [Node, Line]);
+        Fd -> file:write(Fd, [Line, $\n])
+    end,
+    S#state{tail = lists:sublist([Line | Tail], ?TAIL_LINES)}.
+
+tail(#state{tail = Tail}) ->
+    lists:reverse(Tail).
+
+open_log(logger) ->
+    logger;
+open_log(Path) ->
+    case file:open(Path, [append, raw, binary]) of
+        {ok, Fd} -> Fd;
+        {error, Reason} -> throw({log, Path, Reason})
+    end.
+
+%%% Options
+
+node_name(Name) when is_atom(Name) ->
+    node_name(atom_to_list(Name));
+node_name(Name) when is_list(Name) ->
+    case lists:member($@, Name) of
+        true -> list_to_atom(Name);
+        false -> list_to_atom(Name ++ "@" ++ ?DEFAULT_HOST)
+    end;
+node_name(Name) ->
+    throw({badopt, {name, Name}}).
+
+%% A node with short names cannot reach kv@127.0.0.1: say so now rather than
+%% ping in vain until the timeout.
+check_name_mode(Node) ->
+    [_, Host] = string:split(atom_to_list(Node), "@"),
+    case net_kernel:longnames() =:= false andalso lists:member($., Host) of
+        true -> throw({needs_long_names, Node});
+        false -> ok
+    end.
+
+atom_opt(Key, Opts, Default) ->
+    case maps:get(Key, Opts, Default) of
+        A when is_atom(A) -> A;
+        Other -> throw({badopt, {Key, Other}})
+    end.
+
+start_timeout(Opts) ->
+    case maps:get(start_timeout, Opts, 10000) of
+        T when is_integer(T), T >= 0 -> T;
+        T -> throw({badopt, {start_timeout, T}})
+    end.
+
+%% executable option, else $GEN_CNODE_EXE, else priv/gen_cnode of this
+%% application, else priv/gen_cnode next to the ebin this module came from.
+executable(#{executable := Exe}) ->
+    Exe;
+executable(_) ->
+    case os:getenv("GEN_CNODE_EXE") of
+        Exe when is_list(Exe), Exe =/= "" -> Exe;
+        _ -> default_executable()
+    end.
+
+default_executable() ->
+    Beside = filename:join([filename:dirname(filename:dirname(
+                                filename:absname(code:which(?MODULE)))),
+                            "priv", "gen_cnode"]),
+    case code:priv_dir(gen_cnode) of
+        {error, _} ->
+            Beside;
+        Dir ->
+            Exe = filename:join(Dir, "gen_cnode"),
+            case filelib:is_regular(Exe) of
+                true -> Exe;
+                false -> Beside
+            end
+    end.
+
+launch_owner(How, Opts) ->
+    try start_timeout(Opts) of
+        Timeout ->
+            case gen_server:How(?MODULE, Opts, [{timeout, Timeout + 10000}]) of
+                {error, {shutdown, Reason}} -> {error, Reason};
+                Other -> Other
+            end
+    catch
+        throw:Reason -> {error, Reason}
+    end.
+
+now_ms() ->
+    erlang:monotonic_time(millisecond).

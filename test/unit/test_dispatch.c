@@ -1,0 +1,426 @@
+/* test_dispatch.c: frames as a BEAM node sends them, fed to the distribution
+ * layer, through the process table and the gen_server engine to the KeyValue
+ * and net_kernel callbacks; the replies are captured as the frames the node
+ * would write and decoded again. */
+#include <string.h>
+
+#include "dist.h"
+#include "gen_server.h"
+#include "kv.h"
+#include "net_kernel.h"
+#include "unit.h"
+
+#define NODE "kv@127.0.0.1"
+#define CREATION 4242
+
+static buffer wire;        /* frames the node would have written */
+static process_table *procs;
+static process *kvp;
+
+static int cap_send(void *ctx, term_view from, term_view to, term_view msg)
+{
+    (void)ctx; (void)from;
+    return dist_encode_send(&wire, to, msg);
+}
+static int cap_alias(void *ctx, term_view from, term_view alias, term_view msg)
+{
+    (void)ctx;
+    return dist_encode_alias_send(&wire, from, alias, msg);
+}
+static int cap_down(void *ctx, term_view watched, term_view watcher, term_view ref, term_view reason)
+{
+    (void)ctx;
+    return dist_encode_monitor_exit(&wire, watched, watcher, ref, reason);
+}
+
+static int setup(void)
+{
+    static const kv_options kvo = {1000};
+    process_router r = {NULL, cap_send, cap_alias, cap_down};
+    procs = process_table_create(NODE, CREATION, &r);
+    gen_server_start(procs, &net_kernel_callbacks, NULL, "net_kernel");
+    kvp = gen_server_start(procs, &kv_callbacks, &kvo, "kv");
+    return procs && kvp ? 0 : 1;
+}
+
+static int teardown(void)
+{
+    process_table_destroy(procs);
+    buffer_free(&wire);
+    return 0;
+}
+
+static erlang_pid caller(unsigned num)
+{
+    erlang_pid p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.node, "t@127.0.0.1");
+    p.num = num;
+    p.creation = 7;
+    return p;
+}
+
+static erlang_ref ref(unsigned n)
+{
+    erlang_ref r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.node, "t@127.0.0.1");
+    r.len = 3;
+    r.n[0] = n; r.n[1] = 2; r.n[2] = 3;
+    r.creation = 7;
+    return r;
+}
+
+/* A frame: 'p', 131, control, 131, message (message may be NULL). */
+static enum dist_result feed(ei_x_buff *ctrl, ei_x_buff *msg)
+{
+    ei_x_buff f;
+    ei_x_new(&f);
+    char p = 112;
+    ei_x_append_buf(&f, &p, 1);
+    ei_x_append_buf(&f, ctrl->buff, ctrl->index);
+    if (msg)
+        ei_x_append_buf(&f, msg->buff, msg->index);
+    char why[128];
+    enum dist_result r = dist_receive(procs, f.buff, (size_t)f.index, 1000, why, sizeof why);
+    ei_x_free(&f);
+    return r;
+}
+
+static void reg_send_ctrl(ei_x_buff *c, const erlang_pid *from, const char *to)
+{
+    ei_x_new_with_version(c);
+    ei_x_encode_tuple_header(c, 4);
+    ei_x_encode_long(c, DOP_REG_SEND);
+    ei_x_encode_pid(c, from);
+    ei_x_encode_atom(c, "");
+    ei_x_encode_atom(c, to);
+}
+
+/* {'$gen_call', {From, Tag}, Req}: Tag and Req are appended by the caller. */
+static void gen_call_head(ei_x_buff *m, const erlang_pid *from)
+{
+    ei_x_new_with_version(m);
+    ei_x_encode_tuple_header(m, 3);
+    ei_x_encode_atom(m, "$gen_call");
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_pid(m, from);
+}
+
+/* Take the oldest frame off the wire: its op, and the index of its message (or -1). */
+static long next_frame(const char **buf, int *ctrl, int *msg)
+{
+    CU_ASSERT_FATAL(buffer_len(&wire) >= 4);
+    const char *f = buffer_head(&wire);
+    size_t len = get_u32(f);
+    int i = 2, arity; /* past 'p' and 131 */
+    long op;
+    *buf = f + 4;
+    ei_decode_tuple_header(*buf, &i, &arity);
+    ei_decode_long(*buf, &i, &op);
+    *ctrl = i;
+    for (int k = 1; k < arity; k++)
+        ei_skip_term(*buf, &i);
+    *msg = (size_t)i < len ? i + 1 : -1;
+    return op;
+}
+
+static void drop_frame(void) { buffer_consume(&wire, 4 + get_u32(buffer_head(&wire))); }
+
+/* The reply on the wire must be {Tag, Reply} with Tag's bytes as sent; returns Reply's index. */
+static int expect_reply(const char *tag, int taglen, const char **buf)
+{
+    int ctrl, msg, arity;
+    long op = next_frame(buf, &ctrl, &msg);
+    CU_ASSERT_TRUE(op == DOP_SEND || op == DOP_ALIAS_SEND);
+    CU_ASSERT_FATAL(msg > 0);
+    CU_ASSERT_EQUAL(ei_decode_tuple_header(*buf, &msg, &arity), 0);
+    CU_ASSERT_EQUAL(arity, 2);
+    CU_ASSERT_EQUAL(memcmp(*buf + msg, tag, (size_t)taglen), 0);
+    return msg + taglen;
+}
+
+static void call(const erlang_pid *from, ei_x_buff *tag, void (*req)(ei_x_buff *))
+{
+    ei_x_buff c, m;
+    reg_send_ctrl(&c, from, "kv");
+    gen_call_head(&m, from);
+    ei_x_append_buf(&m, tag->buff, tag->index);
+    req(&m);
+    CU_ASSERT_EQUAL(feed(&c, &m), DIST_OK);
+    ei_x_free(&c);
+    ei_x_free(&m);
+}
+
+static void tag_ref(ei_x_buff *t, unsigned n)
+{
+    erlang_ref r = ref(n);
+    ei_x_new(t);
+    ei_x_encode_ref(t, &r);
+}
+
+static void req_put_foo(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 3);
+    ei_x_encode_atom(m, "put");
+    ei_x_encode_atom(m, "foo");
+    ei_x_encode_binary(m, "bar", 3);
+}
+static void req_get_foo(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "get");
+    ei_x_encode_atom(m, "foo");
+}
+/* The same key, foo, as a latin1 ATOM_EXT instead of ei's UTF-8 atom. */
+static void req_get_foo_latin1(ei_x_buff *m)
+{
+    static const char foo[] = {100, 0, 3, 'f', 'o', 'o'};
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "get");
+    ei_x_append_buf(m, foo, sizeof foo);
+}
+static void req_get_missing(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "get");
+    ei_x_encode_long(m, 1);
+}
+static void req_bogus(ei_x_buff *m) { ei_x_encode_atom(m, "bogus"); }
+
+static void test_call_put_then_get_by_name(void)
+{
+    erlang_pid me = caller(1);
+    ei_x_buff tag;
+    const char *buf;
+    tag_ref(&tag, 1);
+    call(&me, &tag, req_put_foo);
+    int i = expect_reply(tag.buff, tag.index, &buf);
+    char atom[MAXATOMLEN];
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "ok") == 0);
+    drop_frame();
+    call(&me, &tag, req_get_foo);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    char bin[8];
+    long len;
+    CU_ASSERT(ei_decode_binary(buf, &i, bin, &len) == 0 && len == 3 && memcmp(bin, "bar", 3) == 0);
+    drop_frame();
+    call(&me, &tag, req_get_foo_latin1);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_binary(buf, &i, bin, &len) == 0 && len == 3);
+    drop_frame();
+    call(&me, &tag, req_get_missing);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "nil") == 0);
+    drop_frame();
+    ei_x_free(&tag);
+}
+
+static void test_every_tag_form_is_copied_back(void)
+{
+    erlang_pid me = caller(2);
+    erlang_ref r = ref(9);
+    ei_x_buff tags[3];
+    /* {Ref, Node} as OTP 25's multi_call sends, [[alias|Ref]|x] as OTP 27's does
+     * (its reply goes to the alias), and a plain integer */
+    ei_x_new(&tags[0]);
+    ei_x_encode_tuple_header(&tags[0], 2);
+    ei_x_encode_ref(&tags[0], &r);
+    ei_x_encode_atom(&tags[0], "t@127.0.0.1");
+    ei_x_new(&tags[1]);
+    ei_x_encode_list_header(&tags[1], 1);
+    ei_x_encode_list_header(&tags[1], 1);
+    ei_x_encode_atom(&tags[1], "alias");
+    ei_x_encode_ref(&tags[1], &r);
+    ei_x_encode_atom(&tags[1], "x");
+    ei_x_new(&tags[2]);
+    ei_x_encode_long(&tags[2], 123456789);
+    for (int k = 0; k < 3; k++) {
+        const char *buf;
+        call(&me, &tags[k], req_get_missing);
+        int ctrl, msg;
+        CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), k == 1 ? DOP_ALIAS_SEND : DOP_SEND);
+        expect_reply(tags[k].buff, tags[k].index, &buf);
+        drop_frame();
+        ei_x_free(&tags[k]);
+    }
+}
+
+static void test_alias_tag_replies_to_the_alias(void)
+{
+    erlang_pid me = caller(3);
+    erlang_ref r = ref(77);
+    ei_x_buff tag, alias;
+    const char *buf;
+    int ctrl, msg;
+    ei_x_new(&tag);
+    ei_x_encode_list_header(&tag, 1);
+    ei_x_encode_atom(&tag, "alias");
+    ei_x_encode_ref(&tag, &r);
+    ei_x_new(&alias);
+    ei_x_encode_ref(&alias, &r);
+    call(&me, &tag, req_get_missing);
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_ALIAS_SEND);
+    /* {33, FromPid, Alias}: From is the kv server, Alias the ref in the tag */
+    term_view kvpid = process_pid(kvp);
+    CU_ASSERT_EQUAL(memcmp(buf + ctrl, kvpid.ptr, kvpid.len), 0);
+    CU_ASSERT_EQUAL(memcmp(buf + ctrl + kvpid.len, alias.buff, (size_t)alias.index), 0);
+    expect_reply(tag.buff, tag.index, &buf);
+    drop_frame();
+    ei_x_free(&tag);
+    ei_x_free(&alias);
+}
+
+static void test_unknown_call_gets_error_and_server_goes_on(void)
+{
+    erlang_pid me = caller(4);
+    ei_x_buff tag;
+    const char *buf;
+    char atom[MAXATOMLEN];
+    int arity;
+    tag_ref(&tag, 4);
+    call(&me, &tag, req_bogus);
+    int i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "error") == 0);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "unknown_call") == 0);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "bogus") == 0);
+    drop_frame();
+    call(&me, &tag, req_get_foo);
+    expect_reply(tag.buff, tag.index, &buf);
+    drop_frame();
+    ei_x_free(&tag);
+}
+
+static void monitor_ctrl(ei_x_buff *c, long op, const erlang_pid *from, const char *name, unsigned n)
+{
+    erlang_ref r = ref(n);
+    ei_x_new_with_version(c);
+    ei_x_encode_tuple_header(c, 4);
+    ei_x_encode_long(c, op);
+    ei_x_encode_pid(c, from);
+    ei_x_encode_atom(c, name);
+    ei_x_encode_ref(c, &r);
+}
+
+static void test_monitors(void)
+{
+    erlang_pid me = caller(5);
+    ei_x_buff c;
+    const char *buf;
+    int ctrl, msg;
+    monitor_ctrl(&c, DOP_MONITOR_P, &me, "kv", 50);
+    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    ei_x_free(&c);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    CU_ASSERT_EQUAL(process_monitor_count(kvp), 1);
+    monitor_ctrl(&c, DOP_DEMONITOR_P, &me, "kv", 50);
+    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    ei_x_free(&c);
+    CU_ASSERT_EQUAL(process_monitor_count(kvp), 0);
+    /* a monitor of a name nobody has: DOWN noproc at once */
+    monitor_ctrl(&c, DOP_MONITOR_P, &me, "nosuch", 51);
+    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    ei_x_free(&c);
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
+    char atom[MAXATOMLEN];
+    erlang_pid watcher;
+    erlang_ref r;
+    CU_ASSERT(ei_decode_atom(buf, &ctrl, atom) == 0 && strcmp(atom, "nosuch") == 0);
+    CU_ASSERT(ei_decode_pid(buf, &ctrl, &watcher) == 0 && watcher.num == 5);
+    CU_ASSERT(ei_decode_ref(buf, &ctrl, &r) == 0 && r.n[0] == 51);
+    CU_ASSERT(ei_decode_atom(buf, &ctrl, atom) == 0 && strcmp(atom, "noproc") == 0);
+    drop_frame();
+    /* monitors of a node that went away are forgotten */
+    monitor_ctrl(&c, DOP_MONITOR_P, &me, "kv", 52);
+    feed(&c, NULL);
+    ei_x_free(&c);
+    CU_ASSERT_EQUAL(process_monitor_count(kvp), 1);
+    process_forget_node(procs, "t@127.0.0.1", strlen("t@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_monitor_count(kvp), 0);
+}
+
+static void test_ping_is_answered_yes(void)
+{
+    erlang_pid me = caller(6);
+    ei_x_buff c, m, tag;
+    const char *buf;
+    char atom[MAXATOMLEN];
+    tag_ref(&tag, 6);
+    reg_send_ctrl(&c, &me, "net_kernel");
+    gen_call_head(&m, &me);
+    ei_x_append_buf(&m, tag.buff, tag.index);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "is_auth");
+    ei_x_encode_atom(&m, "t@127.0.0.1");
+    CU_ASSERT_EQUAL(feed(&c, &m), DIST_OK);
+    int i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "yes") == 0);
+    drop_frame();
+    ei_x_free(&c);
+    ei_x_free(&m);
+    ei_x_free(&tag);
+}
+
+static void test_bad_frames_are_refused_and_data_kept(void)
+{
+    erlang_pid me = caller(7);
+    char why[128];
+    static const char junk[] = {112, 1, 2, 3};
+    CU_ASSERT_EQUAL(dist_receive(procs, junk, sizeof junk, 1000, why, sizeof why), DIST_EPROTO);
+    static const char atom_cache[] = {68, 0};
+    CU_ASSERT_EQUAL(dist_receive(procs, atom_cache, sizeof atom_cache, 1000, why, sizeof why), DIST_EPROTO);
+    /* a cast whose message is cut short */
+    ei_x_buff c, m, f;
+    reg_send_ctrl(&c, &me, "kv");
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    req_put_foo(&m);
+    ei_x_new(&f);
+    ei_x_append_buf(&f, "p", 1);
+    ei_x_append_buf(&f, c.buff, c.index);
+    ei_x_append_buf(&f, m.buff, m.index - 2);
+    CU_ASSERT_EQUAL(dist_receive(procs, f.buff, (size_t)f.index, 1000, why, sizeof why), DIST_EPROTO);
+    /* a message nested deeper than the limit is dropped, not recursed into */
+    ei_x_free(&m);
+    ei_x_new_with_version(&m);
+    for (int k = 0; k < 5000; k++)
+        ei_x_encode_tuple_header(&m, 1);
+    ei_x_encode_atom(&m, "deep");
+    CU_ASSERT_EQUAL(feed(&c, &m), DIST_DROPPED);
+    /* a message to nobody is dropped */
+    ei_x_buff c2;
+    reg_send_ctrl(&c2, &me, "nobody");
+    CU_ASSERT_EQUAL(feed(&c2, &m), DIST_DROPPED);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    /* and foo is still there */
+    ei_x_buff tag;
+    const char *buf;
+    tag_ref(&tag, 8);
+    call(&me, &tag, req_get_foo);
+    int i = expect_reply(tag.buff, tag.index, &buf);
+    char bin[8];
+    long len;
+    CU_ASSERT(ei_decode_binary(buf, &i, bin, &len) == 0 && len == 3 && memcmp(bin, "bar", 3) == 0);
+    drop_frame();
+    ei_x_free(&c);
+    ei_x_free(&c2);
+    ei_x_free(&m);
+    ei_x_free(&f);
+    ei_x_free(&tag);
+}
+
+void unit_suite_gen_server(void)
+{
+    CU_pSuite s = CU_add_suite("dispatch", setup, teardown);
+    CU_add_test(s, "call put then get by name", test_call_put_then_get_by_name);
+    CU_add_test(s, "every tag form is copied back", test_every_tag_form_is_copied_back);
+    CU_add_test(s, "alias tag replies to the alias", test_alias_tag_replies_to_the_alias);
+    CU_add_test(s, "unknown call gets an error, server goes on",
+                test_unknown_call_gets_error_and_server_goes_on);
+    CU_add_test(s, "monitors", test_monitors);
+    CU_add_test(s, "ping is answered yes", test_ping_is_answered_yes);
+    CU_add_test(s, "bad frames are refused and data kept", test_bad_frames_are_refused_and_data_kept);
+}

@@ -1,0 +1,928 @@
+/*
+ * test_term.c: term_skip and term_canonical. Alternative encodings are built
+ * by hand and must canonicalise to the same bytes; the expected bytes marked
+ * "OTP" are what OTP 25 gives for term_to_binary(T, [{minor_version, 2}])
+ * (the OTP 26+ default, UTF-8 atoms), less the 131 version byte.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "term.h"
+#include "unit.h"
+
+#define ARR(a) (a), sizeof(a)
+
+/* ---- expected bytes from OTP 25 ---- */
+
+/* foo */
+static const unsigned char otp_foo[] = {119, 3, 102, 111, 111};
+/* list_to_atom([233]), the atom 'é' */
+static const unsigned char otp_e_acute[] = {119, 2, 195, 169};
+/* 1 */
+static const unsigned char otp_one[] = {97, 1};
+/* -1 */
+static const unsigned char otp_minus_one[] = {98, 255, 255, 255, 255};
+/* 256 */
+static const unsigned char otp_i256[] = {98, 0, 0, 1, 0};
+/* -2147483648 */
+static const unsigned char otp_int32_min[] = {98, 128, 0, 0, 0};
+/* 2147483647 */
+static const unsigned char otp_int32_max[] = {98, 127, 255, 255, 255};
+/* 2147483648 */
+static const unsigned char otp_two_pow_31[] = {110, 4, 0, 0, 0, 0, 128};
+/* -2147483649 */
+static const unsigned char otp_minus_two_pow_31_minus_1[] = {110, 4, 1, 1, 0, 0, 128};
+/* 1 bsl 40 */
+static const unsigned char otp_two_pow_40[] = {110, 6, 0, 0, 0, 0, 0, 0, 1};
+/* -(1 bsl 40) */
+static const unsigned char otp_minus_two_pow_40[] = {110, 6, 1, 0, 0, 0, 0, 0, 1};
+/* "abc" */
+static const unsigned char otp_abc[] = {107, 0, 3, 97, 98, 99};
+/* #{a => 1, b => 2} */
+static const unsigned char otp_map_ab[] = {116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 119, 1, 98, 97, 2};
+/* binary_to_term of a NEW_PID_EXT: node 'n@h', id 7, serial 2, creation 3 */
+static const unsigned char otp_pid[] = {88, 119, 3, 110, 64, 104, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 3};
+/* a port of 'n@h', id 9, creation 3 */
+static const unsigned char otp_port[] = {89, 119, 3, 110, 64, 104, 0, 0, 0, 9, 0, 0, 0, 3};
+/* a port of 'n@h', id 1 bsl 28, creation 3: OTP switches to V4_PORT_EXT above 28 bits */
+static const unsigned char otp_big_port[] = {120, 119, 3, 110, 64, 104, 0, 0, 0, 0,
+                                             16, 0, 0, 0, 0, 0, 0, 3};
+/* a ref of 'n@h', creation 3, one id word 5 */
+static const unsigned char otp_ref[] = {90, 0, 1, 119, 3, 110, 64, 104, 0, 0, 0, 3, 0, 0, 0, 5};
+/* a ref of 'n@h', creation 3, id words 5, 6, 7 */
+static const unsigned char otp_ref3[] = {90, 0, 3, 119, 3, 110, 64, 104, 0, 0, 0, 3,
+                                         0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7};
+/* <<5:3>> */
+static const unsigned char otp_bits5_3[] = {77, 0, 0, 0, 1, 3, 160};
+/* <<"ab">> */
+static const unsigned char otp_bin_ab[] = {109, 0, 0, 0, 2, 97, 98};
+/* 1.0 */
+static const unsigned char otp_float_one[] = {70, 63, 240, 0, 0, 0, 0, 0, 0};
+/* 0.0 */
+static const unsigned char otp_zero_f[] = {70, 0, 0, 0, 0, 0, 0, 0, 0};
+/* -0.0 */
+static const unsigned char otp_neg_zero_f[] = {70, 128, 0, 0, 0, 0, 0, 0, 0};
+/* [1|2] */
+static const unsigned char otp_improper[] = {108, 0, 0, 0, 1, 97, 1, 97, 2};
+/* [1,2] */
+static const unsigned char otp_list12[] = {107, 0, 2, 1, 2};
+/* {1} */
+static const unsigned char otp_tuple1[] = {104, 1, 97, 1};
+/* [1] */
+static const unsigned char otp_list1[] = {107, 0, 1, 1};
+/* <<"a">> */
+static const unsigned char otp_bin_a[] = {109, 0, 0, 0, 1, 97};
+/* a */
+static const unsigned char otp_atom_a[] = {119, 1, 97};
+/* [] */
+static const unsigned char otp_nil[] = {106};
+/* <<>> */
+static const unsigned char otp_empty_bin[] = {109, 0, 0, 0, 0};
+/* fun m:f/2 */
+static const unsigned char otp_export[] = {113, 119, 1, 109, 119, 1, 102, 97, 2};
+/* [256] */
+static const unsigned char otp_list_256[] = {108, 0, 0, 0, 1, 98, 0, 0, 1, 0, 106};
+/* {a, "b", [], <<>>, 3.5} */
+static const unsigned char otp_tuple_mixed[] = {104, 5, 119, 1, 97, 107, 0, 1, 98, 106, 109, 0, 0,
+                                                0, 0, 70, 64, 12, 0, 0, 0, 0, 0, 0};
+/* binary_to_term of the fun fun_old below (module m, index 0, uniq 7, one
+ * free variable "ab", pid of 'n@h') re-encoded by term_to_binary */
+static const unsigned char otp_fun[] = {
+    112, 0, 0, 0, 59, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 0, 0,
+    0, 1, 119, 1, 109, 97, 0, 97, 7, 88, 119, 3, 110, 64, 104, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0,
+    3, 107, 0, 2, 97, 98};
+
+/* ---- helpers ---- */
+
+static void print_hex(const char *what, const unsigned char *p, size_t n)
+{
+    fprintf(stderr, "\n    %s (%zu):", what, n);
+    for (size_t i = 0; i < n && i < 64; i++)
+        fprintf(stderr, " %u", p[i]);
+    if (n > 64)
+        fprintf(stderr, " ...");
+}
+
+/* Canonicalise in[0 .. len) into out (fresh); return the rc. On success the
+ * whole input must have been consumed. */
+static int canon(const unsigned char *in, size_t len, unsigned max_depth, ei_x_buff *out)
+{
+    size_t index = 0;
+    CU_ASSERT_FATAL(ei_x_new(out) == 0);
+    int rc = term_canonical((const char *)in, len, &index, max_depth, out);
+    if (rc == TERM_OK) {
+        CU_ASSERT_EQUAL(index, len);
+    } else {
+        CU_ASSERT_EQUAL(out->index, 0);
+    }
+    return rc;
+}
+
+static int skip_rc(const unsigned char *in, size_t len, unsigned max_depth)
+{
+    size_t index = 0;
+    int rc = term_skip((const char *)in, len, &index, max_depth);
+    if (rc == TERM_OK) {
+        CU_ASSERT_EQUAL(index, len);
+    }
+    return rc;
+}
+
+static int canon_rc(const unsigned char *in, size_t len, unsigned max_depth)
+{
+    ei_x_buff out;
+    int rc = canon(in, len, max_depth, &out);
+    ei_x_free(&out);
+    return rc;
+}
+
+/* in canonicalises to exactly want, term_skip accepts it, and want is its
+ * own canonical form. */
+static void check_canon(const unsigned char *in, size_t len, const unsigned char *want,
+                        size_t want_len)
+{
+    ei_x_buff out;
+    int rc = canon(in, len, 64, &out);
+    CU_ASSERT_EQUAL(rc, TERM_OK);
+    CU_ASSERT_EQUAL(skip_rc(in, len, 64), TERM_OK);
+    int same = rc == TERM_OK && (size_t)out.index == want_len &&
+               memcmp(out.buff, want, want_len) == 0;
+    CU_ASSERT(same);
+    if (!same) {
+        print_hex("input", in, len);
+        print_hex("got", (const unsigned char *)out.buff, (size_t)out.index);
+        print_hex("want", want, want_len);
+    }
+    ei_x_free(&out);
+
+    rc = canon(want, want_len, 64, &out);
+    CU_ASSERT(rc == TERM_OK && (size_t)out.index == want_len &&
+              memcmp(out.buff, want, want_len) == 0);
+    ei_x_free(&out);
+}
+
+/* a and b canonicalise fine, to different bytes. */
+static void check_distinct(const unsigned char *a, size_t alen, const unsigned char *b,
+                           size_t blen)
+{
+    ei_x_buff x, y;
+    CU_ASSERT_EQUAL(canon(a, alen, 64, &x), TERM_OK);
+    CU_ASSERT_EQUAL(canon(b, blen, 64, &y), TERM_OK);
+    CU_ASSERT(x.index != y.index || memcmp(x.buff, y.buff, (size_t)x.index) != 0);
+    ei_x_free(&x);
+    ei_x_free(&y);
+}
+
+/* ---- atoms ---- */
+
+static void test_atoms(void)
+{
+    static const unsigned char atom[] = {100, 0, 3, 'f', 'o', 'o'};
+    static const unsigned char small_atom[] = {115, 3, 'f', 'o', 'o'};
+    static const unsigned char atom_utf8[] = {118, 0, 3, 'f', 'o', 'o'};
+    static const unsigned char small_atom_utf8[] = {119, 3, 'f', 'o', 'o'};
+    check_canon(ARR(atom), ARR(otp_foo));
+    check_canon(ARR(small_atom), ARR(otp_foo));
+    check_canon(ARR(atom_utf8), ARR(otp_foo));
+    check_canon(ARR(small_atom_utf8), ARR(otp_foo));
+
+    static const unsigned char e_latin1[] = {100, 0, 1, 0xE9};
+    static const unsigned char e_small_latin1[] = {115, 1, 0xE9};
+    static const unsigned char e_utf8[] = {118, 0, 2, 0xC3, 0xA9};
+    check_canon(ARR(e_latin1), ARR(otp_e_acute));
+    check_canon(ARR(e_small_latin1), ARR(otp_e_acute));
+    check_canon(ARR(e_utf8), ARR(otp_e_acute));
+
+    static const unsigned char empty[] = {100, 0, 0};
+    static const unsigned char empty_canon[] = {119, 0};
+    check_canon(ARR(empty), ARR(empty_canon));
+}
+
+static void test_atom_limits(void)
+{
+    /* 255 latin1 'é' is 510 bytes of UTF-8: ATOM_UTF8_EXT. */
+    unsigned char in[3 + 255], want[3 + 510];
+    in[0] = 100, in[1] = 0, in[2] = 255;
+    memset(in + 3, 0xE9, 255);
+    want[0] = 118, want[1] = 510 >> 8, want[2] = 510 & 0xFF;
+    for (int i = 0; i < 255; i++)
+        want[3 + 2 * i] = 0xC3, want[4 + 2 * i] = 0xA9;
+    check_canon(ARR(in), ARR(want));
+
+    /* 256 characters is more than the BEAM allows. */
+    unsigned char too_long[3 + 256];
+    too_long[0] = 100, too_long[1] = 1, too_long[2] = 0;
+    memset(too_long + 3, 'a', 256);
+    CU_ASSERT_EQUAL(canon_rc(ARR(too_long), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(skip_rc(ARR(too_long), 64), TERM_EBAD);
+
+    /* Invalid UTF-8: an overlong 'a', a surrogate, past U+10FFFF, a lone continuation. */
+    static const unsigned char overlong[] = {119, 2, 0xC1, 0xA1};
+    static const unsigned char surrogate[] = {119, 3, 0xED, 0xA0, 0x80};
+    static const unsigned char too_high[] = {119, 4, 0xF4, 0x90, 0x80, 0x80};
+    static const unsigned char lone[] = {119, 1, 0x80};
+    static const unsigned char cut[] = {119, 2, 0xE2, 0x82};
+    CU_ASSERT_EQUAL(canon_rc(ARR(overlong), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(surrogate), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(too_high), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(lone), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(cut), 64), TERM_EBAD);
+    static const unsigned char max_cp[] = {119, 4, 0xF4, 0x8F, 0xBF, 0xBF};
+    check_canon(ARR(max_cp), ARR(max_cp));
+}
+
+/* ---- integers ---- */
+
+static void test_integers(void)
+{
+    static const unsigned char one_small[] = {97, 1};
+    static const unsigned char one_int[] = {98, 0, 0, 0, 1};
+    static const unsigned char one_big[] = {110, 1, 0, 1};
+    static const unsigned char one_big_zeros[] = {110, 4, 0, 1, 0, 0, 0};
+    static const unsigned char one_large_big[] = {111, 0, 0, 0, 2, 0, 1, 0};
+    check_canon(ARR(one_small), ARR(otp_one));
+    check_canon(ARR(one_int), ARR(otp_one));
+    check_canon(ARR(one_big), ARR(otp_one));
+    check_canon(ARR(one_big_zeros), ARR(otp_one));
+    check_canon(ARR(one_large_big), ARR(otp_one));
+
+    static const unsigned char m1_int[] = {98, 255, 255, 255, 255};
+    static const unsigned char m1_big[] = {110, 1, 1, 1};
+    static const unsigned char m1_big_zeros[] = {110, 3, 1, 1, 0, 0};
+    check_canon(ARR(m1_int), ARR(otp_minus_one));
+    check_canon(ARR(m1_big), ARR(otp_minus_one));
+    check_canon(ARR(m1_big_zeros), ARR(otp_minus_one));
+
+    static const unsigned char p40_small[] = {110, 6, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char p40_large[] = {111, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char p40_zeros[] = {111, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+    check_canon(ARR(p40_small), ARR(otp_two_pow_40));
+    check_canon(ARR(p40_large), ARR(otp_two_pow_40));
+    check_canon(ARR(p40_zeros), ARR(otp_two_pow_40));
+    static const unsigned char m40_large[] = {111, 0, 0, 0, 6, 1, 0, 0, 0, 0, 0, 1};
+    check_canon(ARR(m40_large), ARR(otp_minus_two_pow_40));
+
+    /* The int32 boundaries. */
+    static const unsigned char i256_big[] = {110, 2, 0, 0, 1};
+    static const unsigned char max_big[] = {110, 4, 0, 255, 255, 255, 127};
+    static const unsigned char min_big[] = {110, 4, 1, 0, 0, 0, 128};
+    static const unsigned char p31_big[] = {110, 5, 0, 0, 0, 0, 128, 0};
+    static const unsigned char m31m1_big[] = {111, 0, 0, 0, 4, 1, 1, 0, 0, 128};
+    check_canon(ARR(otp_i256), ARR(otp_i256));
+    check_canon(ARR(i256_big), ARR(otp_i256));
+    check_canon(ARR(max_big), ARR(otp_int32_max));
+    check_canon(ARR(min_big), ARR(otp_int32_min));
+    check_canon(ARR(p31_big), ARR(otp_two_pow_31));
+    check_canon(ARR(m31m1_big), ARR(otp_minus_two_pow_31_minus_1));
+    static const unsigned char int_255[] = {98, 0, 0, 0, 255};
+    static const unsigned char small_255[] = {97, 255};
+    check_canon(ARR(int_255), ARR(small_255));
+
+    /* Zero, and negative zero, however written. */
+    static const unsigned char zero[] = {97, 0};
+    static const unsigned char zero_big[] = {110, 0, 0};
+    static const unsigned char neg_zero_big[] = {110, 0, 1};
+    static const unsigned char neg_zero_big_digits[] = {110, 2, 1, 0, 0};
+    static const unsigned char zero_int[] = {98, 0, 0, 0, 0};
+    check_canon(ARR(zero_big), ARR(zero));
+    check_canon(ARR(neg_zero_big), ARR(zero));
+    check_canon(ARR(neg_zero_big_digits), ARR(zero));
+    check_canon(ARR(zero_int), ARR(zero));
+
+    static const unsigned char bad_sign[] = {110, 1, 2, 1};
+    static const unsigned char bad_sign_large[] = {111, 0, 0, 0, 1, 7, 1};
+    CU_ASSERT_EQUAL(canon_rc(ARR(bad_sign), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(bad_sign_large), 64), TERM_EBAD);
+}
+
+static void test_large_big(void)
+{
+    /* 1 bsl 2048: 257 digit bytes, so LARGE_BIG_EXT (as OTP writes it). */
+    unsigned char want[6 + 257];
+    want[0] = 111, want[1] = 0, want[2] = 0, want[3] = 1, want[4] = 1, want[5] = 0;
+    memset(want + 6, 0, 257);
+    want[6 + 256] = 1;
+    unsigned char padded[6 + 300];
+    padded[0] = 111, padded[1] = 0, padded[2] = 0, padded[3] = 300 >> 8, padded[4] = 300 & 0xFF;
+    padded[5] = 0;
+    memset(padded + 6, 0, 300);
+    padded[6 + 256] = 1;
+    check_canon(ARR(padded), ARR(want));
+
+    /* 255 digit bytes stay a SMALL_BIG_EXT. */
+    unsigned char small[3 + 255], large[6 + 255];
+    small[0] = 110, small[1] = 255, small[2] = 1;
+    large[0] = 111, large[1] = 0, large[2] = 0, large[3] = 0, large[4] = 255, large[5] = 1;
+    for (int i = 0; i < 255; i++)
+        small[3 + i] = large[6 + i] = (unsigned char)(i + 1);
+    check_canon(ARR(large), ARR(small));
+}
+
+/* ---- floats ---- */
+
+static void float_text(unsigned char out[32], const char *text)
+{
+    memset(out, 0, 32);
+    out[0] = 99;
+    memcpy(out + 1, text, strlen(text));
+}
+
+static void test_floats(void)
+{
+    unsigned char text[32];
+    float_text(text, "1.00000000000000000000e+00");
+    check_canon(ARR(text), ARR(otp_float_one));
+    check_canon(ARR(otp_float_one), ARR(otp_float_one));
+
+    float_text(text, "-0.00000000000000000000e+00");
+    check_canon(ARR(text), ARR(otp_neg_zero_f));
+    float_text(text, "0.0");
+    check_canon(ARR(text), ARR(otp_zero_f));
+    static const unsigned char one_half[] = {70, 0x3F, 0xF8, 0, 0, 0, 0, 0, 0};
+    float_text(text, "1,5");
+    check_canon(ARR(text), ARR(one_half));
+    float_text(text, "+15.0E-1");
+    check_canon(ARR(text), ARR(one_half));
+
+    /* Garbage after the NUL is ignored, as the BEAM does. */
+    float_text(text, "1.5");
+    text[10] = 'x';
+    check_canon(ARR(text), ARR(one_half));
+
+    static const char *const bad[] = {"inf", "nan", "1", "1.", ".5", "1e5", "0x1p0",
+                                      " 1.5", "1.5 ", "1.5e", "1e400", "1.0e400", "-", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        float_text(text, bad[i]);
+        CU_ASSERT_EQUAL(canon_rc(ARR(text), 64), TERM_EBAD);
+        CU_ASSERT_EQUAL(skip_rc(ARR(text), 64), TERM_EBAD);
+    }
+    /* 31 characters and no NUL at all. */
+    memset(text + 1, '1', 31);
+    text[2] = '.';
+    CU_ASSERT_EQUAL(canon_rc(ARR(text), 64), TERM_OK);
+
+    static const unsigned char inf[] = {70, 0x7F, 0xF0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char minus_inf[] = {70, 0xFF, 0xF0, 0, 0, 0, 0, 0, 0};
+    static const unsigned char nan[] = {70, 0x7F, 0xF8, 0, 0, 0, 0, 0, 0};
+    static const unsigned char nan2[] = {70, 0xFF, 0xFF, 0, 0, 0, 0, 0, 1};
+    CU_ASSERT_EQUAL(canon_rc(ARR(inf), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(minus_inf), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(nan), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(nan2), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(skip_rc(ARR(nan), 64), TERM_EBAD);
+    static const unsigned char max_finite[] = {70, 0x7F, 0xEF, 255, 255, 255, 255, 255, 255};
+    check_canon(ARR(max_finite), ARR(max_finite));
+}
+
+/* ---- lists ---- */
+
+static void test_lists(void)
+{
+    static const unsigned char abc_list[] = {108, 0, 0, 0, 3, 97, 97, 97, 98, 97, 99, 106};
+    static const unsigned char abc_nested[] = {108, 0, 0, 0, 1, 97, 97, 107, 0, 2, 98, 99};
+    static const unsigned char abc_ints[] = {108, 0, 0, 0, 2, 98, 0, 0, 0, 97, 110, 1, 0, 98,
+                                             108, 0, 0, 0, 1, 97, 99, 106};
+    /* [a | [ | [b | "c"]]]: an empty LIST_EXT segment inside the spine. */
+    static const unsigned char abc_segments[] = {108, 0, 0, 0, 1, 97, 97, 108, 0, 0, 0, 0,
+                                                 108, 0, 0, 0, 1, 97, 98, 107, 0, 1, 99};
+    check_canon(ARR(otp_abc), ARR(otp_abc));
+    check_canon(ARR(abc_list), ARR(otp_abc));
+    check_canon(ARR(abc_nested), ARR(otp_abc));
+    check_canon(ARR(abc_ints), ARR(otp_abc));
+    check_canon(ARR(abc_segments), ARR(otp_abc));
+
+    static const unsigned char empty_string[] = {107, 0, 0};
+    static const unsigned char empty_list[] = {108, 0, 0, 0, 0, 106};
+    check_canon(ARR(empty_string), ARR(otp_nil));
+    check_canon(ARR(empty_list), ARR(otp_nil));
+    /* LIST_EXT of no elements is its tail, as binary_to_term has it. */
+    static const unsigned char only_tail[] = {108, 0, 0, 0, 0, 100, 0, 1, 'a'};
+    check_canon(ARR(only_tail), ARR(otp_atom_a));
+
+    static const unsigned char l256[] = {108, 0, 0, 0, 1, 110, 2, 0, 0, 1, 107, 0, 0};
+    check_canon(ARR(l256), ARR(otp_list_256));
+    static const unsigned char improper[] = {108, 0, 0, 0, 1, 98, 0, 0, 0, 1, 97, 2};
+    check_canon(ARR(improper), ARR(otp_improper));
+    /* [1 | [2 | 3]] written as two segments is [1, 2 | 3]. */
+    static const unsigned char improper2[] = {108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 97, 2, 97, 3};
+    static const unsigned char improper2_canon[] = {108, 0, 0, 0, 2, 97, 1, 97, 2, 97, 3};
+    check_canon(ARR(improper2), ARR(improper2_canon));
+    /* A list holding a string: the inner one is an element, not the spine. */
+    static const unsigned char nested[] = {108, 0, 0, 0, 1, 107, 0, 1, 'x', 106};
+    static const unsigned char nested_canon[] = {108, 0, 0, 0, 1, 107, 0, 1, 'x', 106};
+    check_canon(ARR(nested), ARR(nested_canon));
+
+    static const unsigned char mixed[] = {104, 5, 100, 0, 1, 'a', 108, 0, 0, 0, 1, 97, 'b', 106,
+                                          108, 0, 0, 0, 0, 106, 77, 0, 0, 0, 0, 0,
+                                          70, 64, 12, 0, 0, 0, 0, 0, 0};
+    check_canon(ARR(mixed), ARR(otp_tuple_mixed));
+
+    static const unsigned char no_tail[] = {108, 0, 0, 0, 1, 97, 1};
+    CU_ASSERT_EQUAL(canon_rc(ARR(no_tail), 64), TERM_EBAD);
+}
+
+/* A list of n copies of the byte b, as one LIST_EXT of SMALL_INTEGER_EXTs. */
+static unsigned char *byte_list(size_t n, unsigned char b, size_t *len)
+{
+    *len = 5 + 2 * n + 1;
+    unsigned char *p = malloc(*len);
+    CU_ASSERT_FATAL(p != NULL);
+    p[0] = 108, p[1] = (unsigned char)(n >> 24), p[2] = (unsigned char)(n >> 16);
+    p[3] = (unsigned char)(n >> 8), p[4] = (unsigned char)n;
+    for (size_t i = 0; i < n; i++)
+        p[5 + 2 * i] = 97, p[6 + 2 * i] = b;
+    p[*len - 1] = 106;
+    return p;
+}
+
+static void test_string_limit(void)
+{
+    size_t len;
+    ei_x_buff out;
+    /* 65535 byte-sized elements: STRING_EXT. */
+    unsigned char *in = byte_list(65535, 'z', &len);
+    CU_ASSERT_EQUAL(canon(in, len, 1, &out), TERM_OK);
+    CU_ASSERT_EQUAL(out.index, 3 + 65535);
+    CU_ASSERT((unsigned char)out.buff[0] == 107 && (unsigned char)out.buff[1] == 255 &&
+              (unsigned char)out.buff[2] == 255 && out.buff[3 + 65534] == 'z');
+    ei_x_free(&out);
+    free(in);
+
+    /* 65536: a LIST_EXT again, the same as the input. */
+    in = byte_list(65536, 'z', &len);
+    CU_ASSERT_EQUAL(canon(in, len, 1, &out), TERM_OK);
+    CU_ASSERT((size_t)out.index == len && memcmp(out.buff, in, len) == 0);
+    ei_x_free(&out);
+    free(in);
+}
+
+static void test_flat_list(void)
+{
+    /* 1,000,000 small integers, max_depth 10. */
+    size_t len;
+    unsigned char *in = byte_list(1000000, 7, &len);
+    ei_x_buff out;
+    CU_ASSERT_EQUAL(canon(in, len, 10, &out), TERM_OK);
+    CU_ASSERT((size_t)out.index == len && memcmp(out.buff, in, len) == 0);
+    CU_ASSERT_EQUAL(skip_rc(in, len, 10), TERM_OK);
+    ei_x_free(&out);
+    free(in);
+
+    /* The same list as 1,000,000 one-element LIST_EXT segments, each the
+     * tail of the one before: the spine must not recurse either. */
+    size_t n = 1000000;
+    len = 7 * n + 1;
+    in = malloc(len);
+    CU_ASSERT_FATAL(in != NULL);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char seg[7] = {108, 0, 0, 0, 1, 97, 7};
+        memcpy(in + 7 * i, seg, sizeof seg);
+    }
+    in[len - 1] = 106;
+    size_t flat_len;
+    unsigned char *flat = byte_list(n, 7, &flat_len);
+    CU_ASSERT_EQUAL(canon(in, len, 10, &out), TERM_OK);
+    CU_ASSERT((size_t)out.index == flat_len && memcmp(out.buff, flat, flat_len) == 0);
+    CU_ASSERT_EQUAL(skip_rc(in, len, 10), TERM_OK);
+    ei_x_free(&out);
+    free(flat);
+    free(in);
+}
+
+/* ---- maps ---- */
+
+static void test_maps(void)
+{
+    static const unsigned char ab[] = {116, 0, 0, 0, 2, 100, 0, 1, 'a', 97, 1,
+                                       100, 0, 1, 'b', 98, 0, 0, 0, 2};
+    static const unsigned char ba[] = {116, 0, 0, 0, 2, 115, 1, 'b', 97, 2,
+                                       118, 0, 1, 'a', 110, 1, 0, 1};
+    check_canon(ARR(ab), ARR(otp_map_ab));
+    check_canon(ARR(ba), ARR(otp_map_ab));
+
+    /* The same key twice, in two encodings. */
+    static const unsigned char dup[] = {116, 0, 0, 0, 2, 100, 0, 1, 'a', 97, 1,
+                                        119, 1, 'a', 97, 2};
+    CU_ASSERT_EQUAL(canon_rc(ARR(dup), 64), TERM_EBAD);
+    /* 1 and 1.0 are different keys. */
+    static const unsigned char int_float[] = {116, 0, 0, 0, 2, 97, 1, 106,
+                                              70, 63, 240, 0, 0, 0, 0, 0, 0, 106};
+    CU_ASSERT_EQUAL(canon_rc(ARR(int_float), 64), TERM_OK);
+    /* A repeated key inside a nested map is found too. */
+    static const unsigned char nested_dup[] = {116, 0, 0, 0, 1, 97, 1, 116, 0, 0, 0, 2,
+                                               97, 5, 106, 98, 0, 0, 0, 5, 106};
+    CU_ASSERT_EQUAL(canon_rc(ARR(nested_dup), 64), TERM_EBAD);
+
+    /* Maps as keys: inner maps are sorted before the outer one. */
+    static const unsigned char map_keys[] = {116, 0, 0, 0, 2,
+                                             116, 0, 0, 0, 2, 97, 2, 106, 97, 1, 106, 97, 9,
+                                             116, 0, 0, 0, 1, 97, 0, 106, 97, 8};
+    static const unsigned char map_keys_canon[] = {116, 0, 0, 0, 2,
+                                                   116, 0, 0, 0, 1, 97, 0, 106, 97, 8,
+                                                   116, 0, 0, 0, 2, 97, 1, 106, 97, 2, 106, 97, 9};
+    check_canon(ARR(map_keys), ARR(map_keys_canon));
+
+    static const unsigned char empty[] = {116, 0, 0, 0, 0};
+    check_canon(ARR(empty), ARR(empty));
+}
+
+/* ---- pids, ports, refs ---- */
+
+static void test_pids(void)
+{
+    static const unsigned char pid_old[] = {103, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 7, 0, 0, 0, 2, 3};
+    static const unsigned char pid_new[] = {88, 115, 3, 'n', '@', 'h', 0, 0, 0, 7, 0, 0, 0, 2,
+                                            0, 0, 0, 3};
+    check_canon(ARR(pid_old), ARR(otp_pid));
+    check_canon(ARR(pid_new), ARR(otp_pid));
+    /* The node must be an atom. */
+    static const unsigned char pid_bad_node[] = {88, 97, 1, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 3};
+    CU_ASSERT_EQUAL(canon_rc(ARR(pid_bad_node), 64), TERM_EBAD);
+    static const unsigned char pid_cached_node[] = {88, 82, 0, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 3};
+    CU_ASSERT_EQUAL(canon_rc(ARR(pid_cached_node), 64), TERM_EUNSUPPORTED);
+}
+
+static void test_ports(void)
+{
+    static const unsigned char port_old[] = {102, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 9, 3};
+    static const unsigned char port_new[] = {89, 118, 0, 3, 'n', '@', 'h', 0, 0, 0, 9, 0, 0, 0, 3};
+    static const unsigned char port_v4[] = {120, 119, 3, 'n', '@', 'h', 0, 0, 0, 0, 0, 0, 0, 9,
+                                            0, 0, 0, 3};
+    check_canon(ARR(port_old), ARR(otp_port));
+    check_canon(ARR(port_new), ARR(otp_port));
+    check_canon(ARR(port_v4), ARR(otp_port));
+
+    static const unsigned char big_new[] = {89, 119, 3, 'n', '@', 'h', 16, 0, 0, 0, 0, 0, 0, 3};
+    check_canon(ARR(big_new), ARR(otp_big_port));
+    check_canon(ARR(otp_big_port), ARR(otp_big_port));
+    /* 2^28 - 1 is the largest NEW_PORT_EXT. */
+    static const unsigned char v3_max[] = {120, 119, 3, 'n', '@', 'h', 0, 0, 0, 0, 15, 255, 255, 255,
+                                           0, 0, 0, 3};
+    static const unsigned char v3_max_canon[] = {89, 119, 3, 'n', '@', 'h', 15, 255, 255, 255,
+                                                 0, 0, 0, 3};
+    check_canon(ARR(v3_max), ARR(v3_max_canon));
+}
+
+static void test_refs(void)
+{
+    static const unsigned char ref_old[] = {101, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 5, 3};
+    static const unsigned char ref_new[] = {114, 0, 1, 100, 0, 3, 'n', '@', 'h', 3, 0, 0, 0, 5};
+    static const unsigned char ref_newer[] = {90, 0, 1, 115, 3, 'n', '@', 'h', 0, 0, 0, 3,
+                                              0, 0, 0, 5};
+    check_canon(ARR(ref_old), ARR(otp_ref));
+    check_canon(ARR(ref_new), ARR(otp_ref));
+    check_canon(ARR(ref_newer), ARR(otp_ref));
+    /* The BEAM holds a ref with extra zero words at the end =:= the shorter one. */
+    static const unsigned char ref_zeros[] = {90, 0, 3, 119, 3, 'n', '@', 'h', 0, 0, 0, 3,
+                                              0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0};
+    check_canon(ARR(ref_zeros), ARR(otp_ref));
+    check_canon(ARR(otp_ref3), ARR(otp_ref3));
+    static const unsigned char ref3_old[] = {114, 0, 3, 100, 0, 3, 'n', '@', 'h', 3,
+                                             0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7};
+    check_canon(ARR(ref3_old), ARR(otp_ref3));
+
+    static const unsigned char no_words[] = {90, 0, 0, 119, 3, 'n', '@', 'h', 0, 0, 0, 3};
+    CU_ASSERT_EQUAL(canon_rc(ARR(no_words), 64), TERM_EBAD);
+    unsigned char six_words[12 + 24] = {90, 0, 6, 119, 3, 'n', '@', 'h', 0, 0, 0, 3};
+    CU_ASSERT_EQUAL(canon_rc(ARR(six_words), 64), TERM_EBAD);
+    unsigned char five_words[12 + 20] = {90, 0, 5, 119, 3, 'n', '@', 'h', 0, 0, 0, 3, 0, 0, 0, 1};
+    CU_ASSERT_EQUAL(canon_rc(ARR(five_words), 64), TERM_OK);
+}
+
+/* ---- binaries ---- */
+
+static void test_binaries(void)
+{
+    static const unsigned char garbage[] = {77, 0, 0, 0, 1, 3, 0xBF};
+    check_canon(ARR(garbage), ARR(otp_bits5_3));
+    check_canon(ARR(otp_bits5_3), ARR(otp_bits5_3));
+    static const unsigned char whole[] = {77, 0, 0, 0, 2, 8, 'a', 'b'};
+    check_canon(ARR(whole), ARR(otp_bin_ab));
+    check_canon(ARR(otp_bin_ab), ARR(otp_bin_ab));
+    static const unsigned char empty_bits[] = {77, 0, 0, 0, 0, 0};
+    check_canon(ARR(empty_bits), ARR(otp_empty_bin));
+    check_canon(ARR(otp_empty_bin), ARR(otp_empty_bin));
+
+    static const unsigned char empty_bits8[] = {77, 0, 0, 0, 0, 8};
+    static const unsigned char zero_bits[] = {77, 0, 0, 0, 1, 0, 0};
+    static const unsigned char nine_bits[] = {77, 0, 0, 0, 1, 9, 0};
+    CU_ASSERT_EQUAL(canon_rc(ARR(empty_bits8), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(zero_bits), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(nine_bits), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(skip_rc(ARR(empty_bits8), 64), TERM_EBAD);
+
+    /* <<1:1>> with all the unused bits set. */
+    static const unsigned char one_bit[] = {77, 0, 0, 0, 2, 1, 0xAA, 0xFF};
+    static const unsigned char one_bit_canon[] = {77, 0, 0, 0, 2, 1, 0xAA, 0x80};
+    check_canon(ARR(one_bit), ARR(one_bit_canon));
+}
+
+/* ---- funs ---- */
+
+/* fun_old: the NEW_FUN_EXT fed to binary_to_term for otp_fun, with latin1
+ * atoms, INTEGER_EXT for OldIndex and OldUniq and a PID_EXT. */
+static const unsigned char fun_old[] = {
+    112, 0, 0, 0, 64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 0, 0,
+    0, 1, 100, 0, 1, 109, 98, 0, 0, 0, 0, 98, 0, 0, 0, 7, 103, 100, 0, 3, 110, 64, 104, 0, 0, 0,
+    7, 0, 0, 0, 2, 3, 107, 0, 2, 97, 98};
+
+static void test_funs(void)
+{
+    static const unsigned char export_old[] = {113, 100, 0, 1, 'm', 115, 1, 'f', 98, 0, 0, 0, 2};
+    check_canon(ARR(export_old), ARR(otp_export));
+    check_canon(ARR(otp_export), ARR(otp_export));
+    static const unsigned char export_bad_arity[] = {113, 119, 1, 'm', 119, 1, 'f', 98, 0, 0, 1, 0};
+    static const unsigned char export_atom_arity[] = {113, 119, 1, 'm', 119, 1, 'f', 119, 1, 'x'};
+    CU_ASSERT_EQUAL(canon_rc(ARR(export_bad_arity), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(export_atom_arity), 64), TERM_EBAD);
+
+    check_canon(ARR(fun_old), ARR(otp_fun));
+    check_canon(ARR(otp_fun), ARR(otp_fun));
+
+    /* A Size that does not match what follows. */
+    unsigned char bad_size[sizeof fun_old];
+    memcpy(bad_size, fun_old, sizeof fun_old);
+    bad_size[4] = 63;
+    CU_ASSERT_EQUAL(canon_rc(ARR(bad_size), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(skip_rc(ARR(bad_size), 64), TERM_EBAD);
+    bad_size[4] = 65;
+    CU_ASSERT_EQUAL(canon_rc(ARR(bad_size), 64), TERM_EBAD);
+    /* More free variables claimed than there are. */
+    unsigned char bad_free[sizeof fun_old];
+    memcpy(bad_free, fun_old, sizeof fun_old);
+    bad_free[29] = 2;
+    CU_ASSERT_EQUAL(canon_rc(ARR(bad_free), 64), TERM_EBAD);
+    /* The free variables are one level down, the characters of "ab" two. */
+    CU_ASSERT_EQUAL(canon_rc(ARR(fun_old), 0), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(canon_rc(ARR(fun_old), 1), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(canon_rc(ARR(fun_old), 2), TERM_OK);
+}
+
+/* ---- what must stay apart ---- */
+
+static void test_distinct(void)
+{
+    check_distinct(ARR(otp_one), ARR(otp_float_one));
+    check_distinct(ARR(otp_zero_f), ARR(otp_neg_zero_f));
+    check_distinct(ARR(otp_atom_a), ARR(otp_bin_a));
+    check_distinct(ARR(otp_nil), ARR(otp_empty_bin));
+    check_distinct(ARR(otp_tuple1), ARR(otp_list1));
+    check_distinct(ARR(otp_improper), ARR(otp_list12));
+    check_distinct(ARR(otp_bits5_3), ARR(otp_bin_a));
+
+    static const unsigned char one_small[] = {97, 1};
+    static const unsigned char one_float_text[32] = {99, '1', '.', '0'};
+    static const unsigned char a_latin1[] = {100, 0, 1, 'a'};
+    static const unsigned char a_binary[] = {109, 0, 0, 0, 1, 'a'};
+    static const unsigned char empty_string[] = {107, 0, 0};
+    static const unsigned char empty_bits[] = {77, 0, 0, 0, 0, 0};
+    static const unsigned char tuple1[] = {105, 0, 0, 0, 1, 98, 0, 0, 0, 1};
+    static const unsigned char list1[] = {108, 0, 0, 0, 1, 97, 1, 106};
+    static const unsigned char improper[] = {108, 0, 0, 0, 1, 97, 1, 97, 2};
+    static const unsigned char list12[] = {108, 0, 0, 0, 2, 97, 1, 97, 2, 106};
+    check_distinct(ARR(one_small), ARR(one_float_text));
+    check_distinct(ARR(a_latin1), ARR(a_binary));
+    check_distinct(ARR(empty_string), ARR(empty_bits));
+    check_distinct(ARR(tuple1), ARR(list1));
+    check_distinct(ARR(improper), ARR(list12));
+    check_canon(ARR(tuple1), ARR(otp_tuple1));
+    check_canon(ARR(list1), ARR(otp_list1));
+    check_canon(ARR(list12), ARR(otp_list12));
+}
+
+/* ---- errors ---- */
+
+/* A term that uses most tags, in old encodings: every proper prefix of it
+ * must be refused, and no byte past the prefix read (the copy is exact-size,
+ * so AddressSanitizer and valgrind see any over-read). */
+static const unsigned char nested_term[] = {
+    104, 12,
+    108, 0, 0, 0, 2, 100, 0, 1, 'a', 107, 0, 2, 'x', 'y', 108, 0, 0, 0, 1, 97, 1, 97, 2,
+    116, 0, 0, 0, 2, 115, 1, 'k', 110, 2, 0, 1, 0, 97, 0, 70, 63, 240, 0, 0, 0, 0, 0, 0,
+    103, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 7, 0, 0, 0, 2, 3,
+    102, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 9, 3,
+    114, 0, 2, 100, 0, 3, 'n', '@', 'h', 3, 0, 0, 0, 5, 0, 0, 0, 0,
+    77, 0, 0, 0, 2, 3, 1, 0xFF,
+    111, 0, 0, 0, 6, 1, 0, 0, 0, 0, 0, 1,
+    99, '2', '.', '5', 'e', '+', '0', '0', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0,
+    113, 100, 0, 1, 'm', 115, 1, 'f', 97, 2,
+    105, 0, 0, 0, 2, 106, 109, 0, 0, 0, 1, 'z',
+    118, 0, 2, 0xC3, 0xA9,
+    112, 0, 0, 0, 64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 0, 0,
+    0, 1, 100, 0, 1, 109, 98, 0, 0, 0, 0, 98, 0, 0, 0, 7, 103, 100, 0, 3, 110, 64, 104, 0, 0, 0,
+    7, 0, 0, 0, 2, 3, 107, 0, 2, 97, 98};
+
+static void test_truncation(void)
+{
+    size_t len = sizeof nested_term;
+    CU_ASSERT_EQUAL(canon_rc(nested_term, len, 64), TERM_OK);
+    CU_ASSERT_EQUAL(skip_rc(nested_term, len, 64), TERM_OK);
+    int all_bad = 1;
+    for (size_t cut = 0; cut < len; cut++) {
+        unsigned char *prefix = malloc(cut ? cut : 1);
+        CU_ASSERT_FATAL(prefix != NULL);
+        memcpy(prefix, nested_term, cut);
+        int skip = skip_rc(prefix, cut, 64);
+        int can = canon_rc(prefix, cut, 64);
+        if (skip != TERM_EBAD || can != TERM_EBAD) {
+            fprintf(stderr, "\n    prefix %zu: skip %d canonical %d", cut, skip, can);
+            all_bad = 0;
+        }
+        free(prefix);
+    }
+    CU_ASSERT(all_bad);
+}
+
+static void test_huge_counts(void)
+{
+    /* Each claims far more than the bytes present. */
+    static const unsigned char list[] = {108, 255, 255, 255, 255, 97, 1};
+    static const unsigned char tuple[] = {105, 255, 255, 255, 255, 97, 1};
+    static const unsigned char small_tuple[] = {104, 255, 97, 1};
+    static const unsigned char map[] = {116, 255, 255, 255, 255, 97, 1};
+    static const unsigned char binary[] = {109, 255, 255, 255, 255, 1};
+    static const unsigned char bits[] = {77, 255, 255, 255, 255, 3, 1};
+    static const unsigned char big[] = {111, 255, 255, 255, 255, 0, 1};
+    static const unsigned char string[] = {107, 255, 255, 1};
+    static const unsigned char atom[] = {100, 255, 255, 'a'};
+    static const unsigned char ref[] = {90, 255, 255, 119, 1, 'n', 0, 0, 0, 0};
+    static const unsigned char list_three[] = {108, 255, 255, 255};
+    const struct {
+        const unsigned char *p;
+        size_t n;
+    } cases[] = {{ARR(list)}, {ARR(tuple)}, {ARR(small_tuple)}, {ARR(map)}, {ARR(binary)},
+                 {ARR(bits)}, {ARR(big)}, {ARR(string)}, {ARR(atom)}, {ARR(ref)},
+                 {ARR(list_three)}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_EQUAL(skip_rc(cases[i].p, cases[i].n, 64), TERM_EBAD);
+        CU_ASSERT_EQUAL(canon_rc(cases[i].p, cases[i].n, 64), TERM_EBAD);
+    }
+    /* The brief's case: LIST_EXT of 2^32-1 elements with 3 bytes present. */
+    static const unsigned char list_claim[] = {108, 255, 255, 255, 255, 97, 1, 106};
+    CU_ASSERT_EQUAL(skip_rc(list_claim, 8, 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(list_claim, 8, 64), TERM_EBAD);
+}
+
+/* depth nested one-element lists ([[[...]]]) or 1-tuples, around a 0. */
+static unsigned char *deep_term(size_t depth, int tuples, size_t *len)
+{
+    size_t open = tuples ? 2 : 5;
+    *len = depth * open + 2 + (tuples ? 0 : depth);
+    unsigned char *p = malloc(*len);
+    CU_ASSERT_FATAL(p != NULL);
+    size_t at = 0;
+    for (size_t i = 0; i < depth; i++) {
+        static const unsigned char list_open[5] = {108, 0, 0, 0, 1};
+        static const unsigned char tuple_open[2] = {104, 1};
+        memcpy(p + at, tuples ? tuple_open : list_open, open);
+        at += open;
+    }
+    p[at++] = 97;
+    p[at++] = 0;
+    if (!tuples)
+        memset(p + at, 106, depth);
+    return p;
+}
+
+static void test_depth(void)
+{
+    size_t len;
+    for (int tuples = 0; tuples <= 1; tuples++) {
+        unsigned char *deep = deep_term(100000, tuples, &len);
+        CU_ASSERT_EQUAL(skip_rc(deep, len, 1000), TERM_EDEPTH);
+        CU_ASSERT_EQUAL(canon_rc(deep, len, 1000), TERM_EDEPTH);
+        free(deep);
+
+        /* 1000 levels around a leaf: the leaf is at depth 1000. */
+        deep = deep_term(1000, tuples, &len);
+        CU_ASSERT_EQUAL(skip_rc(deep, len, 1000), TERM_OK);
+        CU_ASSERT_EQUAL(canon_rc(deep, len, 1000), TERM_OK);
+        CU_ASSERT_EQUAL(skip_rc(deep, len, 999), TERM_EDEPTH);
+        CU_ASSERT_EQUAL(canon_rc(deep, len, 999), TERM_EDEPTH);
+        free(deep);
+    }
+    /* max_depth 0: leaves and empty containers only. */
+    static const unsigned char empty_tuple[] = {104, 0};
+    static const unsigned char tuple1[] = {104, 1, 97, 1};
+    static const unsigned char string[] = {107, 0, 1, 'a'};
+    CU_ASSERT_EQUAL(canon_rc(ARR(otp_foo), 0), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(empty_tuple), 0), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(tuple1), 0), TERM_EDEPTH);
+    /* A string's characters are elements one level down, as in LIST_EXT. */
+    static const unsigned char list[] = {108, 0, 0, 0, 1, 97, 'a', 106};
+    static const unsigned char empty_string[] = {107, 0, 0};
+    CU_ASSERT_EQUAL(canon_rc(ARR(string), 0), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(skip_rc(ARR(string), 0), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(canon_rc(ARR(list), 0), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(canon_rc(ARR(string), 1), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(empty_string), 0), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(otp_pid), 0), TERM_OK);
+    /* LIST_EXT of no elements is its tail, at the same depth. */
+    static const unsigned char only_tail[] = {108, 0, 0, 0, 0, 108, 0, 0, 0, 0, 97, 5};
+    static const unsigned char improper[] = {108, 0, 0, 0, 1, 97, 4, 97, 5};
+    CU_ASSERT_EQUAL(canon_rc(ARR(only_tail), 0), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(improper), 0), TERM_EDEPTH);
+    CU_ASSERT_EQUAL(canon_rc(ARR(improper), 1), TERM_OK);
+}
+
+static void test_unsupported(void)
+{
+    static const unsigned char cache_ref[] = {82, 0};
+    static const unsigned char old_fun[] = {117, 0, 0, 0, 0};
+    static const unsigned char local[] = {121, 0};
+    static const unsigned char compressed[] = {80, 0, 0, 0, 1, 0x78, 0x9c};
+    CU_ASSERT_EQUAL(skip_rc(ARR(cache_ref), 64), TERM_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(canon_rc(ARR(cache_ref), 64), TERM_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(canon_rc(ARR(old_fun), 64), TERM_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(canon_rc(ARR(local), 64), TERM_EUNSUPPORTED);
+    CU_ASSERT_EQUAL(canon_rc(ARR(compressed), 64), TERM_EUNSUPPORTED);
+    /* Nested inside a tuple. */
+    static const unsigned char inner[] = {104, 2, 97, 1, 82, 0};
+    CU_ASSERT_EQUAL(canon_rc(ARR(inner), 64), TERM_EUNSUPPORTED);
+
+    static const unsigned char unknown[] = {0, 1, 2, 131, 255, 68, 69, 71};
+    for (size_t i = 0; i < sizeof unknown; i++) {
+        CU_ASSERT_EQUAL(skip_rc(&unknown[i], 1, 64), TERM_EBAD);
+        CU_ASSERT_EQUAL(canon_rc(&unknown[i], 1, 64), TERM_EBAD);
+    }
+    CU_ASSERT_EQUAL(skip_rc(NULL, 0, 64), TERM_EBAD);
+}
+
+/* ---- the API around the walk ---- */
+
+static void test_appends_and_restores(void)
+{
+    /* Two terms back to back, appended after existing output. */
+    static const unsigned char two[] = {100, 0, 3, 'f', 'o', 'o', 97, 1};
+    ei_x_buff out = {NULL, 0, 0}; /* even an empty buffer grows */
+    size_t index = 0;
+    CU_ASSERT_EQUAL(term_canonical((const char *)two, sizeof two, &index, 8, &out), TERM_OK);
+    CU_ASSERT_EQUAL(index, 6);
+    CU_ASSERT_EQUAL(term_canonical((const char *)two, sizeof two, &index, 8, &out), TERM_OK);
+    CU_ASSERT_EQUAL(index, 8);
+    static const unsigned char want[] = {119, 3, 'f', 'o', 'o', 97, 1};
+    CU_ASSERT(out.index == 7 && memcmp(out.buff, want, 7) == 0);
+
+    /* A failure restores out->index and leaves the earlier bytes alone. */
+    static const unsigned char bad[] = {104, 3, 97, 1, 100, 0, 1, 'x', 70, 0x7F, 0xF0, 0, 0, 0, 0,
+                                        0, 0};
+    index = 0;
+    CU_ASSERT_EQUAL(term_canonical((const char *)bad, sizeof bad, &index, 8, &out), TERM_EBAD);
+    CU_ASSERT(out.index == 7 && memcmp(out.buff, want, 7) == 0);
+    static const unsigned char bad_map[] = {116, 0, 0, 0, 2, 97, 1, 97, 1, 97, 1, 97, 2};
+    CU_ASSERT_EQUAL(term_canonical((const char *)bad_map, sizeof bad_map, &index, 8, &out),
+                    TERM_EBAD);
+    CU_ASSERT(out.index == 7 && memcmp(out.buff, want, 7) == 0);
+    ei_x_free(&out);
+
+    /* term_skip moves past exactly one term. */
+    index = 0;
+    CU_ASSERT_EQUAL(term_skip((const char *)two, sizeof two, &index, 8), TERM_OK);
+    CU_ASSERT_EQUAL(index, 6);
+    index = sizeof two + 1;
+    CU_ASSERT_EQUAL(term_skip((const char *)two, sizeof two, &index, 8), TERM_EBAD);
+    /* term_skip checks structure only: a repeated map key is term_canonical's. */
+    CU_ASSERT_EQUAL(skip_rc(ARR(bad_map), 8), TERM_OK);
+}
+
+static void test_strerror(void)
+{
+    const int codes[] = {TERM_OK, TERM_EBAD, TERM_EDEPTH, TERM_EUNSUPPORTED, TERM_ENOMEM, 42};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *s = term_strerror(codes[i]);
+        CU_ASSERT(s != NULL && s[0] != '\0');
+        for (size_t j = 0; j < i; j++)
+            CU_ASSERT(strcmp(s, term_strerror(codes[j])) != 0);
+    }
+}
+
+void unit_suite_term(void)
+{
+    CU_pSuite suite = CU_add_suite("term", NULL, NULL);
+    if (!suite)
+        return;
+    CU_add_test(suite, "atoms in every tag", test_atoms);
+    CU_add_test(suite, "atom length and UTF-8 checks", test_atom_limits);
+    CU_add_test(suite, "integers small, 32-bit and big", test_integers);
+    CU_add_test(suite, "LARGE_BIG_EXT", test_large_big);
+    CU_add_test(suite, "floats", test_floats);
+    CU_add_test(suite, "lists and strings", test_lists);
+    CU_add_test(suite, "STRING_EXT length limit", test_string_limit);
+    CU_add_test(suite, "flat list of 1,000,000", test_flat_list);
+    CU_add_test(suite, "maps", test_maps);
+    CU_add_test(suite, "pids", test_pids);
+    CU_add_test(suite, "ports", test_ports);
+    CU_add_test(suite, "refs", test_refs);
+    CU_add_test(suite, "binaries and bitstrings", test_binaries);
+    CU_add_test(suite, "exports and funs", test_funs);
+    CU_add_test(suite, "distinct terms stay distinct", test_distinct);
+    CU_add_test(suite, "every truncation refused", test_truncation);
+    CU_add_test(suite, "huge counts refused", test_huge_counts);
+    CU_add_test(suite, "nesting depth", test_depth);
+    CU_add_test(suite, "unsupported and unknown tags", test_unsupported);
+    CU_add_test(suite, "appending and restoring out", test_appends_and_restores);
+    CU_add_test(suite, "term_strerror", test_strerror);
+}

@@ -1,0 +1,19 @@
+/*
+ * unit.h: the CUnit suites of the C modules. Each test/unit/test_X.c defines
+ * unit_suite_X(), which adds its suite to the registry; unit_main.c runs them all.
+ */
+#ifndef GEN_CNODE_UNIT_H
+#define GEN_CNODE_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+void unit_suite_term(void);
+void unit_suite_md5(void);
+void unit_suite_siphash(void);
+void unit_suite_store(void);
+void unit_suite_handshake(void);
+void unit_suite_gen_server(void);
+void unit_suite_kv(void);
+void unit_suite_frame(void);
+
+#endif
