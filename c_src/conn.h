@@ -23,6 +23,8 @@ typedef struct conn {
     handshake hs;
     buffer in, out;
     uint64_t flags;          /* the peer's, once up */
+    uint32_t serial;         /* tells this connection from a later one to the same node */
+    int otp_release;         /* the peer's OTP release, once its rex said; 0 before */
     long long opened_ms, read_ms, write_ms;
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */

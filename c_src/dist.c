@@ -92,6 +92,48 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
             return dropped(why, whylen, "out of memory for a monitor (op %ld)", c->op);
         return DIST_OK;
     }
+    case DOP_LINK: { /* {1, From, To} */
+        NEED(2, is_pid(c->el[0]) && is_pid(c->el[1]));
+        process *p = process_lookup(t, c->el[1]);
+        if (!p) { /* linking to a process that is gone: it answers noproc at once */
+            static const char noproc[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+            process_exit_remote(t, c->el[1], c->el[0], (term_view){noproc, sizeof noproc});
+            return DIST_OK;
+        }
+        return process_link(p, c->el[0], 0) == 0 ? DIST_OK
+                                                  : dropped(why, whylen, "out of memory for a link (op %ld)", c->op);
+    }
+    case DOP_UNLINK: { /* {4, From, To}: before OTP 26 */
+        NEED(2, is_pid(c->el[0]));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_unlink(p, c->el[0]);
+        return DIST_OK;
+    }
+    case DOP_UNLINK_ID: { /* {35, Id, From, To}, acknowledged with {36, Id, To, From} */
+        NEED(3, is_pid(c->el[1]));
+        process *p = process_lookup(t, c->el[2]);
+        if (p)
+            process_unlink(p, c->el[1]);
+        process_unlink_ack(t, c->el[0], c->el[2], c->el[1]);
+        return DIST_OK;
+    }
+    case DOP_EXIT: case DOP_EXIT2: { /* {3 | 8, From, To, Reason} */
+        NEED(3, is_pid(c->el[0]));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_exit_signal(p, c->el[0], c->el[2], c->op == DOP_EXIT);
+        return DIST_OK;
+    }
+    case DOP_EXIT_TT: case DOP_EXIT2_TT: { /* {13 | 18, From, To, Token, Reason} */
+        NEED(4, is_pid(c->el[0]));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_exit_signal(p, c->el[0], c->el[3], c->op == DOP_EXIT_TT);
+        return DIST_OK;
+    }
+    case DOP_UNLINK_ID_ACK:
+        return DIST_OK;
     case DOP_DEMONITOR_P: { /* {20, From, ToProc, Ref} */
         NEED(3, 1);
         process *p = process_resolve(t, c->el[1]);
@@ -223,6 +265,51 @@ int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, 
     put_view(out, watcher);
     put_view(out, ref);
     put_view(out, reason);
+    return finish(out, at);
+}
+
+int dist_encode_reg_send(buffer *out, term_view from, term_view name, term_view msg)
+{
+    static const char no_cookie[] = {119, 0};
+    long at = begin(out, 4, DOP_REG_SEND, from.len + sizeof no_cookie + name.len + 1 + msg.len);
+    if (at < 0)
+        return -1;
+    put_view(out, from);
+    put_view(out, (term_view){no_cookie, sizeof no_cookie});
+    put_view(out, name);
+    put_msg(out, msg);
+    return finish(out, at);
+}
+
+int dist_encode_link(buffer *out, term_view from, term_view to)
+{
+    long at = begin(out, 3, DOP_LINK, from.len + to.len);
+    if (at < 0)
+        return -1;
+    put_view(out, from);
+    put_view(out, to);
+    return finish(out, at);
+}
+
+int dist_encode_exit(buffer *out, term_view from, term_view to, term_view reason)
+{
+    long at = begin(out, 4, DOP_EXIT, from.len + to.len + reason.len);
+    if (at < 0)
+        return -1;
+    put_view(out, from);
+    put_view(out, to);
+    put_view(out, reason);
+    return finish(out, at);
+}
+
+int dist_encode_unlink_ack(buffer *out, term_view id, term_view from, term_view to)
+{
+    long at = begin(out, 4, DOP_UNLINK_ID_ACK, id.len + from.len + to.len);
+    if (at < 0)
+        return -1;
+    put_view(out, id);
+    put_view(out, from);
+    put_view(out, to);
     return finish(out, at);
 }
 

@@ -4,7 +4,8 @@
  * (every term against the bytes present and the depth limit) and applied to
  * the process table: messages delivered (SEND, REG_SEND and their variants),
  * monitors set and removed (MONITOR_P, DEMONITOR_P; a monitor of nothing is
- * answered with DOWN noproc at once). Out: frames appended to a connection's
+ * answered with DOWN noproc at once), links made and undone (LINK, UNLINK_ID,
+ * acknowledged), exit signals passed on (EXIT, EXIT2 and their _TT forms). Out: frames appended to a connection's
  * output buffer, encoded in place, without intermediate copies.
  *
  * It knows processes (process.h) and terms; of connections it knows only
@@ -40,6 +41,10 @@ int dist_encode_send(buffer *out, term_view to_pid, term_view msg);
 int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg);
 int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, term_view ref,
                              term_view reason);
+int dist_encode_reg_send(buffer *out, term_view from, term_view name, term_view msg);
+int dist_encode_link(buffer *out, term_view from, term_view to);
+int dist_encode_exit(buffer *out, term_view from, term_view to, term_view reason);
+int dist_encode_unlink_ack(buffer *out, term_view id, term_view from, term_view to);
 /* An empty frame: the tick that keeps a connection alive. */
 int dist_encode_tick(buffer *out);
 

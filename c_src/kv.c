@@ -13,6 +13,8 @@ typedef struct kv {
     store *store;
     ei_x_buff key;      /* canonical bytes of the key at hand, reused */
     unsigned max_depth;
+    char *preload;      /* a map to load in handle_continue, or NULL */
+    size_t preload_len;
 } kv;
 
 enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_DELETE, KV_SIZE, KV_KEYS };
@@ -22,10 +24,52 @@ typedef struct kv_request {
     term_view key, value;
 } kv_request;
 
-static int kv_init(const void *arg, void **state)
+/* The start argument: [] (or none), or #{preload => Map, trap_exit => Bool}. */
+static int parse_arg(kv *k, term_view arg, gen_server_init *out, const char **error)
 {
-    const kv_options *opts = arg;
+    int i = 0, arity, type, size;
+    char atom[MAXATOMLEN_UTF8];
+    if (arg.len == 0 || (ei_get_type(arg.ptr, &i, &type, &size) == 0 && type == ERL_NIL_EXT))
+        return 0;
+    if (ei_decode_map_header(arg.ptr, &i, &arity) < 0) {
+        *error = "badarg";
+        return -1;
+    }
+    for (int n = 0; n < arity; n++) {
+        term_view value;
+        if (ei_decode_atom(arg.ptr, &i, atom) < 0 || term_next(arg, &i, &value) < 0) {
+            *error = "badarg";
+            return -1;
+        }
+        int j = 0, vtype, vsize;
+        ei_get_type(value.ptr, &j, &vtype, &vsize);
+        if (strcmp(atom, "preload") == 0 && vtype == ERL_MAP_EXT) {
+            k->preload = malloc(value.len);
+            if (!k->preload) {
+                *error = "out_of_memory";
+                return -1;
+            }
+            memcpy(k->preload, value.ptr, value.len);
+            k->preload_len = value.len;
+            out->want_continue = 1;
+        } else if (strcmp(atom, "trap_exit") == 0) {
+            char b[MAXATOMLEN_UTF8];
+            out->trap_exit = ei_decode_atom(value.ptr, &j, b) == 0 && strcmp(b, "true") == 0;
+        } else {
+            *error = "badarg";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void kv_terminate(void *state, term_view reason);
+
+static int kv_init(const void *env, term_view arg, gen_server_init *out, const char **error)
+{
+    const kv_options *opts = env;
     unsigned char seed[16];
+    *error = "out_of_memory";
     if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         return -1;
     kv *k = calloc(1, sizeof *k);
@@ -33,20 +77,21 @@ static int kv_init(const void *arg, void **state)
         return -1;
     k->max_depth = opts ? opts->max_depth : 1000;
     k->store = store_create(seed);
-    if (!k->store || ei_x_new(&k->key) < 0) {
-        store_destroy(k->store);
-        free(k);
+    if (!k->store || ei_x_new(&k->key) < 0 || parse_arg(k, arg, out, error) < 0) {
+        kv_terminate(k, (term_view){NULL, 0});
         return -1;
     }
-    *state = k;
+    out->state = k;
     return 0;
 }
 
-static void kv_terminate(void *state)
+static void kv_terminate(void *state, term_view reason)
 {
+    (void)reason;
     kv *k = state;
     store_destroy(k->store);
     ei_x_free(&k->key);
+    free(k->preload);
     free(k);
 }
 
@@ -113,9 +158,10 @@ static void encode_keys(kv *k, ei_x_buff *reply)
     ei_x_encode_empty_list(reply);
 }
 
-static enum gen_server_result kv_handle_call(void *state, term_view req,
+static enum gen_server_result kv_handle_call(gen_server *self, void *state, term_view req,
                                              const gen_server_from *from, ei_x_buff *reply)
 {
+    (void)self;
     (void)from;
     kv *k = state;
     kv_request r = parse(req);
@@ -168,8 +214,9 @@ static enum gen_server_result kv_handle_call(void *state, term_view req,
     return GEN_SERVER_REPLY;
 }
 
-static enum gen_server_result kv_handle_cast(void *state, term_view req)
+static enum gen_server_result kv_handle_cast(gen_server *self, void *state, term_view req)
 {
+    (void)self;
     kv *k = state;
     kv_request r = parse(req);
     term_view key;
@@ -189,8 +236,9 @@ static enum gen_server_result kv_handle_cast(void *state, term_view req)
     return GEN_SERVER_NOREPLY;
 }
 
-static enum gen_server_result kv_handle_info(void *state, term_view msg)
+static enum gen_server_result kv_handle_info(gen_server *self, void *state, term_view msg)
 {
+    (void)self;
     (void)state;
     log_warning("kv: ignoring a plain message of %zu bytes (not a call or a cast)", msg.len);
     return GEN_SERVER_NOREPLY;
@@ -211,12 +259,46 @@ static int kv_format_state(void *state, ei_x_buff *out)
     return 0;
 }
 
+/* The preload map of the start argument, entry by entry. */
+static void kv_handle_continue(gen_server *self, void *state)
+{
+    (void)self;
+    kv *k = state;
+    term_view map = {k->preload, k->preload_len}, key, value, canon;
+    int i = 0, arity;
+    if (k->preload && ei_decode_map_header(map.ptr, &i, &arity) == 0)
+        for (int n = 0; n < arity; n++) {
+            if (term_next(map, &i, &key) < 0 || term_next(map, &i, &value) < 0)
+                break;
+            if (canonical_key(k, key, &canon) != TERM_OK || store_put(k->store, canon, value) < 0)
+                log_warning("kv: preload skipped an entry it could not store");
+        }
+    free(k->preload);
+    k->preload = NULL;
+}
+
+/* #{entries => N, memory => Bytes, messages => Handled}: what :sys.get_status shows. */
+static int kv_format_status(gen_server *self, void *state, ei_x_buff *out)
+{
+    kv *k = state;
+    ei_x_encode_map_header(out, 3);
+    ei_x_encode_atom(out, "entries");
+    ei_x_encode_ulong(out, store_size(k->store));
+    ei_x_encode_atom(out, "memory");
+    ei_x_encode_ulong(out, store_bytes(k->store));
+    ei_x_encode_atom(out, "messages");
+    ei_x_encode_ulonglong(out, gen_server_handled(gen_server_process(self)));
+    return 0;
+}
+
 const gen_server_callbacks kv_callbacks = {
     .module = "kv",
     .init = kv_init,
+    .handle_continue = kv_handle_continue,
     .handle_call = kv_handle_call,
     .handle_cast = kv_handle_cast,
     .handle_info = kv_handle_info,
     .format_state = kv_format_state,
+    .format_status = kv_format_status,
     .terminate = kv_terminate,
 };

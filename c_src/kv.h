@@ -11,7 +11,9 @@
  *   call size               number of entries
  *   call keys               list of keys, in no particular order
  *   anything else (call)    {error, {unknown_call, Request}}
- * :sys.get_state shows the store as an ordinary map.
+ * :sys.get_state shows the store as an ordinary map. Started by the node's
+ * starter, it takes [] or #{preload => Map, trap_exit => Bool}: preload is
+ * stored in handle_continue, before any message is handled.
  */
 #ifndef GEN_CNODE_KV_H
 #define GEN_CNODE_KV_H

@@ -1,15 +1,19 @@
 /*
  * main.c: priv/gen_cnode. Reads the command line, brings the node up,
- * starts its servers (net_kernel, so that pings work, and the KeyValue
- * store), serves until told to stop, and tears everything down.
+ * starts its servers (net_kernel, so that pings work; the KeyValue store;
+ * the counter; the starter gen_cnode, which starts more of those two on
+ * request), serves until told to stop, and tears everything down.
  */
 #include <stdio.h>
+#include <string.h>
 
+#include "counter.h"
 #include "kv.h"
 #include "log.h"
 #include "net_kernel.h"
 #include "node.h"
 #include "options.h"
+#include "starter.h"
 
 int main(int argc, char **argv)
 {
@@ -30,10 +34,20 @@ int main(int argc, char **argv)
         return 1;
     }
     kv_options kvo = {o.node.max_depth};
+    const starter_module modules[] = {
+        {"kv", &kv_callbacks, &kvo},
+        {"counter", &counter_callbacks, NULL},
+    };
+    starter_modules startable = {modules, sizeof modules / sizeof modules[0]};
     process_table *t = node_processes(n);
-    if (!gen_server_start(t, &net_kernel_callbacks, NULL, "net_kernel") ||
-        !gen_server_start(t, &kv_callbacks, &kvo, o.register_name)) {
-        log_error("cannot start the servers (out of memory?)");
+    term_view none = {NULL, 0};
+    const char *why;
+    if (!gen_server_start(t, &net_kernel_callbacks, NULL, none, "net_kernel", &why) ||
+        !gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why) ||
+        !gen_server_start(t, &kv_callbacks, &kvo, none, o.register_name, &why) ||
+        (strcmp(o.register_name, "counter") != 0 &&
+         !gen_server_start(t, &counter_callbacks, NULL, none, "counter", &why))) {
+        log_error("cannot start the servers: %s", why);
         node_destroy(n);
         return 1;
     }

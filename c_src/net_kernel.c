@@ -3,9 +3,10 @@
 
 #include <string.h>
 
-static enum gen_server_result handle_call(void *state, term_view req, const gen_server_from *from,
-                                          ei_x_buff *reply)
+static enum gen_server_result handle_call(gen_server *self, void *state, term_view req,
+                                          const gen_server_from *from, ei_x_buff *reply)
 {
+    (void)self;
     (void)state;
     (void)from;
     char atom[MAXATOMLEN_UTF8];

@@ -35,6 +35,8 @@ struct node {
     process_table *procs;
     conn *conns;
     conn *dirty;
+    uint32_t next_serial;
+    process *probe; /* asks each new peer's rex for its OTP release */
     char why[256];
 };
 
@@ -172,6 +174,82 @@ static int route_monitor_exit(void *ctx, term_view watched, term_view watcher, t
     return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason)) : -1;
 }
 
+static int route_link(void *ctx, term_view from, term_view to)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_link(&c->out, from, to)) : -1;
+}
+
+static int route_exit(void *ctx, term_view from, term_view to, term_view reason)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_exit(&c->out, from, to, reason)) : -1;
+}
+
+static int route_unlink_ack(void *ctx, term_view id, term_view from, term_view to)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_unlink_ack(&c->out, id, from, to)) : -1;
+}
+
+static int route_release(void *ctx, term_view pid)
+{
+    conn *c = conn_to(ctx, pid);
+    return c ? c->otp_release : 0;
+}
+
+/* ---- the peer's release ----
+ * Reply shapes of sys differ between OTP releases, and the handshake does not
+ * tell them apart, so right after a handshake the probe process calls the
+ * peer's rex for erlang:system_info(otp_release), tagged with the
+ * connection's serial; the answer {Serial, "27"} comes back to the probe. */
+
+static void ask_release(node *n, conn *c)
+{
+    char msg[512];
+    int i = 0;
+    static const char rex[] = {119, 3, 'r', 'e', 'x'};
+    term_view probe = process_pid(n->probe);
+    ei_encode_tuple_header(msg, &i, 3);
+    ei_encode_atom(msg, &i, "$gen_call");
+    ei_encode_tuple_header(msg, &i, 2);
+    memcpy(msg + i, probe.ptr, probe.len); /* a pid of this node: under 300 bytes */
+    i += (int)probe.len;
+    ei_encode_ulong(msg, &i, c->serial);
+    ei_encode_tuple_header(msg, &i, 5);
+    ei_encode_atom(msg, &i, "call");
+    ei_encode_atom(msg, &i, "erlang");
+    ei_encode_atom(msg, &i, "system_info");
+    ei_encode_list_header(msg, &i, 1);
+    ei_encode_atom(msg, &i, "otp_release");
+    ei_encode_empty_list(msg, &i);
+    ei_encode_atom(msg, &i, "user");
+    queued(n, c, dist_encode_reg_send(&c->out, probe, (term_view){rex, sizeof rex},
+                                      (term_view){msg, (size_t)i}));
+}
+
+static void probe_message(process *self, term_view msg)
+{
+    node *n = process_state(self);
+    int i = 0, arity, type, size;
+    unsigned long serial;
+    char release[16];
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) < 0 || arity != 2 ||
+        ei_decode_ulong(msg.ptr, &i, &serial) < 0 || ei_get_type(msg.ptr, &i, &type, &size) < 0 ||
+        type != ERL_STRING_EXT || size >= (int)sizeof release || ei_decode_string(msg.ptr, &i, release) < 0)
+        return;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->serial == serial && c->state == CONN_UP) {
+            c->otp_release = atoi(release);
+            log_debug("%s runs OTP %d", c->hs.peer_name, c->otp_release);
+        }
+}
+
+static const process_behaviour probe_behaviour = {probe_message, NULL, NULL};
+
 /* ---- reading ---- */
 
 static void handshake_done(node *n, conn *c)
@@ -181,7 +259,9 @@ static void handshake_done(node *n, conn *c)
             conn_close(n, o, "replaced by a new connection from the same node");
     c->state = CONN_UP;
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
+    c->serial = ++n->next_serial;
     log_info("connected to %s", c->hs.peer_name);
+    ask_release(n, c);
 }
 
 /* Handle every whole frame in c's input. */
@@ -393,9 +473,10 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     n->epmd_fd = epmd_publish(alive, n->port, &n->creation, err, errlen);
     if (n->epmd_fd < 0)
         goto fail;
-    process_router router = {n, route_send, route_send_alias, route_monitor_exit};
+    process_router router = {n, route_send, route_send_alias, route_monitor_exit,
+                             route_link, route_exit, route_unlink_ack, route_release};
     n->procs = process_table_create(cfg->name, n->creation, &router);
-    if (!n->procs) {
+    if (!n->procs || !(n->probe = process_spawn(n->procs, &probe_behaviour, n))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -16,6 +16,12 @@ typedef struct monitor {
     char inline_bytes[MONITOR_INLINE];
 } monitor;
 
+typedef struct plink {
+    struct plink *next;
+    size_t len;
+    char pid[]; /* the linked remote process */
+} plink;
+
 struct process {
     process_table *table;
     uint32_t num;
@@ -26,6 +32,12 @@ struct process {
     void *state;
     monitor *monitors;
     size_t nmonitors;
+    plink *links;
+    size_t nlinks;
+    int trap_exit;
+    int delivering;      /* depth of message handling under way */
+    char *exit_reason;   /* set once the process is stopping */
+    size_t exit_len;
 };
 
 struct process_table {
@@ -39,6 +51,9 @@ struct process_table {
     monitor *free_monitors;
     size_t nfree;
 };
+
+static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
+static const char noconnection_atom[] = {119, 12, 'n', 'o', 'c', 'o', 'n', 'n', 'e', 'c', 't', 'i', 'o', 'n'};
 
 /* ---- reading atoms, pids and friends from encoded bytes ---- */
 
@@ -146,11 +161,19 @@ void process_table_destroy(process_table *t)
             p->monitors = m->next;
             free_monitor_record(m);
         }
+        static const char shutdown[] = {119, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
         if (p->behaviour->destroy)
-            p->behaviour->destroy(p);
+            p->behaviour->destroy(p, (term_view){shutdown, sizeof shutdown});
+        while (p->links) {
+            plink *l = p->links;
+            p->links = l->next;
+            free(l);
+        }
         t->nprocs--;
         free(p->pid);
         free(p->name);
+        if (p->exit_reason != killed_atom)
+            free(p->exit_reason);
         free(p);
     }
     while (t->free_monitors) {
@@ -245,12 +268,23 @@ process *process_resolve(process_table *t, term_view pid_or_name)
 }
 
 term_view process_pid(const process *p) { return (term_view){p->pid, p->pid_len}; }
+uint32_t process_number(const process *p) { return p->num; }
 const char *process_name(const process *p) { return p->name; }
 process_table *process_table_of(const process *p) { return p->table; }
 void *process_state(const process *p) { return p->state; }
 size_t process_monitor_count(const process *p) { return p->nmonitors; }
 
-void process_deliver(process *p, term_view msg) { p->behaviour->message(p, msg); }
+static void finish(process *p);
+
+void process_deliver(process *p, term_view msg)
+{
+    if (p->exit_reason)
+        return;
+    p->delivering++;
+    p->behaviour->message(p, msg);
+    if (--p->delivering == 0 && p->exit_reason)
+        finish(p);
+}
 
 int process_send(process *from, term_view to_pid, term_view msg)
 {
@@ -363,10 +397,165 @@ static int on_node(term_view pid, const char *node, size_t len)
     return process_term_node(pid, &n, &nlen) == 0 && nlen == len && memcmp(n, node, len) == 0;
 }
 
+
+
+static int is_atom_named(term_view v, const char *name)
+{
+    size_t i = 0, n, want = strlen(name);
+    const char *s;
+    return read_atom(v, &i, &s, &n) == 0 && i == v.len && n == want && memcmp(s, name, n) == 0;
+}
+
+/* Tear p down: behaviour first (its terminate), then DOWN to monitors and EXIT to links. */
+static void finish(process *p)
+{
+    process_table *t = p->table;
+    term_view reason = {p->exit_reason, p->exit_len};
+    for (size_t i = 0; i < t->nprocs; i++) {
+        if (t->procs[i] == p) {
+            t->procs[i] = t->procs[--t->nprocs];
+            break;
+        }
+    }
+    if (p->behaviour->destroy)
+        p->behaviour->destroy(p, reason);
+    while (p->monitors) {
+        monitor *m = p->monitors;
+        p->monitors = m->next;
+        t->router.monitor_exit(t->router.ctx, monitor_watched(m), monitor_watcher(m),
+                               monitor_ref(m), reason);
+        monitor_release(t, m);
+    }
+    while (p->links) {
+        plink *l = p->links;
+        p->links = l->next;
+        t->router.exit(t->router.ctx, process_pid(p), (term_view){l->pid, l->len}, reason);
+        free(l);
+    }
+    free(p->pid);
+    free(p->name);
+    if (p->exit_reason != killed_atom)
+        free(p->exit_reason);
+    free(p);
+}
+
+void process_exit(process *p, term_view reason)
+{
+    if (p->exit_reason)
+        return; /* the first reason stands */
+    p->exit_reason = malloc(reason.len ? reason.len : 1);
+    if (p->exit_reason) {
+        memcpy(p->exit_reason, reason.ptr, reason.len);
+        p->exit_len = reason.len;
+    } else { /* no memory even for the reason: stop all the same, as killed */
+        p->exit_reason = (char *)killed_atom;
+        p->exit_len = sizeof killed_atom;
+    }
+    if (p->delivering == 0)
+        finish(p);
+}
+
+int process_exiting(const process *p) { return p->exit_reason != NULL; }
+
+void process_set_trap_exit(process *p, int on) { p->trap_exit = on != 0; }
+int process_trap_exit(const process *p) { return p->trap_exit; }
+size_t process_link_count(const process *p) { return p->nlinks; }
+
+static plink **find_link(process *p, term_view other)
+{
+    for (plink **pl = &p->links; *pl; pl = &(*pl)->next)
+        if ((*pl)->len == other.len && memcmp((*pl)->pid, other.ptr, other.len) == 0)
+            return pl;
+    return NULL;
+}
+
+int process_link(process *p, term_view other, int notify)
+{
+    if (!find_link(p, other)) {
+        plink *l = malloc(sizeof *l + other.len);
+        if (!l)
+            return -1;
+        l->len = other.len;
+        memcpy(l->pid, other.ptr, other.len);
+        l->next = p->links;
+        p->links = l;
+        p->nlinks++;
+    }
+    if (notify)
+        return p->table->router.link(p->table->router.ctx, process_pid(p), other);
+    return 0;
+}
+
+void process_unlink(process *p, term_view other)
+{
+    plink **pl = find_link(p, other);
+    if (pl) {
+        plink *l = *pl;
+        *pl = l->next;
+        p->nlinks--;
+        free(l);
+    }
+}
+
+/* {'EXIT', From, Reason} handed to a process that traps exits. */
+static void deliver_exit_message(process *p, term_view from, term_view reason)
+{
+    size_t len = 2 + 6 + from.len + reason.len;
+    char *m = malloc(len);
+    if (!m) {
+        process_exit(p, (term_view){killed_atom, sizeof killed_atom});
+        return;
+    }
+    m[0] = 104; m[1] = 3;
+    m[2] = 119; m[3] = 4; memcpy(m + 4, "EXIT", 4);
+    memcpy(m + 8, from.ptr, from.len);
+    memcpy(m + 8 + from.len, reason.ptr, reason.len);
+    process_deliver(p, (term_view){m, len});
+    free(m);
+}
+
+/* An exit signal that got past the link check. */
+static void exit_signal(process *p, term_view from, term_view reason, int kill)
+{
+    if (kill)
+        process_exit(p, (term_view){killed_atom, sizeof killed_atom});
+    else if (p->trap_exit)
+        deliver_exit_message(p, from, reason);
+    else if (!is_atom_named(reason, "normal"))
+        process_exit(p, reason);
+}
+
+void process_exit_signal(process *p, term_view from, term_view reason, int via_link)
+{
+    if (via_link) {
+        if (!find_link(p, from))
+            return; /* an EXIT from a process we are not linked to is dropped */
+        process_unlink(p, from);
+    }
+    exit_signal(p, from, reason, !via_link && is_atom_named(reason, "kill"));
+}
+
+static process *by_num(process_table *t, uint32_t num)
+{
+    for (size_t i = 0; i < t->nprocs; i++)
+        if (t->procs[i]->num == num)
+            return t->procs[i];
+    return NULL;
+}
+
 void process_forget_node(process_table *t, const char *node, size_t len)
 {
-    for (size_t i = 0; i < t->nprocs; i++) {
-        process *p = t->procs[i];
+    /* Processes may stop as this goes on: walk a snapshot of their numbers. */
+    size_t n = t->nprocs;
+    uint32_t *nums = malloc((n ? n : 1) * sizeof *nums);
+    if (!nums)
+        return;
+    for (size_t i = 0; i < n; i++)
+        nums[i] = t->procs[i]->num;
+    for (size_t i = 0; i < n; i++) {
+        process *p = by_num(t, nums[i]);
+        if (!p)
+            continue;
         for (monitor **pm = &p->monitors; *pm;) {
             if (on_node(monitor_watcher(*pm), node, len)) {
                 monitor *m = *pm;
@@ -377,28 +566,43 @@ void process_forget_node(process_table *t, const char *node, size_t len)
                 pm = &(*pm)->next;
             }
         }
-    }
-}
-
-void process_exit(process *p, term_view reason)
-{
-    process_table *t = p->table;
-    for (size_t i = 0; i < t->nprocs; i++) {
-        if (t->procs[i] == p) {
-            t->procs[i] = t->procs[--t->nprocs];
-            break;
+        if (p->behaviour->node_down)
+            p->behaviour->node_down(p, node, len);
+        plink *gone = NULL;
+        for (plink **pl = &p->links; *pl;) {
+            if (on_node((term_view){(*pl)->pid, (*pl)->len}, node, len)) {
+                plink *l = *pl;
+                *pl = l->next;
+                p->nlinks--;
+                l->next = gone;
+                gone = l;
+            } else {
+                pl = &(*pl)->next;
+            }
+        }
+        while (gone) {
+            plink *l = gone;
+            gone = l->next;
+            if ((p = by_num(t, nums[i])) != NULL)
+                exit_signal(p, (term_view){l->pid, l->len},
+                            (term_view){noconnection_atom, sizeof noconnection_atom}, 0);
+            free(l);
         }
     }
-    while (p->monitors) {
-        monitor *m = p->monitors;
-        p->monitors = m->next;
-        t->router.monitor_exit(t->router.ctx, monitor_watched(m), monitor_watcher(m),
-                               monitor_ref(m), reason);
-        monitor_release(t, m);
-    }
-    if (p->behaviour->destroy)
-        p->behaviour->destroy(p);
-    free(p->pid);
-    free(p->name);
-    free(p);
+    free(nums);
+}
+
+int process_release_of(process_table *t, term_view pid)
+{
+    return t->router.release ? t->router.release(t->router.ctx, pid) : 0;
+}
+
+int process_unlink_ack(process_table *t, term_view id, term_view from, term_view to)
+{
+    return t->router.unlink_ack(t->router.ctx, id, from, to);
+}
+
+int process_exit_remote(process_table *t, term_view from, term_view to, term_view reason)
+{
+    return t->router.exit(t->router.ctx, from, to, reason);
 }

@@ -5,6 +5,13 @@
  * one). Processes reach other nodes only through the process_router the
  * node hands in: this file knows no sockets, frames or control messages.
  *
+ * Exit signals follow OTP: a process that traps exits gets them as
+ * {'EXIT', From, Reason} messages; one that does not ignores `normal` from
+ * others and stops with any other reason (`kill` stops even a trapping process,
+ * with reason `killed`). A stopping process sends DOWN to its monitors and EXIT
+ * to its links. A process may stop itself during its own message handling:
+ * it is torn down once that handling returns.
+ *
  * Every term here is a term_view: encoded bytes without the version byte.
  * Views passed in are only borrowed for the call; what must outlive it is
  * copied.
@@ -30,14 +37,22 @@ typedef struct process_router {
     /* {'DOWN', Ref, process, Watched, Reason} for watcher. */
     int (*monitor_exit)(void *ctx, term_view watched, term_view watcher, term_view ref,
                         term_view reason);
+    /* Link signals to a remote process: LINK, EXIT, UNLINK_ID_ACK. */
+    int (*link)(void *ctx, term_view from, term_view to);
+    int (*exit)(void *ctx, term_view from, term_view to, term_view reason);
+    int (*unlink_ack)(void *ctx, term_view id, term_view from, term_view to);
+    /* The OTP release (25, 27, ...) of the node of pid, or 0 when unknown. */
+    int (*release)(void *ctx, term_view pid);
 } process_router;
 
 /* What a process does with what it receives. */
 typedef struct process_behaviour {
     /* One message, already checked to be a well-formed term. */
     void (*message)(process *self, term_view msg);
-    /* The process is going away: release the behaviour's state. */
-    void (*destroy)(process *self);
+    /* The process is going away with reason: release the behaviour's state. */
+    void (*destroy)(process *self, term_view reason);
+    /* Optional: a connected node went away (its monitors and links are already gone). */
+    void (*node_down)(process *self, const char *node, size_t len);
 } process_behaviour;
 
 process_table *process_table_create(const char *node, uint32_t creation,
@@ -49,9 +64,23 @@ const char *process_table_node(const process_table *t);
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state);
 /* Register name (UTF-8) for p; -1 if the name is taken or p already has one. */
 int process_register(process *p, const char *name);
-/* The process stops: every monitor gets DOWN with reason, the name is freed,
- * the behaviour destroyed, p freed. */
+/* The process stops with reason: its behaviour is destroyed, every monitor
+ * gets DOWN and every link EXIT with reason, the name is freed. Called while p
+ * handles a message, this takes effect when that handling returns. */
 void process_exit(process *p, term_view reason);
+int process_exiting(const process *p);
+
+/* Exit signals as they arrive from other processes. */
+void process_set_trap_exit(process *p, int on);
+int process_trap_exit(const process *p);
+/* An EXIT2 (exit/2 from `from`), or, with via_link, an EXIT from a linked process. */
+void process_exit_signal(process *p, term_view from, term_view reason, int via_link);
+
+/* Links with remote processes. process_link also tells the other side when
+ * notify is set (a link this side asked for). */
+int process_link(process *p, term_view other, int notify);
+void process_unlink(process *p, term_view other);
+size_t process_link_count(const process *p);
 
 process *process_whereis(process_table *t, const char *name, size_t len);
 /* The live process of this node that `pid` names, or NULL. */
@@ -60,6 +89,7 @@ process *process_lookup(process_table *t, term_view pid);
 process *process_resolve(process_table *t, term_view pid_or_name);
 
 term_view process_pid(const process *p);
+uint32_t process_number(const process *p); /* the pid's id: <node.N.0> */
 const char *process_name(const process *p); /* NULL when not registered */
 process_table *process_table_of(const process *p);
 void *process_state(const process *p);
@@ -80,8 +110,16 @@ size_t process_monitor_count(const process *p);
 /* Answer a monitor of something that does not exist: DOWN with noproc at once. */
 int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref);
 
-/* A node went away: forget every monitor held by its processes. */
+/* A node went away: forget every monitor its processes held; every link to
+ * one of them becomes an exit signal `noconnection`; behaviours are told. */
 void process_forget_node(process_table *t, const char *node, size_t len);
+
+/* The release of the node of pid, as the router knows it (0: unknown). */
+int process_release_of(process_table *t, term_view pid);
+/* An exit signal from `from` (maybe no longer a process) to a remote process. */
+int process_exit_remote(process_table *t, term_view from, term_view to, term_view reason);
+/* Send an UNLINK_ID_ACK. */
+int process_unlink_ack(process_table *t, term_view id, term_view from, term_view to);
 
 /* The node atom inside a pid, port or reference, as bytes; -1 if t is none of those. */
 int process_term_node(term_view t, const char **node, size_t *len);

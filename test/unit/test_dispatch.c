@@ -9,83 +9,32 @@
 #include "kv.h"
 #include "net_kernel.h"
 #include "unit.h"
+#include "wire.h"
 
-#define NODE "kv@127.0.0.1"
-#define CREATION 4242
 
-static buffer wire;        /* frames the node would have written */
 static process_table *procs;
 static process *kvp;
-
-static int cap_send(void *ctx, term_view from, term_view to, term_view msg)
-{
-    (void)ctx; (void)from;
-    return dist_encode_send(&wire, to, msg);
-}
-static int cap_alias(void *ctx, term_view from, term_view alias, term_view msg)
-{
-    (void)ctx;
-    return dist_encode_alias_send(&wire, from, alias, msg);
-}
-static int cap_down(void *ctx, term_view watched, term_view watcher, term_view ref, term_view reason)
-{
-    (void)ctx;
-    return dist_encode_monitor_exit(&wire, watched, watcher, ref, reason);
-}
 
 static int setup(void)
 {
     static const kv_options kvo = {1000};
-    process_router r = {NULL, cap_send, cap_alias, cap_down};
-    procs = process_table_create(NODE, CREATION, &r);
-    gen_server_start(procs, &net_kernel_callbacks, NULL, "net_kernel");
-    kvp = gen_server_start(procs, &kv_callbacks, &kvo, "kv");
+    const char *why;
+    term_view none = {NULL, 0};
+    procs = process_table_create(NODE, CREATION, &wire_router);
+    gen_server_start(procs, &net_kernel_callbacks, NULL, none, "net_kernel", &why);
+    kvp = gen_server_start(procs, &kv_callbacks, &kvo, none, "kv", &why);
     return procs && kvp ? 0 : 1;
 }
 
 static int teardown(void)
 {
     process_table_destroy(procs);
-    buffer_free(&wire);
+    wire_reset();
     return 0;
 }
 
-static erlang_pid caller(unsigned num)
-{
-    erlang_pid p;
-    memset(&p, 0, sizeof p);
-    strcpy(p.node, "t@127.0.0.1");
-    p.num = num;
-    p.creation = 7;
-    return p;
-}
 
-static erlang_ref ref(unsigned n)
-{
-    erlang_ref r;
-    memset(&r, 0, sizeof r);
-    strcpy(r.node, "t@127.0.0.1");
-    r.len = 3;
-    r.n[0] = n; r.n[1] = 2; r.n[2] = 3;
-    r.creation = 7;
-    return r;
-}
 
-/* A frame: 'p', 131, control, 131, message (message may be NULL). */
-static enum dist_result feed(ei_x_buff *ctrl, ei_x_buff *msg)
-{
-    ei_x_buff f;
-    ei_x_new(&f);
-    char p = 112;
-    ei_x_append_buf(&f, &p, 1);
-    ei_x_append_buf(&f, ctrl->buff, ctrl->index);
-    if (msg)
-        ei_x_append_buf(&f, msg->buff, msg->index);
-    char why[128];
-    enum dist_result r = dist_receive(procs, f.buff, (size_t)f.index, 1000, why, sizeof why);
-    ei_x_free(&f);
-    return r;
-}
 
 static void reg_send_ctrl(ei_x_buff *c, const erlang_pid *from, const char *to)
 {
@@ -107,26 +56,6 @@ static void gen_call_head(ei_x_buff *m, const erlang_pid *from)
     ei_x_encode_pid(m, from);
 }
 
-/* Take the oldest frame off the wire: its op, and the index of its message (or -1). */
-static long next_frame(const char **buf, int *ctrl, int *msg)
-{
-    CU_ASSERT_FATAL(buffer_len(&wire) >= 4);
-    const char *f = buffer_head(&wire);
-    size_t len = get_u32(f);
-    int i = 2, arity; /* past 'p' and 131 */
-    long op;
-    *buf = f + 4;
-    ei_decode_tuple_header(*buf, &i, &arity);
-    ei_decode_long(*buf, &i, &op);
-    *ctrl = i;
-    for (int k = 1; k < arity; k++)
-        ei_skip_term(*buf, &i);
-    *msg = (size_t)i < len ? i + 1 : -1;
-    return op;
-}
-
-static void drop_frame(void) { buffer_consume(&wire, 4 + get_u32(buffer_head(&wire))); }
-
 /* The reply on the wire must be {Tag, Reply} with Tag's bytes as sent; returns Reply's index. */
 static int expect_reply(const char *tag, int taglen, const char **buf)
 {
@@ -147,7 +76,7 @@ static void call(const erlang_pid *from, ei_x_buff *tag, void (*req)(ei_x_buff *
     gen_call_head(&m, from);
     ei_x_append_buf(&m, tag->buff, tag->index);
     req(&m);
-    CU_ASSERT_EQUAL(feed(&c, &m), DIST_OK);
+    CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_OK);
     ei_x_free(&c);
     ei_x_free(&m);
 }
@@ -311,17 +240,17 @@ static void test_monitors(void)
     const char *buf;
     int ctrl, msg;
     monitor_ctrl(&c, DOP_MONITOR_P, &me, "kv", 50);
-    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    CU_ASSERT_EQUAL(feed(procs, &c, NULL), DIST_OK);
     ei_x_free(&c);
     CU_ASSERT_EQUAL(buffer_len(&wire), 0);
     CU_ASSERT_EQUAL(process_monitor_count(kvp), 1);
     monitor_ctrl(&c, DOP_DEMONITOR_P, &me, "kv", 50);
-    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    CU_ASSERT_EQUAL(feed(procs, &c, NULL), DIST_OK);
     ei_x_free(&c);
     CU_ASSERT_EQUAL(process_monitor_count(kvp), 0);
     /* a monitor of a name nobody has: DOWN noproc at once */
     monitor_ctrl(&c, DOP_MONITOR_P, &me, "nosuch", 51);
-    CU_ASSERT_EQUAL(feed(&c, NULL), DIST_OK);
+    CU_ASSERT_EQUAL(feed(procs, &c, NULL), DIST_OK);
     ei_x_free(&c);
     CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
     char atom[MAXATOMLEN];
@@ -334,7 +263,7 @@ static void test_monitors(void)
     drop_frame();
     /* monitors of a node that went away are forgotten */
     monitor_ctrl(&c, DOP_MONITOR_P, &me, "kv", 52);
-    feed(&c, NULL);
+    feed(procs, &c, NULL);
     ei_x_free(&c);
     CU_ASSERT_EQUAL(process_monitor_count(kvp), 1);
     process_forget_node(procs, "t@127.0.0.1", strlen("t@127.0.0.1"));
@@ -354,7 +283,7 @@ static void test_ping_is_answered_yes(void)
     ei_x_encode_tuple_header(&m, 2);
     ei_x_encode_atom(&m, "is_auth");
     ei_x_encode_atom(&m, "t@127.0.0.1");
-    CU_ASSERT_EQUAL(feed(&c, &m), DIST_OK);
+    CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_OK);
     int i = expect_reply(tag.buff, tag.index, &buf);
     CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "yes") == 0);
     drop_frame();
@@ -389,11 +318,11 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     for (int k = 0; k < 5000; k++)
         ei_x_encode_tuple_header(&m, 1);
     ei_x_encode_atom(&m, "deep");
-    CU_ASSERT_EQUAL(feed(&c, &m), DIST_DROPPED);
+    CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_DROPPED);
     /* a message to nobody is dropped */
     ei_x_buff c2;
     reg_send_ctrl(&c2, &me, "nobody");
-    CU_ASSERT_EQUAL(feed(&c2, &m), DIST_DROPPED);
+    CU_ASSERT_EQUAL(feed(procs, &c2, &m), DIST_DROPPED);
     CU_ASSERT_EQUAL(buffer_len(&wire), 0);
     /* and foo is still there */
     ei_x_buff tag;

@@ -15,5 +15,6 @@ void unit_suite_handshake(void);
 void unit_suite_gen_server(void);
 void unit_suite_kv(void);
 void unit_suite_frame(void);
+void unit_suite_otp(void);
 
 #endif

@@ -1,0 +1,343 @@
+/* test_otp.c: the OTP process semantics of the engine and the process table,
+ * driven by frames as BEAM nodes send them: the starter, handle_continue,
+ * sys messages (state, status, suspend/resume, terminate), exit signals,
+ * links and unlinks, deferred replies and a node going away. */
+#include <string.h>
+
+#include "counter.h"
+#include "gen_server.h"
+#include "kv.h"
+#include "starter.h"
+#include "unit.h"
+#include "wire.h"
+
+static process_table *t;
+static const kv_options kvo = {1000};
+static const starter_module mods[] = {{"kv", &kv_callbacks, &kvo}, {"counter", &counter_callbacks, NULL}};
+static const starter_modules startable = {mods, 2};
+
+static int setup(void)
+{
+    const char *why;
+    term_view none = {NULL, 0};
+    t = process_table_create(NODE, CREATION, &wire_router);
+    return t && gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why) ? 0 : 1;
+}
+
+static int teardown(void)
+{
+    process_table_destroy(t);
+    wire_reset();
+    return 0;
+}
+
+static term_view enc_pid(const erlang_pid *p, ei_x_buff *x)
+{
+    ei_x_new(x);
+    ei_x_encode_pid(x, p);
+    return (term_view){x->buff, (size_t)x->index};
+}
+
+static term_view enc_atom(const char *a, ei_x_buff *x)
+{
+    ei_x_new(x);
+    ei_x_encode_atom(x, a);
+    return (term_view){x->buff, (size_t)x->index};
+}
+
+static int is_atom(const char *buf, int *i, const char *name)
+{
+    char a[MAXATOMLEN_UTF8];
+    return ei_decode_atom(buf, i, a) == 0 && strcmp(a, name) == 0;
+}
+
+/* gen_cnode:start -> the new server, after checking the reply is {ok, Pid}. */
+static process *start(const erlang_pid *from, const char *op, const char *module, ei_x_buff *arg)
+{
+    ei_x_buff m;
+    const char *buf;
+    int arity;
+    erlang_pid pid;
+    wire_request(&m, "$gen_call", from, 100);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, op);
+    ei_x_encode_atom(&m, module);
+    if (arg)
+        ei_x_append_buf(&m, arg->buff, arg->index);
+    else
+        ei_x_encode_empty_list(&m);
+    CU_ASSERT_EQUAL(wire_send(t, from, "gen_cnode", (term_view){0}, &m), DIST_OK);
+    ei_x_free(&m);
+    if (strcmp(op, "start_link") == 0) { /* linked before the caller hears of the pid */
+        int ctrl, msg;
+        CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_LINK);
+        drop_frame();
+    }
+    int i = wire_reply(100, &buf);
+    CU_ASSERT_FATAL(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2);
+    CU_ASSERT(is_atom(buf, &i, "ok"));
+    CU_ASSERT_FATAL(ei_decode_pid(buf, &i, &pid) == 0);
+    drop_frame();
+    ei_x_buff x;
+    process *p = process_lookup(t, enc_pid(&pid, &x));
+    ei_x_free(&x);
+    CU_ASSERT_PTR_NOT_NULL(p);
+    return p;
+}
+
+/* A call to p's pid; the reply's index in *buf (the frame stays on the wire). */
+static int call(process *p, const erlang_pid *from, unsigned tag, void (*req)(ei_x_buff *), const char **buf)
+{
+    ei_x_buff m;
+    wire_request(&m, "$gen_call", from, tag);
+    req(&m);
+    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(p), &m), DIST_OK);
+    ei_x_free(&m);
+    return buffer_len(&wire) ? wire_reply(tag, buf) : -1;
+}
+
+static void system_msg(process *p, const erlang_pid *from, unsigned tag, void (*req)(ei_x_buff *))
+{
+    ei_x_buff m;
+    wire_request(&m, "system", from, tag);
+    req(&m);
+    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(p), &m), DIST_OK);
+    ei_x_free(&m);
+}
+
+static void req_size(ei_x_buff *m) { ei_x_encode_atom(m, "size"); }
+static void req_get_state(ei_x_buff *m) { ei_x_encode_atom(m, "get_state"); }
+static void req_get_status(ei_x_buff *m) { ei_x_encode_atom(m, "get_status"); }
+static void req_suspend(ei_x_buff *m) { ei_x_encode_atom(m, "suspend"); }
+static void req_resume(ei_x_buff *m) { ei_x_encode_atom(m, "resume"); }
+static void req_put_x(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 3);
+    ei_x_encode_atom(m, "put");
+    ei_x_encode_atom(m, "x");
+    ei_x_encode_long(m, 1);
+}
+static void req_terminate_bye(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "terminate");
+    ei_x_encode_atom(m, "bye");
+}
+static void req_wait_for_10(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "wait_for");
+    ei_x_encode_long(m, 10);
+}
+
+static void preload_arg(ei_x_buff *x)
+{
+    ei_x_new(x);
+    ei_x_encode_map_header(x, 1);
+    ei_x_encode_atom(x, "preload");
+    ei_x_encode_map_header(x, 2);
+    ei_x_encode_atom(x, "a");
+    ei_x_encode_long(x, 1);
+    ei_x_encode_atom(x, "b");
+    ei_x_encode_long(x, 2);
+}
+
+static void test_start_runs_continue_before_first_message(void)
+{
+    erlang_pid me = caller(1);
+    ei_x_buff arg;
+    const char *buf;
+    long n;
+    preload_arg(&arg);
+    process *p = start(&me, "start", "kv", &arg);
+    ei_x_free(&arg);
+    int i = call(p, &me, 1, req_size, &buf);
+    CU_ASSERT(ei_decode_long(buf, &i, &n) == 0 && n == 2);
+    drop_frame();
+    /* get_state for an OTP 25 caller: the map itself */
+    system_msg(p, &me, 2, req_get_state);
+    i = wire_reply(2, &buf);
+    int arity;
+    CU_ASSERT(ei_decode_map_header(buf, &i, &arity) == 0 && arity == 2);
+    drop_frame();
+    system_msg(p, &me, 3, req_get_status);
+    i = wire_reply(3, &buf);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 4);
+    CU_ASSERT(is_atom(buf, &i, "status"));
+    drop_frame();
+    process_exit(p, (term_view){"\x77\x04test", 6});
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* no monitors, no links: nobody told */
+}
+
+static void test_unknown_module_is_refused(void)
+{
+    erlang_pid me = caller(2);
+    ei_x_buff m;
+    const char *buf;
+    int arity;
+    size_t before = process_count(t);
+    wire_request(&m, "$gen_call", &me, 5);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "start");
+    ei_x_encode_atom(&m, "nosuch");
+    ei_x_encode_empty_list(&m);
+    wire_send(t, &me, "gen_cnode", (term_view){0}, &m);
+    ei_x_free(&m);
+    int i = wire_reply(5, &buf);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && is_atom(buf, &i, "error"));
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && is_atom(buf, &i, "unknown_module"));
+    drop_frame();
+    CU_ASSERT_EQUAL(process_count(t), before);
+}
+
+static void test_suspend_holds_calls_and_resume_serves_them_in_order(void)
+{
+    erlang_pid me = caller(3), other = caller(4);
+    const char *buf;
+    process *p = start(&me, "start", "kv", NULL);
+    system_msg(p, &me, 10, req_suspend);
+    wire_reply(10, &buf);
+    drop_frame();
+    call(p, &other, 11, req_put_x, &buf);
+    call(p, &other, 12, req_size, &buf);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* held */
+    system_msg(p, &me, 13, req_resume);
+    wire_reply(13, &buf);
+    drop_frame();
+    wire_reply(11, &buf); /* then the held calls, in the order they came */
+    drop_frame();
+    long n;
+    int i = wire_reply(12, &buf);
+    CU_ASSERT(ei_decode_long(buf, &i, &n) == 0 && n == 1);
+    drop_frame();
+    process_exit(p, (term_view){"\x77\x04test", 6});
+}
+
+static void test_terminate_replies_ok_then_down_and_exit(void)
+{
+    erlang_pid me = caller(5);
+    const char *buf;
+    int ctrl, msg;
+    ei_x_buff w, r;
+    erlang_ref mref = ref(55);
+    process *p = start(&me, "start_link", "counter", NULL);
+    ei_x_new(&r);
+    ei_x_encode_ref(&r, &mref);
+    term_view mon[3] = {enc_pid(&me, &w), process_pid(p), {r.buff, (size_t)r.index}};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P, 3, mon), DIST_OK);
+    system_msg(p, &me, 20, req_terminate_bye);
+    wire_reply(20, &buf);
+    drop_frame();
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
+    ei_skip_term(buf, &ctrl); /* watched */
+    ei_skip_term(buf, &ctrl); /* watcher */
+    ei_skip_term(buf, &ctrl); /* ref */
+    CU_ASSERT(is_atom(buf, &ctrl, "bye"));
+    drop_frame();
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_EXIT);
+    ei_skip_term(buf, &ctrl);
+    ei_skip_term(buf, &ctrl);
+    CU_ASSERT(is_atom(buf, &ctrl, "bye"));
+    drop_frame();
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    ei_x_free(&w);
+    ei_x_free(&r);
+}
+
+static void test_exit_signals(void)
+{
+    erlang_pid me = caller(6);
+    ei_x_buff w, a, b, k, tr;
+    process *p = start(&me, "start", "kv", NULL);
+    uint32_t num = process_number(p);
+    term_view normal[3] = {enc_pid(&me, &w), process_pid(p), enc_atom("normal", &a)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, normal), DIST_OK);
+    CU_ASSERT_EQUAL(process_number(process_lookup(t, process_pid(p))), num); /* normal: ignored */
+    term_view unlinked[3] = {normal[0], process_pid(p), enc_atom("boom", &k)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT, 3, unlinked), DIST_OK); /* not linked: dropped */
+    CU_ASSERT_PTR_NOT_NULL(process_lookup(t, process_pid(p)));
+    ei_x_free(&k);
+    ei_x_buff pid_copy;
+    ei_x_new(&pid_copy);
+    ei_x_append_buf(&pid_copy, process_pid(p).ptr, (int)process_pid(p).len);
+    term_view kill[3] = {normal[0], {pid_copy.buff, (size_t)pid_copy.index}, enc_atom("kill", &k)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, kill), DIST_OK);
+    CU_ASSERT_PTR_NULL(process_lookup(t, kill[1]));
+    /* a server that traps exits gets them as messages and keeps running */
+    ei_x_new(&tr);
+    ei_x_encode_map_header(&tr, 1);
+    ei_x_encode_atom(&tr, "trap_exit");
+    ei_x_encode_atom(&tr, "true");
+    p = start(&me, "start", "kv", &tr);
+    CU_ASSERT(process_trap_exit(p));
+    term_view boom[3] = {normal[0], process_pid(p), enc_atom("boom", &b)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, boom), DIST_OK);
+    CU_ASSERT_PTR_NOT_NULL(process_lookup(t, process_pid(p)));
+    process_exit(p, (term_view){"\x77\x04test", 6});
+    ei_x_free(&w); ei_x_free(&a); ei_x_free(&b); ei_x_free(&k); ei_x_free(&tr); ei_x_free(&pid_copy);
+}
+
+static void test_link_unlink_id_is_acked(void)
+{
+    erlang_pid me = caller(7);
+    ei_x_buff w, id;
+    const char *buf;
+    int ctrl, msg;
+    process *p = start(&me, "start", "kv", NULL);
+    term_view link[2] = {enc_pid(&me, &w), process_pid(p)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_LINK, 2, link), DIST_OK);
+    CU_ASSERT_EQUAL(process_link_count(p), 1);
+    ei_x_new(&id);
+    ei_x_encode_ulonglong(&id, 987654321987ULL);
+    term_view unlink[3] = {{id.buff, (size_t)id.index}, link[0], process_pid(p)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_UNLINK_ID, 3, unlink), DIST_OK);
+    CU_ASSERT_EQUAL(process_link_count(p), 0);
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_UNLINK_ID_ACK);
+    unsigned long long got;
+    erlang_pid from, to;
+    CU_ASSERT(ei_decode_ulonglong(buf, &ctrl, &got) == 0 && got == 987654321987ULL);
+    CU_ASSERT(ei_decode_pid(buf, &ctrl, &from) == 0 && from.num == process_number(p));
+    CU_ASSERT(ei_decode_pid(buf, &ctrl, &to) == 0 && to.num == 7);
+    drop_frame();
+    process_exit(p, (term_view){"\x77\x04test", 6});
+    ei_x_free(&w);
+    ei_x_free(&id);
+}
+
+static void test_node_down_stops_linked_servers_and_drops_waiters(void)
+{
+    erlang_pid me = caller(8), away = caller(9);
+    const char *buf;
+    strcpy(away.node, "away@127.0.0.1");
+    process *linked = start(&away, "start_link", "kv", NULL);
+    ei_x_buff copy;
+    ei_x_new(&copy);
+    ei_x_append_buf(&copy, process_pid(linked).ptr, (int)process_pid(linked).len);
+    process *c = start(&me, "start", "counter", NULL);
+    CU_ASSERT_EQUAL(call(c, &away, 30, req_wait_for_10, &buf), -1); /* deferred: no reply yet */
+    process_forget_node(t, "away@127.0.0.1", strlen("away@127.0.0.1"));
+    CU_ASSERT_PTR_NULL(process_lookup(t, (term_view){copy.buff, (size_t)copy.index}));
+    system_msg(c, &me, 31, req_get_status);
+    static const char none_waiting[] = {'w', 'a', 'i', 't', 'i', 'n', 'g', 97, 0}; /* waiting => 0 */
+    wire_reply(31, &buf);
+    CU_ASSERT_PTR_NOT_NULL(memmem(buffer_head(&wire), buffer_len(&wire), none_waiting, sizeof none_waiting));
+    drop_frame();
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* and the waiter's reply was never sent */
+    process_exit(c, (term_view){"\x77\x04test", 6});
+    ei_x_free(&copy);
+}
+
+void unit_suite_otp(void)
+{
+    CU_pSuite s = CU_add_suite("otp", setup, teardown);
+    CU_add_test(s, "start runs handle_continue before the first message",
+                test_start_runs_continue_before_first_message);
+    CU_add_test(s, "an unknown module is refused", test_unknown_module_is_refused);
+    CU_add_test(s, "suspend holds calls, resume serves them in order",
+                test_suspend_holds_calls_and_resume_serves_them_in_order);
+    CU_add_test(s, "terminate replies ok, then DOWN and EXIT", test_terminate_replies_ok_then_down_and_exit);
+    CU_add_test(s, "exit signals", test_exit_signals);
+    CU_add_test(s, "UNLINK_ID is acknowledged", test_link_unlink_id_is_acked);
+    CU_add_test(s, "a node going away stops linked servers and drops its waiters",
+                test_node_down_stops_linked_servers_and_drops_waiters);
+}
