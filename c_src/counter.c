@@ -106,11 +106,7 @@ static enum gen_server_result counter_call(gen_server *self, void *state, term_v
         c->nwaiting++;
         return GEN_SERVER_NOREPLY; /* answered by wake() */
     } else {
-        ei_x_encode_tuple_header(reply, 2);
-        ei_x_encode_atom(reply, "error");
-        ei_x_encode_tuple_header(reply, 2);
-        ei_x_encode_atom(reply, "unknown_call");
-        ei_x_append_buf(reply, req.ptr, (int)req.len);
+        gen_server_error(reply, "unknown_call", req);
     }
     return GEN_SERVER_REPLY;
 }

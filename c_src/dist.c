@@ -232,85 +232,60 @@ static int finish(buffer *out, long at)
     return 0;
 }
 
-int dist_encode_send(buffer *out, term_view to_pid, term_view msg)
+/* A whole frame: {op, parts...}, then msg when msg.ptr is set. */
+static int encode(buffer *out, int op, int n, const term_view *parts, term_view msg)
 {
-    static const char no_cookie[] = {119, 0};
-    long at = begin(out, 3, DOP_SEND, sizeof no_cookie + to_pid.len + 1 + msg.len);
+    size_t len = msg.ptr ? 1 + msg.len : 0;
+    for (int i = 0; i < n; i++)
+        len += parts[i].len;
+    long at = begin(out, n + 1, op, len);
     if (at < 0)
         return -1;
-    put_view(out, (term_view){no_cookie, sizeof no_cookie});
-    put_view(out, to_pid);
-    put_msg(out, msg);
+    for (int i = 0; i < n; i++)
+        put_view(out, parts[i]);
+    if (msg.ptr)
+        put_msg(out, msg);
     return finish(out, at);
+}
+
+static const char no_cookie[] = {119, 0};
+#define NO_MSG ((term_view){NULL, 0})
+#define PARTS(...) (int)(sizeof((term_view[]){__VA_ARGS__}) / sizeof(term_view)), (term_view[]){__VA_ARGS__}
+
+int dist_encode_send(buffer *out, term_view to_pid, term_view msg)
+{
+    return encode(out, DOP_SEND, PARTS({no_cookie, sizeof no_cookie}, to_pid), msg);
+}
+
+int dist_encode_reg_send(buffer *out, term_view from, term_view name, term_view msg)
+{
+    return encode(out, DOP_REG_SEND, PARTS(from, {no_cookie, sizeof no_cookie}, name), msg);
 }
 
 int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg)
 {
-    long at = begin(out, 3, DOP_ALIAS_SEND, from.len + alias.len + 1 + msg.len);
-    if (at < 0)
-        return -1;
-    put_view(out, from);
-    put_view(out, alias);
-    put_msg(out, msg);
-    return finish(out, at);
+    return encode(out, DOP_ALIAS_SEND, PARTS(from, alias), msg);
 }
 
 int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, term_view ref,
                              term_view reason)
 {
-    long at = begin(out, 5, DOP_MONITOR_P_EXIT, watched.len + watcher.len + ref.len + reason.len);
-    if (at < 0)
-        return -1;
-    put_view(out, watched);
-    put_view(out, watcher);
-    put_view(out, ref);
-    put_view(out, reason);
-    return finish(out, at);
-}
-
-int dist_encode_reg_send(buffer *out, term_view from, term_view name, term_view msg)
-{
-    static const char no_cookie[] = {119, 0};
-    long at = begin(out, 4, DOP_REG_SEND, from.len + sizeof no_cookie + name.len + 1 + msg.len);
-    if (at < 0)
-        return -1;
-    put_view(out, from);
-    put_view(out, (term_view){no_cookie, sizeof no_cookie});
-    put_view(out, name);
-    put_msg(out, msg);
-    return finish(out, at);
+    return encode(out, DOP_MONITOR_P_EXIT, PARTS(watched, watcher, ref, reason), NO_MSG);
 }
 
 int dist_encode_link(buffer *out, term_view from, term_view to)
 {
-    long at = begin(out, 3, DOP_LINK, from.len + to.len);
-    if (at < 0)
-        return -1;
-    put_view(out, from);
-    put_view(out, to);
-    return finish(out, at);
+    return encode(out, DOP_LINK, PARTS(from, to), NO_MSG);
 }
 
 int dist_encode_exit(buffer *out, term_view from, term_view to, term_view reason)
 {
-    long at = begin(out, 4, DOP_EXIT, from.len + to.len + reason.len);
-    if (at < 0)
-        return -1;
-    put_view(out, from);
-    put_view(out, to);
-    put_view(out, reason);
-    return finish(out, at);
+    return encode(out, DOP_EXIT, PARTS(from, to, reason), NO_MSG);
 }
 
 int dist_encode_unlink_ack(buffer *out, term_view id, term_view from, term_view to)
 {
-    long at = begin(out, 4, DOP_UNLINK_ID_ACK, id.len + from.len + to.len);
-    if (at < 0)
-        return -1;
-    put_view(out, id);
-    put_view(out, from);
-    put_view(out, to);
-    return finish(out, at);
+    return encode(out, DOP_UNLINK_ID_ACK, PARTS(id, from, to), NO_MSG);
 }
 
 int dist_encode_tick(buffer *out)

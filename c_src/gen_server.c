@@ -290,7 +290,7 @@ static void encode_status(gen_server *gs, ei_x_buff *x)
     ei_x_encode_empty_list(x);
 }
 
-static void encode_error2(ei_x_buff *x, const char *what, term_view detail)
+void gen_server_error(ei_x_buff *x, const char *what, term_view detail)
 {
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "error");
@@ -334,7 +334,7 @@ static void handle_system(gen_server *gs, term_view msg, int i)
             x->index = 0;
             begin_reply(x, &from);
             static const char none[] = {119, 8, 'n', 'o', '_', 's', 't', 'a', 't', 'e'};
-            encode_error2(x, "not_supported", (term_view){none, sizeof none});
+            gen_server_error(x, "not_supported", (term_view){none, sizeof none});
         }
     } else if (is(req, "get_status")) {
         encode_status(gs, x);
@@ -357,9 +357,9 @@ static void handle_system(gen_server *gs, term_view msg, int i)
     } else if ((j = 0, ei_decode_tuple_header(req.ptr, &j, &arity)) == 0 && arity == 2 &&
                atom_is(req, &j, "replace_state")) {
         static const char why[] = {119, 13, 'r', 'e', 'p', 'l', 'a', 'c', 'e', '_', 's', 't', 'a', 't', 'e'};
-        encode_error2(x, "not_supported_by_c_node", (term_view){why, sizeof why});
+        gen_server_error(x, "not_supported_by_c_node", (term_view){why, sizeof why});
     } else {
-        encode_error2(x, "unknown_system_msg", req);
+        gen_server_error(x, "unknown_system_msg", req);
     }
     send_to(gs, &from, x);
 }

@@ -97,6 +97,9 @@ void gen_server_release(gen_server_caller *c);
 /* The node name of a caller, for node_down. */
 int gen_server_caller_on(const gen_server_caller *c, const char *node, size_t len);
 
+/* Encode {error, {What, Detail}}, the usual error reply; detail is one encoded term. */
+void gen_server_error(ei_x_buff *reply, const char *what, term_view detail);
+
 process *gen_server_process(gen_server *self);
 /* The parent sys:get_status shows (start_link's caller); the server itself by default. */
 void gen_server_set_parent(process *p, term_view parent);

@@ -204,11 +204,7 @@ static enum gen_server_result kv_handle_call(gen_server *self, void *state, term
         encode_keys(k, reply);
         break;
     case KV_UNKNOWN:
-        ei_x_encode_tuple_header(reply, 2);
-        ei_x_encode_atom(reply, "error");
-        ei_x_encode_tuple_header(reply, 2);
-        ei_x_encode_atom(reply, "unknown_call");
-        ei_x_append_buf(reply, req.ptr, (int)req.len);
+        gen_server_error(reply, "unknown_call", req);
         break;
     }
     return GEN_SERVER_REPLY;

@@ -11,14 +11,6 @@ static int starter_init(const void *env, term_view arg, gen_server_init *out, co
     return 0;
 }
 
-static void reply_error(ei_x_buff *reply, const char *what, term_view detail)
-{
-    ei_x_encode_tuple_header(reply, 2);
-    ei_x_encode_atom(reply, "error");
-    ei_x_encode_tuple_header(reply, 2);
-    ei_x_encode_atom(reply, what);
-    ei_x_append_buf(reply, detail.ptr, (int)detail.len);
-}
 
 /* The name in [{name, Name}], or none. */
 static int name_option(term_view opts, char *name)
@@ -48,7 +40,7 @@ static enum gen_server_result starter_call(gen_server *self, void *state, term_v
         ei_decode_atom(req.ptr, &i, op) < 0 || (strcmp(op, "start") && strcmp(op, "start_link")) ||
         term_next(req, &i, &mod_term) < 0 || term_next(req, &i, &arg) < 0 ||
         (arity == 4 && (term_next(req, &i, &opts) < 0 || name_option(opts, name) < 0))) {
-        reply_error(reply, "unknown_call", req);
+        gen_server_error(reply, "unknown_call", req);
         return GEN_SERVER_REPLY;
     }
     int j = 0;
@@ -58,13 +50,13 @@ static enum gen_server_result starter_call(gen_server *self, void *state, term_v
             if (strcmp(mods->modules[k].name, module) == 0)
                 m = &mods->modules[k];
     if (!m) {
-        reply_error(reply, "unknown_module", mod_term);
+        gen_server_error(reply, "unknown_module", mod_term);
         return GEN_SERVER_REPLY;
     }
     process_table *t = process_table_of(gen_server_process(self));
     process *existing = name[0] ? process_whereis(t, name, strlen(name)) : NULL;
     if (existing) {
-        reply_error(reply, "already_started", process_pid(existing));
+        gen_server_error(reply, "already_started", process_pid(existing));
         return GEN_SERVER_REPLY;
     }
     const char *error;
