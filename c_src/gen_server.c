@@ -415,7 +415,16 @@ static void node_down(process *self, const char *node, size_t len)
         gs->cb->node_down(gs, gs->state, node, len);
 }
 
-static const process_behaviour gen_server_behaviour = {message, destroy, node_down};
+static void flush(process *self)
+{
+    gen_server *gs = process_state(self);
+    if (gs->cb->flush)
+        gs->cb->flush(gs, gs->state);
+}
+
+void gen_server_want_flush(gen_server *self) { process_want_flush(self->self); }
+
+static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush};
 
 process *gen_server_start(process_table *t, const gen_server_callbacks *cb, const void *env,
                           term_view arg, const char *name, const char **error)

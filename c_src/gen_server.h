@@ -76,6 +76,10 @@ typedef struct gen_server_callbacks {
     int (*format_status)(gen_server *self, void *state, ei_x_buff *out);
     /* A connected node went away: drop what is kept for its callers (optional). */
     void (*node_down)(gen_server *self, void *state, const char *node, size_t len);
+    /* The messages that arrived together have been handled and their replies
+     * are about to go out: the place to group-commit (optional; called after
+     * gen_server_want_flush). */
+    void (*flush)(gen_server *self, void *state);
     /* Release the state; reason is why the server stops (optional). */
     void (*terminate)(void *state, term_view reason);
 } gen_server_callbacks;
@@ -99,6 +103,9 @@ int gen_server_caller_on(const gen_server_caller *c, const char *node, size_t le
 
 /* Encode {error, {What, Detail}}, the usual error reply; detail is one encoded term. */
 void gen_server_error(ei_x_buff *reply, const char *what, term_view detail);
+
+/* Have the flush callback run at the end of this batch. */
+void gen_server_want_flush(gen_server *self);
 
 process *gen_server_process(gen_server *self);
 /* The parent sys:get_status shows (start_link's caller); the server itself by default. */

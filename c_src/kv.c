@@ -9,15 +9,24 @@
 #include "log.h"
 #include "store.h"
 
+typedef struct waiting {
+    struct waiting *next;
+    gen_server_caller *caller;
+} waiting;
+
 typedef struct kv {
     store *store;
+    durable *durable;   /* NULL: memory only */
+    waiting *syncing;   /* callers waiting for their changes to reach the disk */
+    size_t max_entries;
     ei_x_buff key;      /* canonical bytes of the key at hand, reused */
     unsigned max_depth;
     char *preload;      /* a map to load in handle_continue, or NULL */
     size_t preload_len;
 } kv;
 
-enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_DELETE, KV_SIZE, KV_KEYS };
+enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_PUT_SYNC, KV_DELETE, KV_SIZE, KV_KEYS,
+             KV_SYNC, KV_COMPACT };
 
 typedef struct kv_request {
     enum kv_op op;
@@ -76,10 +85,22 @@ static int kv_init(const void *env, term_view arg, gen_server_init *out, const c
     if (!k)
         return -1;
     k->max_depth = opts ? opts->max_depth : 1000;
+    k->max_entries = opts ? opts->max_entries : 0;
     k->store = store_create(seed);
     if (!k->store || ei_x_new(&k->key) < 0 || parse_arg(k, arg, out, error) < 0) {
         kv_terminate(k, (term_view){NULL, 0});
         return -1;
+    }
+    if (opts && opts->data_dir) {
+        char why[1024];
+        k->durable = durable_open(opts->data_dir, opts->name, opts->fsync, opts->compact_min,
+                                  k->store, why, sizeof why);
+        if (!k->durable) {
+            log_error("kv: %s", why);
+            *error = "recovery_failed";
+            kv_terminate(k, (term_view){NULL, 0});
+            return -1;
+        }
     }
     out->state = k;
     return 0;
@@ -89,6 +110,13 @@ static void kv_terminate(void *state, term_view reason)
 {
     (void)reason;
     kv *k = state;
+    durable_close(k->durable); /* writes and syncs what is pending */
+    while (k->syncing) {
+        waiting *w = k->syncing;
+        k->syncing = w->next;
+        gen_server_release(w->caller);
+        free(w);
+    }
     store_destroy(k->store);
     ei_x_free(&k->key);
     free(k->preload);
@@ -107,14 +135,19 @@ static kv_request parse(term_view req)
             r.op = KV_SIZE;
         else if (strcmp(atom, "keys") == 0)
             r.op = KV_KEYS;
+        else if (strcmp(atom, "sync") == 0)
+            r.op = KV_SYNC;
+        else if (strcmp(atom, "compact") == 0)
+            r.op = KV_COMPACT;
         return r;
     }
     if (ei_decode_tuple_header(req.ptr, &i, &arity) < 0 || arity < 2 || arity > 3 ||
         ei_decode_atom(req.ptr, &i, atom) < 0 || term_next(req, &i, &r.key) < 0)
         return r;
     if (arity == 3) {
-        if (strcmp(atom, "put") == 0 && term_next(req, &i, &r.value) == 0)
-            r.op = KV_PUT;
+        if ((strcmp(atom, "put") == 0 || strcmp(atom, "put_sync") == 0) &&
+            term_next(req, &i, &r.value) == 0)
+            r.op = atom[3] == '_' ? KV_PUT_SYNC : KV_PUT;
     } else if (strcmp(atom, "get") == 0) {
         r.op = KV_GET;
     } else if (strcmp(atom, "fetch") == 0) {
@@ -145,6 +178,58 @@ static void encode_error(ei_x_buff *reply, const char *what, const char *detail)
     ei_x_encode_atom(reply, detail);
 }
 
+enum { PUT_OK = 0, PUT_FULL = -1, PUT_NOMEM = -2 };
+
+/* Store and log a change; the log is written at the end of the batch. */
+static int put(gen_server *self, kv *k, term_view key, term_view value)
+{
+    term_view old;
+    if (k->max_entries && store_size(k->store) >= k->max_entries && !store_get(k->store, key, &old))
+        return PUT_FULL;
+    if (store_put(k->store, key, value) < 0 || (k->durable && durable_put(k->durable, key, value) < 0))
+        return PUT_NOMEM;
+    if (k->durable)
+        gen_server_want_flush(self);
+    return PUT_OK;
+}
+
+static void delete(gen_server *self, kv *k, term_view key)
+{
+    if (store_delete(k->store, key) && k->durable) {
+        if (durable_delete(k->durable, key) < 0)
+            log_error("kv: out of memory logging a delete");
+        gen_server_want_flush(self);
+    }
+}
+
+/* Keep a caller until the next flush has put its changes on disk. */
+static int wait_for_disk(gen_server *self, kv *k, const gen_server_from *from)
+{
+    waiting *w = malloc(sizeof *w);
+    if (!w || !(w->caller = gen_server_hold(from))) {
+        free(w);
+        return -1;
+    }
+    w->next = k->syncing;
+    k->syncing = w;
+    gen_server_want_flush(self);
+    return 0;
+}
+
+static void encode_put_result(ei_x_buff *reply, int rc)
+{
+    static const char full[] = {119, 10, 's', 't', 'o', 'r', 'e', '_', 'f', 'u', 'l', 'l'};
+    static const char nomem[] = {119, 13, 'o', 'u', 't', '_', 'o', 'f', '_', 'm', 'e', 'm', 'o', 'r', 'y'};
+    if (rc == PUT_OK) {
+        ei_x_encode_atom(reply, "ok");
+    } else {
+        term_view why = rc == PUT_FULL ? (term_view){full, sizeof full} : (term_view){nomem, sizeof nomem};
+        ei_x_encode_tuple_header(reply, 2);
+        ei_x_encode_atom(reply, "error");
+        ei_x_append_buf(reply, why.ptr, (int)why.len);
+    }
+}
+
 static void encode_keys(kv *k, ei_x_buff *reply)
 {
     store_iter it;
@@ -161,8 +246,6 @@ static void encode_keys(kv *k, ei_x_buff *reply)
 static enum gen_server_result kv_handle_call(gen_server *self, void *state, term_view req,
                                              const gen_server_from *from, ei_x_buff *reply)
 {
-    (void)self;
-    (void)from;
     kv *k = state;
     kv_request r = parse(req);
     term_view key, value;
@@ -188,13 +271,35 @@ static enum gen_server_result kv_handle_call(gen_server *self, void *state, term
         }
         break;
     case KV_PUT:
-        if (store_put(k->store, key, r.value) < 0)
-            encode_error(reply, "put", "out_of_memory");
-        else
-            ei_x_encode_atom(reply, "ok");
+        encode_put_result(reply, put(self, k, key, r.value));
         break;
+    case KV_PUT_SYNC: {
+        int rc = put(self, k, key, r.value);
+        if (rc != PUT_OK || !k->durable || wait_for_disk(self, k, from) < 0)
+            encode_put_result(reply, rc);
+        else
+            return GEN_SERVER_NOREPLY; /* answered by kv_flush */
+        break;
+    }
+    case KV_SYNC:
+        if (!k->durable || wait_for_disk(self, k, from) < 0)
+            ei_x_encode_atom(reply, "ok");
+        else
+            return GEN_SERVER_NOREPLY;
+        break;
+    case KV_COMPACT: {
+        char why[256];
+        int rc = k->durable ? durable_compact(k->durable, why, sizeof why) : -1;
+        if (rc == 0)
+            ei_x_encode_atom(reply, "ok");
+        else
+            encode_error(reply, "compact", !k->durable ? "not_durable" : rc > 0 ? "already_running" : "failed");
+        if (k->durable)
+            gen_server_want_flush(self);
+        break;
+    }
     case KV_DELETE:
-        store_delete(k->store, key);
+        delete(self, k, key);
         ei_x_encode_atom(reply, "ok");
         break;
     case KV_SIZE:
@@ -212,12 +317,11 @@ static enum gen_server_result kv_handle_call(gen_server *self, void *state, term
 
 static enum gen_server_result kv_handle_cast(gen_server *self, void *state, term_view req)
 {
-    (void)self;
     kv *k = state;
     kv_request r = parse(req);
     term_view key;
     int rc;
-    if (r.op != KV_PUT && r.op != KV_DELETE) {
+    if (r.op != KV_PUT && r.op != KV_DELETE && r.op != KV_PUT_SYNC) {
         log_warning("kv: ignoring an unknown cast (expected {put, K, V} or {delete, K})");
         return GEN_SERVER_NOREPLY;
     }
@@ -226,8 +330,10 @@ static enum gen_server_result kv_handle_cast(gen_server *self, void *state, term
         return GEN_SERVER_NOREPLY;
     }
     if (r.op == KV_DELETE)
-        store_delete(k->store, key);
-    else if (store_put(k->store, key, r.value) < 0)
+        delete(self, k, key);
+    else if ((rc = put(self, k, key, r.value)) == PUT_FULL)
+        log_warning("kv: store full (--max-entries %zu): a cast put of a new key was dropped", k->max_entries);
+    else if (rc == PUT_NOMEM)
         log_error("kv: out of memory storing a value of %zu bytes", r.value.len);
     return GEN_SERVER_NOREPLY;
 }
@@ -258,7 +364,6 @@ static int kv_format_state(void *state, ei_x_buff *out)
 /* The preload map of the start argument, entry by entry. */
 static void kv_handle_continue(gen_server *self, void *state)
 {
-    (void)self;
     kv *k = state;
     term_view map = {k->preload, k->preload_len}, key, value, canon;
     int i = 0, arity;
@@ -266,18 +371,63 @@ static void kv_handle_continue(gen_server *self, void *state)
         for (int n = 0; n < arity; n++) {
             if (term_next(map, &i, &key) < 0 || term_next(map, &i, &value) < 0)
                 break;
-            if (canonical_key(k, key, &canon) != TERM_OK || store_put(k->store, canon, value) < 0)
+            if (canonical_key(k, key, &canon) != TERM_OK || put(self, k, canon, value) != PUT_OK)
                 log_warning("kv: preload skipped an entry it could not store");
         }
     free(k->preload);
     k->preload = NULL;
 }
 
+/* End of a batch: the log written (and synced as the policy says, or now if
+ * somebody waits), then the waiting callers answered. */
+static void kv_flush(gen_server *self, void *state)
+{
+    kv *k = state;
+    char why[512];
+    if (!k->durable)
+        return;
+    int pending, rc = durable_flush(k->durable, k->syncing != NULL, &pending, why, sizeof why);
+    if (rc < 0)
+        log_error("kv: %s", why);
+    while (k->syncing) {
+        waiting *w = k->syncing;
+        char reply[600];
+        int i = 0;
+        k->syncing = w->next;
+        if (rc == 0) {
+            ei_encode_atom(reply, &i, "ok");
+        } else {
+            ei_encode_tuple_header(reply, &i, 2);
+            ei_encode_atom(reply, &i, "error");
+            ei_encode_tuple_header(reply, &i, 2);
+            ei_encode_atom(reply, &i, "disk");
+            ei_encode_binary(reply, &i, why, (long)strnlen(why, 500));
+        }
+        gen_server_from to = gen_server_caller_from(w->caller);
+        gen_server_reply(self, &to, (term_view){reply, (size_t)i});
+        gen_server_release(w->caller);
+        free(w);
+    }
+    if (pending || rc < 0)
+        gen_server_want_flush(self);
+}
+
 /* #{entries => N, memory => Bytes, messages => Handled}: what :sys.get_status shows. */
 static int kv_format_status(gen_server *self, void *state, ei_x_buff *out)
 {
     kv *k = state;
-    ei_x_encode_map_header(out, 3);
+    ei_x_encode_map_header(out, k->durable ? 7 : 3);
+    if (k->durable) {
+        const durable_stats *st = durable_stats_of(k->durable);
+        ei_x_encode_atom(out, "log_bytes");
+        ei_x_encode_ulonglong(out, st->log_bytes);
+        ei_x_encode_atom(out, "compactions");
+        ei_x_encode_ulonglong(out, st->compactions);
+        ei_x_encode_atom(out, "max_compaction_pause_ms");
+        ei_x_encode_double(out, st->max_fork_ms);
+        ei_x_encode_atom(out, "recovery_ms");
+        ei_x_encode_double(out, st->recovery_ms);
+    }
     ei_x_encode_atom(out, "entries");
     ei_x_encode_ulong(out, store_size(k->store));
     ei_x_encode_atom(out, "memory");
@@ -296,5 +446,6 @@ const gen_server_callbacks kv_callbacks = {
     .handle_info = kv_handle_info,
     .format_state = kv_format_state,
     .format_status = kv_format_status,
+    .flush = kv_flush,
     .terminate = kv_terminate,
 };

@@ -10,6 +10,12 @@
  *   call {delete, K}        ok
  *   call size               number of entries
  *   call keys               list of keys, in no particular order
+ *   call {put_sync, K, V}   ok once the change is on disk (fsynced unless the
+ *                           policy is no); ok at once without --data-dir
+ *   call sync               ok once every change so far is on disk
+ *   call compact            ok: a compaction has started (or {error, already_running})
+ * A put of a new key when the store holds max_entries is refused: a call gets
+ * {error, store_full}, a cast is logged and dropped.
  *   anything else (call)    {error, {unknown_call, Request}}
  * :sys.get_state shows the store as an ordinary map. Started by the node's
  * starter, it takes [] or #{preload => Map, trap_exit => Bool}: preload is
@@ -18,10 +24,16 @@
 #ifndef GEN_CNODE_KV_H
 #define GEN_CNODE_KV_H
 
+#include "durable.h"
 #include "gen_server.h"
 
 typedef struct kv_options {
-    unsigned max_depth; /* deepest key accepted for canonicalisation */
+    unsigned max_depth;     /* deepest key accepted for canonicalisation */
+    size_t max_entries;     /* 0: no limit; a put of a new key beyond it is refused */
+    const char *data_dir;   /* NULL: memory only; else durable (durable.h) */
+    const char *name;       /* the files' name in data_dir */
+    fsync_policy fsync;
+    uint64_t compact_min;   /* log bytes from which compaction starts by itself */
 } kv_options;
 
 extern const gen_server_callbacks kv_callbacks;

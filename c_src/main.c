@@ -33,7 +33,16 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
-    kv_options kvo = {o.node.max_depth};
+    /* The servers started on request are memory-only; the one started here
+     * is durable when --data-dir is given. */
+    kv_options kvo = {.max_depth = o.node.max_depth, .max_entries = o.max_entries};
+    kv_options kvo_main = kvo;
+    if (o.data_dir) {
+        kvo_main.data_dir = o.data_dir;
+        kvo_main.name = o.register_name;
+        kvo_main.compact_min = o.compact_min;
+        fsync_policy_parse(o.fsync, &kvo_main.fsync);
+    }
     const starter_module modules[] = {
         {"kv", &kv_callbacks, &kvo},
         {"counter", &counter_callbacks, NULL},
@@ -44,7 +53,7 @@ int main(int argc, char **argv)
     const char *why;
     if (!gen_server_start(t, &net_kernel_callbacks, NULL, none, "net_kernel", &why) ||
         !gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why) ||
-        !gen_server_start(t, &kv_callbacks, &kvo, none, o.register_name, &why) ||
+        !gen_server_start(t, &kv_callbacks, &kvo_main, none, o.register_name, &why) ||
         (strcmp(o.register_name, "counter") != 0 &&
          !gen_server_start(t, &counter_callbacks, NULL, none, "counter", &why))) {
         log_error("cannot start the servers: %s", why);

@@ -113,6 +113,7 @@ static void after_turn(loop *l, void *data)
 {
     (void)l;
     node *n = data;
+    process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     while (n->dirty) {
         conn *c = n->dirty;
         n->dirty = c->next_dirty;
@@ -248,7 +249,7 @@ static void probe_message(process *self, term_view msg)
         }
 }
 
-static const process_behaviour probe_behaviour = {probe_message, NULL, NULL};
+static const process_behaviour probe_behaviour = {.message = probe_message};
 
 /* ---- reading ---- */
 

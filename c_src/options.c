@@ -23,6 +23,13 @@ void options_usage(const char *prog)
            "  --max-message BYTES   largest message accepted; larger ones close the\n"
            "                        connection (default 67108864)\n"
            "  --max-depth N         deepest term nesting accepted (default 1000)\n"
+           "  --max-entries N       most entries the store holds (default 0: no limit)\n"
+           "  --data-dir DIR        make the store durable: a log and snapshots in DIR\n"
+           "                        (default: memory only)\n"
+           "  --fsync POLICY        always | everysec | no: how often the log is fsynced\n"
+           "                        (default everysec)\n"
+           "  --compact-min BYTES   log size from which compaction starts by itself\n"
+           "                        (default 67108864)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --verbose, --quiet    more or less logging (stderr)\n"
            "  --help                this text\n\n"
@@ -71,7 +78,8 @@ static int set_name(options *o, const char *arg, char *err, size_t errlen)
 int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
-           O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP };
+           O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
+           O_COMPACTMIN };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -79,6 +87,9 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"max-message", required_argument, 0, O_MAXMSG}, {"max-depth", required_argument, 0, O_MAXDEPTH},
         {"watch-stdin", no_argument, 0, O_WATCH},       {"verbose", no_argument, 0, O_VERBOSE},
         {"quiet", no_argument, 0, O_QUIET},             {"help", no_argument, 0, O_HELP},
+        {"max-entries", required_argument, 0, O_MAXENTRIES},
+        {"data-dir", required_argument, 0, O_DATADIR},  {"fsync", required_argument, 0, O_FSYNC},
+        {"compact-min", required_argument, 0, O_COMPACTMIN},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -87,6 +98,8 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->node.max_message = 64u << 20;
     o->node.max_depth = 1000;
     o->register_name = "kv";
+    o->fsync = "everysec";
+    o->compact_min = 64ull << 20;
     optind = 1;
     opterr = 0;
     int c;
@@ -131,6 +144,30 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             if (number("--max-depth", optarg, 2, 100000, &v, err, errlen) < 0)
                 return -1;
             o->node.max_depth = (unsigned)v;
+            break;
+        case O_MAXENTRIES:
+            if (number("--max-entries", optarg, 0, 1LL << 40, &v, err, errlen) < 0)
+                return -1;
+            o->max_entries = (size_t)v;
+            break;
+        case O_DATADIR:
+            if (!*optarg) {
+                snprintf(err, errlen, "--data-dir: give a folder");
+                return -1;
+            }
+            o->data_dir = optarg;
+            break;
+        case O_FSYNC:
+            if (strcmp(optarg, "always") && strcmp(optarg, "everysec") && strcmp(optarg, "no")) {
+                snprintf(err, errlen, "--fsync: expected always, everysec or no, got '%s'", optarg);
+                return -1;
+            }
+            o->fsync = optarg;
+            break;
+        case O_COMPACTMIN:
+            if (number("--compact-min", optarg, 0, 1LL << 50, &v, err, errlen) < 0)
+                return -1;
+            o->compact_min = (unsigned long long)v;
             break;
         case O_WATCH: o->node.watch_stdin = 1; break;
         case O_VERBOSE: o->verbose = 1; break;

@@ -12,6 +12,10 @@
 typedef struct options {
     node_config node;
     const char *register_name; /* the KeyValue server's registered name */
+    const char *data_dir;      /* NULL: memory only */
+    const char *fsync;         /* always | everysec | no */
+    size_t max_entries;        /* 0: no limit */
+    unsigned long long compact_min;
     int verbose, quiet;
     int help;
     char name_buf[512];

@@ -36,6 +36,7 @@ struct process {
     size_t nlinks;
     int trap_exit;
     int delivering;      /* depth of message handling under way */
+    int want_flush;
     char *exit_reason;   /* set once the process is stopping */
     size_t exit_len;
 };
@@ -50,6 +51,8 @@ struct process_table {
     uint32_t next_num;
     monitor *free_monitors;
     size_t nfree;
+    uint32_t *flush, *flushing; /* numbers of processes that asked to flush */
+    size_t nflush, flush_cap;
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
@@ -182,6 +185,8 @@ void process_table_destroy(process_table *t)
         free_monitor_record(m);
     }
     free(t->procs);
+    free(t->flush);
+    free(t->flushing);
     free(t->node);
     free(t);
 }
@@ -605,4 +610,43 @@ int process_unlink_ack(process_table *t, term_view id, term_view from, term_view
 int process_exit_remote(process_table *t, term_view from, term_view to, term_view reason)
 {
     return t->router.exit(t->router.ctx, from, to, reason);
+}
+
+void process_want_flush(process *p)
+{
+    process_table *t = p->table;
+    if (p->want_flush || !p->behaviour->flush)
+        return;
+    if (t->nflush == t->flush_cap) {
+        size_t cap = t->flush_cap ? t->flush_cap * 2 : 16;
+        uint32_t *a = realloc(t->flush, cap * sizeof *a), *b = realloc(t->flushing, cap * sizeof *b);
+        if (a)
+            t->flush = a;
+        if (b)
+            t->flushing = b;
+        if (!a || !b)
+            return;
+        t->flush_cap = cap;
+    }
+    t->flush[t->nflush++] = p->num;
+    p->want_flush = 1;
+}
+
+void process_table_flush(process_table *t)
+{
+    size_t n = t->nflush;
+    uint32_t *now = t->flush;
+    t->flush = t->flushing; /* asked for during these flushes: the next turn's */
+    t->flushing = now;
+    t->nflush = 0;
+    for (size_t i = 0; i < n; i++) {
+        process *p = by_num(t, now[i]);
+        if (!p)
+            continue;
+        p->want_flush = 0;
+        p->delivering++;
+        p->behaviour->flush(p);
+        if (--p->delivering == 0 && p->exit_reason)
+            finish(p);
+    }
 }

@@ -53,6 +53,9 @@ typedef struct process_behaviour {
     void (*destroy)(process *self, term_view reason);
     /* Optional: a connected node went away (its monitors and links are already gone). */
     void (*node_down)(process *self, const char *node, size_t len);
+    /* Optional: the batch of messages that arrived together has been handled,
+     * and its replies are about to go out (see process_want_flush). */
+    void (*flush)(process *self);
 } process_behaviour;
 
 process_table *process_table_create(const char *node, uint32_t creation,
@@ -94,6 +97,12 @@ const char *process_name(const process *p); /* NULL when not registered */
 process_table *process_table_of(const process *p);
 void *process_state(const process *p);
 size_t process_count(const process_table *t);
+
+/* Have p's behaviour flush at the end of this batch (once, however often asked). */
+void process_want_flush(process *p);
+/* Run the flushes asked for; the node calls this once per loop turn, before
+ * that turn's replies are written. Those asking again run at the next one. */
+void process_table_flush(process_table *t);
 
 /* Hand msg (a checked term) to p's behaviour. */
 void process_deliver(process *p, term_view msg);

@@ -17,7 +17,7 @@ static process *kvp;
 
 static int setup(void)
 {
-    static const kv_options kvo = {1000};
+    static const kv_options kvo = {.max_depth = 1000};
     const char *why;
     term_view none = {NULL, 0};
     procs = process_table_create(NODE, CREATION, &wire_router);

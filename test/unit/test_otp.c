@@ -12,7 +12,7 @@
 #include "wire.h"
 
 static process_table *t;
-static const kv_options kvo = {1000};
+static const kv_options kvo = {.max_depth = 1000};
 static const starter_module mods[] = {{"kv", &kv_callbacks, &kvo}, {"counter", &counter_callbacks, NULL}};
 static const starter_modules startable = {mods, 2};
 

@@ -1,0 +1,51 @@
+/*
+ * aof.h: an append-only log of a store's changes. A record is
+ *   [u32 length][u32 crc32c of the payload][payload]
+ *   payload: [u8 op (1 put, 2 delete)][u32 key length][key bytes][value bytes]
+ * all big-endian. Records are gathered in memory and written with one write
+ * per batch; if that write fails (a full disk), the file is cut back to its
+ * last whole record and the batch kept to try again, so what was on disk
+ * stays intact.
+ *
+ * Reading back: a last record that is cut short or fails its checksum at the
+ * very end of the last log is a torn tail from a crash, and is cut off (and
+ * said so); anything else that does not check is corruption, and reading
+ * stops with the file and offset named, so no data is ever dropped silently.
+ */
+#ifndef GEN_CNODE_AOF_H
+#define GEN_CNODE_AOF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+#include "term.h"
+
+enum aof_op { AOF_PUT = 1, AOF_DELETE = 2 };
+
+typedef struct aof {
+    int fd;
+    char *path;
+    uint64_t size;  /* bytes of whole records on disk */
+    buffer pending; /* records not yet written */
+} aof;
+
+typedef int aof_apply_fn(void *ctx, enum aof_op op, term_view key, term_view value);
+
+/* Open (creating) path for appending. 0, or -1 with err. */
+int aof_open(aof *a, const char *path, char *err, size_t errlen);
+void aof_close(aof *a);
+
+/* Apply every record of path to fn, in order. last: this is the newest log,
+ * whose torn tail may be cut off. Returns the number of records, or -1 with
+ * err naming the file and offset of the first bad record (or fn's failure). */
+long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *err, size_t errlen);
+
+int aof_append(aof *a, enum aof_op op, term_view key, term_view value);
+size_t aof_pending(const aof *a);
+/* Write what is pending. 0, or -1 with err (the file is cut back, the records kept). */
+int aof_write(aof *a, char *err, size_t errlen);
+/* fdatasync. 0, or -1 with err. */
+int aof_sync(aof *a, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,310 @@
+/* durable.c: snapshot + logs, recovery and compaction; see durable.h. */
+#include "durable.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aof.h"
+#include "log.h"
+#include "snapshot.h"
+
+struct durable {
+    char *dir, *name;
+    fsync_policy policy;
+    uint64_t compact_min;
+    store *s;
+    aof log;            /* the newest log, appended to */
+    uint64_t gen;       /* its generation */
+    uint64_t base_gen;  /* the oldest log still needed (the snapshot's generation) */
+    pid_t child;        /* a compaction under way, or 0 */
+    uint64_t child_gen;
+    int unsynced;       /* written since the last fsync */
+    double last_sync_ms;
+    uint64_t snapshot_bytes;
+    uint64_t old_log_bytes; /* in logs older than the newest */
+    durable_stats stats;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+int fsync_policy_parse(const char *s, fsync_policy *out)
+{
+    if (strcmp(s, "always") == 0)
+        *out = FSYNC_ALWAYS;
+    else if (strcmp(s, "everysec") == 0)
+        *out = FSYNC_EVERYSEC;
+    else if (strcmp(s, "no") == 0)
+        *out = FSYNC_NO;
+    else
+        return -1;
+    return 0;
+}
+
+static void path_of(const durable *d, char *out, size_t len, const char *kind, uint64_t gen)
+{
+    if (gen)
+        snprintf(out, len, "%s/%s.%s.%" PRIu64, d->dir, d->name, kind, gen);
+    else
+        snprintf(out, len, "%s/%s.%s", d->dir, d->name, kind);
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static int apply(void *ctx, enum aof_op op, term_view key, term_view value)
+{
+    store *s = ctx;
+    if (op == AOF_DELETE) {
+        store_delete(s, key);
+        return 0;
+    }
+    return store_put(s, key, value);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The generations of NAME.log.N in the folder, sorted; *n of them. */
+static uint64_t *list_logs(const durable *d, size_t *n, char *err, size_t errlen)
+{
+    DIR *dir = opendir(d->dir);
+    size_t cap = 16, prefix = strlen(d->name) + 5;
+    uint64_t *gens = malloc(cap * sizeof *gens);
+    *n = 0;
+    if (!dir || !gens) {
+        snprintf(err, errlen, "cannot list %s: %s", d->dir, strerror(errno));
+        if (dir)
+            closedir(dir);
+        free(gens);
+        return NULL;
+    }
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, d->name, prefix - 5) != 0 || strncmp(e->d_name + prefix - 5, ".log.", 5) != 0)
+            continue;
+        unsigned long long g = strtoull(e->d_name + prefix, &end, 10);
+        if (*end || end == e->d_name + prefix || g == 0)
+            continue;
+        if (*n == cap) {
+            uint64_t *more = realloc(gens, (cap *= 2) * sizeof *gens);
+            if (!more)
+                break;
+            gens = more;
+        }
+        gens[(*n)++] = g;
+    }
+    closedir(dir);
+    qsort(gens, *n, sizeof *gens, cmp_u64);
+    return gens;
+}
+
+static int recover(durable *d, char *err, size_t errlen)
+{
+    char path[4096];
+    double t0 = now_ms();
+    uint64_t snap_gen = 0;
+    path_of(d, path, sizeof path, "snap", 0);
+    int rc = snapshot_read(path, d->s, &snap_gen, err, errlen);
+    if (rc < 0)
+        return -1;
+    d->snapshot_bytes = rc == 0 ? file_size(path) : 0;
+    d->stats.recovered_entries = store_size(d->s);
+    size_t n;
+    uint64_t *gens = list_logs(d, &n, err, errlen);
+    if (!gens)
+        return -1;
+    d->base_gen = rc == 0 ? snap_gen : (n ? gens[0] : 1);
+    d->gen = d->base_gen;
+    for (size_t i = 0; i < n; i++) {
+        path_of(d, path, sizeof path, "log", gens[i]);
+        if (gens[i] < d->base_gen) { /* covered by the snapshot: a compaction's leftover */
+            unlink(path);
+            continue;
+        }
+        long r = aof_replay(path, i == n - 1, apply, d->s, err, errlen);
+        if (r < 0) {
+            free(gens);
+            return -1;
+        }
+        d->stats.replayed_records += (uint64_t)r;
+        d->gen = gens[i];
+        if (i + 1 < n)
+            d->old_log_bytes += file_size(path);
+    }
+    free(gens);
+    d->stats.recovered_entries = store_size(d->s);
+    d->stats.recovery_ms = now_ms() - t0;
+    path_of(d, path, sizeof path, "log", d->gen);
+    return aof_open(&d->log, path, err, errlen);
+}
+
+durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,
+                      store *s, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    durable *d = calloc(1, sizeof *d);
+    if (!d || !(d->dir = strdup(dir)) || !(d->name = strdup(name))) {
+        snprintf(err, errlen, "out of memory");
+        durable_close(d);
+        return NULL;
+    }
+    d->log.fd = -1;
+    d->policy = policy;
+    d->compact_min = compact_min;
+    d->s = s;
+    d->last_sync_ms = now_ms();
+    if (recover(d, err, errlen) < 0) {
+        durable_close(d);
+        return NULL;
+    }
+    log_info("%s/%s: recovered %" PRIu64 " entries (%" PRIu64 " log records) in %.1f ms", dir, name,
+             d->stats.recovered_entries, d->stats.replayed_records, d->stats.recovery_ms);
+    return d;
+}
+
+void durable_close(durable *d)
+{
+    if (!d)
+        return;
+    char err[256];
+    if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) == 0 && d->policy != FSYNC_NO)
+        aof_sync(&d->log, err, sizeof err);
+    if (d->child > 0)
+        waitpid(d->child, NULL, 0); /* let a compaction finish rather than leave it half done */
+    aof_close(&d->log);
+    free(d->dir);
+    free(d->name);
+    free(d);
+}
+
+int durable_put(durable *d, term_view key, term_view value)
+{
+    return aof_append(&d->log, AOF_PUT, key, value);
+}
+
+int durable_delete(durable *d, term_view key)
+{
+    return aof_append(&d->log, AOF_DELETE, key, (term_view){NULL, 0});
+}
+
+/* A finished compaction: drop the logs its snapshot covers. */
+static void reap(durable *d)
+{
+    int status;
+    if (d->child <= 0 || waitpid(d->child, &status, WNOHANG) != d->child)
+        return;
+    d->child = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        log_error("%s/%s: compaction failed; keeping every log", d->dir, d->name);
+        return;
+    }
+    char path[4096];
+    for (uint64_t g = d->base_gen; g < d->child_gen; g++) {
+        path_of(d, path, sizeof path, "log", g);
+        unlink(path);
+    }
+    d->base_gen = d->child_gen;
+    d->old_log_bytes = 0;
+    path_of(d, path, sizeof path, "snap", 0);
+    d->snapshot_bytes = file_size(path);
+    d->stats.compactions++;
+}
+
+int durable_compact(durable *d, char *err, size_t errlen)
+{
+    if (d->child > 0)
+        return 1;
+    if (aof_write(&d->log, err, errlen) < 0)
+        return -1;
+    char path[4096];
+    aof next;
+    path_of(d, path, sizeof path, "log", d->gen + 1);
+    if (aof_open(&next, path, err, errlen) < 0)
+        return -1;
+    if (d->policy != FSYNC_NO)
+        aof_sync(&d->log, err, errlen);
+    d->old_log_bytes += d->log.size;
+    aof_close(&d->log);
+    d->log = next;
+    d->gen++;
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: its copy of the store is the state as of the new log's start */
+        char cerr[512];
+        path_of(d, path, sizeof path, "snap", 0);
+        if (snapshot_write(path, d->gen, d->s, cerr, sizeof cerr) == 0)
+            _exit(0);
+        fprintf(stderr, "gen_cnode: error: compaction: %s\n", cerr);
+        _exit(1);
+    }
+    d->stats.last_fork_ms = now_ms() - t0;
+    if (d->stats.last_fork_ms > d->stats.max_fork_ms)
+        d->stats.max_fork_ms = d->stats.last_fork_ms;
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot fork to compact: %s", strerror(errno));
+        return -1;
+    }
+    d->child = pid;
+    d->child_gen = d->gen;
+    return 0;
+}
+
+int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (aof_pending(&d->log)) {
+        if (aof_write(&d->log, err, errlen) < 0)
+            rc = -1;
+        else
+            d->unsynced = 1;
+    }
+    double now = now_ms();
+    if (rc == 0 && d->unsynced && d->policy != FSYNC_NO &&
+        (force_sync || d->policy == FSYNC_ALWAYS || now - d->last_sync_ms >= 1000.0)) {
+        if (aof_sync(&d->log, err, errlen) < 0)
+            rc = -1;
+        else
+            d->unsynced = 0;
+        d->last_sync_ms = now;
+    }
+    if (d->policy == FSYNC_NO)
+        d->unsynced = 0;
+    reap(d);
+    uint64_t logs = d->old_log_bytes + d->log.size;
+    if (!d->child && logs >= d->compact_min && logs >= d->snapshot_bytes) {
+        char cerr[256];
+        if (durable_compact(d, cerr, sizeof cerr) < 0)
+            log_error("%s/%s: %s", d->dir, d->name, cerr);
+    }
+    *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0;
+    return rc;
+}
+
+const durable_stats *durable_stats_of(durable *d)
+{
+    d->stats.log_bytes = d->old_log_bytes + d->log.size;
+    return &d->stats;
+}

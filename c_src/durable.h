@@ -1,0 +1,59 @@
+/*
+ * durable.h: what makes a store survive a restart: a snapshot plus the logs
+ * of what changed since, in one folder.
+ *   NAME.snap           the whole store as of the start of log G (snapshot.h)
+ *   NAME.log.G, G+1...  every change since, in order (aof.h)
+ * Opening recovers the store from them. Changes are logged as they happen and
+ * written with one write per batch, before the batch's replies go out; how
+ * often the log is fsynced is the policy (always: every batch; everysec: at
+ * most a second later; no: when the OS likes). Compaction forks: the child
+ * writes a new snapshot from its copy of the store while the parent serves
+ * on and logs to a new generation; when the child is done, older logs go.
+ * Nothing here knows of messages or connections.
+ */
+#ifndef GEN_CNODE_DURABLE_H
+#define GEN_CNODE_DURABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef enum { FSYNC_ALWAYS, FSYNC_EVERYSEC, FSYNC_NO } fsync_policy;
+
+typedef struct durable_stats {
+    uint64_t recovered_entries;
+    uint64_t replayed_records;
+    double recovery_ms;
+    double last_fork_ms, max_fork_ms; /* the pause compaction costs the server */
+    uint64_t compactions;
+    uint64_t log_bytes;               /* in every log still kept */
+} durable_stats;
+
+typedef struct durable durable;
+
+/* Open dir/name.*, recovering into s (which must be empty). NULL with err on
+ * failure: a corrupt file is never skipped. compact_min: the log size (bytes)
+ * from which compaction starts by itself (when the logs also outgrow the
+ * snapshot). */
+durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,
+                      store *s, char *err, size_t errlen);
+void durable_close(durable *d);
+
+/* Log a change (already applied to the store). -1 when out of memory. */
+int durable_put(durable *d, term_view key, term_view value);
+int durable_delete(durable *d, term_view key);
+
+/* End of a batch: write what was logged, fsync as the policy says (or now,
+ * with force_sync, unless the policy is no), look after compaction. Returns
+ * 0, or -1 with err if writing or syncing failed (the records are kept and
+ * tried again). *pending says whether it wants to be called again soon (data
+ * not yet fsynced, a compaction under way). */
+int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen);
+
+/* Start a compaction now: 0, 1 if one is already under way, -1 with err. */
+int durable_compact(durable *d, char *err, size_t errlen);
+const durable_stats *durable_stats_of(durable *d);
+int fsync_policy_parse(const char *s, fsync_policy *out);
+
+#endif

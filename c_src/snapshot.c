@@ -1,0 +1,142 @@
+/* snapshot.c: writing and reading a store's snapshot; see snapshot.h. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "crc32c.h"
+
+#define MAGIC "GCNSNAP1"
+#define HEADER 24
+
+typedef struct writer {
+    FILE *f;
+    uint32_t crc;
+    int failed;
+} writer;
+
+static void put(writer *w, const void *p, size_t n)
+{
+    if (n && fwrite(p, 1, n, w->f) != n)
+        w->failed = 1;
+    w->crc = crc32c(w->crc, p, n);
+}
+
+static void put64(writer *w, uint64_t v)
+{
+    char b[8];
+    put_u32(b, (uint32_t)(v >> 32));
+    put_u32(b + 4, (uint32_t)v);
+    put(w, b, 8);
+}
+
+static int sync_folder(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int snapshot_write(const char *path, uint64_t generation, const store *s, char *err, size_t errlen)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    writer w = {fopen(tmp, "wbe"), 0, 0};
+    if (!w.f) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    setvbuf(w.f, NULL, _IOFBF, 1 << 20);
+    put(&w, MAGIC, 8);
+    put64(&w, generation);
+    put64(&w, store_size(s));
+    store_iter it;
+    term_view k, v;
+    store_iter_init(&it);
+    while (!w.failed && store_next(s, &it, &k, &v)) {
+        char lens[8];
+        put_u32(lens, (uint32_t)k.len);
+        put_u32(lens + 4, (uint32_t)v.len);
+        put(&w, lens, 8);
+        put(&w, k.ptr, k.len);
+        put(&w, v.ptr, v.len);
+    }
+    char crc[4];
+    put_u32(crc, w.crc);
+    if (fwrite(crc, 1, 4, w.f) != 4)
+        w.failed = 1;
+    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0)
+        w.failed = 1;
+    int e = errno;
+    if (fclose(w.f) != 0)
+        w.failed = 1;
+    if (w.failed || rename(tmp, path) != 0 || sync_folder(path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(w.failed ? e : errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int snapshot_read(const char *path, store *s, uint64_t *generation, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    size_t len = (size_t)st.st_size;
+    char *p = len >= HEADER + 4 ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "%s: not a snapshot (too short or unreadable)", path);
+        return -1;
+    }
+    int rc = -1;
+    if (memcmp(p, MAGIC, 8) != 0 || crc32c(0, p, len - 4) != get_u32(p + len - 4)) {
+        snprintf(err, errlen, "%s: corrupt snapshot (bad magic or checksum); refusing to start", path);
+        goto done;
+    }
+    *generation = get_u64(p + 8);
+    uint64_t n = get_u64(p + 16);
+    size_t at = HEADER, end = len - 4;
+    for (uint64_t i = 0; i < n; i++) {
+        if (end - at < 8)
+            break;
+        size_t kl = get_u32(p + at), vl = get_u32(p + at + 4);
+        if (kl > end - at - 8 || vl > end - at - 8 - kl)
+            break;
+        if (store_put(s, (term_view){p + at + 8, kl}, (term_view){p + at + 8 + kl, vl}) < 0) {
+            snprintf(err, errlen, "%s: out of memory loading entry %llu", path, (unsigned long long)i);
+            goto done;
+        }
+        at += 8 + kl + vl;
+    }
+    if (at != end || store_size(s) != n)
+        snprintf(err, errlen, "%s: entries do not add up; refusing to start", path);
+    else
+        rc = 0;
+done:
+    munmap(p, len);
+    return rc;
+}
