@@ -68,20 +68,31 @@ static enum dist_result deliver(process *p, term_view msg, char *why, size_t why
     return DIST_OK;
 }
 
+/* The process a SEND-like control message is for, or NULL. */
+static process *recipient(process_table *t, const control *c)
+{
+    switch (c->op) {
+    case DOP_SEND: case DOP_SEND_TT: case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT:
+        return c->n >= 2 && is_pid(c->el[1]) ? process_lookup(t, c->el[1]) : NULL;
+    case DOP_REG_SEND: case DOP_REG_SEND_TT:
+        return c->n >= 3 && is_atom(c->el[2]) ? process_resolve(t, c->el[2]) : NULL;
+    default:
+        return NULL;
+    }
+}
+
 static enum dist_result apply(process_table *t, const control *c, term_view msg, char *why,
                               size_t whylen)
 {
 #define NEED(count, cond) if (c->n < (count) || !(cond)) return DIST_EPROTO
     switch (c->op) {
-    case DOP_SEND: case DOP_SEND_TT: /* {2, Unused, To} */
-        NEED(2, is_pid(c->el[1]));
-        return deliver(process_lookup(t, c->el[1]), msg, why, whylen, c->op);
+    case DOP_SEND: case DOP_SEND_TT:               /* {2, Unused, To} */
     case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT: /* {22, From, To} */
         NEED(2, is_pid(c->el[1]));
-        return deliver(process_lookup(t, c->el[1]), msg, why, whylen, c->op);
-    case DOP_REG_SEND: case DOP_REG_SEND_TT: /* {6, From, Unused, ToName} */
+        return deliver(recipient(t, c), msg, why, whylen, c->op);
+    case DOP_REG_SEND: case DOP_REG_SEND_TT:       /* {6, From, Unused, ToName} */
         NEED(3, is_atom(c->el[2]));
-        return deliver(process_resolve(t, c->el[2]), msg, why, whylen, c->op);
+        return deliver(recipient(t, c), msg, why, whylen, c->op);
     case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
         NEED(3, is_pid(c->el[0]));
         process *p = process_resolve(t, c->el[1]);
@@ -173,7 +184,11 @@ enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
         size_t start = ++i;
         int rc = term_skip(frame, len, &i, max_depth);
         if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
-            snprintf(why, whylen, "message dropped: %s", term_strerror(rc));
+            process *p = recipient(t, &c);
+            snprintf(why, whylen, "message%s dropped: %s", p ? "" : " to no such process",
+                     term_strerror(rc));
+            if (p)
+                process_refuse(p, (term_view){frame + start, len - start}, term_strerror(rc));
             return DIST_DROPPED;
         }
         if (rc != TERM_OK || i != len) {

@@ -424,7 +424,40 @@ static void flush(process *self)
 
 void gen_server_want_flush(gen_server *self) { process_want_flush(self->self); }
 
-static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush};
+/* A message too deep to accept: if it is a call, tell the caller so rather
+ * than let it wait for its timeout. Only the envelope
+ * {'$gen_call', {Pid, Tag}, _} is read, each part checked first. */
+static void refused(process *self, term_view raw, const char *why)
+{
+    gen_server *gs = process_state(self);
+    size_t i = 2, start;
+    term_view label, from_term;
+    gen_server_from from;
+    int j = 0;
+    if (raw.len < 2 || (unsigned char)raw.ptr[0] != ERL_SMALL_TUPLE_EXT || raw.ptr[1] != 3)
+        return;
+    start = i;
+    if (term_skip(raw.ptr, raw.len, &i, 1) != TERM_OK)
+        return;
+    label = (term_view){raw.ptr + start, i - start};
+    start = i;
+    if (!is(label, "$gen_call") || term_skip(raw.ptr, raw.len, &i, 8) != TERM_OK)
+        return;
+    from_term = (term_view){raw.ptr + start, i - start};
+    if (decode_from(from_term, &j, &from) < 0)
+        return;
+    static const char too_deep[] = {104, 2, 119, 11, 'b', 'a', 'd', '_', 'r', 'e', 'q', 'u', 'e', 's', 't',
+                                    119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
+    ei_x_buff *x = &gs->later;
+    begin_reply(x, &from);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_append_buf(x, too_deep, sizeof too_deep);
+    send_to(gs, &from, x);
+    log_warning("%s: refused a call: %s", gs->cb->module, why);
+}
+
+static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush, refused};
 
 process *gen_server_start(process_table *t, const gen_server_callbacks *cb, const void *env,
                           term_view arg, const char *name, const char **error)

@@ -650,3 +650,9 @@ void process_table_flush(process_table *t)
             finish(p);
     }
 }
+
+void process_refuse(process *p, term_view raw, const char *why)
+{
+    if (p->behaviour->refused && !p->exit_reason)
+        p->behaviour->refused(p, raw, why);
+}

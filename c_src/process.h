@@ -56,6 +56,9 @@ typedef struct process_behaviour {
     /* Optional: the batch of messages that arrived together has been handled,
      * and its replies are about to go out (see process_want_flush). */
     void (*flush)(process *self);
+    /* Optional: a message for p that could not be accepted (nested deeper than
+     * the limit). raw is NOT checked: read it only through term_skip. */
+    void (*refused)(process *self, term_view raw, const char *why);
 } process_behaviour;
 
 process_table *process_table_create(const char *node, uint32_t creation,
@@ -103,6 +106,9 @@ void process_want_flush(process *p);
 /* Run the flushes asked for; the node calls this once per loop turn, before
  * that turn's replies are written. Those asking again run at the next one. */
 void process_table_flush(process_table *t);
+
+/* Tell p's behaviour of a message it cannot be given (see refused). */
+void process_refuse(process *p, term_view raw, const char *why);
 
 /* Hand msg (a checked term) to p's behaviour. */
 void process_deliver(process *p, term_view msg);

@@ -319,6 +319,24 @@ static void test_bad_frames_are_refused_and_data_kept(void)
         ei_x_encode_tuple_header(&m, 1);
     ei_x_encode_atom(&m, "deep");
     CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_DROPPED);
+    /* ... but a call that deep gets an error reply instead of a timeout */
+    ei_x_buff deep;
+    wire_request(&deep, "$gen_call", &me, 31);
+    for (int k = 0; k < 5000; k++)
+        ei_x_encode_list_header(&deep, 1);
+    ei_x_encode_empty_list(&deep);
+    CU_ASSERT_EQUAL(feed(procs, &c, &deep), DIST_DROPPED);
+    {
+        const char *b;
+        int at = wire_reply(31, &b), ar;
+        char a1[MAXATOMLEN];
+        CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
+                  strcmp(a1, "error") == 0);
+        CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
+                  strcmp(a1, "bad_request") == 0);
+        drop_frame();
+    }
+    ei_x_free(&deep);
     /* a message to nobody is dropped */
     ei_x_buff c2;
     reg_send_ctrl(&c2, &me, "nobody");

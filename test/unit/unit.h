@@ -16,5 +16,6 @@ void unit_suite_gen_server(void);
 void unit_suite_kv(void);
 void unit_suite_frame(void);
 void unit_suite_otp(void);
+void unit_suite_durable(void);
 
 #endif

@@ -14,13 +14,14 @@
 #pragma weak unit_suite_kv
 #pragma weak unit_suite_frame
 #pragma weak unit_suite_otp
+#pragma weak unit_suite_durable
 
 int main(void)
 {
     void (*suites[])(void) = {
         unit_suite_term, unit_suite_md5, unit_suite_siphash, unit_suite_store,
         unit_suite_handshake, unit_suite_gen_server, unit_suite_kv, unit_suite_frame,
-        unit_suite_otp,
+        unit_suite_otp, unit_suite_durable,
     };
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

@@ -1,0 +1,230 @@
+/* test_durable.c: CRC-32C, the append-only log (round trip, torn tails cut,
+ * corruption refused), snapshots, and recovery and compaction of a durable
+ * store in a scratch folder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "aof.h"
+#include "crc32c.h"
+#include "durable.h"
+#include "snapshot.h"
+#include "unit.h"
+
+static char dir[64];
+static const unsigned char seed[16] = {9};
+
+static int setup(void)
+{
+    strcpy(dir, "/tmp/gen_cnode_unit_XXXXXX");
+    return mkdtemp(dir) ? 0 : 1;
+}
+
+static int teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+static term_view v(const char *s) { return (term_view){s, strlen(s)}; }
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+typedef struct seen {
+    int n;
+    char ops[64];
+    char keys[64][16];
+} seen;
+
+static int record(void *ctx, enum aof_op op, term_view key, term_view value)
+{
+    (void)value;
+    seen *s = ctx;
+    s->ops[s->n] = (char)op;
+    snprintf(s->keys[s->n], sizeof s->keys[0], "%.*s", (int)key.len, key.ptr);
+    s->n++;
+    return 0;
+}
+
+static void test_crc32c_check_value(void)
+{
+    CU_ASSERT_EQUAL(crc32c(0, "123456789", 9), 0xE3069283u); /* the standard check value */
+    CU_ASSERT_EQUAL(crc32c(crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+}
+
+/* A log of three records: put a, put b, delete a. Returns the path. */
+static const char *three_records(const char *name)
+{
+    static char path[128];
+    char err[256];
+    aof a;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
+    aof_append(&a, AOF_PUT, v("a"), v("value of a"));
+    aof_append(&a, AOF_PUT, v("b"), v("value of b"));
+    aof_append(&a, AOF_DELETE, v("a"), v(""));
+    CU_ASSERT(aof_write(&a, err, sizeof err) == 0);
+    CU_ASSERT(aof_sync(&a, err, sizeof err) == 0);
+    aof_close(&a);
+    return path;
+}
+
+static void test_log_round_trip(void)
+{
+    char err[256];
+    seen s = {0};
+    const char *path = three_records("round.log");
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, err, sizeof err), 3);
+    CU_ASSERT(s.ops[0] == AOF_PUT && strcmp(s.keys[0], "a") == 0);
+    CU_ASSERT(s.ops[1] == AOF_PUT && strcmp(s.keys[1], "b") == 0);
+    CU_ASSERT(s.ops[2] == AOF_DELETE && strcmp(s.keys[2], "a") == 0);
+}
+
+static void test_torn_tail_is_cut_at_every_point(void)
+{
+    char err[256], cmd[300];
+    const char *path = three_records("torn.log");
+    long full = file_size(path), last_start = full - (8 + 5 + 1); /* the delete record */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s.orig'", path, path);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    for (long cut = last_start + 1; cut < full; cut++) {
+        snprintf(cmd, sizeof cmd, "cp '%s.orig' '%s'", path, path);
+        CU_ASSERT_FATAL(system(cmd) == 0);
+        CU_ASSERT_FATAL(truncate(path, cut) == 0);
+        seen s = {0};
+        CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, err, sizeof err), 2);
+        CU_ASSERT_EQUAL(file_size(path), last_start); /* cut back to the last whole record */
+    }
+    /* a torn record in a log that is not the newest is corruption */
+    snprintf(cmd, sizeof cmd, "cp '%s.orig' '%s'", path, path);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    CU_ASSERT_FATAL(truncate(path, full - 2) == 0);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 0, record, &s, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(file_size(path), full - 2);
+}
+
+static void test_corrupt_middle_is_refused_with_offset(void)
+{
+    char err[256];
+    const char *path = three_records("corrupt.log");
+    long full = file_size(path);
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    fseek(f, 14, SEEK_SET); /* inside the first record's value */
+    fputc('X', f);
+    fclose(f);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(s.n, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt.log"));
+    CU_ASSERT_EQUAL(file_size(path), full); /* untouched */
+}
+
+static void test_snapshot_round_trip_and_corruption(void)
+{
+    char path[128], err[256];
+    store *s = store_create(seed), *back = store_create(seed);
+    char k[16], val[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(val, sizeof val, "v%d", i * 7);
+        store_put(s, v(k), v(val));
+    }
+    snprintf(path, sizeof path, "%s/t.snap", dir);
+    CU_ASSERT_FATAL(snapshot_write(path, 42, s, err, sizeof err) == 0);
+    uint64_t gen = 0;
+    CU_ASSERT_EQUAL(snapshot_read(path, back, &gen, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(gen, 42);
+    CU_ASSERT_EQUAL(store_size(back), 1000);
+    term_view got;
+    CU_ASSERT(store_get(back, v("k999"), &got) && got.len == 5 && memcmp(got.ptr, "v6993", 5) == 0);
+    store_destroy(back);
+    back = store_create(seed);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 100, SEEK_SET);
+    fputc('#', f);
+    fclose(f);
+    CU_ASSERT_EQUAL(snapshot_read(path, back, &gen, err, sizeof err), -1);
+    snprintf(path, sizeof path, "%s/none.snap", dir);
+    CU_ASSERT_EQUAL(snapshot_read(path, back, &gen, err, sizeof err), 1);
+    store_destroy(s);
+    store_destroy(back);
+}
+
+static durable *open_store(const char *sub, store **s)
+{
+    char path[128], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    *s = store_create(seed);
+    durable *d = durable_open(path, "kv", FSYNC_ALWAYS, 1u << 30, *s, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(d);
+    return d;
+}
+
+static void flush_until_idle(durable *d)
+{
+    char err[256];
+    int pending = 1;
+    for (int i = 0; i < 2000 && pending; i++) {
+        CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), 0);
+        if (pending)
+            usleep(5000);
+    }
+    CU_ASSERT_FALSE(pending);
+}
+
+static void test_recovery_and_compaction(void)
+{
+    store *s;
+    durable *d = open_store("db", &s);
+    char k[16], err[256], path[128];
+    for (int i = 0; i < 500; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        store_put(s, v(k), v("first"));
+        durable_put(d, v(k), v("first"));
+    }
+    flush_until_idle(d);
+    CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
+    /* changes while the child writes the snapshot go to the next log */
+    store_put(s, v("k1"), v("second"));
+    durable_put(d, v("k1"), v("second"));
+    store_delete(s, v("k2"));
+    durable_delete(d, v("k2"));
+    flush_until_idle(d);
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compactions, 1);
+    durable_close(d);
+    store_destroy(s);
+    snprintf(path, sizeof path, "%s/db/kv.snap", dir);
+    CU_ASSERT(file_size(path) > 0);
+    snprintf(path, sizeof path, "%s/db/kv.log.1", dir);
+    CU_ASSERT_EQUAL(file_size(path), -1); /* covered by the snapshot: gone */
+    d = open_store("db", &s);
+    term_view got;
+    CU_ASSERT_EQUAL(store_size(s), 499);
+    CU_ASSERT(store_get(s, v("k1"), &got) && got.len == 6 && memcmp(got.ptr, "second", 6) == 0);
+    CU_ASSERT_FALSE(store_get(s, v("k2"), &got));
+    CU_ASSERT(store_get(s, v("k499"), &got) && got.len == 5);
+    durable_close(d);
+    store_destroy(s);
+}
+
+void unit_suite_durable(void)
+{
+    CU_pSuite s = CU_add_suite("durable", setup, teardown);
+    CU_add_test(s, "crc32c check value", test_crc32c_check_value);
+    CU_add_test(s, "log round trip", test_log_round_trip);
+    CU_add_test(s, "a torn tail is cut, at every point", test_torn_tail_is_cut_at_every_point);
+    CU_add_test(s, "a corrupt middle is refused, with its offset", test_corrupt_middle_is_refused_with_offset);
+    CU_add_test(s, "snapshot round trip and corruption", test_snapshot_round_trip_and_corruption);
+    CU_add_test(s, "recovery and compaction", test_recovery_and_compaction);
+}
