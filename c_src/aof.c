@@ -16,6 +16,7 @@
 #define RECORD_HEADER 8
 #define PAYLOAD_HEADER 5
 #define MAX_RECORD (1u << 31)
+#define SCAN_WINDOW ((size_t)256 << 20) /* how far past a bad record a good one is looked for */
 
 int aof_open(aof *a, const char *path, char *err, size_t errlen)
 {
@@ -121,6 +122,25 @@ static char *map_file(const char *path, size_t *len, char *err, size_t errlen)
     return p;
 }
 
+/* Is there a whole, checking record anywhere in buf[from .. len)? Looked for
+ * before a bad record is taken for a torn tail: a crash only ever tears the
+ * end, so a good record after the bad one means the bad one is corruption
+ * (a damaged length, say), not a torn write. */
+static int later_record(const char *buf, size_t len, size_t from)
+{
+    size_t end = len - from > SCAN_WINDOW ? from + SCAN_WINDOW : len;
+    for (size_t q = from; q + RECORD_HEADER + PAYLOAD_HEADER <= end; q++) {
+        const char *p = buf + q;
+        size_t payload = get_u32(p);
+        if (payload < PAYLOAD_HEADER || payload > len - q - RECORD_HEADER ||
+            (p[8] != AOF_PUT && p[8] != AOF_DELETE) || get_u32(p + 9) > payload - PAYLOAD_HEADER)
+            continue;
+        if (crc32c(0, p + 8, payload) == get_u32(p + 4))
+            return 1;
+    }
+    return 0;
+}
+
 long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *err, size_t errlen)
 {
     size_t len, at = 0;
@@ -138,7 +158,7 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *e
         if (good && (klen > payload - PAYLOAD_HEADER || (p[8] != AOF_PUT && p[8] != AOF_DELETE)))
             good = 0;
         if (!good) {
-            int tail = !whole || at + RECORD_HEADER + payload == len;
+            int tail = (!whole || at + RECORD_HEADER + payload == len) && !later_record(buf, len, at + 1);
             if (last && tail) {
                 log_warning("%s: cutting off a torn last record at offset %zu (%zu bytes): "
                             "a crash interrupted its write", path, at, left);

@@ -24,6 +24,7 @@ typedef struct conn {
     buffer in, out;
     uint64_t flags;          /* the peer's, once up */
     uint32_t serial;         /* tells this connection from a later one to the same node */
+    size_t peer_len;         /* strlen(hs.peer_name), once up */
     int otp_release;         /* the peer's OTP release, once its rex said; 0 before */
     long long opened_ms, read_ms, write_ms;
     int dirty;               /* queued on the node's flush list */

@@ -17,28 +17,38 @@ typedef struct control {
     term_view el[CONTROL_MAX_ELEMENTS];
 } control;
 
-static int decode_control(const char *buf, size_t len, control *c)
+/* The control tuple at buf[*i]: each element checked once and viewed; *i
+ * moves past the tuple. */
+static int decode_control(const char *buf, size_t len, size_t *i, control *c)
 {
-    size_t i = 0;
-    unsigned char tag = len ? (unsigned char)buf[0] : 0;
-    if (len < 2 || (tag != 104 && tag != 105))
+    size_t at = *i, arity;
+    unsigned char tag = at < len ? (unsigned char)buf[at] : 0;
+    if (tag == 104 && at + 2 <= len) {
+        arity = (unsigned char)buf[at + 1];
+        at += 2;
+    } else if (tag == 105 && at + 5 <= len) {
+        arity = get_u32(buf + at + 1);
+        at += 5;
+    } else {
         return -1;
-    size_t arity = tag == 104 ? (unsigned char)buf[1] : (len >= 5 ? get_u32(buf + 1) : 0);
-    i = tag == 104 ? 2 : 5;
+    }
     if (arity < 1 || arity > CONTROL_MAX_ELEMENTS + 1)
         return -1;
-    int idx = (int)i;
+    size_t op_start = at;
+    if (term_skip(buf, len, &at, 0) != TERM_OK)
+        return -1;
+    int idx = (int)op_start;
     if (ei_decode_long(buf, &idx, &c->op) < 0)
         return -1;
-    i = (size_t)idx;
     c->n = (int)arity - 1;
     for (int k = 0; k < c->n; k++) {
-        size_t start = i;
-        if (term_skip(buf, len, &i, 16) != TERM_OK)
+        size_t start = at;
+        if (term_skip(buf, len, &at, 16) != TERM_OK)
             return -1;
-        c->el[k] = (term_view){buf + start, i - start};
+        c->el[k] = (term_view){buf + start, at - start};
     }
-    return i == len ? 0 : -1;
+    *i = at;
+    return 0;
 }
 
 static int is_atom(term_view v)
@@ -165,13 +175,9 @@ enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
         snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
         return DIST_EPROTO;
     }
-    size_t i = 2, ctrl_start = 2;
-    if (term_skip(frame, len, &i, 16) != TERM_OK) {
-        snprintf(why, whylen, "malformed control message");
-        return DIST_EPROTO;
-    }
+    size_t i = 2;
     control c;
-    if (decode_control(frame + ctrl_start, i - ctrl_start, &c) < 0) {
+    if (decode_control(frame, len, &i, &c) < 0) {
         snprintf(why, whylen, "malformed control message");
         return DIST_EPROTO;
     }
@@ -185,10 +191,11 @@ enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
         int rc = term_skip(frame, len, &i, max_depth);
         if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
             process *p = recipient(t, &c);
-            snprintf(why, whylen, "message%s dropped: %s", p ? "" : " to no such process",
-                     term_strerror(rc));
-            if (p)
+            if (p) { /* the recipient says so, once (and answers, if it was a call) */
                 process_refuse(p, (term_view){frame + start, len - start}, term_strerror(rc));
+                return DIST_OK;
+            }
+            snprintf(why, whylen, "message to no such process dropped: %s", term_strerror(rc));
             return DIST_DROPPED;
         }
         if (rc != TERM_OK || i != len) {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +20,7 @@
 
 struct durable {
     char *dir, *name;
+    int lock_fd;        /* NAME.lock, held while open: one node per folder */
     fsync_policy policy;
     uint64_t compact_min;
     store *s;
@@ -172,7 +175,17 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
         return NULL;
     }
     d->log.fd = -1;
+    d->lock_fd = -1;
     d->policy = policy;
+    char lock[4096];
+    path_of(d, lock, sizeof lock, "lock", 0);
+    d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen, errno == EWOULDBLOCK ? "%s is in use by another gen_cnode" : "cannot lock %s: %s",
+                 lock, strerror(errno));
+        durable_close(d);
+        return NULL;
+    }
     d->compact_min = compact_min;
     d->s = s;
     d->last_sync_ms = now_ms();
@@ -195,6 +208,8 @@ void durable_close(durable *d)
     if (d->child > 0)
         waitpid(d->child, NULL, 0); /* let a compaction finish rather than leave it half done */
     aof_close(&d->log);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
     free(d->dir);
     free(d->name);
     free(d);

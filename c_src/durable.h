@@ -3,6 +3,7 @@
  * of what changed since, in one folder.
  *   NAME.snap           the whole store as of the start of log G (snapshot.h)
  *   NAME.log.G, G+1...  every change since, in order (aof.h)
+ *   NAME.lock           held (flock) while a node has the store open
  * Opening recovers the store from them. Changes are logged as they happen and
  * written with one write per batch, before the batch's replies go out; how
  * often the log is fsynced is the policy (always: every batch; everysec: at

@@ -35,31 +35,18 @@ struct gen_server_caller {
 
 /* ---- reading requests ---- */
 
-/* Is the term at v.ptr[*i] the atom `name`? (Any atom encoding.) Advances *i past it if so. */
-static int atom_is(term_view v, int *i, const char *name)
-{
-    char atom[MAXATOMLEN_UTF8];
-    int j = *i;
-    erlang_char_encoding enc;
-    if (ei_decode_atom_as(v.ptr, &j, atom, sizeof atom, ERLANG_UTF8, &enc, NULL) < 0 ||
-        strcmp(atom, name) != 0)
-        return 0;
-    *i = j;
-    return 1;
-}
-
 /* Is the term v exactly the atom `name`? */
 static int is(term_view v, const char *name)
 {
     int i = 0;
-    return atom_is(v, &i, name) && (size_t)i == v.len;
+    return term_atom_is(v, &i, name) && (size_t)i == v.len;
 }
 
 /* The Ref of a tag that is exactly [alias | Ref]. */
 static int alias_ref(term_view tag, term_view *alias)
 {
     int i = 0, arity, type, size;
-    if (ei_decode_list_header(tag.ptr, &i, &arity) < 0 || arity != 1 || !atom_is(tag, &i, "alias") ||
+    if (ei_decode_list_header(tag.ptr, &i, &arity) < 0 || arity != 1 || !term_atom_is(tag, &i, "alias") ||
         ei_get_type(tag.ptr, &i, &type, &size) < 0 ||
         (type != ERL_NEW_REFERENCE_EXT && type != ERL_NEWER_REFERENCE_EXT))
         return 0;
@@ -113,7 +100,8 @@ static void begin_reply(ei_x_buff *x, const gen_server_from *to)
 int gen_server_reply(gen_server *self, const gen_server_from *to, term_view reply)
 {
     begin_reply(&self->later, to);
-    if (ei_x_append_buf(&self->later, reply.ptr, (int)reply.len) < 0)
+    if (term_reserve(&self->later, reply.len) != TERM_OK ||
+        ei_x_append_buf(&self->later, reply.ptr, (int)reply.len) < 0)
         return -1;
     send_to(self, to, &self->later);
     return 0;
@@ -182,11 +170,11 @@ static void dispatch(gen_server *gs, term_view msg)
     term_view request;
     enum gen_server_result r = GEN_SERVER_NOREPLY;
     if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0) {
-        if (arity == 3 && atom_is(msg, &i, "$gen_call")) {
+        if (arity == 3 && term_atom_is(msg, &i, "$gen_call")) {
             handle_call(gs, msg, i);
             return;
         }
-        if (arity == 2 && atom_is(msg, &i, "$gen_cast") && term_next(msg, &i, &request) == 0) {
+        if (arity == 2 && term_atom_is(msg, &i, "$gen_cast") && term_next(msg, &i, &request) == 0) {
             if (gs->cb->handle_cast)
                 r = gs->cb->handle_cast(gs, gs->state, request);
             if (r == GEN_SERVER_STOP)
@@ -347,7 +335,7 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         resume(gs);
         return;
     } else if (ei_decode_tuple_header(req.ptr, &j, &arity) == 0 && arity == 2 &&
-               atom_is(req, &j, "terminate")) {
+               term_atom_is(req, &j, "terminate")) {
         term_view reason;
         term_next(req, &j, &reason);
         ei_x_encode_atom(x, "ok");
@@ -355,7 +343,7 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         process_exit(gs->self, reason);
         return;
     } else if ((j = 0, ei_decode_tuple_header(req.ptr, &j, &arity)) == 0 && arity == 2 &&
-               atom_is(req, &j, "replace_state")) {
+               term_atom_is(req, &j, "replace_state")) {
         static const char why[] = {119, 13, 'r', 'e', 'p', 'l', 'a', 'c', 'e', '_', 's', 't', 'a', 't', 'e'};
         gen_server_error(x, "not_supported_by_c_node", (term_view){why, sizeof why});
     } else {
@@ -371,7 +359,7 @@ static void message(process *self, term_view msg)
     gen_server *gs = process_state(self);
     int i = 0, arity;
     gs->handled++;
-    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 3 && atom_is(msg, &i, "system")) {
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 3 && term_atom_is(msg, &i, "system")) {
         handle_system(gs, msg, i);
         return;
     }
@@ -434,6 +422,7 @@ static void refused(process *self, term_view raw, const char *why)
     term_view label, from_term;
     gen_server_from from;
     int j = 0;
+    log_warning("%s: refused a message of %zu bytes: %s", gs->cb->module, raw.len, why);
     if (raw.len < 2 || (unsigned char)raw.ptr[0] != ERL_SMALL_TUPLE_EXT || raw.ptr[1] != 3)
         return;
     start = i;
@@ -454,7 +443,6 @@ static void refused(process *self, term_view raw, const char *why)
     ei_x_encode_atom(x, "error");
     ei_x_append_buf(x, too_deep, sizeof too_deep);
     send_to(gs, &from, x);
-    log_warning("%s: refused a call: %s", gs->cb->module, why);
 }
 
 static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush, refused};

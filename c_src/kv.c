@@ -97,7 +97,7 @@ static int kv_init(const void *env, term_view arg, gen_server_init *out, const c
                                   k->store, why, sizeof why);
         if (!k->durable) {
             log_error("kv: %s", why);
-            *error = "recovery_failed";
+            *error = "data_dir_unavailable"; /* why: logged just above */
             kv_terminate(k, (term_view){NULL, 0});
             return -1;
         }
@@ -127,33 +127,24 @@ static void kv_terminate(void *state, term_view reason)
 /* Recognise a request; anything unrecognised is KV_UNKNOWN. */
 static kv_request parse(term_view req)
 {
+    static const struct { const char *name; enum kv_op op; int arity; } ops[] = {
+        {"get", KV_GET, 2},        {"put", KV_PUT, 3},   {"delete", KV_DELETE, 2},
+        {"fetch", KV_FETCH, 2},    {"put_sync", KV_PUT_SYNC, 3},
+        {"size", KV_SIZE, 0},      {"keys", KV_KEYS, 0}, {"sync", KV_SYNC, 0},
+        {"compact", KV_COMPACT, 0},
+    };
     kv_request r = {KV_UNKNOWN, {0}, {0}};
-    char atom[MAXATOMLEN_UTF8];
-    int i = 0, arity;
-    if (ei_decode_atom(req.ptr, &i, atom) == 0) {
-        if (strcmp(atom, "size") == 0)
-            r.op = KV_SIZE;
-        else if (strcmp(atom, "keys") == 0)
-            r.op = KV_KEYS;
-        else if (strcmp(atom, "sync") == 0)
-            r.op = KV_SYNC;
-        else if (strcmp(atom, "compact") == 0)
-            r.op = KV_COMPACT;
+    int i = 0, arity = 0;
+    if (ei_decode_tuple_header(req.ptr, &i, &arity) < 0)
+        i = 0; /* a bare atom: arity 0 */
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        int j = i;
+        if (ops[k].arity != arity || !term_atom_is(req, &j, ops[k].name))
+            continue;
+        if ((arity >= 2 && term_next(req, &j, &r.key) < 0) || (arity == 3 && term_next(req, &j, &r.value) < 0))
+            return r;
+        r.op = ops[k].op;
         return r;
-    }
-    if (ei_decode_tuple_header(req.ptr, &i, &arity) < 0 || arity < 2 || arity > 3 ||
-        ei_decode_atom(req.ptr, &i, atom) < 0 || term_next(req, &i, &r.key) < 0)
-        return r;
-    if (arity == 3) {
-        if ((strcmp(atom, "put") == 0 || strcmp(atom, "put_sync") == 0) &&
-            term_next(req, &i, &r.value) == 0)
-            r.op = atom[3] == '_' ? KV_PUT_SYNC : KV_PUT;
-    } else if (strcmp(atom, "get") == 0) {
-        r.op = KV_GET;
-    } else if (strcmp(atom, "fetch") == 0) {
-        r.op = KV_FETCH;
-    } else if (strcmp(atom, "delete") == 0) {
-        r.op = KV_DELETE;
     }
     return r;
 }
@@ -235,6 +226,8 @@ static void encode_keys(kv *k, ei_x_buff *reply)
     store_iter it;
     term_view key, value;
     size_t n = store_size(k->store);
+    if (term_reserve(reply, store_bytes(k->store)) != TERM_OK)
+        return; /* out of memory: ei's appends below fail and say so */
     if (n)
         ei_x_encode_list_header(reply, (long)n);
     store_iter_init(&it);
@@ -351,7 +344,8 @@ static int kv_format_state(void *state, ei_x_buff *out)
     kv *k = state;
     store_iter it;
     term_view key, value;
-    if (ei_x_encode_map_header(out, (long)store_size(k->store)) < 0)
+    if (term_reserve(out, store_bytes(k->store)) != TERM_OK ||
+        ei_x_encode_map_header(out, (long)store_size(k->store)) < 0)
         return -1;
     store_iter_init(&it);
     while (store_next(k->store, &it, &key, &value))

@@ -59,7 +59,7 @@ static void conn_close(node *n, conn *c, const char *reason)
         return;
     if (c->state == CONN_UP) {
         log_info("connection to %s closed: %s", conn_peer(c), reason);
-        process_forget_node(n->procs, c->hs.peer_name, strlen(c->hs.peer_name));
+        process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
     } else {
         log_warning("connection attempt from %s refused: %s", conn_peer(c), reason);
     }
@@ -132,8 +132,7 @@ static conn *conn_to(node *n, term_view pid_or_ref)
     if (process_term_node(pid_or_ref, &name, &len) < 0)
         return NULL;
     for (conn *c = n->conns; c; c = c->next)
-        if (c->state == CONN_UP && strlen(c->hs.peer_name) == len &&
-            memcmp(c->hs.peer_name, name, len) == 0)
+        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
             return c;
     return NULL;
 }
@@ -261,6 +260,7 @@ static void handshake_done(node *n, conn *c)
     c->state = CONN_UP;
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
+    c->peer_len = strlen(c->hs.peer_name);
     log_info("connected to %s", c->hs.peer_name);
     ask_release(n, c);
 }

@@ -22,7 +22,7 @@ void options_usage(const char *prog)
            "  --ticktime SECONDS    drop a peer silent this long (default 60, as net_ticktime)\n"
            "  --max-message BYTES   largest message accepted; larger ones close the\n"
            "                        connection (default 67108864)\n"
-           "  --max-depth N         deepest term nesting accepted (default 1000)\n"
+           "  --max-depth N         deepest term nesting accepted (default 1000, at most 2000)\n"
            "  --max-entries N       most entries the store holds (default 0: no limit)\n"
            "  --data-dir DIR        make the store durable: a log and snapshots in DIR\n"
            "                        (default: memory only)\n"
@@ -141,7 +141,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             o->node.max_message = (size_t)v;
             break;
         case O_MAXDEPTH:
-            if (number("--max-depth", optarg, 2, 100000, &v, err, errlen) < 0)
+            if (number("--max-depth", optarg, 2, 2000, &v, err, errlen) < 0)
                 return -1;
             o->node.max_depth = (unsigned)v;
             break;

@@ -28,6 +28,7 @@ struct process {
     char *pid;
     size_t pid_len;
     char *name;
+    size_t name_len;
     const process_behaviour *behaviour;
     void *state;
     monitor *monitors;
@@ -60,30 +61,12 @@ static const char noconnection_atom[] = {119, 12, 'n', 'o', 'c', 'o', 'n', 'n', 
 
 /* ---- reading atoms, pids and friends from encoded bytes ---- */
 
-/* The atom at v.ptr[*i]: its bytes and length; advances *i. */
 static int read_atom(term_view v, size_t *i, const char **s, size_t *n)
 {
-    if (*i >= v.len)
+    int j = (int)*i;
+    if (term_atom(v, &j, s, n) < 0)
         return -1;
-    unsigned char tag = (unsigned char)v.ptr[*i];
-    size_t hdr;
-    if (tag == 115 || tag == 119) { /* SMALL_ATOM_EXT, SMALL_ATOM_UTF8_EXT */
-        if (*i + 2 > v.len)
-            return -1;
-        *n = (unsigned char)v.ptr[*i + 1];
-        hdr = 2;
-    } else if (tag == 100 || tag == 118) { /* ATOM_EXT, ATOM_UTF8_EXT */
-        if (*i + 3 > v.len)
-            return -1;
-        *n = get_u16(v.ptr + *i + 1);
-        hdr = 3;
-    } else {
-        return -1;
-    }
-    if (*i + hdr + *n > v.len)
-        return -1;
-    *s = v.ptr + *i + hdr;
-    *i += hdr + *n;
+    *i = (size_t)j;
     return 0;
 }
 
@@ -237,14 +220,15 @@ int process_register(process *p, const char *name)
     if (p->name || strlen(name) > 255 || process_whereis(p->table, name, strlen(name)))
         return -1;
     p->name = strdup(name);
+    p->name_len = strlen(name);
     return p->name ? 0 : -1;
 }
 
 process *process_whereis(process_table *t, const char *name, size_t len)
 {
     for (size_t i = 0; i < t->nprocs; i++) {
-        const char *n = t->procs[i]->name;
-        if (n && strlen(n) == len && memcmp(n, name, len) == 0)
+        const process *p = t->procs[i];
+        if (p->name && p->name_len == len && memcmp(p->name, name, len) == 0)
             return t->procs[i];
     }
     return NULL;

@@ -56,8 +56,8 @@ typedef struct process_behaviour {
     /* Optional: the batch of messages that arrived together has been handled,
      * and its replies are about to go out (see process_want_flush). */
     void (*flush)(process *self);
-    /* Optional: a message for p that could not be accepted (nested deeper than
-     * the limit). raw is NOT checked: read it only through term_skip. */
+    /* A message for p that could not be accepted (nested deeper than the
+     * limit): log it, once. raw is NOT checked: read it only through term_skip. */
     void (*refused)(process *self, term_view raw, const char *why);
 } process_behaviour;
 

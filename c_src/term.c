@@ -142,7 +142,7 @@ static int take_u32(struct walk *w, uint32_t *v)
 /* Make room for n more bytes, growing geometrically. The buffer is the
  * malloc'd one of ei_x_new (ei_malloc is malloc), so realloc may grow it; on
  * failure the old buffer is kept, unlike ei's own x_fix_buff. */
-static int out_reserve(ei_x_buff *out, size_t n)
+int term_reserve(ei_x_buff *out, size_t n)
 {
     size_t used = (size_t)out->index;
     size_t cap = out->buff ? (size_t)out->buffsz : 0;
@@ -167,14 +167,18 @@ static size_t out_mark(const struct walk *w)
     return w->out ? (size_t)w->out->index : 0;
 }
 
-static int emit(struct walk *w, const void *p, size_t n)
+static int emit_bytes(struct walk *w, const void *p, size_t n)
 {
-    if (!w->out || n == 0)
-        return TERM_OK;
-    TRY(out_reserve(w->out, n));
+    TRY(term_reserve(w->out, n));
     memcpy(w->out->buff + w->out->index, p, n);
     w->out->index += (int)n;
     return TERM_OK;
+}
+
+/* Only checking (no output): nothing to do, and cheaply so. */
+static inline int emit(struct walk *w, const void *p, size_t n)
+{
+    return w->out && n ? emit_bytes(w, p, n) : TERM_OK;
 }
 
 static int emit_u8(struct walk *w, unsigned v)
@@ -278,10 +282,30 @@ static int utf8_char(const unsigned char *p, size_t n, size_t *used)
     return TERM_OK;
 }
 
+/* Is p[0 .. n) all ASCII? Eight bytes at a time. */
+static int all_ascii(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, 8);
+        if (word & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < n; i++)
+        if (p[i] & 0x80)
+            return 0;
+    return 1;
+}
+
 /* Check that p[0 .. n) is strict UTF-8 and count its characters. */
 static int utf8_count(const unsigned char *p, size_t n, size_t *chars)
 {
     size_t count = 0;
+    if (all_ascii(p, n)) { /* node names, module names, most atoms */
+        *chars = n;
+        return TERM_OK;
+    }
     for (size_t i = 0; i < n;) {
         size_t used;
         TRY(utf8_char(p + i, n - i, &used));
@@ -325,8 +349,9 @@ static int walk_atom_body(struct walk *w, unsigned tag)
 
     size_t chars = n, utf8_len = n;
     if (latin1) {
-        for (size_t i = 0; i < n; i++)
-            utf8_len += text[i] >= 0x80;
+        if (w->out)
+            for (size_t i = 0; i < n; i++)
+                utf8_len += text[i] >= 0x80;
     } else {
         TRY(utf8_count(text, n, &chars));
     }
@@ -1092,9 +1117,50 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
 
 int term_next(term_view v, int *i, term_view *out)
 {
-    int start = *i;
-    if (ei_skip_term(v.ptr, i) < 0 || *i < start || (size_t)*i > v.len)
+    size_t at = (size_t)*i;
+    if (*i < 0 || term_skip(v.ptr, v.len, &at, TERM_NEXT_MAX_DEPTH) != TERM_OK)
         return -1;
-    *out = (term_view){v.ptr + start, (size_t)(*i - start)};
+    *out = (term_view){v.ptr + *i, at - (size_t)*i};
+    *i = (int)at;
     return 0;
+}
+
+int term_atom(term_view v, int *i, const char **text, size_t *len)
+{
+    size_t at = (size_t)*i, hdr;
+    if (*i < 0 || at >= v.len)
+        return -1;
+    switch ((unsigned char)v.ptr[at]) {
+    case TAG_SMALL_ATOM: case TAG_SMALL_ATOM_UTF8:
+        if (at + 2 > v.len)
+            return -1;
+        *len = (unsigned char)v.ptr[at + 1];
+        hdr = 2;
+        break;
+    case TAG_ATOM: case TAG_ATOM_UTF8:
+        if (at + 3 > v.len)
+            return -1;
+        *len = (size_t)(unsigned char)v.ptr[at + 1] << 8 | (unsigned char)v.ptr[at + 2];
+        hdr = 3;
+        break;
+    default:
+        return -1;
+    }
+    if (at + hdr + *len > v.len)
+        return -1;
+    *text = v.ptr + at + hdr;
+    *i = (int)(at + hdr + *len);
+    return 0;
+}
+
+int term_atom_is(term_view v, int *i, const char *name)
+{
+    int j = *i;
+    const char *text;
+    size_t len;
+    /* name is ASCII: its latin1 and UTF-8 encodings are the same bytes */
+    if (term_atom(v, &j, &text, &len) < 0 || len != strlen(name) || memcmp(text, name, len) != 0)
+        return 0;
+    *i = j;
+    return 1;
 }

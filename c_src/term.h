@@ -50,9 +50,21 @@ const char *term_strerror(int err);
  * Duplicate map keys are not looked for here: term_canonical refuses them. */
 int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth);
 
-/* The term at v.ptr[*i] of an already validated term, as a view; advances
- * *i. (ei_skip_term recurses: only call this on terms term_skip accepted.) */
+/* The term at v.ptr[*i] as a view; advances *i (an int, as ei's indexes
+ * are). Meant for parts of a term term_skip already accepted; it checks all
+ * the same, to a depth no accepted term exceeds. */
+#define TERM_NEXT_MAX_DEPTH 2000 /* the most --max-depth allows: recursion stays within the stack, also under ASan */
 int term_next(term_view v, int *i, term_view *out);
+
+/* Room for n more bytes in x, growing it by doubling (ei's own appends grow
+ * it a little at a time, which makes many appends quadratic). */
+int term_reserve(ei_x_buff *x, size_t n);
+
+/* The atom at v.ptr[*i], in any atom encoding: its text (latin1 or UTF-8 as
+ * sent) and length; advances *i. -1 when it is no atom (or runs past v). */
+int term_atom(term_view v, int *i, const char **text, size_t *len);
+/* Is the term at v.ptr[*i] the atom `name` (ASCII)? Advances *i past it if so. */
+int term_atom_is(term_view v, int *i, const char *name);
 
 /* Append to out the canonical encoding (no version byte) of the term at
  * buf[*index .. len), advancing *index past it. The input need not have been

@@ -130,6 +130,21 @@ static void test_corrupt_middle_is_refused_with_offset(void)
     CU_ASSERT_EQUAL(file_size(path), full); /* untouched */
 }
 
+static void test_damaged_length_is_not_a_torn_tail(void)
+{
+    char err[256];
+    const char *path = three_records("length.log");
+    long full = file_size(path);
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    fputc(0x40, f); /* the first record now claims a gigabyte: past the end, like a torn one */
+    fclose(f);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 0"));
+    CU_ASSERT_EQUAL(file_size(path), full); /* whole records follow it: nothing is cut */
+}
+
 static void test_snapshot_round_trip_and_corruption(void)
 {
     char path[128], err[256];
@@ -225,6 +240,7 @@ void unit_suite_durable(void)
     CU_add_test(s, "log round trip", test_log_round_trip);
     CU_add_test(s, "a torn tail is cut, at every point", test_torn_tail_is_cut_at_every_point);
     CU_add_test(s, "a corrupt middle is refused, with its offset", test_corrupt_middle_is_refused_with_offset);
+    CU_add_test(s, "a damaged length is not a torn tail", test_damaged_length_is_not_a_torn_tail);
     CU_add_test(s, "snapshot round trip and corruption", test_snapshot_round_trip_and_corruption);
     CU_add_test(s, "recovery and compaction", test_recovery_and_compaction);
 }
