@@ -116,12 +116,18 @@ static enum gen_server_result counter_cast(gen_server *self, void *state, term_v
     counter *c = state;
     char atom[MAXATOMLEN_UTF8];
     long long n;
+    long long sum;
     if (parse(req, atom, &n) == 0 && strcmp(atom, "incr") == 0)
-        c->count++;
-    else if (parse(req, atom, &n) == 0 && strcmp(atom, "add") == 0)
-        c->count += n;
-    else
+        n = 1;
+    else if (parse(req, atom, &n) != 0 || strcmp(atom, "add") != 0) {
         log_warning("counter: ignoring an unknown cast");
+        return GEN_SERVER_NOREPLY;
+    }
+    if (__builtin_add_overflow(c->count, n, &sum)) {
+        log_warning("counter: ignoring an add that would overflow a 64-bit count");
+        return GEN_SERVER_NOREPLY;
+    }
+    c->count = sum;
     wake(self, c);
     return GEN_SERVER_NOREPLY;
 }
