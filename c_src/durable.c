@@ -30,6 +30,7 @@ struct durable {
     pid_t child;        /* a compaction under way, or 0 */
     uint64_t child_gen;
     int unsynced;       /* written since the last fsync */
+    int failing;        /* the last write or sync failed: said once, retried */
     double last_sync_ms;
     uint64_t snapshot_bytes;
     uint64_t old_log_bytes; /* in logs older than the newest */
@@ -307,6 +308,11 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
     }
     if (d->policy == FSYNC_NO)
         d->unsynced = 0;
+    if (rc < 0 && !d->failing)
+        log_error("%s/%s: %s; the changes are kept and written again once it works", d->dir, d->name, err);
+    else if (rc == 0 && d->failing)
+        log_info("%s/%s: writing the log works again", d->dir, d->name);
+    d->failing = rc < 0;
     reap(d);
     uint64_t logs = d->old_log_bytes + d->log.size;
     if (!d->child && logs >= d->compact_min && logs >= d->snapshot_bytes) {

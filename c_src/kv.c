@@ -381,8 +381,6 @@ static void kv_flush(gen_server *self, void *state)
     if (!k->durable)
         return;
     int pending, rc = durable_flush(k->durable, k->syncing != NULL, &pending, why, sizeof why);
-    if (rc < 0)
-        log_error("kv: %s", why);
     while (k->syncing) {
         waiting *w = k->syncing;
         char reply[600];

@@ -455,6 +455,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     n->cfg = *cfg;
     n->listen_fd = n->epmd_fd = n->signal_fd = -1;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (and is handled), not the node */
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);

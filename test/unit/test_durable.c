@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,6 +147,36 @@ static void test_damaged_length_is_not_a_torn_tail(void)
     CU_ASSERT_EQUAL(file_size(path), full); /* whole records follow it: nothing is cut */
 }
 
+/* A disk that fills up, played by a file size limit: the failed write is cut
+ * back to the last whole record, the batch kept, and written once there is room. */
+static void test_full_disk_keeps_earlier_records_and_retries(void)
+{
+    char path[128], err[256];
+    aof a;
+    struct rlimit old, small = {4096, 4096};
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    snprintf(path, sizeof path, "%s/full.log", dir);
+    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
+    aof_append(&a, AOF_PUT, v("first"), (term_view){big, sizeof big});
+    CU_ASSERT_FATAL(aof_write(&a, err, sizeof err) == 0);
+    long whole = file_size(path);
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    aof_append(&a, AOF_PUT, v("second"), (term_view){big, sizeof big});
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), -1); /* no room */
+    CU_ASSERT_EQUAL(file_size(path), whole);             /* cut back: no half record */
+    CU_ASSERT(aof_pending(&a) > 0);                      /* kept for the next try */
+    setrlimit(RLIMIT_FSIZE, &old);
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), 0);  /* room again */
+    aof_close(&a);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, err, sizeof err), 2);
+    CU_ASSERT(strcmp(s.keys[1], "second") == 0);
+}
+
 static void test_snapshot_round_trip_and_corruption(void)
 {
     char path[128], err[256];
@@ -241,6 +273,7 @@ void unit_suite_durable(void)
     CU_add_test(s, "a torn tail is cut, at every point", test_torn_tail_is_cut_at_every_point);
     CU_add_test(s, "a corrupt middle is refused, with its offset", test_corrupt_middle_is_refused_with_offset);
     CU_add_test(s, "a damaged length is not a torn tail", test_damaged_length_is_not_a_torn_tail);
+    CU_add_test(s, "a full disk keeps earlier records and retries", test_full_disk_keeps_earlier_records_and_retries);
     CU_add_test(s, "snapshot round trip and corruption", test_snapshot_round_trip_and_corruption);
     CU_add_test(s, "recovery and compaction", test_recovery_and_compaction);
 }
