@@ -4,6 +4,7 @@
 #   make run      install what is missing, build, start epmd on loopback and the node
 #   make test     install what is missing, build, run every test (unit, sanitizers, OTP 25 + OTP 27)
 #   make bench    the side-by-side benchmark against a BEAM node (not part of make test)
+#   make bench-durability   compaction pause and recovery time of a durable store
 
 EI_DIR   = $(lastword $(sort $(wildcard /usr/lib/erlang/lib/erl_interface-*)))
 CC      ?= cc
@@ -19,7 +20,7 @@ OBJS     = $(SRCS:c_src/%.c=_build/c/%.o)
 SAN_OBJS = $(SRCS:c_src/%.c=_build/san/%.o)
 UNIT     = $(wildcard test/unit/*.c)
 
-.PHONY: all build erl deps run test unit unit-san integration bench clean
+.PHONY: all build erl deps run test unit unit-san integration bench bench-durability clean
 all build: priv/gen_cnode erl
 
 deps:
@@ -63,6 +64,10 @@ unit: _build/unit_tests
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@tools/run-bench
+
+bench-durability: deps
+	@$(MAKE) --no-print-directory build
+	@tools/run-bench-durability
 
 clean:
 	rm -rf _build priv/gen_cnode priv/gen_cnode-san
