@@ -336,8 +336,9 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         return;
     } else if (ei_decode_tuple_header(req.ptr, &j, &arity) == 0 && arity == 2 &&
                term_atom_is(req, &j, "terminate")) {
-        term_view reason;
-        term_next(req, &j, &reason);
+        term_view reason = {normal_atom, sizeof normal_atom};
+        if (term_next(req, &j, &reason) < 0) /* cannot happen on a checked message */
+            reason = (term_view){normal_atom, sizeof normal_atom};
         ei_x_encode_atom(x, "ok");
         send_to(gs, &from, x); /* ok first, then DOWN and EXIT: what proc_lib:stop waits for */
         process_exit(gs->self, reason);
