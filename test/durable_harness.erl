@@ -1,8 +1,10 @@
 %% durable_harness: what gen_cnode_durable_SUITE and gen_cnode_fidelity_SUITE
-%% share: their own epmd and distribution (as gen_cnode_SUITE brings them
-%% up), C nodes started with gen_cnode:start/1 and stopped or SIGKILLed by
-%% pid, a reaper that stops by pid whatever a test case started even when the
-%% case fails or hits its timetrap, the random seed, and small file helpers.
+%% share beyond gen_cnode_test_env (their own epmd and distribution, and the
+%% reaper that stops by pid whatever a test case started even when the case
+%% fails or hits its timetrap: the suites call it for track/1, reap/0,
+%% wait_until/2 and os_alive/1): the random seed, C nodes started with
+%% gen_cnode:start/1 (tracked) and stopped or SIGKILLed by pid, :sys and
+%% store helpers, and small file helpers.
 %%
 %% The seed: $GEN_CNODE_SEED if set (an integer), else one drawn at the start
 %% of the suite; it is printed (ct:pal, so it is in the run's output) and each
@@ -14,41 +16,29 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([init_suite/2, end_suite/1,
-         track/1, reap/0,
          start_cnode/3, try_start/3, stop_cnode/2, kill9/1, await_name_gone/2,
-         state/1, status/1, status/2, fetch_many/2, verify_exact/2, sanitizer_reports/1, log_lines/1,
-         seed_case/2, wait_until/2,
+         state/1, status/1, status/2, fetch_many/2, verify_exact/2, log_lines/1,
+         seed_case/2,
          list_dir/1, read_files/1, copy_dir/2, log_files/2, rm_rf/1,
-         os_alive/1, children_of/1]).
+         children_of/1]).
 
--define(REAPER, durable_harness_reaper).
 -define(SEED_KEY, {?MODULE, seed}).
 
 %%% Suite setup
 
 init_suite(Suite, Config) ->
-    EpmdPort = epmd_port(),
-    Epmd = ensure_epmd(EpmdPort),
-    StartedDist = ensure_distributed(),
-    start_reaper(),
+    Config1 = gen_cnode_test_env:init_suite(Config),
     Seed = case os:getenv("GEN_CNODE_SEED") of
                S when is_list(S), S =/= "" -> list_to_integer(S);
                _ -> erlang:phash2({os:timestamp(), make_ref()}, 1 bsl 30)
            end,
     persistent_term:put(?SEED_KEY, Seed),
     ct:pal("~p: random seed ~b (rerun with GEN_CNODE_SEED=~b); C node ~s; epmd port ~b",
-           [Suite, Seed, Seed, executable(), EpmdPort]),
-    [{epmd, Epmd}, {started_dist, StartedDist}, {seed, Seed} | Config].
+           [Suite, Seed, Seed, gen_cnode_test_env:executable(), gen_cnode_test_env:epmd_port()]),
+    [{seed, Seed} | Config1].
 
 end_suite(Config) ->
-    reap(),
-    stop_reaper(),
-    ?config(started_dist, Config) =:= true andalso net_kernel:stop(),
-    case ?config(epmd, Config) of
-        undefined -> ok;
-        Epmd -> ct:log("epmd: ~p", [stop_os_process(Epmd)])
-    end,
-    ok.
+    gen_cnode_test_env:end_suite(Config).
 
 %% Seeds this process's rand for Case and returns the seed used.
 seed_case(Config, Case) ->
@@ -88,7 +78,7 @@ try_start(Config, Name, Args0) ->
     case gen_cnode:start(#{name => Node, register => Register, args => Args, log => Log,
                            start_timeout => 20000}) of
         {ok, Owner} ->
-            track({cnode, Owner}),
+            gen_cnode_test_env:track({cnode, Owner}),
             ct:log("started ~p (os pid ~p) ~p, log ~s",
                    [Node, gen_cnode:os_pid(Owner), Args, Log]),
             {ok, Owner, {Register, Node}, Log};
@@ -99,7 +89,8 @@ try_start(Config, Name, Args0) ->
 %% Stops a C node by SIGTERM and checks it exited 0 with nothing from the
 %% sanitizers.
 stop_cnode(Owner, Log) ->
-    ?assertEqual({ok, []}, {gen_cnode:stop(Owner), sanitizer_reports(Log)}).
+    ?assertEqual({ok, []},
+                 {gen_cnode:stop(Owner), gen_cnode_test_env:sanitizer_reports(Log)}).
 
 %% SIGKILL to the C node's OS process; returns once its owner saw it exit,
 %% this node saw it go, and epmd no longer lists its name (so the same name
@@ -124,10 +115,10 @@ kill9(Owner) ->
 %% Waits until epmd no longer lists Node's name.
 await_name_gone(Node, Timeout) ->
     [Name, _] = string:split(atom_to_list(Node), "@"),
-    wait_until(fun() ->
-                       {ok, Names} = net_adm:names("127.0.0.1"),
-                       not lists:keymember(Name, 1, Names)
-               end, Timeout).
+    gen_cnode_test_env:wait_until(fun() ->
+                                          {ok, Names} = net_adm:names("127.0.0.1"),
+                                          not lists:keymember(Name, 1, Names)
+                                  end, Timeout).
 
 %% :sys.get_state of a server, whichever release we are (OTP 25 and 27 both
 %% return the bare state from sys:get_state/2).
@@ -172,11 +163,6 @@ status(Server, Timeout) ->
     [State] = [S || {data, [{"State", S}]} <- Misc],
     State.
 
-sanitizer_reports(Log) ->
-    [L || L <- log_lines(Log),
-          binary:match(L, [<<"AddressSanitizer">>, <<"LeakSanitizer">>,
-                           <<"runtime error:">>, <<"UndefinedBehaviorSanitizer">>]) =/= nomatch].
-
 log_lines(Log) ->
     case file:read_file(Log) of
         {ok, Text} -> [L || L <- binary:split(Text, <<"\n">>, [global]), L =/= <<>>];
@@ -209,9 +195,6 @@ rm_rf(Dir) ->
 
 %%% OS processes
 
-os_alive(OsPid) ->
-    os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =:= "".
-
 %% The child processes of OsPid (Linux /proc: the children file where the
 %% kernel has it, else every process whose parent it is).
 children_of(OsPid) ->
@@ -234,157 +217,4 @@ parent_of(Pid) ->
             binary_to_integer(PPid);
         {error, _} ->
             none
-    end.
-
-%%% The reaper
-
-start_reaper() ->
-    catch (?REAPER ! stop),
-    Pid = spawn(fun() -> reaper([]) end),
-    register(?REAPER, Pid).
-
-stop_reaper() ->
-    catch (?REAPER ! stop),
-    ok.
-
-track(Thing) ->
-    ?REAPER ! {track, Thing},
-    Thing.
-
-reap() ->
-    Ref = make_ref(),
-    ?REAPER ! {reap, self(), Ref},
-    receive {Ref, Results} -> [ct:log("reaped ~p: ~p", [T, R]) || {T, R} <- Results], ok
-    after 60000 -> ct:log("reaper did not answer")
-    end.
-
-reaper(Things) ->
-    receive
-        {track, Thing} ->
-            reaper([Thing | Things]);
-        {reap, From, Ref} ->
-            From ! {Ref, [{T, cleanup(T)} || T <- Things]},
-            reaper([]);
-        stop ->
-            [cleanup(T) || T <- Things],
-            ok
-    end.
-
-cleanup({cnode, Owner}) ->
-    case is_process_alive(Owner) of
-        true -> catch gen_cnode:stop(Owner);
-        false -> already_down
-    end;
-cleanup({os_pid, OsPid}) ->
-    case os_alive(OsPid) of
-        true -> os:cmd("kill -KILL " ++ integer_to_list(OsPid)), killed;
-        false -> already_down
-    end;
-cleanup({pid, Pid}) ->
-    case is_process_alive(Pid) of
-        true -> exit(Pid, kill), killed;
-        false -> already_down
-    end.
-
-%%% Waiting
-
-wait_until(Fun, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_until_(Fun, Deadline).
-
-wait_until_(Fun, Deadline) ->
-    case catch Fun() of
-        true ->
-            ok;
-        Other ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error({wait_until_timed_out, Other});
-                false -> timer:sleep(20), wait_until_(Fun, Deadline)
-            end
-    end.
-
-%%% epmd and distribution (as in gen_cnode_SUITE)
-
-epmd_port() ->
-    case os:getenv("ERL_EPMD_PORT") of
-        false -> 4369;
-        "" -> 4369;
-        P -> list_to_integer(P)
-    end.
-
-ensure_epmd(Port) ->
-    case epmd_answers(Port) of
-        true ->
-            undefined;
-        false ->
-            Epmd = start_os_process(os:find_executable("epmd"),
-                                    ["-port", integer_to_list(Port), "-address", "127.0.0.1"]),
-            try wait_until(fun() -> epmd_answers(Port) end, 5000) of
-                ok -> Epmd
-            catch
-                error:{wait_until_timed_out, _} ->
-                    error({epmd_did_not_start, Port, stop_os_process(Epmd)})
-            end
-    end.
-
-epmd_answers(Port) ->
-    case gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000) of
-        {ok, S} -> gen_tcp:close(S), true;
-        {error, _} -> false
-    end.
-
-ensure_distributed() ->
-    case erlang:is_alive() of
-        true ->
-            false;
-        false ->
-            Name = list_to_atom("ct" ++ erlang:system_info(otp_release) ++ "@127.0.0.1"),
-            {ok, _} = net_kernel:start([Name, longnames]),
-            true
-    end.
-
-executable() ->
-    case os:getenv("GEN_CNODE_EXE") of
-        false -> "(priv/gen_cnode)";
-        Exe -> Exe
-    end.
-
-start_os_process(Exe, Args) ->
-    Self = self(),
-    Ref = make_ref(),
-    Holder = spawn(fun() ->
-                           Port = open_port({spawn_executable, Exe},
-                                            [{args, Args}, exit_status, stderr_to_stdout,
-                                             use_stdio, binary]),
-                           {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                           Self ! {Ref, OsPid},
-                           hold(Port, OsPid)
-                   end),
-    receive {Ref, _OsPid} -> Holder after 5000 -> error({no_os_pid, Exe}) end.
-
-hold(Port, OsPid) ->
-    receive
-        {Port, {data, _}} ->
-            hold(Port, OsPid);
-        {Port, {exit_status, S}} ->
-            receive {stop, From, Ref} -> From ! {Ref, {exited, S}} end;
-        {stop, From, Ref} ->
-            os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
-            receive
-                {Port, {exit_status, S}} -> From ! {Ref, {exit_status, S}}
-            after 5000 ->
-                    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-                    receive {Port, {exit_status, S}} -> From ! {Ref, {killed, S}}
-                    after 2000 -> From ! {Ref, {no_exit, OsPid}}
-                    end
-            end
-    end.
-
-stop_os_process(Holder) ->
-    Ref = monitor(process, Holder),
-    Holder ! {stop, self(), Ref},
-    receive
-        {Ref, Result} -> demonitor(Ref, [flush]), Result;
-        {'DOWN', Ref, process, Holder, Why} -> {holder_down, Why}
-    after 10000 -> timeout
     end.

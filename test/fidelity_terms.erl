@@ -1,6 +1,8 @@
 %% fidelity_terms: terms for gen_cnode_fidelity_SUITE: one of every kind the
 %% external term format carries, and random nested terms mixing them all,
-%% drawn from the process's rand state (the suite seeds it).
+%% drawn from the process's rand state (the suite seeds it). gen_cnode_SUITE
+%% builds its terms with the small helpers here too (pattern/1,
+%% nested_list/1, external_pid/0, external_ref/0, a_port/0).
 %%
 %% Never -0.0: OTP 25's =:= says 0.0 =:= -0.0 while the C node keeps them
 %% apart (as OTP 27 does), so a map model on OTP 25 could not hold both; the

@@ -15,7 +15,8 @@
 %% ct@HOST with short names, which cannot reach kv@127.0.0.1). Each test
 %% case starts what it needs beyond the suite's C node and registers it with a
 %% reaper process, so that end_per_testcase stops it by pid even when the case
-%% failed or hit its timetrap.
+%% failed or hit its timetrap. epmd, distribution, the reaper, peers and
+%% waiting are gen_cnode_test_env's, shared with the other suites.
 -module(gen_cnode_SUITE).
 
 %% ct.hrl's one macro we use; Debian ships ct.hrl in erlang-dev, which the
@@ -59,7 +60,6 @@
 -export([load/4, start_call_loops/3, idle_watch/2]).
 
 -define(CALL_TIMEOUT, 10000).
--define(REAPER, gen_cnode_SUITE_reaper).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -97,45 +97,37 @@ all() ->
 %%% Suite and test case setup
 
 init_per_suite(Config) ->
-    EpmdPort = epmd_port(),
-    Epmd = ensure_epmd(EpmdPort),
-    StartedDist = ensure_distributed(),
-    start_reaper(),
     Log = filename:join(?config(priv_dir, Config), "kvct.log"),
     Name = 'kvct@127.0.0.1',
-    Base = [{epmd, Epmd}, {started_dist, StartedDist}, {cnode_log, Log} | Config],
+    Base = [{cnode_log, Log} | gen_cnode_test_env:init_suite(Config)],
     case gen_cnode:start(#{name => Name, log => Log}) of
         {ok, Owner} ->
             ct:log("C node ~p (os pid ~p, executable ~s), epmd port ~p, log ~s",
-                   [Name, gen_cnode:os_pid(Owner), executable(), EpmdPort, Log]),
+                   [Name, gen_cnode:os_pid(Owner), gen_cnode_test_env:executable(),
+                    gen_cnode_test_env:epmd_port(), Log]),
             [{cnode, Name}, {server, {kv, Name}}, {owner, Owner} | Base];
         Error ->
             end_per_suite(Base),
-            {fail, {c_node_did_not_start, executable(), Error}}
+            {fail, {c_node_did_not_start, gen_cnode_test_env:executable(), Error}}
     end.
 
 end_per_suite(Config) ->
-    reap(),
-    stop_reaper(),
+    gen_cnode_test_env:reap(),
+    gen_cnode_test_env:stop_reaper(),
     case ?config(owner, Config) of
         undefined -> ok;
         Owner -> is_process_alive(Owner) andalso
                      ct:log("stopping the C node: ~p", [catch gen_cnode:stop(Owner)])
     end,
-    ?config(started_dist, Config) andalso net_kernel:stop(),
-    case ?config(epmd, Config) of
-        undefined -> ok;
-        Epmd -> ct:log("epmd: ~p", [stop_os_process(Epmd)])
-    end,
-    ok.
+    gen_cnode_test_env:stop_distribution(Config).
 
 init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(sigterm_stops_cleanly_and_unpublishes, _Config) ->
-    reap();
+    gen_cnode_test_env:reap();
 end_per_testcase(Case, Config) ->
-    reap(),
+    gen_cnode_test_env:reap(),
     %% The suite's C node must have survived whatever the case did to it.
     Owner = ?config(owner, Config),
     Alive = is_process_alive(Owner)
@@ -145,7 +137,7 @@ end_per_testcase(Case, Config) ->
             ok;
         false ->
             {fail, {c_node_not_serving_after, Case, Alive,
-                    sanitizer_reports(?config(cnode_log, Config))}}
+                    gen_cnode_test_env:sanitizer_reports(?config(cnode_log, Config))}}
     end.
 
 %%% Test cases: the KeyValue server
@@ -273,7 +265,7 @@ every_term_type_round_trips_as_key_and_value(Config) ->
 binaries_up_to_8mb_round_trip(Config) ->
     Server = ?config(server, Config),
     Sizes = [0, 1, 255, 256, 65535, 65536, 1 bsl 20, 8 bsl 20],
-    Bins = [{S, pattern(S)} || S <- Sizes],
+    Bins = [{S, fidelity_terms:pattern(S)} || S <- Sizes],
     [ok = gen_server:cast(Server, {put, {?FUNCTION_NAME, S}, B}) || {S, B} <- Bins],
     [?assert(gen_server:call(Server, {get, {?FUNCTION_NAME, S}}, 30000) =:= B) || {S, B} <- Bins],
     %% The same binaries as keys.
@@ -419,14 +411,16 @@ peer_vanishing_mid_call_is_cleaned_up(Config) ->
     OsPid = peer:call(Peer, os, getpid, []),
     ok = peer:call(Peer, ?MODULE, start_call_loops, [Server, ?FUNCTION_NAME, 8]),
     %% Wait until the loops are well under way.
-    wait_until(fun() ->
-                       case gen_server:call(Server, {get, {?FUNCTION_NAME, progress, 1}}) of
-                           C when is_integer(C) -> C > 50;
-                           _ -> false
-                       end
-               end, 20000),
+    gen_cnode_test_env:wait_until(
+      fun() ->
+              case gen_server:call(Server, {get, {?FUNCTION_NAME, progress, 1}}) of
+                  C when is_integer(C) -> C > 50;
+                  _ -> false
+              end
+      end, 20000),
     os:cmd("kill -9 " ++ OsPid),
-    wait_until(fun() -> os:cmd("kill -0 " ++ OsPid ++ " 2>&1") =/= "" end, 5000),
+    gen_cnode_test_env:wait_until(fun() -> os:cmd("kill -0 " ++ OsPid ++ " 2>&1") =/= "" end,
+                                  5000),
     ?assertEqual(pong, net_adm:ping(Node)),
     [?assertEqual(V, gen_server:call(Server, {get, K})) || {K, V} <- Kept],
     [ok = gen_server:cast(Server, {put, {?FUNCTION_NAME, after_kill, N}, N}) || N <- lists:seq(1, 100)],
@@ -443,10 +437,10 @@ peer_vanishing_mid_call_is_cleaned_up(Config) ->
 oversized_message_drops_the_connection(Config) ->
     {Owner, Server = {kv, Node}, Log} =
         start_cnode(Config, kvsmall, ["--max-message", "1000000"]),
-    Small = [{{small, N}, pattern(1000 + N)} || N <- lists:seq(1, 20)],
+    Small = [{{small, N}, fidelity_terms:pattern(1000 + N)} || N <- lists:seq(1, 20)],
     [ok = gen_server:cast(Server, {put, K, V}) || {K, V} <- Small],
     ?assertEqual(20, gen_server:call(Server, size)),
-    Big = pattern(2 bsl 20),
+    Big = fidelity_terms:pattern(2 bsl 20),
     true = erlang:monitor_node(Node, true),
     ?assertExit({{nodedown, Node}, _}, gen_server:call(Server, {put, big, Big}, 10000)),
     receive {nodedown, Node} -> ok after 5000 -> error(no_nodedown) end,
@@ -460,7 +454,7 @@ oversized_message_drops_the_connection(Config) ->
     receive {nodedown, Node} -> ok after 5000 -> error(no_nodedown_after_cast) end,
     ?assertEqual(20, gen_server:call(Server, size)),
     %% Just under the limit still goes through.
-    Fits = pattern(900000),
+    Fits = fidelity_terms:pattern(900000),
     ok = gen_server:cast(Server, {put, fits, Fits}),
     ?assert(gen_server:call(Server, {get, fits}) =:= Fits),
     stop_cnode(Owner, Log).
@@ -485,12 +479,13 @@ start_without_executable_fails(_Config) ->
 %% C node exits by itself.
 owner_death_stops_the_c_node(Config) ->
     {Owner, {kv, Node}, Log} = start_cnode(Config, kvorphan, []),
-    {os_pid, Os} = track({os_pid, gen_cnode:os_pid(Owner)}),
+    {os_pid, Os} = gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
     OsPid = integer_to_list(Os),
     ?assertEqual(pong, net_adm:ping(Node)),
     exit(Owner, kill),
-    wait_until(fun() -> os:cmd("kill -0 " ++ OsPid ++ " 2>&1") =/= "" end, 10000),
-    ?assertEqual([], sanitizer_reports(Log)).
+    gen_cnode_test_env:wait_until(fun() -> os:cmd("kill -0 " ++ OsPid ++ " 2>&1") =/= "" end,
+                                  10000),
+    ?assertEqual([], gen_cnode_test_env:sanitizer_reports(Log)).
 
 %% start_link/1: when the parent exits, the owner stops the C node (SIGTERM,
 %% through terminate/2) and the node leaves epmd.
@@ -503,7 +498,7 @@ linked_owner_stops_with_its_parent(Config) ->
                            receive never -> ok end
                    end),
     {Owner, OsPid} = receive {owner, O, P} -> {O, P} after 15000 -> error(no_start) end,
-    track({os_pid, OsPid}),
+    gen_cnode_test_env:track({os_pid, OsPid}),
     ?assertEqual(pong, net_adm:ping('kvlinked@127.0.0.1')),
     Ref = monitor(process, Owner),
     exit(Parent, shutdown),
@@ -511,7 +506,7 @@ linked_owner_stops_with_its_parent(Config) ->
     ?assertNotEqual("", os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1")),
     {ok, Names} = net_adm:names("127.0.0.1"),
     ?assertNot(lists:keymember("kvlinked", 1, Names)),
-    ?assertEqual([], sanitizer_reports(Log)),
+    ?assertEqual([], gen_cnode_test_env:sanitizer_reports(Log)),
     ?assertMatch({ok, <<_/binary>>}, file:read_file(Log)),
     {ok, Text} = file:read_file(Log),
     ?assertNotEqual(nomatch, binary:match(Text, <<"exited with status 0">>)).
@@ -526,7 +521,8 @@ sigterm_stops_cleanly_and_unpublishes(Config) ->
     Down = receive {'DOWN', Ref, process, Owner, Why} -> Why after 10000 -> no_down end,
     {ok, Names} = net_adm:names("127.0.0.1"),
     ?assertEqual({ok, normal, false, []},
-                 {Result, Down, lists:keymember("kvct", 1, Names), sanitizer_reports(Log)}).
+                 {Result, Down, lists:keymember("kvct", 1, Names),
+                  gen_cnode_test_env:sanitizer_reports(Log)}).
 
 %%% Run on peers (and on the CT node)
 
@@ -574,7 +570,7 @@ start_call_loops(Server, Tag, N) ->
 
 call_loop(Server, Tag, I, Count) ->
     Value = case I rem 2 of
-                0 -> pattern(256 * 1024 + Count);
+                0 -> fidelity_terms:pattern(256 * 1024 + Count);
                 1 -> Count
             end,
     ok = gen_server:call(Server, {put, {Tag, loop, I}, Value}, ?CALL_TIMEOUT),
@@ -585,7 +581,7 @@ call_loop(Server, Tag, I, Count) ->
 %%% Terms
 
 terms() ->
-    {ok, Port} = any_port(),
+    Port = fidelity_terms:a_port(),
     X = 42,
     [%% integers: small, 32-bit, big, negative big
      0, 1, -1, 255, 256, -256, (1 bsl 27) - 1, -(1 bsl 27), (1 bsl 31) - 1, -(1 bsl 31),
@@ -598,43 +594,26 @@ terms() ->
      a, '', 'hello world', 'ключ', '🙂', 'x🙂ключ', true, false, nil, undefined,
      list_to_atom(lists:duplicate(255, $x)), list_to_atom(lists:duplicate(255, 16#1F642)),
      %% binaries and bitstrings
-     <<>>, <<"bar">>, <<0, 1, 2, 255>>, pattern(1000), <<1:1>>, <<5:3>>, <<"abc", 3:2>>,
-     binary:part(pattern(5000), 17, 1000), <<"ключ 🙂"/utf8>>,
+     <<>>, <<"bar">>, <<0, 1, 2, 255>>, fidelity_terms:pattern(1000), <<1:1>>, <<5:3>>,
+     <<"abc", 3:2>>, binary:part(fidelity_terms:pattern(5000), 17, 1000), <<"ключ 🙂"/utf8>>,
      %% tuples
      {}, {a}, {1, 2.0, "three", <<"four">>}, list_to_tuple(lists:seq(1, 300)),
      {{{{nested}}}, [{}]},
      %% lists, strings, improper lists
      [], "abc", [1 | 2], [a, b | c], [1.0 | <<>>], "ключ", lists:seq(1, 300), lists:seq(0, 255),
-     lists:duplicate(70000, $a), [[], [[]], [[[]]]], [<<>> | <<1:1>>], nested_list(40),
+     lists:duplicate(70000, $a), [[], [[]], [[[]]]], [<<>> | <<1:1>>],
+     fidelity_terms:nested_list(40),
      %% maps: flat, nested, large (hash map), keys 1 and 1.0 apart
      #{}, #{a => 1}, #{1 => a, 1.0 => b}, #{#{k => v} => [#{}], [m] => #{n => #{o => p}}},
      maps:from_list([{N, {v, N}} || N <- lists:seq(1, 100)]),
      maps:from_list([{integer_to_binary(N), N} || N <- lists:seq(1, 40)]),
      %% pids, references, ports: local and of other nodes
-     self(), list_to_pid("<0.0.0>"), external_pid(), make_ref(), external_ref(), Port,
+     self(), list_to_pid("<0.0.0>"), fidelity_terms:external_pid(), make_ref(),
+     fidelity_terms:external_ref(), Port,
      %% funs: external, local, with an environment
      fun erlang:abs/1, fun lists:map/2, fun(Y) -> Y + 1 end, fun() -> X end,
      %% a bit of everything
      {record, 'ключ', [1, 2.5, <<"x">>], #{self() => make_ref()}, {<<7:3>>, [a | b]}}].
-
-nested_list(0) -> [];
-nested_list(N) -> [nested_list(N - 1)].
-
-any_port() ->
-    case erlang:ports() of
-        [P | _] -> {ok, P};
-        [] -> {ok, open_port({spawn, "true"}, [])}
-    end.
-
-%% NEW_PID_EXT and NEWER_REFERENCE_EXT of a node that is not this one.
-external_pid() ->
-    Node = <<"elsewhere@127.0.0.1">>,
-    binary_to_term(<<131, 88, 119, (byte_size(Node)), Node/binary, 77:32, 3:32, 123456:32>>).
-
-external_ref() ->
-    Node = <<"elsewhere@127.0.0.1">>,
-    binary_to_term(<<131, 90, 3:16, 119, (byte_size(Node)), Node/binary, 123456:32,
-                     1:32, 2:32, 3:32>>).
 
 %% Built at run time so that no compiler folds them into one another.
 positive_zero() -> <<Z/float>> = <<0:64>>, Z.
@@ -649,13 +628,7 @@ identical(A, B) ->
 sort_exact(Terms) ->
     lists:sort([{T, term_to_binary(T)} || T <- Terms]).
 
-%% N bytes, not all alike, not all zero.
-pattern(N) ->
-    Block = list_to_binary([(I * 7 + 3) rem 256 || I <- lists:seq(0, 1023)]),
-    Whole = binary:copy(Block, N div 1024 + 1),
-    binary:part(Whole, 0, N).
-
-%%% The C node, peers, epmd
+%%% The C node, peers
 
 start_cnode(Config, Name, Args) ->
     start_cnode(Config, Name, Args, kv).
@@ -665,189 +638,22 @@ start_cnode(Config, Name, Args, Register) ->
     Node = list_to_atom(atom_to_list(Name) ++ "@127.0.0.1"),
     {ok, Owner} = gen_cnode:start(#{name => Node, register => Register, args => Args,
                                     log => Log}),
-    track({cnode, Owner}),
+    gen_cnode_test_env:track({cnode, Owner}),
     {Owner, {Register, Node}, Log}.
 
 %% Stops a C node the test started and checks it exited 0 with nothing to
 %% say from the sanitizers.
 stop_cnode(Owner, Log) ->
-    ?assertEqual({ok, []}, {gen_cnode:stop(Owner), sanitizer_reports(Log)}).
+    ?assertEqual({ok, []},
+                 {gen_cnode:stop(Owner), gen_cnode_test_env:sanitizer_reports(Log)}).
 
-sanitizer_reports(Log) ->
-    case file:read_file(Log) of
-        {ok, Text} ->
-            [L || L <- binary:split(Text, <<"\n">>, [global]),
-                  binary:match(L, [<<"AddressSanitizer">>, <<"LeakSanitizer">>,
-                                   <<"runtime error:">>, <<"UndefinedBehaviorSanitizer">>])
-                      =/= nomatch];
-        {error, _} ->
-            []
-    end.
-
-%% A peer node on 127.0.0.1, controlled over its standard input and output
-%% (so it need not share our cookie), with this suite and the application in
-%% its code path. Returns {PeerPid, NodeName}.
+%% A peer node with Cookie (gen_cnode_test_env:start_peer/2: this suite in its
+%% code path), tracked. Returns {PeerPid, NodeName}.
 start_peer(Config, Name, Cookie) ->
     start_peer(Config, Name, Cookie, []).
 
 start_peer(_Config, Name, Cookie, Args) ->
-    SuiteDir = filename:dirname(code:which(?MODULE)),
-    Ebin = filename:dirname(code:which(gen_cnode)),
-    {ok, Peer, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
-                                    connection => standard_io,
-                                    args => ["-setcookie", atom_to_list(Cookie),
-                                             "-pa", SuiteDir, "-pa", Ebin | Args],
-                                    wait_boot => 30000}),
-    track({peer, Peer}),
+    {Peer, Node} = gen_cnode_test_env:start_peer(Name,
+                                                 ["-setcookie", atom_to_list(Cookie) | Args]),
+    gen_cnode_test_env:track({peer, Peer}),
     {Peer, Node}.
-
-epmd_port() ->
-    case os:getenv("ERL_EPMD_PORT") of
-        false -> 4369;
-        "" -> 4369;
-        P -> list_to_integer(P)
-    end.
-
-%% Starts epmd on Port unless one answers there already; returns the holder of
-%% the one it started, or undefined.
-ensure_epmd(Port) ->
-    case epmd_answers(Port) of
-        true ->
-            undefined;
-        false ->
-            Epmd = start_os_process(os:find_executable("epmd"),
-                                    ["-port", integer_to_list(Port), "-address", "127.0.0.1"]),
-            try wait_until(fun() -> epmd_answers(Port) end, 5000) of
-                ok -> Epmd
-            catch
-                error:{wait_until_timed_out, _} ->
-                    error({epmd_did_not_start, Port, stop_os_process(Epmd)})
-            end
-    end.
-
-epmd_answers(Port) ->
-    case gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000) of
-        {ok, S} -> gen_tcp:close(S), true;
-        {error, _} -> false
-    end.
-
-ensure_distributed() ->
-    case erlang:is_alive() of
-        true ->
-            false;
-        false ->
-            Name = list_to_atom("ct" ++ erlang:system_info(otp_release) ++ "@127.0.0.1"),
-            {ok, _} = net_kernel:start([Name, longnames]),
-            true
-    end.
-
-executable() ->
-    case os:getenv("GEN_CNODE_EXE") of
-        false -> "(priv/gen_cnode)";
-        Exe -> Exe
-    end.
-
-%% An OS process owned by a process of its own (test case processes come and
-%% go). Returns the holder's pid; stop_os_process/1 stops it by its os pid.
-start_os_process(Exe, Args) ->
-    Self = self(),
-    Ref = make_ref(),
-    Holder = spawn(fun() ->
-                           Port = open_port({spawn_executable, Exe},
-                                            [{args, Args}, exit_status, stderr_to_stdout,
-                                             use_stdio, binary]),
-                           {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                           Self ! {Ref, OsPid},
-                           hold(Port, OsPid, [])
-                   end),
-    receive {Ref, _OsPid} -> Holder after 5000 -> error({no_os_pid, Exe}) end.
-
-hold(Port, OsPid, Out) ->
-    receive
-        {Port, {data, D}} ->
-            hold(Port, OsPid, [D | Out]);
-        {Port, {exit_status, S}} ->
-            receive {stop, From, Ref} -> From ! {Ref, {exited, S, lists:reverse(Out)}} end;
-        {stop, From, Ref} ->
-            os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
-            receive
-                {Port, {exit_status, S}} -> From ! {Ref, {exit_status, S}}
-            after 5000 ->
-                    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-                    receive {Port, {exit_status, S}} -> From ! {Ref, {killed, S}}
-                    after 2000 -> From ! {Ref, {no_exit, OsPid}}
-                    end
-            end
-    end.
-
-stop_os_process(Holder) ->
-    Ref = monitor(process, Holder),
-    Holder ! {stop, self(), Ref},
-    receive
-        {Ref, Result} -> demonitor(Ref, [flush]), Result;
-        {'DOWN', Ref, process, Holder, Why} -> {holder_down, Why}
-    after 10000 -> timeout
-    end.
-
-%%% The reaper: stops, by pid, whatever a test case started.
-
-start_reaper() ->
-    Pid = spawn(fun() -> reaper([]) end),
-    register(?REAPER, Pid).
-
-stop_reaper() ->
-    ?REAPER ! stop.
-
-track(Thing) ->
-    ?REAPER ! {track, Thing},
-    Thing.
-
-reap() ->
-    Ref = make_ref(),
-    ?REAPER ! {reap, self(), Ref},
-    receive {Ref, Results} -> [ct:log("reaped ~p: ~p", [T, R]) || {T, R} <- Results], ok
-    after 60000 -> ct:log("reaper did not answer")
-    end.
-
-reaper(Things) ->
-    receive
-        {track, Thing} ->
-            reaper([Thing | Things]);
-        {reap, From, Ref} ->
-            From ! {Ref, [{T, cleanup(T)} || T <- Things]},
-            reaper([]);
-        stop ->
-            ok
-    end.
-
-cleanup({peer, Peer}) ->
-    case is_process_alive(Peer) of
-        true -> catch peer:stop(Peer);
-        false -> already_down
-    end;
-cleanup({cnode, Owner}) ->
-    case is_process_alive(Owner) of
-        true -> catch gen_cnode:stop(Owner);
-        false -> already_down
-    end;
-cleanup({os_pid, OsPid}) ->
-    Pid = integer_to_list(OsPid),
-    case os:cmd("kill -0 " ++ Pid ++ " 2>&1") of
-        "" -> os:cmd("kill -KILL " ++ Pid), killed;
-        _ -> already_down
-    end.
-
-wait_until(Fun, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_until_(Fun, Deadline).
-
-wait_until_(Fun, Deadline) ->
-    case catch Fun() of
-        true ->
-            ok;
-        Other ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error({wait_until_timed_out, Other});
-                false -> timer:sleep(20), wait_until_(Fun, Deadline)
-            end
-    end.

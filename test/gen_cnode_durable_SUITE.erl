@@ -72,7 +72,7 @@ init_per_testcase(Case, Config) ->
     [{case_dir, Dir}, {t0, erlang:monotonic_time(millisecond)} | Config].
 
 end_per_testcase(Case, Config) ->
-    ?H:reap(),
+    gen_cnode_test_env:reap(),
     ct:log("~p took ~b ms", [Case, erlang:monotonic_time(millisecond) - ?config(t0, Config)]),
     ok.
 
@@ -112,7 +112,7 @@ kill9_round(Config, Name, Args, Round, Delay, Baseline) ->
                {6, put_delete}],
     Procs = [{Id, Kind, spawn_monitor(fun() -> writer(Server, Round, Id, Kind, 1) end)}
              || {Id, Kind} <- Writers],
-    [?H:track({pid, Pid}) || {_, _, {Pid, _}} <- Procs],
+    [gen_cnode_test_env:track({pid, Pid}) || {_, _, {Pid, _}} <- Procs],
     timer:sleep(Delay),
     ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
     Acked = [receive
@@ -332,7 +332,8 @@ corrupt_fixture(Config, Dir, Opts) ->
     case lists:member(compact, Opts) of
         true ->
             ok = gen_server:call(Server, compact, ?CALL),
-            ?H:wait_until(fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 20000),
+            gen_cnode_test_env:wait_until(
+              fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 20000),
             ok = gen_server:call(Server, {put, extra, 1}, ?CALL);
         false ->
             ok
@@ -389,14 +390,15 @@ compaction_under_load_loses_nothing(Config) ->
     ?assertMatch(#{compactions := 0, entries := 200000}, S0),
     ?assertEqual([1], ?H:log_files(Dir, kv)),
     {Writer, WRef} = spawn_monitor(fun() -> during_writer(Server, 1) end),
-    ?H:track({pid, Writer}),
+    gen_cnode_test_env:track({pid, Writer}),
     timer:sleep(50),
     T0 = erlang:monotonic_time(millisecond),
     ?assertEqual(ok, gen_server:call(Server, compact, ?CALL)),
     Again = gen_server:call(Server, compact, ?CALL),
     ct:log("compact again at once: ~p", [Again]),
     ?assert(lists:member(Again, [ok, {error, {compact, already_running}}])),
-    ?H:wait_until(fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 60000),
+    gen_cnode_test_env:wait_until(
+      fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 60000),
     T1 = erlang:monotonic_time(millisecond),
     Writer ! stop,
     During = receive {'DOWN', WRef, process, Writer, {written, W}} -> W;
@@ -473,7 +475,8 @@ compaction_starts_by_itself_past_compact_min(Config) ->
     Big = binary:copy(<<"0123456789abcdef">>, 64),
     Writes = [{{k, I rem 50}, {I, Big}} || I <- lists:seq(1, 600)],
     [ok = gen_server:call(Server, {put, K, V}, ?CALL) || {K, V} <- Writes],
-    ?H:wait_until(fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 30000),
+    gen_cnode_test_env:wait_until(
+      fun() -> maps:get(compactions, ?H:status(Server)) >= 1 end, 30000),
     Status = ?H:status(Server),
     ct:log("status ~p, files ~p", [Status, ?H:list_dir(Dir)]),
     Model = maps:from_list(Writes),
@@ -495,11 +498,12 @@ kill9_during_compaction_loses_nothing(Config) ->
     OsPid = gen_cnode:os_pid(Owner),
     ok = gen_server:call(Server, compact, ?CALL),
     Children = ?H:children_of(OsPid),
-    [?H:track({os_pid, C}) || C <- Children],
+    [gen_cnode_test_env:track({os_pid, C}) || C <- Children],
     [ok = gen_server:call(Server, {put, {late, I}, I}, ?CALL) || I <- lists:seq(1, 50)],
     ct:log("compaction child(ren) ~p; files ~p", [Children, ?H:list_dir(Dir)]),
     ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
-    ?H:wait_until(fun() -> not lists:any(fun ?H:os_alive/1, Children) end, 20000),
+    gen_cnode_test_env:wait_until(
+      fun() -> not lists:any(fun gen_cnode_test_env:os_alive/1, Children) end, 20000),
     ct:log("files after the kill: ~p", [?H:list_dir(Dir)]),
     {Owner2, Server2, Log2} = ?H:start_cnode(Config, kvk9compact, Args),
     Model = maps:merge(Model0, maps:from_list([{{late, I}, I} || I <- lists:seq(1, 50)])),
@@ -508,7 +512,8 @@ kill9_during_compaction_loses_nothing(Config) ->
     ok = gen_server:call(Server2, {put, final, 1}, ?CALL),
     Before = maps:get(compactions, ?H:status(Server2)),
     ok = gen_server:call(Server2, compact, ?CALL),
-    ?H:wait_until(fun() -> maps:get(compactions, ?H:status(Server2)) > Before end, 30000),
+    gen_cnode_test_env:wait_until(
+      fun() -> maps:get(compactions, ?H:status(Server2)) > Before end, 30000),
     ?H:stop_cnode(Owner2, Log2),
     {Owner3, Server3, Log3} = ?H:start_cnode(Config, kvk9compact, Args),
     ?H:verify_exact(Server3, Model#{final => 1}),

@@ -56,7 +56,7 @@ init_per_testcase(_Case, Config) ->
     [{t0, erlang:monotonic_time(millisecond)} | Config].
 
 end_per_testcase(Case, Config) ->
-    ?H:reap(),
+    gen_cnode_test_env:reap(),
     ct:log("~p took ~b ms", [Case, erlang:monotonic_time(millisecond) - ?config(t0, Config)]),
     ok.
 

@@ -19,9 +19,9 @@
 %%
 %% Like gen_cnode_SUITE it brings up its own epmd on $ERL_EPMD_PORT (unless
 %% one answers there) and distribution with long names, and stops what it
-%% started. tools/run-tests runs it under OTP 25 on the host (against the
-%% sanitizer build) and OTP 27 in the chroot, so every caller-side path is
-%% exercised from both releases. Under OTP 25 on the host, when the OTP 27
+%% started (gen_cnode_test_env, the suites' shared set-up). tools/run-tests
+%% runs it under OTP 25 on the host (against the sanitizer build) and OTP 27
+%% in the chroot, so every caller-side path is exercised from both releases. Under OTP 25 on the host, when the OTP 27
 %% chroot is there (tools/otp27-chroot, run as root), a third group, releases,
 %% has callers of both releases take turns on one C node (C node only: an OTP
 %% 27 caller's sys:get_state of an OTP 25 BEAM server ends in case_clause).
@@ -74,7 +74,6 @@
 %% Run on client peer nodes.
 -export([hold_resources/3, release_probe/3, collect_garbage/0]).
 
--define(REAPER, gen_cnode_otp_SUITE_reaper).
 -define(QUIET, 300).             % ms to wait for a message that must not come
 -define(PROMPT, 2000).           % ms within which a signal must arrive
 -define(HUGE, (1 bsl 40)).       % a count the counter never reaches by itself
@@ -140,22 +139,13 @@ differs(_, _) -> false.
 %%% Suite, groups, cases
 
 init_per_suite(Config) ->
-    EpmdPort = epmd_port(),
-    Epmd = ensure_epmd(EpmdPort),
-    StartedDist = ensure_distributed(),
-    start_reaper(),
-    ct:log("OTP ~s caller, epmd port ~p", [erlang:system_info(otp_release), EpmdPort]),
-    [{epmd, Epmd}, {started_dist, StartedDist} | Config].
+    Config1 = gen_cnode_test_env:init_suite(Config),
+    ct:log("OTP ~s caller, epmd port ~p",
+           [erlang:system_info(otp_release), gen_cnode_test_env:epmd_port()]),
+    Config1.
 
 end_per_suite(Config) ->
-    reap(),
-    stop_reaper(),
-    ?config(started_dist, Config) andalso net_kernel:stop(),
-    case ?config(epmd, Config) of
-        undefined -> ok;
-        Epmd -> ct:log("epmd: ~p", [stop_os_process(Epmd)])
-    end,
-    ok.
+    gen_cnode_test_env:end_suite(Config).
 
 init_per_group(Group, Config) ->
     {Kind, Name} = case Group of
@@ -183,9 +173,9 @@ init_per_testcase(_Case, Config) ->
     Config.
 
 end_per_testcase(target_stops_cleanly, _Config) ->
-    reap();
+    gen_cnode_test_env:reap();
 end_per_testcase(Case, Config) ->
-    reap(),
+    gen_cnode_test_env:reap(),
     flush(),
     %% The group's target must still serve whatever the case did to it.
     #{node := Node} = ?config(target, Config),
@@ -758,7 +748,7 @@ multi_call_one_and_two_nodes(Config) ->
     {ok, _} = start(T, {start, kv, [], [{name, otp_multi}]}),
     %% The same name on this node, a BEAM server.
     {ok, Local} = gen_server:start({local, otp_multi}, kv_reference, {nolink, []}, []),
-    track({server, Local}),
+    gen_cnode_test_env:track({server, Local}),
     ok = gen_server:cast({otp_multi, Node}, {put, k, there}),
     ok = gen_server:cast(otp_multi, {put, k, here}),
     ?assertEqual({[{Node, there}], []}, gen_server:multi_call([Node], otp_multi, {get, k})),
@@ -889,7 +879,7 @@ peer_disconnect_releases_monitors_links_and_calls(Config) ->
     ok = gen_server:cast(Counter, {add, ?HUGE}),
     ?assertEqual(?HUGE + 2, gen_server:call(Counter, get)),
     ?assertEqual(ok, stop_target(T)),
-    ?assert(After - Warm < 2048).
+    ?assert(After - Warm < memory_budget_kb(T)).
 
 %% 5000 short-lived callers, each: monitor, a few calls, demonitor; one in ten
 %% dies mid-call. VmRSS after a second identical round stays put (< 2 MB more),
@@ -917,10 +907,10 @@ soak_monitor_calls_demonitor(Config) ->
     ct:log("~p: rounds of 5000 callers took ~p ms, ~p ms, then ~p ms for 3 more; memory ~p kB "
            "after the first, ~p kB after the second, ~p kB after the fifth",
            [Kind, T1 div 1000, T2 div 1000, T3 div 1000, Warm, Second, After]),
-    ?assert(Second - Warm < 2048),
+    ?assert(Second - Warm < memory_budget_kb(T)),
     ?assertEqual(0, gen_server:call(Counter, get)),
     ?assertEqual(ok, stop_target(T)),
-    ?assert(After - Warm < 2048).
+    ?assert(After - Warm < memory_budget_kb(T)).
 
 soak_round(Kv, Name, Counter, N, Batch) ->
     Self = self(),
@@ -1065,14 +1055,15 @@ other_release_runtime() ->
 start_other_release_peer(Name) ->
     {Chroot, Dir} = other_release_runtime(),
     Exec = {Chroot, [Dir, "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/bin:/bin",
-                     "LANG=C.UTF-8", "ERL_EPMD_PORT=" ++ integer_to_list(epmd_port()),
+                     "LANG=C.UTF-8",
+                     "ERL_EPMD_PORT=" ++ integer_to_list(gen_cnode_test_env:epmd_port()),
                      "/usr/bin/erl"]},
     {ok, Peer, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
                                     connection => standard_io, exec => Exec,
                                     args => ["-hidden", "-setcookie",
                                              atom_to_list(erlang:get_cookie())],
                                     wait_boot => 30000}),
-    track({os_pid, list_to_integer(peer:call(Peer, os, getpid, []))}),
+    gen_cnode_test_env:track({os_pid, list_to_integer(peer:call(Peer, os, getpid, []))}),
     {Peer, Node, peer:call(Peer, erlang, system_info, [otp_release])}.
 
 %%% Run on client peers
@@ -1141,12 +1132,12 @@ start_target(cnode, Name, Config, Opts) ->
     {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, env => Env}),
     OsPid = gen_cnode:os_pid(Owner),
     ct:log("C node ~p, os pid ~p, executable ~s, log ~s",
-           [Node, OsPid, os:getenv("GEN_CNODE_EXE", "(priv/gen_cnode)"), Log]),
+           [Node, OsPid, gen_cnode_test_env:executable(), Log]),
     #{kind => cnode, node => Node, owner => Owner, log => Log, os_pid => OsPid}.
 
 %% A target a case started: the reaper stops it if the case does not.
-track_target(T = #{kind := beam, peer := Peer}) -> track({peer, Peer}), T;
-track_target(T = #{kind := cnode, owner := Owner}) -> track({cnode, Owner}), T.
+track_target(T = #{kind := beam, peer := Peer}) -> gen_cnode_test_env:track({peer, Peer}), T;
+track_target(T = #{kind := cnode, owner := Owner}) -> gen_cnode_test_env:track({cnode, Owner}), T.
 
 %% ok, or what went wrong (a C node must exit 0 with nothing from the
 %% sanitizers).
@@ -1160,12 +1151,20 @@ stop_target(#{kind := cnode, owner := Owner, log := Log}) ->
                   true -> catch gen_cnode:stop(Owner);
                   false -> owner_already_gone
               end,
-    case {Stopped, sanitizer_reports(Log)} of
+    case {Stopped, gen_cnode_test_env:sanitizer_reports(Log)} of
         {ok, []} -> ok;
         Other -> {error, Other}
     end.
 
 %% The target's memory in kB: a C node's VmRSS (/proc/OSPID/status). For a
+%% How much a target's memory may grow over the rounds of a memory check. The
+%% C node is what these checks are about: 2 MB. The reference BEAM node's
+%% erlang:memory(total) moves by megabytes for reasons of its own (code
+%% loading, distribution buffers of peers that come and go; +2.4 MB seen once
+%% in a round where the C node stayed flat), so it gets a looser budget.
+memory_budget_kb(#{kind := cnode}) -> 2048;
+memory_budget_kb(#{kind := beam}) -> 8192.
+
 %% BEAM node, erlang:memory(total) after collecting every process's garbage:
 %% its VmRSS moves by megabytes as the VM's allocators keep or return carriers
 %% (seen here: +2.6 MB over a round while erlang:memory(total) went down).
@@ -1188,7 +1187,7 @@ memory_kb(OsPid) when is_integer(OsPid) ->
 start(#{node := Node}, Request) ->
     case gen_server:call({gen_cnode, Node}, Request, 30000) of
         {ok, Pid} = Ok ->
-            track({server, Pid}),
+            gen_cnode_test_env:track({server, Pid}),
             Ok;
         Other ->
             Other
@@ -1197,38 +1196,24 @@ start(#{node := Node}, Request) ->
 start_kv(T, Arg) ->
     start(T, {start, kv, Arg}).
 
-sanitizer_reports(Log) ->
-    case file:read_file(Log) of
-        {ok, Text} ->
-            [L || L <- binary:split(Text, <<"\n">>, [global]),
-                  binary:match(L, [<<"AddressSanitizer">>, <<"LeakSanitizer">>,
-                                   <<"runtime error:">>, <<"UndefinedBehaviorSanitizer">>])
-                      =/= nomatch];
-        {error, _} ->
-            []
-    end.
-
-%% A peer BEAM node of this release, with this suite in its code path.
+%% A hidden peer BEAM node of this release with our cookie
+%% (gen_cnode_test_env:start_peer/2: this suite in its code path).
 start_peer(Name, Args) ->
-    SuiteDir = filename:dirname(code:which(?MODULE)),
-    Ebin = filename:dirname(code:which(gen_cnode)),
-    {ok, Peer, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
-                                    connection => standard_io,
-                                    args => ["-hidden", "-setcookie", atom_to_list(erlang:get_cookie()),
-                                             "-pa", SuiteDir, "-pa", Ebin | Args],
-                                    wait_boot => 30000}),
+    {Peer, Node} = gen_cnode_test_env:start_peer(
+                     Name, ["-hidden", "-setcookie", atom_to_list(erlang:get_cookie()) | Args]),
     OsPid = list_to_integer(peer:call(Peer, os, getpid, [])),
     {Peer, Node, OsPid}.
 
 %% A peer that the case kills; the reaper makes sure it is gone.
 start_client_peer(Name) ->
     {Peer, Node, OsPid} = start_peer(Name, []),
-    track({os_pid, OsPid}),
+    gen_cnode_test_env:track({os_pid, OsPid}),
     {Peer, Node, OsPid}.
 
 kill_os_process(OsPid) ->
     os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-    wait_until(fun() -> os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =/= "" end, 5000).
+    gen_cnode_test_env:wait_until(
+      fun() -> os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =/= "" end, 5000).
 
 %%% Client processes
 
@@ -1255,12 +1240,13 @@ mailbox_of(W, Ms) ->
 
 %% Waits until a process is blocked in a call (its request sent).
 wait_blocked(P) ->
-    wait_until(fun() ->
-                       case process_info(P, [status, current_function]) of
-                           [{status, waiting}, {current_function, {gen, _, _}}] -> true;
-                           Other -> Other
-                       end
-               end, 10000).
+    gen_cnode_test_env:wait_until(
+      fun() ->
+              case process_info(P, [status, current_function]) of
+                  [{status, waiting}, {current_function, {gen, _, _}}] -> true;
+                  Other -> Other
+              end
+      end, 10000).
 
 %% A process linked to Server, trapping exits or not, that forwards what it
 %% receives to us. It runs until it is told to exit or a signal kills it.
@@ -1333,138 +1319,3 @@ messages(Ms) ->
 
 flush() ->
     receive _ -> flush() after 0 -> ok end.
-
-%%% epmd, distribution, the reaper (as in gen_cnode_SUITE)
-
-epmd_port() ->
-    case os:getenv("ERL_EPMD_PORT") of
-        false -> 4369;
-        "" -> 4369;
-        P -> list_to_integer(P)
-    end.
-
-ensure_epmd(Port) ->
-    case epmd_answers(Port) of
-        true ->
-            undefined;
-        false ->
-            Epmd = start_os_process(os:find_executable("epmd"),
-                                    ["-port", integer_to_list(Port), "-address", "127.0.0.1"]),
-            wait_until(fun() -> epmd_answers(Port) end, 5000),
-            Epmd
-    end.
-
-epmd_answers(Port) ->
-    case gen_tcp:connect({127, 0, 0, 1}, Port, [], 1000) of
-        {ok, S} -> gen_tcp:close(S), true;
-        {error, _} -> false
-    end.
-
-ensure_distributed() ->
-    case erlang:is_alive() of
-        true ->
-            false;
-        false ->
-            Name = list_to_atom("ct" ++ erlang:system_info(otp_release) ++ "@127.0.0.1"),
-            {ok, _} = net_kernel:start([Name, longnames]),
-            true
-    end.
-
-start_os_process(Exe, Args) ->
-    Self = self(),
-    Ref = make_ref(),
-    Holder = spawn(fun() ->
-                           Port = open_port({spawn_executable, Exe},
-                                            [{args, Args}, exit_status, stderr_to_stdout,
-                                             use_stdio, binary]),
-                           {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                           Self ! {Ref, OsPid},
-                           hold_os_process(Port, OsPid)
-                   end),
-    receive {Ref, _OsPid} -> Holder after 5000 -> error({no_os_pid, Exe}) end.
-
-hold_os_process(Port, OsPid) ->
-    receive
-        {Port, {data, _}} ->
-            hold_os_process(Port, OsPid);
-        {Port, {exit_status, S}} ->
-            receive {stop, From, Ref} -> From ! {Ref, {exited, S}} end;
-        {stop, From, Ref} ->
-            os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
-            receive
-                {Port, {exit_status, S}} -> From ! {Ref, {exit_status, S}}
-            after 5000 ->
-                    os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
-                    receive {Port, {exit_status, S}} -> From ! {Ref, {killed, S}}
-                    after 2000 -> From ! {Ref, {no_exit, OsPid}}
-                    end
-            end
-    end.
-
-stop_os_process(Holder) ->
-    Ref = monitor(process, Holder),
-    Holder ! {stop, self(), Ref},
-    receive
-        {Ref, Result} -> demonitor(Ref, [flush]), Result;
-        {'DOWN', Ref, process, Holder, Why} -> {holder_down, Why}
-    after 10000 -> timeout
-    end.
-
-%% Stops, by pid, whatever a test case started.
-start_reaper() ->
-    register(?REAPER, spawn(fun() -> reaper([]) end)).
-
-stop_reaper() ->
-    ?REAPER ! stop.
-
-track(Thing) ->
-    ?REAPER ! {track, Thing},
-    Thing.
-
-reap() ->
-    Ref = make_ref(),
-    ?REAPER ! {reap, self(), Ref},
-    receive {Ref, Results} -> [ct:log("reaped ~p: ~p", [T, R]) || {T, R} <- Results], ok
-    after 60000 -> ct:log("reaper did not answer")
-    end.
-
-reaper(Things) ->
-    receive
-        {track, Thing} ->
-            reaper([Thing | Things]);
-        {reap, From, Ref} ->
-            From ! {Ref, [{T, catch cleanup(T)} || T <- Things]},
-            reaper([]);
-        stop ->
-            ok
-    end.
-
-%% A server a case started: killed, so that no name or memory outlives the
-%% case (a target that cannot kill yet keeps it: that is its bug to show).
-cleanup({server, Pid}) ->
-    exit(Pid, kill);
-cleanup({peer, Peer}) ->
-    is_process_alive(Peer) andalso peer:stop(Peer);
-cleanup({cnode, Owner}) ->
-    is_process_alive(Owner) andalso gen_cnode:stop(Owner);
-cleanup({os_pid, OsPid}) ->
-    Pid = integer_to_list(OsPid),
-    case os:cmd("kill -0 " ++ Pid ++ " 2>&1") of
-        "" -> os:cmd("kill -KILL " ++ Pid), killed;
-        _ -> already_down
-    end.
-
-wait_until(Fun, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_until_(Fun, Deadline).
-
-wait_until_(Fun, Deadline) ->
-    case catch Fun() of
-        true ->
-            ok;
-        Other ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> error({wait_until_timed_out, Other});
-                false -> timer:sleep(20), wait_until_(Fun, Deadline)
-            end
-    end.
