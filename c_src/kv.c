@@ -209,16 +209,13 @@ static int wait_for_disk(gen_server *self, kv *k, const gen_server_from *from)
 
 static void encode_put_result(ei_x_buff *reply, int rc)
 {
-    static const char full[] = {119, 10, 's', 't', 'o', 'r', 'e', '_', 'f', 'u', 'l', 'l'};
-    static const char nomem[] = {119, 13, 'o', 'u', 't', '_', 'o', 'f', '_', 'm', 'e', 'm', 'o', 'r', 'y'};
     if (rc == PUT_OK) {
         ei_x_encode_atom(reply, "ok");
-    } else {
-        term_view why = rc == PUT_FULL ? (term_view){full, sizeof full} : (term_view){nomem, sizeof nomem};
-        ei_x_encode_tuple_header(reply, 2);
-        ei_x_encode_atom(reply, "error");
-        ei_x_append_buf(reply, why.ptr, (int)why.len);
+        return;
     }
+    ei_x_encode_tuple_header(reply, 2);
+    ei_x_encode_atom(reply, "error");
+    ei_x_encode_atom(reply, rc == PUT_FULL ? "store_full" : "out_of_memory");
 }
 
 static void encode_keys(kv *k, ei_x_buff *reply)

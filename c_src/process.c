@@ -624,7 +624,9 @@ void process_table_flush(process_table *t)
     t->flushing = now;
     t->nflush = 0;
     for (size_t i = 0; i < n; i++) {
-        process *p = by_num(t, now[i]);
+        /* through t->flushing, not `now`: a flush that asks again may grow
+         * (and so move) both arrays */
+        process *p = by_num(t, t->flushing[i]);
         if (!p)
             continue;
         p->want_flush = 0;
