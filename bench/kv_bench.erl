@@ -50,7 +50,7 @@ config() ->
       preload => int_env("BENCH_PRELOAD", D(10000, 1000)),
       warmup => int_env("BENCH_WARMUP_CALLS", D(20000, 2000)),
       servers => [list_to_atom(S) || S <- string:lexemes(
-                                               os:getenv("BENCH_SERVERS", "c,beam,beam_nbw"), ", ")],
+                                               os:getenv("BENCH_SERVERS", "c,beam,c_nospin,beam_nbw"), ", ")],
       cnode_exe => os:getenv("BENCH_CNODE_EXE", "priv/gen_cnode"),
       erl_exe => os:find_executable("erl"),
       bench_ebin => os:getenv("BENCH_EBIN", filename:join(Out, "ebin")),
@@ -119,13 +119,15 @@ say(Fmt, Args) ->
 %%% Servers: launch, first call, stop
 
 label(c) -> "C node";
+label(c_nospin) -> "C no-spin";
 label(beam) -> "BEAM";
 label(beam_nbw) -> "BEAM no-bw".
 
-command(c, Node, Cfg) ->
+command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin ->
+    Flags = case Kind of c -> []; c_nospin -> ["--busy-poll", "0"] end,
     {maps:get(cnode_exe, Cfg),
-     ["--name", atom_to_list(Node), "--cookie", atom_to_list(erlang:get_cookie()),
-      "--register", "kv", "--quiet", "--watch-stdin"]};
+     Flags ++ ["--name", atom_to_list(Node), "--cookie", atom_to_list(erlang:get_cookie()),
+               "--register", "kv", "--quiet", "--watch-stdin"]};
 command(Kind, Node, Cfg) when Kind =:= beam; Kind =:= beam_nbw ->
     Flags = case Kind of beam -> []; beam_nbw -> ?NBW_FLAGS end,
     {maps:get(erl_exe, Cfg),
@@ -167,7 +169,7 @@ check_exe(Kind, OsPid) ->
               {ok, E} -> filename:basename(E);
               _ -> "?"
           end,
-    Want = case Kind of c -> "gen_cnode"; _ -> "beam.smp" end,
+    Want = case Kind of beam -> "beam.smp"; beam_nbw -> "beam.smp"; _ -> "gen_cnode" end,
     Exe =:= Want orelse say("warning: os pid ~b of ~s is ~s, not ~s: its CPU and memory "
                             "figures are not the server's", [OsPid, Kind, Exe, Want]).
 
@@ -226,6 +228,18 @@ cpu_ticks(OsPid) ->
     Fields = binary:split(Rest, <<" ">>, [global]),
     binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)).
 
+%% Time on a CPU of every thread of an OS process, in nanoseconds: the
+%% scheduler's own account (/proc/PID/task/TID/schedstat, first field), exact
+%% where utime + stime are sampled at each clock tick and so charge a process
+%% that wakes up often for short bursts by where the ticks happen to fall.
+cpu_ns(OsPid) ->
+    Dir = "/proc/" ++ integer_to_list(OsPid) ++ "/task",
+    {ok, Tids} = file:list_dir(Dir),
+    lists:sum([case file:read_file(filename:join([Dir, T, "schedstat"])) of
+                   {ok, B} -> binary_to_integer(hd(binary:split(B, <<" ">>)));
+                   {error, _} -> 0      % a thread that ended meanwhile
+               end || T <- Tids]).
+
 %% Busy clock ticks of the whole machine (every CPU), from /proc/stat.
 machine_ticks() ->
     {ok, Stat} = file:read_file("/proc/stat"),
@@ -251,6 +265,7 @@ measure(#{os_pid := OsPid}, Cfg, Fun) ->
     Me = list_to_integer(os:getpid()),
     Tck = maps:get(clk_tck, Cfg),
     S0 = cpu_ticks(OsPid), C0 = cpu_ticks(Me), A0 = machine_ticks(),
+    Sn0 = cpu_ns(OsPid), Cn0 = cpu_ns(Me),
     T0 = erlang:monotonic_time(nanosecond),
     {Ops, Extra, Wall} = case Fun() of
                              {O, E, W} -> {O, E, W};
@@ -258,13 +273,14 @@ measure(#{os_pid := OsPid}, Cfg, Fun) ->
                              O -> {O, undefined, undefined}
                          end,
     T1 = erlang:monotonic_time(nanosecond), S1 = cpu_ticks(OsPid), C1 = cpu_ticks(Me),
-    A1 = machine_ticks(),
+    A1 = machine_ticks(), Sn1 = cpu_ns(OsPid), Cn1 = cpu_ns(Me),
     WallS = case Wall of undefined -> (T1 - T0) / 1.0e9; _ -> Wall end,
     ServerS = (S1 - S0) / Tck, ClientS = (C1 - C0) / Tck,
     OtherS = max(0, (A1 - A0) / Tck - ServerS - ClientS),
     #{ops => Ops, extra => Extra, wall => WallS,
-      server_us_per_op => ServerS * 1.0e6 / Ops, client_us_per_op => ClientS * 1.0e6 / Ops,
-      server_core => ServerS / ((T1 - T0) / 1.0e9), client_core => ClientS / ((T1 - T0) / 1.0e9),
+      server_us_per_op => (Sn1 - Sn0) / 1000 / Ops, client_us_per_op => (Cn1 - Cn0) / 1000 / Ops,
+      server_us_per_op_ticks => ServerS * 1.0e6 / Ops, client_us_per_op_ticks => ClientS * 1.0e6 / Ops,
+      server_core => (Sn1 - Sn0) / (T1 - T0), client_core => (Cn1 - Cn0) / (T1 - T0),
       other_core => OtherS / ((T1 - T0) / 1.0e9)}.
 
 %%% Results, kept in the process dictionary: {Figure, Kind} -> [Value]
@@ -354,8 +370,9 @@ figure_latency(Servers, Cfg = #{lat_calls := N, preload := P}) ->
                      add(lat_p999, K, Pct(0.999)),
                      add(cpu_call_seq, K, maps:get(server_us_per_op, M)),
                      add_cpu(latency, K, M),
-                     say("  ~-10s p50 ~.1f us  p99 ~.1f us  server ~.2f us/call  client ~.2f us/call",
+                     say("  ~-10s p50 ~.1f us  p99 ~.1f us  server ~.2f us/call (ticks ~.2f)  client ~.2f us/call",
                          [label(K), Pct(0.5), Pct(0.99), maps:get(server_us_per_op, M),
+                          maps:get(server_us_per_op_ticks, M),
                           maps:get(client_us_per_op, M)])
              end).
 
@@ -510,12 +527,11 @@ plural(1) -> "";
 plural(_) -> "s".
 
 table(Cfg = #{servers := Kinds}, Secs) ->
-    Beams = [K || K <- Kinds, K =/= c],
-    HasC = lists:member(c, Kinds),
+    Pairs = pairs(Kinds),
     Head = ["figure", "unit"] ++ [label(K) ++ " median [min-max]" || K <- Kinds]
-        ++ [case HasC of true -> ["C/" ++ label(B)]; false -> [] end || B <- Beams]
-        ++ ["target C/BEAM", "met (vs " ++ string:join([label(B) || B <- Beams], ", vs ") ++ ")"],
-    Rows = [row(F, Kinds, Beams, HasC) || F <- figures(Cfg)],
+        ++ [pair_label(P) || P <- Pairs]
+        ++ ["target C/BEAM", "met (" ++ string:join([pair_label(P) || P <- Pairs], ", ") ++ ")"],
+    Rows = [row(F, Kinds, Pairs) || F <- figures(Cfg)],
     CpuHead = ["workload"] ++ lists:append([[label(K) ++ " client us/op", label(K) ++ " client core",
                                              label(K) ++ " server core", label(K) ++ " other core"]
                                             || K <- Kinds]),
@@ -540,9 +556,19 @@ table(Cfg = #{servers := Kinds}, Secs) ->
                                  || Key <- [lat_calls, tp_seconds, tp_callers, casts, cast_senders,
                                             mem_entries, mem_batch, preload, warmup]], " ")])].
 
-row({Fig, Label, Unit, Target}, Kinds, Beams, HasC) ->
+%% The ratios reported, each a C flavour over a BEAM flavour: both with their
+%% defaults, the C node's defaults against the BEAM without busy-waiting (the
+%% BEAM's lowest CPU), and both without spinning.
+pairs(Kinds) ->
+    [{C, B} || {C, B} <- [{c, beam}, {c, beam_nbw}, {c_nospin, beam_nbw}],
+               lists:member(C, Kinds), lists:member(B, Kinds)].
+
+pair_label({C, B}) ->
+    case C of c -> "C"; _ -> label(C) end ++ "/" ++ label(B).
+
+row({Fig, Label, Unit, Target}, Kinds, Pairs) ->
     Cells = [cell(get({Fig, K})) || K <- Kinds],
-    Ratios = [ratio(Fig, c, B) || B <- Beams, HasC],
+    Ratios = [ratio(Fig, C, B) || {C, B} <- Pairs],
     [lists:flatten(Label), Unit] ++ Cells ++ [fmt_ratio(R) || R <- Ratios]
         ++ [target_text(Target), met(Target, Ratios)].
 

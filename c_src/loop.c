@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -26,6 +27,8 @@ struct loop {
     long long timer_due;
     loop_turn_fn *turn_fn;
     void *turn_data;
+    long long spin_ns; /* after a turn that answered, poll without sleeping this long */
+    long long busy_at; /* when the last such turn ended */
 };
 
 static long long now_ms(void)
@@ -112,6 +115,15 @@ void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
 
 void loop_stop(loop *l) { l->stop = 1; }
 
+void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int loop_run(loop *l)
 {
     struct epoll_event evs[LOOP_BATCH];
@@ -120,6 +132,12 @@ int loop_run(loop *l)
         if (l->timer_fn) {
             long long left = l->timer_due - now_ms();
             timeout = left < 0 ? 0 : (int)left;
+        }
+        if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
+            /* Spinning: poll, and let anything else runnable on this core go
+             * first (on a small machine that is often the peer we wait for). */
+            timeout = 0;
+            sched_yield();
         }
         int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
         if (n < 0) {
@@ -140,8 +158,8 @@ int loop_run(loop *l)
                 events |= LOOP_WRITE;
             w.fn(l, fd, events, w.data);
         }
-        if (l->turn_fn)
-            l->turn_fn(l, l->turn_data);
+        if (l->turn_fn && l->turn_fn(l, l->turn_data) && l->spin_ns)
+            l->busy_at = now_ns();
         if (l->timer_fn && now_ms() >= l->timer_due) {
             l->timer_due = now_ms() + l->timer_ms;
             l->timer_fn(l, l->timer_data);

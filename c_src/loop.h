@@ -12,7 +12,9 @@
 typedef struct loop loop;
 typedef void loop_fd_fn(loop *l, int fd, int events, void *data);
 typedef void loop_timer_fn(loop *l, void *data);
-typedef void loop_turn_fn(loop *l, void *data);
+/* Returns nonzero when the turn sent something a peer is likely to answer at
+ * once (a reply to a call): the cue to busy-poll, see loop_spin. */
+typedef int loop_turn_fn(loop *l, void *data);
 
 loop *loop_create(void);
 void loop_destroy(loop *l);
@@ -31,5 +33,12 @@ void loop_after_turn(loop *l, loop_turn_fn *fn, void *data);
 /* Run until loop_stop is called. Returns 0, or -1 if epoll failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);
+
+/* After a turn whose turn function returned nonzero, keep polling without
+ * sleeping for usec microseconds before blocking, yielding the core to
+ * anything else runnable on each round (0: never spin). A peer that sends one
+ * request at a time is then read without the cost of sleeping and waking;
+ * one-way streams (casts) are not spun on, so their sender keeps the CPU. */
+void loop_spin(loop *l, int usec);
 
 #endif

@@ -92,14 +92,16 @@ static void mark_dirty(node *n, conn *c)
     n->dirty = c;
 }
 
-static void flush(node *n, conn *c)
+/* Returns whether anything was written. */
+static int flush(node *n, conn *c)
 {
     if (c->state == CONN_DEAD)
-        return;
+        return 0;
+    size_t before = buffer_len(&c->out);
     enum conn_io r = conn_flush(c);
     if (r == CONN_IO_ERROR) {
         conn_close(n, c, "write failed (peer gone)");
-        return;
+        return 0;
     }
     c->write_ms = now_ms();
     int want_write = r == CONN_IO_AGAIN;
@@ -107,20 +109,26 @@ static void flush(node *n, conn *c)
         c->writing = want_write;
         loop_watch(n->loop, c->fd, LOOP_READ | (want_write ? LOOP_WRITE : 0), conn_io_ready, c);
     }
+    return buffer_len(&c->out) < before;
 }
 
-static void after_turn(loop *l, void *data)
+/* The end of every turn: group commits, then this turn's output, one write per
+ * connection. Returns whether anything was sent: the loop then busy-polls for
+ * the answer (--busy-poll). */
+static int after_turn(loop *l, void *data)
 {
     (void)l;
     node *n = data;
+    int sent = 0;
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     while (n->dirty) {
         conn *c = n->dirty;
         n->dirty = c->next_dirty;
         c->dirty = 0;
-        flush(n, c);
+        sent |= flush(n, c);
     }
     reap(n);
+    return sent;
 }
 
 /* ---- routing what processes send ---- */
@@ -393,7 +401,7 @@ static void every_second(loop *l, void *data)
             mark_dirty(n, c);
         }
     }
-    after_turn(l, n);
+    (void)after_turn(l, n);
 }
 
 static void signal_ready(loop *l, int fd, int events, void *data)
@@ -490,6 +498,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
+    loop_spin(n->loop, cfg->busy_poll_us);
     return n;
 fail:
     node_destroy(n);

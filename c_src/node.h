@@ -21,6 +21,7 @@ typedef struct node_config {
     int ticktime;            /* seconds, as net_ticktime */
     size_t max_message;      /* largest frame accepted, in bytes */
     unsigned max_depth;      /* deepest term accepted */
+    int busy_poll_us;        /* poll this long after serving before sleeping */
     int watch_stdin;         /* stop when stdin reaches EOF */
 } node_config;
 

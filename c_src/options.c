@@ -30,6 +30,9 @@ void options_usage(const char *prog)
            "                        (default everysec)\n"
            "  --compact-min BYTES   log size from which compaction starts by itself\n"
            "                        (default 67108864)\n"
+           "  --busy-poll USEC      after serving, keep polling this long before sleeping:\n"
+           "                        lower latency for some CPU, as the BEAM's busy-wait\n"
+           "                        (default 100; 0: always sleep at once)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --verbose, --quiet    more or less logging (stderr)\n"
            "  --help                this text\n\n"
@@ -79,7 +82,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN };
+           O_COMPACTMIN, O_BUSYPOLL };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -90,6 +93,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"max-entries", required_argument, 0, O_MAXENTRIES},
         {"data-dir", required_argument, 0, O_DATADIR},  {"fsync", required_argument, 0, O_FSYNC},
         {"compact-min", required_argument, 0, O_COMPACTMIN},
+        {"busy-poll", required_argument, 0, O_BUSYPOLL},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -97,6 +101,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->node.ticktime = 60;
     o->node.max_message = 64u << 20;
     o->node.max_depth = 1000;
+    o->node.busy_poll_us = 100;
     o->register_name = "kv";
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
@@ -168,6 +173,11 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             if (number("--compact-min", optarg, 0, 1LL << 50, &v, err, errlen) < 0)
                 return -1;
             o->compact_min = (unsigned long long)v;
+            break;
+        case O_BUSYPOLL:
+            if (number("--busy-poll", optarg, 0, 1000000, &v, err, errlen) < 0)
+                return -1;
+            o->node.busy_poll_us = (int)v;
             break;
         case O_WATCH: o->node.watch_stdin = 1; break;
         case O_VERBOSE: o->verbose = 1; break;

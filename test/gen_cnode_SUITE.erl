@@ -50,6 +50,7 @@
          idle_connection_survives_net_ticktime/1,
          peer_vanishing_mid_call_is_cleaned_up/1,
          oversized_message_drops_the_connection/1,
+         busy_poll_is_bounded_and_can_be_off/1,
          invalid_option_exits_with_status_2/1,
          start_without_executable_fails/1,
          owner_death_stops_the_c_node/1,
@@ -87,6 +88,7 @@ all() ->
      idle_connection_survives_net_ticktime,
      peer_vanishing_mid_call_is_cleaned_up,
      oversized_message_drops_the_connection,
+     busy_poll_is_bounded_and_can_be_off,
      invalid_option_exits_with_status_2,
      start_without_executable_fails,
      owner_death_stops_the_c_node,
@@ -459,6 +461,46 @@ oversized_message_drops_the_connection(Config) ->
     ?assert(gen_server:call(Server, {get, fits}) =:= Fits),
     stop_cnode(Owner, Log).
 
+%% --busy-poll (100 us by default): after answering, the node keeps polling
+%% for the next request before it sleeps, and stops once no one calls: idle,
+%% it takes next to no CPU. With --busy-poll 0 it serves the same.
+busy_poll_is_bounded_and_can_be_off(Config) ->
+    Server = ?config(server, Config),
+    OsPid = gen_cnode:os_pid(?config(owner, Config)),
+    Calls = fun(S) ->
+                    K = {?FUNCTION_NAME, self()},
+                    [begin
+                         ok = gen_server:cast(S, {put, K, I}),
+                         I = gen_server:call(S, {get, K}, ?CALL_TIMEOUT)
+                     end || I <- lists:seq(1, 2000)],
+                    ok
+            end,
+    ok = Calls(Server),
+    timer:sleep(200),
+    %% Ticks and nothing else: well under a tenth of a core.
+    Idle = cpu_ms(OsPid, 1000),
+    ct:log("default node, idle after 2,000 calls: ~.1f ms of CPU in 1 s", [Idle]),
+    ?assert(Idle < 100),
+    {Owner, Off, Log} = start_cnode(Config, kvnospin, ["--busy-poll", "0"]),
+    ok = Calls(Off),
+    ?assertEqual(1, gen_server:call(Off, size)),
+    OffPid = gen_cnode:os_pid(Owner),
+    timer:sleep(200),
+    ?assert(cpu_ms(OffPid, 500) < 50),
+    stop_cnode(Owner, Log).
+
+%% Milliseconds an OS process spent on a CPU over the next Ms milliseconds
+%% (the scheduler's own account, /proc/PID/schedstat).
+cpu_ms(OsPid, Ms) ->
+    File = "/proc/" ++ integer_to_list(OsPid) ++ "/schedstat",
+    Read = fun() ->
+                   {ok, B} = file:read_file(File),
+                   binary_to_integer(hd(binary:split(B, <<" ">>)))
+           end,
+    T0 = Read(),
+    timer:sleep(Ms),
+    (Read() - T0) / 1.0e6.
+
 %%% Test cases: starting and stopping
 
 invalid_option_exits_with_status_2(Config) ->
@@ -468,7 +510,10 @@ invalid_option_exits_with_status_2(Config) ->
                                    args => ["--no-such-option"]})),
     ?assertMatch({error, {exited, 2, _}},
                  gen_cnode:start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                   args => ["--port", "not-a-number"]})).
+                                   args => ["--port", "not-a-number"]})),
+    ?assertMatch({error, {exited, 2, _}},
+                 gen_cnode:start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                   args => ["--busy-poll", "-1"]})).
 
 start_without_executable_fails(_Config) ->
     Missing = "/nonexistent/gen_cnode",

@@ -17,5 +17,6 @@ void unit_suite_kv(void);
 void unit_suite_frame(void);
 void unit_suite_otp(void);
 void unit_suite_durable(void);
+void unit_suite_loop(void);
 
 #endif

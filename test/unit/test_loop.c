@@ -1,0 +1,109 @@
+/* test_loop.c: the event loop's busy-poll: it spins after a turn that
+ * answered, for as long as asked and no longer, and never after a turn that
+ * only took messages in. */
+#include <time.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "unit.h"
+
+struct probe {
+    int fds[2];
+    int got;            /* the pipe was read in this turn */
+    int answer;         /* what the turn function returns after a read */
+    long turns;         /* turns seen after the read */
+    long late;          /* those more than 60 ms after it */
+    struct timespec read_at;
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void on_read(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)events;
+    struct probe *p = data;
+    char c;
+    if (read(fd, &c, 1) == 1) {
+        p->got = 1;
+        clock_gettime(CLOCK_MONOTONIC, &p->read_at);
+    }
+}
+
+static int on_turn(loop *l, void *data)
+{
+    (void)l;
+    struct probe *p = data;
+    if (p->got) {
+        p->got = 0;
+        return p->answer;
+    }
+    if (p->read_at.tv_sec || p->read_at.tv_nsec) {
+        p->turns++;
+        p->late += since(&p->read_at) > 0.060;
+    }
+    return 0;
+}
+
+static void on_timer(loop *l, void *data)
+{
+    (void)data;
+    loop_stop(l);
+}
+
+/* One byte in, the turn function answering or not, the loop stopped by its
+ * timer 150 ms later. */
+static struct probe run(int spin_us, int answer)
+{
+    struct probe p = {.answer = answer};
+    loop *l = loop_create();
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT_FATAL(pipe(p.fds) == 0);
+    loop_watch(l, p.fds[0], LOOP_READ, on_read, &p);
+    loop_after_turn(l, on_turn, &p);
+    loop_spin(l, spin_us);
+    loop_every(l, 150, on_timer, &p);
+    CU_ASSERT(write(p.fds[1], "x", 1) == 1);
+    CU_ASSERT(loop_run(l) == 0);
+    loop_destroy(l);
+    close(p.fds[0]);
+    close(p.fds[1]);
+    return p;
+}
+
+static void test_spins_after_an_answer_then_sleeps(void)
+{
+    struct probe p = run(20000, 1); /* 20 ms */
+    /* Polled many times while spinning (a round takes microseconds)... */
+    CU_ASSERT(p.turns > 20);
+    /* ...and no longer than asked: after the 20 ms the loop slept until its
+     * timer; the one late turn is the timer's own, at 150 ms. */
+    CU_ASSERT_EQUAL(p.late, 1);
+}
+
+static void test_no_spin_after_a_one_way_turn(void)
+{
+    struct probe p = run(20000, 0);
+    CU_ASSERT_EQUAL(p.turns, p.late); /* the timer's turn, and nothing before it */
+    CU_ASSERT(p.turns <= 2);
+}
+
+static void test_busy_poll_off_never_spins(void)
+{
+    struct probe p = run(0, 1);
+    CU_ASSERT_EQUAL(p.turns, p.late);
+    CU_ASSERT(p.turns <= 2);
+}
+
+void unit_suite_loop(void)
+{
+    CU_pSuite s = CU_add_suite("loop", NULL, NULL);
+    CU_add_test(s, "spins after an answer, then sleeps", test_spins_after_an_answer_then_sleeps);
+    CU_add_test(s, "no spin after a one-way turn", test_no_spin_after_a_one_way_turn);
+    CU_add_test(s, "--busy-poll 0 never spins", test_busy_poll_off_never_spins);
+}
