@@ -47,8 +47,10 @@ struct process_table {
     size_t node_len;
     uint32_t creation;
     process_router router;
-    process **procs;
+    process **procs;           /* sorted by number: found by binary search */
     size_t nprocs, cap;
+    process **named;           /* the registered ones, sorted by name */
+    size_t nnamed, named_cap;
     uint32_t next_num;
     monitor *free_monitors;
     size_t nfree;
@@ -136,6 +138,65 @@ static void free_monitor_record(monitor *m)
     free(m);
 }
 
+/* ---- the index: processes by number, registered ones by name ---- */
+
+/* Where the process numbered num is, or would go, in t->procs. */
+static size_t num_slot(const process_table *t, uint32_t num)
+{
+    size_t lo = 0, hi = t->nprocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->procs[mid]->num < num)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static process *by_num(process_table *t, uint32_t num)
+{
+    size_t i = num_slot(t, num);
+    return i < t->nprocs && t->procs[i]->num == num ? t->procs[i] : NULL;
+}
+
+static int name_cmp(const process *p, const char *name, size_t len)
+{
+    if (p->name_len != len)
+        return p->name_len < len ? -1 : 1;
+    return memcmp(p->name, name, len);
+}
+
+/* Where the process registered as name is, or would go, in t->named. */
+static size_t name_slot(const process_table *t, const char *name, size_t len)
+{
+    size_t lo = 0, hi = t->nnamed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (name_cmp(t->named[mid], name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void unindex(process_table *t, process *p)
+{
+    size_t i = num_slot(t, p->num);
+    if (i < t->nprocs && t->procs[i] == p) {
+        memmove(t->procs + i, t->procs + i + 1, (t->nprocs - i - 1) * sizeof *t->procs);
+        t->nprocs--;
+    }
+    if (p->name) {
+        i = name_slot(t, p->name, p->name_len);
+        if (i < t->nnamed && t->named[i] == p) {
+            memmove(t->named + i, t->named + i + 1, (t->nnamed - i - 1) * sizeof *t->named);
+            t->nnamed--;
+        }
+    }
+}
+
 void process_table_destroy(process_table *t)
 {
     if (!t)
@@ -155,7 +216,7 @@ void process_table_destroy(process_table *t)
             p->links = l->next;
             free(l);
         }
-        t->nprocs--;
+        unindex(t, p);
         free(p->pid);
         free(p->name);
         if (p->exit_reason != killed_atom)
@@ -168,6 +229,7 @@ void process_table_destroy(process_table *t)
         free_monitor_record(m);
     }
     free(t->procs);
+    free(t->named);
     free(t->flush);
     free(t->flushing);
     free(t->node);
@@ -199,6 +261,8 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         return NULL;
     }
     p->table = t;
+    while (by_num(t, t->next_num)) /* only once the numbers have wrapped */
+        t->next_num++;
     p->num = t->next_num++;
     p->behaviour = behaviour;
     p->state = state;
@@ -211,27 +275,41 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
     put_u32(b + 3 + t->node_len, p->num);
     put_u32(b + 7 + t->node_len, 0);
     put_u32(b + 11 + t->node_len, t->creation);
-    t->procs[t->nprocs++] = p;
+    size_t i = num_slot(t, p->num); /* the end, but for numbers that wrapped */
+    memmove(t->procs + i + 1, t->procs + i, (t->nprocs - i) * sizeof *t->procs);
+    t->procs[i] = p;
+    t->nprocs++;
     return p;
 }
 
 int process_register(process *p, const char *name)
 {
-    if (p->name || strlen(name) > 255 || process_whereis(p->table, name, strlen(name)))
+    process_table *t = p->table;
+    size_t len = strlen(name);
+    if (p->name || len > 255 || process_whereis(t, name, len))
         return -1;
-    p->name = strdup(name);
-    p->name_len = strlen(name);
-    return p->name ? 0 : -1;
+    if (t->nnamed == t->named_cap) {
+        size_t cap = t->named_cap ? t->named_cap * 2 : 8;
+        process **named = realloc(t->named, cap * sizeof *named);
+        if (!named)
+            return -1;
+        t->named = named;
+        t->named_cap = cap;
+    }
+    if (!(p->name = strdup(name)))
+        return -1;
+    p->name_len = len;
+    size_t i = name_slot(t, name, len);
+    memmove(t->named + i + 1, t->named + i, (t->nnamed - i) * sizeof *t->named);
+    t->named[i] = p;
+    t->nnamed++;
+    return 0;
 }
 
 process *process_whereis(process_table *t, const char *name, size_t len)
 {
-    for (size_t i = 0; i < t->nprocs; i++) {
-        const process *p = t->procs[i];
-        if (p->name && p->name_len == len && memcmp(p->name, name, len) == 0)
-            return t->procs[i];
-    }
-    return NULL;
+    size_t i = name_slot(t, name, len);
+    return i < t->nnamed && name_cmp(t->named[i], name, len) == 0 ? t->named[i] : NULL;
 }
 
 process *process_lookup(process_table *t, term_view pid)
@@ -240,10 +318,7 @@ process *process_lookup(process_table *t, term_view pid)
     if (parse_pid(pid, &pp) < 0 || pp.node_len != t->node_len ||
         memcmp(pp.node, t->node, pp.node_len) != 0 || pp.creation != t->creation || pp.serial != 0)
         return NULL;
-    for (size_t i = 0; i < t->nprocs; i++)
-        if (t->procs[i]->num == pp.id)
-            return t->procs[i];
-    return NULL;
+    return by_num(t, pp.id);
 }
 
 process *process_resolve(process_table *t, term_view pid_or_name)
@@ -400,12 +475,7 @@ static void finish(process *p)
 {
     process_table *t = p->table;
     term_view reason = {p->exit_reason, p->exit_len};
-    for (size_t i = 0; i < t->nprocs; i++) {
-        if (t->procs[i] == p) {
-            t->procs[i] = t->procs[--t->nprocs];
-            break;
-        }
-    }
+    unindex(t, p);
     if (p->behaviour->destroy)
         p->behaviour->destroy(p, reason);
     while (p->monitors) {
@@ -522,14 +592,6 @@ void process_exit_signal(process *p, term_view from, term_view reason, int via_l
         process_unlink(p, from);
     }
     exit_signal(p, from, reason, !via_link && is_atom_named(reason, "kill"));
-}
-
-static process *by_num(process_table *t, uint32_t num)
-{
-    for (size_t i = 0; i < t->nprocs; i++)
-        if (t->procs[i]->num == num)
-            return t->procs[i];
-    return NULL;
 }
 
 void process_forget_node(process_table *t, const char *node, size_t len)

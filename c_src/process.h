@@ -12,6 +12,9 @@
  * to its links. A process may stop itself during its own message handling:
  * it is torn down once that handling returns.
  *
+ * The table keeps its processes sorted by number and its registered ones by
+ * name, so a message finds its process by binary search however many run.
+ *
  * Every term here is a term_view: encoded bytes without the version byte.
  * Views passed in are only borrowed for the call; what must outlive it is
  * copied.

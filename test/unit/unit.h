@@ -18,5 +18,6 @@ void unit_suite_frame(void);
 void unit_suite_otp(void);
 void unit_suite_durable(void);
 void unit_suite_loop(void);
+void unit_suite_process(void);
 
 #endif

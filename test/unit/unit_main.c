@@ -17,6 +17,7 @@
 #pragma weak unit_suite_otp
 #pragma weak unit_suite_durable
 #pragma weak unit_suite_loop
+#pragma weak unit_suite_process
 
 int main(void)
 {
@@ -24,6 +25,7 @@ int main(void)
         unit_suite_term, unit_suite_md5, unit_suite_siphash, unit_suite_store,
         unit_suite_handshake, unit_suite_gen_server, unit_suite_kv, unit_suite_frame,
         unit_suite_otp, unit_suite_durable, unit_suite_loop,
+        unit_suite_process,
     };
     log_set_level(LOG_ERROR); /* the warnings the tests provoke on purpose */
     if (CU_initialize_registry() != CUE_SUCCESS)

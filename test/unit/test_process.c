@@ -1,0 +1,98 @@
+/* test_process.c: the process table's index: thousands of processes, found
+ * by pid and by registered name, and no longer found once stopped, whatever
+ * the order they stop in. */
+#include <stdio.h>
+#include <string.h>
+
+#include "process.h"
+#include "unit.h"
+#include "wire.h"
+
+#define MANY 5000
+
+static void on_message(process *self, term_view msg)
+{
+    (void)self;
+    (void)msg;
+}
+
+static int destroyed;
+
+static void on_destroy(process *self, term_view reason)
+{
+    (void)self;
+    (void)reason;
+    destroyed++;
+}
+
+static const process_behaviour quiet = {.message = on_message, .destroy = on_destroy};
+static const char normal[] = {119, 6, 'n', 'o', 'r', 'm', 'a', 'l'};
+
+static void test_thousands_found_by_pid_and_name(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(t != NULL);
+    static process *ps[MANY];
+    char name[32];
+    for (int i = 0; i < MANY; i++) {
+        ps[i] = process_spawn(t, &quiet, NULL);
+        CU_ASSERT_FATAL(ps[i] != NULL);
+        if (i % 2 == 0) { /* every other one registered, in no sorted order */
+            snprintf(name, sizeof name, "s%d", (i * 7919) % MANY);
+            CU_ASSERT_EQUAL(process_register(ps[i], name), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(process_count(t), MANY);
+    CU_ASSERT_EQUAL(process_register(ps[1], "s0"), -1); /* taken */
+    for (int i = 0; i < MANY; i++) {
+        CU_ASSERT_PTR_EQUAL(process_lookup(t, process_pid(ps[i])), ps[i]);
+        if (i % 2 == 0) {
+            snprintf(name, sizeof name, "s%d", (i * 7919) % MANY);
+            CU_ASSERT_PTR_EQUAL(process_whereis(t, name, strlen(name)), ps[i]);
+        }
+    }
+    CU_ASSERT_PTR_NULL(process_whereis(t, "s", 1));
+    CU_ASSERT_PTR_NULL(process_whereis(t, "nobody", 6));
+
+    /* Stop a third of them, scattered; keep copies of their pids. */
+    static char gone_pid[MANY][64];
+    static size_t gone_len[MANY];
+    destroyed = 0;
+    for (int i = 0; i < MANY; i += 3) {
+        term_view pid = process_pid(ps[i]);
+        CU_ASSERT_FATAL(pid.len <= sizeof gone_pid[i]);
+        memcpy(gone_pid[i], pid.ptr, pid.len);
+        gone_len[i] = pid.len;
+        process_exit(ps[i], (term_view){normal, sizeof normal});
+        ps[i] = NULL;
+    }
+    CU_ASSERT_EQUAL(destroyed, (MANY + 2) / 3);
+    CU_ASSERT_EQUAL(process_count(t), MANY - (MANY + 2) / 3);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(name, sizeof name, "s%d", (i * 7919) % MANY);
+        if (ps[i]) {
+            CU_ASSERT_PTR_EQUAL(process_lookup(t, process_pid(ps[i])), ps[i]);
+            if (i % 2 == 0)
+                CU_ASSERT_PTR_EQUAL(process_whereis(t, name, strlen(name)), ps[i]);
+        } else {
+            CU_ASSERT_PTR_NULL(process_lookup(t, (term_view){gone_pid[i], gone_len[i]}));
+            if (i % 2 == 0) /* the name is free again */
+                CU_ASSERT_PTR_NULL(process_whereis(t, name, strlen(name)));
+        }
+    }
+    /* A new process gets a number of its own, and a freed name. */
+    process *p = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(process_register(p, "s0"), 0);
+    CU_ASSERT_PTR_EQUAL(process_whereis(t, "s0", 2), p);
+    CU_ASSERT_PTR_EQUAL(process_lookup(t, process_pid(p)), p);
+    destroyed = 0;
+    process_table_destroy(t);
+    CU_ASSERT_EQUAL(destroyed, MANY - (MANY + 2) / 3 + 1);
+}
+
+void unit_suite_process(void)
+{
+    CU_pSuite s = CU_add_suite("process", NULL, NULL);
+    CU_add_test(s, "thousands of processes found by pid and name", test_thousands_found_by_pid_and_name);
+}
