@@ -240,6 +240,15 @@ cpu_ns(OsPid) ->
                    {error, _} -> 0      % a thread that ended meanwhile
                end || T <- Tids]).
 
+%% TCP segments sent by the whole machine (/proc/net/snmp, OutSegs): on
+%% loopback, both directions of every connection.
+tcp_segments() ->
+    {ok, Snmp} = file:read_file("/proc/net/snmp"),
+    [Names, Values] = [binary:split(L, <<" ">>, [global, trim_all])
+                       || <<"Tcp:", _/binary>> = L <- binary:split(Snmp, <<"\n">>, [global])],
+    {_, Segs} = lists:keyfind(<<"OutSegs">>, 1, lists:zip(Names, Values)),
+    binary_to_integer(Segs).
+
 %% Busy clock ticks of the whole machine (every CPU), from /proc/stat.
 machine_ticks() ->
     {ok, Stat} = file:read_file("/proc/stat"),
@@ -265,7 +274,7 @@ measure(#{os_pid := OsPid}, Cfg, Fun) ->
     Me = list_to_integer(os:getpid()),
     Tck = maps:get(clk_tck, Cfg),
     S0 = cpu_ticks(OsPid), C0 = cpu_ticks(Me), A0 = machine_ticks(),
-    Sn0 = cpu_ns(OsPid), Cn0 = cpu_ns(Me),
+    Sn0 = cpu_ns(OsPid), Cn0 = cpu_ns(Me), G0 = tcp_segments(),
     T0 = erlang:monotonic_time(nanosecond),
     {Ops, Extra, Wall} = case Fun() of
                              {O, E, W} -> {O, E, W};
@@ -273,13 +282,14 @@ measure(#{os_pid := OsPid}, Cfg, Fun) ->
                              O -> {O, undefined, undefined}
                          end,
     T1 = erlang:monotonic_time(nanosecond), S1 = cpu_ticks(OsPid), C1 = cpu_ticks(Me),
-    A1 = machine_ticks(), Sn1 = cpu_ns(OsPid), Cn1 = cpu_ns(Me),
+    A1 = machine_ticks(), Sn1 = cpu_ns(OsPid), Cn1 = cpu_ns(Me), G1 = tcp_segments(),
     WallS = case Wall of undefined -> (T1 - T0) / 1.0e9; _ -> Wall end,
     ServerS = (S1 - S0) / Tck, ClientS = (C1 - C0) / Tck,
     OtherS = max(0, (A1 - A0) / Tck - ServerS - ClientS),
     #{ops => Ops, extra => Extra, wall => WallS,
       server_us_per_op => (Sn1 - Sn0) / 1000 / Ops, client_us_per_op => (Cn1 - Cn0) / 1000 / Ops,
       server_us_per_op_ticks => ServerS * 1.0e6 / Ops, client_us_per_op_ticks => ClientS * 1.0e6 / Ops,
+      segments_per_op => (G1 - G0) / Ops,
       server_core => (Sn1 - Sn0) / (T1 - T0), client_core => (Cn1 - Cn0) / (T1 - T0),
       other_core => OtherS / ((T1 - T0) / 1.0e9)}.
 
@@ -533,7 +543,8 @@ table(Cfg = #{servers := Kinds}, Secs) ->
         ++ ["target C/BEAM", "met (" ++ string:join([pair_label(P) || P <- Pairs], ", ") ++ ")"],
     Rows = [row(F, Kinds, Pairs) || F <- figures(Cfg)],
     CpuHead = ["workload"] ++ lists:append([[label(K) ++ " client us/op", label(K) ++ " client core",
-                                             label(K) ++ " server core", label(K) ++ " other core"]
+                                             label(K) ++ " server core", label(K) ++ " other core",
+                                             label(K) ++ " TCP segments/op"]
                                             || K <- Kinds]),
     CpuRows = [cpu_row(W, Kinds) || W <- [latency] ++ [{tp, C} || C <- maps:get(tp_callers, Cfg)]
                                         ++ [{casts, S} || S <- maps:get(cast_senders, Cfg)]],
@@ -549,7 +560,9 @@ table(Cfg = #{servers := Kinds}, Secs) ->
      "time (1.00 = one core busy; the machine has ", integer_to_list(erlang:system_info(logical_processors)),
      "); \"other core\" is the rest of the machine's busy time (/proc/stat) over the same "
      "interval: other processes, idle BEAM servers, epmd, the kernel's own threads. Well above "
-     "0.1 means something else ran during the figure.\n\n",
+     "0.1 means something else ran during the figure. \"TCP segments/op\" counts the segments "
+     "sent on the machine (/proc/net/snmp OutSegs, both directions on loopback) per operation: "
+     "well under one per message when a side's writes queue up and leave in batches.\n\n",
      md([CpuHead | CpuRows]),
      io_lib:format("~nSettings: ~s~n",
                    [string:join([io_lib:format("~s=~p", [Key, maps:get(Key, Cfg)])
@@ -604,11 +617,12 @@ met1({ge, X}, R) -> "NO x" ++ fmt(X / R).
 cpu_row(W, Kinds) ->
     [workload_label(W)] ++
         lists:append([case get({{cpu, W}, K}) of
-                          undefined -> ["-", "-", "-", "-"];
+                          undefined -> ["-", "-", "-", "-", "-"];
                           Ms -> [fmt(median([maps:get(client_us_per_op, M) || M <- Ms])),
                                  fmt(median([maps:get(client_core, M) || M <- Ms])),
                                  fmt(median([maps:get(server_core, M) || M <- Ms])),
-                                 fmt(median([maps:get(other_core, M) || M <- Ms]))]
+                                 fmt(median([maps:get(other_core, M) || M <- Ms])),
+                                 fmt(median([maps:get(segments_per_op, M) || M <- Ms]))]
                       end || K <- Kinds]).
 
 workload_label(latency) -> "sequential calls (latency)";
