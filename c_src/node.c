@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,6 +454,18 @@ static int listen_on(const char *addr, int port, int *bound, char *err, size_t e
     return fd;
 }
 
+/* Busy-polling pays off when the peer runs on another core meanwhile; on a
+ * single CPU it only takes time from the peer. */
+static int default_busy_poll(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) {
+        log_info("one CPU: busy-polling off");
+        return 0;
+    }
+    return 100;
+}
+
 node *node_create(const node_config *cfg, char *err, size_t errlen)
 {
     node *n = calloc(1, sizeof *n);
@@ -498,7 +511,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
-    loop_spin(n->loop, cfg->busy_poll_us);
+    loop_spin(n->loop, cfg->busy_poll_us >= 0 ? cfg->busy_poll_us : default_busy_poll());
     return n;
 fail:
     node_destroy(n);

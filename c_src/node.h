@@ -21,7 +21,8 @@ typedef struct node_config {
     int ticktime;            /* seconds, as net_ticktime */
     size_t max_message;      /* largest frame accepted, in bytes */
     unsigned max_depth;      /* deepest term accepted */
-    int busy_poll_us;        /* poll this long after serving before sleeping */
+    int busy_poll_us;        /* poll this long after answering before sleeping;
+                                -1: 100, or 0 when this process may use one CPU only */
     int watch_stdin;         /* stop when stdin reaches EOF */
 } node_config;
 

@@ -32,7 +32,7 @@ void options_usage(const char *prog)
            "                        (default 67108864)\n"
            "  --busy-poll USEC      after serving, keep polling this long before sleeping:\n"
            "                        lower latency for some CPU, as the BEAM's busy-wait\n"
-           "                        (default 100; 0: always sleep at once)\n"
+           "                        (default 100, or 0 on a single CPU; 0: always sleep)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --verbose, --quiet    more or less logging (stderr)\n"
            "  --help                this text\n\n"
@@ -101,7 +101,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->node.ticktime = 60;
     o->node.max_message = 64u << 20;
     o->node.max_depth = 1000;
-    o->node.busy_poll_us = 100;
+    o->node.busy_poll_us = -1; /* the node's default: see node.h */
     o->register_name = "kv";
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;

@@ -51,6 +51,7 @@
          peer_vanishing_mid_call_is_cleaned_up/1,
          oversized_message_drops_the_connection/1,
          busy_poll_is_bounded_and_can_be_off/1,
+         busy_poll_is_off_by_default_on_one_cpu/1,
          invalid_option_exits_with_status_2/1,
          start_without_executable_fails/1,
          owner_death_stops_the_c_node/1,
@@ -89,6 +90,7 @@ all() ->
      peer_vanishing_mid_call_is_cleaned_up,
      oversized_message_drops_the_connection,
      busy_poll_is_bounded_and_can_be_off,
+     busy_poll_is_off_by_default_on_one_cpu,
      invalid_option_exits_with_status_2,
      start_without_executable_fails,
      owner_death_stops_the_c_node,
@@ -488,6 +490,30 @@ busy_poll_is_bounded_and_can_be_off(Config) ->
     timer:sleep(200),
     ?assert(cpu_ms(OffPid, 500) < 50),
     stop_cnode(Owner, Log).
+
+%% Pinned to one CPU (taskset, through a wrapper script), the node turns
+%% busy-polling off by itself, says so, and serves as usual.
+busy_poll_is_off_by_default_on_one_cpu(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Real = case os:getenv("GEN_CNODE_EXE") of
+               E when is_list(E), E =/= "" -> E;
+               _ -> filename:join(code:priv_dir(gen_cnode), "gen_cnode")
+           end,
+    Taskset = os:find_executable("taskset"),
+    ?assert(is_list(Taskset)),
+    Wrapper = filename:join(Dir, "one_cpu.sh"),
+    ok = file:write_file(Wrapper, ["#!/bin/sh\nexec ", Taskset, " -c 0 ", Real, " \"$@\"\n"]),
+    ok = file:change_mode(Wrapper, 8#755),
+    Log = filename:join(Dir, "kvonecpu.log"),
+    {ok, Owner} = gen_cnode:start(#{name => 'kvonecpu@127.0.0.1', executable => Wrapper,
+                                    args => ["--verbose"], log => Log}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    Server = {kv, 'kvonecpu@127.0.0.1'},
+    ok = gen_server:cast(Server, {put, one, cpu}),
+    ?assertEqual(cpu, gen_server:call(Server, {get, one}, ?CALL_TIMEOUT)),
+    ok = gen_cnode:stop(Owner),
+    {ok, Text} = file:read_file(Log),
+    ?assertMatch({_, _}, binary:match(Text, <<"one CPU: busy-polling off">>)).
 
 %% Milliseconds an OS process spent on a CPU over the next Ms milliseconds
 %% (the scheduler's own account, /proc/PID/schedstat).
