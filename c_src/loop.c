@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -43,6 +44,7 @@ loop *loop_create(void)
     loop *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
+    l->busy_at = LLONG_MIN / 2; /* long ago: no spinning before a first answer */
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         free(l);
@@ -133,10 +135,12 @@ int loop_run(loop *l)
             long long left = l->timer_due - now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
+        int spinning = 0;
         if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
             /* Spinning: poll, and let anything else runnable on this core go
              * first (on a small machine that is often the peer we wait for). */
             timeout = 0;
+            spinning = 1;
             sched_yield();
         }
         int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
@@ -158,7 +162,8 @@ int loop_run(loop *l)
                 events |= LOOP_WRITE;
             w.fn(l, fd, events, w.data);
         }
-        if (l->turn_fn && l->turn_fn(l, l->turn_data) && l->spin_ns)
+        /* A round of spinning that found nothing has nothing to finish. */
+        if (l->turn_fn && !(spinning && n == 0) && l->turn_fn(l, l->turn_data) && l->spin_ns)
             l->busy_at = now_ns();
         if (l->timer_fn && now_ms() >= l->timer_due) {
             l->timer_due = now_ms() + l->timer_ms;

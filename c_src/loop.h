@@ -13,7 +13,7 @@ typedef struct loop loop;
 typedef void loop_fd_fn(loop *l, int fd, int events, void *data);
 typedef void loop_timer_fn(loop *l, void *data);
 /* Returns nonzero when the turn sent something a peer is likely to answer at
- * once (a reply to a call): the cue to busy-poll, see loop_spin. */
+ * once (a reply to a call, say): the cue to busy-poll, see loop_spin. */
 typedef int loop_turn_fn(loop *l, void *data);
 
 loop *loop_create(void);

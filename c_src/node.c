@@ -29,6 +29,7 @@
 
 struct node {
     node_config cfg;
+    int sent; /* processes sent something this turn */
     loop *loop;
     int listen_fd, epmd_fd, signal_fd;
     int port;
@@ -93,16 +94,14 @@ static void mark_dirty(node *n, conn *c)
     n->dirty = c;
 }
 
-/* Returns whether anything was written. */
-static int flush(node *n, conn *c)
+static void flush(node *n, conn *c)
 {
     if (c->state == CONN_DEAD)
-        return 0;
-    size_t before = buffer_len(&c->out);
+        return;
     enum conn_io r = conn_flush(c);
     if (r == CONN_IO_ERROR) {
         conn_close(n, c, "write failed (peer gone)");
-        return 0;
+        return;
     }
     c->write_ms = now_ms();
     int want_write = r == CONN_IO_AGAIN;
@@ -110,25 +109,26 @@ static int flush(node *n, conn *c)
         c->writing = want_write;
         loop_watch(n->loop, c->fd, LOOP_READ | (want_write ? LOOP_WRITE : 0), conn_io_ready, c);
     }
-    return buffer_len(&c->out) < before;
 }
 
 /* The end of every turn: group commits, then this turn's output, one write per
- * connection. Returns whether anything was sent: the loop then busy-polls for
- * the answer (--busy-poll). */
+ * connection. Returns whether processes sent anything (replies, mostly; not
+ * ticks or handshakes): the loop then busy-polls for what comes back
+ * (--busy-poll). */
 static int after_turn(loop *l, void *data)
 {
     (void)l;
     node *n = data;
-    int sent = 0;
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     while (n->dirty) {
         conn *c = n->dirty;
         n->dirty = c->next_dirty;
         c->dirty = 0;
-        sent |= flush(n, c);
+        flush(n, c);
     }
     reap(n);
+    int sent = n->sent;
+    n->sent = 0;
     return sent;
 }
 
@@ -153,6 +153,7 @@ static int queued(node *n, conn *c, int rc)
         return -1;
     }
     mark_dirty(n, c);
+    n->sent = 1;
     return 0;
 }
 
@@ -454,13 +455,55 @@ static int listen_on(const char *addr, int port, int *bound, char *err, size_t e
     return fd;
 }
 
-/* Busy-polling pays off when the peer runs on another core meanwhile; on a
- * single CPU it only takes time from the peer. */
-static int default_busy_poll(void)
+/* The CPU quota of cgroup v2 file path (QUOTA PERIOD, or "max"), or 0. */
+static double cgroup_quota(const char *path)
 {
+    double cpus = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        long long quota, period;
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0)
+            cpus = (double)quota / (double)period;
+        fclose(f);
+    }
+    return cpus;
+}
+
+/* CPUs this process may use: its affinity, lowered by the cgroup v2 quota of
+ * its own cgroup if there is one (a container given --cpus=1 sees every core
+ * but gets one). */
+static double usable_cpus(void)
+{
+    double cpus = 1e9;
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) {
-        log_info("one CPU: busy-polling off");
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+    char line[512], path[600];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "0::", 3) != 0)
+                continue;
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", strcmp(line + 3, "/") ? line + 3 : "");
+            double q = cgroup_quota(path);
+            if (q > 0 && q < cpus)
+                cpus = q;
+        }
+        fclose(f);
+    }
+    return cpus;
+}
+
+/* Busy-polling pays off when the peer runs on another core meanwhile; with
+ * less than two CPUs it only takes time from the peer (or the quota). */
+static int busy_poll_us(const node_config *cfg)
+{
+    if (cfg->busy_poll_us >= 0)
+        return cfg->busy_poll_us;
+    double cpus = usable_cpus();
+    if (cpus < 2) {
+        log_info("%.2g CPU usable: busy-polling off", cpus);
         return 0;
     }
     return 100;
@@ -511,7 +554,9 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
-    loop_spin(n->loop, cfg->busy_poll_us >= 0 ? cfg->busy_poll_us : default_busy_poll());
+    int spin = busy_poll_us(cfg);
+    log_debug("busy-polling for %d us after each answer", spin);
+    loop_spin(n->loop, spin);
     return n;
 fail:
     node_destroy(n);

@@ -32,7 +32,7 @@ void options_usage(const char *prog)
            "                        (default 67108864)\n"
            "  --busy-poll USEC      after serving, keep polling this long before sleeping:\n"
            "                        lower latency for some CPU, as the BEAM's busy-wait\n"
-           "                        (default 100, or 0 on a single CPU; 0: always sleep)\n"
+           "                        (default 100, or 0 with less than 2 CPUs; 0: off)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --verbose, --quiet    more or less logging (stderr)\n"
            "  --help                this text\n\n"

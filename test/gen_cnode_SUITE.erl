@@ -464,11 +464,10 @@ oversized_message_drops_the_connection(Config) ->
     stop_cnode(Owner, Log).
 
 %% --busy-poll (100 us by default): after answering, the node keeps polling
-%% for the next request before it sleeps, and stops once no one calls: idle,
-%% it takes next to no CPU. With --busy-poll 0 it serves the same.
+%% for the next request before it sleeps, for as long as asked and no longer:
+%% idle, it takes next to no CPU. With --busy-poll 0 it never spins and serves
+%% the same.
 busy_poll_is_bounded_and_can_be_off(Config) ->
-    Server = ?config(server, Config),
-    OsPid = gen_cnode:os_pid(?config(owner, Config)),
     Calls = fun(S) ->
                     K = {?FUNCTION_NAME, self()},
                     [begin
@@ -477,19 +476,37 @@ busy_poll_is_bounded_and_can_be_off(Config) ->
                      end || I <- lists:seq(1, 2000)],
                     ok
             end,
+    %% The suite's node, with the default.
+    Server = ?config(server, Config),
     ok = Calls(Server),
     timer:sleep(200),
-    %% Ticks and nothing else: well under a tenth of a core.
-    Idle = cpu_ms(OsPid, 1000),
+    Idle = cpu_ms(gen_cnode:os_pid(?config(owner, Config)), 1000),
     ct:log("default node, idle after 2,000 calls: ~.1f ms of CPU in 1 s", [Idle]),
     ?assert(Idle < 100),
-    {Owner, Off, Log} = start_cnode(Config, kvnospin, ["--busy-poll", "0"]),
-    ok = Calls(Off),
-    ?assertEqual(1, gen_server:call(Off, size)),
-    OffPid = gen_cnode:os_pid(Owner),
-    timer:sleep(200),
-    ?assert(cpu_ms(OffPid, 500) < 50),
-    stop_cnode(Owner, Log).
+    %% Asked to poll for 300 ms after an answer: it does, then sleeps.
+    {Long, LongServer, LongLog} = start_cnode(Config, kvlongpoll, ["--busy-poll", "300000"]),
+    LongPid = gen_cnode:os_pid(Long),
+    ok = Calls(LongServer),
+    timer:sleep(400),
+    Before = cpu_ms(LongPid, 500),
+    ?assertEqual(1, gen_server:call(LongServer, size, ?CALL_TIMEOUT)),
+    Polling = cpu_ms(LongPid, 200),
+    timer:sleep(300),
+    After = cpu_ms(LongPid, 500),
+    ct:log("--busy-poll 300000: ~.1f ms of CPU in 500 ms before a call, ~.1f ms in the 200 ms "
+           "after it, ~.1f ms in 500 ms once it stopped", [Before, Polling, After]),
+    ?assert(Before < 50),
+    ?assert(Polling > 20),
+    ?assert(After < 50),
+    stop_cnode(Long, LongLog),
+    %% --busy-poll 0: the same service, and no polling after an answer.
+    {Off, OffServer, OffLog} = start_cnode(Config, kvnospin, ["--busy-poll", "0", "--verbose"]),
+    ok = Calls(OffServer),
+    ?assertEqual(1, gen_server:call(OffServer, size, ?CALL_TIMEOUT)),
+    ?assert(cpu_ms(gen_cnode:os_pid(Off), 200) < 20),
+    stop_cnode(Off, OffLog),
+    {ok, Text} = file:read_file(OffLog),
+    ?assertMatch({_, _}, binary:match(Text, <<"busy-polling for 0 us">>)).
 
 %% Pinned to one CPU (taskset, through a wrapper script), the node turns
 %% busy-polling off by itself, says so, and serves as usual.
@@ -502,7 +519,8 @@ busy_poll_is_off_by_default_on_one_cpu(Config) ->
     Taskset = os:find_executable("taskset"),
     ?assert(is_list(Taskset)),
     Wrapper = filename:join(Dir, "one_cpu.sh"),
-    ok = file:write_file(Wrapper, ["#!/bin/sh\nexec ", Taskset, " -c 0 ", Real, " \"$@\"\n"]),
+    ok = file:write_file(Wrapper, ["#!/bin/sh\nexec ", Taskset, " -c ", integer_to_list(first_cpu()),
+                                   " ", Real, " \"$@\"\n"]),
     ok = file:change_mode(Wrapper, 8#755),
     Log = filename:join(Dir, "kvonecpu.log"),
     {ok, Owner} = gen_cnode:start(#{name => 'kvonecpu@127.0.0.1', executable => Wrapper,
@@ -511,9 +529,15 @@ busy_poll_is_off_by_default_on_one_cpu(Config) ->
     Server = {kv, 'kvonecpu@127.0.0.1'},
     ok = gen_server:cast(Server, {put, one, cpu}),
     ?assertEqual(cpu, gen_server:call(Server, {get, one}, ?CALL_TIMEOUT)),
-    ok = gen_cnode:stop(Owner),
+    stop_cnode(Owner, Log),
     {ok, Text} = file:read_file(Log),
-    ?assertMatch({_, _}, binary:match(Text, <<"one CPU: busy-polling off">>)).
+    ?assertMatch({_, _}, binary:match(Text, <<"1 CPU usable: busy-polling off">>)).
+
+%% The first CPU this node may run on (what taskset may pin a child to).
+first_cpu() ->
+    {ok, Status} = file:read_file("/proc/self/status"),
+    {match, [First]} = re:run(Status, "Cpus_allowed_list:\\s*(\\d+)", [{capture, all_but_first, list}]),
+    list_to_integer(First).
 
 %% Milliseconds an OS process spent on a CPU over the next Ms milliseconds
 %% (the scheduler's own account, /proc/PID/schedstat).
