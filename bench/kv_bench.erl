@@ -288,7 +288,7 @@ measure(#{os_pid := OsPid}, Cfg, Fun) ->
     OtherS = max(0, (A1 - A0) / Tck - ServerS - ClientS),
     #{ops => Ops, extra => Extra, wall => WallS,
       server_us_per_op => (Sn1 - Sn0) / 1000 / Ops, client_us_per_op => (Cn1 - Cn0) / 1000 / Ops,
-      server_us_per_op_ticks => ServerS * 1.0e6 / Ops, client_us_per_op_ticks => ClientS * 1.0e6 / Ops,
+      server_us_per_op_ticks => ServerS * 1.0e6 / Ops,
       segments_per_op => (G1 - G0) / Ops,
       server_core => (Sn1 - Sn0) / (T1 - T0), client_core => (Cn1 - Cn0) / (T1 - T0),
       other_core => OtherS / ((T1 - T0) / 1.0e9)}.
@@ -300,6 +300,18 @@ add(Figure, Kind, Value) ->
 
 add_cpu(Workload, Kind, M) ->
     add({cpu, Workload}, Kind, M).
+
+%% A throughput measurement M (its rate in extra) of server Kind: the rate as
+%% Figure, the server's CPU per operation as CpuFigure, the CPU beside it, and
+%% a line on the console.
+add_rate(Figure, CpuFigure, Kind, M, Op) ->
+    Rate = maps:get(extra, M),
+    add(Figure, Kind, Rate),
+    add(CpuFigure, Kind, maps:get(server_us_per_op, M)),
+    add_cpu(Figure, Kind, M),
+    say("  ~-10s ~b ~ss/s  server ~.2f us/~s (~.1f core)  client ~.2f us/~s (~.1f core)  other ~.1f core",
+        [label(Kind), round(Rate), Op, maps:get(server_us_per_op, M), Op, maps:get(server_core, M),
+         maps:get(client_us_per_op, M), Op, maps:get(client_core, M), maps:get(other_core, M)]).
 
 %%% Workloads
 
@@ -417,14 +429,7 @@ figure_throughput(Servers, C, Cfg = #{tp_seconds := Secs, preload := P}) ->
                                          Wall = erlang:convert_time_unit(T1 - T0, native, nanosecond) / 1.0e9,
                                          {Calls, Calls / Wall, Wall}
                                  end),
-                     Rate = maps:get(extra, M),
-                     add({tp, C}, K, Rate),
-                     add({cpu_call_tp, C}, K, maps:get(server_us_per_op, M)),
-                     add_cpu({tp, C}, K, M),
-                     say("  ~-10s ~b calls/s  server ~.2f us/call (~.1f core)  client ~.2f us/call (~.1f core)  other ~.1f core",
-                         [label(K), round(Rate), maps:get(server_us_per_op, M), maps:get(server_core, M),
-                          maps:get(client_us_per_op, M), maps:get(client_core, M),
-                          maps:get(other_core, M)])
+                     add_rate({tp, C}, {cpu_call_tp, C}, K, M, "call")
              end).
 
 tp_worker(Main, Dest, K0, P) ->
@@ -459,14 +464,7 @@ figure_casts(Servers, Senders, Cfg = #{casts := Total, preload := P}) ->
                                          Wall = (erlang:monotonic_time(nanosecond) - T0) / 1.0e9,
                                          {Each * Senders, Each * Senders / Wall, Wall}
                                  end),
-                     Rate = maps:get(extra, M),
-                     add({casts, Senders}, K, Rate),
-                     add({cpu_cast, Senders}, K, maps:get(server_us_per_op, M)),
-                     add_cpu({casts, Senders}, K, M),
-                     say("  ~-10s ~b casts/s  server ~.2f us/cast (~.1f core)  client ~.2f us/cast (~.1f core)  other ~.1f core",
-                         [label(K), round(Rate), maps:get(server_us_per_op, M), maps:get(server_core, M),
-                          maps:get(client_us_per_op, M), maps:get(client_core, M),
-                          maps:get(other_core, M)])
+                     add_rate({casts, Senders}, {cpu_cast, Senders}, K, M, "cast")
              end).
 
 cast_worker(Main, Dest, Base, N, P, V) ->

@@ -286,8 +286,11 @@ int process_register(process *p, const char *name)
 {
     process_table *t = p->table;
     size_t len = strlen(name);
-    if (p->name || len > 255 || process_whereis(t, name, len))
+    if (p->name || len > 255)
         return -1;
+    size_t i = name_slot(t, name, len);
+    if (i < t->nnamed && name_cmp(t->named[i], name, len) == 0)
+        return -1; /* taken */
     if (t->nnamed == t->named_cap) {
         size_t cap = t->named_cap ? t->named_cap * 2 : 8;
         process **named = realloc(t->named, cap * sizeof *named);
@@ -299,7 +302,6 @@ int process_register(process *p, const char *name)
     if (!(p->name = strdup(name)))
         return -1;
     p->name_len = len;
-    size_t i = name_slot(t, name, len);
     memmove(t->named + i + 1, t->named + i, (t->nnamed - i) * sizeof *t->named);
     t->named[i] = p;
     t->nnamed++;
