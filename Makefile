@@ -3,6 +3,7 @@
 #   make          build priv/gen_cnode (and the Erlang application)
 #   make run      install what is missing, build, start epmd on loopback and the node
 #   make test     install what is missing, build, run every test (unit, sanitizers, OTP 25 + OTP 27)
+#   make fuzz     build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make bench    the side-by-side benchmark against a BEAM node (not part of make test)
 #   make bench-durability   compaction pause and recovery time of a durable store
 
@@ -19,8 +20,20 @@ HDRS     = $(wildcard c_src/*.h)
 OBJS     = $(SRCS:c_src/%.c=_build/c/%.o)
 SAN_OBJS = $(SRCS:c_src/%.c=_build/san/%.o)
 UNIT     = $(wildcard test/unit/*.c)
+UNIT_HDRS = $(wildcard test/unit/*.h)
 
-.PHONY: all build erl deps run test unit unit-san integration bench bench-durability clean
+# Fuzzing: clang's libFuzzer with AddressSanitizer and UBSan (test/fuzz/).
+FUZZ_CC      = clang
+FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread \
+               -I$(EI_DIR)/include -Ic_src -Itest/unit \
+               -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZERS      = term frame handshake recovery
+FUZZ_SUPPORT = test/unit/peer.c test/unit/node_env.c
+FUZZ_OBJS    = $(SRCS:c_src/%.c=_build/fuzz/obj/%.o) $(FUZZ_SUPPORT:test/unit/%.c=_build/fuzz/obj/%.o)
+FUZZ_BINS    = $(FUZZERS:%=_build/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build erl deps run test unit unit-san integration fuzz fuzz-build fuzz-seeds bench bench-durability clean
 all build: priv/gen_cnode erl
 
 deps:
@@ -41,11 +54,33 @@ _build/san/%.o: c_src/%.c $(HDRS)
 priv/gen_cnode-san: _build/san/main.o $(SAN_OBJS)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-_build/unit_tests: $(UNIT) $(OBJS) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $(UNIT) $(OBJS) $(LDLIBS) -lcunit
+_build/unit_tests: $(UNIT) $(UNIT_HDRS) $(OBJS) $(HDRS)
+	$(CC) $(CFLAGS) -Itest/unit -o $@ $(UNIT) $(OBJS) $(LDLIBS) -lcunit
 
-_build/unit_tests-san: $(UNIT) $(SAN_OBJS) $(HDRS)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(UNIT) $(SAN_OBJS) $(LDLIBS) -lcunit
+_build/unit_tests-san: $(UNIT) $(UNIT_HDRS) $(SAN_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) $(SAN) -Itest/unit -o $@ $(UNIT) $(SAN_OBJS) $(LDLIBS) -lcunit
+
+_build/fuzz/obj/%.o: c_src/%.c $(HDRS)
+	@mkdir -p _build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+_build/fuzz/obj/%.o: test/unit/%.c $(HDRS) $(UNIT_HDRS)
+	@mkdir -p _build/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+_build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@tools/run-fuzz $(FUZZ_SECONDS) $(FUZZERS)
+
+# The committed seed corpus (test/fuzz/corpus/), written by Erlang itself.
+fuzz-seeds:
+	rm -rf test/fuzz/corpus
+	escript test/fuzz/make_seeds.escript test/fuzz/corpus
 
 erl:
 	@rebar3 compile >/dev/null
@@ -55,7 +90,7 @@ run: deps
 	@tools/run-node $(ARGS)
 
 test: deps
-	@$(MAKE) --no-print-directory build priv/gen_cnode-san _build/unit_tests _build/unit_tests-san
+	@$(MAKE) --no-print-directory build priv/gen_cnode-san _build/unit_tests _build/unit_tests-san $(FUZZ_BINS)
 	@tools/run-tests
 
 unit: _build/unit_tests

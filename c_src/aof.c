@@ -17,6 +17,7 @@
 #define PAYLOAD_HEADER 5
 #define MAX_RECORD (1u << 31)
 #define SCAN_WINDOW ((size_t)256 << 20) /* how far past a bad record a good one is looked for */
+#define SCAN_BUDGET ((uint64_t)16 << 20) /* checksummed bytes allowed beyond 4x that far */
 
 int aof_open(aof *a, const char *path, char *err, size_t errlen)
 {
@@ -125,23 +126,34 @@ static char *map_file(const char *path, size_t *len, char *err, size_t errlen)
 /* Is there a whole, checking record anywhere in buf[from .. len)? Looked for
  * before a bad record is taken for a torn tail: a crash only ever tears the
  * end, so a good record after the bad one means the bad one is corruption
- * (a damaged length, say), not a torn write. */
-static int later_record(const char *buf, size_t len, size_t from)
+ * (a damaged length, say), not a torn write.
+ * Every position is a candidate, and each candidate's checksum covers its
+ * claimed payload, so crafted bytes could make the search quadratic. It
+ * checksums at most a budget linear in what is left of the file; past it
+ * the answer is yes: the damage counts as corruption, and the node refuses
+ * to start rather than cut off anything it has not proven torn. Real torn
+ * tails are short and rarely hold a candidate, and stay far inside it. */
+static int later_record(const char *buf, size_t len, size_t from, uint64_t *checked)
 {
     size_t end = len - from > SCAN_WINDOW ? from + SCAN_WINDOW : len;
+    uint64_t budget = 4 * (uint64_t)(end - from) + SCAN_BUDGET, spent = 0;
     for (size_t q = from; q + RECORD_HEADER + PAYLOAD_HEADER <= end; q++) {
         const char *p = buf + q;
         size_t payload = get_u32(p);
         if (payload < PAYLOAD_HEADER || payload > len - q - RECORD_HEADER ||
             (p[8] != AOF_PUT && p[8] != AOF_DELETE) || get_u32(p + 9) > payload - PAYLOAD_HEADER)
             continue;
+        if ((spent += payload) > budget)
+            return 1;
+        *checked += payload;
         if (crc32c(0, p + 8, payload) == get_u32(p + 4))
             return 1;
     }
     return 0;
 }
 
-long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *err, size_t errlen)
+long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_t *checked,
+                char *err, size_t errlen)
 {
     size_t len, at = 0;
     long records = 0;
@@ -154,11 +166,13 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *e
         size_t payload = left >= RECORD_HEADER ? get_u32(p) : 0;
         int whole = left >= RECORD_HEADER && payload >= PAYLOAD_HEADER && payload <= left - RECORD_HEADER;
         int good = whole && crc32c(0, p + 8, payload) == get_u32(p + 4);
+        if (whole)
+            *checked += payload;
         size_t klen = good ? get_u32(p + 9) : 0;
         if (good && (klen > payload - PAYLOAD_HEADER || (p[8] != AOF_PUT && p[8] != AOF_DELETE)))
             good = 0;
         if (!good) {
-            int tail = (!whole || at + RECORD_HEADER + payload == len) && !later_record(buf, len, at + 1);
+            int tail = (!whole || at + RECORD_HEADER + payload == len) && !later_record(buf, len, at + 1, checked);
             if (last && tail) {
                 log_warning("%s: cutting off a torn last record at offset %zu (%zu bytes): "
                             "a crash interrupted its write", path, at, left);

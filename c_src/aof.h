@@ -38,8 +38,11 @@ void aof_close(aof *a);
 
 /* Apply every record of path to fn, in order. last: this is the newest log,
  * whose torn tail may be cut off. Returns the number of records, or -1 with
- * err naming the file and offset of the first bad record (or fn's failure). */
-long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, char *err, size_t errlen);
+ * err naming the file and offset of the first bad record (or fn's failure).
+ * Adds to *checked the bytes it checksummed: linear in the file's size,
+ * whatever its content (telling a torn tail from corruption included). */
+long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_t *checked,
+                char *err, size_t errlen);
 
 int aof_append(aof *a, enum aof_op op, term_view key, term_view value);
 size_t aof_pending(const aof *a);

@@ -54,6 +54,26 @@ void buffer_trim(buffer *b, size_t keep)
     }
 }
 
+void buffer_shrink(buffer *b, size_t keep)
+{
+    size_t len = buffer_len(b);
+    if (b->cap <= keep || len > b->cap / 4)
+        return;
+    if (len == 0) {
+        buffer_free(b);
+        return;
+    }
+    size_t cap = keep > 4096 ? keep : 4096;
+    while (cap < 2 * len)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (!p)
+        return; /* keep the big one: still correct */
+    memcpy(p, b->data + b->start, len);
+    free(b->data);
+    *b = (buffer){p, 0, len, cap};
+}
+
 void buffer_free(buffer *b)
 {
     free(b->data);

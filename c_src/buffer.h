@@ -2,8 +2,8 @@
  * buffer.h: a growable byte buffer with a read position, for socket input
  * (bytes arrive at the end, whole frames are consumed from the front) and
  * output (frames are appended, the socket drains the front). Memory is
- * reused from one message to the next; it is only given back by
- * buffer_trim, after an unusually large message.
+ * reused from one message to the next; it is given back by buffer_shrink
+ * once an unusually large message has gone through.
  */
 #ifndef GEN_CNODE_BUFFER_H
 #define GEN_CNODE_BUFFER_H
@@ -19,8 +19,9 @@ typedef struct buffer {
 } buffer;
 
 static inline size_t buffer_len(const buffer *b) { return b->end - b->start; }
-static inline char *buffer_head(const buffer *b) { return b->data + b->start; }
-static inline char *buffer_tail(const buffer *b) { return b->data + b->end; }
+/* (No arithmetic on a buffer never allocated: NULL + 0 is undefined in C.) */
+static inline char *buffer_head(const buffer *b) { return b->data ? b->data + b->start : NULL; }
+static inline char *buffer_tail(const buffer *b) { return b->data ? b->data + b->end : NULL; }
 
 /* Make room for at least `extra` more bytes at the end (moving unconsumed
  * bytes to the front first). Returns 0, or -1 when out of memory. */
@@ -29,6 +30,9 @@ int buffer_append(buffer *b, const void *p, size_t n);
 void buffer_consume(buffer *b, size_t n);
 /* Give memory back when the buffer is empty and has grown beyond `keep` bytes. */
 void buffer_trim(buffer *b, size_t keep);
+/* Give most of it back when it has grown beyond `keep` bytes and holds at most
+ * a quarter of its capacity: what it holds moves to a smaller block. */
+void buffer_shrink(buffer *b, size_t keep);
 void buffer_free(buffer *b);
 
 /* Big-endian stores and loads, byte by byte (no alignment assumed). */

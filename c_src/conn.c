@@ -7,7 +7,8 @@
 #include <unistd.h>
 
 #define READ_CHUNK (64 * 1024)
-#define KEEP_BUFFER (1024 * 1024) /* input memory kept between frames */
+#define HANDSHAKE_CHUNK 2048      /* handshake packets are small: idle peers cost little */
+#define KEEP_BUFFER (1024 * 1024) /* memory kept between frames */
 
 conn *conn_create(int fd, long long now_ms)
 {
@@ -35,8 +36,9 @@ const char *conn_peer(const conn *c) { return c->hs.peer_name[0] ? c->hs.peer_na
 
 enum conn_io conn_read(conn *c, size_t want)
 {
-    if (want < READ_CHUNK)
-        want = READ_CHUNK;
+    size_t chunk = c->state == CONN_HANDSHAKE ? HANDSHAKE_CHUNK : READ_CHUNK;
+    if (want < chunk)
+        want = chunk;
     if (buffer_reserve(&c->in, want) < 0)
         return CONN_IO_ERROR;
     ssize_t n = read(c->fd, buffer_tail(&c->in), c->in.cap - c->in.end);
@@ -52,9 +54,9 @@ enum conn_io conn_read(conn *c, size_t want)
 int conn_frame(const conn *c, int header_len, size_t max, const char **frame, size_t *len)
 {
     size_t have = buffer_len(&c->in);
-    const char *p = buffer_head(&c->in);
     if (have < (size_t)header_len)
         return 0;
+    const char *p = buffer_head(&c->in);
     size_t n = header_len == 2 ? get_u16(p) : get_u32(p);
     if (n > max)
         return -1;
@@ -68,23 +70,25 @@ int conn_frame(const conn *c, int header_len, size_t max, const char **frame, si
 void conn_consume(conn *c, int header_len, size_t len)
 {
     buffer_consume(&c->in, (size_t)header_len + len);
-    buffer_trim(&c->in, KEEP_BUFFER);
+    buffer_shrink(&c->in, KEEP_BUFFER);
 }
 
-enum conn_io conn_flush(conn *c)
+enum conn_io conn_flush(conn *c, int *progress)
 {
+    enum conn_io r = CONN_IO_OK;
+    *progress = 0;
     while (buffer_len(&c->out) > 0) {
         ssize_t n = send(c->fd, buffer_head(&c->out), buffer_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             buffer_consume(&c->out, (size_t)n);
+            *progress = 1;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
-            return CONN_IO_AGAIN;
-        return CONN_IO_ERROR;
+        r = n < 0 && errno == EAGAIN ? CONN_IO_AGAIN : CONN_IO_ERROR;
+        break;
     }
-    buffer_trim(&c->out, KEEP_BUFFER);
-    return CONN_IO_OK;
+    buffer_shrink(&c->out, KEEP_BUFFER);
+    return r;
 }

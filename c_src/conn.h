@@ -15,7 +15,10 @@
 #include "buffer.h"
 #include "handshake.h"
 
-enum conn_state { CONN_HANDSHAKE, CONN_UP, CONN_DEAD };
+/* HANDSHAKE -> UP -> CLOSING -> DEAD. CLOSING: marked to close (nothing more
+ * is read from it or queued to it), torn down by the node at its next safe
+ * point; DEAD: socket closed, freed at the end of the turn (node.h). */
+enum conn_state { CONN_HANDSHAKE, CONN_UP, CONN_CLOSING, CONN_DEAD };
 
 typedef struct conn {
     int fd;
@@ -27,6 +30,8 @@ typedef struct conn {
     size_t peer_len;         /* strlen(hs.peer_name), once up */
     int otp_release;         /* the peer's OTP release, once its rex said; 0 before */
     long long opened_ms, read_ms, write_ms;
+    int was_up;              /* the handshake had completed when it was marked to close */
+    char close_reason[256];  /* why it is closing, logged when it closes */
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */
@@ -40,7 +45,8 @@ conn *conn_create(int fd, long long now_ms);
 void conn_destroy(conn *c);
 const char *conn_peer(const conn *c); /* the peer's node name, or "?" before the handshake said it */
 
-/* One read of what the socket has (at most `want` more bytes than held). */
+/* One read of what the socket has: room is made for `want` more bytes, or a
+ * usual chunk (small during the handshake) if that is more. */
 enum conn_io conn_read(conn *c, size_t want);
 
 /* The next whole frame in the input (header_len 2 or 4, the length itself
@@ -50,7 +56,9 @@ int conn_frame(const conn *c, int header_len, size_t max, const char **frame, si
 void conn_consume(conn *c, int header_len, size_t len);
 
 /* Write what is queued: CONN_IO_OK when all is out, CONN_IO_AGAIN when the
- * socket is full, CONN_IO_ERROR when the peer is gone. */
-enum conn_io conn_flush(conn *c);
+ * socket is full, CONN_IO_ERROR when the peer is gone. *progress says
+ * whether any byte went out. Either buffer is given back (or shrunk) once a
+ * large message has gone through it. */
+enum conn_io conn_flush(conn *c, int *progress);
 
 #endif

@@ -57,6 +57,7 @@ int fsync_policy_parse(const char *s, fsync_policy *out)
     return 0;
 }
 
+/* dir/name.kind (the snapshot, the lock) or dir/name.kind.gen (a log: gen >= 1). */
 static void path_of(const durable *d, char *out, size_t len, const char *kind, uint64_t gen)
 {
     if (gen)
@@ -122,6 +123,38 @@ static uint64_t *list_logs(const durable *d, size_t *n, char *err, size_t errlen
     return gens;
 }
 
+/* The generations present must be the ones compaction leaves: with a
+ * snapshot of generation S (1 <= S <= DURABLE_MAX_GENERATION), logs below S
+ * are leftovers it covers, and S, S+1, ... follow each other with no gap,
+ * from S itself (compaction creates log S before it writes snapshot S);
+ * with no snapshot the logs start at 1. Anything else means a file was lost
+ * or damaged: refuse rather than write where recovery would not read. */
+static int check_generations(const durable *d, int have_snap, uint64_t snap_gen, const uint64_t *gens,
+                             size_t n, char *err, size_t errlen)
+{
+    if (have_snap && (snap_gen == 0 || snap_gen > DURABLE_MAX_GENERATION)) {
+        snprintf(err, errlen, "%s/%s.snap: generation %" PRIu64 " is impossible; refusing to start",
+                 d->dir, d->name, snap_gen);
+        return -1;
+    }
+    uint64_t want = have_snap ? snap_gen : 1;
+    size_t i = 0;
+    while (i < n && gens[i] < want)
+        i++;
+    if (have_snap && i == n) {
+        snprintf(err, errlen, "%s/%s.log.%" PRIu64 " is missing (the snapshot's generation); "
+                 "refusing to start", d->dir, d->name, snap_gen);
+        return -1;
+    }
+    for (; i < n; i++, want++)
+        if (gens[i] != want || gens[i] > DURABLE_MAX_GENERATION) {
+            snprintf(err, errlen, "%s/%s.log.%" PRIu64 " is missing (%s.log.%" PRIu64 " follows); "
+                     "refusing to start", d->dir, d->name, want, d->name, gens[i]);
+            return -1;
+        }
+    return 0;
+}
+
 static int recover(durable *d, char *err, size_t errlen)
 {
     char path[4096];
@@ -137,7 +170,11 @@ static int recover(durable *d, char *err, size_t errlen)
     uint64_t *gens = list_logs(d, &n, err, errlen);
     if (!gens)
         return -1;
-    d->base_gen = rc == 0 ? snap_gen : (n ? gens[0] : 1);
+    if (check_generations(d, rc == 0, snap_gen, gens, n, err, errlen) < 0) {
+        free(gens);
+        return -1;
+    }
+    d->base_gen = rc == 0 ? snap_gen : 1;
     d->gen = d->base_gen;
     for (size_t i = 0; i < n; i++) {
         path_of(d, path, sizeof path, "log", gens[i]);
@@ -145,7 +182,7 @@ static int recover(durable *d, char *err, size_t errlen)
             unlink(path);
             continue;
         }
-        long r = aof_replay(path, i == n - 1, apply, d->s, err, errlen);
+        long r = aof_replay(path, i == n - 1, apply, d->s, &d->stats.checked_bytes, err, errlen);
         if (r < 0) {
             free(gens);
             return -1;

@@ -22,9 +22,14 @@
 
 typedef enum { FSYNC_ALWAYS, FSYNC_EVERYSEC, FSYNC_NO } fsync_policy;
 
+/* The largest generation accepted: compaction adds one at a time, so this
+ * is never reached, and a file that claims more is damaged. */
+#define DURABLE_MAX_GENERATION (UINT64_C(1) << 62)
+
 typedef struct durable_stats {
     uint64_t recovered_entries;
     uint64_t replayed_records;
+    uint64_t checked_bytes;           /* checksummed while recovering: linear in the files */
     double recovery_ms;
     double last_fork_ms, max_fork_ms; /* the pause compaction costs the server */
     uint64_t compactions;
@@ -34,7 +39,9 @@ typedef struct durable_stats {
 typedef struct durable durable;
 
 /* Open dir/name.*, recovering into s (which must be empty). NULL with err on
- * failure: a corrupt file is never skipped. compact_min: the log size (bytes)
+ * failure: a corrupt file is never skipped, and the generations present must
+ * follow each other as compaction leaves them (a missing log, a snapshot
+ * whose generation no log matches, are refused). compact_min: the log size (bytes)
  * from which compaction starts by itself (when the logs also outgrow the
  * snapshot). */
 durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,

@@ -8,6 +8,8 @@
 #include "buffer.h"
 #include "log.h"
 
+#define KEEP_REPLY_BUFFER (64 * 1024) /* reply memory kept between messages */
+
 typedef struct queued {
     struct queued *next;
     size_t len;
@@ -79,7 +81,9 @@ static int decode_from(term_view msg, int *i, gen_server_from *from)
 
 /* ---- replying ---- */
 
-static void send_to(gen_server *gs, const gen_server_from *to, const ei_x_buff *msg)
+/* Send msg (one of the server's reply buffers) and give the buffer's memory
+ * back if a large reply went through it. */
+static void send_to(gen_server *gs, const gen_server_from *to, ei_x_buff *msg)
 {
     term_view m = {msg->buff, (size_t)msg->index};
     term_view alias;
@@ -87,6 +91,7 @@ static void send_to(gen_server *gs, const gen_server_from *to, const ei_x_buff *
         process_send_alias(gs->self, alias, m);
     else
         process_send(gs->self, to->pid, m);
+    term_shrink(msg, KEEP_REPLY_BUFFER);
 }
 
 /* Start {Tag, _} in x; the reply term follows. */
@@ -335,6 +340,11 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         resume(gs);
         return;
     } else if (ei_decode_tuple_header(req.ptr, &j, &arity) == 0 && arity == 2 &&
+               term_atom_is(req, &j, "terminate") && process_is_system(gs->self)) {
+        static const char why[] = {119, 14, 's', 'y', 's', 't', 'e', 'm', '_', 'p', 'r', 'o', 'c', 'e', 's', 's'};
+        log_warning("%s: refused to stop: it is one of the node's own processes", gs->cb->module);
+        gen_server_error(x, "not_supported_by_c_node", (term_view){why, sizeof why});
+    } else if ((j = 0, ei_decode_tuple_header(req.ptr, &j, &arity)) == 0 && arity == 2 &&
                term_atom_is(req, &j, "terminate")) {
         term_view reason = {normal_atom, sizeof normal_atom};
         if (term_next(req, &j, &reason) < 0) /* cannot happen on a checked message */
@@ -493,7 +503,7 @@ process *gen_server_start(process_table *t, const gen_server_callbacks *cb, cons
 void gen_server_continue(process *p)
 {
     gen_server *gs = process_state(p);
-    if (gs->want_continue) {
+    if (gs->want_continue && !process_exiting(p)) {
         gs->want_continue = 0;
         gs->cb->handle_continue(gs, gs->state);
     }

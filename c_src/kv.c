@@ -153,6 +153,7 @@ static kv_request parse(term_view req)
 static int canonical_key(kv *k, term_view key, term_view *out)
 {
     size_t i = 0;
+    term_shrink(&k->key, 4096); /* after a large key */
     k->key.index = 0;
     int rc = term_canonical(key.ptr, key.len, &i, k->max_depth, &k->key);
     if (rc == TERM_OK)

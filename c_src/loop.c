@@ -30,6 +30,7 @@ struct loop {
     void *turn_data;
     long long spin_ns; /* after a turn that answered, poll without sleeping this long */
     long long busy_at; /* when the last such turn ended */
+    int more;          /* the last turn left work: do not wait */
 };
 
 static long long now_ms(void)
@@ -126,49 +127,63 @@ static long long now_ns(void)
     return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int loop_run(loop *l)
+int loop_once(loop *l, int max_wait_ms)
 {
     struct epoll_event evs[LOOP_BATCH];
-    while (!l->stop) {
-        int timeout = -1;
-        if (l->timer_fn) {
-            long long left = l->timer_due - now_ms();
-            timeout = left < 0 ? 0 : (int)left;
-        }
-        int spinning = 0;
-        if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
-            /* Spinning: poll, and let anything else runnable on this core go
-             * first (on a small machine that is often the peer we wait for). */
-            timeout = 0;
-            spinning = 1;
-            sched_yield();
-        }
-        int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            /* An earlier callback of this turn may have closed fd: look it up afresh. */
-            if (fd >= l->nwatches || !l->watches[fd].fn)
-                continue;
-            struct watch w = l->watches[fd];
-            int events = 0;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                events |= LOOP_READ;
-            if (evs[i].events & EPOLLOUT)
-                events |= LOOP_WRITE;
-            w.fn(l, fd, events, w.data);
-        }
-        /* A round of spinning that found nothing has nothing to finish. */
-        if (l->turn_fn && !(spinning && n == 0) && l->turn_fn(l, l->turn_data) && l->spin_ns)
-            l->busy_at = now_ns();
-        if (l->timer_fn && now_ms() >= l->timer_due) {
-            l->timer_due = now_ms() + l->timer_ms;
-            l->timer_fn(l, l->timer_data);
-        }
+    int timeout = max_wait_ms;
+    if (l->timer_fn) {
+        long long left = l->timer_due - now_ms();
+        if (left < 0)
+            left = 0;
+        if (timeout < 0 || left < timeout)
+            timeout = (int)left;
     }
+    if (l->more)
+        timeout = 0;
+    int spinning = 0;
+    if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
+        /* Spinning: poll, and let anything else runnable on this core go
+         * first (on a small machine that is often the peer we wait for). */
+        timeout = 0;
+        spinning = 1;
+        sched_yield();
+    }
+    int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        /* An earlier callback of this turn may have stopped watching fd: look it up afresh. */
+        if (fd >= l->nwatches || !l->watches[fd].fn)
+            continue;
+        struct watch w = l->watches[fd];
+        int events = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            events |= LOOP_READ;
+        if (evs[i].events & EPOLLOUT)
+            events |= LOOP_WRITE;
+        w.fn(l, fd, events, w.data);
+    }
+    int timer = 0;
+    if (l->timer_fn && now_ms() >= l->timer_due) {
+        l->timer_due = now_ms() + l->timer_ms;
+        l->timer_fn(l, l->timer_data);
+        timer = 1;
+    }
+    /* A round of spinning that found nothing has nothing to finish. */
+    if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
+        int r = l->turn_fn(l, l->turn_data);
+        l->more = (r & LOOP_TURN_MORE) != 0;
+        if ((r & LOOP_TURN_SENT) && l->spin_ns)
+            l->busy_at = now_ns();
+    }
+    return 0;
+}
+
+int loop_run(loop *l)
+{
+    while (!l->stop)
+        if (loop_once(l, -1) < 0)
+            return -1;
     return 0;
 }

@@ -12,8 +12,12 @@
 typedef struct loop loop;
 typedef void loop_fd_fn(loop *l, int fd, int events, void *data);
 typedef void loop_timer_fn(loop *l, void *data);
-/* Returns nonzero when the turn sent something a peer is likely to answer at
- * once (a reply to a call, say): the cue to busy-poll, see loop_spin. */
+/* What a turn function returns: LOOP_TURN_SENT when the turn sent something a
+ * peer is likely to answer at once (a reply to a call, say): the cue to
+ * busy-poll, see loop_spin; LOOP_TURN_MORE when work is left for the next
+ * turn, which then does not wait. */
+#define LOOP_TURN_SENT 1
+#define LOOP_TURN_MORE 2
 typedef int loop_turn_fn(loop *l, void *data);
 
 loop *loop_create(void);
@@ -26,11 +30,17 @@ void loop_unwatch(loop *l, int fd);
 /* Call fn every interval_ms (roughly: it runs between turns). */
 void loop_every(loop *l, int interval_ms, loop_timer_fn *fn, void *data);
 
-/* Call fn at the end of every turn, after all ready descriptors were served:
- * the place to flush what the turn produced, with one write per connection. */
+/* Call fn at the end of every turn, after all ready descriptors and the
+ * timer were served: the place to finish what the turn started (teardown
+ * included: no descriptor callback is on the stack then) and to flush what
+ * it produced, with one write per connection. */
 void loop_after_turn(loop *l, loop_turn_fn *fn, void *data);
 
-/* Run until loop_stop is called. Returns 0, or -1 if epoll failed. */
+/* One turn: wait at most max_wait_ms (-1: as long as nothing is due) for
+ * descriptors, serve them, the timer if due, then the turn function.
+ * Returns 0, or -1 if epoll failed. */
+int loop_once(loop *l, int max_wait_ms);
+/* Run turns until loop_stop is called. Returns 0, or -1 if epoll failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);
 

@@ -51,8 +51,12 @@ int main(int argc, char **argv)
     process_table *t = node_processes(n);
     term_view none = {NULL, 0};
     const char *why;
-    if (!gen_server_start(t, &net_kernel_callbacks, NULL, none, "net_kernel", &why) ||
-        !gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why) ||
+    process *nk, *st;
+    /* net_kernel and the starter are system processes: peers cannot stop them. */
+    if (!(nk = gen_server_start(t, &net_kernel_callbacks, NULL, none, "net_kernel", &why)) ||
+        (process_set_system(nk), 0) ||
+        !(st = gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why)) ||
+        (process_set_system(st), 0) ||
         !gen_server_start(t, &kv_callbacks, &kvo_main, none, o.register_name, &why) ||
         (strcmp(o.register_name, "counter") != 0 &&
          !gen_server_start(t, &counter_callbacks, NULL, none, "counter", &why))) {

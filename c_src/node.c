@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -38,7 +39,12 @@ struct node {
     conn *conns;
     conn *dirty;
     uint32_t next_serial;
-    process *probe; /* asks each new peer's rex for its OTP release */
+    int closing;        /* some connection is marked to close */
+    size_t max_output;  /* bytes queued to a peer beyond which it is dropped */
+    int spare_fd;       /* given up to refuse a connection when out of descriptors */
+    int listen_paused;  /* out of descriptors and no spare: listening again at the next tick */
+    int nconns;
+    process *probe;     /* asks each new peer's rex for its OTP release (a system process) */
     char why[256];
 };
 
@@ -49,29 +55,63 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t max_output(const node *n) { return 2 * n->cfg.max_message + (16u << 20); }
-
-/* ---- connection lifecycle ---- */
+/* ---- connection lifecycle ----
+ * Teardown happens only at safe points (see node.h, LIFETIMES): conn_close
+ * marks, close_marked closes and makes the processes forget the peer, reap
+ * frees. Nothing a callback or a send holds is ever freed under it. */
 
 static void conn_io_ready(loop *l, int fd, int events, void *data);
 
+/* Mark c to close at the next safe point; nothing more is read from it or
+ * queued to it. Safe anywhere, inside a send or a callback included. */
 static void conn_close(node *n, conn *c, const char *reason)
 {
-    if (c->state == CONN_DEAD)
+    if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
         return;
-    if (c->state == CONN_UP) {
-        log_info("connection to %s closed: %s", conn_peer(c), reason);
-        process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
-    } else {
-        log_warning("connection attempt from %s refused: %s", conn_peer(c), reason);
-    }
-    loop_unwatch(n->loop, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    c->state = CONN_DEAD;
+    c->was_up = c->state == CONN_UP;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    c->state = CONN_CLOSING;
+    n->closing = 1;
 }
 
-/* Free dead connections; called between turns, when nothing points into them. */
+/* Close the marked connections: their sockets, then what the node's
+ * processes kept for their peers (which may mark more: the caller repeats
+ * while this returns 1). Safe points only. */
+static int close_marked(node *n)
+{
+    if (!n->closing)
+        return 0;
+    n->closing = 0;
+    for (conn *c = n->conns; c; c = c->next) {
+        if (c->state != CONN_CLOSING)
+            continue;
+        loop_unwatch(n->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+        c->state = CONN_DEAD;
+        if (c->was_up) {
+            log_info("connection to %s closed: %s", conn_peer(c), c->close_reason);
+            process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
+        } else {
+            log_warning("connection attempt from %s refused: %s", conn_peer(c), c->close_reason);
+        }
+    }
+    return 1;
+}
+
+/* Deliver what processes sent each other, tear down stopped processes and
+ * marked connections, until nothing is left to tear down. Returns nonzero
+ * when messages wait for the next turn. */
+static int settle(node *n)
+{
+    int more;
+    do
+        more = process_table_settle(n->procs);
+    while (close_marked(n));
+    return more;
+}
+
+/* Free dead connections; at the end of a turn, when nothing points into them. */
 static void reap(node *n)
 {
     for (conn **pc = &n->conns; *pc;) {
@@ -96,14 +136,16 @@ static void mark_dirty(node *n, conn *c)
 
 static void flush(node *n, conn *c)
 {
-    if (c->state == CONN_DEAD)
+    if (c->state != CONN_UP && c->state != CONN_HANDSHAKE)
         return;
-    enum conn_io r = conn_flush(c);
+    int progress;
+    enum conn_io r = conn_flush(c, &progress);
     if (r == CONN_IO_ERROR) {
         conn_close(n, c, "write failed (peer gone)");
         return;
     }
-    c->write_ms = now_ms();
+    if (progress)
+        c->write_ms = now_ms();
     int want_write = r == CONN_IO_AGAIN;
     if (want_write != c->writing) {
         c->writing = want_write;
@@ -111,25 +153,33 @@ static void flush(node *n, conn *c)
     }
 }
 
-/* The end of every turn: group commits, then this turn's output, one write per
- * connection. Returns whether processes sent anything (replies, mostly; not
- * ticks or handshakes): the loop then busy-polls for what comes back
- * (--busy-poll). */
+/* The end of every turn, the node's safe point: teardown, group commits,
+ * then this turn's output, one write per connection, then dead connections
+ * freed. Says whether processes sent anything (replies, mostly; not ticks or
+ * handshakes), so that the loop busy-polls for what comes back
+ * (--busy-poll), and whether work is left for the next turn. */
 static int after_turn(loop *l, void *data)
 {
     (void)l;
     node *n = data;
+    int more = settle(n);
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
-    while (n->dirty) {
-        conn *c = n->dirty;
-        n->dirty = c->next_dirty;
-        c->dirty = 0;
-        flush(n, c);
+    more |= settle(n);
+    for (;;) {
+        while (n->dirty) {
+            conn *c = n->dirty;
+            n->dirty = c->next_dirty;
+            c->dirty = 0;
+            flush(n, c);
+        }
+        if (!n->closing)
+            break;
+        more |= settle(n); /* writes that failed: their DOWNs and EXITs go out too */
     }
     reap(n);
-    int sent = n->sent;
+    int r = (n->sent ? LOOP_TURN_SENT : 0) | (more ? LOOP_TURN_MORE : 0);
     n->sent = 0;
-    return sent;
+    return r;
 }
 
 /* ---- routing what processes send ---- */
@@ -146,9 +196,12 @@ static conn *conn_to(node *n, term_view pid_or_ref)
     return NULL;
 }
 
+/* A frame was (rc 0) or could not be (-1) appended to c's output. A peer
+ * whose output passes the limit is marked to close, never closed here: this
+ * runs inside a process's send. */
 static int queued(node *n, conn *c, int rc)
 {
-    if (rc < 0 || buffer_len(&c->out) > max_output(n)) {
+    if (rc < 0 || buffer_len(&c->out) > n->max_output) {
         conn_close(n, c, rc < 0 ? "out of memory" : "peer does not read what it is sent");
         return -1;
     }
@@ -264,6 +317,9 @@ static const process_behaviour probe_behaviour = {.message = probe_message};
 
 static void handshake_done(node *n, conn *c)
 {
+    /* The old connection is torn down (and its peer forgotten) at the end of
+     * this turn, before anything is read on the new one: the peer sends
+     * nothing before our ack, which leaves at the end of this turn too. */
     for (conn *o = n->conns; o; o = o->next)
         if (o != c && o->state == CONN_UP && strcmp(o->hs.peer_name, c->hs.peer_name) == 0)
             conn_close(n, o, "replaced by a new connection from the same node");
@@ -280,7 +336,7 @@ static void frames(node *n, conn *c)
 {
     const char *f;
     size_t len;
-    while (c->state != CONN_DEAD) {
+    while (c->state == CONN_HANDSHAKE || c->state == CONN_UP) {
         int hdr = c->state == CONN_HANDSHAKE ? 2 : 4;
         size_t max = c->state == CONN_HANDSHAKE ? MAX_HANDSHAKE_PACKET : n->cfg.max_message;
         int r = conn_frame(c, hdr, max, &f, &len);
@@ -333,11 +389,9 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
     (void)fd;
     conn *c = data;
     node *n = c->owner;
-    if (c->state == CONN_DEAD)
-        return;
     if (events & LOOP_WRITE)
         flush(n, c);
-    if (!(events & LOOP_READ) || c->state == CONN_DEAD)
+    if (!(events & LOOP_READ) || (c->state != CONN_HANDSHAKE && c->state != CONN_UP))
         return;
     enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
     if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
@@ -358,6 +412,24 @@ static void accept_ready(loop *l, int fd, int events, void *data)
     node *n = data;
     for (;;) {
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* Out of descriptors: the peer waiting in the backlog would keep
+             * the listener ready, and the loop spinning. Give up the spare
+             * descriptor to take it and close it at once. */
+            log_warning("refusing a connection: out of file descriptors (%d peers connected)",
+                        n->nconns);
+            if (n->spare_fd < 0) {
+                loop_unwatch(l, fd); /* watched again by the next tick */
+                n->listen_paused = 1;
+                return;
+            }
+            close(n->spare_fd);
+            cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd >= 0)
+                close(cfd);
+            n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+        }
         if (cfd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 log_warning("accept: %s", strerror(errno));
@@ -384,6 +456,31 @@ static void accept_ready(loop *l, int fd, int events, void *data)
     }
 }
 
+int node_attach(node *n, int fd, const char *peer_name, uint64_t peer_flags)
+{
+    size_t len = strlen(peer_name);
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !strchr(peer_name, '@'))
+        return -1;
+    conn *c = conn_create(fd, now_ms());
+    if (!c)
+        return -1;
+    c->owner = n;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        loop_watch(n->loop, fd, LOOP_READ, conn_io_ready, c) < 0) {
+        c->fd = -1; /* the caller's, still */
+        conn_destroy(c);
+        return -1;
+    }
+    handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, 0);
+    memcpy(c->hs.peer_name, peer_name, len + 1);
+    c->hs.peer_flags = peer_flags;
+    c->next = n->conns;
+    n->conns = c;
+    handshake_done(n, c);
+    settle(n); /* a connection it replaces goes now: nothing runs under this call */
+    return 0;
+}
+
 /* ---- ticks, signals, stdin ---- */
 
 static void every_second(loop *l, void *data)
@@ -392,18 +489,26 @@ static void every_second(loop *l, void *data)
     node *n = data;
     long long now = now_ms();
     long long tick_ms = (long long)n->cfg.ticktime * 1000;
+    if (n->listen_paused && loop_watch(l, n->listen_fd, LOOP_READ, accept_ready, n) == 0)
+        n->listen_paused = 0;
+    if (n->spare_fd < 0)
+        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    n->nconns = 0;
     for (conn *c = n->conns; c; c = c->next) {
+        n->nconns += c->state != CONN_DEAD;
         if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             conn_close(n, c, "handshake timed out");
         } else if (c->state == CONN_UP && now - c->read_ms > tick_ms) {
             snprintf(n->why, sizeof n->why, "peer silent for %d s (net_ticktime)", n->cfg.ticktime);
+            conn_close(n, c, n->why);
+        } else if (c->state == CONN_UP && buffer_len(&c->out) > 0 && now - c->write_ms > tick_ms) {
+            snprintf(n->why, sizeof n->why, "peer read nothing for %d s (net_ticktime)", n->cfg.ticktime);
             conn_close(n, c, n->why);
         } else if (c->state == CONN_UP && now - c->write_ms > tick_ms / 4 &&
                    buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0) {
             mark_dirty(n, c);
         }
     }
-    (void)after_turn(l, n);
 }
 
 static void signal_ready(loop *l, int fd, int events, void *data)
@@ -518,6 +623,14 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     n->cfg = *cfg;
     n->listen_fd = n->epmd_fd = n->signal_fd = -1;
+    n->max_output = cfg->max_output ? cfg->max_output : 2 * cfg->max_message + (16u << 20);
+    /* As many peers as the system lets this process have (the BEAM does the same). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (and is handled), not the node */
     sigset_t mask;
@@ -534,11 +647,18 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     n->listen_fd = listen_on(cfg->listen_addr, cfg->port, &n->port, err, errlen);
     if (n->listen_fd < 0)
         goto fail;
-    char alive[256];
-    snprintf(alive, sizeof alive, "%.*s", (int)strcspn(cfg->name, "@"), cfg->name);
-    n->epmd_fd = epmd_publish(alive, n->port, &n->creation, err, errlen);
-    if (n->epmd_fd < 0)
-        goto fail;
+    if (cfg->unpublished) {
+        n->creation = cfg->creation;
+        if (!n->creation && getrandom(&n->creation, sizeof n->creation, 0) != sizeof n->creation)
+            n->creation = (uint32_t)time(NULL);
+        n->creation |= 4; /* never 0..3: what old creations look like */
+    } else {
+        char alive[256];
+        snprintf(alive, sizeof alive, "%.*s", (int)strcspn(cfg->name, "@"), cfg->name);
+        n->epmd_fd = epmd_publish(alive, n->port, &n->creation, err, errlen);
+        if (n->epmd_fd < 0)
+            goto fail;
+    }
     process_router router = {n, route_send, route_send_alias, route_monitor_exit,
                              route_link, route_exit, route_unlink_ack, route_release};
     n->procs = process_table_create(cfg->name, n->creation, &router);
@@ -546,6 +666,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    process_set_system(n->probe); /* n->probe stays valid: nothing can stop it */
     if (loop_watch(n->loop, n->listen_fd, LOOP_READ, accept_ready, n) < 0 ||
         loop_watch(n->loop, n->signal_fd, LOOP_READ, signal_ready, n) < 0 ||
         (cfg->watch_stdin && loop_watch(n->loop, 0, LOOP_READ, stdin_ready, n) < 0)) {
@@ -567,6 +688,7 @@ process_table *node_processes(node *n) { return n->procs; }
 int node_port(const node *n) { return n->port; }
 
 int node_run(node *n) { return loop_run(n->loop); }
+int node_run_once(node *n, int max_wait_ms) { return loop_once(n->loop, max_wait_ms); }
 
 void node_destroy(node *n)
 {
@@ -584,6 +706,8 @@ void node_destroy(node *n)
         close(n->listen_fd);
     if (n->signal_fd >= 0)
         close(n->signal_fd);
+    if (n->spare_fd >= 0)
+        close(n->spare_fd);
     loop_destroy(n->loop);
     free(n);
 }

@@ -1,26 +1,25 @@
-/* process.c: pids, registered names and monitors of the node's processes; see process.h. */
+/* process.c: pids, registered names, monitors, links and the lifetimes of
+ * the node's processes; see process.h. */
 #include "process.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "buffer.h"
+#include "log.h"
+#include "monitor_link.h"
 
-#define MONITOR_INLINE 192 /* bytes of watcher+ref+watched kept inside the record */
-#define MAX_FREE_MONITORS 4096
+/* A monitor record's parts: the key (the reference), then the watcher and
+ * how it named the target. A link's only part is the linked pid. */
+enum { MON_REF = 0, MON_WATCHER = 1, MON_WATCHED = 2 };
 
-typedef struct monitor {
-    struct monitor *next;
-    char *bytes; /* watcher, then ref, then watched */
-    uint32_t watcher_len, ref_len, watched_len;
-    char inline_bytes[MONITOR_INLINE];
-} monitor;
-
-typedef struct plink {
-    struct plink *next;
+/* A message one process of this node sent another, waiting for the settle. */
+typedef struct mail {
+    struct mail *next;
+    uint32_t to;
     size_t len;
-    char pid[]; /* the linked remote process */
-} plink;
+    char msg[];
+} mail;
 
 struct process {
     process_table *table;
@@ -31,15 +30,14 @@ struct process {
     size_t name_len;
     const process_behaviour *behaviour;
     void *state;
-    monitor *monitors;
-    size_t nmonitors;
-    plink *links;
-    size_t nlinks;
+    ml_list monitors;    /* monitors of this process, by remote watchers */
+    ml_list links;       /* links to remote processes */
     int trap_exit;
-    int delivering;      /* depth of message handling under way */
+    int system;          /* the node's own: exit signals are ignored */
     int want_flush;
     char *exit_reason;   /* set once the process is stopping */
     size_t exit_len;
+    struct process *next_dying;
 };
 
 struct process_table {
@@ -47,19 +45,24 @@ struct process_table {
     size_t node_len;
     uint32_t creation;
     process_router router;
-    process **procs;           /* sorted by number: found by binary search */
+    process **procs;           /* live processes, sorted by number: found by binary search */
     size_t nprocs, cap;
     process **named;           /* the registered ones, sorted by name */
     size_t nnamed, named_cap;
     uint32_t next_num;
-    monitor *free_monitors;
-    size_t nfree;
+    ml_index *ml;              /* every monitor and link */
+    process *dying, **dying_tail; /* stopped, torn down at the next settle */
+    mail *mail, **mail_tail;   /* sent between local processes, delivered at the next settle */
     uint32_t *flush, *flushing; /* numbers of processes that asked to flush */
     size_t nflush, flush_cap;
+    uint32_t *scratch;         /* process numbers, for walks during which processes stop */
+    size_t scratch_cap;
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
 static const char noconnection_atom[] = {119, 12, 'n', 'o', 'c', 'o', 'n', 'n', 'e', 'c', 't', 'i', 'o', 'n'};
+static const char noproc_atom[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+static const char shutdown_atom[] = {119, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
 
 /* ---- reading atoms, pids and friends from encoded bytes ---- */
 
@@ -120,7 +123,10 @@ process_table *process_table_create(const char *node, uint32_t creation,
     if (!t)
         return NULL;
     t->node = strdup(node);
-    if (!t->node) {
+    t->ml = ml_index_create();
+    if (!t->node || !t->ml) {
+        free(t->node);
+        ml_index_destroy(t->ml);
         free(t);
         return NULL;
     }
@@ -128,14 +134,9 @@ process_table *process_table_create(const char *node, uint32_t creation,
     t->creation = creation;
     t->router = *router;
     t->next_num = 1;
+    t->dying_tail = &t->dying;
+    t->mail_tail = &t->mail;
     return t;
-}
-
-static void free_monitor_record(monitor *m)
-{
-    if (m->bytes != m->inline_bytes)
-        free(m->bytes);
-    free(m);
 }
 
 /* ---- the index: processes by number, registered ones by name ---- */
@@ -197,47 +198,57 @@ static void unindex(process_table *t, process *p)
     }
 }
 
+/* Free p and whatever it still holds, without telling anyone. */
+static void free_process(process_table *t, process *p)
+{
+    while (p->monitors.head)
+        ml_remove(t->ml, &p->monitors, p->monitors.head);
+    while (p->links.head)
+        ml_remove(t->ml, &p->links, p->links.head);
+    free(p->pid);
+    free(p->name);
+    if (p->exit_reason != killed_atom)
+        free(p->exit_reason);
+    free(p);
+}
+
 void process_table_destroy(process_table *t)
 {
     if (!t)
         return;
+    term_view shutdown = {shutdown_atom, sizeof shutdown_atom};
     while (t->nprocs) {
         process *p = t->procs[t->nprocs - 1];
-        while (p->monitors) {
-            monitor *m = p->monitors;
-            p->monitors = m->next;
-            free_monitor_record(m);
-        }
-        static const char shutdown[] = {119, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
-        if (p->behaviour->destroy)
-            p->behaviour->destroy(p, (term_view){shutdown, sizeof shutdown});
-        while (p->links) {
-            plink *l = p->links;
-            p->links = l->next;
-            free(l);
-        }
         unindex(t, p);
-        free(p->pid);
-        free(p->name);
-        if (p->exit_reason != killed_atom)
-            free(p->exit_reason);
-        free(p);
+        if (p->behaviour->destroy)
+            p->behaviour->destroy(p, shutdown);
+        free_process(t, p);
     }
-    while (t->free_monitors) {
-        monitor *m = t->free_monitors;
-        t->free_monitors = m->next;
-        free_monitor_record(m);
+    while (t->dying) {
+        process *p = t->dying;
+        t->dying = p->next_dying;
+        if (p->behaviour->destroy)
+            p->behaviour->destroy(p, (term_view){p->exit_reason, p->exit_len});
+        free_process(t, p);
     }
+    while (t->mail) {
+        mail *m = t->mail;
+        t->mail = m->next;
+        free(m);
+    }
+    ml_index_destroy(t->ml);
     free(t->procs);
     free(t->named);
     free(t->flush);
     free(t->flushing);
+    free(t->scratch);
     free(t->node);
     free(t);
 }
 
 const char *process_table_node(const process_table *t) { return t->node; }
 size_t process_count(const process_table *t) { return t->nprocs; }
+uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
 
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
 {
@@ -261,7 +272,8 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         return NULL;
     }
     p->table = t;
-    while (by_num(t, t->next_num)) /* only once the numbers have wrapped */
+    /* Skip numbers in use (only once the numbers have wrapped), and 0. */
+    while (t->next_num == 0 || by_num(t, t->next_num))
         t->next_num++;
     p->num = t->next_num++;
     p->behaviour = behaviour;
@@ -286,7 +298,7 @@ int process_register(process *p, const char *name)
 {
     process_table *t = p->table;
     size_t len = strlen(name);
-    if (p->name || len > 255)
+    if (p->name || p->exit_reason || len > 255)
         return -1;
     size_t i = name_slot(t, name, len);
     if (i < t->nnamed && name_cmp(t->named[i], name, len) == 0)
@@ -338,29 +350,33 @@ uint32_t process_number(const process *p) { return p->num; }
 const char *process_name(const process *p) { return p->name; }
 process_table *process_table_of(const process *p) { return p->table; }
 void *process_state(const process *p) { return p->state; }
-size_t process_monitor_count(const process *p) { return p->nmonitors; }
+size_t process_monitor_count(const process *p) { return p->monitors.count; }
+size_t process_link_count(const process *p) { return p->links.count; }
 
-static void finish(process *p);
+/* ---- messages ---- */
 
 void process_deliver(process *p, term_view msg)
 {
-    if (p->exit_reason)
-        return;
-    p->delivering++;
-    p->behaviour->message(p, msg);
-    if (--p->delivering == 0 && p->exit_reason)
-        finish(p);
+    if (!p->exit_reason)
+        p->behaviour->message(p, msg);
 }
 
 int process_send(process *from, term_view to_pid, term_view msg)
 {
     process_table *t = from->table;
     process *local = process_lookup(t, to_pid);
-    if (local) { /* a message to ourselves or a sibling: deliver directly */
-        process_deliver(local, msg);
-        return 0;
-    }
-    return t->router.send(t->router.ctx, process_pid(from), to_pid, msg);
+    if (!local)
+        return t->router.send(t->router.ctx, process_pid(from), to_pid, msg);
+    mail *m = malloc(sizeof *m + msg.len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->to = local->num;
+    m->len = msg.len;
+    memcpy(m->msg, msg.ptr, msg.len);
+    *t->mail_tail = m;
+    t->mail_tail = &m->next;
+    return 0;
 }
 
 int process_send_alias(process *from, term_view alias, term_view msg)
@@ -371,84 +387,21 @@ int process_send_alias(process *from, term_view alias, term_view msg)
 
 /* ---- monitors ---- */
 
-static monitor *monitor_new(process_table *t, term_view watcher, term_view ref, term_view watched)
-{
-    size_t need = watcher.len + ref.len + watched.len;
-    if (need > UINT32_MAX)
-        return NULL;
-    monitor *m = t->free_monitors;
-    if (m) {
-        t->free_monitors = m->next;
-        t->nfree--;
-    } else if (!(m = malloc(sizeof *m))) {
-        return NULL;
-    }
-    m->bytes = need <= MONITOR_INLINE ? m->inline_bytes : malloc(need);
-    if (!m->bytes) {
-        free(m);
-        return NULL;
-    }
-    memcpy(m->bytes, watcher.ptr, watcher.len);
-    memcpy(m->bytes + watcher.len, ref.ptr, ref.len);
-    memcpy(m->bytes + watcher.len + ref.len, watched.ptr, watched.len);
-    m->watcher_len = (uint32_t)watcher.len;
-    m->ref_len = (uint32_t)ref.len;
-    m->watched_len = (uint32_t)watched.len;
-    m->next = NULL;
-    return m;
-}
-
-static void monitor_release(process_table *t, monitor *m)
-{
-    if (m->bytes != m->inline_bytes) {
-        free(m->bytes);
-        m->bytes = m->inline_bytes;
-    }
-    if (t->nfree >= MAX_FREE_MONITORS) {
-        free(m);
-        return;
-    }
-    m->next = t->free_monitors;
-    t->free_monitors = m;
-    t->nfree++;
-}
-
-static term_view monitor_watcher(const monitor *m) { return (term_view){m->bytes, m->watcher_len}; }
-static term_view monitor_ref(const monitor *m)
-{
-    return (term_view){m->bytes + m->watcher_len, m->ref_len};
-}
-static term_view monitor_watched(const monitor *m)
-{
-    return (term_view){m->bytes + m->watcher_len + m->ref_len, m->watched_len};
-}
-
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
 {
-    monitor *m = monitor_new(target->table, watcher, ref, watched);
-    if (!m)
-        return -1;
-    m->next = target->monitors;
-    target->monitors = m;
-    target->nmonitors++;
-    return 0;
+    term_view parts[3];
+    parts[MON_REF] = ref;
+    parts[MON_WATCHER] = watcher;
+    parts[MON_WATCHED] = watched;
+    return ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts) ? 0 : -1;
 }
 
 void process_demonitor(process *target, term_view ref)
 {
-    for (monitor **pm = &target->monitors; *pm; pm = &(*pm)->next) {
-        term_view r = monitor_ref(*pm);
-        if (r.len == ref.len && memcmp(r.ptr, ref.ptr, ref.len) == 0) {
-            monitor *m = *pm;
-            *pm = m->next;
-            target->nmonitors--;
-            monitor_release(target->table, m);
-            return;
-        }
-    }
+    ml_record *r = ml_find(target->table->ml, target->num, ML_MONITOR, ref);
+    if (r)
+        ml_remove(target->table->ml, &target->monitors, r);
 }
-
-static const char noproc_atom[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
 
 int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref)
 {
@@ -463,8 +416,6 @@ static int on_node(term_view pid, const char *node, size_t len)
     return process_term_node(pid, &n, &nlen) == 0 && nlen == len && memcmp(n, node, len) == 0;
 }
 
-
-
 static int is_atom_named(term_view v, const char *name)
 {
     size_t i = 0, n, want = strlen(name);
@@ -472,36 +423,11 @@ static int is_atom_named(term_view v, const char *name)
     return read_atom(v, &i, &s, &n) == 0 && i == v.len && n == want && memcmp(s, name, n) == 0;
 }
 
-/* Tear p down: behaviour first (its terminate), then DOWN to monitors and EXIT to links. */
-static void finish(process *p)
-{
-    process_table *t = p->table;
-    term_view reason = {p->exit_reason, p->exit_len};
-    unindex(t, p);
-    if (p->behaviour->destroy)
-        p->behaviour->destroy(p, reason);
-    while (p->monitors) {
-        monitor *m = p->monitors;
-        p->monitors = m->next;
-        t->router.monitor_exit(t->router.ctx, monitor_watched(m), monitor_watcher(m),
-                               monitor_ref(m), reason);
-        monitor_release(t, m);
-    }
-    while (p->links) {
-        plink *l = p->links;
-        p->links = l->next;
-        t->router.exit(t->router.ctx, process_pid(p), (term_view){l->pid, l->len}, reason);
-        free(l);
-    }
-    free(p->pid);
-    free(p->name);
-    if (p->exit_reason != killed_atom)
-        free(p->exit_reason);
-    free(p);
-}
+/* ---- stopping ---- */
 
 void process_exit(process *p, term_view reason)
 {
+    process_table *t = p->table;
     if (p->exit_reason)
         return; /* the first reason stands */
     p->exit_reason = malloc(reason.len ? reason.len : 1);
@@ -512,51 +438,80 @@ void process_exit(process *p, term_view reason)
         p->exit_reason = (char *)killed_atom;
         p->exit_len = sizeof killed_atom;
     }
-    if (p->delivering == 0)
-        finish(p);
+    unindex(t, p); /* gone for everyone at once; torn down at the next settle */
+    p->next_dying = NULL;
+    *t->dying_tail = p;
+    t->dying_tail = &p->next_dying;
 }
 
 int process_exiting(const process *p) { return p->exit_reason != NULL; }
 
+/* Tear p down: behaviour first (its terminate), then DOWN to monitors and
+ * EXIT to links, then free it. Only at a settle. */
+static void finish(process_table *t, process *p)
+{
+    term_view reason = {p->exit_reason, p->exit_len};
+    if (p->behaviour->destroy)
+        p->behaviour->destroy(p, reason);
+    for (ml_record *r = p->monitors.head; r; r = ml_next(r))
+        t->router.monitor_exit(t->router.ctx, ml_part(r, MON_WATCHED), ml_part(r, MON_WATCHER),
+                               ml_part(r, MON_REF), reason);
+    for (ml_record *r = p->links.head; r; r = ml_next(r))
+        t->router.exit(t->router.ctx, process_pid(p), ml_part(r, 0), reason);
+    free_process(t, p);
+}
+
+int process_table_settle(process_table *t)
+{
+    /* What was sent before this settle; what these deliveries send waits. */
+    mail *batch = t->mail;
+    t->mail = NULL;
+    t->mail_tail = &t->mail;
+    while (batch) {
+        mail *m = batch;
+        batch = m->next;
+        process *p = by_num(t, m->to);
+        if (p)
+            process_deliver(p, (term_view){m->msg, m->len});
+        free(m);
+    }
+    while (t->dying) { /* a finish may stop more: they join the end of the list */
+        process *p = t->dying;
+        t->dying = p->next_dying;
+        if (!t->dying)
+            t->dying_tail = &t->dying;
+        finish(t, p);
+    }
+    return t->mail != NULL;
+}
+
+/* ---- exit signals and links ---- */
+
 void process_set_trap_exit(process *p, int on) { p->trap_exit = on != 0; }
 int process_trap_exit(const process *p) { return p->trap_exit; }
-size_t process_link_count(const process *p) { return p->nlinks; }
-
-static plink **find_link(process *p, term_view other)
-{
-    for (plink **pl = &p->links; *pl; pl = &(*pl)->next)
-        if ((*pl)->len == other.len && memcmp((*pl)->pid, other.ptr, other.len) == 0)
-            return pl;
-    return NULL;
-}
+void process_set_system(process *p) { p->system = 1; }
+int process_is_system(const process *p) { return p->system; }
 
 int process_link(process *p, term_view other, int notify)
 {
-    if (!find_link(p, other)) {
-        plink *l = malloc(sizeof *l + other.len);
-        if (!l)
-            return -1;
-        l->len = other.len;
-        memcpy(l->pid, other.ptr, other.len);
-        l->next = p->links;
-        p->links = l;
-        p->nlinks++;
-    }
+    if (!ml_find(p->table->ml, p->num, ML_LINK, other) &&
+        !ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other))
+        return -1;
     if (notify)
         return p->table->router.link(p->table->router.ctx, process_pid(p), other);
     return 0;
 }
 
-void process_unlink(process *p, term_view other)
+/* Remove the link to other; 1 if there was one. */
+static int unlink_one(process *p, term_view other)
 {
-    plink **pl = find_link(p, other);
-    if (pl) {
-        plink *l = *pl;
-        *pl = l->next;
-        p->nlinks--;
-        free(l);
-    }
+    ml_record *r = ml_find(p->table->ml, p->num, ML_LINK, other);
+    if (r)
+        ml_remove(p->table->ml, &p->links, r);
+    return r != NULL;
 }
+
+void process_unlink(process *p, term_view other) { (void)unlink_one(p, other); }
 
 /* {'EXIT', From, Reason} handed to a process that traps exits. */
 static void deliver_exit_message(process *p, term_view from, term_view reason)
@@ -578,6 +533,11 @@ static void deliver_exit_message(process *p, term_view from, term_view reason)
 /* An exit signal that got past the link check. */
 static void exit_signal(process *p, term_view from, term_view reason, int kill)
 {
+    if (p->system) {
+        log_warning("ignoring an exit signal to %s <%s.%u.0>: it is one of the node's own processes",
+                    p->name ? p->name : "the release probe", p->table->node, p->num);
+        return;
+    }
     if (kill)
         process_exit(p, (term_view){killed_atom, sizeof killed_atom});
     else if (p->trap_exit)
@@ -588,61 +548,55 @@ static void exit_signal(process *p, term_view from, term_view reason, int kill)
 
 void process_exit_signal(process *p, term_view from, term_view reason, int via_link)
 {
-    if (via_link) {
-        if (!find_link(p, from))
-            return; /* an EXIT from a process we are not linked to is dropped */
-        process_unlink(p, from);
-    }
+    if (via_link && !unlink_one(p, from))
+        return; /* an EXIT from a process we are not linked to is dropped */
     exit_signal(p, from, reason, !via_link && is_atom_named(reason, "kill"));
 }
 
 void process_forget_node(process_table *t, const char *node, size_t len)
 {
-    /* Processes may stop as this goes on: walk a snapshot of their numbers. */
+    term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
+    /* Behaviours run below (node_down, trapped EXITs), and processes may stop
+     * and leave the array meanwhile: walk a copy of the numbers. */
+    if (t->nprocs > t->scratch_cap) {
+        uint32_t *s = realloc(t->scratch, t->nprocs * sizeof *s);
+        if (!s) {
+            log_error("out of memory forgetting node %.*s", (int)len, node);
+            return;
+        }
+        t->scratch = s;
+        t->scratch_cap = t->nprocs;
+    }
     size_t n = t->nprocs;
-    uint32_t *nums = malloc((n ? n : 1) * sizeof *nums);
-    if (!nums)
-        return;
     for (size_t i = 0; i < n; i++)
-        nums[i] = t->procs[i]->num;
+        t->scratch[i] = t->procs[i]->num;
     for (size_t i = 0; i < n; i++) {
-        process *p = by_num(t, nums[i]);
+        process *p = by_num(t, t->scratch[i]);
         if (!p)
             continue;
-        for (monitor **pm = &p->monitors; *pm;) {
-            if (on_node(monitor_watcher(*pm), node, len)) {
-                monitor *m = *pm;
-                *pm = m->next;
-                p->nmonitors--;
-                monitor_release(t, m);
-            } else {
-                pm = &(*pm)->next;
-            }
+        for (ml_record *r = p->monitors.head, *next; r; r = next) {
+            next = ml_next(r);
+            if (on_node(ml_part(r, MON_WATCHER), node, len))
+                ml_remove(t->ml, &p->monitors, r);
         }
         if (p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
-        plink *gone = NULL;
-        for (plink **pl = &p->links; *pl;) {
-            if (on_node((term_view){(*pl)->pid, (*pl)->len}, node, len)) {
-                plink *l = *pl;
-                *pl = l->next;
-                p->nlinks--;
-                l->next = gone;
-                gone = l;
-            } else {
-                pl = &(*pl)->next;
-            }
-        }
-        while (gone) {
-            plink *l = gone;
-            gone = l->next;
-            if ((p = by_num(t, nums[i])) != NULL)
-                exit_signal(p, (term_view){l->pid, l->len},
-                            (term_view){noconnection_atom, sizeof noconnection_atom}, 0);
-            free(l);
+        for (ml_record *r = p->links.head, *next; r && !p->exit_reason; r = next) {
+            next = ml_next(r);
+            term_view other = ml_part(r, 0);
+            if (!on_node(other, node, len))
+                continue;
+            /* The signal gets a copy: taking the link out frees its bytes. */
+            char stack[256], *pid = other.len <= sizeof stack ? stack : malloc(other.len);
+            if (!pid)
+                continue;
+            memcpy(pid, other.ptr, other.len);
+            ml_remove(t->ml, &p->links, r);
+            exit_signal(p, (term_view){pid, other.len}, noconnection, 0);
+            if (pid != stack)
+                free(pid);
         }
     }
-    free(nums);
 }
 
 int process_release_of(process_table *t, term_view pid)
@@ -660,10 +614,12 @@ int process_exit_remote(process_table *t, term_view from, term_view to, term_vie
     return t->router.exit(t->router.ctx, from, to, reason);
 }
 
+/* ---- batches ---- */
+
 void process_want_flush(process *p)
 {
     process_table *t = p->table;
-    if (p->want_flush || !p->behaviour->flush)
+    if (p->want_flush || p->exit_reason || !p->behaviour->flush)
         return;
     if (t->nflush == t->flush_cap) {
         size_t cap = t->flush_cap ? t->flush_cap * 2 : 16;
@@ -694,10 +650,7 @@ void process_table_flush(process_table *t)
         if (!p)
             continue;
         p->want_flush = 0;
-        p->delivering++;
         p->behaviour->flush(p);
-        if (--p->delivering == 0 && p->exit_reason)
-            finish(p);
     }
 }
 

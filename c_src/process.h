@@ -1,19 +1,39 @@
 /*
  * process.h: the node's processes. A process has a pid of this node, may
  * have a registered name, is watched by monitors (tracked by their
- * reference), and has a behaviour that receives its messages (gen_server is
- * one). Processes reach other nodes only through the process_router the
- * node hands in: this file knows no sockets, frames or control messages.
+ * reference), may be linked to remote processes, and has a behaviour that
+ * receives its messages (gen_server is one). Processes reach other nodes
+ * only through the process_router the node hands in: this file knows no
+ * sockets, frames or control messages.
  *
  * Exit signals follow OTP: a process that traps exits gets them as
  * {'EXIT', From, Reason} messages; one that does not ignores `normal` from
  * others and stops with any other reason (`kill` stops even a trapping process,
  * with reason `killed`). A stopping process sends DOWN to its monitors and EXIT
- * to its links. A process may stop itself during its own message handling:
- * it is torn down once that handling returns.
+ * to its links. System processes (the node's own: net_kernel, the starter,
+ * the release probe) ignore exit signals from peers, `kill` included: a peer
+ * cannot take away what every other peer needs.
+ *
+ * LIFETIMES: nothing is freed while code up the stack may still hold it.
+ * This is the rule timers, worker jobs and outgoing connections build on.
+ *   - process_exit only marks a process. From then on it is found neither
+ *     by pid nor by name and receives nothing, but its memory, its
+ *     behaviour's state, its monitors and its links stay until
+ *     process_table_settle, which the node calls between loop turns when no
+ *     callback is running. There the behaviour is destroyed (terminate runs),
+ *     DOWN and EXIT go out, and the process is freed.
+ *   - A message from a process to a process of this node is queued, never
+ *     handed over inside the sender's callback; process_table_settle
+ *     delivers it. No behaviour is ever re-entered.
+ *   - So a process pointer is good until the next settle. Across turns keep
+ *     a pid (or number) and look it up again.
+ *   - The router may fail a send but never tears anything down inside one:
+ *     a connection that must close is only marked by the node, and closed,
+ *     with process_forget_node, at its next safe point.
  *
  * The table keeps its processes sorted by number and its registered ones by
- * name, so a message finds its process by binary search however many run.
+ * name, so a message finds its process by binary search however many run;
+ * monitors and links are hashed (monitor_link.h).
  *
  * Every term here is a term_view: encoded bytes without the version byte.
  * Views passed in are only borrowed for the call; what must outlive it is
@@ -31,8 +51,9 @@ typedef struct process process;
 typedef struct process_table process_table;
 
 /* How processes reach other nodes; implemented by the node. Each returns 0,
- * or -1 when there is no connection to that node (the message is dropped, as
- * a BEAM node drops a message to a node it cannot reach). */
+ * or -1 when the message cannot go out (no connection to that node, or one
+ * that is closing): it is dropped, as a BEAM node drops a message to a node
+ * it cannot reach. None of them may free a process or run a behaviour. */
 typedef struct process_router {
     void *ctx;
     int (*send)(void *ctx, term_view from, term_view to_pid, term_view msg);
@@ -73,15 +94,24 @@ const char *process_table_node(const process_table *t);
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state);
 /* Register name (UTF-8) for p; -1 if the name is taken or p already has one. */
 int process_register(process *p, const char *name);
-/* The process stops with reason: its behaviour is destroyed, every monitor
- * gets DOWN and every link EXIT with reason, the name is freed. Called while p
- * handles a message, this takes effect when that handling returns. */
+/* The process stops with reason (see LIFETIMES: it is marked now, torn down
+ * at the next settle, where its behaviour is destroyed, every monitor gets
+ * DOWN and every link EXIT with reason). The first reason stands. */
 void process_exit(process *p, term_view reason);
 int process_exiting(const process *p);
+
+/* Deliver what processes sent each other, then tear down the processes that
+ * stopped (and those their going stops in turn). Called by the node at its
+ * safe points. Returns nonzero when messages sent during this settle wait for
+ * the next one (the loop should not sleep). */
+int process_table_settle(process_table *t);
 
 /* Exit signals as they arrive from other processes. */
 void process_set_trap_exit(process *p, int on);
 int process_trap_exit(const process *p);
+/* Make p a system process: exit signals to it are logged and ignored. */
+void process_set_system(process *p);
+int process_is_system(const process *p);
 /* An EXIT2 (exit/2 from `from`), or, with via_link, an EXIT from a linked process. */
 void process_exit_signal(process *p, term_view from, term_view reason, int via_link);
 
@@ -113,23 +143,29 @@ void process_table_flush(process_table *t);
 /* Tell p's behaviour of a message it cannot be given (see refused). */
 void process_refuse(process *p, term_view raw, const char *why);
 
-/* Hand msg (a checked term) to p's behaviour. */
+/* Hand msg (a checked term) to p's behaviour now. Only for the node's own
+ * top level (a frame from a peer): processes send with process_send. */
 void process_deliver(process *p, term_view msg);
 
+/* Send msg from `from`: to a process of this node it is queued (delivered at
+ * the next settle), to a remote one it goes through the router. */
 int process_send(process *from, term_view to_pid, term_view msg);
 int process_send_alias(process *from, term_view alias, term_view msg);
 
 /* A remote watcher monitors target; `watched` is how it named the target
  * (pid or name atom), echoed in the DOWN. */
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched);
-/* Remove the monitor with this reference; a no-op when there is none. */
+/* Remove the monitor with this reference; a no-op when there is none. O(1). */
 void process_demonitor(process *target, term_view ref);
 size_t process_monitor_count(const process *p);
 /* Answer a monitor of something that does not exist: DOWN with noproc at once. */
 int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref);
+/* Key comparisons made finding monitors and links so far (for tests of their cost). */
+uint64_t process_table_probes(const process_table *t);
 
 /* A node went away: forget every monitor its processes held; every link to
- * one of them becomes an exit signal `noconnection`; behaviours are told. */
+ * one of them becomes an exit signal `noconnection`; behaviours are told.
+ * For the node's safe points only (see LIFETIMES). */
 void process_forget_node(process_table *t, const char *node, size_t len);
 
 /* The release of the node of pid, as the router knows it (0: unknown). */

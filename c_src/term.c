@@ -161,6 +161,18 @@ int term_reserve(ei_x_buff *out, size_t n)
     return TERM_OK;
 }
 
+void term_shrink(ei_x_buff *x, size_t keep)
+{
+    if (!x->buff || (size_t)x->buffsz <= keep)
+        return;
+    char *p = realloc(x->buff, keep);
+    if (!p)
+        return;
+    x->buff = p;
+    x->buffsz = (int)keep;
+    x->index = 0;
+}
+
 /* Where the next output byte goes (0 when only checking). */
 static size_t out_mark(const struct walk *w)
 {
@@ -857,12 +869,18 @@ static int walk_bitstring(struct walk *w)
 /* ---- pids, ports, references ---- */
 
 /* A Creation field: one byte in the old tags, four in the new. */
+/* The old tags' one-byte creation has two significant bits: the BEAM
+ * refuses a term whose creation byte says more (binary_to_term raises
+ * badarg), and so does this walker, or it would tell apart pids that ei
+ * reads as one. */
 static int take_creation(struct walk *w, int old, uint32_t *creation)
 {
     if (!old)
         return take_u32(w, creation);
     unsigned c8;
     TRY(take_u8(w, &c8));
+    if (c8 > 3)
+        return TERM_EBAD;
     *creation = c8;
     return TERM_OK;
 }
@@ -952,6 +970,9 @@ static int walk_ref_body(struct walk *w, unsigned tag)
         TRY(take_creation(w, tag == TAG_NEW_REFERENCE, &creation));
         TRY(take(w, 4 * words, &ids));
     }
+    /* The old tags' first word has 18 significant bits: the BEAM refuses more. */
+    if (tag != TAG_NEWER_REFERENCE && load_be32(ids) > 0x3FFFF)
+        return TERM_EBAD;
     size_t kept = ref_words_kept(ids, words);
     patch_be16(w, len_at, (uint32_t)kept);
     TRY(emit_be32(w, creation));

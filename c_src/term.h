@@ -59,6 +59,9 @@ int term_next(term_view v, int *i, term_view *out);
 /* Room for n more bytes in x, growing it by doubling (ei's own appends grow
  * it a little at a time, which makes many appends quadratic). */
 int term_reserve(ei_x_buff *x, size_t n);
+/* Give memory back from a buffer that a large term went through: one
+ * allocated beyond keep bytes is cut to keep, and emptied (index 0). */
+void term_shrink(ei_x_buff *x, size_t keep);
 
 /* The atom at v.ptr[*i], in any atom encoding: its text (latin1 or UTF-8 as
  * sent) and length; advances *i. -1 when it is no atom (or runs past v). */

@@ -66,6 +66,8 @@ static void test_thousands_found_by_pid_and_name(void)
         process_exit(ps[i], (term_view){normal, sizeof normal});
         ps[i] = NULL;
     }
+    CU_ASSERT_EQUAL(destroyed, 0); /* marked only: torn down at the settle */
+    process_table_settle(t);
     CU_ASSERT_EQUAL(destroyed, (MANY + 2) / 3);
     CU_ASSERT_EQUAL(process_count(t), MANY - (MANY + 2) / 3);
     for (int i = 0; i < MANY; i++) {
@@ -91,8 +93,69 @@ static void test_thousands_found_by_pid_and_name(void)
     CU_ASSERT_EQUAL(destroyed, MANY - (MANY + 2) / 3 + 1);
 }
 
+/* 50,000 monitors of one process, removed oldest first (what 50,000
+ * short calls leave behind when their DEMONITORs arrive late): each removal
+ * finds its monitor in a few comparisons, not by a walk of the others. The
+ * same for links. */
+static void test_demonitor_and_unlink_are_constant_time(void)
+{
+    enum { N = 50000 };
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    erlang_pid watcher = caller(1);
+    ei_x_buff w, refs[2];
+    ei_x_new(&w);
+    ei_x_encode_pid(&w, &watcher);
+    term_view watched = process_pid(p);
+    for (int k = 0; k < 2; k++) { /* room first: ei grows a buffer a little at a time */
+        ei_x_new(&refs[k]);
+        term_reserve(&refs[k], (size_t)N * 64);
+    }
+    static int ref_at[N + 1];
+    for (unsigned i = 0; i < N; i++) { /* all the references, one after another */
+        erlang_ref r = ref(i);
+        ref_at[i] = refs[0].index;
+        ei_x_encode_ref(&refs[0], &r);
+    }
+    ref_at[N] = refs[0].index;
+    for (int i = 0; i < N; i++) {
+        term_view r = {refs[0].buff + ref_at[i], (size_t)(ref_at[i + 1] - ref_at[i])};
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, (term_view){w.buff, (size_t)w.index}, r, watched), 0);
+    }
+    CU_ASSERT_EQUAL(process_monitor_count(p), N);
+    uint64_t before = process_table_probes(t);
+    for (int i = 0; i < N; i++) /* oldest first: the far end of any list */
+        process_demonitor(p, (term_view){refs[0].buff + ref_at[i], (size_t)(ref_at[i + 1] - ref_at[i])});
+    CU_ASSERT_EQUAL(process_monitor_count(p), 0);
+    CU_ASSERT(process_table_probes(t) - before <= 3 * (uint64_t)N);
+    /* links to N remote pids, unlinked oldest first */
+    static int pid_at[N + 1];
+    for (unsigned i = 0; i < N; i++) {
+        erlang_pid other = caller(i + 10);
+        pid_at[i] = refs[1].index;
+        ei_x_encode_pid(&refs[1], &other);
+    }
+    pid_at[N] = refs[1].index;
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            process_link(p, (term_view){refs[1].buff + pid_at[i], (size_t)(pid_at[i + 1] - pid_at[i])}, 0), 0);
+    CU_ASSERT_EQUAL(process_link_count(p), N);
+    before = process_table_probes(t);
+    for (int i = 0; i < N; i++)
+        process_unlink(p, (term_view){refs[1].buff + pid_at[i], (size_t)(pid_at[i + 1] - pid_at[i])});
+    CU_ASSERT_EQUAL(process_link_count(p), 0);
+    CU_ASSERT(process_table_probes(t) - before <= 3 * (uint64_t)N);
+    ei_x_free(&w);
+    ei_x_free(&refs[0]);
+    ei_x_free(&refs[1]);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
     CU_add_test(s, "thousands of processes found by pid and name", test_thousands_found_by_pid_and_name);
+    CU_add_test(s, "demonitor and unlink are constant time", test_demonitor_and_unlink_are_constant_time);
 }

@@ -542,6 +542,14 @@ static void test_pids(void)
     CU_ASSERT_EQUAL(canon_rc(ARR(pid_bad_node), 64), TERM_EBAD);
     static const unsigned char pid_cached_node[] = {88, 82, 0, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, 3};
     CU_ASSERT_EQUAL(canon_rc(ARR(pid_cached_node), 64), TERM_EUNSUPPORTED);
+    /* The old tags' creation byte has two significant bits: binary_to_term
+     * refuses more (a fuzzer found the walker keeping all eight). */
+    static const unsigned char pid_old_creation_4[] = {103, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 7, 0, 0, 0, 2, 4};
+    static const unsigned char port_old_creation_46[] = {102, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 9, 46};
+    static const unsigned char ref_old_creation_255[] = {101, 100, 0, 3, 'n', '@', 'h', 0, 0, 0, 5, 255};
+    CU_ASSERT_EQUAL(canon_rc(ARR(pid_old_creation_4), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(port_old_creation_46), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(ref_old_creation_255), 64), TERM_EBAD);
 }
 
 static void test_ports(void)
@@ -583,6 +591,17 @@ static void test_refs(void)
                                              0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 7};
     check_canon(ARR(ref3_old), ARR(otp_ref3));
 
+    /* The old tags' first word has 18 significant bits (binary_to_term
+     * refuses more); NEWER_REFERENCE_EXT's has 32. */
+    static const unsigned char old_word_max[] = {101, 100, 0, 3, 'n', '@', 'h', 0, 3, 255, 255, 3};
+    static const unsigned char old_word_over[] = {101, 100, 0, 3, 'n', '@', 'h', 0, 4, 0, 0, 3};
+    static const unsigned char new_word_over[] = {114, 0, 1, 100, 0, 3, 'n', '@', 'h', 3, 0, 4, 0, 0};
+    static const unsigned char newer_word_big[] = {90, 0, 1, 119, 3, 'n', '@', 'h', 0, 0, 0, 3,
+                                                   255, 255, 255, 255};
+    CU_ASSERT_EQUAL(canon_rc(ARR(old_word_max), 64), TERM_OK);
+    CU_ASSERT_EQUAL(canon_rc(ARR(old_word_over), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(new_word_over), 64), TERM_EBAD);
+    CU_ASSERT_EQUAL(canon_rc(ARR(newer_word_big), 64), TERM_OK);
     static const unsigned char no_words[] = {90, 0, 0, 119, 3, 'n', '@', 'h', 0, 0, 0, 3};
     CU_ASSERT_EQUAL(canon_rc(ARR(no_words), 64), TERM_EBAD);
     unsigned char six_words[12 + 24] = {90, 0, 6, 119, 3, 'n', '@', 'h', 0, 0, 0, 3};

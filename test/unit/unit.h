@@ -19,5 +19,6 @@ void unit_suite_otp(void);
 void unit_suite_durable(void);
 void unit_suite_loop(void);
 void unit_suite_process(void);
+void unit_suite_node(void);
 
 #endif

@@ -24,7 +24,8 @@ void wire_reset(void);
 
 erlang_pid caller(unsigned num);
 erlang_ref ref(unsigned n);
-/* Feed 'p', ctrl, msg (msg may be NULL) to dist_receive. */
+/* Feed 'p', ctrl, msg (msg may be NULL) to dist_receive, then settle the
+ * table, as the node's loop turn does. */
 enum dist_result feed(process_table *t, ei_x_buff *ctrl, ei_x_buff *msg);
 
 #endif

@@ -1,0 +1,435 @@
+/*
+ * fuzz_term.c: the term walker (term_skip) and canonical form
+ * (term_canonical) on arbitrary bytes, with erl_interface as the oracle:
+ *   - what term_skip accepts, ei_skip_term walks to the same end, without
+ *     reading past the bytes (the input sits in a buffer of exactly its
+ *     size, so AddressSanitizer sees any overread);
+ *   - term_canonical accepts only what term_skip accepts, ending at the
+ *     same place, and its output is itself accepted, is its own canonical
+ *     form, and decodes with ei_decode_* to the same term: the same
+ *     integers, atoms (latin1 or UTF-8), floats, strings (or lists of
+ *     bytes), binaries, bitstrings, pids, ports, references, funs, and maps
+ *     whatever the order of their pairs.
+ * Any disagreement aborts.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "term.h"
+
+#define DEPTH 64
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_term: %s\n", what);
+    abort();
+}
+
+/* ---- integers as sign and little-endian magnitude, leading zeros stripped ---- */
+
+typedef struct bigint {
+    int sign;
+    size_t n;
+    unsigned char mag[1024];
+} bigint;
+
+static int read_int(const char *b, int *i, bigint *out)
+{
+    unsigned char tag = (unsigned char)b[*i];
+    memset(out, 0, sizeof *out);
+    if (tag == ERL_SMALL_INTEGER_EXT) {
+        out->mag[0] = (unsigned char)b[*i + 1];
+        out->n = 1;
+        *i += 2;
+    } else if (tag == ERL_INTEGER_EXT) {
+        int32_t v = (int32_t)((uint32_t)(unsigned char)b[*i + 1] << 24 | (uint32_t)(unsigned char)b[*i + 2] << 16 |
+                              (uint32_t)(unsigned char)b[*i + 3] << 8 | (uint32_t)(unsigned char)b[*i + 4]);
+        uint32_t m = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
+        out->sign = v < 0;
+        for (int k = 0; k < 4; k++)
+            out->mag[k] = (unsigned char)(m >> (8 * k));
+        out->n = 4;
+        *i += 5;
+    } else if (tag == ERL_SMALL_BIG_EXT || tag == ERL_LARGE_BIG_EXT) {
+        size_t n, at = (size_t)*i + 1;
+        if (tag == ERL_SMALL_BIG_EXT) {
+            n = (unsigned char)b[at];
+            at += 1;
+        } else {
+            n = (size_t)(unsigned char)b[at] << 24 | (size_t)(unsigned char)b[at + 1] << 16 |
+                (size_t)(unsigned char)b[at + 2] << 8 | (unsigned char)b[at + 3];
+            at += 4;
+        }
+        out->sign = b[at] != 0;
+        at += 1;
+        size_t keep = n < sizeof out->mag ? n : sizeof out->mag;
+        memcpy(out->mag, b + at, keep);
+        for (size_t k = keep; k < n; k++)
+            if (b[at + k])
+                fail("integer too large for the oracle");
+        out->n = keep;
+        *i = (int)(at + n);
+    } else {
+        return -1;
+    }
+    while (out->n && out->mag[out->n - 1] == 0)
+        out->n--;
+    if (out->n == 0)
+        out->sign = 0;
+    return 0;
+}
+
+static int is_int_tag(unsigned char t)
+{
+    return t == ERL_SMALL_INTEGER_EXT || t == ERL_INTEGER_EXT || t == ERL_SMALL_BIG_EXT || t == ERL_LARGE_BIG_EXT;
+}
+
+static int is_atom_tag(unsigned char t)
+{
+    return t == ERL_ATOM_EXT || t == ERL_SMALL_ATOM_EXT || t == ERL_ATOM_UTF8_EXT || t == ERL_SMALL_ATOM_UTF8_EXT;
+}
+
+/* ---- lists and strings as one sequence of elements ----
+ * A list may be sent in segments (LIST_EXT whose tail is a STRING_EXT or
+ * another LIST_EXT), and the canonical form joins them: walk both sides
+ * element by element, whatever the segments. */
+
+enum { AT_ELEMENT, AT_END, AT_TAIL };
+
+typedef struct cursor {
+    const char *b;
+    int i;            /* the next element of a list segment, or the tail */
+    const char *str;  /* the next byte of a string segment */
+    size_t left;      /* elements left in this segment */
+    int ended;        /* a string segment ends the list */
+} cursor;
+
+static int at(cursor *c)
+{
+    for (;;) {
+        if (c->left)
+            return AT_ELEMENT;
+        if (c->ended)
+            return AT_END;
+        unsigned char t = (unsigned char)c->b[c->i];
+        if (t == ERL_NIL_EXT) {
+            c->i += 1;
+            c->ended = 1;
+        } else if (t == ERL_STRING_EXT) {
+            c->left = (size_t)(unsigned char)c->b[c->i + 1] << 8 | (unsigned char)c->b[c->i + 2];
+            c->str = c->b + c->i + 3;
+            c->i += 3 + (int)c->left;
+            c->ended = 1;
+        } else if (t == ERL_LIST_EXT) {
+            int arity;
+            if (ei_decode_list_header(c->b, &c->i, &arity) < 0)
+                fail("ei_decode_list_header refused a checked list");
+            c->left = (size_t)arity;
+            c->str = NULL;
+        } else {
+            return AT_TAIL;
+        }
+    }
+}
+
+static int equal(const char *a, int *ia, const char *b, int *ib, int depth);
+
+/* The current element of c as (buffer, index): a string's byte becomes the
+ * small integer it stands for. */
+static const char *element(cursor *c, char one[2], int **index, int *scratch)
+{
+    if (c->str) {
+        one[0] = (char)ERL_SMALL_INTEGER_EXT;
+        one[1] = *c->str++;
+        *scratch = 0;
+        *index = scratch;
+        return one;
+    }
+    *index = &c->i;
+    return c->b;
+}
+
+static int equal_lists(const char *a, int *ia, const char *b, int *ib, int depth)
+{
+    cursor x = {a, *ia, NULL, 0, 0}, y = {b, *ib, NULL, 0, 0};
+    for (;;) {
+        int sx = at(&x), sy = at(&y);
+        if (sx == AT_ELEMENT && sy == AT_ELEMENT) {
+            char one[2][2];
+            int *jx, *jy, kx, ky;
+            const char *px = element(&x, one[0], &jx, &kx), *py = element(&y, one[1], &jy, &ky);
+            x.left--;
+            y.left--;
+            if (!equal(px, jx, py, jy, depth))
+                return 0;
+            continue;
+        }
+        if (sx != sy)
+            return 0;
+        int same = sx == AT_END || equal(a, &x.i, b, &y.i, depth); /* improper tails */
+        *ia = x.i;
+        *ib = y.i;
+        return same;
+    }
+}
+
+static int equal_maps(const char *a, int *ia, const char *b, int *ib, int depth)
+{
+    int na, nb;
+    if (ei_decode_map_header(a, ia, &na) < 0 || ei_decode_map_header(b, ib, &nb) < 0 || na != nb)
+        return 0;
+    int *keys = malloc(sizeof(int) * 2 * (size_t)(na ? na : 1));
+    char *used = calloc((size_t)(na ? na : 1), 1);
+    if (!keys || !used)
+        fail("out of memory");
+    for (int k = 0; k < na; k++) {
+        keys[2 * k] = *ia;
+        ei_skip_term(a, ia);
+        keys[2 * k + 1] = *ia;
+        ei_skip_term(a, ia);
+    }
+    int ok = 1;
+    for (int k = 0; k < nb && ok; k++) {
+        int key_b = *ib, found = -1;
+        for (int m = 0; m < na && found < 0; m++) {
+            int x = keys[2 * m], y = key_b;
+            if (!used[m] && equal(a, &x, b, &y, depth))
+                found = m;
+        }
+        ei_skip_term(b, ib);
+        if (found < 0) {
+            ok = 0;
+            break;
+        }
+        used[found] = 1;
+        int x = keys[2 * found + 1];
+        ok = equal(a, &x, b, ib, depth);
+    }
+    free(keys);
+    free(used);
+    return ok;
+}
+
+/* ---- pids, ports and references, as the BEAM reads them ----
+ * ei masks the old tags' fields to what OTP once used (28-bit port ids,
+ * say), while the BEAM keeps all 32 bits: read them directly. */
+
+typedef struct identity {
+    char node[MAXATOMLEN_UTF8];
+    int kind;          /* 'p'id, p'o'rt, 'r'eference */
+    uint32_t creation;
+    size_t n;          /* words (trailing zeros of a reference dropped) */
+    uint32_t words[6];
+} identity;
+
+static uint32_t u32_at(const char *b, int i)
+{
+    return (uint32_t)(unsigned char)b[i] << 24 | (uint32_t)(unsigned char)b[i + 1] << 16 |
+           (uint32_t)(unsigned char)b[i + 2] << 8 | (uint32_t)(unsigned char)b[i + 3];
+}
+
+static int read_identity(const char *b, int *i, identity *id)
+{
+    unsigned char tag = (unsigned char)b[*i];
+    int at = *i + 1, words = 0;
+    memset(id, 0, sizeof *id);
+    if (tag == ERL_NEW_REFERENCE_EXT || tag == ERL_NEWER_REFERENCE_EXT) {
+        words = (unsigned char)b[at] << 8 | (unsigned char)b[at + 1];
+        at += 2;
+    }
+    if (ei_decode_atom_as(b, &at, id->node, sizeof id->node, ERLANG_UTF8, NULL, NULL) < 0)
+        return -1;
+    switch (tag) {
+    case ERL_PID_EXT: case ERL_NEW_PID_EXT:
+        id->kind = 'p';
+        id->words[0] = u32_at(b, at);
+        id->words[1] = u32_at(b, at + 4);
+        id->n = 2;
+        at += 8;
+        id->creation = tag == ERL_PID_EXT ? (unsigned char)b[at] : u32_at(b, at);
+        at += tag == ERL_PID_EXT ? 1 : 4;
+        break;
+    case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT:
+        id->kind = 'o';
+        if (tag == ERL_V4_PORT_EXT) {
+            id->words[0] = u32_at(b, at);
+            id->words[1] = u32_at(b, at + 4);
+            at += 8;
+        } else {
+            id->words[1] = u32_at(b, at);
+            at += 4;
+        }
+        id->n = 2;
+        id->creation = tag == ERL_PORT_EXT ? (unsigned char)b[at] : u32_at(b, at);
+        at += tag == ERL_PORT_EXT ? 1 : 4;
+        break;
+    default: /* references */
+        id->kind = 'r';
+        if (tag == ERL_REFERENCE_EXT) {
+            id->words[0] = u32_at(b, at);
+            words = 1;
+            at += 4;
+            id->creation = (unsigned char)b[at];
+            at += 1;
+        } else {
+            id->creation = tag == ERL_NEW_REFERENCE_EXT ? (unsigned char)b[at] : u32_at(b, at);
+            at += tag == ERL_NEW_REFERENCE_EXT ? 1 : 4;
+            if (words < 1 || words > 6)
+                return -1;
+            for (int k = 0; k < words; k++)
+                id->words[k] = u32_at(b, at + 4 * k);
+            at += 4 * words;
+        }
+        id->n = (size_t)words;
+        while (id->n > 1 && id->words[id->n - 1] == 0)
+            id->n--;
+    }
+    *i = at;
+    return 0;
+}
+
+/* ei_decode_double reads a FLOAT_EXT's text with sscanf, past its 31
+ * bytes when they hold no NUL (the next bytes can change the number):
+ * read the text here, bounded. NEW_FLOAT_EXT through ei. */
+static int read_float(const char *b, int *i, double *out)
+{
+    if ((unsigned char)b[*i] != ERL_FLOAT_EXT)
+        return ei_decode_double(b, i, out);
+    char text[32];
+    memcpy(text, b + *i + 1, 31);
+    text[31] = '\0';
+    for (char *c = text; *c; c++)
+        if (*c == ',')
+            *c = '.';
+    *out = strtod(text, NULL);
+    *i += 32;
+    return 0;
+}
+
+/* Do a[*ia] and b[*ib] decode to the same term? Both indexes move past it. */
+static int equal(const char *a, int *ia, const char *b, int *ib, int depth)
+{
+    unsigned char ta = (unsigned char)a[*ia], tb = (unsigned char)b[*ib];
+    if (depth > DEPTH + 2)
+        fail("deeper than the limit the walker was given");
+    if (is_int_tag(ta) || is_int_tag(tb)) {
+        bigint x, y;
+        if (read_int(a, ia, &x) < 0 || read_int(b, ib, &y) < 0)
+            return 0;
+        return x.sign == y.sign && x.n == y.n && memcmp(x.mag, y.mag, x.n) == 0;
+    }
+    if (is_atom_tag(ta) || is_atom_tag(tb)) {
+        char x[MAXATOMLEN_UTF8], y[MAXATOMLEN_UTF8];
+        if (ei_decode_atom_as(a, ia, x, sizeof x, ERLANG_UTF8, NULL, NULL) < 0 ||
+            ei_decode_atom_as(b, ib, y, sizeof y, ERLANG_UTF8, NULL, NULL) < 0)
+            fail("ei refused an atom the walker accepted");
+        return strcmp(x, y) == 0;
+    }
+    if (ta == ERL_FLOAT_EXT || ta == NEW_FLOAT_EXT) {
+        double x, y;
+        if (read_float(a, ia, &x) < 0 || read_float(b, ib, &y) < 0)
+            return 0;
+        return memcmp(&x, &y, sizeof x) == 0;
+    }
+    int list_a = ta == ERL_NIL_EXT || ta == ERL_STRING_EXT || ta == ERL_LIST_EXT;
+    int list_b = tb == ERL_NIL_EXT || tb == ERL_STRING_EXT || tb == ERL_LIST_EXT;
+    if (list_a || list_b)
+        return list_a && list_b && equal_lists(a, ia, b, ib, depth + 1);
+    if (ta == ERL_SMALL_TUPLE_EXT || ta == ERL_LARGE_TUPLE_EXT) {
+        int na, nb;
+        if (ei_decode_tuple_header(a, ia, &na) < 0 || ei_decode_tuple_header(b, ib, &nb) < 0 || na != nb)
+            return 0;
+        for (int k = 0; k < na; k++)
+            if (!equal(a, ia, b, ib, depth + 1))
+                return 0;
+        return 1;
+    }
+    if (ta == ERL_MAP_EXT)
+        return tb == ERL_MAP_EXT && equal_maps(a, ia, b, ib, depth + 1);
+    if (ta == ERL_BINARY_EXT || ta == ERL_BIT_BINARY_EXT) {
+        const char *pa, *pb;
+        unsigned int oa, ob;
+        size_t bits_a, bits_b;
+        if (ei_decode_bitstring(a, ia, &pa, &oa, &bits_a) < 0 ||
+            ei_decode_bitstring(b, ib, &pb, &ob, &bits_b) < 0 || bits_a != bits_b || oa || ob)
+            return 0;
+        size_t whole = bits_a / 8, rest = bits_a % 8;
+        if (memcmp(pa, pb, whole) != 0)
+            return 0;
+        unsigned char mask = (unsigned char)(0xFF << (8 - rest));
+        return !rest || (((unsigned char)pa[whole] ^ (unsigned char)pb[whole]) & mask) == 0;
+    }
+    if (ta == ERL_PID_EXT || ta == ERL_NEW_PID_EXT || ta == ERL_PORT_EXT || ta == ERL_NEW_PORT_EXT ||
+        ta == ERL_V4_PORT_EXT || ta == ERL_REFERENCE_EXT || ta == ERL_NEW_REFERENCE_EXT ||
+        ta == ERL_NEWER_REFERENCE_EXT) {
+        identity x, y;
+        return read_identity(a, ia, &x) == 0 && read_identity(b, ib, &y) == 0 &&
+               strcmp(x.node, y.node) == 0 && x.kind == y.kind && x.creation == y.creation &&
+               x.n == y.n && memcmp(x.words, y.words, sizeof x.words[0] * x.n) == 0;
+    }
+    if (ta == ERL_NEW_FUN_EXT || ta == ERL_EXPORT_EXT) {
+        erlang_fun x, y;
+        if (ei_decode_fun(a, ia, &x) < 0 || ei_decode_fun(b, ib, &y) < 0)
+            return 0;
+        int same = x.type == y.type && x.arity == y.arity && strcmp(x.module, y.module) == 0;
+        if (same && x.type == EI_FUN_EXPORT)
+            same = strcmp(x.u.exprt.func, y.u.exprt.func) == 0;
+        if (same && x.type == EI_FUN_CLOSURE)
+            same = x.u.closure.index == y.u.closure.index && x.u.closure.uniq == y.u.closure.uniq &&
+                   x.u.closure.n_free_vars == y.u.closure.n_free_vars &&
+                   memcmp(x.u.closure.md5, y.u.closure.md5, 16) == 0;
+        free_fun(&x);
+        free_fun(&y);
+        return same;
+    }
+    /* Anything else: the same bytes. */
+    int sa = *ia, sb = *ib;
+    if (ei_skip_term(a, ia) < 0 || ei_skip_term(b, ib) < 0)
+        return 0;
+    return *ia - sa == *ib - sb && memcmp(a + sa, b + sb, (size_t)(*ia - sa)) == 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size ? size : 1); /* exactly the input: overreads are seen */
+    if (!buf)
+        return 0;
+    memcpy(buf, data, size);
+    size_t end = 0;
+    int rc = term_skip(buf, size, &end, DEPTH);
+    if (rc == TERM_OK) {
+        int i = 0;
+        if (ei_skip_term(buf, &i) < 0 || (size_t)i != end)
+            fail("term_skip accepted what ei_skip_term does not walk the same way");
+    }
+    ei_x_buff out, again;
+    ei_x_new(&out);
+    ei_x_new(&again);
+    size_t cend = 0;
+    int crc = term_canonical(buf, size, &cend, DEPTH, &out);
+    if (crc == TERM_OK) {
+        if (rc != TERM_OK || cend != end)
+            fail("term_canonical accepted what term_skip refuses");
+        char *canon = malloc((size_t)out.index + 1);
+        memcpy(canon, out.buff, (size_t)out.index);
+        size_t k = 0;
+        if (term_skip(canon, (size_t)out.index, &k, DEPTH) != TERM_OK || k != (size_t)out.index)
+            fail("the canonical form is not a valid term");
+        size_t k2 = 0;
+        if (term_canonical(canon, (size_t)out.index, &k2, DEPTH, &again) != TERM_OK ||
+            again.index != out.index || memcmp(again.buff, canon, (size_t)out.index) != 0)
+            fail("the canonical form is not its own canonical form");
+        int ia = 0, ib = 0;
+        if (!equal(buf, &ia, canon, &ib, 0) || (size_t)ia != end || ib != out.index)
+            fail("the canonical form decodes to another term");
+        free(canon);
+    } else if (crc == TERM_OK && rc != TERM_OK) {
+        fail("unreachable");
+    }
+    ei_x_free(&out);
+    ei_x_free(&again);
+    free(buf);
+    return 0;
+}

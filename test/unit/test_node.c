@@ -1,0 +1,283 @@
+/* test_node.c: the whole node (node.c, its connections and its servers)
+ * driven over real TCP on 127.0.0.1 by peers written from scratch
+ * (peer.h): what a hostile peer, or an unlucky disconnect, does to it.
+ * Each case is one that used to crash the node: teardown ran inside a
+ * send or a callback that still held what it freed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dist.h"
+#include "gen_server.h"
+#include "node_env.h"
+#include "peer.h"
+#include "unit.h"
+
+#define COOKIE NODE_ENV_COOKIE
+#define BIG_TAG 1000 /* bytes of a call tag, copied back in the reply */
+
+static node *start_node(size_t max_output)
+{
+    node *n = node_env_start(max_output, 0);
+    CU_ASSERT_FATAL(n != NULL);
+    return n;
+}
+
+static term_view view(const ei_x_buff *x) { return (term_view){x->buff, (size_t)x->index}; }
+
+/* The pid <kv@127.0.0.1.N.0> of the node (its creation taken from a server's pid). */
+static void node_pid(node *n, uint32_t num, ei_x_buff *x)
+{
+    term_view nk = process_pid(process_whereis(node_processes(n), "net_kernel", 10));
+    ei_x_new(x);
+    ei_x_append_buf(x, nk.ptr, (int)nk.len);
+    put_u32(x->buff + nk.len - 12, num);
+}
+
+/* REG_SEND {6, From, '', To} of msg from p. */
+static void reg_send(peer *p, const char *to, const ei_x_buff *msg)
+{
+    ei_x_buff c;
+    ei_x_new(&c);
+    ei_x_encode_tuple_header(&c, 4);
+    ei_x_encode_long(&c, DOP_REG_SEND);
+    ei_x_append_buf(&c, p->pid, (int)p->pid_len);
+    ei_x_encode_atom(&c, "");
+    ei_x_encode_atom(&c, to);
+    CU_ASSERT(peer_send(p, view(&c), view(msg)) == 0);
+    ei_x_free(&c);
+}
+
+/* {'$gen_call', {Pid, Tag}, _}: the request follows. tag_bytes > 0 makes
+ * the tag a binary that long (tags are opaque: any term does). */
+static void call_head(ei_x_buff *m, peer *p, int tag, size_t tag_bytes)
+{
+    ei_x_new(m);
+    ei_x_encode_tuple_header(m, 3);
+    ei_x_encode_atom(m, "$gen_call");
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_append_buf(m, p->pid, (int)p->pid_len);
+    if (tag_bytes) {
+        static char big[BIG_TAG];
+        memset(big, 'x', sizeof big);
+        ei_x_encode_binary(m, big, (long)(tag_bytes < sizeof big ? tag_bytes : sizeof big));
+    } else {
+        ei_x_encode_long(m, tag);
+    }
+}
+
+/* The reply to the call tagged `tag`: its index in *frame. */
+static int reply_to(peer *p, node *n, long tag, const char **frame)
+{
+    size_t len;
+    int msg, arity;
+    long got;
+    while (peer_recv(p, n, 2000, frame, &len) == 1) {
+        if (peer_frame_op(*frame, len, &msg) != DOP_SEND || msg < 0)
+            continue; /* the release probe's call to rex, say */
+        if (ei_decode_tuple_header(*frame, &msg, &arity) == 0 && arity == 2 &&
+            ei_decode_long(*frame, &msg, &got) == 0 && got == tag)
+            return msg;
+    }
+    return -1;
+}
+
+static long call_long(peer *p, node *n, const char *to, int tag, void (*req)(ei_x_buff *))
+{
+    ei_x_buff m;
+    const char *f;
+    long v = -1;
+    call_head(&m, p, tag, 0);
+    req(&m);
+    reg_send(p, to, &m);
+    ei_x_free(&m);
+    int i = reply_to(p, n, tag, &f);
+    CU_ASSERT(i >= 0);
+    if (i >= 0)
+        CU_ASSERT(ei_decode_long(f, &i, &v) == 0);
+    return v;
+}
+
+static void req_get(ei_x_buff *m) { ei_x_encode_atom(m, "get"); }
+static void req_size(ei_x_buff *m) { ei_x_encode_atom(m, "size"); }
+
+static int is_auth_yes(peer *p, node *n)
+{
+    ei_x_buff m;
+    const char *f;
+    char a[MAXATOMLEN_UTF8] = "";
+    call_head(&m, p, 77, 0);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "is_auth");
+    ei_x_encode_atom(&m, p->name);
+    reg_send(p, "net_kernel", &m);
+    ei_x_free(&m);
+    int i = reply_to(p, n, 77, &f);
+    return i >= 0 && ei_decode_atom(f, &i, a) == 0 && strcmp(a, "yes") == 0;
+}
+
+static void cast(peer *p, const char *to, const char *atom)
+{
+    ei_x_buff m;
+    ei_x_new(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    ei_x_encode_atom(&m, atom);
+    reg_send(p, to, &m);
+    ei_x_free(&m);
+}
+
+/* EXIT2 {8, From, To, Reason}. */
+static void exit2(peer *p, const ei_x_buff *to, const char *reason)
+{
+    ei_x_buff c;
+    ei_x_new(&c);
+    ei_x_encode_tuple_header(&c, 4);
+    ei_x_encode_long(&c, DOP_EXIT2);
+    ei_x_append_buf(&c, p->pid, (int)p->pid_len);
+    ei_x_append_buf(&c, to->buff, to->index);
+    ei_x_encode_atom(&c, reason);
+    CU_ASSERT(peer_send(p, view(&c), (term_view){NULL, 0}) == 0);
+    ei_x_free(&c);
+}
+
+/* A peer kills the node's own processes (the release probe is <node.1.0>)
+ * and stops them with sys:terminate: they stay, and the next peer's
+ * handshake (which uses the probe) and ping (net_kernel) work. */
+static void test_system_processes_outlive_exit_signals(void)
+{
+    node *n = start_node(0);
+    peer a, b;
+    CU_ASSERT_FATAL(peer_connect(&a, n, "a@127.0.0.1", COOKIE, 0) == 0);
+    const char *reasons[] = {"kill", "shutdown", "normal"};
+    for (uint32_t num = 1; num <= 3; num++) /* probe, net_kernel, gen_cnode */
+        for (size_t r = 0; r < 3; r++) {
+            ei_x_buff to;
+            node_pid(n, num, &to);
+            exit2(&a, &to, reasons[r]);
+            ei_x_free(&to);
+        }
+    /* GenServer.stop(:net_kernel): {system, {Pid, Tag}, {terminate, normal}} */
+    ei_x_buff m;
+    const char *f;
+    ei_x_new(&m);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "system");
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_append_buf(&m, a.pid, (int)a.pid_len);
+    ei_x_encode_long(&m, 5);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "terminate");
+    ei_x_encode_atom(&m, "normal");
+    reg_send(&a, "net_kernel", &m);
+    ei_x_free(&m);
+    int i = reply_to(&a, n, 5, &f), arity;
+    char atom[MAXATOMLEN_UTF8] = "";
+    CU_ASSERT(i >= 0 && ei_decode_tuple_header(f, &i, &arity) == 0 && ei_decode_atom(f, &i, atom) == 0);
+    CU_ASSERT_STRING_EQUAL(atom, "error");
+    peer_run(n, 20);
+    CU_ASSERT_PTR_NOT_NULL(process_whereis(node_processes(n), "net_kernel", 10));
+    CU_ASSERT_PTR_NOT_NULL(process_whereis(node_processes(n), "gen_cnode", 9));
+    CU_ASSERT_FATAL(peer_connect(&b, n, "b@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT(is_auth_yes(&b, n));
+    CU_ASSERT(is_auth_yes(&a, n));
+    peer_close(&a);
+    peer_close(&b);
+    node_destroy(n);
+}
+
+/* A counter waiter whose reply (with a large tag) passes its peer's output
+ * limit: the connection closes while the counter is waking its waiters.
+ * The peer's waiters are dropped after the wake-up, not under it. */
+static void test_waiter_reply_that_closes_its_peer(void)
+{
+    node *n = start_node(600);
+    peer a, b;
+    CU_ASSERT_FATAL(peer_connect(&a, n, "a@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT_FATAL(peer_connect(&b, n, "b@127.0.0.1", COOKIE, 0) == 0);
+    peer_drain(&b, n);
+    for (int k = 0; k < 2; k++) { /* two waiters from b, each reply over the limit */
+        ei_x_buff m;
+        call_head(&m, &b, 0, BIG_TAG);
+        ei_x_encode_tuple_header(&m, 2);
+        ei_x_encode_atom(&m, "wait_for");
+        ei_x_encode_long(&m, 1);
+        reg_send(&b, "counter", &m);
+        ei_x_free(&m);
+    }
+    peer_run(n, 20);
+    cast(&a, "counter", "incr");
+    CU_ASSERT(peer_closed(&b, n, 2000));
+    CU_ASSERT_EQUAL(call_long(&a, n, "counter", 1, req_get), 1);
+    /* b again: served as any peer. */
+    peer_close(&b);
+    CU_ASSERT_FATAL(peer_connect(&b, n, "b@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT_EQUAL(call_long(&b, n, "counter", 2, req_get), 1);
+    peer_close(&a);
+    peer_close(&b);
+    node_destroy(n);
+}
+
+/* {start_link, kv, []} whose {ok, Pid} reply passes the caller's output
+ * limit: the connection closes while the starter still holds the new
+ * server; the link then stops the server (noconnection), after the call. */
+static void test_start_link_reply_that_closes_its_peer(void)
+{
+    node *n = start_node(600);
+    peer a, b;
+    CU_ASSERT_FATAL(peer_connect(&a, n, "a@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT_FATAL(peer_connect(&b, n, "b@127.0.0.1", COOKIE, 0) == 0);
+    peer_drain(&b, n);
+    size_t before = process_count(node_processes(n));
+    ei_x_buff m;
+    call_head(&m, &b, 0, BIG_TAG);
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "start_link");
+    ei_x_encode_atom(&m, "kv");
+    ei_x_encode_empty_list(&m);
+    reg_send(&b, "gen_cnode", &m);
+    ei_x_free(&m);
+    CU_ASSERT(peer_closed(&b, n, 2000));
+    peer_run(n, 20);
+    CU_ASSERT_EQUAL(process_count(node_processes(n)), before);
+    CU_ASSERT_EQUAL(call_long(&a, n, "kv", 3, req_size), 0);
+    peer_close(&a);
+    peer_close(&b);
+    node_destroy(n);
+}
+
+/* A peer that vanishes with calls, waiters and a suspended server of its
+ * own: everything it held is let go, nobody else notices. */
+static void test_peer_vanishing_mid_call(void)
+{
+    node *n = start_node(0);
+    peer a, b;
+    CU_ASSERT_FATAL(peer_connect(&a, n, "a@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT_FATAL(peer_connect(&b, n, "b@127.0.0.1", COOKIE, 0) == 0);
+    ei_x_buff m;
+    call_head(&m, &b, 9, 0);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "wait_for");
+    ei_x_encode_long(&m, 5);
+    reg_send(&b, "counter", &m);
+    ei_x_free(&m);
+    call_head(&m, &b, 10, 0);
+    ei_x_encode_atom(&m, "size");
+    reg_send(&b, "kv", &m);
+    ei_x_free(&m);
+    peer_close(&b); /* before the node read any of it */
+    peer_run(n, 30);
+    for (int k = 0; k < 5; k++)
+        cast(&a, "counter", "incr");
+    CU_ASSERT_EQUAL(call_long(&a, n, "counter", 4, req_get), 5);
+    peer_close(&a);
+    node_destroy(n);
+}
+
+void unit_suite_node(void)
+{
+    CU_pSuite s = CU_add_suite("node", NULL, NULL);
+    CU_add_test(s, "system processes outlive exit signals", test_system_processes_outlive_exit_signals);
+    CU_add_test(s, "a waiter's reply that closes its peer", test_waiter_reply_that_closes_its_peer);
+    CU_add_test(s, "a start_link reply that closes its peer", test_start_link_reply_that_closes_its_peer);
+    CU_add_test(s, "a peer vanishing mid-call", test_peer_vanishing_mid_call);
+}
