@@ -6,6 +6,8 @@
 #   make fuzz     build the libFuzzer harnesses (clang) and run each for FUZZ_SECONDS
 #   make bench    the side-by-side benchmark against a BEAM node (not part of make test)
 #   make bench-durability   compaction pause and recovery time of a durable store
+#   make soak     10,000 callers from OTP 25 and 27 nodes for 60 s, peers churning: no
+#                 answer lost or wrong, RSS flat (not part of make test)
 
 EI_DIR   = $(lastword $(sort $(wildcard /usr/lib/erlang/lib/erl_interface-*)))
 CC      ?= cc
@@ -33,7 +35,7 @@ FUZZ_OBJS    = $(SRCS:c_src/%.c=_build/fuzz/obj/%.o) $(FUZZ_SUPPORT:test/unit/%.
 FUZZ_BINS    = $(FUZZERS:%=_build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build erl deps run test unit unit-san integration fuzz fuzz-build fuzz-seeds bench bench-durability clean
+.PHONY: all build erl deps run test unit unit-san integration fuzz fuzz-build fuzz-seeds bench bench-durability soak clean
 all build: priv/gen_cnode erl
 
 deps:
@@ -103,6 +105,10 @@ bench: deps
 bench-durability: deps
 	@$(MAKE) --no-print-directory build
 	@tools/run-bench-durability
+
+soak: deps
+	@$(MAKE) --no-print-directory build
+	@tools/run-soak
 
 clean:
 	rm -rf _build priv/gen_cnode priv/gen_cnode-san

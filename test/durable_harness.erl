@@ -63,7 +63,8 @@ start_cnode(Config, Name, Args) ->
     end.
 
 %% The same, returning {ok, Owner, Server, Log} | {error, Reason, Log}. Args
-%% may hold {register, Atom} and {log, Path} besides the strings.
+%% may hold {register, Atom}, {log, Path} and {env, [{Var, Value}]} besides
+%% the strings.
 try_start(Config, Name, Args0) ->
     Register = proplists:get_value(register, [A || A <- Args0, is_tuple(A)], kv),
     Log = case [P || {log, P} <- Args0] of
@@ -73,10 +74,11 @@ try_start(Config, Name, Args0) ->
                                                                   erlang:unique_integer([positive]))
                                   ++ ".log")
           end,
+    Env = proplists:get_value(env, [A || A <- Args0, is_tuple(A)], []),
     Args = [A || A <- Args0, not is_tuple(A)],
     Node = list_to_atom(atom_to_list(Name) ++ "@127.0.0.1"),
     case gen_cnode:start(#{name => Node, register => Register, args => Args, log => Log,
-                           start_timeout => 20000}) of
+                           env => Env, start_timeout => 20000}) of
         {ok, Owner} ->
             gen_cnode_test_env:track({cnode, Owner}),
             ct:log("started ~p (os pid ~p) ~p, log ~s",

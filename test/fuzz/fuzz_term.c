@@ -212,12 +212,39 @@ static int equal_maps(const char *a, int *ia, const char *b, int *ib, int depth)
     return ok;
 }
 
+/* ---- atoms as UTF-8 bytes and a length ----
+ * ei_decode_atom_as hands back a C string, and an atom may hold a NUL:
+ * 'a\0x' and 'a\0y' would compare equal. Read the bytes, latin1 made
+ * UTF-8, with their length. */
+
+static void read_atom(const char *b, int *i, char out[MAXATOMLEN_UTF8], size_t *len)
+{
+    unsigned char tag = (unsigned char)b[*i];
+    int small = tag == ERL_SMALL_ATOM_EXT || tag == ERL_SMALL_ATOM_UTF8_EXT;
+    size_t n = small ? (unsigned char)b[*i + 1]
+                     : (size_t)(unsigned char)b[*i + 1] << 8 | (unsigned char)b[*i + 2];
+    const unsigned char *p = (const unsigned char *)b + *i + (small ? 2 : 3);
+    int latin1 = tag == ERL_ATOM_EXT || tag == ERL_SMALL_ATOM_EXT;
+    size_t o = 0;
+    for (size_t k = 0; k < n && o + 2 < MAXATOMLEN_UTF8; k++) {
+        if (latin1 && p[k] >= 0x80) {
+            out[o++] = (char)(0xC0 | p[k] >> 6);
+            out[o++] = (char)(0x80 | (p[k] & 0x3F));
+        } else {
+            out[o++] = (char)p[k];
+        }
+    }
+    *len = o;
+    *i += (small ? 2 : 3) + (int)n;
+}
+
 /* ---- pids, ports and references, as the BEAM reads them ----
  * ei masks the old tags' fields to what OTP once used (28-bit port ids,
  * say), while the BEAM keeps all 32 bits: read them directly. */
 
 typedef struct identity {
     char node[MAXATOMLEN_UTF8];
+    size_t node_len;
     int kind;          /* 'p'id, p'o'rt, 'r'eference */
     uint32_t creation;
     size_t n;          /* words (trailing zeros of a reference dropped) */
@@ -239,8 +266,7 @@ static int read_identity(const char *b, int *i, identity *id)
         words = (unsigned char)b[at] << 8 | (unsigned char)b[at + 1];
         at += 2;
     }
-    if (ei_decode_atom_as(b, &at, id->node, sizeof id->node, ERLANG_UTF8, NULL, NULL) < 0)
-        return -1;
+    read_atom(b, &at, id->node, &id->node_len);
     switch (tag) {
     case ERL_PID_EXT: case ERL_NEW_PID_EXT:
         id->kind = 'p';
@@ -308,24 +334,56 @@ static int read_float(const char *b, int *i, double *out)
     return 0;
 }
 
+/* Tags that may encode the same term fall in one category. */
+static int category(unsigned char t)
+{
+    if (is_int_tag(t))
+        return 1;
+    if (is_atom_tag(t))
+        return 2;
+    switch (t) {
+    case ERL_FLOAT_EXT: case NEW_FLOAT_EXT: return 3;
+    case ERL_NIL_EXT: case ERL_STRING_EXT: case ERL_LIST_EXT: return 4;
+    case ERL_SMALL_TUPLE_EXT: case ERL_LARGE_TUPLE_EXT: return 5;
+    case ERL_MAP_EXT: return 6;
+    case ERL_BINARY_EXT: case ERL_BIT_BINARY_EXT: return 7;
+    case ERL_PID_EXT: case ERL_NEW_PID_EXT: return 8;
+    case ERL_PORT_EXT: case ERL_NEW_PORT_EXT: case ERL_V4_PORT_EXT: return 9;
+    case ERL_REFERENCE_EXT: case ERL_NEW_REFERENCE_EXT: case ERL_NEWER_REFERENCE_EXT: return 10;
+    case ERL_NEW_FUN_EXT: case ERL_EXPORT_EXT: return 11;
+    default: return 100 + t;
+    }
+}
+
 /* Do a[*ia] and b[*ib] decode to the same term? Both indexes move past it. */
 static int equal(const char *a, int *ia, const char *b, int *ib, int depth)
 {
     unsigned char ta = (unsigned char)a[*ia], tb = (unsigned char)b[*ib];
     if (depth > DEPTH + 2)
         fail("deeper than the limit the walker was given");
-    if (is_int_tag(ta) || is_int_tag(tb)) {
+    /* A LIST_EXT of no element is its tail (binary_to_term says so). */
+    if (ta == ERL_LIST_EXT && u32_at(a, *ia + 1) == 0) {
+        *ia += 5;
+        return equal(a, ia, b, ib, depth);
+    }
+    if (tb == ERL_LIST_EXT && u32_at(b, *ib + 1) == 0) {
+        *ib += 5;
+        return equal(a, ia, b, ib, depth);
+    }
+    if (category(ta) != category(tb))
+        return 0; /* (maps compare keys of all kinds) */
+    if (is_int_tag(ta)) {
         bigint x, y;
         if (read_int(a, ia, &x) < 0 || read_int(b, ib, &y) < 0)
             return 0;
         return x.sign == y.sign && x.n == y.n && memcmp(x.mag, y.mag, x.n) == 0;
     }
-    if (is_atom_tag(ta) || is_atom_tag(tb)) {
+    if (is_atom_tag(ta)) {
         char x[MAXATOMLEN_UTF8], y[MAXATOMLEN_UTF8];
-        if (ei_decode_atom_as(a, ia, x, sizeof x, ERLANG_UTF8, NULL, NULL) < 0 ||
-            ei_decode_atom_as(b, ib, y, sizeof y, ERLANG_UTF8, NULL, NULL) < 0)
-            fail("ei refused an atom the walker accepted");
-        return strcmp(x, y) == 0;
+        size_t nx, ny;
+        read_atom(a, ia, x, &nx);
+        read_atom(b, ib, y, &ny);
+        return nx == ny && memcmp(x, y, nx) == 0;
     }
     if (ta == ERL_FLOAT_EXT || ta == NEW_FLOAT_EXT) {
         double x, y;
@@ -366,7 +424,8 @@ static int equal(const char *a, int *ia, const char *b, int *ib, int depth)
         ta == ERL_NEWER_REFERENCE_EXT) {
         identity x, y;
         return read_identity(a, ia, &x) == 0 && read_identity(b, ib, &y) == 0 &&
-               strcmp(x.node, y.node) == 0 && x.kind == y.kind && x.creation == y.creation &&
+               x.node_len == y.node_len && memcmp(x.node, y.node, x.node_len) == 0 &&
+               x.kind == y.kind && x.creation == y.creation &&
                x.n == y.n && memcmp(x.words, y.words, sizeof x.words[0] * x.n) == 0;
     }
     if (ta == ERL_NEW_FUN_EXT || ta == ERL_EXPORT_EXT) {

@@ -1,0 +1,511 @@
+%% gen_cnode_hostile_SUITE: what a hostile peer, or bad timing, does to the
+%% C node. A raw distribution peer written from scratch (hostile_peer: the
+%% real handshake with the cookie, then any bytes at all) sends mutated and
+%% truncated frames, unknown control messages and bad atoms; sends exit
+%% signals to every process of the node; stops reading while replies pile
+%% up; vanishes in the middle of a call, a deferred reply, a start_link, a
+%% sys:suspend and a compaction; opens a thousand idle connections and
+%% trickles bytes into some; tries wrong cookies and absurd lengths.
+%%
+%% Each case runs against a C node of its own (under ASan and UBSan in the
+%% OTP 25 stage), and ends the same way: the node still answers a
+%% well-behaved BEAM client (this CT node: ping, then a kv it starts, put
+%% and get), and, stopped with SIGTERM, exits 0 with no sanitizer report.
+%% Random choices are seeded (GEN_CNODE_SEED=N reproduces a run).
+-module(gen_cnode_hostile_SUITE).
+
+-define(config(Key, Config), proplists:get_value(Key, Config)).
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+
+-export([mutated_and_truncated_frames/1,
+         unknown_control_messages_and_bad_atoms/1,
+         exit_signals_to_every_process_of_the_node/1,
+         peer_that_stops_reading_is_dropped/1,
+         waiters_of_a_peer_that_stops_reading/1,
+         vanishing_mid_call_deferred_reply_and_start_link/1,
+         vanishing_after_sys_suspend/1,
+         vanishing_during_a_compaction/1,
+         thousand_idle_connections_and_trickled_bytes/1,
+         wrong_cookies_and_absurd_lengths/1,
+         memory_of_a_large_value_is_given_back/1]).
+
+-define(HOSTILE, 'hostile@127.0.0.1').
+-define(MIB, (1 bsl 20)).
+
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+all() ->
+    [mutated_and_truncated_frames,
+     unknown_control_messages_and_bad_atoms,
+     exit_signals_to_every_process_of_the_node,
+     peer_that_stops_reading_is_dropped,
+     waiters_of_a_peer_that_stops_reading,
+     vanishing_mid_call_deferred_reply_and_start_link,
+     vanishing_after_sys_suspend,
+     vanishing_during_a_compaction,
+     thousand_idle_connections_and_trickled_bytes,
+     wrong_cookies_and_absurd_lengths,
+     memory_of_a_large_value_is_given_back].
+
+init_per_suite(Config) ->
+    durable_harness:init_suite(?MODULE, Config).
+
+end_per_suite(Config) ->
+    durable_harness:end_suite(Config).
+
+%% Each case: a C node of its own, with the arguments the case needs.
+init_per_testcase(Case, Config) ->
+    durable_harness:seed_case(Config, Case),
+    Dir = filename:join(?config(priv_dir, Config), atom_to_list(Case)),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Args = args(Case, Dir),
+    Name = list_to_atom("h" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {Owner, {kv, Node}, Log} = durable_harness:start_cnode(Config, Name, Args),
+    [{owner, Owner}, {cnode, Node}, {log, Log}, {dir, Dir}, {args, Args} | Config].
+
+args(peer_that_stops_reading_is_dropped, _) -> ["--max-message", "1000000"];
+args(waiters_of_a_peer_that_stops_reading, _) -> ["--max-message", "1000000"];
+args(vanishing_during_a_compaction, Dir) -> ["--data-dir", Dir, "--fsync", "always"];
+%% (AddressSanitizer's quarantine would hold the freed memory back.)
+args(memory_of_a_large_value_is_given_back, _) ->
+    [{env, [{"ASAN_OPTIONS", os:getenv("ASAN_OPTIONS", "") ++ ":quarantine_size_mb=0"}]},
+     "--max-message", integer_to_list(256 * ?MIB)];
+args(_, _) -> [].
+
+%% Whatever the case did, a well-behaved client is served, and the node
+%% stops cleanly with nothing from the sanitizers.
+end_per_testcase(_Case, Config) ->
+    {Owner, Log} = case persistent_term:get({?MODULE, replaced}, undefined) of
+                       undefined -> {?config(owner, Config), ?config(log, Config)};
+                       Replaced -> persistent_term:erase({?MODULE, replaced}), Replaced
+                   end,
+    Node = ?config(cnode, Config),
+    Served = (catch served(Node)),
+    Stop = case is_process_alive(Owner) of
+               true -> gen_cnode:stop(Owner);
+               false -> owner_gone
+           end,
+    gen_cnode_test_env:reap(),
+    case {Served, Stop, gen_cnode_test_env:sanitizer_reports(Log)} of
+        {ok, ok, []} -> ok;
+        Other -> {fail, {after_the_case, Other, durable_harness:log_lines(Log)}}
+    end.
+
+%% A BEAM client's view: pong, and a kv of its own started, used, stopped.
+served(Node) ->
+    pong = net_adm:ping(Node),
+    {ok, Pid} = gen_server:call({gen_cnode, Node}, {start, kv, []}, 10000),
+    ok = gen_server:call(Pid, {put, k, <<"v">>}, 10000),
+    <<"v">> = gen_server:call(Pid, {get, k}, 10000),
+    ok = gen_server:stop(Pid, normal, 10000).
+
+%%% Cases
+
+%% Frames as a BEAM node sends them, then every truncation of each, then
+%% a few thousand random mutations (bytes flipped, dropped, inserted,
+%% chunks repeated). The node closes the connections it cannot trust and
+%% reads on; the hostile peer reconnects and goes on.
+mutated_and_truncated_frames(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, Kv} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    Frames = frames(Kv),
+    Truncated = [binary:part(F, 0, N) || F <- Frames, N <- cuts(byte_size(F))],
+    Mutated = [mutate(lists:nth(rand:uniform(length(Frames)), Frames)) || _ <- lists:seq(1, 3000)],
+    Closed = send_all(Node, Frames ++ Truncated ++ Mutated),
+    ct:log("~b frames, ~b truncated, ~b mutated: the node closed the connection ~b times",
+           [length(Frames), length(Truncated), length(Mutated), Closed]),
+    ?assert(Closed > 0), %% some of them it must not trust
+    ok = served(Node).
+
+%% Control messages no node sends (unknown ops, and ops a hidden node is not
+%% offered: spawn requests, aliases of nobody), and atoms that are not: bad
+%% UTF-8, atom cache references, over-long ones. Each costs its frame or
+%% its connection, nothing more.
+unknown_control_messages_and_bad_atoms(Config) ->
+    Node = ?config(cnode, Config),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    PidBytes = enc(Me),
+    Atom = fun(Tag, Bytes) -> <<Tag, (byte_size(Bytes)):16, Bytes/binary>> end,
+    SmallAtom = fun(Bytes) -> <<119, (byte_size(Bytes)), Bytes/binary>> end,
+    BadAtoms = [SmallAtom(<<255, 254>>), SmallAtom(<<16#C0, 16#80>>), <<82, 3>>,
+                Atom(118, binary:copy(<<"a">>, 300)), Atom(100, binary:copy(<<"b">>, 256)),
+                Atom(118, <<16#ED, 16#A0, 16#80>>)],
+    Frames = [ctrl_frame({99, Me, kv}), ctrl_frame({-1, Me}), ctrl_frame({24, make_ref(), Me, Me,
+                                                                         {m, f, 0}, [], []}),
+              frame({33, Me, make_ref()}, hello), ctrl_frame({}), ctrl_frame(not_a_tuple),
+              <<112, 131, 104, 4, 97, 6, PidBytes/binary, 106>>]
+        ++ [<<112, 131, 104, 4, 97, 6, PidBytes/binary, 119, 0, BadAtom/binary, 131,
+              (enc({'$gen_cast', x}))/binary>> || BadAtom <- BadAtoms]
+        ++ [<<112, 131, (enc({6, Me, '', kv}))/binary, 131, 104, 2, BadAtom/binary, 97, 1>>
+            || BadAtom <- BadAtoms]
+        ++ [<<0, 1, 2>>, <<112>>, <<112, 131>>, <<113, 131, 106>>],
+    _ = send_all(Node, Frames),
+    ok = served(Node).
+
+%% EXIT2 (kill and other reasons) and EXIT to every process the node has:
+%% its own (the release probe <N.1.0>, net_kernel, the starter) ignore them,
+%% and refuse sys:terminate; kv and counter are ordinary servers, and die as
+%% a BEAM server would. The next peer's handshake (which the probe serves)
+%% and ping (net_kernel) work, and the starter starts what it is asked to.
+exit_signals_to_every_process_of_the_node(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    Creation = creation_of(whereis_remote({kv, Node})),
+    Targets = [hostile_peer:node_pid(Node, N, Creation) || N <- lists:seq(1, 10)],
+    [ok = hostile_peer:send_ctrl(P, Ctrl)
+     || T <- Targets, R <- [shutdown, {weird, reason}, normal, kill],
+        Ctrl <- [{8, Me, T, R}, {3, Me, T, R}, {18, Me, T, token, R}, {13, Me, T, token, R}]],
+    %% GenServer.stop of the node's own servers is refused.
+    [?assertEqual({ok, {error, {not_supported_by_c_node, system_process}}},
+                  hostile_peer:system_call(P, Name, {terminate, kill}, 5000))
+     || Name <- [net_kernel, gen_cnode]],
+    hostile_peer:close(P),
+    %% kv and counter were killed, like any server; the node's own processes were not.
+    ?assertExit({noproc, _}, gen_server:call({kv, Node}, size, 5000)),
+    ?assertExit({noproc, _}, gen_server:call({counter, Node}, get, 5000)),
+    {ok, Q} = hostile_peer:connect(Node, 'hostile2@127.0.0.1', erlang:get_cookie()),
+    ?assertEqual({ok, yes}, hostile_peer:call(Q, net_kernel, {is_auth, 'hostile2@127.0.0.1'}, 5000)),
+    hostile_peer:close(Q),
+    {ok, Kv} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    ok = gen_server:call(Kv, {put, a, 1}),
+    ?assertEqual(#{a => 1}, sys:get_state(Kv)), %% shaped for this release: the probe asked it
+    ok = served(Node).
+
+%% A peer that asks for big replies and reads none: its output passes the
+%% limit (2 x --max-message + 16 MiB), and the node drops it, logged once,
+%% while it keeps answering everyone else.
+peer_that_stops_reading_is_dropped(Config) ->
+    Node = ?config(cnode, Config),
+    Big = binary:copy(<<"0123456789abcdef">>, 900000 div 16),
+    ok = gen_server:call({kv, Node}, {put, big, Big}),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Me, N}, {get, big}})
+     || N <- lists:seq(1, 60)],
+    %% Meanwhile, others are served.
+    [?assertEqual(Big, gen_server:call({kv, Node}, {get, big}, 5000)) || _ <- lists:seq(1, 20)],
+    ?assertEqual(closed, drain_until_closed(P, 30000)),
+    Log = ?config(log, Config),
+    gen_cnode_test_env:wait_until(
+      fun() -> length([L || L <- durable_harness:log_lines(Log),
+                            string:find(L, "does not read what it is sent") =/= nomatch]) =:= 1 end,
+      5000),
+    ok = served(Node).
+
+%% Counter waiters of one peer with large tags (the reply copies each tag
+%% back): one cast wakes them all, their replies pass the peer's output
+%% limit in the middle of the wake-up, and the peer is dropped after it,
+%% not under it.
+waiters_of_a_peer_that_stops_reading(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    ok = gen_server:call({counter, Node}, reset),
+    Tag = binary:copy(<<"t">>, 100000),
+    [ok = hostile_peer:send(P, {6, Me, '', counter},
+                            {'$gen_call', {Me, {N, Tag}}, {wait_for, 1}}) || N <- lists:seq(1, 200)],
+    gen_cnode_test_env:wait_until(
+      fun() -> maps:get(waiting, durable_harness:status({counter, Node})) =:= 200 end, 20000),
+    ok = gen_server:cast({counter, Node}, incr),
+    ?assertEqual(closed, drain_until_closed(P, 30000)),
+    ?assertEqual(#{count => 1, waiting => 0}, durable_harness:status({counter, Node})),
+    ok = served(Node).
+
+%% A peer vanishes right after a call, after a {wait_for, N} whose reply
+%% comes later, and after a start_link (whose server the link then stops:
+%% noconnection).
+vanishing_mid_call_deferred_reply_and_start_link(Config) ->
+    Node = ?config(cnode, Config),
+    ok = gen_server:call({counter, Node}, reset),
+    Cookie = erlang:get_cookie(),
+    Once = fun(F) -> {ok, P} = hostile_peer:connect(Node, ?HOSTILE, Cookie),
+                     Me = hostile_peer:pid(?HOSTILE, 1),
+                     F(P, Me),
+                     hostile_peer:close(P)
+           end,
+    [Once(fun(P, Me) -> hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Me, 1}, {put, I, I}})
+          end) || I <- lists:seq(1, 20)],
+    Once(fun(P, Me) -> hostile_peer:send(P, {6, Me, '', counter}, {'$gen_call', {Me, 2}, {wait_for, 3}})
+         end),
+    Once(fun(P, Me) -> [hostile_peer:send(P, {6, Me, '', counter}, {'$gen_call', {Me, N}, {wait_for, N}})
+                        || N <- lists:seq(1, 50)]
+         end),
+    [ok = gen_server:cast({counter, Node}, incr) || _ <- lists:seq(1, 60)],
+    ?assertEqual(60, gen_server:call({counter, Node}, get)),
+    Once(fun(P, Me) -> hostile_peer:send(P, {6, Me, '', gen_cnode},
+                                         {'$gen_call', {Me, 3}, {start_link, kv, [], [{name, gone}]}})
+         end),
+    Once(fun(P, Me) -> hostile_peer:send(P, {6, Me, '', gen_cnode},
+                                         {'$gen_call', {Me, 4}, {start_link, counter, [], [{name, gone2}]}}),
+                       hostile_peer:send(P, {6, Me, '', gone2}, {'$gen_call', {Me, 5}, {wait_for, 1}})
+         end),
+    %% Linked to a peer that went away: stopped (noconnection), names free.
+    gen_cnode_test_env:wait_until(fun() -> whereis_remote({gone, Node}) =:= undefined andalso
+                                               whereis_remote({gone2, Node}) =:= undefined end, 10000),
+    {ok, _} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{name, gone}]}),
+    ok = gen_server:stop({gone, Node}),
+    %% Every put of the vanished callers was applied: they were read before the close.
+    ?assertEqual(20, gen_server:call({kv, Node}, size)),
+    ok = served(Node).
+
+%% sys:suspend from a peer that then vanishes: the server stays suspended
+%% (as a BEAM server would), holds what it is sent, and another node
+%% resumes it.
+vanishing_after_sys_suspend(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, _} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{name, held}]}),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    {ok, ok} = hostile_peer:system_call(P, held, suspend, 5000),
+    ok = hostile_peer:send(P, {6, Me, '', held}, {'$gen_call', {Me, 1}, size}),
+    hostile_peer:close(P),
+    ok = gen_server:cast({held, Node}, {put, a, 1}),
+    ?assertExit({timeout, _}, gen_server:call({held, Node}, size, 300)),
+    ok = sys:resume({held, Node}),
+    ?assertEqual(1, gen_server:call({held, Node}, size)),
+    ok = gen_server:stop({held, Node}),
+    ok = served(Node).
+
+%% A peer fills the durable kv, starts a compaction and vanishes; writes
+%% go on meanwhile. After a restart on the same folder, every acknowledged
+%% write is there.
+vanishing_during_a_compaction(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    Value = binary:copy(<<"v">>, 200),
+    [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_cast', {put, {h, I}, Value}})
+     || I <- lists:seq(1, 20000)],
+    {ok, ok} = hostile_peer:call(P, kv, sync, 30000),
+    ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Me, c}, compact}),
+    hostile_peer:close(P),
+    Acked = [begin ok = gen_server:call({kv, Node}, {put_sync, {b, I}, I}), {b, I} end
+             || I <- lists:seq(1, 300)],
+    gen_cnode_test_env:wait_until(
+      fun() -> maps:get(compactions, durable_harness:status({kv, Node})) >= 1 end, 30000),
+    %% Restart on the same folder.
+    ok = gen_server:call({kv, Node}, sync),
+    durable_harness:stop_cnode(?config(owner, Config), ?config(log, Config)),
+    durable_harness:await_name_gone(Node, 10000),
+    [Alive, _] = string:split(atom_to_list(Node), "@"),
+    {Owner2, {kv, Node}, Log2} =
+        durable_harness:start_cnode(Config, list_to_atom(Alive), ?config(args, Config)),
+    ?assertEqual(20300, gen_server:call({kv, Node}, size, 30000)),
+    [?assertEqual(I, gen_server:call({kv, Node}, {get, K})) || {b, I} = K <- Acked],
+    ?assertEqual(Value, gen_server:call({kv, Node}, {get, {h, 20000}})),
+    %% end_per_testcase stops this one.
+    persistent_term:put({?MODULE, replaced}, {Owner2, Log2}).
+
+%% A thousand connections that never finish (or start) their handshake,
+%% twenty of which trickle one byte a second: the node answers a client
+%% meanwhile as ever, drops each after the handshake timeout (10 s), and its
+%% descriptors are back to what they were.
+thousand_idle_connections_and_trickled_bytes(Config) ->
+    Node = ?config(cnode, Config),
+    OsPid = gen_cnode:os_pid(?config(owner, Config)),
+    Fds0 = fd_count(OsPid),
+    Idle = [S || _ <- lists:seq(1, 1000), {ok, S} <- [hostile_peer:connect_raw(Node)]],
+    ?assertEqual(1000, length(Idle)),
+    {Trickling, _} = lists:split(20, Idle),
+    Hello = <<0, 22, $N, 16#c07070fbc:64, 1:32, 7:16, "x@127.0">>,
+    T0 = erlang:monotonic_time(millisecond),
+    [begin
+         [gen_tcp:send(S, binary:part(Hello, I, 1)) || S <- Trickling],
+         [ok = gen_server:call({kv, Node}, {put, {I, J}, J}, 5000) || J <- lists:seq(1, 10)],
+         timer:sleep(1000)
+     end || I <- lists:seq(0, 4)],
+    ct:log("5 s of trickling, 50 calls answered meanwhile, in ~b ms",
+           [erlang:monotonic_time(millisecond) - T0]),
+    %% The handshake timeout closes them all (10 s after they connected).
+    [?assertEqual(closed, recv_closed(S, 20000)) || S <- Idle],
+    gen_cnode_test_env:wait_until(fun() -> fd_count(OsPid) =< Fds0 + 2 end, 10000),
+    ok = served(Node).
+
+%% 200 handshakes with the wrong cookie (each refused, the node serves on),
+%% then, after a good handshake, length prefixes of 4 GB and of a frame
+%% over --max-message, and a frame that is not 'p'.
+wrong_cookies_and_absurd_lengths(Config) ->
+    Node = ?config(cnode, Config),
+    Refused = [hostile_peer:connect(Node, ?HOSTILE, list_to_atom("wrong" ++ integer_to_list(I)))
+               || I <- lists:seq(1, 200)],
+    ?assertEqual([], [R || R <- Refused, element(1, R) =/= error]),
+    ok = served(Node),
+    Absurd = [<<255, 255, 255, 255>>, <<4, 0, 0, 1, 112>>, <<0, 0, 0, 3, 1, 2, 3>>],
+    [begin
+         {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+         ok = hostile_peer:send_raw(P, Bytes),
+         ?assertEqual(closed, drain_until_closed(P, 10000))
+     end || Bytes <- Absurd],
+    ok = served(Node).
+
+%% A 200 MB value put, read back and deleted: the memory it took (in the
+%% socket buffers, the reply buffer, the store) goes back to the system,
+%% and the node's resident size returns to within twice what it was.
+memory_of_a_large_value_is_given_back(Config) ->
+    Node = ?config(cnode, Config),
+    OsPid = gen_cnode:os_pid(?config(owner, Config)),
+    {ok, Kv} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    [ok = gen_server:call(Kv, {put, I, lists:seq(1, 50)}) || I <- lists:seq(1, 1000)],
+    Base = rss_kb(OsPid),
+    Huge = binary:copy(<<"0123456789abcdef">>, 200 * ?MIB div 16),
+    ok = gen_server:call(Kv, {put, huge, Huge}, 60000),
+    Huge = gen_server:call(Kv, {get, huge}, 60000),
+    Peak = rss_kb(OsPid),
+    ok = gen_server:call(Kv, {delete, huge}, 60000),
+    1000 = gen_server:call(Kv, size),
+    gen_cnode_test_env:wait_until(fun() -> rss_kb(OsPid) =< 2 * Base end, 10000),
+    ct:log("RSS: ~b kB before, ~b kB with the value, ~b kB after", [Base, Peak, rss_kb(OsPid)]),
+    ok = gen_server:stop(Kv).
+
+%%% Helpers
+
+%% Sends each frame on a hostile connection, reconnecting whenever the node
+%% closed it (and reading what it is sent, so that it is not dropped for not
+%% reading). Returns how many times it found the connection closed.
+send_all(Node, Frames) ->
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    {P1, Closed} =
+        lists:foldl(
+          fun({I, F}, {Pp, C}) ->
+                  Sent = hostile_peer:send_payload(Pp, F),
+                  case I rem 50 of
+                      0 -> ok = served(Node);
+                      _ -> ok
+                  end,
+                  case Sent =:= ok andalso drain(Pp) of
+                      ok -> {Pp, C};
+                      _ -> hostile_peer:close(Pp),
+                           {ok, Np} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+                           {Np, C + 1}
+                  end
+          end, {P, 0}, lists:zip(lists:seq(1, length(Frames)), Frames)),
+    hostile_peer:close(P1),
+    Closed.
+
+%% Reads what has arrived; closed when the node closed the connection.
+drain(P) ->
+    case hostile_peer:recv(P, 0) of
+        {ok, _, _} -> drain(P);
+        {error, timeout} -> ok;
+        {error, _} -> closed
+    end.
+
+drain_until_closed(P, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    drain_until_closed_(P, Deadline).
+
+drain_until_closed_(#{sock := S} = P, Deadline) ->
+    ok = inet:setopts(S, [{packet, raw}]),
+    case gen_tcp:recv(S, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of
+        {ok, _} -> drain_until_closed_(P, Deadline);
+        {error, closed} -> closed;
+        {error, econnreset} -> closed;
+        {error, Other} -> Other
+    end.
+
+recv_closed(S, Timeout) ->
+    case gen_tcp:recv(S, 0, Timeout) of
+        {ok, _} -> recv_closed(S, Timeout);
+        {error, econnreset} -> closed;
+        {error, Why} -> Why
+    end.
+
+%% Frames as a BEAM node sends them (payloads after the length), for the
+%% hostile peer named ?HOSTILE, to the node's servers.
+frames(Kv) ->
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    Ref = make_ref(),
+    Alias = [alias | make_ref()],
+    Call = fun(To, Req) -> frame({6, Me, '', To}, {'$gen_call', {Me, make_ref()}, Req}) end,
+    [Call(kv, {put, {key, 1}, #{a => [1.5, <<"b">>, {c}]}}), Call(kv, {get, {key, 1}}),
+     Call(kv, keys), Call(kv, size), Call(kv, {fetch, {key, 1}}), Call(kv, {delete, nope}),
+     frame({6, Me, '', kv}, {'$gen_call', {Me, Alias}, {get, {key, 1}}}),
+     frame({6, Me, '', kv}, {'$gen_cast', {put, cast, [x | y]}}),
+     frame({2, '', Kv}, {'$gen_call', {Me, Ref}, size}),
+     frame({22, Me, Kv}, {'$gen_cast', {put, sender, 1}}),
+     frame({16, Me, '', kv, token}, {'$gen_cast', {delete, cast}}),
+     Call(counter, {wait_for, 3}), frame({6, Me, '', counter}, {'$gen_cast', {add, 2}}),
+     Call(counter, get), Call(gen_cnode, {start, counter, []}),
+     Call(gen_cnode, {start_link, kv, #{preload => #{p => 1}}, [{name, preloaded}]}),
+     Call(net_kernel, {is_auth, ?HOSTILE}),
+     ctrl_frame({19, Me, kv, Ref}), ctrl_frame({20, Me, kv, Ref}),
+     ctrl_frame({19, Me, Kv, make_ref()}), ctrl_frame({19, Me, nobody, make_ref()}),
+     ctrl_frame({1, Me, Kv}), ctrl_frame({35, 12, Me, Kv}), ctrl_frame({36, 12, Me, Kv}),
+     ctrl_frame({4, Me, Kv}), ctrl_frame({8, Me, Kv, normal}), ctrl_frame({3, Me, Kv, normal}),
+     frame({6, Me, '', Kv}, {system, {Me, Ref}, get_state}),
+     frame({6, Me, '', kv}, {system, {Me, Ref}, get_status}),
+     frame({6, Me, '', counter}, {system, {Me, Ref}, {change_code, x, y, z}}),
+     frame({6, Me, '', kv}, {'$gen_call', {Me, Ref}, {get, deep(3000)}}),
+     frame({2, '', Kv}, {plain, message, <<1, 2, 3>>}),
+     frame({33, Me, Alias}, {reply, to, nobody}),
+     <<>>].
+
+frame(Ctrl, Msg) -> <<112, (term_to_binary(Ctrl))/binary, (term_to_binary(Msg))/binary>>.
+ctrl_frame(Ctrl) -> <<112, (term_to_binary(Ctrl))/binary>>.
+enc(T) -> <<131, B/binary>> = term_to_binary(T), B.
+
+deep(0) -> leaf;
+deep(N) -> [deep(N - 1)].
+
+%% Where to cut a frame of Size bytes: everywhere in the first 300 bytes,
+%% then at 50 random places.
+cuts(Size) when Size =< 1 -> [];
+cuts(Size) when Size =< 300 -> lists:seq(1, Size - 1);
+cuts(Size) -> lists:seq(1, 300) ++ [300 + rand:uniform(Size - 301) || _ <- lists:seq(1, 50)].
+
+%% 1 to 4 random edits of a frame.
+mutate(F) ->
+    lists:foldl(fun(_, B) -> edit(rand:uniform(5), B) end, F, lists:seq(1, rand:uniform(4))).
+
+edit(_, <<>>) -> <<(rand:uniform(256) - 1)>>;
+edit(1, B) -> %% flip a byte
+    I = rand:uniform(byte_size(B)) - 1,
+    <<H:I/binary, X, T/binary>> = B,
+    <<H/binary, (X bxor (1 bsl (rand:uniform(8) - 1))), T/binary>>;
+edit(2, B) -> %% drop a byte
+    I = rand:uniform(byte_size(B)) - 1,
+    <<H:I/binary, _, T/binary>> = B,
+    <<H/binary, T/binary>>;
+edit(3, B) -> %% insert a byte
+    I = rand:uniform(byte_size(B) + 1) - 1,
+    <<H:I/binary, T/binary>> = B,
+    <<H/binary, (rand:uniform(256) - 1), T/binary>>;
+edit(4, B) -> %% a byte to one of the values that matter
+    I = rand:uniform(byte_size(B)) - 1,
+    <<H:I/binary, _, T/binary>> = B,
+    V = lists:nth(rand:uniform(6), [0, 1, 127, 128, 255, 131]),
+    <<H/binary, V, T/binary>>;
+edit(5, B) -> %% repeat a chunk
+    I = rand:uniform(byte_size(B)) - 1,
+    L = rand:uniform(byte_size(B) - I),
+    <<H:I/binary, C:L/binary, T/binary>> = B,
+    <<H/binary, C/binary, C/binary, T/binary>>.
+
+%% The pid registered as Name on a node, found with a monitor (no rpc on a
+%% C node): undefined when nothing is registered.
+whereis_remote({Name, Node}) ->
+    case catch sys:get_status({Name, Node}, 5000) of
+        {status, Pid, _, _} -> Pid;
+        _ -> undefined
+    end.
+
+%% The creation of a NEW_PID_EXT: its last four bytes.
+creation_of(Pid) ->
+    B = term_to_binary(Pid),
+    <<_:(byte_size(B) - 4)/binary, Creation:32>> = B,
+    Creation.
+
+fd_count(OsPid) ->
+    {ok, Fds} = file:list_dir("/proc/" ++ integer_to_list(OsPid) ++ "/fd"),
+    length(Fds).
+
+rss_kb(OsPid) ->
+    {ok, Status} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
+    [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
+    [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
+    list_to_integer(Kb).
