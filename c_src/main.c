@@ -15,6 +15,16 @@
 #include "options.h"
 #include "starter.h"
 
+/* net_kernel and the starter: system processes, which peers cannot stop. */
+static process *start_system(process_table *t, const gen_server_callbacks *cb, const void *env,
+                             const char *name, const char **why)
+{
+    process *p = gen_server_start(t, cb, env, (term_view){NULL, 0}, name, why);
+    if (p)
+        process_set_system(p);
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -51,12 +61,8 @@ int main(int argc, char **argv)
     process_table *t = node_processes(n);
     term_view none = {NULL, 0};
     const char *why;
-    process *nk, *st;
-    /* net_kernel and the starter are system processes: peers cannot stop them. */
-    if (!(nk = gen_server_start(t, &net_kernel_callbacks, NULL, none, "net_kernel", &why)) ||
-        (process_set_system(nk), 0) ||
-        !(st = gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why)) ||
-        (process_set_system(st), 0) ||
+    if (!start_system(t, &net_kernel_callbacks, NULL, "net_kernel", &why) ||
+        !start_system(t, &starter_callbacks, &startable, "gen_cnode", &why) ||
         !gen_server_start(t, &kv_callbacks, &kvo_main, none, o.register_name, &why) ||
         (strcmp(o.register_name, "counter") != 0 &&
          !gen_server_start(t, &counter_callbacks, NULL, none, "counter", &why))) {

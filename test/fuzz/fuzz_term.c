@@ -32,15 +32,17 @@ static void fail(const char *what)
 typedef struct bigint {
     int sign;
     size_t n;
-    unsigned char mag[1024];
+    const unsigned char *mag; /* little-endian digits: in the term, or in small */
+    unsigned char small[4];
 } bigint;
 
 static int read_int(const char *b, int *i, bigint *out)
 {
     unsigned char tag = (unsigned char)b[*i];
     memset(out, 0, sizeof *out);
+    out->mag = out->small;
     if (tag == ERL_SMALL_INTEGER_EXT) {
-        out->mag[0] = (unsigned char)b[*i + 1];
+        out->small[0] = (unsigned char)b[*i + 1];
         out->n = 1;
         *i += 2;
     } else if (tag == ERL_INTEGER_EXT) {
@@ -49,7 +51,7 @@ static int read_int(const char *b, int *i, bigint *out)
         uint32_t m = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
         out->sign = v < 0;
         for (int k = 0; k < 4; k++)
-            out->mag[k] = (unsigned char)(m >> (8 * k));
+            out->small[k] = (unsigned char)(m >> (8 * k));
         out->n = 4;
         *i += 5;
     } else if (tag == ERL_SMALL_BIG_EXT || tag == ERL_LARGE_BIG_EXT) {
@@ -64,12 +66,8 @@ static int read_int(const char *b, int *i, bigint *out)
         }
         out->sign = b[at] != 0;
         at += 1;
-        size_t keep = n < sizeof out->mag ? n : sizeof out->mag;
-        memcpy(out->mag, b + at, keep);
-        for (size_t k = keep; k < n; k++)
-            if (b[at + k])
-                fail("integer too large for the oracle");
-        out->n = keep;
+        out->mag = (const unsigned char *)b + at;
+        out->n = n;
         *i = (int)(at + n);
     } else {
         return -1;
