@@ -9,7 +9,8 @@
 %% counted, never retried. The C node's resident size is read every second
 %% from /proc. The report (also _build/soak/report.md) gives the calls, the
 %% wrong and lost answers, and the RSS curve; the run fails if one answer
-%% was wrong or lost, or if the RSS of the last half grew by more than 10%.
+%% was wrong or lost, or if the RSS grew by more than 5% over the last
+%% third (buffers may step up early, to the largest burst they meet).
 %%
 %% Environment: SOAK_SECONDS (60), SOAK_CALLERS (10000, over the four
 %% nodes), SOAK_CNODE_EXE (priv/gen_cnode), SOAK_OUT (_build/soak),
@@ -170,12 +171,12 @@ churn(CNode, Deadline, Rounds, Errors) ->
 
 %% On a churning node: 50 processes with a monitor of kv, a linked server,
 %% a pending {wait_for, _} on the counter, and a few calls; left as they are.
-churn_round(CNode, Round) ->
+churn_round(CNode, _Round) ->
     Kv = {kv, CNode},
     Self = self(),
     Pids = [spawn(fun() ->
                           _ = monitor(process, Kv),
-                          K = {churn, Round, I},
+                          K = {churn, I}, %% the same keys every round: the data stays the same size
                           ok = gen_server:call(Kv, {put, K, I}, ?CALL_TIMEOUT),
                           I = gen_server:call(Kv, {get, K}, ?CALL_TIMEOUT),
                           {ok, Pid} = gen_server:call({gen_cnode, CNode}, {start_link, kv, []},
@@ -211,9 +212,12 @@ report(Out, Node, Results, Churn, Rss, Stop) ->
     Calls = lists:sum([maps:get(calls, R) || {_, R} <- Results]),
     Wrong = lists:sum([maps:get(wrong, R) || {_, R} <- Results]),
     Lost = lists:sum([maps:get(lost, R) || {_, R} <- Results]),
-    Half = lists:nthtail(length(Rss) div 2, Rss),
-    Growth = (lists:max(Half) - hd(Half)) / max(1, hd(Half)),
-    Flat = Growth =< 0.10,
+    %% Buffers grow to the largest burst they meet and are kept (up to 1 MiB
+    %% a connection), so the curve may step up early on; a leak keeps rising.
+    %% Flat: the last third does not grow by more than 5%.
+    Third = lists:nthtail(2 * length(Rss) div 3, Rss),
+    Growth = (lists:max(Third) - hd(Third)) / max(1, hd(Third)),
+    Flat = Growth =< 0.05,
     Pass = Wrong =:= 0 andalso Lost =:= 0 andalso Flat andalso Stop =:= ok
         andalso maps:get(errors, Churn) =:= [],
     Lines =
@@ -231,8 +235,9 @@ report(Out, Node, Results, Churn, Rss, Stop) ->
                        [maps:get(errors, Churn), lists:append([maps:get(examples, R) || {_, R} <- Results])]),
          io_lib:format("C node RSS, kB, one sample a second:~n~s~n~n",
                        [string:join([integer_to_list(K) || K <- Rss], " ")]),
-         io_lib:format("RSS over the last half: from ~b to at most ~b kB (~.1f%); stopped: ~p.~n",
-                       [hd(Half), lists:max(Half), 100 * Growth, Stop]),
+         io_lib:format("RSS: ~b kB after 1 s, at most ~b kB; over the last third from ~b to at most "
+                       "~b kB (~.1f%); stopped: ~p.~n",
+                       [hd(Rss), lists:max(Rss), hd(Third), lists:max(Third), 100 * Growth, Stop]),
          io_lib:format("Result: ~s~n", [case Pass of true -> "pass"; false -> "FAIL" end])],
     Text = iolist_to_binary(Lines),
     ok = file:write_file(filename:join(Out, "report.md"), Text),
