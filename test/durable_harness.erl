@@ -1,5 +1,5 @@
-%% durable_harness: what gen_cnode_durable_SUITE and gen_cnode_fidelity_SUITE
-%% share beyond gen_cnode_test_env (their own epmd and distribution, and the
+%% durable_harness: what gen_cnode_durable_SUITE, gen_cnode_fidelity_SUITE
+%% and gen_cnode_hostile_SUITE share beyond gen_cnode_test_env (their own epmd and distribution, and the
 %% reaper that stops by pid whatever a test case started even when the case
 %% fails or hits its timetrap: the suites call it for track/1, reap/0,
 %% wait_until/2 and os_alive/1): the random seed, C nodes started with
