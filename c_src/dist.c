@@ -91,10 +91,23 @@ static process *recipient(process_table *t, const control *c)
     }
 }
 
-static enum dist_result apply(process_table *t, const control *c, term_view msg, char *why,
-                              size_t whylen)
+/* Is pid a process of the peer's own node? Links, monitors and exit signals
+ * must come from the peer's processes, as ERTS requires (invalid_message
+ * otherwise): what names another node would never be forgotten when the
+ * peer goes, since it is the peer's name that its going forgets. */
+static int of_peer(term_view pid, const char *peer, size_t peer_len)
+{
+    const char *node;
+    size_t len;
+    return is_pid(pid) && process_term_node(pid, &node, &len) == 0 && len == peer_len &&
+           memcmp(node, peer, len) == 0;
+}
+
+static enum dist_result apply(process_table *t, const char *peer, size_t peer_len, const control *c,
+                              term_view msg, char *why, size_t whylen)
 {
 #define NEED(count, cond) if (c->n < (count) || !(cond)) return DIST_EPROTO
+#define FROM_PEER(i) of_peer(c->el[i], peer, peer_len)
     switch (c->op) {
     case DOP_SEND: case DOP_SEND_TT:               /* {2, Unused, To} */
     case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT: /* {22, From, To} */
@@ -104,7 +117,7 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
         NEED(3, is_atom(c->el[2]));
         return deliver(recipient(t, c), msg, why, whylen, c->op);
     case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
-        NEED(3, is_pid(c->el[0]));
+        NEED(3, FROM_PEER(0));
         process *p = process_resolve(t, c->el[1]);
         if (!p)
             return process_monitor_noproc(t, c->el[1], c->el[0], c->el[2]) == 0
@@ -114,7 +127,7 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
         return DIST_OK;
     }
     case DOP_LINK: { /* {1, From, To} */
-        NEED(2, is_pid(c->el[0]) && is_pid(c->el[1]));
+        NEED(2, FROM_PEER(0) && is_pid(c->el[1]));
         process *p = process_lookup(t, c->el[1]);
         if (!p) { /* linking to a process that is gone: it answers noproc at once */
             static const char noproc[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
@@ -125,14 +138,14 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
                                                   : dropped(why, whylen, "out of memory for a link (op %ld)", c->op);
     }
     case DOP_UNLINK: { /* {4, From, To}: before OTP 26 */
-        NEED(2, is_pid(c->el[0]));
+        NEED(2, FROM_PEER(0));
         process *p = process_lookup(t, c->el[1]);
         if (p)
             process_unlink(p, c->el[0]);
         return DIST_OK;
     }
     case DOP_UNLINK_ID: { /* {35, Id, From, To}, acknowledged with {36, Id, To, From} */
-        NEED(3, is_pid(c->el[1]));
+        NEED(3, FROM_PEER(1));
         process *p = process_lookup(t, c->el[2]);
         if (p)
             process_unlink(p, c->el[1]);
@@ -140,14 +153,14 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
         return DIST_OK;
     }
     case DOP_EXIT: case DOP_EXIT2: { /* {3 | 8, From, To, Reason} */
-        NEED(3, is_pid(c->el[0]));
+        NEED(3, FROM_PEER(0));
         process *p = process_lookup(t, c->el[1]);
         if (p)
             process_exit_signal(p, c->el[0], c->el[2], c->op == DOP_EXIT);
         return DIST_OK;
     }
     case DOP_EXIT_TT: case DOP_EXIT2_TT: { /* {13 | 18, From, To, Token, Reason} */
-        NEED(4, is_pid(c->el[0]));
+        NEED(4, FROM_PEER(0));
         process *p = process_lookup(t, c->el[1]);
         if (p)
             process_exit_signal(p, c->el[0], c->el[3], c->op == DOP_EXIT_TT);
@@ -156,7 +169,7 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
     case DOP_UNLINK_ID_ACK:
         return DIST_OK;
     case DOP_DEMONITOR_P: { /* {20, From, ToProc, Ref} */
-        NEED(3, 1);
+        NEED(3, FROM_PEER(0));
         process *p = process_resolve(t, c->el[1]);
         if (p)
             process_demonitor(p, c->el[2]);
@@ -165,11 +178,12 @@ static enum dist_result apply(process_table *t, const control *c, term_view msg,
     default:
         return dropped(why, whylen, "control message op %ld is not handled", c->op);
     }
+#undef FROM_PEER
 #undef NEED
 }
 
-enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
-                              unsigned max_depth, char *why, size_t whylen)
+enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
+                              size_t len, unsigned max_depth, char *why, size_t whylen)
 {
     if (len < 2 || (unsigned char)frame[0] != PASS_THROUGH || (unsigned char)frame[1] != VERSION_MAGIC) {
         snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
@@ -204,7 +218,7 @@ enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
         }
         msg = (term_view){frame + start, len - start};
     }
-    enum dist_result r = apply(t, &c, msg, why, whylen);
+    enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
     if (r == DIST_EPROTO)
         snprintf(why, whylen, "malformed control message (op %ld)", c.op);
     return r;

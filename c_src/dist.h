@@ -32,9 +32,11 @@ enum dist_result {
     DIST_EPROTO = -1,  /* malformed: the connection should be closed */
 };
 
-/* Apply one frame from the peer named `peer` (for logs). */
-enum dist_result dist_receive(process_table *t, const char *frame, size_t len,
-                              unsigned max_depth, char *why, size_t whylen);
+/* Apply one frame from the node named peer (peer_len bytes). A link,
+ * unlink, monitor, demonitor or exit signal whose sender is not a process
+ * of that node is malformed (ERTS closes the connection too). */
+enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
+                              size_t len, unsigned max_depth, char *why, size_t whylen);
 
 /* Append a whole frame (length included) to out; 0, or -1 when out of memory. */
 int dist_encode_send(buffer *out, term_view to_pid, term_view msg);

@@ -76,10 +76,23 @@ void ml_index_destroy(ml_index *x)
 size_t ml_index_count(const ml_index *x) { return x->count; }
 uint64_t ml_index_probes(const ml_index *x) { return x->probes; }
 
+/* SipHash of the key, then owner and kind mixed into every bit (the
+ * finaliser of MurmurHash3, a bijection): the same key on many processes
+ * spreads over the whole table too. */
 static uint64_t hash_of(const ml_index *x, uint32_t owner, enum ml_kind kind, term_view key)
 {
-    uint64_t h = siphash(x->key, key.ptr, key.len);
-    return h ^ (((uint64_t)owner << 8 | (uint64_t)kind) * 0x9E3779B97F4A7C15ULL);
+    uint64_t h = siphash(x->key, key.ptr, key.len) ^ ((uint64_t)owner << 8 | (uint64_t)kind);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
+}
+
+static int same(const ml_record *r, uint64_t h, uint32_t owner, enum ml_kind kind, term_view key)
+{
+    return r->hash == h && r->owner == owner && r->kind == kind && r->len[0] == key.len &&
+           memcmp(r->bytes, key.ptr, key.len) == 0;
 }
 
 /* Move every record into a table of n buckets (at once: amortised O(1) per
@@ -102,11 +115,18 @@ static void resize(ml_index *x, size_t n)
 }
 
 ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind, int nparts,
-                  const term_view *parts)
+                  const term_view *parts, int *added)
 {
     size_t need = 0;
+    *added = 0;
     if (nparts < 1 || nparts > ML_MAX_PARTS)
         return NULL;
+    uint64_t h = hash_of(x, owner, kind, parts[0]);
+    for (ml_record *r = x->buckets[h & (x->nbuckets - 1)]; r; r = r->chain) {
+        x->probes++;
+        if (same(r, h, owner, kind, parts[0]))
+            return r; /* one record a key: a duplicate cannot make a chain long */
+    }
     for (int i = 0; i < nparts; i++) {
         if (parts[i].len > UINT32_MAX || need > SIZE_MAX - parts[i].len)
             return NULL;
@@ -134,7 +154,8 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     r->nparts = (uint8_t)nparts;
     r->owner = owner;
     r->kind = (uint8_t)kind;
-    r->hash = hash_of(x, owner, kind, parts[0]);
+    r->hash = h;
+    *added = 1;
     if (x->count >= x->nbuckets)
         resize(x, x->nbuckets * 2);
     ml_record **bucket = &x->buckets[r->hash & (x->nbuckets - 1)];
@@ -155,8 +176,7 @@ ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key
     uint64_t h = hash_of(x, owner, kind, key);
     for (ml_record *r = x->buckets[h & (x->nbuckets - 1)]; r; r = r->chain) {
         x->probes++;
-        if (r->hash == h && r->owner == owner && r->kind == kind && r->len[0] == key.len &&
-            memcmp(r->bytes, key.ptr, key.len) == 0)
+        if (same(r, h, owner, kind, key))
             return r;
     }
     return NULL;
@@ -164,11 +184,13 @@ ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key
 
 void ml_remove(ml_index *x, ml_list *list, ml_record *r)
 {
-    for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain)
+    for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain) {
+        x->probes++;
         if (*p == r) {
             *p = r->chain;
             break;
         }
+    }
     x->count--;
     if (r->prev)
         r->prev->next = r->next;

@@ -42,10 +42,12 @@ ml_index *ml_index_create(void);
 void ml_index_destroy(ml_index *x);
 size_t ml_index_count(const ml_index *x);
 
-/* Add a record to list for (owner, kind, parts[0]); parts are copied.
- * Returns it, or NULL when out of memory. Duplicates are not looked for. */
+/* The record of (owner, kind, parts[0]): the one there is (*added 0), or a
+ * new one added to list with the parts copied (*added 1). One record a key,
+ * so that no key, however often a peer repeats it, makes a chain long.
+ * NULL when out of memory. */
 ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind, int nparts,
-                  const term_view *parts);
+                  const term_view *parts, int *added);
 /* The record of (owner, kind, key), or NULL. */
 ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key);
 /* Take r out of the index and of list, and free it. */
@@ -56,8 +58,8 @@ term_view ml_part(const ml_record *r, int i);
 /* The next record in r's list, or NULL. */
 ml_record *ml_next(const ml_record *r);
 
-/* Key comparisons made by ml_find since the index was created: the work
- * a lookup costs, for tests that hold it to O(1). */
+/* Records looked at in hash chains (adding, finding, removing) since the
+ * index was created: the work these cost, for tests that hold it to O(1). */
 uint64_t ml_index_probes(const ml_index *x);
 
 #endif

@@ -361,7 +361,8 @@ static void frames(node *n, conn *c)
             if (buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0)
                 mark_dirty(n, c);
         } else {
-            enum dist_result r2 = dist_receive(n->procs, f, len, n->cfg.max_depth, n->why, sizeof n->why);
+            enum dist_result r2 = dist_receive(n->procs, c->hs.peer_name, c->peer_len, f, len,
+                                               n->cfg.max_depth, n->why, sizeof n->why);
             if (r2 == DIST_EPROTO) {
                 conn_close(n, c, n->why);
                 return;

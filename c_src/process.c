@@ -57,6 +57,7 @@ struct process_table {
     size_t nflush, flush_cap;
     uint32_t *scratch;         /* process numbers, for walks during which processes stop */
     size_t scratch_cap;
+    buffer gone;               /* pids of links to a node that went away */
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
@@ -242,6 +243,7 @@ void process_table_destroy(process_table *t)
     free(t->flush);
     free(t->flushing);
     free(t->scratch);
+    buffer_free(&t->gone);
     free(t->node);
     free(t);
 }
@@ -390,10 +392,13 @@ int process_send_alias(process *from, term_view alias, term_view msg)
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
 {
     term_view parts[3];
+    int added;
     parts[MON_REF] = ref;
     parts[MON_WATCHER] = watcher;
     parts[MON_WATCHED] = watched;
-    return ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts) ? 0 : -1;
+    /* A reference is unique: a second monitor with the same one (a broken
+     * or hostile peer) is the first. */
+    return ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added) ? 0 : -1;
 }
 
 void process_demonitor(process *target, term_view ref)
@@ -494,8 +499,8 @@ int process_is_system(const process *p) { return p->system; }
 
 int process_link(process *p, term_view other, int notify)
 {
-    if (!ml_find(p->table->ml, p->num, ML_LINK, other) &&
-        !ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other))
+    int added;
+    if (!ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added))
         return -1;
     if (notify)
         return p->table->router.link(p->table->router.ctx, process_pid(p), other);
@@ -581,20 +586,27 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         }
         if (p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
-        for (ml_record *r = p->links.head, *next; r && !p->exit_reason; r = next) {
+        /* The links to that node come out first, their pids copied: the
+         * exit signals run behaviours (a trapped EXIT), which may link and
+         * unlink as they please. */
+        t->gone.start = t->gone.end = 0;
+        for (ml_record *r = p->links.head, *next; r; r = next) {
             next = ml_next(r);
             term_view other = ml_part(r, 0);
             if (!on_node(other, node, len))
                 continue;
-            /* The signal gets a copy: taking the link out frees its bytes. */
-            char stack[256], *pid = other.len <= sizeof stack ? stack : malloc(other.len);
-            if (!pid)
-                continue;
-            memcpy(pid, other.ptr, other.len);
+            uint32_t n32 = (uint32_t)other.len;
+            if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0) {
+                log_error("out of memory forgetting node %.*s", (int)len, node);
+                break;
+            }
             ml_remove(t->ml, &p->links, r);
-            exit_signal(p, (term_view){pid, other.len}, noconnection, 0);
-            if (pid != stack)
-                free(pid);
+        }
+        for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {
+            uint32_t n32;
+            memcpy(&n32, t->gone.data + at, sizeof n32);
+            exit_signal(p, (term_view){t->gone.data + at + sizeof n32, n32}, noconnection, 0);
+            at += sizeof n32 + n32;
         }
     }
 }

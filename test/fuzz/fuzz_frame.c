@@ -102,6 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (peer_attach(&a, n, "a@127.0.0.1") < 0)
         fail("peer a cannot attach");
     b.fd = stranger.fd = -1;
+    b.n = stranger.n = n;
     memset(&b.in, 0, sizeof b.in);
     memset(&stranger.in, 0, sizeof stranger.in);
     size_t at = 0;
@@ -149,6 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 7:
             peer_close(&stranger);
+            node_run_once(n, 0); /* the node accepts what is waiting */
             if (peer_open(&stranger, n) == 0)
                 peer_write(&stranger, data + at, len);
             break;

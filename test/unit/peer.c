@@ -41,18 +41,21 @@ static void pump(node *n, int *idle)
 int peer_write(peer *p, const void *bytes, size_t len)
 {
     const char *b = bytes;
+    long long end = now_ms() + 2000;
+    int idle = 0;
     while (len) {
-        ssize_t w = send(p->fd, b, len, MSG_NOSIGNAL);
+        ssize_t w = send(p->fd, b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && (errno == EINTR || errno == EAGAIN)) {
-            struct pollfd pf = {p->fd, POLLOUT, 0};
-            if (poll(&pf, 1, 1000) <= 0)
+            if (now_ms() >= end)
                 return -1;
+            pump(p->n, &idle); /* the node reads, making room */
             continue;
         }
         if (w <= 0)
             return -1;
         b += w;
         len -= (size_t)w;
+        idle = 0;
     }
     return 0;
 }
@@ -112,6 +115,7 @@ static int send_packet16(peer *p, const char *body, size_t len)
 static int open_socket(peer *p, node *n, int rcvbuf)
 {
     memset(p, 0, sizeof *p);
+    p->n = n;
     p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (p->fd < 0)
         return -1;
@@ -122,7 +126,26 @@ static int open_socket(peer *p, node *n, int rcvbuf)
     sa.sin_port = htons((uint16_t)node_port(n));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
-    if (connect(p->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    /* Without blocking: with its accept queue full (the node not running),
+     * a blocking connect waits for SYN retries, a minute and more. */
+    fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
+    int rc = connect(p->fd, (struct sockaddr *)&sa, sizeof sa);
+    long long end = now_ms() + 2000;
+    int idle = 0;
+    while (rc < 0 && errno == EINPROGRESS) {
+        struct pollfd pf = {p->fd, POLLOUT, 0};
+        if (poll(&pf, 1, 0) == 1) {
+            int err = 0;
+            socklen_t el = sizeof err;
+            getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+            rc = err ? -1 : 0;
+            break;
+        }
+        if (now_ms() >= end)
+            break;
+        pump(n, &idle); /* the node accepts, making room */
+    }
+    if (rc < 0) {
         close(p->fd);
         p->fd = -1;
         return -1;
@@ -166,6 +189,7 @@ int peer_attach(peer *p, node *n, const char *name)
         return -1;
     }
     p->fd = fds[1];
+    p->n = n;
     set_identity(p, name);
     return 0;
 }

@@ -16,6 +16,7 @@
 
 typedef struct peer {
     int fd;
+    node *n;             /* the node it talks to: run while the peer waits */
     char name[64];       /* alive@127.0.0.1 */
     uint32_t creation;
     buffer in;
@@ -38,7 +39,8 @@ void peer_close(peer *p);
 /* Write a frame: 'p', 131, ctrl, then 131, msg when msg.ptr is set
  * (ctrl and msg without version bytes). 0, or -1. */
 int peer_send(peer *p, term_view ctrl, term_view msg);
-/* Write raw bytes as they are (a frame's length included, or not). */
+/* Write raw bytes as they are (a frame's length included, or not). While
+ * the socket is full, the node runs (it is what empties it). */
 int peer_write(peer *p, const void *bytes, size_t len);
 
 /* The next frame from the node that is not a tick, its 4-byte length

@@ -297,9 +297,9 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     erlang_pid me = caller(7);
     char why[128];
     static const char junk[] = {112, 1, 2, 3};
-    CU_ASSERT_EQUAL(dist_receive(procs, junk, sizeof junk, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), junk, sizeof junk, 1000, why, sizeof why), DIST_EPROTO);
     static const char atom_cache[] = {68, 0};
-    CU_ASSERT_EQUAL(dist_receive(procs, atom_cache, sizeof atom_cache, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), atom_cache, sizeof atom_cache, 1000, why, sizeof why), DIST_EPROTO);
     /* a cast whose message is cut short */
     ei_x_buff c, m, f;
     reg_send_ctrl(&c, &me, "kv");
@@ -311,7 +311,7 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     ei_x_append_buf(&f, "p", 1);
     ei_x_append_buf(&f, c.buff, c.index);
     ei_x_append_buf(&f, m.buff, m.index - 2);
-    CU_ASSERT_EQUAL(dist_receive(procs, f.buff, (size_t)f.index, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), f.buff, (size_t)f.index, 1000, why, sizeof why), DIST_EPROTO);
     /* a message nested deeper than the limit is dropped, not recursed into */
     ei_x_free(&m);
     ei_x_new_with_version(&m);
@@ -360,6 +360,39 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     ei_x_free(&tag);
 }
 
+/* Links, monitors and exit signals must come from the peer's own
+ * processes (ERTS refuses the others as invalid): one naming a pid of
+ * another node would never be forgotten when this peer goes. */
+static void test_signals_from_another_nodes_pid_are_refused(void)
+{
+    erlang_pid ghost = caller(3);
+    strcpy(ghost.node, "ghost@127.0.0.1");
+    process *kv = process_whereis(procs, "kv", 2);
+    size_t monitors = process_monitor_count(kv), links = process_link_count(kv);
+    ei_x_buff pid, kvpid, name, r;
+    ei_x_new(&pid);
+    ei_x_encode_pid(&pid, &ghost);
+    ei_x_new(&kvpid);
+    ei_x_append_buf(&kvpid, process_pid(kv).ptr, (int)process_pid(kv).len);
+    ei_x_new(&name);
+    ei_x_encode_atom(&name, "kv");
+    erlang_ref ref1 = ref(77);
+    ei_x_new(&r);
+    ei_x_encode_ref(&r, &ref1);
+    term_view g = {pid.buff, (size_t)pid.index}, k = {kvpid.buff, (size_t)kvpid.index},
+              n = {name.buff, (size_t)name.index}, rv = {r.buff, (size_t)r.index};
+    CU_ASSERT_EQUAL(wire_control(procs, DOP_MONITOR_P, 3, (term_view[]){g, n, rv}), DIST_EPROTO);
+    CU_ASSERT_EQUAL(wire_control(procs, DOP_LINK, 2, (term_view[]){g, k}), DIST_EPROTO);
+    CU_ASSERT_EQUAL(wire_control(procs, DOP_EXIT2, 3, (term_view[]){g, k, n}), DIST_EPROTO);
+    CU_ASSERT_EQUAL(process_monitor_count(kv), monitors);
+    CU_ASSERT_EQUAL(process_link_count(kv), links);
+    CU_ASSERT_PTR_EQUAL(process_whereis(procs, "kv", 2), kv);
+    ei_x_free(&pid);
+    ei_x_free(&kvpid);
+    ei_x_free(&name);
+    ei_x_free(&r);
+}
+
 void unit_suite_gen_server(void)
 {
     CU_pSuite s = CU_add_suite("dispatch", setup, teardown);
@@ -371,4 +404,5 @@ void unit_suite_gen_server(void)
     CU_add_test(s, "monitors", test_monitors);
     CU_add_test(s, "ping is answered yes", test_ping_is_answered_yes);
     CU_add_test(s, "bad frames are refused and data kept", test_bad_frames_are_refused_and_data_kept);
+    CU_add_test(s, "signals from another node's pid are refused", test_signals_from_another_nodes_pid_are_refused);
 }

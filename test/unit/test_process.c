@@ -153,9 +153,58 @@ static void test_demonitor_and_unlink_are_constant_time(void)
     wire_reset();
 }
 
+/* A peer repeating one reference 40,000 times gets one monitor, not a
+ * chain 40,000 long; and tearing 40,000 monitors down (the process stops,
+ * or the watchers' node goes away) costs a few chain steps each. */
+static void test_repeated_references_and_mass_teardown_stay_linear(void)
+{
+    enum { N = 40000 };
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &quiet, NULL), *q = process_spawn(t, &quiet, NULL);
+    erlang_pid watcher = caller(1);
+    erlang_ref one = ref(7);
+    ei_x_buff w, r1, refs;
+    ei_x_new(&w);
+    ei_x_encode_pid(&w, &watcher);
+    ei_x_new(&r1);
+    ei_x_encode_ref(&r1, &one);
+    ei_x_new(&refs);
+    term_reserve(&refs, (size_t)N * 64);
+    static int at[N + 1];
+    for (unsigned i = 0; i < N; i++) {
+        erlang_ref r = ref(i + 100);
+        at[i] = refs.index;
+        ei_x_encode_ref(&refs, &r);
+    }
+    at[N] = refs.index;
+    term_view wv = {w.buff, (size_t)w.index};
+    uint64_t before = process_table_probes(t);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, wv, (term_view){r1.buff, (size_t)r1.index}, process_pid(p)), 0);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 1);
+    for (int i = 0; i < N; i++) {
+        term_view r = {refs.buff + at[i], (size_t)(at[i + 1] - at[i])};
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, wv, r, process_pid(p)), 0);
+        CU_ASSERT_EQUAL_FATAL(process_monitor(q, wv, r, process_pid(q)), 0); /* the same refs on another */
+    }
+    CU_ASSERT_EQUAL(process_monitor_count(q), N);
+    process_exit(p, (term_view){normal, sizeof normal}); /* N + 1 DOWNs */
+    process_table_settle(t);
+    process_forget_node(t, PEER, strlen(PEER));         /* q forgets its N */
+    CU_ASSERT_EQUAL(process_monitor_count(q), 0);
+    CU_ASSERT(process_table_probes(t) - before <= 10 * (uint64_t)N);
+    ei_x_free(&w);
+    ei_x_free(&r1);
+    ei_x_free(&refs);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
     CU_add_test(s, "thousands of processes found by pid and name", test_thousands_found_by_pid_and_name);
     CU_add_test(s, "demonitor and unlink are constant time", test_demonitor_and_unlink_are_constant_time);
+    CU_add_test(s, "repeated references and mass teardown stay linear",
+                test_repeated_references_and_mass_teardown_stay_linear);
 }

@@ -71,7 +71,7 @@ erlang_pid caller(unsigned num)
 {
     erlang_pid p;
     memset(&p, 0, sizeof p);
-    strcpy(p.node, "t@127.0.0.1");
+    strcpy(p.node, PEER);
     p.num = num;
     p.creation = 7;
     return p;
@@ -81,7 +81,7 @@ erlang_ref ref(unsigned n)
 {
     erlang_ref r;
     memset(&r, 0, sizeof r);
-    strcpy(r.node, "t@127.0.0.1");
+    strcpy(r.node, PEER);
     r.len = 3;
     r.n[0] = n; r.n[1] = 2; r.n[2] = 3;
     r.creation = 7;
@@ -98,7 +98,7 @@ enum dist_result feed(process_table *t, ei_x_buff *ctrl, ei_x_buff *msg)
     if (msg)
         ei_x_append_buf(&f, msg->buff, msg->index);
     char why[128];
-    enum dist_result r = dist_receive(t, f.buff, (size_t)f.index, 1000, why, sizeof why);
+    enum dist_result r = dist_receive(t, PEER, strlen(PEER), f.buff, (size_t)f.index, 1000, why, sizeof why);
     ei_x_free(&f);
     process_table_settle(t); /* as the node does at the end of the turn */
     return r;

@@ -12,6 +12,7 @@
 
 #define NODE "kv@127.0.0.1"
 #define CREATION 4242
+#define PEER "t@127.0.0.1" /* the node the frames come from, and its callers' pids */
 
 extern buffer wire;                      /* frames written, oldest first */
 extern const process_router wire_router; /* every peer runs OTP 25 */
