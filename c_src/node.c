@@ -438,23 +438,31 @@ static void accept_ready(loop *l, int fd, int events, void *data)
         }
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        conn *c = conn_create(cfd, now_ms());
-        uint32_t challenge;
-        if (c)
-            c->owner = n;
-        if (!c || getrandom(&challenge, sizeof challenge, 0) != sizeof challenge ||
-            loop_watch(l, cfd, LOOP_READ, conn_io_ready, c) < 0) {
+        if (node_accept(n, cfd) < 0) {
             log_error("cannot take a new connection: out of resources");
-            if (c)
-                conn_destroy(c);
-            else
-                close(cfd);
-            continue;
+            close(cfd);
         }
-        handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge);
-        c->next = n->conns;
-        n->conns = c;
     }
+}
+
+int node_accept(node *n, int fd)
+{
+    conn *c = conn_create(fd, now_ms());
+    uint32_t challenge;
+    if (!c)
+        return -1;
+    c->owner = n;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        getrandom(&challenge, sizeof challenge, 0) != sizeof challenge ||
+        loop_watch(n->loop, fd, LOOP_READ, conn_io_ready, c) < 0) {
+        c->fd = -1; /* the caller's, still */
+        conn_destroy(c);
+        return -1;
+    }
+    handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge);
+    c->next = n->conns;
+    n->conns = c;
+    return 0;
 }
 
 int node_attach(node *n, int fd, const char *peer_name, uint64_t peer_flags)
@@ -645,8 +653,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
         goto fail;
     }
-    n->listen_fd = listen_on(cfg->listen_addr, cfg->port, &n->port, err, errlen);
-    if (n->listen_fd < 0)
+    if (!cfg->no_listen && (n->listen_fd = listen_on(cfg->listen_addr, cfg->port, &n->port, err, errlen)) < 0)
         goto fail;
     if (cfg->unpublished) {
         n->creation = cfg->creation;
@@ -668,7 +675,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     process_set_system(n->probe); /* n->probe stays valid: nothing can stop it */
-    if (loop_watch(n->loop, n->listen_fd, LOOP_READ, accept_ready, n) < 0 ||
+    if ((n->listen_fd >= 0 && loop_watch(n->loop, n->listen_fd, LOOP_READ, accept_ready, n) < 0) ||
         loop_watch(n->loop, n->signal_fd, LOOP_READ, signal_ready, n) < 0 ||
         (cfg->watch_stdin && loop_watch(n->loop, 0, LOOP_READ, stdin_ready, n) < 0)) {
         snprintf(err, errlen, "cannot watch descriptors: %s", strerror(errno));

@@ -42,6 +42,7 @@ typedef struct node_config {
     size_t max_output;       /* bytes queued to a peer before it is dropped as one
                                 that does not read (0: 2 * max_message + 16 MiB) */
     int unpublished;         /* do not register with epmd (tests, fuzzing) */
+    int no_listen;           /* unpublished: no listening socket either (node_accept) */
     uint32_t creation;       /* unpublished: this creation (0: a random one) */
 } node_config;
 
@@ -56,6 +57,10 @@ int node_run(node *n);
 /* One turn of the loop, waiting at most max_wait_ms for something to do
  * (tests and fuzzing drive the node this way). 0, or -1 if epoll failed. */
 int node_run_once(node *n, int max_wait_ms);
+/* Take fd as a connection just accepted: its handshake comes first (the
+ * listener does this; tests and fuzzers too, with one end of a socket
+ * pair). 0, or -1 (fd is then still the caller's). */
+int node_accept(node *n, int fd);
 /* Take fd as a connection to peer_name whose handshake has already been
  * done (with these flags): for tests and fuzzers that feed the node frames
  * without a handshake each time. Not from inside a loop callback.

@@ -9,9 +9,10 @@
  *             4: peer b goes away
  *             5: peer b connects (again: the new connection replaces the old)
  *             6: peer a sends raw bytes, length prefix its own: [u16 length][bytes]
- *             7: a stranger connects over TCP and sends handshake bytes: [u16 length][bytes]
- * Peers a and b are attached with their handshake done (node_attach), so
- * that each input costs no round trips; the stranger meets the real
+ *             7: a stranger connects and sends handshake bytes: [u16 length][bytes]
+ * Peers talk to the node over socket pairs: a and b attached with their
+ * handshake done (node_attach), so that each input costs no round trips;
+ * the stranger taken as just accepted (node_accept), to meet the real
  * handshake. The node's output limit per peer is small (2 KiB), so that
  * replies often close their peer in the middle of a send. The node's
  * creation is fixed (0x5eed), so frames can name its pids: <kv@127.0.0.1.N.0>.
@@ -95,7 +96,7 @@ static void send_frame(peer *p, const uint8_t *bytes, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    node *n = node_env_start(MAX_OUTPUT, CREATION);
+    node *n = node_env_start(MAX_OUTPUT, CREATION, 0);
     if (!n)
         fail("the node does not start");
     peer a, b, stranger;
@@ -150,8 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 7:
             peer_close(&stranger);
-            node_run_once(n, 0); /* the node accepts what is waiting */
-            if (peer_open(&stranger, n) == 0)
+            if (peer_stranger(&stranger, n) == 0)
                 peer_write(&stranger, data + at, len);
             break;
         }

@@ -11,12 +11,12 @@ static const kv_options kvo = {.max_depth = 1000};
 static const starter_module mods[] = {{"kv", &kv_callbacks, &kvo}, {"counter", &counter_callbacks, NULL}};
 static const starter_modules startable = {mods, 2};
 
-node *node_env_start(size_t max_output, uint32_t creation)
+node *node_env_start(size_t max_output, uint32_t creation, int listen)
 {
     node_config cfg = {.name = NODE_ENV_NAME, .cookie = NODE_ENV_COOKIE, .listen_addr = "127.0.0.1",
                        .ticktime = 60, .max_message = 1 << 20, .max_depth = 1000,
                        .busy_poll_us = 0, .max_output = max_output, .unpublished = 1,
-                       .creation = creation};
+                       .creation = creation, .no_listen = !listen};
     char err[256];
     node *n = node_create(&cfg, err, sizeof err);
     if (!n)

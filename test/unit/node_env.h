@@ -15,7 +15,9 @@
 #define NODE_ENV_COOKIE "unit-cookie"
 
 /* max_output: the per-peer output limit (0: the default); creation: the
- * node's creation (0: a random one). NULL when it cannot start. */
-node *node_env_start(size_t max_output, uint32_t creation);
+ * node's creation (0: a random one); listen: a TCP listener on 127.0.0.1
+ * (or peers only through node_accept and node_attach). NULL when it cannot
+ * start. */
+node *node_env_start(size_t max_output, uint32_t creation, int listen);
 
 #endif

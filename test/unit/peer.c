@@ -194,6 +194,23 @@ int peer_attach(peer *p, node *n, const char *name)
     return 0;
 }
 
+int peer_stranger(peer *p, node *n)
+{
+    int fds[2];
+    memset(p, 0, sizeof *p);
+    p->fd = -1;
+    p->n = n;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        return -1;
+    if (node_accept(n, fds[0]) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    p->fd = fds[1];
+    return 0;
+}
+
 int peer_connect(peer *p, node *n, const char *name, const char *cookie, int rcvbuf)
 {
     if (open_socket(p, n, rcvbuf) < 0)

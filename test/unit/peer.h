@@ -32,7 +32,10 @@ int peer_connect(peer *p, node *n, const char *name, const char *cookie, int rcv
  * takes as a connection already through its handshake (node_attach): no
  * round trips, for fuzzers. 0, or -1. */
 int peer_attach(peer *p, node *n, const char *name);
-/* Connect, and nothing more: the caller writes what it likes. */
+/* A connection the node takes as just accepted (node_accept), on a socket
+ * pair: the caller writes what it likes. 0, or -1. */
+int peer_stranger(peer *p, node *n);
+/* Connect over TCP, and nothing more: the caller writes what it likes. */
 int peer_open(peer *p, node *n);
 void peer_close(peer *p);
 

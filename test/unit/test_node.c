@@ -17,7 +17,7 @@
 
 static node *start_node(size_t max_output)
 {
-    node *n = node_env_start(max_output, 0);
+    node *n = node_env_start(max_output, 0, 1);
     CU_ASSERT_FATAL(n != NULL);
     return n;
 }
