@@ -245,8 +245,8 @@ static void test_start_link_reply_that_closes_its_peer(void)
     node_destroy(n);
 }
 
-/* A peer that vanishes with calls, waiters and a suspended server of its
- * own: everything it held is let go, nobody else notices. */
+/* A peer that vanishes with a waiter and a call the node has not read yet:
+ * what it held is let go, nobody else notices. */
 static void test_peer_vanishing_mid_call(void)
 {
     node *n = start_node(0);
