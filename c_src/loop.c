@@ -31,6 +31,7 @@ struct loop {
     long long spin_ns; /* after a turn that answered, poll without sleeping this long */
     long long busy_at; /* when the last such turn ended */
     int more;          /* the last turn left work: do not wait */
+    unsigned long spin_rounds; /* rounds that polled instead of sleeping */
 };
 
 static long long now_ms(void)
@@ -119,6 +120,7 @@ void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
 void loop_stop(loop *l) { l->stop = 1; }
 
 void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
+unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
 
 static long long now_ns(void)
 {
@@ -146,6 +148,7 @@ int loop_once(loop *l, int max_wait_ms)
          * first (on a small machine that is often the peer we wait for). */
         timeout = 0;
         spinning = 1;
+        l->spin_rounds++;
         sched_yield();
     }
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);

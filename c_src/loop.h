@@ -50,5 +50,7 @@ void loop_stop(loop *l);
  * request at a time is then read without the cost of sleeping and waking;
  * one-way streams (casts) are not spun on, so their sender keeps the CPU. */
 void loop_spin(loop *l, int usec);
+/* Rounds so far that polled instead of sleeping (busy-polling at work). */
+unsigned long loop_spin_rounds(const loop *l);
 
 #endif
