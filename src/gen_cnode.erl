@@ -14,6 +14,8 @@
 %%   register      atom the KeyValue server registers as (kv)
 %%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
 %%   args          extra command-line strings for the C node ([])
+%%   load          server modules to load: [Path | "Path=Args"] (--load each)
+%%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
 %%   env           extra environment, as open_port's {env, _} ([])
 %%   start_timeout ms to wait for the C node to answer ping (10000)
 %%   log           file the C node's stderr lines are appended to
@@ -39,7 +41,8 @@
                 tail = [] :: [binary()]}).
 
 -type opts() :: #{name => atom() | string(), cookie => atom(), register => atom(),
-                  executable => file:filename(), args => [string()],
+                  executable => file:filename(), args => [string() | binary()],
+                  load => [string() | binary()], start => [string() | binary()],
                   env => [{string(), string() | false}], start_timeout => timeout(),
                   log => file:filename()}.
 -export_type([opts/0]).
@@ -97,7 +100,7 @@ handle_cast(_Msg, S) ->
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
     {noreply, output(Data, S)};
 handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
-    S1 = note(S, io_lib:format("gen_cnode owner: C node exited with status ~b", [Status])),
+    S1 = note(S, exit_line(Status)),
     Reason = case Status of
                  0 -> {shutdown, {exit_status, 0}};
                  _ -> {exit_status, Status}
@@ -126,9 +129,9 @@ configure(Opts) ->
         Register = atom_opt(register, Opts, kv),
         Exe = executable(Opts),
         filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
-        Extra = maps:get(args, Opts, []),
-        is_list(Extra) andalso lists:all(fun io_lib:char_list/1, Extra)
-            orelse throw({badopt, {args, Extra}}),
+        Extra = strings(args, Opts)
+            ++ lists:append([["--load", L] || L <- strings(load, Opts)])
+            ++ lists:append([["--start", S] || S <- strings(start, Opts)]),
         Env = maps:get(env, Opts, []),
         is_list(Env) orelse throw({badopt, {env, Env}}),
         Log = open_log(maps:get(log, Opts, logger)),
@@ -192,6 +195,25 @@ await_ready(S = #state{port = Port}, {PingPid, PingRef}, Deadline) ->
             exit(PingPid, kill),
             {error, {start_timeout, tail(S)}, S}
     end.
+
+%% What the owner says of an exit it did not ask for. A C node killed by a
+%% signal crashed: in its own code or in a loaded module's, which runs in
+%% the node's process (README: a module that crashes takes the node down).
+exit_line(Status) when Status > 128, Status < 160 ->
+    Sig = Status - 128,
+    io_lib:format("gen_cnode owner: C node crashed (signal ~b, ~s), in its own code or a loaded "
+                  "module's; exit status ~b", [Sig, signal_name(Sig), Status]);
+exit_line(Status) ->
+    io_lib:format("gen_cnode owner: C node exited with status ~b", [Status]).
+
+signal_name(4) -> "SIGILL";
+signal_name(6) -> "SIGABRT";
+signal_name(7) -> "SIGBUS";
+signal_name(8) -> "SIGFPE";
+signal_name(9) -> "SIGKILL";
+signal_name(11) -> "SIGSEGV";
+signal_name(15) -> "SIGTERM";
+signal_name(N) -> "signal " ++ integer_to_list(N).
 
 %%% Stopping
 
@@ -278,6 +300,17 @@ check_name_mode(Node) ->
     case net_kernel:longnames() =:= false andalso lists:member($., Host) of
         true -> throw({needs_long_names, Node});
         false -> ok
+    end.
+
+%% A list of strings (charlists or binaries), as charlists.
+strings(Key, Opts) ->
+    case maps:get(Key, Opts, []) of
+        L when is_list(L) ->
+            [case S of
+                 B when is_binary(B) -> unicode:characters_to_list(B);
+                 C -> io_lib:char_list(C) orelse throw({badopt, {Key, L}}), C
+             end || S <- L];
+        Other -> throw({badopt, {Key, Other}})
     end.
 
 atom_opt(Key, Opts, Default) ->

@@ -111,6 +111,7 @@ frame_seeds(Dir) ->
     Probe = pid(?NODE, 1, ?NODE_CREATION),
     NetKernel = pid(?NODE, 2, ?NODE_CREATION),
     Counter = pid(?NODE, 5, ?NODE_CREATION),
+    W = pid(?NODE, 7, ?NODE_CREATION),               % the watcher the "platform" seed starts
     Big = binary:copy(<<"t">>, 3000),               % a tag whose reply passes the 2 KiB limit
     Call = fun(From, Tag, Req) -> {'$gen_call', {From, Tag}, Req} end,
     Send = fun(Who, From, To, Msg) ->
@@ -160,6 +161,18 @@ frame_seeds(Dir) ->
                           Send(a, A, counter, Call(A, 2, get)), Run, <<3>>],
           "ping-and-deep" => [Send(a, A, net_kernel, Call(A, 1, {is_auth, 'a@127.0.0.1'})),
                               Send(a, A, kv, Call(A, 2, {get, deep(3000)})), Run, <<3>>],
+          "platform" => [Send(a, A, gen_cnode, Call(A, 1, {start, ratelimit, #{rate => 1000, burst => 2},
+                                                        [{name, rl}]})), Run,
+                         Send(a, A, rl, Call(A, 2, take)), Send(a, A, rl, Call(A, 3, {wait, 2})),
+                         Send(a, A, rl, Call(A, 4, {take, 9})), Run, Run,
+                         Send(a, A, gen_cnode, Call(A, 5, {start, watcher, [], [{name, w}]})), Run,
+                         Send(a, A, w, Call(A, 6, {monitor, A})), Send(a, A, w, Call(A, 7, {link, A})),
+                         Send(a, A, w, Call(A, 8, {send, A, hi})), Send(a, A, w, Call(A, 9, {monitor, Kv})),
+                         Send(a, A, w, Call(A, 10, {send, {x, 'b@127.0.0.1'}, hi})),
+                         Ctl(a, {21, A, W, Ref, boom}), Ctl(a, {3, A, W, boom}), Run,
+                         <<5>>, Send(b, B, w, Call(B, 11, {monitor, B})), Run, <<4>>, Run,
+                         Send(a, A, w, Call(A, 12, seen)), Send(a, A, w, {system, {A, 13}, {terminate, normal}}),
+                         Run, <<3>>],
           "malformed" => [<<0, 0, 3, 112, 131, 104>>, <<6, 0, 4, 255, 255, 255, 255>>, Run],
           "stranger" => [stranger(<<$N, 16#0000000d07df7fbd:64, 1:32, 11:16, "s@127.0.0.1">>), Run]},
     maps:foreach(fun(Name, Parts) -> write(Dir, Name, iolist_to_binary(Parts)) end, Seeds).

@@ -17,12 +17,12 @@ static process *kvp;
 
 static int setup(void)
 {
-    static const kv_options kvo = {.max_depth = 1000};
+    static kv_options kvo = {.max_depth = 1000};
     const char *why;
     term_view none = {NULL, 0};
     procs = process_table_create(NODE, CREATION, &wire_router);
-    gen_server_start(procs, &net_kernel_callbacks, NULL, none, "net_kernel", &why);
-    kvp = gen_server_start(procs, &kv_callbacks, &kvo, none, "kv", &why);
+    gen_server_start(procs, &gcn_module_net_kernel, NULL, none, "net_kernel", &why);
+    kvp = gen_server_start(procs, &gcn_module_kv, &kvo, none, "kv", &why);
     return procs && kvp ? 0 : 1;
 }
 

@@ -7,26 +7,32 @@
 #include "counter.h"
 #include "gen_server.h"
 #include "kv.h"
+#include "module_table.h"
 #include "starter.h"
 #include "unit.h"
 #include "wire.h"
 
 static process_table *t;
-static const kv_options kvo = {.max_depth = 1000};
-static const starter_module mods[] = {{"kv", &kv_callbacks, &kvo}, {"counter", &counter_callbacks, NULL}};
-static const starter_modules startable = {mods, 2};
+static kv_options kvo = {.max_depth = 1000};
+static module_table *startable;
 
 static int setup(void)
 {
     const char *why;
+    char err[256];
     term_view none = {NULL, 0};
     t = process_table_create(NODE, CREATION, &wire_router);
-    return t && gen_server_start(t, &starter_callbacks, &startable, none, "gen_cnode", &why) ? 0 : 1;
+    startable = module_table_create();
+    if (!t || !startable || module_table_add(startable, &gcn_module_kv, &kvo, NULL, err, sizeof err) < 0 ||
+        module_table_add(startable, &gcn_module_counter, NULL, NULL, err, sizeof err) < 0)
+        return 1;
+    return gen_server_start(t, &gcn_module_gen_cnode, startable, none, "gen_cnode", &why) ? 0 : 1;
 }
 
 static int teardown(void)
 {
     process_table_destroy(t);
+    module_table_destroy(startable);
     wire_reset();
     return 0;
 }

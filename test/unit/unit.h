@@ -20,5 +20,9 @@ void unit_suite_durable(void);
 void unit_suite_loop(void);
 void unit_suite_process(void);
 void unit_suite_node(void);
+void unit_suite_term_api(void);
+void unit_suite_timer_heap(void);
+void unit_suite_workers(void);
+void unit_suite_module(void);
 
 #endif

@@ -20,6 +20,10 @@
 #pragma weak unit_suite_loop
 #pragma weak unit_suite_process
 #pragma weak unit_suite_node
+#pragma weak unit_suite_term_api
+#pragma weak unit_suite_timer_heap
+#pragma weak unit_suite_workers
+#pragma weak unit_suite_module
 
 int main(void)
 {
@@ -27,7 +31,8 @@ int main(void)
         unit_suite_term, unit_suite_md5, unit_suite_siphash, unit_suite_store,
         unit_suite_handshake, unit_suite_gen_server, unit_suite_kv, unit_suite_frame,
         unit_suite_otp, unit_suite_durable, unit_suite_loop,
-        unit_suite_process, unit_suite_node,
+        unit_suite_process, unit_suite_node, unit_suite_term_api,
+        unit_suite_timer_heap, unit_suite_workers, unit_suite_module,
     };
     log_set_level(LOG_ERROR); /* the warnings the tests provoke on purpose */
     if (CU_initialize_registry() != CUE_SUCCESS)

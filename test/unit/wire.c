@@ -43,8 +43,32 @@ static int release_25(void *ctx, term_view pid)
     return 25;
 }
 
-const process_router wire_router = {NULL, cap_send, cap_alias, cap_down, cap_link,
-                                    cap_exit, cap_unlink_ack, release_25};
+static int cap_reg_send(void *ctx, term_view from, term_view name, term_view node, term_view msg)
+{
+    (void)ctx; (void)node;
+    return dist_encode_reg_send(&wire, from, name, msg);
+}
+static int cap_unlink(void *ctx, term_view id, term_view from, term_view to)
+{
+    (void)ctx;
+    return dist_encode_unlink_id(&wire, id, from, to);
+}
+
+static int cap_monitor(void *ctx, term_view from, term_view to, term_view ref)
+{
+    (void)ctx;
+    return dist_encode_monitor(&wire, from, to, ref);
+}
+static int cap_demonitor(void *ctx, term_view from, term_view to, term_view ref)
+{
+    (void)ctx;
+    return dist_encode_demonitor(&wire, from, to, ref);
+}
+
+const process_router wire_router = {.send = cap_send, .send_alias = cap_alias, .monitor_exit = cap_down,
+                                    .link = cap_link, .exit = cap_exit, .unlink_ack = cap_unlink_ack,
+                                    .release = release_25, .reg_send = cap_reg_send, .unlink = cap_unlink,
+                                    .monitor = cap_monitor, .demonitor = cap_demonitor};
 
 long next_frame(const char **buf, int *ctrl, int *msg)
 {

@@ -1,0 +1,175 @@
+/*
+ * gen_cnode_main.c: the node's whole program behind the public
+ * gen_cnode_main(): reads the command line, brings the node up, registers
+ * the modules (the bundled kv and counter, the caller's, those of --load),
+ * starts the node's own servers (net_kernel, so that pings work; the starter
+ * gen_cnode) and the boot servers (the KeyValue store, the counter, each
+ * --start), serves until told to stop, and tears everything down in order:
+ * servers and jobs first, modules last.
+ *
+ * Exit status: 0 after a clean stop; 1 when the node cannot come up (a port
+ * in use, no epmd); 2 for a usage error or a module that cannot be loaded or
+ * started at boot, with one line saying which and why.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "counter.h"
+#include "gen_cnode.h"
+#include "gcn_buf.h"
+#include "kv.h"
+#include "log.h"
+#include "module_table.h"
+#include "net_kernel.h"
+#include "node.h"
+#include "options.h"
+#include "starter.h"
+#include "term_template.h"
+
+/* net_kernel and the starter: system processes, which peers cannot stop. */
+static process *start_system(process_table *t, const gcn_module *m, void *priv, const char *name,
+                             const char **why)
+{
+    process *p = gen_server_start(t, m, priv, (term_view){NULL, 0}, name, why);
+    if (p)
+        process_set_system(p);
+    return p;
+}
+
+/* --start MODULE[:NAME][=ARG]: 0, or -1 (logged). */
+static int start_one(process_table *t, module_table *mods, const char *spec)
+{
+    char module[256], name[256] = "";
+    const char *eq = strchr(spec, '=');
+    size_t head = eq ? (size_t)(eq - spec) : strlen(spec);
+    const char *colon = memchr(spec, ':', head);
+    size_t mlen = colon ? (size_t)(colon - spec) : head;
+    size_t nlen = colon ? head - mlen - 1 : 0;
+    if (mlen == 0 || mlen >= sizeof module || (colon && (nlen == 0 || nlen >= sizeof name))) {
+        log_error("--start %s: expected MODULE[:NAME][=ARG]", spec);
+        return -1;
+    }
+    memcpy(module, spec, mlen);
+    module[mlen] = '\0';
+    if (colon) {
+        memcpy(name, colon + 1, nlen);
+        name[nlen] = '\0';
+    }
+    void *priv;
+    const gcn_module *m = module_table_find(mods, module, &priv);
+    if (!m) {
+        log_error("--start %s: no module named %s (bundled: kv, counter; others need --load)", spec, module);
+        return -1;
+    }
+    gcn_buf arg;
+    if (gcn_buf_init(&arg) < 0) {
+        log_error("--start %s: out of memory", spec);
+        return -1;
+    }
+    /* ARG is a term in the template syntax of gcn_build, with no holes;
+     * tpl_root says what is wrong with one that is not, in one line. */
+    char who[300];
+    tpl_node root;
+    snprintf(who, sizeof who, "--start %s: ARG is not a term", spec);
+    if (eq && strchr(eq + 1, '~')) {
+        log_error("%s (Erlang syntax: atoms, integers, \"binaries\", {tuples}, [lists], #{maps}; no ~)", who);
+        gcn_buf_release(&arg);
+        return -1;
+    }
+    if (eq && (tpl_root(eq + 1, TPL_TEMPLATE, who, &root) < 0 || gcn_build(&arg, eq + 1) < 0 ||
+               !gcn_buf_ok_term(&arg, 0))) {
+        gcn_buf_release(&arg);
+        return -1;
+    }
+    const char *why;
+    process *p = gen_server_start(t, m, priv, eq ? gcn_buf_term(&arg) : (term_view){NULL, 0},
+                                  name[0] ? name : NULL, &why);
+    gcn_buf_release(&arg);
+    if (!p) {
+        log_error("--start %s: init failed: %s", spec, why);
+        return -1;
+    }
+    gen_server_continue(p);
+    log_info("started %s%s%s", module, name[0] ? " as " : "", name);
+    return 0;
+}
+
+int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size_t count)
+{
+    options o;
+    char err[4400] = "out of memory";
+    int status = 2;
+    node *n = NULL;
+    module_table *mods = NULL;
+    if (options_parse(argc, argv, &o, err, sizeof err) < 0) {
+        fprintf(stderr, "gen_cnode: %s\n", err);
+        options_free(&o);
+        return 2;
+    }
+    if (o.help) {
+        options_usage(argv[0]);
+        options_free(&o);
+        return 0;
+    }
+    log_set_level(o.verbose ? LOG_DEBUG : o.quiet ? LOG_WARNING : LOG_INFO);
+    /* The servers started on request are memory-only; the one started at
+     * boot is durable when --data-dir is given. */
+    kv_options kvo = {.max_depth = o.node.max_depth, .max_entries = o.max_entries};
+    kv_options kvo_main = kvo;
+    if (o.data_dir) {
+        kvo_main.data_dir = o.data_dir;
+        kvo_main.name = o.register_name;
+        kvo_main.compact_min = o.compact_min;
+        fsync_policy_parse(o.fsync, &kvo_main.fsync);
+    }
+    mods = module_table_create();
+    if (!mods || module_table_add(mods, &gcn_module_kv, &kvo, NULL, err, sizeof err) < 0 ||
+        module_table_add(mods, &gcn_module_counter, NULL, NULL, err, sizeof err) < 0)
+        goto fail;
+    for (size_t i = 0; i < count; i++)
+        if (module_table_add(mods, modules[i], NULL, NULL, err, sizeof err) < 0)
+            goto fail;
+    for (size_t i = 0; i < o.nloads; i++) {
+        if (module_table_load(mods, o.loads[i], err, sizeof err) < 0)
+            goto fail;
+        log_info("loaded module %s from %s", module_table_at(mods, module_table_count(mods) - 1)->name,
+                 o.loads[i]);
+    }
+    n = node_create(&o.node, err, sizeof err);
+    if (!n) {
+        status = 1;
+        goto fail;
+    }
+    process_table *t = node_processes(n);
+    const char *why;
+    if (!start_system(t, &gcn_module_net_kernel, NULL, "net_kernel", &why) ||
+        !start_system(t, &gcn_module_gen_cnode, mods, "gen_cnode", &why) ||
+        !gen_server_start(t, &gcn_module_kv, &kvo_main, (term_view){NULL, 0}, o.register_name, &why) ||
+        (strcmp(o.register_name, "counter") != 0 &&
+         !gen_server_start(t, &gcn_module_counter, NULL, (term_view){NULL, 0}, "counter", &why))) {
+        snprintf(err, sizeof err, "cannot start the servers: %s", why);
+        status = 1;
+        goto fail;
+    }
+    for (size_t i = 0; i < o.nstarts; i++)
+        if (start_one(t, mods, o.starts[i]) < 0) {
+            err[0] = '\0'; /* logged */
+            goto fail;
+        }
+    fprintf(stderr, "gen_cnode: ready name=%s port=%d register=%s\n", o.node.name, node_port(n),
+            o.register_name);
+    int rc = node_run(n);
+    node_destroy(n); /* every server and job is gone before the modules go */
+    module_table_destroy(mods);
+    options_free(&o);
+    log_info("stopped");
+    return rc == 0 ? 0 : 1;
+fail:
+    if (err[0])
+        log_error("%s", err);
+    node_destroy(n);
+    module_table_destroy(mods);
+    options_free(&o);
+    return status;
+}

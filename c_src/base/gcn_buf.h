@@ -1,0 +1,39 @@
+/*
+ * gcn_buf.h: what a gcn_buf of the public API is inside, for the engine. It
+ * is an ei_x_buff (the engine may write into it with ei's own functions, and
+ * sends its bytes) and a failed flag: a writer that could not write (out of
+ * memory, or a value no term can hold) sets it, every later write then
+ * fails, and the engine refuses what the buffer holds. Writers grow it by
+ * doubling (term_reserve). The engine embeds gcn_bufs in its own structs
+ * with gcn_buf_init and gcn_buf_release; modules get theirs from gcn_buf_new.
+ */
+#ifndef GEN_CNODE_GCN_BUF_H
+#define GEN_CNODE_GCN_BUF_H
+
+#include <stddef.h>
+#include <ei.h>
+
+#include "gen_cnode.h"
+
+struct gcn_buf {
+    ei_x_buff x; /* x.buff[0 .. x.index): the terms written, no version byte */
+    int failed;
+};
+
+/* Memory kept by gcn_buf_reset; a buffer grown beyond it gives the rest back. */
+#define GCN_BUF_KEEP 65536
+
+static inline ei_x_buff *gcn_buf_ei(gcn_buf *b) { return &b->x; }
+
+/* Make b an empty buffer: 0, or -1 when out of memory (b is then empty and
+ * failed; gcn_buf_release is still right for it). */
+int gcn_buf_init(gcn_buf *b);
+/* Give back what b holds; b must be initialised again before any use. */
+void gcn_buf_release(gcn_buf *b);
+/* Append bytes as they are (an encoded term or part of one): 0, or -1. */
+int gcn_buf_append(gcn_buf *b, const void *bytes, size_t len);
+/* Do the bytes [from, x.index) of b make exactly one well-formed term (to
+ * TERM_NEXT_MAX_DEPTH), and did no write fail? */
+int gcn_buf_ok_term(const gcn_buf *b, size_t from);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * term.h: one encoded Erlang term (external term format, without the 131
+ * version byte), checked against the bytes present, and its canonical bytes.
+ *
+ * Two terms are the same key exactly when Erlang's =:= says so; term_canonical
+ * gives such terms identical bytes whatever encoding the peer chose (atoms in
+ * any atom tag, integers small/32-bit/big, strings as STRING_EXT or lists,
+ * map pairs in any order, old or new pid/port/ref tags), and different bytes
+ * otherwise (1 and 1.0 stay apart; 0.0 and -0.0 stay apart, deliberately: that
+ * is OTP 27's =:=, while OTP 25 says they are equal). Canonical bytes equal
+ * OTP's term_to_binary(T, [{minor_version, 2}]) for terms without maps; map
+ * pairs are ordered by their canonical key bytes.
+ *
+ * Depth: the top-level term is depth 0, each element of a compound one
+ * deeper (a STRING_EXT's characters too, as for the equivalent list); node
+ * atoms inside pids, ports and refs do not count.
+ *
+ * Nothing here trusts a length or an arity from the peer: every one is checked
+ * against the bytes that are there, and nesting deeper than max_depth is refused
+ * rather than recursed into. This file knows nothing of the network, of
+ * processes or of stores; it is the bottom of the house.
+ */
+#ifndef GEN_CNODE_TERM_H
+#define GEN_CNODE_TERM_H
+
+#include <stddef.h>
+#include <ei.h>
+
+#include "gen_cnode.h"
+
+/* One encoded term (no version byte) inside somebody else's buffer: a view,
+ * not a copy. The public header's gcn_term, under the name the engine uses. */
+typedef gcn_term term_view;
+
+enum term_error {
+    TERM_OK = 0,
+    TERM_EBAD = -1,         /* malformed or truncated */
+    TERM_EDEPTH = -2,       /* nested deeper than max_depth */
+    TERM_EUNSUPPORTED = -3, /* a tag we refuse (atom cache refs, LOCAL_EXT, old FUN_EXT, compressed) */
+    TERM_ENOMEM = -4
+};
+
+/* A short human-readable name for a term_error, for logs and error replies. */
+const char *term_strerror(int err);
+
+/* Check that buf[*index .. len) begins with one well-formed term; on success
+ * advance *index past it and return TERM_OK, else return a negative
+ * term_error and leave *index unspecified. A term validated here is safe to
+ * hand to ei's decode functions, which do not check bounds themselves.
+ * Duplicate map keys are not looked for here: term_canonical refuses them. */
+int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth);
+
+/* Is t exactly one well-formed term, with nothing after it (within
+ * TERM_NEXT_MAX_DEPTH)? TERM_OK, or a negative term_error. For what callers
+ * of the public API hand in. */
+int term_skip_one(term_view t);
+
+/* The term at v.ptr[*i] as a view; advances *i (an int, as ei's indexes
+ * are). Meant for parts of a term term_skip already accepted; it checks all
+ * the same, to a depth no accepted term exceeds. */
+#define TERM_NEXT_MAX_DEPTH 2000 /* the most --max-depth allows: recursion stays within the stack, also under ASan */
+int term_next(term_view v, int *i, term_view *out);
+
+/* Room for n more bytes in x, growing it by doubling (ei's own appends grow
+ * it a little at a time, which makes many appends quadratic). */
+int term_reserve(ei_x_buff *x, size_t n);
+/* Give memory back from a buffer that a large term went through: one
+ * allocated beyond keep bytes is cut to keep, and emptied (index 0). */
+void term_shrink(ei_x_buff *x, size_t keep);
+
+/* The atom at v.ptr[*i], in any atom encoding: its text (latin1 or UTF-8 as
+ * sent) and length; advances *i. -1 when it is no atom (or runs past v). */
+int term_atom(term_view v, int *i, const char **text, size_t *len);
+/* Is the term at v.ptr[*i] the atom `name` (ASCII)? Advances *i past it if so. */
+int term_atom_is(term_view v, int *i, const char *name);
+
+/* Append to out the canonical encoding (no version byte) of the term at
+ * buf[*index .. len), advancing *index past it. The input need not have been
+ * validated first: this checks as it goes. On error out->index is restored. */
+int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                   ei_x_buff *out);
+
+#endif

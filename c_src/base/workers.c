@@ -1,0 +1,366 @@
+/* workers.c: a pool of threads for blocking jobs; see workers.h. */
+#include "workers.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct job {
+    struct job *next;
+    workers_run_fn *run;
+    void *job;
+    void *tag;
+};
+
+struct workers {
+    pthread_mutex_t lock; /* guards every field below but efd, threads and nthreads */
+    pthread_cond_t wake;  /* a job was queued, or the pool is stopping */
+    struct job *queue_head, *queue_tail;
+    size_t queued;
+    size_t running;
+    struct job *done_head, *done_tail; /* finished, in the order they finished */
+    int stopping;
+    int efd;
+    unsigned nthreads;
+    pthread_t *threads;
+};
+
+static void signal_fd(workers *w)
+{
+    uint64_t one = 1;
+    if (write(w->efd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is full, so the fd is readable anyway */
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    workers *w = arg;
+    pthread_setname_np(pthread_self(), "gcn_worker");
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->queue_head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        if (w->stopping)
+            break;
+        struct job *j = w->queue_head;
+        w->queue_head = j->next;
+        if (!w->queue_head)
+            w->queue_tail = NULL;
+        w->queued--;
+        w->running++;
+        pthread_mutex_unlock(&w->lock);
+
+        j->run(j->job);
+        j->next = NULL;
+
+        pthread_mutex_lock(&w->lock);
+        w->running--;
+        if (w->done_tail) {
+            w->done_tail->next = j;
+        } else {
+            w->done_head = j;
+            signal_fd(w); /* empty -> not empty; under the lock, so collect sees it in order */
+        }
+        w->done_tail = j;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+/* Stop and join the first n threads (no job queued), free the rest. */
+static void teardown(workers *w, unsigned n)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(w->threads[i], NULL);
+    close(w->efd);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w->threads);
+    free(w);
+}
+
+workers *workers_create(unsigned threads)
+{
+    if (threads == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    workers *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->threads = calloc(threads, sizeof *w->threads);
+    if (!w->threads) {
+        free(w);
+        return NULL;
+    }
+    w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->efd < 0) {
+        free(w->threads);
+        free(w);
+        return NULL;
+    }
+    if (pthread_mutex_init(&w->lock, NULL) != 0) {
+        close(w->efd);
+        free(w->threads);
+        free(w);
+        return NULL;
+    }
+    if (pthread_cond_init(&w->wake, NULL) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        close(w->efd);
+        free(w->threads);
+        free(w);
+        return NULL;
+    }
+    /* The threads start with every signal blocked: they inherit this mask. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    unsigned started = 0;
+    int err = 0;
+    while (started < threads && (err = pthread_create(&w->threads[started], NULL, worker_main, w)) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started < threads) {
+        teardown(w, started);
+        errno = err;
+        return NULL;
+    }
+    w->nthreads = threads;
+    return w;
+}
+
+int workers_fd(const workers *w) { return w->efd; }
+
+int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag)
+{
+    struct job *j = malloc(sizeof *j);
+    if (!j)
+        return -1;
+    *j = (struct job){NULL, run, job, tag};
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        free(j);
+        return -1;
+    }
+    if (w->queue_tail)
+        w->queue_tail->next = j;
+    else
+        w->queue_head = j;
+    w->queue_tail = j;
+    w->queued++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/*
+ * The fd is read (cleared) before the lock is taken. A job finishing after
+ * the read either is taken below or, finding the list empty after the
+ * unlock, writes the fd again; jobs left behind because of max get a write
+ * here. So the fd never reads empty while a finished job waits (it may read
+ * ready with nothing left: then collect returns 0).
+ */
+size_t workers_collect(workers *w, workers_done_fn *done, void *ctx, size_t max)
+{
+    uint64_t count;
+    if (read(w->efd, &count, sizeof count) < 0) {
+        /* EAGAIN: not readable, there may still be jobs (a wake-up already consumed) */
+    }
+    pthread_mutex_lock(&w->lock);
+    struct job *first = w->done_head, *last = NULL;
+    size_t n = 0;
+    for (struct job *j = first; j && n < max; j = j->next) {
+        last = j;
+        n++;
+    }
+    if (n == 0) {
+        first = NULL;
+    } else {
+        w->done_head = last->next;
+        if (!w->done_head)
+            w->done_tail = NULL;
+        last->next = NULL;
+    }
+    if (w->done_head)
+        signal_fd(w);
+    pthread_mutex_unlock(&w->lock);
+
+    for (struct job *j = first, *next; j; j = next) {
+        next = j->next;
+        if (done)
+            done(j->job, j->tag, 1, ctx);
+        free(j);
+    }
+    return n;
+}
+
+static void finish_list(struct job *j, workers_done_fn *done, void *ctx, int ran)
+{
+    for (struct job *next; j; j = next) {
+        next = j->next;
+        if (done)
+            done(j->job, j->tag, ran, ctx);
+        free(j);
+    }
+}
+
+void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    struct job *dropped = w->queue_head;
+    w->queue_head = w->queue_tail = NULL;
+    w->queued = 0;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+
+    finish_list(dropped, done, ctx, 0);
+    for (unsigned i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL); /* each returns once its job (if any) is finished */
+
+    pthread_mutex_lock(&w->lock);
+    struct job *finished = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    finish_list(finished, done, ctx, 1);
+
+    close(w->efd);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w->threads);
+    free(w);
+}
+
+size_t workers_queued(const workers *w)
+{
+    workers *m = (workers *)w; /* the lock is not part of what const promises */
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->queued;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t workers_running(const workers *w)
+{
+    workers *m = (workers *)w;
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->running;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+unsigned workers_threads(const workers *w) { return w->nthreads; }
+
+unsigned workers_cpu_max_limit(const char *text)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (*text < '0' || *text > '9')
+        return 0; /* "max", or not understood */
+    char *end;
+    errno = 0;
+    unsigned long long quota = strtoull(text, &end, 10);
+    if (errno || (*end != ' ' && *end != '\t'))
+        return 0;
+    text = end;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (*text < '0' || *text > '9')
+        return 0;
+    unsigned long long period = strtoull(text, &end, 10);
+    if (errno || period == 0 || (*end != '\0' && *end != '\n' && *end != ' '))
+        return 0;
+    unsigned long long cpus = quota / period + (quota % period != 0);
+    return cpus > UINT_MAX ? UINT_MAX : (unsigned)cpus;
+}
+
+static unsigned read_cpu_max(const char *dir)
+{
+    char path[4096], text[128];
+    if ((size_t)snprintf(path, sizeof path, "%s/cpu.max", dir) >= sizeof path)
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned limit = fgets(text, sizeof text, f) ? workers_cpu_max_limit(text) : 0;
+    fclose(f);
+    return limit;
+}
+
+/* The lowest cpu.max limit of this process's cgroup (v2) and those above it,
+ * 0 for none found. /proc/self/cgroup names the cgroup ("0::/a/b"); in a
+ * container the path may not exist under /sys/fs/cgroup (the mount is the
+ * container's own cgroup), which is then found going up: the root's cpu.max. */
+static unsigned cgroup_cpu_limit(void)
+{
+    char line[4096], dir[4096 + 32] = "/sys/fs/cgroup";
+    const size_t root_len = strlen(dir);
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "0::/", 4) == 0) {
+                line[strcspn(line, "\n")] = '\0';
+                if (strcmp(line + 3, "/") != 0 && !strstr(line + 3, "/.."))
+                    snprintf(dir + root_len, sizeof dir - root_len, "%s", line + 3);
+                break;
+            }
+        }
+        fclose(f);
+    }
+    unsigned best = 0;
+    for (;;) {
+        unsigned limit = read_cpu_max(dir);
+        if (limit && (!best || limit < best))
+            best = limit;
+        char *slash = strrchr(dir, '/');
+        if (strlen(dir) <= root_len || !slash || (size_t)(slash - dir) < root_len)
+            break;
+        *slash = '\0';
+    }
+    return best;
+}
+
+static unsigned affinity_count(void)
+{
+    for (int n = 1024; n <= 1 << 20; n *= 2) {
+        cpu_set_t *set = CPU_ALLOC(n);
+        if (!set)
+            break;
+        size_t size = CPU_ALLOC_SIZE(n);
+        if (sched_getaffinity(0, size, set) == 0) {
+            int count = CPU_COUNT_S(size, set);
+            CPU_FREE(set);
+            return count > 0 ? (unsigned)count : 1;
+        }
+        CPU_FREE(set);
+        if (errno != EINVAL)
+            break;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (unsigned)online : 1;
+}
+
+unsigned workers_default_threads(void)
+{
+    unsigned cpus = affinity_count(), limit = cgroup_cpu_limit();
+    if (limit && limit < cpus)
+        cpus = limit;
+    return cpus ? cpus : 1;
+}

@@ -1,0 +1,70 @@
+/*
+ * workers.h: a pool of threads for blocking jobs (file I/O, fsync, DNS...),
+ * whose results come back to the one event-loop thread. It owns its threads,
+ * its queue and its eventfd, and nothing the jobs point to: a job and its tag
+ * are the caller's, handed to run on a worker thread, then to done on the
+ * loop thread, then forgotten. It never touches the loop: the loop watches
+ * workers_fd and calls workers_collect.
+ *
+ * Threads and locking. One mutex guards everything shared: the FIFO queue of
+ * jobs not yet started, the count of running ones, the list of finished ones
+ * and the stopping flag; one condition variable (with that mutex) wakes idle
+ * workers. A worker runs a job without the lock; the job's memory passes
+ * from the submitting thread to the worker and back to the loop thread
+ * through that mutex (queue in, finished list out), which is the
+ * happens-before edge a race detector sees. The eventfd carries no data, only
+ * the wake-up: it is written when the finished list goes from empty to not
+ * empty, and by collect when it leaves jobs behind. Callbacks (run, done) are
+ * never called with the lock held, so they may submit more jobs. Workers
+ * block every signal (they start with all of them masked), so SIGINT and
+ * SIGTERM go to the main thread.
+ *
+ * Which thread: submit from any thread; collect, destroy and the done
+ * callbacks on the loop thread only; the stats from any thread.
+ */
+#ifndef GEN_CNODE_WORKERS_H
+#define GEN_CNODE_WORKERS_H
+
+#include <stddef.h>
+
+typedef struct workers workers;
+/* On a worker thread. */
+typedef void workers_run_fn(void *job);
+/* On the loop thread. ran is 0 when the job was dropped without running
+ * (workers_destroy), 1 when run returned. */
+typedef void workers_done_fn(void *job, void *tag, int ran, void *ctx);
+
+/* threads >= 1. NULL on failure, with nothing left running. */
+workers *workers_create(unsigned threads);
+/* An eventfd (EFD_NONBLOCK|EFD_CLOEXEC), readable when finished jobs wait
+ * to be collected. Owned by the pool: watch it, never read or close it. */
+int workers_fd(const workers *w);
+/* Queue run(job) to run on a worker thread; tag comes back with it in done.
+ * 0, or -1 when out of memory or the pool is being destroyed. */
+int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag);
+/* On the loop thread: reads the eventfd and calls done (with ran = 1) for up
+ * to max finished jobs, in the order they finished. Returns how many. When
+ * more remain, the fd is left readable. */
+size_t workers_collect(workers *w, workers_done_fn *done, void *ctx, size_t max);
+/* On the loop thread: jobs not yet started are dropped (done with ran = 0,
+ * in the order submitted); jobs running are waited for; then every finished
+ * job not yet collected gets done with ran = 1; the threads are joined and
+ * everything freed. done may be NULL when the jobs need no freeing. NULL w:
+ * nothing. */
+void workers_destroy(workers *w, workers_done_fn *done, void *ctx);
+
+/* For stats: jobs waiting, jobs running (each read under the lock). */
+size_t workers_queued(const workers *w);
+size_t workers_running(const workers *w);
+unsigned workers_threads(const workers *w);
+
+/* The CPUs this process may use: its sched_getaffinity count, capped by the
+ * cgroup v2 CPU quota (cpu.max of its cgroup and the ones above, rounded
+ * up) where readable; at least 1. */
+unsigned workers_default_threads(void);
+/* The CPU limit a cgroup v2 cpu.max file's text sets ("200000 100000": 2;
+ * "150000 100000": 2, rounded up), or 0 for none ("max 100000") or text not
+ * understood. For workers_default_threads and its tests. */
+unsigned workers_cpu_max_limit(const char *text);
+
+#endif

@@ -1,0 +1,205 @@
+/* loop.c: epoll event loop; see loop.h. */
+#include "loop.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_BATCH 256
+
+struct watch {
+    loop_fd_fn *fn;
+    void *data;
+    int mask;
+};
+
+struct loop {
+    int epfd;
+    int stop;
+    struct watch *watches; /* indexed by fd */
+    int nwatches;
+    loop_timer_fn *timer_fn;
+    void *timer_data;
+    int timer_ms;
+    long long timer_due;
+    loop_turn_fn *turn_fn;
+    void *turn_data;
+    long long spin_ns; /* after a turn that answered, poll without sleeping this long */
+    long long busy_at; /* when the last such turn ended */
+    int more;          /* the last turn left work: do not wait */
+    unsigned long spin_rounds; /* rounds that polled instead of sleeping */
+    long long wake_at;         /* µs; 0: none (loop_wake_at) */
+};
+
+static long long now_ns(void);
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+loop *loop_create(void)
+{
+    loop *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->busy_at = LLONG_MIN / 2; /* long ago: no spinning before a first answer */
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void loop_destroy(loop *l)
+{
+    if (!l)
+        return;
+    close(l->epfd);
+    free(l->watches);
+    free(l);
+}
+
+static int ensure_slot(loop *l, int fd)
+{
+    if (fd < l->nwatches)
+        return 0;
+    int n = l->nwatches ? l->nwatches : 64;
+    while (n <= fd)
+        n *= 2;
+    struct watch *w = realloc(l->watches, (size_t)n * sizeof *w);
+    if (!w)
+        return -1;
+    for (int i = l->nwatches; i < n; i++)
+        w[i] = (struct watch){0};
+    l->watches = w;
+    l->nwatches = n;
+    return 0;
+}
+
+int loop_watch(loop *l, int fd, int mask, loop_fd_fn *fn, void *data)
+{
+    if (fd < 0 || ensure_slot(l, fd) < 0)
+        return -1;
+    struct epoll_event ev = {0};
+    ev.events = ((mask & LOOP_READ) ? EPOLLIN : 0) | ((mask & LOOP_WRITE) ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    int op = l->watches[fd].fn ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+        return -1;
+    l->watches[fd] = (struct watch){fn, data, mask};
+    return 0;
+}
+
+void loop_unwatch(loop *l, int fd)
+{
+    if (fd < 0 || fd >= l->nwatches || !l->watches[fd].fn)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    l->watches[fd] = (struct watch){0};
+}
+
+void loop_every(loop *l, int interval_ms, loop_timer_fn *fn, void *data)
+{
+    l->timer_fn = fn;
+    l->timer_data = data;
+    l->timer_ms = interval_ms;
+    l->timer_due = now_ms() + interval_ms;
+}
+
+void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
+{
+    l->turn_fn = fn;
+    l->turn_data = data;
+}
+
+void loop_stop(loop *l) { l->stop = 1; }
+
+void loop_wake_at(loop *l, unsigned long long due_us) { l->wake_at = (long long)due_us; }
+
+void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
+unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int loop_once(loop *l, int max_wait_ms)
+{
+    struct epoll_event evs[LOOP_BATCH];
+    int timeout = max_wait_ms;
+    if (l->timer_fn) {
+        long long left = l->timer_due - now_ms();
+        if (left < 0)
+            left = 0;
+        if (timeout < 0 || left < timeout)
+            timeout = (int)left;
+    }
+    if (l->wake_at) {
+        long long left_us = l->wake_at - now_ns() / 1000;
+        long long left = left_us <= 0 ? 0 : (left_us + 999) / 1000;
+        if (left > INT_MAX)
+            left = INT_MAX;
+        if (timeout < 0 || left < timeout)
+            timeout = (int)left;
+    }
+    if (l->more)
+        timeout = 0;
+    int spinning = 0;
+    if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
+        /* Spinning: poll, and let anything else runnable on this core go
+         * first (on a small machine that is often the peer we wait for). */
+        timeout = 0;
+        spinning = 1;
+        l->spin_rounds++;
+        sched_yield();
+    }
+    int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        /* An earlier callback of this turn may have stopped watching fd: look it up afresh. */
+        if (fd >= l->nwatches || !l->watches[fd].fn)
+            continue;
+        struct watch w = l->watches[fd];
+        int events = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            events |= LOOP_READ;
+        if (evs[i].events & EPOLLOUT)
+            events |= LOOP_WRITE;
+        w.fn(l, fd, events, w.data);
+    }
+    int timer = l->wake_at && now_ns() / 1000 >= l->wake_at;
+    if (l->timer_fn && now_ms() >= l->timer_due) {
+        l->timer_due = now_ms() + l->timer_ms;
+        l->timer_fn(l, l->timer_data);
+        timer = 1;
+    }
+    /* A round of spinning that found nothing has nothing to finish. */
+    if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
+        int r = l->turn_fn(l, l->turn_data);
+        l->more = (r & LOOP_TURN_MORE) != 0;
+        if ((r & LOOP_TURN_SENT) && l->spin_ns)
+            l->busy_at = now_ns();
+    }
+    return 0;
+}
+
+int loop_run(loop *l)
+{
+    while (!l->stop)
+        if (loop_once(l, -1) < 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * loop.h: the event loop. One thread, one epoll set, callbacks per file
+ * descriptor, and one periodic timer. It knows nothing of what runs on it
+ * (after Redis's ae.c).
+ */
+#ifndef GEN_CNODE_LOOP_H
+#define GEN_CNODE_LOOP_H
+
+#define LOOP_READ  1
+#define LOOP_WRITE 2
+
+typedef struct loop loop;
+typedef void loop_fd_fn(loop *l, int fd, int events, void *data);
+typedef void loop_timer_fn(loop *l, void *data);
+/* What a turn function returns: LOOP_TURN_SENT when the turn sent something a
+ * peer is likely to answer at once (a reply to a call, say): the cue to
+ * busy-poll, see loop_spin; LOOP_TURN_MORE when work is left for the next
+ * turn, which then does not wait. */
+#define LOOP_TURN_SENT 1
+#define LOOP_TURN_MORE 2
+typedef int loop_turn_fn(loop *l, void *data);
+
+loop *loop_create(void);
+void loop_destroy(loop *l);
+
+/* Watch fd for the events in mask (LOOP_READ|LOOP_WRITE); replaces any earlier watch. */
+int loop_watch(loop *l, int fd, int mask, loop_fd_fn *fn, void *data);
+void loop_unwatch(loop *l, int fd);
+
+/* Call fn every interval_ms (roughly: it runs between turns). */
+void loop_every(loop *l, int interval_ms, loop_timer_fn *fn, void *data);
+
+/* Wake up by this time (CLOCK_MONOTONIC, µs) even if no descriptor is
+ * ready, so the turn function can run what is due (0: no such time). The
+ * turn function sets it anew each turn; a wait is rounded up to whole ms,
+ * never down, so nothing is run early. */
+void loop_wake_at(loop *l, unsigned long long due_us);
+
+/* Call fn at the end of every turn, after all ready descriptors and the
+ * timer were served: the place to finish what the turn started (teardown
+ * included: no descriptor callback is on the stack then) and to flush what
+ * it produced, with one write per connection. */
+void loop_after_turn(loop *l, loop_turn_fn *fn, void *data);
+
+/* One turn: wait at most max_wait_ms (-1: as long as nothing is due) for
+ * descriptors, serve them, the timer if due, then the turn function.
+ * Returns 0, or -1 if epoll failed. */
+int loop_once(loop *l, int max_wait_ms);
+/* Run turns until loop_stop is called. Returns 0, or -1 if epoll failed. */
+int loop_run(loop *l);
+void loop_stop(loop *l);
+
+/* After a turn whose turn function returned nonzero, keep polling without
+ * sleeping for usec microseconds before blocking, yielding the core to
+ * anything else runnable on each round (0: never spin). A peer that sends one
+ * request at a time is then read without the cost of sleeping and waking;
+ * one-way streams (casts) are not spun on, so their sender keeps the CPU. */
+void loop_spin(loop *l, int usec);
+/* Rounds so far that polled instead of sleeping (busy-polling at work). */
+unsigned long loop_spin_rounds(const loop *l);
+
+#endif

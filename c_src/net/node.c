@@ -1,0 +1,804 @@
+/* node.c: listening, publishing, connections, routing and ticks; see node.h. */
+#include "node.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "dist.h"
+#include "epmd.h"
+#include "log.h"
+#include "loop.h"
+#include "workers.h"
+
+#define HANDSHAKE_TIMEOUT_MS 10000
+#define TIMER_MS 1000
+#define MAX_HANDSHAKE_PACKET 2048
+#define JOBS_PER_TURN 256 /* finished jobs handed back per turn; more wait for the next */
+
+struct node {
+    node_config cfg;
+    int sent; /* processes sent something this turn */
+    loop *loop;
+    int listen_fd, epmd_fd, signal_fd;
+    int port;
+    uint32_t creation;
+    process_table *procs;
+    conn *conns;
+    conn *dirty;
+    uint32_t next_serial;
+    int closing;        /* some connection is marked to close */
+    size_t max_output;  /* bytes queued to a peer beyond which it is dropped */
+    int spare_fd;       /* given up to refuse a connection when out of descriptors */
+    int listen_paused;  /* out of descriptors and no spare: listening again at the next tick */
+    int nconns;
+    process *probe;     /* asks each new peer's rex for its OTP release (a system process) */
+    char why[256];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- connection lifecycle ----
+ * Teardown happens only at safe points (see node.h, LIFETIMES): conn_close
+ * marks, close_marked closes and makes the processes forget the peer, reap
+ * frees. Nothing a callback or a send holds is ever freed under it. */
+
+static void conn_io_ready(loop *l, int fd, int events, void *data);
+
+/* Mark c to close at the next safe point; nothing more is read from it or
+ * queued to it. Safe anywhere, inside a send or a callback included. */
+static void conn_close(node *n, conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+        return;
+    c->was_up = c->state == CONN_UP;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    c->state = CONN_CLOSING;
+    n->closing = 1;
+}
+
+/* Close the marked connections: their sockets, then what the node's
+ * processes kept for their peers (which may mark more: the caller repeats
+ * while this returns 1). Safe points only. */
+static int close_marked(node *n)
+{
+    if (!n->closing)
+        return 0;
+    n->closing = 0;
+    for (conn *c = n->conns; c; c = c->next) {
+        if (c->state != CONN_CLOSING)
+            continue;
+        loop_unwatch(n->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+        c->state = CONN_DEAD;
+        if (c->was_up) {
+            log_info("connection to %s closed: %s", conn_peer(c), c->close_reason);
+            process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
+        } else {
+            log_warning("connection attempt from %s refused: %s", conn_peer(c), c->close_reason);
+        }
+    }
+    return 1;
+}
+
+/* Deliver what processes sent each other, tear down stopped processes and
+ * marked connections, until nothing is left to tear down. Returns nonzero
+ * when messages wait for the next turn. */
+static int settle(node *n)
+{
+    int more;
+    do
+        more = process_table_settle(n->procs);
+    while (close_marked(n));
+    return more;
+}
+
+/* Free dead connections; at the end of a turn, when nothing points into them. */
+static void reap(node *n)
+{
+    for (conn **pc = &n->conns; *pc;) {
+        conn *c = *pc;
+        if (c->state == CONN_DEAD && !c->dirty) {
+            *pc = c->next;
+            conn_destroy(c);
+        } else {
+            pc = &c->next;
+        }
+    }
+}
+
+static void mark_dirty(node *n, conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = 1;
+    c->next_dirty = n->dirty;
+    n->dirty = c;
+}
+
+static void flush(node *n, conn *c)
+{
+    if (c->state != CONN_UP && c->state != CONN_HANDSHAKE)
+        return;
+    int progress;
+    enum conn_io r = conn_flush(c, &progress);
+    if (r == CONN_IO_ERROR) {
+        conn_close(n, c, "write failed (peer gone)");
+        return;
+    }
+    if (progress)
+        c->write_ms = now_ms();
+    int want_write = r == CONN_IO_AGAIN;
+    if (want_write != c->writing) {
+        c->writing = want_write;
+        loop_watch(n->loop, c->fd, LOOP_READ | (want_write ? LOOP_WRITE : 0), conn_io_ready, c);
+    }
+}
+
+/* The end of every turn, the node's safe point: teardown, group commits,
+ * then this turn's output, one write per connection, then dead connections
+ * freed. Says whether processes sent anything (replies, mostly; not ticks or
+ * handshakes), so that the loop busy-polls for what comes back
+ * (--busy-poll), and whether work is left for the next turn. */
+static int after_turn(loop *l, void *data)
+{
+    node *n = data;
+    uint64_t due;
+    process_table_run_timers(n->procs, now_us()); /* at the top, like frames: see LIFETIMES */
+    int more = settle(n);
+    process_table_flush(n->procs); /* group commits, before this turn's replies leave */
+    more |= settle(n);
+    for (;;) {
+        while (n->dirty) {
+            conn *c = n->dirty;
+            n->dirty = c->next_dirty;
+            c->dirty = 0;
+            flush(n, c);
+        }
+        if (!n->closing)
+            break;
+        more |= settle(n); /* writes that failed: their DOWNs and EXITs go out too */
+    }
+    reap(n);
+    loop_wake_at(l, process_table_next_timer(n->procs, &due) ? due : 0);
+    int r = (n->sent ? LOOP_TURN_SENT : 0) | (more ? LOOP_TURN_MORE : 0);
+    n->sent = 0;
+    return r;
+}
+
+/* ---- routing what processes send ---- */
+
+static conn *conn_to(node *n, term_view pid_or_ref)
+{
+    const char *name;
+    size_t len;
+    if (process_term_node(pid_or_ref, &name, &len) < 0)
+        return NULL;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
+            return c;
+    return NULL;
+}
+
+/* A frame was (rc 0) or could not be (-1) appended to c's output. A peer
+ * whose output passes the limit is marked to close, never closed here: this
+ * runs inside a process's send. */
+static int queued(node *n, conn *c, int rc)
+{
+    if (rc < 0 || buffer_len(&c->out) > n->max_output) {
+        conn_close(n, c, rc < 0 ? "out of memory" : "peer does not read what it is sent");
+        return -1;
+    }
+    mark_dirty(n, c);
+    n->sent = 1;
+    return 0;
+}
+
+static int route_send(void *ctx, term_view from, term_view to, term_view msg)
+{
+    (void)from;
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_send(&c->out, to, msg)) : -1;
+}
+
+static int route_send_alias(void *ctx, term_view from, term_view alias, term_view msg)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, alias);
+    if (!c)
+        return -1;
+    if (!(c->flags & DFLAG_ALIAS)) /* no alias support: the reply goes nowhere it is awaited */
+        return -1;
+    return queued(n, c, dist_encode_alias_send(&c->out, from, alias, msg));
+}
+
+static int route_monitor_exit(void *ctx, term_view watched, term_view watcher, term_view ref,
+                              term_view reason)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, watcher);
+    return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason)) : -1;
+}
+
+static int route_link(void *ctx, term_view from, term_view to)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_link(&c->out, from, to)) : -1;
+}
+
+static int route_exit(void *ctx, term_view from, term_view to, term_view reason)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_exit(&c->out, from, to, reason)) : -1;
+}
+
+static int route_unlink_ack(void *ctx, term_view id, term_view from, term_view to)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_unlink_ack(&c->out, id, from, to)) : -1;
+}
+
+static int route_reg_send(void *ctx, term_view from, term_view name, term_view node_atom, term_view msg)
+{
+    node *n = ctx;
+    const char *nd;
+    size_t len;
+    int i = 0;
+    if (term_atom(node_atom, &i, &nd, &len) < 0)
+        return -1;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, nd, len) == 0)
+            return queued(n, c, dist_encode_reg_send(&c->out, from, name, msg));
+    const char *nm = "?";
+    size_t nmlen = 1;
+    i = 0;
+    term_atom(name, &i, &nm, &nmlen);
+    log_warning("a message to %.*s on %.*s dropped: that node is not connected (this node does not dial out)",
+                (int)nmlen, nm, (int)len, nd);
+    return -1;
+}
+
+static int route_unlink(void *ctx, term_view id, term_view from, term_view to)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_unlink_id(&c->out, id, from, to)) : -1;
+}
+
+static int route_monitor(void *ctx, term_view from, term_view to, term_view ref)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_monitor(&c->out, from, to, ref)) : -1;
+}
+
+static int route_demonitor(void *ctx, term_view from, term_view to, term_view ref)
+{
+    node *n = ctx;
+    conn *c = conn_to(n, to);
+    return c ? queued(n, c, dist_encode_demonitor(&c->out, from, to, ref)) : -1;
+}
+
+static int route_release(void *ctx, term_view pid)
+{
+    conn *c = conn_to(ctx, pid);
+    return c ? c->otp_release : 0;
+}
+
+/* ---- the peer's release ----
+ * Reply shapes of sys differ between OTP releases, and the handshake does not
+ * tell them apart, so right after a handshake the probe process calls the
+ * peer's rex for erlang:system_info(otp_release), tagged with the
+ * connection's serial; the answer {Serial, "27"} comes back to the probe. */
+
+static void ask_release(node *n, conn *c)
+{
+    char msg[512];
+    int i = 0;
+    static const char rex[] = {119, 3, 'r', 'e', 'x'};
+    term_view probe = process_pid(n->probe);
+    ei_encode_tuple_header(msg, &i, 3);
+    ei_encode_atom(msg, &i, "$gen_call");
+    ei_encode_tuple_header(msg, &i, 2);
+    memcpy(msg + i, probe.ptr, probe.len); /* a pid of this node: under 300 bytes */
+    i += (int)probe.len;
+    ei_encode_ulong(msg, &i, c->serial);
+    ei_encode_tuple_header(msg, &i, 5);
+    ei_encode_atom(msg, &i, "call");
+    ei_encode_atom(msg, &i, "erlang");
+    ei_encode_atom(msg, &i, "system_info");
+    ei_encode_list_header(msg, &i, 1);
+    ei_encode_atom(msg, &i, "otp_release");
+    ei_encode_empty_list(msg, &i);
+    ei_encode_atom(msg, &i, "user");
+    queued(n, c, dist_encode_reg_send(&c->out, probe, (term_view){rex, sizeof rex},
+                                      (term_view){msg, (size_t)i}));
+}
+
+static void probe_message(process *self, term_view msg)
+{
+    node *n = process_state(self);
+    int i = 0, arity, type, size;
+    unsigned long serial;
+    char release[16];
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) < 0 || arity != 2 ||
+        ei_decode_ulong(msg.ptr, &i, &serial) < 0 || ei_get_type(msg.ptr, &i, &type, &size) < 0 ||
+        type != ERL_STRING_EXT || size >= (int)sizeof release || ei_decode_string(msg.ptr, &i, release) < 0)
+        return;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->serial == serial && c->state == CONN_UP) {
+            c->otp_release = atoi(release);
+            log_debug("%s runs OTP %d", c->hs.peer_name, c->otp_release);
+        }
+}
+
+static const process_behaviour probe_behaviour = {.message = probe_message};
+
+/* ---- reading ---- */
+
+static void handshake_done(node *n, conn *c)
+{
+    /* The old connection is torn down (and its peer forgotten) at the end of
+     * this turn, before anything is read on the new one: the peer sends
+     * nothing before our ack, which leaves at the end of this turn too. */
+    for (conn *o = n->conns; o; o = o->next)
+        if (o != c && o->state == CONN_UP && strcmp(o->hs.peer_name, c->hs.peer_name) == 0)
+            conn_close(n, o, "replaced by a new connection from the same node");
+    c->state = CONN_UP;
+    c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
+    c->serial = ++n->next_serial;
+    c->peer_len = strlen(c->hs.peer_name);
+    log_info("connected to %s", c->hs.peer_name);
+    ask_release(n, c);
+}
+
+/* Handle every whole frame in c's input. */
+static void frames(node *n, conn *c)
+{
+    const char *f;
+    size_t len;
+    while (c->state == CONN_HANDSHAKE || c->state == CONN_UP) {
+        int hdr = c->state == CONN_HANDSHAKE ? 2 : 4;
+        size_t max = c->state == CONN_HANDSHAKE ? MAX_HANDSHAKE_PACKET : n->cfg.max_message;
+        int r = conn_frame(c, hdr, max, &f, &len);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            snprintf(n->why, sizeof n->why, "a frame over the %zu-byte limit (--max-message)", max);
+            conn_close(n, c, n->why);
+            return;
+        }
+        if (c->state == CONN_HANDSHAKE) {
+            enum handshake_state s = handshake_packet(&c->hs, f, len, &c->out, n->why, sizeof n->why);
+            conn_consume(c, hdr, len);
+            mark_dirty(n, c);
+            if (s == HS_FAILED)
+                conn_close(n, c, n->why);
+            else if (s == HS_UP)
+                handshake_done(n, c);
+            continue;
+        }
+        if (len == 0) { /* a tick: answer it, as a hidden node must */
+            if (buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0)
+                mark_dirty(n, c);
+        } else {
+            enum dist_result r2 = dist_receive(n->procs, c->hs.peer_name, c->peer_len, f, len,
+                                               n->cfg.max_depth, n->why, sizeof n->why);
+            if (r2 == DIST_EPROTO) {
+                conn_close(n, c, n->why);
+                return;
+            }
+            if (r2 == DIST_DROPPED)
+                log_warning("from %s: %s", conn_peer(c), n->why);
+        }
+        conn_consume(c, hdr, len);
+    }
+}
+
+/* How many more bytes complete the frame being received (for one big read). */
+static size_t still_needed(const conn *c)
+{
+    size_t have = buffer_len(&c->in);
+    if (c->state != CONN_UP || have < 4)
+        return 0;
+    size_t n = get_u32(buffer_head(&c->in));
+    return n + 4 > have ? n + 4 - have : 0;
+}
+
+static void conn_io_ready(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)fd;
+    conn *c = data;
+    node *n = c->owner;
+    if (events & LOOP_WRITE)
+        flush(n, c);
+    if (!(events & LOOP_READ) || (c->state != CONN_HANDSHAKE && c->state != CONN_UP))
+        return;
+    enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
+    if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
+        conn_close(n, c, r == CONN_IO_EOF ? "peer closed the connection" : "read failed");
+        return;
+    }
+    if (r == CONN_IO_OK) {
+        c->read_ms = now_ms();
+        frames(n, c);
+    }
+}
+
+/* ---- accepting ---- */
+
+static void accept_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    node *n = data;
+    for (;;) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* Out of descriptors: the peer waiting in the backlog would keep
+             * the listener ready, and the loop spinning. Give up the spare
+             * descriptor to take it and close it at once. */
+            log_warning("refusing a connection: out of file descriptors (%d peers connected)",
+                        n->nconns);
+            if (n->spare_fd < 0) {
+                loop_unwatch(l, fd); /* watched again by the next tick */
+                n->listen_paused = 1;
+                return;
+            }
+            close(n->spare_fd);
+            cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd >= 0)
+                close(cfd);
+            n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+        }
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warning("accept: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (node_accept(n, cfd) < 0) {
+            log_error("cannot take a new connection: out of resources");
+            close(cfd);
+        }
+    }
+}
+
+int node_accept(node *n, int fd)
+{
+    conn *c = conn_create(fd, now_ms());
+    uint32_t challenge;
+    if (!c)
+        return -1;
+    c->owner = n;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        getrandom(&challenge, sizeof challenge, 0) != sizeof challenge ||
+        loop_watch(n->loop, fd, LOOP_READ, conn_io_ready, c) < 0) {
+        c->fd = -1; /* the caller's, still */
+        conn_destroy(c);
+        return -1;
+    }
+    handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge);
+    c->next = n->conns;
+    n->conns = c;
+    return 0;
+}
+
+int node_attach(node *n, int fd, const char *peer_name, uint64_t peer_flags)
+{
+    size_t len = strlen(peer_name);
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !strchr(peer_name, '@'))
+        return -1;
+    conn *c = conn_create(fd, now_ms());
+    if (!c)
+        return -1;
+    c->owner = n;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        loop_watch(n->loop, fd, LOOP_READ, conn_io_ready, c) < 0) {
+        c->fd = -1; /* the caller's, still */
+        conn_destroy(c);
+        return -1;
+    }
+    handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, 0);
+    memcpy(c->hs.peer_name, peer_name, len + 1);
+    c->hs.peer_flags = peer_flags;
+    c->next = n->conns;
+    n->conns = c;
+    handshake_done(n, c);
+    settle(n); /* a connection it replaces goes now: nothing runs under this call */
+    return 0;
+}
+
+/* ---- ticks, signals, stdin ---- */
+
+static void every_second(loop *l, void *data)
+{
+    (void)l;
+    node *n = data;
+    long long now = now_ms();
+    long long tick_ms = (long long)n->cfg.ticktime * 1000;
+    if (n->listen_paused && loop_watch(l, n->listen_fd, LOOP_READ, accept_ready, n) == 0)
+        n->listen_paused = 0;
+    if (n->spare_fd < 0)
+        n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    n->nconns = 0;
+    for (conn *c = n->conns; c; c = c->next) {
+        n->nconns += c->state != CONN_DEAD;
+        if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
+            conn_close(n, c, "handshake timed out");
+        } else if (c->state == CONN_UP && now - c->read_ms > tick_ms) {
+            snprintf(n->why, sizeof n->why, "peer silent for %d s (net_ticktime)", n->cfg.ticktime);
+            conn_close(n, c, n->why);
+        } else if (c->state == CONN_UP && buffer_len(&c->out) > 0 && now - c->write_ms > tick_ms) {
+            snprintf(n->why, sizeof n->why, "peer read nothing for %d s (net_ticktime)", n->cfg.ticktime);
+            conn_close(n, c, n->why);
+        } else if (c->state == CONN_UP && now - c->write_ms > tick_ms / 4 &&
+                   buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0) {
+            mark_dirty(n, c);
+        }
+    }
+}
+
+/* Worker jobs finished: their done functions run here, on the node's
+ * thread, at the top of the loop as frames are handled. */
+static void jobs_ready(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)fd;
+    (void)events;
+    node *n = data;
+    process_table_collect_jobs(n->procs, JOBS_PER_TURN);
+}
+
+static void signal_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    (void)data;
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        log_info("stopping on signal %u", si.ssi_signo);
+    loop_stop(l);
+}
+
+static void stdin_ready(loop *l, int fd, int events, void *data)
+{
+    (void)events;
+    (void)data;
+    char buf[256];
+    ssize_t r = read(fd, buf, sizeof buf);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        log_info("stopping: stdin closed");
+        loop_unwatch(l, fd);
+        loop_stop(l);
+    }
+}
+
+/* ---- setup ---- */
+
+static int listen_on(const char *addr, int port, int *bound, char *err, size_t errlen)
+{
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "--listen %s: not an IPv4 address", addr);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *bound = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* The CPU quota of cgroup v2 file path (QUOTA PERIOD, or "max"), or 0. */
+static double cgroup_quota(const char *path)
+{
+    double cpus = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        long long quota, period;
+        if (fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0)
+            cpus = (double)quota / (double)period;
+        fclose(f);
+    }
+    return cpus;
+}
+
+/* CPUs this process may use: its affinity, lowered by the cgroup v2 quota of
+ * its own cgroup if there is one (a container given --cpus=1 sees every core
+ * but gets one). */
+static double usable_cpus(void)
+{
+    double cpus = 1e9;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+    char line[512], path[600];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "0::", 3) != 0)
+                continue;
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.max", strcmp(line + 3, "/") ? line + 3 : "");
+            double q = cgroup_quota(path);
+            if (q > 0 && q < cpus)
+                cpus = q;
+        }
+        fclose(f);
+    }
+    return cpus;
+}
+
+/* Busy-polling pays off when the peer runs on another core meanwhile; with
+ * less than two CPUs it only takes time from the peer (or the quota). */
+static int busy_poll_us(const node_config *cfg)
+{
+    if (cfg->busy_poll_us >= 0)
+        return cfg->busy_poll_us;
+    double cpus = usable_cpus();
+    if (cpus < 2) {
+        log_info("%.2g CPU usable: busy-polling off", cpus);
+        return 0;
+    }
+    return 100;
+}
+
+node *node_create(const node_config *cfg, char *err, size_t errlen)
+{
+    node *n = calloc(1, sizeof *n);
+    if (!n) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->cfg = *cfg;
+    n->listen_fd = n->epmd_fd = n->signal_fd = -1;
+    n->max_output = cfg->max_output ? cfg->max_output : 2 * cfg->max_message + (16u << 20);
+    /* As many peers as the system lets this process have (the BEAM does the same). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    n->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (and is handled), not the node */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    n->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    n->loop = loop_create();
+    if (n->signal_fd < 0 || !n->loop) {
+        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        goto fail;
+    }
+    if (!cfg->no_listen && (n->listen_fd = listen_on(cfg->listen_addr, cfg->port, &n->port, err, errlen)) < 0)
+        goto fail;
+    if (cfg->unpublished) {
+        n->creation = cfg->creation;
+        if (!n->creation && getrandom(&n->creation, sizeof n->creation, 0) != sizeof n->creation)
+            n->creation = (uint32_t)time(NULL);
+        n->creation |= 4; /* never 0..3: what old creations look like */
+    } else {
+        char alive[256];
+        snprintf(alive, sizeof alive, "%.*s", (int)strcspn(cfg->name, "@"), cfg->name);
+        n->epmd_fd = epmd_publish(alive, n->port, &n->creation, err, errlen);
+        if (n->epmd_fd < 0)
+            goto fail;
+    }
+    process_router router = {.ctx = n, .send = route_send, .send_alias = route_send_alias,
+                             .monitor_exit = route_monitor_exit, .link = route_link,
+                             .exit = route_exit, .unlink_ack = route_unlink_ack,
+                             .release = route_release, .reg_send = route_reg_send,
+                             .unlink = route_unlink, .monitor = route_monitor,
+                             .demonitor = route_demonitor};
+    n->procs = process_table_create(cfg->name, n->creation, &router);
+    if (!n->procs || !(n->probe = process_spawn(n->procs, &probe_behaviour, n))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    process_set_system(n->probe); /* n->probe stays valid: nothing can stop it */
+    unsigned threads = cfg->workers > 0 ? (unsigned)cfg->workers : 0;
+    workers *pool = threads ? workers_create(threads) : NULL;
+    if (threads && !pool) {
+        snprintf(err, errlen, "cannot start %u worker threads", threads);
+        goto fail;
+    }
+    if (pool) {
+        process_table_set_workers(n->procs, pool);
+        if (loop_watch(n->loop, workers_fd(pool), LOOP_READ, jobs_ready, n) < 0) {
+            snprintf(err, errlen, "cannot watch the worker pool: %s", strerror(errno));
+            goto fail;
+        }
+        log_debug("%u worker threads for blocking jobs", threads);
+    }
+    if ((n->listen_fd >= 0 && loop_watch(n->loop, n->listen_fd, LOOP_READ, accept_ready, n) < 0) ||
+        loop_watch(n->loop, n->signal_fd, LOOP_READ, signal_ready, n) < 0 ||
+        (cfg->watch_stdin && loop_watch(n->loop, 0, LOOP_READ, stdin_ready, n) < 0)) {
+        snprintf(err, errlen, "cannot watch descriptors: %s", strerror(errno));
+        goto fail;
+    }
+    loop_every(n->loop, TIMER_MS, every_second, n);
+    loop_after_turn(n->loop, after_turn, n);
+    int spin = busy_poll_us(cfg);
+    log_debug("busy-polling for %d us after each answer", spin);
+    loop_spin(n->loop, spin);
+    return n;
+fail:
+    node_destroy(n);
+    return NULL;
+}
+
+process_table *node_processes(node *n) { return n->procs; }
+int node_port(const node *n) { return n->port; }
+
+int node_run(node *n) { return loop_run(n->loop); }
+int node_run_once(node *n, int max_wait_ms) { return loop_once(n->loop, max_wait_ms); }
+
+void node_destroy(node *n)
+{
+    if (!n)
+        return;
+    while (n->conns) {
+        conn *c = n->conns;
+        n->conns = c->next;
+        conn_destroy(c);
+    }
+    if (n->procs)
+        process_table_stop_workers(n->procs); /* queued jobs dropped, running ones waited for */
+    process_table_destroy(n->procs);
+    if (n->epmd_fd >= 0)
+        close(n->epmd_fd); /* unpublishes */
+    if (n->listen_fd >= 0)
+        close(n->listen_fd);
+    if (n->signal_fd >= 0)
+        close(n->signal_fd);
+    if (n->spare_fd >= 0)
+        close(n->spare_fd);
+    loop_destroy(n->loop);
+    free(n);
+}

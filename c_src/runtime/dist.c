@@ -1,0 +1,353 @@
+/* dist.c: control messages in and out; see dist.h. */
+#include "dist.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+#define PASS_THROUGH 112
+#define VERSION_MAGIC 131
+#define CONTROL_MAX_ELEMENTS 6
+
+/* The control tuple's elements, as views. */
+typedef struct control {
+    long op;
+    int n;
+    term_view el[CONTROL_MAX_ELEMENTS];
+} control;
+
+/* The control tuple at buf[*i]: each element checked once and viewed; *i
+ * moves past the tuple. */
+static int decode_control(const char *buf, size_t len, size_t *i, control *c)
+{
+    size_t at = *i, arity;
+    unsigned char tag = at < len ? (unsigned char)buf[at] : 0;
+    if (tag == 104 && at + 2 <= len) {
+        arity = (unsigned char)buf[at + 1];
+        at += 2;
+    } else if (tag == 105 && at + 5 <= len) {
+        arity = get_u32(buf + at + 1);
+        at += 5;
+    } else {
+        return -1;
+    }
+    if (arity < 1 || arity > CONTROL_MAX_ELEMENTS + 1)
+        return -1;
+    size_t op_start = at;
+    if (term_skip(buf, len, &at, 0) != TERM_OK)
+        return -1;
+    int idx = (int)op_start;
+    if (ei_decode_long(buf, &idx, &c->op) < 0)
+        return -1;
+    c->n = (int)arity - 1;
+    for (int k = 0; k < c->n; k++) {
+        size_t start = at;
+        if (term_skip(buf, len, &at, 16) != TERM_OK)
+            return -1;
+        c->el[k] = (term_view){buf + start, at - start};
+    }
+    *i = at;
+    return 0;
+}
+
+static int is_atom(term_view v)
+{
+    unsigned char tag = v.len ? (unsigned char)v.ptr[0] : 0;
+    return tag == 100 || tag == 115 || tag == 118 || tag == 119;
+}
+
+static int is_pid(term_view v)
+{
+    return v.len && ((unsigned char)v.ptr[0] == 103 || (unsigned char)v.ptr[0] == 88);
+}
+
+static enum dist_result dropped(char *why, size_t whylen, const char *fmt, long op)
+{
+    snprintf(why, whylen, fmt, op);
+    return DIST_DROPPED;
+}
+
+static enum dist_result deliver(process *p, term_view msg, char *why, size_t whylen, long op)
+{
+    if (!p)
+        return dropped(why, whylen, "message (op %ld) to no such process", op);
+    if (!msg.ptr)
+        return dropped(why, whylen, "send (op %ld) without a message", op);
+    process_deliver(p, msg);
+    return DIST_OK;
+}
+
+/* The process a SEND-like control message is for, or NULL. */
+static process *recipient(process_table *t, const control *c)
+{
+    switch (c->op) {
+    case DOP_SEND: case DOP_SEND_TT: case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT:
+        return c->n >= 2 && is_pid(c->el[1]) ? process_lookup(t, c->el[1]) : NULL;
+    case DOP_REG_SEND: case DOP_REG_SEND_TT:
+        return c->n >= 3 && is_atom(c->el[2]) ? process_resolve(t, c->el[2]) : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* Is pid a process of the peer's own node? Links, monitors and exit signals
+ * must come from the peer's processes, as ERTS requires (invalid_message
+ * otherwise): what names another node would never be forgotten when the
+ * peer goes, since it is the peer's name that its going forgets. */
+static int of_peer(term_view pid, const char *peer, size_t peer_len)
+{
+    const char *node;
+    size_t len;
+    return is_pid(pid) && process_term_node(pid, &node, &len) == 0 && len == peer_len &&
+           memcmp(node, peer, len) == 0;
+}
+
+static enum dist_result apply(process_table *t, const char *peer, size_t peer_len, const control *c,
+                              term_view msg, char *why, size_t whylen)
+{
+#define NEED(count, cond) if (c->n < (count) || !(cond)) return DIST_EPROTO
+#define FROM_PEER(i) of_peer(c->el[i], peer, peer_len)
+    switch (c->op) {
+    case DOP_SEND: case DOP_SEND_TT:               /* {2, Unused, To} */
+    case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT: /* {22, From, To} */
+        NEED(2, is_pid(c->el[1]));
+        return deliver(recipient(t, c), msg, why, whylen, c->op);
+    case DOP_REG_SEND: case DOP_REG_SEND_TT:       /* {6, From, Unused, ToName} */
+        NEED(3, is_atom(c->el[2]));
+        return deliver(recipient(t, c), msg, why, whylen, c->op);
+    case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
+        NEED(3, FROM_PEER(0));
+        process *p = process_resolve(t, c->el[1]);
+        if (!p)
+            return process_monitor_noproc(t, c->el[1], c->el[0], c->el[2]) == 0
+                       ? DIST_OK : dropped(why, whylen, "cannot answer monitor (op %ld)", c->op);
+        if (process_monitor(p, c->el[0], c->el[2], c->el[1]) < 0)
+            return dropped(why, whylen, "out of memory for a monitor (op %ld)", c->op);
+        return DIST_OK;
+    }
+    case DOP_LINK: { /* {1, From, To} */
+        NEED(2, FROM_PEER(0) && is_pid(c->el[1]));
+        process *p = process_lookup(t, c->el[1]);
+        if (!p) { /* linking to a process that is gone: it answers noproc at once */
+            static const char noproc[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+            process_exit_remote(t, c->el[1], c->el[0], (term_view){noproc, sizeof noproc});
+            return DIST_OK;
+        }
+        return process_link(p, c->el[0], 0) == 0 ? DIST_OK
+                                                  : dropped(why, whylen, "out of memory for a link (op %ld)", c->op);
+    }
+    case DOP_UNLINK: { /* {4, From, To}: before OTP 26 */
+        NEED(2, FROM_PEER(0));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_unlink(p, c->el[0]);
+        return DIST_OK;
+    }
+    case DOP_UNLINK_ID: { /* {35, Id, From, To}, acknowledged with {36, Id, To, From} */
+        NEED(3, FROM_PEER(1));
+        process *p = process_lookup(t, c->el[2]);
+        if (p)
+            process_unlink(p, c->el[1]);
+        process_unlink_ack(t, c->el[0], c->el[2], c->el[1]);
+        return DIST_OK;
+    }
+    case DOP_EXIT: case DOP_EXIT2: { /* {3 | 8, From, To, Reason} */
+        NEED(3, FROM_PEER(0));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_exit_signal(p, c->el[0], c->el[2], c->op == DOP_EXIT);
+        return DIST_OK;
+    }
+    case DOP_EXIT_TT: case DOP_EXIT2_TT: { /* {13 | 18, From, To, Token, Reason} */
+        NEED(4, FROM_PEER(0));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_exit_signal(p, c->el[0], c->el[3], c->op == DOP_EXIT_TT);
+        return DIST_OK;
+    }
+    case DOP_UNLINK_ID_ACK:
+        return DIST_OK;
+    case DOP_MONITOR_P_EXIT: { /* {21, FromProc, ToPid, Ref, Reason}: a monitor of ours fired */
+        NEED(4, FROM_PEER(0) && is_pid(c->el[1]));
+        process *p = process_lookup(t, c->el[1]);
+        if (p)
+            process_watch_fired(p, c->el[2], c->el[0], c->el[3]);
+        return DIST_OK;
+    }
+    case DOP_DEMONITOR_P: { /* {20, From, ToProc, Ref} */
+        NEED(3, FROM_PEER(0));
+        process *p = process_resolve(t, c->el[1]);
+        if (p)
+            process_demonitor(p, c->el[2]);
+        return DIST_OK;
+    }
+    default:
+        return dropped(why, whylen, "control message op %ld is not handled", c->op);
+    }
+#undef FROM_PEER
+#undef NEED
+}
+
+enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
+                              size_t len, unsigned max_depth, char *why, size_t whylen)
+{
+    if (len < 2 || (unsigned char)frame[0] != PASS_THROUGH || (unsigned char)frame[1] != VERSION_MAGIC) {
+        snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
+        return DIST_EPROTO;
+    }
+    size_t i = 2;
+    control c;
+    if (decode_control(frame, len, &i, &c) < 0) {
+        snprintf(why, whylen, "malformed control message");
+        return DIST_EPROTO;
+    }
+    term_view msg = {NULL, 0};
+    if (i < len) {
+        if ((unsigned char)frame[i] != VERSION_MAGIC) {
+            snprintf(why, whylen, "message without version byte");
+            return DIST_EPROTO;
+        }
+        size_t start = ++i;
+        int rc = term_skip(frame, len, &i, max_depth);
+        if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
+            process *p = recipient(t, &c);
+            if (p) { /* the recipient says so, once (and answers, if it was a call) */
+                process_refuse(p, (term_view){frame + start, len - start}, term_strerror(rc));
+                return DIST_OK;
+            }
+            snprintf(why, whylen, "message to no such process dropped: %s", term_strerror(rc));
+            return DIST_DROPPED;
+        }
+        if (rc != TERM_OK || i != len) {
+            snprintf(why, whylen, "malformed message: %s", rc ? term_strerror(rc) : "trailing bytes");
+            return DIST_EPROTO;
+        }
+        msg = (term_view){frame + start, len - start};
+    }
+    enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
+    if (r == DIST_EPROTO)
+        snprintf(why, whylen, "malformed control message (op %ld)", c.op);
+    return r;
+}
+
+/* ---- out ---- */
+
+/* Start a frame: room for its length, 'p', 131, and a control tuple header of
+ * `arity` with the op. Returns the frame's offset in out, or -1. */
+static long begin(buffer *out, int arity, int op, size_t extra)
+{
+    if (buffer_reserve(out, 4 + 2 + 2 + 2 + extra) < 0)
+        return -1;
+    long at = (long)out->end;
+    char *p = buffer_tail(out);
+    p[4] = (char)PASS_THROUGH;
+    p[5] = (char)VERSION_MAGIC;
+    p[6] = 104;
+    p[7] = (char)arity;
+    p[8] = 97;
+    p[9] = (char)op;
+    out->end += 10;
+    return at;
+}
+
+static void put_view(buffer *out, term_view v)
+{
+    memcpy(buffer_tail(out), v.ptr, v.len);
+    out->end += v.len;
+}
+
+static void put_msg(buffer *out, term_view msg)
+{
+    *buffer_tail(out) = (char)VERSION_MAGIC;
+    out->end++;
+    put_view(out, msg);
+}
+
+static int finish(buffer *out, long at)
+{
+    size_t n = out->end - (size_t)at - 4;
+    if (n > UINT32_MAX) {
+        out->end = (size_t)at;
+        return -1;
+    }
+    put_u32(out->data + at, (uint32_t)n);
+    return 0;
+}
+
+/* A whole frame: {op, parts...}, then msg when msg.ptr is set. */
+static int encode(buffer *out, int op, int n, const term_view *parts, term_view msg)
+{
+    size_t len = msg.ptr ? 1 + msg.len : 0;
+    for (int i = 0; i < n; i++)
+        len += parts[i].len;
+    long at = begin(out, n + 1, op, len);
+    if (at < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        put_view(out, parts[i]);
+    if (msg.ptr)
+        put_msg(out, msg);
+    return finish(out, at);
+}
+
+static const char no_cookie[] = {119, 0};
+#define NO_MSG ((term_view){NULL, 0})
+#define PARTS(...) (int)(sizeof((term_view[]){__VA_ARGS__}) / sizeof(term_view)), (term_view[]){__VA_ARGS__}
+
+int dist_encode_send(buffer *out, term_view to_pid, term_view msg)
+{
+    return encode(out, DOP_SEND, PARTS({no_cookie, sizeof no_cookie}, to_pid), msg);
+}
+
+int dist_encode_reg_send(buffer *out, term_view from, term_view name, term_view msg)
+{
+    return encode(out, DOP_REG_SEND, PARTS(from, {no_cookie, sizeof no_cookie}, name), msg);
+}
+
+int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg)
+{
+    return encode(out, DOP_ALIAS_SEND, PARTS(from, alias), msg);
+}
+
+int dist_encode_monitor_exit(buffer *out, term_view watched, term_view watcher, term_view ref,
+                             term_view reason)
+{
+    return encode(out, DOP_MONITOR_P_EXIT, PARTS(watched, watcher, ref, reason), NO_MSG);
+}
+
+int dist_encode_link(buffer *out, term_view from, term_view to)
+{
+    return encode(out, DOP_LINK, PARTS(from, to), NO_MSG);
+}
+
+int dist_encode_exit(buffer *out, term_view from, term_view to, term_view reason)
+{
+    return encode(out, DOP_EXIT, PARTS(from, to, reason), NO_MSG);
+}
+
+int dist_encode_unlink_ack(buffer *out, term_view id, term_view from, term_view to)
+{
+    return encode(out, DOP_UNLINK_ID_ACK, PARTS(id, from, to), NO_MSG);
+}
+
+int dist_encode_unlink_id(buffer *out, term_view id, term_view from, term_view to)
+{
+    return encode(out, DOP_UNLINK_ID, PARTS(id, from, to), NO_MSG);
+}
+
+int dist_encode_monitor(buffer *out, term_view from, term_view to, term_view ref)
+{
+    return encode(out, DOP_MONITOR_P, PARTS(from, to, ref), NO_MSG);
+}
+
+int dist_encode_demonitor(buffer *out, term_view from, term_view to, term_view ref)
+{
+    return encode(out, DOP_DEMONITOR_P, PARTS(from, to, ref), NO_MSG);
+}
+
+int dist_encode_tick(buffer *out)
+{
+    static const char tick[4] = {0, 0, 0, 0};
+    return buffer_append(out, tick, sizeof tick);
+}

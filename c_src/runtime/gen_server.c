@@ -1,0 +1,801 @@
+/* gen_server.c: the generic server behaviour; see gen_server.h. */
+#include "gen_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdarg.h>
+#include <time.h>
+
+#include "buffer.h"
+#include "log.h"
+
+#define KEEP_REPLY_BUFFER (64 * 1024) /* reply memory kept between messages */
+
+typedef struct queued {
+    struct queued *next;
+    size_t len;
+    char msg[];
+} queued;
+
+struct gcn_server {
+    const gcn_module *cb;
+    void *priv;      /* the module's, from its load */
+    void *state;
+    process *self;
+    gcn_buf out;     /* the reply to the call at hand, reused: no allocation per call */
+    gcn_buf later;   /* replies sent with gcn_reply, system replies */
+    unsigned long long handled;
+    uint64_t timeout_timer; /* the pending gen_server timeout (0: none) */
+    uint64_t timeout_ms;    /* asked for by the callback running now */
+    int timeout_wanted;
+    int init_failed;        /* no state: terminate is not run */
+    int want_continue;
+    int suspended;
+    queued *queue, **queue_tail; /* what arrived while suspended, in order */
+    char *parent;                /* start_link's caller; NULL: the server is its own parent */
+    size_t parent_len;
+};
+
+struct gcn_caller {
+    size_t pid_len, tag_len;
+    char bytes[]; /* pid, then tag */
+};
+
+/* ---- reading requests ---- */
+
+/* Is the term v exactly the atom `name`? */
+static int is(term_view v, const char *name)
+{
+    int i = 0;
+    return term_atom_is(v, &i, name) && (size_t)i == v.len;
+}
+
+/* The Ref of a tag that is exactly [alias | Ref]. */
+static int alias_ref(term_view tag, term_view *alias)
+{
+    int i = 0, arity, type, size;
+    if (ei_decode_list_header(tag.ptr, &i, &arity) < 0 || arity != 1 || !term_atom_is(tag, &i, "alias") ||
+        ei_get_type(tag.ptr, &i, &type, &size) < 0 ||
+        (type != ERL_NEW_REFERENCE_EXT && type != ERL_NEWER_REFERENCE_EXT))
+        return 0;
+    *alias = (term_view){tag.ptr + i, tag.len - (size_t)i};
+    return 1;
+}
+
+/* Where gen:reply sends: to the alias of a tag [alias | Ref] (OTP 24+ calls)
+ * or [[alias | Ref] | _] (OTP 27 multi_call); otherwise (0) to the caller's pid. */
+static int alias_of(term_view tag, term_view *alias)
+{
+    int i = 0, arity;
+    term_view head;
+    if (alias_ref(tag, alias))
+        return 1;
+    return ei_decode_list_header(tag.ptr, &i, &arity) == 0 && arity == 1 &&
+           term_next(tag, &i, &head) == 0 && alias_ref(head, alias);
+}
+
+/* {Pid, Tag} of a call or a system message. */
+static int decode_from(term_view msg, int *i, gcn_from *from)
+{
+    int arity;
+    return ei_decode_tuple_header(msg.ptr, i, &arity) == 0 && arity == 2 &&
+                   term_next(msg, i, &from->pid) == 0 && term_next(msg, i, &from->tag) == 0 &&
+                   (from->pid.ptr[0] == ERL_PID_EXT || from->pid.ptr[0] == ERL_NEW_PID_EXT)
+               ? 0
+               : -1;
+}
+
+/* ---- replying ---- */
+
+/* Send msg (one of the server's reply buffers) and give the buffer's memory
+ * back if a large reply went through it. */
+static void send_to(gen_server *gs, const gcn_from *to, gcn_buf *msg)
+{
+    ei_x_buff *x = gcn_buf_ei(msg);
+    term_view m = {x->buff, (size_t)x->index};
+    term_view alias;
+    if (alias_of(to->tag, &alias))
+        process_send_alias(gs->self, alias, m);
+    else
+        process_send(gs->self, to->pid, m);
+    term_shrink(x, KEEP_REPLY_BUFFER);
+}
+
+/* Start {Tag, _} in b; the reply term follows. */
+static void begin_reply(gcn_buf *b, const gcn_from *to)
+{
+    ei_x_buff *x = gcn_buf_ei(b);
+    x->index = 0;
+    b->failed = 0;
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_append_buf(x, to->tag.ptr, (int)to->tag.len);
+}
+
+int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply)
+{
+    begin_reply(&self->later, to);
+    if (gcn_put_term(&self->later, reply) < 0) {
+        log_error("%s: gcn_reply: the reply is not one term (or out of memory); not sent", self->cb->name);
+        return -1;
+    }
+    send_to(self, to, &self->later);
+    return 0;
+}
+
+gcn_caller *gcn_hold(const gcn_from *from)
+{
+    gcn_caller *c = malloc(sizeof *c + from->pid.len + from->tag.len);
+    if (!c)
+        return NULL;
+    c->pid_len = from->pid.len;
+    c->tag_len = from->tag.len;
+    memcpy(c->bytes, from->pid.ptr, from->pid.len);
+    memcpy(c->bytes + from->pid.len, from->tag.ptr, from->tag.len);
+    return c;
+}
+
+gcn_from gcn_caller_from(const gcn_caller *c)
+{
+    return (gcn_from){{c->bytes, c->pid_len}, {c->bytes + c->pid_len, c->tag_len}};
+}
+
+void gcn_release(gcn_caller *c) { free(c); }
+
+int gcn_reply_held(gcn_server *self, gcn_caller *c, gcn_term reply)
+{
+    gcn_from to = gcn_caller_from(c);
+    int rc = gcn_reply(self, &to, reply);
+    gcn_release(c);
+    return rc;
+}
+
+int gcn_caller_on(const gcn_caller *c, const char *node, size_t len)
+{
+    const char *n;
+    size_t nlen;
+    return process_term_node((term_view){c->bytes, c->pid_len}, &n, &nlen) == 0 && nlen == len &&
+           memcmp(n, node, len) == 0;
+}
+
+process *gen_server_process(gen_server *self) { return self->self; }
+gen_server *gen_server_of(process *p) { return process_state(p); }
+
+/* ---- the server's own view ---- */
+
+gcn_term gcn_self(const gcn_server *self) { return process_pid(self->self); }
+const char *gcn_name(const gcn_server *self) { return process_name(self->self); }
+const char *gcn_node(const gcn_server *self) { return process_table_node(process_table_of(self->self)); }
+void *gcn_priv(const gcn_server *self) { return self->priv; }
+void gcn_want_flush(gcn_server *self) { process_want_flush(self->self); }
+void gcn_stop(gcn_server *self, gcn_term reason) { process_exit(self->self, reason); }
+
+void gcn_log(enum gcn_log_level level, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    if (!log_enabled((enum log_level)level))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log_msg((enum log_level)level, "%s", line);
+}
+
+/* ---- checking what callbacks hand back ---- */
+
+static const char normal_atom[] = {119, 6, 'n', 'o', 'r', 'm', 'a', 'l'};
+
+static void stop_normal(gen_server *gs) { process_exit(gs->self, (term_view){normal_atom, sizeof normal_atom}); }
+
+/* A callback broke its contract: stop with {bad_return_value, Callback}, as
+ * gen_server stops on a bad return, so monitors and links see why. */
+static void bad_return(gen_server *gs, const char *callback, const char *what)
+{
+    char reason[80];
+    int i = 0;
+    log_error("%s: %s %s; the server stops", gs->cb->name, callback, what);
+    ei_encode_tuple_header(reason, &i, 2);
+    ei_encode_atom(reason, &i, "bad_return_value");
+    ei_encode_atom(reason, &i, callback);
+    process_exit(gs->self, (term_view){reason, (size_t)i});
+}
+
+/* Act on a callback's result; 0, or -1 when it was none of gcn_result's. */
+static int result(gen_server *gs, const char *callback, enum gcn_result r)
+{
+    if (r != GCN_REPLY && r != GCN_NOREPLY && r != GCN_STOP) {
+        bad_return(gs, callback, "returned no gcn_result");
+        return -1;
+    }
+    if (r == GCN_STOP)
+        stop_normal(gs);
+    return 0;
+}
+
+/* ---- timers and the gen_server timeout ---- */
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ms from now, in µs, saturating (a timer a peer's number sets never wraps). */
+static uint64_t due_in(uint64_t ms)
+{
+    uint64_t us = ms > UINT64_MAX / 2000 ? UINT64_MAX / 2 : ms * 1000;
+    return now_us() + us;
+}
+
+gcn_timer gcn_send_after(gcn_server *self, uint64_t ms, gcn_term msg)
+{
+    if (term_skip_one(msg) < 0) {
+        log_error("%s: gcn_send_after: the message is not one term", self->cb->name);
+        return 0;
+    }
+    return process_send_after(self->self, due_in(ms), msg);
+}
+
+int gcn_cancel_timer(gcn_server *self, gcn_timer t) { return process_cancel_timer(self->self, t); }
+
+void gcn_set_timeout(gcn_server *self, uint64_t ms)
+{
+    self->timeout_wanted = 1;
+    self->timeout_ms = ms;
+}
+
+/* A message arrived: the pending timeout, if any, is off. */
+static void timeout_off(gen_server *gs)
+{
+    if (gs->timeout_timer)
+        process_cancel_timer(gs->self, gs->timeout_timer);
+    gs->timeout_timer = 0;
+}
+
+/* After a callback: arm the timeout it asked for. */
+static void timeout_on(gen_server *gs)
+{
+    static const char timeout_atom[] = {119, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
+    if (!gs->timeout_wanted)
+        return;
+    gs->timeout_wanted = 0;
+    timeout_off(gs);
+    if (!process_exiting(gs->self))
+        gs->timeout_timer = process_send_after(gs->self, due_in(gs->timeout_ms),
+                                               (term_view){timeout_atom, sizeof timeout_atom});
+}
+
+/* ---- sending, links ---- */
+
+int gcn_send(gcn_server *self, gcn_term to, gcn_term msg)
+{
+    process_table *t = process_table_of(self->self);
+    int i = 0, arity;
+    term_view name, node;
+    if (term_skip_one(to) < 0 || term_skip_one(msg) < 0) {
+        log_error("%s: gcn_send: the destination or the message is not one term", self->cb->name);
+        return -1;
+    }
+    int type = gcn_type(to);
+    if (type == GCN_PID)
+        return process_send(self->self, to, msg);
+    if (type == GCN_ATOM) {
+        process *p = process_resolve(t, to);
+        if (p)
+            return process_send(self->self, process_pid(p), msg);
+        const char *nm = "?";
+        size_t nmlen = 1;
+        term_atom(to, &i, &nm, &nmlen);
+        log_warning("%s: gcn_send: no process is registered as %.*s here; message dropped",
+                    self->cb->name, (int)nmlen, nm);
+        return -1;
+    }
+    if (type == GCN_TUPLE && ei_decode_tuple_header(to.ptr, &i, &arity) == 0 && arity == 2 &&
+        term_next(to, &i, &name) == 0 && term_next(to, &i, &node) == 0 &&
+        gcn_type(name) == GCN_ATOM && gcn_type(node) == GCN_ATOM) {
+        const char *nd;
+        size_t ndlen;
+        int j = 0;
+        if (term_atom(node, &j, &nd, &ndlen) == 0 && ndlen == strlen(gcn_node(self)) &&
+            memcmp(nd, gcn_node(self), ndlen) == 0)
+            return gcn_send(self, name, msg);
+        return process_send_registered(self->self, name, node, msg);
+    }
+    log_error("%s: gcn_send: the destination is no pid, name or {Name, Node}", self->cb->name);
+    return -1;
+}
+
+/* Is pid one of this node's? */
+static int on_this_node(gcn_server *self, term_view pid)
+{
+    const char *n;
+    size_t len;
+    const char *me = gcn_node(self);
+    return process_term_node(pid, &n, &len) == 0 && len == strlen(me) && memcmp(n, me, len) == 0;
+}
+
+int gcn_link(gcn_server *self, gcn_term pid)
+{
+    if (gcn_type(pid) != GCN_PID || on_this_node(self, pid))
+        return -1; /* links between two processes of this node are not kept */
+    return process_link(self->self, pid, 1);
+}
+
+int gcn_unlink(gcn_server *self, gcn_term pid)
+{
+    if (gcn_type(pid) != GCN_PID || on_this_node(self, pid))
+        return -1;
+    process_unlink_remote(self->self, pid);
+    return 0;
+}
+
+int gcn_monitor(gcn_server *self, gcn_term pid, gcn_buf *ref)
+{
+    char r[PROCESS_REF_MAX];
+    if (gcn_type(pid) != GCN_PID)
+        return -1;
+    int len = process_watch(self->self, pid, r);
+    if (len < 0)
+        return -1;
+    return ref ? gcn_buf_append(ref, r, (size_t)len) : 0;
+}
+
+int gcn_demonitor(gcn_server *self, gcn_term ref)
+{
+    return process_unwatch(self->self, ref);
+}
+
+/* ---- worker jobs ---- */
+
+typedef struct job {
+    gcn_job_run *run;
+    gcn_job_done *done;
+    void *arg;
+} job;
+
+static void job_run(void *arg)
+{
+    job *j = arg;
+    j->run(j->arg);
+}
+
+static void job_done(process *p, void *arg, int ran)
+{
+    job *j = arg;
+    gen_server *gs = p ? process_state(p) : NULL;
+    if (!gs || !ran) {
+        j->done(NULL, NULL, j->arg);
+    } else {
+        gs->handled++;
+        timeout_off(gs);
+        if (result(gs, "job done", j->done(gs, gs->state, j->arg)) == 0)
+            timeout_on(gs);
+    }
+    free(j);
+}
+
+int gcn_submit(gcn_server *self, gcn_job_run *run, gcn_job_done *done, void *arg)
+{
+    job *j = malloc(sizeof *j);
+    if (!j || !run || !done) {
+        free(j);
+        return -1;
+    }
+    *j = (job){run, done, arg};
+    if (process_submit(self->self, job_run, job_done, j) < 0) {
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- calls, casts, infos ---- */
+
+static void handle_call(gen_server *gs, term_view msg, int i)
+{
+    gcn_from from;
+    term_view request;
+    if (decode_from(msg, &i, &from) < 0 || term_next(msg, &i, &request) < 0) {
+        log_warning("%s: ignoring a '$gen_call' whose From is not {Pid, Tag}", gs->cb->name);
+        return;
+    }
+    begin_reply(&gs->out, &from);
+    size_t before = (size_t)gcn_buf_ei(&gs->out)->index;
+    enum gcn_result r = gs->cb->handle_call(gs, gs->state, request, &from, &gs->out);
+    if (result(gs, "handle_call", r) < 0)
+        return;
+    if (r != GCN_NOREPLY) {
+        if (!gcn_buf_ok_term(&gs->out, before)) {
+            bad_return(gs, "handle_call", gs->out.failed ? "ran out of memory writing its reply"
+                                                         : "wrote a reply that is not exactly one term");
+            return;
+        }
+        send_to(gs, &from, &gs->out);
+    }
+}
+
+static void dispatch(gen_server *gs, term_view msg)
+{
+    int i = 0, arity;
+    term_view request;
+    timeout_off(gs);
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0) {
+        if (arity == 3 && term_atom_is(msg, &i, "$gen_call")) {
+            handle_call(gs, msg, i);
+            timeout_on(gs);
+            return;
+        }
+        if (arity == 2 && term_atom_is(msg, &i, "$gen_cast") && term_next(msg, &i, &request) == 0) {
+            if (gs->cb->handle_cast && result(gs, "handle_cast", gs->cb->handle_cast(gs, gs->state, request)) < 0)
+                return;
+            timeout_on(gs);
+            return;
+        }
+    }
+    if (gs->cb->handle_info && result(gs, "handle_info", gs->cb->handle_info(gs, gs->state, msg)) < 0)
+        return;
+    timeout_on(gs);
+}
+
+/* ---- system messages ---- */
+
+/* The caller's OTP release: what its node told us, else a guess from the
+ * tag (OTP 27 aliases are 5-word references, OTP 25's 3-word). */
+static int caller_release(gen_server *gs, const gcn_from *from)
+{
+    int r = process_release_of(process_table_of(gs->self), from->pid);
+    term_view alias;
+    if (r)
+        return r;
+    if (alias_of(from->tag, &alias) && (unsigned char)alias.ptr[0] == ERL_NEWER_REFERENCE_EXT &&
+        alias.len >= 3 && get_u16(alias.ptr + 1) >= 5)
+        return 27;
+    return 25;
+}
+
+static void encode_parent(gen_server *gs, ei_x_buff *x)
+{
+    term_view p = gs->parent ? (term_view){gs->parent, gs->parent_len} : process_pid(gs->self);
+    ei_x_append_buf(x, p.ptr, (int)p.len);
+}
+
+/* {status, Pid, {module, gen_server}, [PDict, SysState, Parent, [], Misc]}, as OTP 25-27. */
+/* The state as format_status (status) or format_state shows it, written
+ * into b: 0, or -1 (b as it was) when the module has no such callback or it
+ * wrote something other than one term (logged). */
+static int format(gen_server *gs, gcn_buf *b, int status)
+{
+    size_t before = (size_t)gcn_buf_ei(b)->index;
+    int rc = status && gs->cb->format_status ? gs->cb->format_status(gs, gs->state, b)
+             : gs->cb->format_state          ? gs->cb->format_state(gs->state, b)
+                                             : -1;
+    if (rc == 0 && gcn_buf_ok_term(b, before))
+        return 0;
+    if (rc == 0)
+        log_error("%s: %s wrote something other than one term", gs->cb->name,
+                  status && gs->cb->format_status ? "format_status" : "format_state");
+    gcn_buf_ei(b)->index = (int)before;
+    b->failed = 0;
+    return -1;
+}
+
+static void encode_status(gen_server *gs, ei_x_buff *x)
+{
+    const char *sys_state = gs->suspended ? "suspended" : "running";
+    term_view pid = process_pid(gs->self);
+    char header[512];
+    const char *name = process_name(gs->self);
+    if (name)
+        snprintf(header, sizeof header, "Status for generic server %s", name);
+    else
+        snprintf(header, sizeof header, "Status for generic server <%s.%u.0>",
+                 process_table_node(process_table_of(gs->self)), process_number(gs->self));
+    ei_x_encode_tuple_header(x, 4);
+    ei_x_encode_atom(x, "status");
+    ei_x_append_buf(x, pid.ptr, (int)pid.len);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "module");
+    ei_x_encode_atom(x, "gen_server");
+    ei_x_encode_list_header(x, 5);
+    /* PDict */
+    ei_x_encode_list_header(x, 2);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "$initial_call");
+    ei_x_encode_tuple_header(x, 3);
+    ei_x_encode_atom(x, gs->cb->name);
+    ei_x_encode_atom(x, "init");
+    ei_x_encode_long(x, 1);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "$ancestors");
+    ei_x_encode_list_header(x, 1);
+    encode_parent(gs, x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_atom(x, sys_state);
+    encode_parent(gs, x);
+    ei_x_encode_empty_list(x); /* Debug */
+    /* Misc, as gen_server:format_status builds it */
+    ei_x_encode_list_header(x, 3);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "header");
+    ei_x_encode_string(x, header);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "data");
+    ei_x_encode_list_header(x, 3);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_string(x, "Status");
+    ei_x_encode_atom(x, sys_state);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_string(x, "Parent");
+    encode_parent(gs, x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_string(x, "Logged events");
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "data");
+    ei_x_encode_list_header(x, 1);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_string(x, "State");
+    if (format(gs, &gs->later, 1) < 0)
+        ei_x_encode_atom(x, "undefined");
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+    ei_x_encode_empty_list(x);
+}
+
+static void resume(gen_server *gs)
+{
+    gs->suspended = 0;
+    while (gs->queue && !gs->suspended && !process_exiting(gs->self)) {
+        queued *q = gs->queue;
+        gs->queue = q->next;
+        if (!gs->queue)
+            gs->queue_tail = &gs->queue;
+        dispatch(gs, (term_view){q->msg, q->len});
+        free(q);
+    }
+}
+
+static void handle_system(gen_server *gs, term_view msg, int i)
+{
+    gcn_from from;
+    term_view req;
+    int arity, j;
+    if (decode_from(msg, &i, &from) < 0 || term_next(msg, &i, &req) < 0) {
+        log_warning("%s: ignoring a malformed system message", gs->cb->name);
+        return;
+    }
+    gcn_buf *b = &gs->later;
+    ei_x_buff *x = gcn_buf_ei(b);
+    begin_reply(b, &from);
+    j = 0;
+    if (is(req, "get_state")) {
+        int ok = caller_release(gs, &from) >= 26; /* OTP 26.1+ wants {ok, State} */
+        if (ok) {
+            ei_x_encode_tuple_header(x, 2);
+            ei_x_encode_atom(x, "ok");
+        }
+        if (format(gs, b, 0) < 0) {
+            begin_reply(b, &from);
+            static const char none[] = {119, 8, 'n', 'o', '_', 's', 't', 'a', 't', 'e'};
+            gcn_error(b, "not_supported", (term_view){none, sizeof none});
+        }
+    } else if (is(req, "get_status")) {
+        encode_status(gs, x);
+    } else if (is(req, "suspend")) {
+        gs->suspended = 1;
+        ei_x_encode_atom(x, "ok");
+    } else if (is(req, "resume")) {
+        ei_x_encode_atom(x, "ok");
+        send_to(gs, &from, b);
+        resume(gs);
+        return;
+    } else if (ei_decode_tuple_header(req.ptr, &j, &arity) == 0 && arity == 2 &&
+               term_atom_is(req, &j, "terminate") && process_is_system(gs->self)) {
+        static const char why[] = {119, 14, 's', 'y', 's', 't', 'e', 'm', '_', 'p', 'r', 'o', 'c', 'e', 's', 's'};
+        log_warning("%s: refused to stop: it is one of the node's own processes", gs->cb->name);
+        gcn_error(b, "not_supported_by_c_node", (term_view){why, sizeof why});
+    } else if ((j = 0, ei_decode_tuple_header(req.ptr, &j, &arity)) == 0 && arity == 2 &&
+               term_atom_is(req, &j, "terminate")) {
+        term_view reason = {normal_atom, sizeof normal_atom};
+        if (term_next(req, &j, &reason) < 0) /* cannot happen on a checked message */
+            reason = (term_view){normal_atom, sizeof normal_atom};
+        ei_x_encode_atom(x, "ok");
+        send_to(gs, &from, b); /* ok first, then DOWN and EXIT: what proc_lib:stop waits for */
+        process_exit(gs->self, reason);
+        return;
+    } else if ((j = 0, ei_decode_tuple_header(req.ptr, &j, &arity)) == 0 && arity == 2 &&
+               term_atom_is(req, &j, "replace_state")) {
+        static const char why[] = {119, 13, 'r', 'e', 'p', 'l', 'a', 'c', 'e', '_', 's', 't', 'a', 't', 'e'};
+        gcn_error(b, "not_supported_by_c_node", (term_view){why, sizeof why});
+    } else {
+        gcn_error(b, "unknown_system_msg", req);
+    }
+    send_to(gs, &from, b);
+}
+
+/* ---- the behaviour ---- */
+
+static void message(process *self, term_view msg)
+{
+    gen_server *gs = process_state(self);
+    int i = 0, arity;
+    gs->handled++;
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 3 && term_atom_is(msg, &i, "system")) {
+        handle_system(gs, msg, i);
+        return;
+    }
+    if (gs->suspended) {
+        queued *q = malloc(sizeof *q + msg.len);
+        if (!q) {
+            log_error("%s: out of memory queueing a message while suspended", gs->cb->name);
+            return;
+        }
+        q->next = NULL;
+        q->len = msg.len;
+        memcpy(q->msg, msg.ptr, msg.len);
+        *gs->queue_tail = q;
+        gs->queue_tail = &q->next;
+        return;
+    }
+    dispatch(gs, msg);
+}
+
+static void free_server(gen_server *gs, term_view reason)
+{
+    if (gs->cb->terminate && !gs->init_failed)
+        gs->cb->terminate(gs->state, reason);
+    while (gs->queue) {
+        queued *q = gs->queue;
+        gs->queue = q->next;
+        free(q);
+    }
+    gcn_buf_release(&gs->out);
+    gcn_buf_release(&gs->later);
+    free(gs->parent);
+    free(gs);
+}
+
+static void destroy(process *self, term_view reason) { free_server(process_state(self), reason); }
+
+static void node_down(process *self, const char *node, size_t len)
+{
+    gen_server *gs = process_state(self);
+    if (gs->cb->node_down)
+        gs->cb->node_down(gs, gs->state, node, len);
+}
+
+static void flush(process *self)
+{
+    gen_server *gs = process_state(self);
+    if (gs->cb->flush)
+        gs->cb->flush(gs, gs->state);
+}
+
+
+/* A message too deep to accept: if it is a call, tell the caller so rather
+ * than let it wait for its timeout. Only the envelope
+ * {'$gen_call', {Pid, Tag}, _} is read, each part checked first. */
+static void refused(process *self, term_view raw, const char *why)
+{
+    gen_server *gs = process_state(self);
+    size_t i = 2, start;
+    term_view label, from_term;
+    gcn_from from;
+    int j = 0;
+    log_warning("%s: refused a message of %zu bytes: %s", gs->cb->name, raw.len, why);
+    if (raw.len < 2 || (unsigned char)raw.ptr[0] != ERL_SMALL_TUPLE_EXT || raw.ptr[1] != 3)
+        return;
+    start = i;
+    if (term_skip(raw.ptr, raw.len, &i, 1) != TERM_OK)
+        return;
+    label = (term_view){raw.ptr + start, i - start};
+    start = i;
+    if (!is(label, "$gen_call") || term_skip(raw.ptr, raw.len, &i, 8) != TERM_OK)
+        return;
+    from_term = (term_view){raw.ptr + start, i - start};
+    if (decode_from(from_term, &j, &from) < 0)
+        return;
+    static const char too_deep[] = {104, 2, 119, 11, 'b', 'a', 'd', '_', 'r', 'e', 'q', 'u', 'e', 's', 't',
+                                    119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
+    gcn_buf *b = &gs->later;
+    begin_reply(b, &from);
+    ei_x_encode_tuple_header(gcn_buf_ei(b), 2);
+    ei_x_encode_atom(gcn_buf_ei(b), "error");
+    ei_x_append_buf(gcn_buf_ei(b), too_deep, sizeof too_deep);
+    send_to(gs, &from, b);
+}
+
+static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush, refused};
+
+process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, term_view arg,
+                          const char *name, const char **error)
+{
+    static const char shutdown[] = {119, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+    static const char nil[] = {106};
+    gcn_init init = {NULL, 0, 0};
+    *error = "out_of_memory";
+    if (name && process_whereis(t, name, strlen(name))) {
+        *error = "already_started";
+        return NULL;
+    }
+    gen_server *gs = calloc(1, sizeof *gs);
+    if (!gs)
+        return NULL;
+    gs->cb = cb;
+    gs->priv = priv;
+    gs->queue_tail = &gs->queue;
+    gs->init_failed = 1; /* until init says otherwise: no terminate */
+    if (gcn_buf_init(&gs->out) < 0 || gcn_buf_init(&gs->later) < 0) {
+        gcn_buf_release(&gs->out);
+        free(gs);
+        return NULL;
+    }
+    /* The process exists before init runs, so init may use gcn_self, timers
+     * and jobs; if init fails it goes again without a trace (no monitor or
+     * link can be on it yet). */
+    process *p = process_spawn(t, &gen_server_behaviour, gs);
+    if (!p) {
+        free_server(gs, (term_view){shutdown, sizeof shutdown});
+        return NULL;
+    }
+    gs->self = p;
+    if (!arg.len)
+        arg = (term_view){nil, sizeof nil};
+    if (cb->init) {
+        const char *why = NULL;
+        if (cb->init(gs, arg, &init, &why) != 0) {
+            *error = why ? why : "init_failed";
+            process_exit(p, (term_view){shutdown, sizeof shutdown});
+            return NULL;
+        }
+        if (!init.state) {
+            log_error("%s: init returned no state; the server is not started", cb->name);
+            *error = "bad_return_value";
+            process_exit(p, (term_view){shutdown, sizeof shutdown});
+            return NULL;
+        }
+    }
+    gs->init_failed = 0;
+    gs->state = init.state;
+    gs->want_continue = init.want_continue && cb->handle_continue;
+    process_set_trap_exit(p, init.trap_exit);
+    if (name && process_register(p, name) < 0) {
+        process_exit(p, (term_view){shutdown, sizeof shutdown});
+        return NULL;
+    }
+    timeout_on(gs); /* init may ask for a timeout, as {ok, State, Timeout} */
+    return p;
+}
+
+void gen_server_continue(process *p)
+{
+    gen_server *gs = process_state(p);
+    if (gs->want_continue && !process_exiting(p)) {
+        gs->want_continue = 0;
+        gs->cb->handle_continue(gs, gs->state);
+        timeout_on(gs);
+    }
+}
+
+void gen_server_set_parent(process *p, term_view parent)
+{
+    gen_server *gs = process_state(p);
+    char *copy = malloc(parent.len);
+    if (!copy)
+        return;
+    memcpy(copy, parent.ptr, parent.len);
+    free(gs->parent);
+    gs->parent = copy;
+    gs->parent_len = parent.len;
+}
+
+unsigned long long gen_server_handled(const process *p)
+{
+    const gen_server *gs = process_state(p);
+    return gs->handled;
+}

@@ -1,0 +1,974 @@
+/* process.c: pids, registered names, monitors, links and the lifetimes of
+ * the node's processes; see process.h. */
+#include "process.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "log.h"
+#include "monitor_link.h"
+#include "timer_heap.h"
+#include "workers.h"
+
+/* A monitor record's parts: the key (the reference), then the watcher and
+ * how it named the target. A link's only part is the linked pid. */
+enum { MON_REF = 0, MON_WATCHER = 1, MON_WATCHED = 2 };
+
+/* A message one process of this node sent another, waiting for the settle. */
+typedef struct mail {
+    struct mail *next;
+    uint32_t to;
+    size_t len;
+    char msg[];
+} mail;
+
+struct process {
+    process_table *table;
+    uint32_t num;
+    char *pid;
+    size_t pid_len;
+    char *name;
+    size_t name_len;
+    const process_behaviour *behaviour;
+    void *state;
+    ml_list monitors;    /* monitors of this process, by remote watchers */
+    ml_list links;       /* links to remote processes */
+    ml_list watches;     /* monitors this process set on others (process_watch) */
+    int trap_exit;
+    int system;          /* the node's own: exit signals are ignored */
+    int want_flush;
+    char *exit_reason;   /* set once the process is stopping */
+    size_t exit_len;
+    struct process *next_dying;
+    struct ptimer **timers; /* pending timers, each knowing its slot here */
+    size_t ntimers, timers_cap;
+};
+
+/* A pending timer: what to deliver to whom; freed when it fires, is
+ * cancelled, or its process goes. */
+typedef struct ptimer {
+    uint64_t id;
+    uint32_t owner;
+    size_t slot; /* in the owner's timers */
+    size_t len;
+    char msg[];
+} ptimer;
+
+/* A job handed to the worker pool, and whom to tell when it is done. */
+typedef struct pjob {
+    process_job_run *run;
+    process_job_done *done;
+    void *job;
+    uint32_t owner;
+} pjob;
+
+struct process_table {
+    char *node;
+    size_t node_len;
+    uint32_t creation;
+    process_router router;
+    process **procs;           /* live processes, sorted by number: found by binary search */
+    size_t nprocs, cap;
+    process **named;           /* the registered ones, sorted by name */
+    size_t nnamed, named_cap;
+    uint32_t next_num;
+    ml_index *ml;              /* every monitor and link */
+    process *dying, **dying_tail; /* stopped, torn down at the next settle */
+    mail *mail, **mail_tail;   /* sent between local processes, delivered at the next settle */
+    uint32_t *flush, *flushing; /* numbers of processes that asked to flush */
+    size_t nflush, flush_cap;
+    uint32_t *scratch;         /* process numbers, for walks during which processes stop */
+    size_t scratch_cap;
+    buffer gone;               /* pids of links to a node that went away */
+    timer_heap *timers;        /* every process's pending timers */
+    struct workers *workers;   /* the node's pool for blocking jobs */
+    uint64_t unlink_ids;       /* the last UNLINK_ID sent */
+    uint64_t refs;             /* references made so far (process_watch) */
+};
+
+static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
+static const char noconnection_atom[] = {119, 12, 'n', 'o', 'c', 'o', 'n', 'n', 'e', 'c', 't', 'i', 'o', 'n'};
+static const char noproc_atom[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+static const char shutdown_atom[] = {119, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
+
+/* ---- reading atoms, pids and friends from encoded bytes ---- */
+
+static int read_atom(term_view v, size_t *i, const char **s, size_t *n)
+{
+    int j = (int)*i;
+    if (term_atom(v, &j, s, n) < 0)
+        return -1;
+    *i = (size_t)j;
+    return 0;
+}
+
+int process_term_node(term_view t, const char **node, size_t *len)
+{
+    size_t i = 1;
+    if (t.len < 1)
+        return -1;
+    switch ((unsigned char)t.ptr[0]) {
+    case 103: case 88:            /* PID_EXT, NEW_PID_EXT */
+    case 102: case 89: case 120:  /* PORT_EXT, NEW_PORT_EXT, V4_PORT_EXT */
+    case 101:                     /* REFERENCE_EXT */
+        break;
+    case 114: case 90:            /* NEW_REFERENCE_EXT, NEWER_REFERENCE_EXT: Len first */
+        i = 3;
+        break;
+    default:
+        return -1;
+    }
+    return read_atom(t, &i, node, len);
+}
+
+struct pid_parts {
+    const char *node;
+    size_t node_len;
+    uint32_t id, serial, creation;
+};
+
+static int parse_pid(term_view v, struct pid_parts *p)
+{
+    size_t i = 1;
+    if (v.len < 1 || ((unsigned char)v.ptr[0] != 103 && (unsigned char)v.ptr[0] != 88))
+        return -1;
+    int wide = (unsigned char)v.ptr[0] == 88;
+    if (read_atom(v, &i, &p->node, &p->node_len) < 0 || i + 8 + (wide ? 4 : 1) > v.len)
+        return -1;
+    p->id = get_u32(v.ptr + i);
+    p->serial = get_u32(v.ptr + i + 4);
+    p->creation = wide ? get_u32(v.ptr + i + 8) : (unsigned char)v.ptr[i + 8];
+    return 0;
+}
+
+/* ---- the table ---- */
+
+process_table *process_table_create(const char *node, uint32_t creation,
+                                    const process_router *router)
+{
+    process_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->node = strdup(node);
+    t->ml = ml_index_create();
+    t->timers = timer_heap_create();
+    if (!t->node || !t->ml || !t->timers) {
+        free(t->node);
+        ml_index_destroy(t->ml);
+        timer_heap_destroy(t->timers);
+        free(t);
+        return NULL;
+    }
+    t->node_len = strlen(node);
+    t->creation = creation;
+    t->router = *router;
+    t->next_num = 1;
+    t->dying_tail = &t->dying;
+    t->mail_tail = &t->mail;
+    return t;
+}
+
+/* ---- the index: processes by number, registered ones by name ---- */
+
+/* Where the process numbered num is, or would go, in t->procs. */
+static size_t num_slot(const process_table *t, uint32_t num)
+{
+    size_t lo = 0, hi = t->nprocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->procs[mid]->num < num)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static process *by_num(process_table *t, uint32_t num)
+{
+    size_t i = num_slot(t, num);
+    return i < t->nprocs && t->procs[i]->num == num ? t->procs[i] : NULL;
+}
+
+static int name_cmp(const process *p, const char *name, size_t len)
+{
+    if (p->name_len != len)
+        return p->name_len < len ? -1 : 1;
+    return memcmp(p->name, name, len);
+}
+
+/* Where the process registered as name is, or would go, in t->named. */
+static size_t name_slot(const process_table *t, const char *name, size_t len)
+{
+    size_t lo = 0, hi = t->nnamed;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (name_cmp(t->named[mid], name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void unindex(process_table *t, process *p)
+{
+    size_t i = num_slot(t, p->num);
+    if (i < t->nprocs && t->procs[i] == p) {
+        memmove(t->procs + i, t->procs + i + 1, (t->nprocs - i - 1) * sizeof *t->procs);
+        t->nprocs--;
+    }
+    if (p->name) {
+        i = name_slot(t, p->name, p->name_len);
+        if (i < t->nnamed && t->named[i] == p) {
+            memmove(t->named + i, t->named + i + 1, (t->nnamed - i - 1) * sizeof *t->named);
+            t->nnamed--;
+        }
+    }
+}
+
+/* Free p and whatever it still holds, without telling anyone. */
+static void free_process(process_table *t, process *p)
+{
+    for (size_t i = 0; i < p->ntimers; i++) {
+        void *payload;
+        timer_heap_cancel(t->timers, p->timers[i]->id, &payload); /* 0 if it just fired */
+        free(p->timers[i]);
+    }
+    free(p->timers);
+    while (p->monitors.head)
+        ml_remove(t->ml, &p->monitors, p->monitors.head);
+    while (p->links.head)
+        ml_remove(t->ml, &p->links, p->links.head);
+    while (p->watches.head)
+        ml_remove(t->ml, &p->watches, p->watches.head);
+    free(p->pid);
+    free(p->name);
+    if (p->exit_reason != killed_atom)
+        free(p->exit_reason);
+    free(p);
+}
+
+void process_table_destroy(process_table *t)
+{
+    if (!t)
+        return;
+    term_view shutdown = {shutdown_atom, sizeof shutdown_atom};
+    while (t->nprocs) {
+        process *p = t->procs[t->nprocs - 1];
+        unindex(t, p);
+        if (p->behaviour->destroy)
+            p->behaviour->destroy(p, shutdown);
+        free_process(t, p);
+    }
+    while (t->dying) {
+        process *p = t->dying;
+        t->dying = p->next_dying;
+        if (p->behaviour->destroy)
+            p->behaviour->destroy(p, (term_view){p->exit_reason, p->exit_len});
+        free_process(t, p);
+    }
+    while (t->mail) {
+        mail *m = t->mail;
+        t->mail = m->next;
+        free(m);
+    }
+    ml_index_destroy(t->ml);
+    timer_heap_destroy(t->timers); /* every payload went with its process */
+    free(t->procs);
+    free(t->named);
+    free(t->flush);
+    free(t->flushing);
+    free(t->scratch);
+    buffer_free(&t->gone);
+    free(t->node);
+    free(t);
+}
+
+const char *process_table_node(const process_table *t) { return t->node; }
+size_t process_count(const process_table *t) { return t->nprocs; }
+uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
+
+process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
+{
+    if (t->node_len > 255)
+        return NULL;
+    if (t->nprocs == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        process **procs = realloc(t->procs, cap * sizeof *procs);
+        if (!procs)
+            return NULL;
+        t->procs = procs;
+        t->cap = cap;
+    }
+    process *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->pid_len = 1 + 2 + t->node_len + 12;
+    p->pid = malloc(p->pid_len);
+    if (!p->pid) {
+        free(p);
+        return NULL;
+    }
+    p->table = t;
+    /* Skip numbers in use (only once the numbers have wrapped), and 0. */
+    while (t->next_num == 0 || by_num(t, t->next_num))
+        t->next_num++;
+    p->num = t->next_num++;
+    p->behaviour = behaviour;
+    p->state = state;
+    /* NEW_PID_EXT, node as SMALL_ATOM_UTF8_EXT, id, serial 0, creation */
+    char *b = p->pid;
+    b[0] = (char)88;
+    b[1] = (char)119;
+    b[2] = (char)t->node_len;
+    memcpy(b + 3, t->node, t->node_len);
+    put_u32(b + 3 + t->node_len, p->num);
+    put_u32(b + 7 + t->node_len, 0);
+    put_u32(b + 11 + t->node_len, t->creation);
+    size_t i = num_slot(t, p->num); /* the end, but for numbers that wrapped */
+    memmove(t->procs + i + 1, t->procs + i, (t->nprocs - i) * sizeof *t->procs);
+    t->procs[i] = p;
+    t->nprocs++;
+    return p;
+}
+
+int process_register(process *p, const char *name)
+{
+    process_table *t = p->table;
+    size_t len = strlen(name);
+    if (p->name || p->exit_reason || len > 255)
+        return -1;
+    size_t i = name_slot(t, name, len);
+    if (i < t->nnamed && name_cmp(t->named[i], name, len) == 0)
+        return -1; /* taken */
+    if (t->nnamed == t->named_cap) {
+        size_t cap = t->named_cap ? t->named_cap * 2 : 8;
+        process **named = realloc(t->named, cap * sizeof *named);
+        if (!named)
+            return -1;
+        t->named = named;
+        t->named_cap = cap;
+    }
+    if (!(p->name = strdup(name)))
+        return -1;
+    p->name_len = len;
+    memmove(t->named + i + 1, t->named + i, (t->nnamed - i) * sizeof *t->named);
+    t->named[i] = p;
+    t->nnamed++;
+    return 0;
+}
+
+process *process_whereis(process_table *t, const char *name, size_t len)
+{
+    size_t i = name_slot(t, name, len);
+    return i < t->nnamed && name_cmp(t->named[i], name, len) == 0 ? t->named[i] : NULL;
+}
+
+process *process_lookup(process_table *t, term_view pid)
+{
+    struct pid_parts pp;
+    if (parse_pid(pid, &pp) < 0 || pp.node_len != t->node_len ||
+        memcmp(pp.node, t->node, pp.node_len) != 0 || pp.creation != t->creation || pp.serial != 0)
+        return NULL;
+    return by_num(t, pp.id);
+}
+
+process *process_resolve(process_table *t, term_view pid_or_name)
+{
+    size_t i = 0;
+    const char *s;
+    size_t n;
+    if (read_atom(pid_or_name, &i, &s, &n) == 0)
+        return process_whereis(t, s, n);
+    return process_lookup(t, pid_or_name);
+}
+
+term_view process_pid(const process *p) { return (term_view){p->pid, p->pid_len}; }
+uint32_t process_number(const process *p) { return p->num; }
+const char *process_name(const process *p) { return p->name; }
+process_table *process_table_of(const process *p) { return p->table; }
+void *process_state(const process *p) { return p->state; }
+size_t process_monitor_count(const process *p) { return p->monitors.count; }
+size_t process_link_count(const process *p) { return p->links.count; }
+
+/* ---- messages ---- */
+
+void process_deliver(process *p, term_view msg)
+{
+    if (!p->exit_reason)
+        p->behaviour->message(p, msg);
+}
+
+/* Queue msg for process number `to`, delivered at the next settle. */
+static int queue_mail(process_table *t, uint32_t to, term_view msg)
+{
+    mail *m = malloc(sizeof *m + msg.len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->to = to;
+    m->len = msg.len;
+    memcpy(m->msg, msg.ptr, msg.len);
+    *t->mail_tail = m;
+    t->mail_tail = &m->next;
+    return 0;
+}
+
+int process_send(process *from, term_view to_pid, term_view msg)
+{
+    process_table *t = from->table;
+    process *local = process_lookup(t, to_pid);
+    if (!local)
+        return t->router.send(t->router.ctx, process_pid(from), to_pid, msg);
+    return queue_mail(t, local->num, msg);
+}
+
+int process_send_alias(process *from, term_view alias, term_view msg)
+{
+    process_table *t = from->table;
+    return t->router.send_alias(t->router.ctx, process_pid(from), alias, msg);
+}
+
+int process_send_registered(process *from, term_view name, term_view node, term_view msg)
+{
+    process_table *t = from->table;
+    return t->router.reg_send(t->router.ctx, process_pid(from), name, node, msg);
+}
+
+/* ---- monitors ---- */
+
+int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
+{
+    term_view parts[3];
+    int added;
+    parts[MON_REF] = ref;
+    parts[MON_WATCHER] = watcher;
+    parts[MON_WATCHED] = watched;
+    /* A reference is unique: a second monitor with the same one (a broken
+     * or hostile peer) is the first. */
+    return ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added) ? 0 : -1;
+}
+
+void process_demonitor(process *target, term_view ref)
+{
+    ml_record *r = ml_find(target->table->ml, target->num, ML_MONITOR, ref);
+    if (r)
+        ml_remove(target->table->ml, &target->monitors, r);
+}
+
+int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref)
+{
+    term_view reason = {noproc_atom, sizeof noproc_atom};
+    return t->router.monitor_exit(t->router.ctx, watched, watcher, ref, reason);
+}
+
+static int on_node(term_view pid, const char *node, size_t len)
+{
+    const char *n;
+    size_t nlen;
+    return process_term_node(pid, &n, &nlen) == 0 && nlen == len && memcmp(n, node, len) == 0;
+}
+
+static int is_atom_named(term_view v, const char *name)
+{
+    size_t i = 0, n, want = strlen(name);
+    const char *s;
+    return read_atom(v, &i, &s, &n) == 0 && i == v.len && n == want && memcmp(s, name, n) == 0;
+}
+
+/* ---- stopping ---- */
+
+void process_exit(process *p, term_view reason)
+{
+    process_table *t = p->table;
+    if (p->exit_reason)
+        return; /* the first reason stands */
+    p->exit_reason = malloc(reason.len ? reason.len : 1);
+    if (p->exit_reason) {
+        memcpy(p->exit_reason, reason.ptr, reason.len);
+        p->exit_len = reason.len;
+    } else { /* no memory even for the reason: stop all the same, as killed */
+        p->exit_reason = (char *)killed_atom;
+        p->exit_len = sizeof killed_atom;
+    }
+    unindex(t, p); /* gone for everyone at once; torn down at the next settle */
+    p->next_dying = NULL;
+    *t->dying_tail = p;
+    t->dying_tail = &p->next_dying;
+}
+
+int process_exiting(const process *p) { return p->exit_reason != NULL; }
+
+/* {'DOWN', Ref, process, Watched, Reason} queued for watcher, whose watch
+ * record goes with it. */
+static void queue_down(process_table *t, process *watcher, term_view ref, term_view watched,
+                       term_view reason)
+{
+    static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
+    static const char process_atom[] = {119, 7, 'p', 'r', 'o', 'c', 'e', 's', 's'};
+    ml_record *r = ml_find(t->ml, watcher->num, ML_WATCH, ref);
+    if (!r)
+        return; /* taken off meanwhile: no DOWN, as demonitor promises */
+    size_t len = sizeof down + ref.len + sizeof process_atom + watched.len + reason.len;
+    char *m = malloc(len);
+    if (m) {
+        char *at = m;
+        memcpy(at, down, sizeof down), at += sizeof down;
+        memcpy(at, ref.ptr, ref.len), at += ref.len;
+        memcpy(at, process_atom, sizeof process_atom), at += sizeof process_atom;
+        memcpy(at, watched.ptr, watched.len), at += watched.len;
+        memcpy(at, reason.ptr, reason.len);
+        if (queue_mail(t, watcher->num, (term_view){m, len}) < 0)
+            log_error("out of memory: a DOWN for process %u is lost", watcher->num);
+        free(m);
+    } else {
+        log_error("out of memory: a DOWN for process %u is lost", watcher->num);
+    }
+    ml_remove(t->ml, &watcher->watches, r);
+}
+
+/* Tear p down: behaviour first (its terminate), then DOWN to monitors and
+ * EXIT to links, then free it. Only at a settle. */
+static void finish(process_table *t, process *p)
+{
+    term_view reason = {p->exit_reason, p->exit_len};
+    if (p->behaviour->destroy)
+        p->behaviour->destroy(p, reason);
+    for (ml_record *r = p->monitors.head; r; r = ml_next(r)) {
+        process *local = process_lookup(t, ml_part(r, MON_WATCHER));
+        if (local)
+            queue_down(t, local, ml_part(r, MON_REF), ml_part(r, MON_WATCHED), reason);
+        else
+            t->router.monitor_exit(t->router.ctx, ml_part(r, MON_WATCHED), ml_part(r, MON_WATCHER),
+                                   ml_part(r, MON_REF), reason);
+    }
+    while (p->watches.head) /* what p monitored need not tell it any more */
+        process_unwatch(p, ml_part(p->watches.head, 0));
+    for (ml_record *r = p->links.head; r; r = ml_next(r))
+        t->router.exit(t->router.ctx, process_pid(p), ml_part(r, 0), reason);
+    free_process(t, p);
+}
+
+int process_table_settle(process_table *t)
+{
+    /* What was sent before this settle; what these deliveries send waits. */
+    mail *batch = t->mail;
+    t->mail = NULL;
+    t->mail_tail = &t->mail;
+    while (batch) {
+        mail *m = batch;
+        batch = m->next;
+        process *p = by_num(t, m->to);
+        if (p)
+            process_deliver(p, (term_view){m->msg, m->len});
+        free(m);
+    }
+    while (t->dying) { /* a finish may stop more: they join the end of the list */
+        process *p = t->dying;
+        t->dying = p->next_dying;
+        if (!t->dying)
+            t->dying_tail = &t->dying;
+        finish(t, p);
+    }
+    return t->mail != NULL;
+}
+
+/* ---- exit signals and links ---- */
+
+void process_set_trap_exit(process *p, int on) { p->trap_exit = on != 0; }
+int process_trap_exit(const process *p) { return p->trap_exit; }
+void process_set_system(process *p) { p->system = 1; }
+int process_is_system(const process *p) { return p->system; }
+
+int process_link(process *p, term_view other, int notify)
+{
+    int added;
+    if (!ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added))
+        return -1;
+    if (notify)
+        return p->table->router.link(p->table->router.ctx, process_pid(p), other);
+    return 0;
+}
+
+/* Remove the link to other; 1 if there was one. */
+static int unlink_one(process *p, term_view other)
+{
+    ml_record *r = ml_find(p->table->ml, p->num, ML_LINK, other);
+    if (r)
+        ml_remove(p->table->ml, &p->links, r);
+    return r != NULL;
+}
+
+void process_unlink(process *p, term_view other) { (void)unlink_one(p, other); }
+
+int process_unlink_remote(process *p, term_view other)
+{
+    process_table *t = p->table;
+    char id[16];
+    int i = 0;
+    if (!unlink_one(p, other))
+        return 0;
+    ei_encode_ulonglong(id, &i, ++t->unlink_ids);
+    return t->router.unlink(t->router.ctx, (term_view){id, (size_t)i}, process_pid(p), other);
+}
+
+/* {'EXIT', From, Reason} handed to a process that traps exits. */
+static void deliver_exit_message(process *p, term_view from, term_view reason)
+{
+    size_t len = 2 + 6 + from.len + reason.len;
+    char *m = malloc(len);
+    if (!m) {
+        process_exit(p, (term_view){killed_atom, sizeof killed_atom});
+        return;
+    }
+    m[0] = 104; m[1] = 3;
+    m[2] = 119; m[3] = 4; memcpy(m + 4, "EXIT", 4);
+    memcpy(m + 8, from.ptr, from.len);
+    memcpy(m + 8 + from.len, reason.ptr, reason.len);
+    process_deliver(p, (term_view){m, len});
+    free(m);
+}
+
+/* An exit signal that got past the link check. */
+static void exit_signal(process *p, term_view from, term_view reason, int kill)
+{
+    if (p->system) {
+        log_warning("ignoring an exit signal to %s <%s.%u.0>: it is one of the node's own processes",
+                    p->name ? p->name : "the release probe", p->table->node, p->num);
+        return;
+    }
+    if (kill)
+        process_exit(p, (term_view){killed_atom, sizeof killed_atom});
+    else if (p->trap_exit)
+        deliver_exit_message(p, from, reason);
+    else if (!is_atom_named(reason, "normal"))
+        process_exit(p, reason);
+}
+
+void process_exit_signal(process *p, term_view from, term_view reason, int via_link)
+{
+    if (via_link && !unlink_one(p, from))
+        return; /* an EXIT from a process we are not linked to is dropped */
+    exit_signal(p, from, reason, !via_link && is_atom_named(reason, "kill"));
+}
+
+void process_forget_node(process_table *t, const char *node, size_t len)
+{
+    term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
+    /* Behaviours run below (node_down, trapped EXITs), and processes may stop
+     * and leave the array meanwhile: walk a copy of the numbers. */
+    if (t->nprocs > t->scratch_cap) {
+        uint32_t *s = realloc(t->scratch, t->nprocs * sizeof *s);
+        if (!s) {
+            log_error("out of memory forgetting node %.*s", (int)len, node);
+            return;
+        }
+        t->scratch = s;
+        t->scratch_cap = t->nprocs;
+    }
+    size_t n = t->nprocs;
+    for (size_t i = 0; i < n; i++)
+        t->scratch[i] = t->procs[i]->num;
+    for (size_t i = 0; i < n; i++) {
+        process *p = by_num(t, t->scratch[i]);
+        if (!p)
+            continue;
+        for (ml_record *r = p->monitors.head, *next; r; r = next) {
+            next = ml_next(r);
+            if (on_node(ml_part(r, MON_WATCHER), node, len))
+                ml_remove(t->ml, &p->monitors, r);
+        }
+        for (ml_record *r = p->watches.head, *next; r; r = next) {
+            next = ml_next(r);
+            if (on_node(ml_part(r, 1), node, len))
+                queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
+        }
+        if (p->behaviour->node_down)
+            p->behaviour->node_down(p, node, len);
+        /* The links to that node come out first, their pids copied: the
+         * exit signals run behaviours (a trapped EXIT), which may link and
+         * unlink as they please. */
+        t->gone.start = t->gone.end = 0;
+        for (ml_record *r = p->links.head, *next; r; r = next) {
+            next = ml_next(r);
+            term_view other = ml_part(r, 0);
+            if (!on_node(other, node, len))
+                continue;
+            uint32_t n32 = (uint32_t)other.len;
+            if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0) {
+                log_error("out of memory forgetting node %.*s", (int)len, node);
+                break;
+            }
+            ml_remove(t->ml, &p->links, r);
+        }
+        for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {
+            uint32_t n32;
+            memcpy(&n32, t->gone.data + at, sizeof n32);
+            exit_signal(p, (term_view){t->gone.data + at + sizeof n32, n32}, noconnection, 0);
+            at += sizeof n32 + n32;
+        }
+    }
+}
+
+int process_release_of(process_table *t, term_view pid)
+{
+    return t->router.release ? t->router.release(t->router.ctx, pid) : 0;
+}
+
+int process_unlink_ack(process_table *t, term_view id, term_view from, term_view to)
+{
+    return t->router.unlink_ack(t->router.ctx, id, from, to);
+}
+
+int process_exit_remote(process_table *t, term_view from, term_view to, term_view reason)
+{
+    return t->router.exit(t->router.ctx, from, to, reason);
+}
+
+/* ---- batches ---- */
+
+void process_want_flush(process *p)
+{
+    process_table *t = p->table;
+    if (p->want_flush || p->exit_reason || !p->behaviour->flush)
+        return;
+    if (t->nflush == t->flush_cap) {
+        size_t cap = t->flush_cap ? t->flush_cap * 2 : 16;
+        uint32_t *a = realloc(t->flush, cap * sizeof *a), *b = realloc(t->flushing, cap * sizeof *b);
+        if (a)
+            t->flush = a;
+        if (b)
+            t->flushing = b;
+        if (!a || !b)
+            return;
+        t->flush_cap = cap;
+    }
+    t->flush[t->nflush++] = p->num;
+    p->want_flush = 1;
+}
+
+void process_table_flush(process_table *t)
+{
+    size_t n = t->nflush;
+    uint32_t *now = t->flush;
+    t->flush = t->flushing; /* asked for during these flushes: the next turn's */
+    t->flushing = now;
+    t->nflush = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* through t->flushing, not `now`: a flush that asks again may grow
+         * (and so move) both arrays */
+        process *p = by_num(t, t->flushing[i]);
+        if (!p)
+            continue;
+        p->want_flush = 0;
+        p->behaviour->flush(p);
+    }
+}
+
+void process_refuse(process *p, term_view raw, const char *why)
+{
+    if (p->behaviour->refused && !p->exit_reason)
+        p->behaviour->refused(p, raw, why);
+}
+
+/* ---- timers ---- */
+
+static void untrack_timer(process *p, ptimer *pt)
+{
+    ptimer *last = p->timers[--p->ntimers];
+    p->timers[pt->slot] = last;
+    last->slot = pt->slot;
+    if (p->timers_cap > 16 && p->ntimers < p->timers_cap / 4) {
+        ptimer **smaller = realloc(p->timers, p->timers_cap / 2 * sizeof *smaller);
+        if (smaller) {
+            p->timers = smaller;
+            p->timers_cap /= 2;
+        }
+    }
+}
+
+uint64_t process_send_after(process *p, uint64_t due_us, term_view msg)
+{
+    if (p->ntimers == p->timers_cap) {
+        size_t cap = p->timers_cap ? p->timers_cap * 2 : 4;
+        ptimer **timers = realloc(p->timers, cap * sizeof *timers);
+        if (!timers)
+            return 0;
+        p->timers = timers;
+        p->timers_cap = cap;
+    }
+    ptimer *pt = malloc(sizeof *pt + msg.len);
+    if (!pt)
+        return 0;
+    pt->owner = p->num;
+    pt->len = msg.len;
+    memcpy(pt->msg, msg.ptr, msg.len);
+    pt->id = timer_heap_add(p->table->timers, due_us, pt);
+    if (!pt->id) {
+        free(pt);
+        return 0;
+    }
+    pt->slot = p->ntimers;
+    p->timers[p->ntimers++] = pt;
+    return pt->id;
+}
+
+int process_cancel_timer(process *p, uint64_t id)
+{
+    ptimer *pt = timer_heap_payload(p->table->timers, id);
+    if (!pt || pt->owner != p->num || pt->slot >= p->ntimers || p->timers[pt->slot] != pt)
+        return 0;
+    void *payload;
+    timer_heap_cancel(p->table->timers, id, &payload);
+    untrack_timer(p, pt);
+    free(pt);
+    return 1;
+}
+
+size_t process_timer_count(const process *p) { return p->ntimers; }
+
+int process_table_next_timer(const process_table *t, uint64_t *due_us)
+{
+    return timer_heap_next(t->timers, due_us);
+}
+
+size_t process_table_run_timers(process_table *t, uint64_t now_us)
+{
+    size_t fired = 0;
+    uint64_t id;
+    void *payload;
+    while (timer_heap_pop_due(t->timers, now_us, &id, &payload)) {
+        ptimer *pt = payload;
+        /* A process that is stopping is found no more; its timers are freed
+         * with it, this one included. */
+        process *p = by_num(t, pt->owner);
+        if (!p)
+            continue;
+        untrack_timer(p, pt);
+        process_deliver(p, (term_view){pt->msg, pt->len});
+        free(pt);
+        fired++;
+    }
+    return fired;
+}
+
+/* ---- worker jobs ---- */
+
+void process_table_set_workers(process_table *t, struct workers *w) { t->workers = w; }
+
+static void job_run(void *arg)
+{
+    pjob *j = arg;
+    j->run(j->job);
+}
+
+int process_submit(process *p, process_job_run *run, process_job_done *done, void *job)
+{
+    process_table *t = p->table;
+    pjob *j = malloc(sizeof *j);
+    if (!t->workers || !j) {
+        free(j);
+        return -1;
+    }
+    *j = (pjob){run, done, job, p->num};
+    if (workers_submit(t->workers, job_run, j, t) < 0) {
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
+static void job_finished(void *arg, void *tag, int ran, void *ctx)
+{
+    (void)ctx;
+    pjob *j = arg;
+    process_table *t = tag;
+    process *p = ran && t ? by_num(t, j->owner) : NULL;
+    j->done(p, j->job, ran);
+    free(j);
+}
+
+size_t process_table_collect_jobs(process_table *t, size_t max)
+{
+    return t->workers ? workers_collect(t->workers, job_finished, NULL, max) : 0;
+}
+
+static void job_abandoned(void *arg, void *tag, int ran, void *ctx)
+{
+    (void)tag;
+    (void)ctx;
+    pjob *j = arg;
+    j->done(NULL, j->job, ran);
+    free(j);
+}
+
+void process_table_stop_workers(process_table *t)
+{
+    if (t->workers)
+        workers_destroy(t->workers, job_abandoned, NULL);
+    t->workers = NULL;
+}
+
+/* ---- monitors this node's processes set ---- */
+
+int process_watch(process *p, term_view target, char *ref)
+{
+    process_table *t = p->table;
+    static const char noproc[] = {119, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+    const char *tnode;
+    size_t tlen;
+    if (target.len < 1 || ((unsigned char)target.ptr[0] != 103 && (unsigned char)target.ptr[0] != 88) ||
+        process_term_node(target, &tnode, &tlen) < 0)
+        return -1;
+    /* NEWER_REFERENCE_EXT: this node, its creation, three words no other
+     * reference of this node has. */
+    uint64_t n = ++t->refs;
+    size_t len = 3 + 2 + t->node_len + 4 + 12;
+    ref[0] = (char)90;
+    ref[1] = 0;
+    ref[2] = 3;
+    ref[3] = (char)119;
+    ref[4] = (char)t->node_len;
+    memcpy(ref + 5, t->node, t->node_len);
+    char *w = ref + 5 + t->node_len;
+    put_u32(w, t->creation);
+    put_u32(w + 4, (uint32_t)n & 0x3ffff);
+    put_u32(w + 8, (uint32_t)(n >> 18));
+    put_u32(w + 12, p->num);
+    term_view r = {ref, len};
+    term_view parts[2] = {r, target};
+    int added;
+    if (!ml_add(t->ml, &p->watches, p->num, ML_WATCH, 2, parts, &added))
+        return -1;
+    if (tlen == t->node_len && memcmp(tnode, t->node, tlen) == 0) {
+        process *local = process_lookup(t, target);
+        if (!local || process_monitor(local, process_pid(p), r, target) < 0)
+            queue_down(t, p, r, target, (term_view){noproc, sizeof noproc});
+    } else if (t->router.monitor(t->router.ctx, process_pid(p), target, r) < 0) {
+        queue_down(t, p, r, target, (term_view){noconnection_atom, sizeof noconnection_atom});
+    }
+    return (int)len;
+}
+
+int process_unwatch(process *p, term_view ref)
+{
+    process_table *t = p->table;
+    ml_record *r = ml_find(t->ml, p->num, ML_WATCH, ref);
+    if (!r)
+        return 0;
+    term_view target = ml_part(r, 1);
+    process *local = process_lookup(t, target);
+    if (local)
+        process_demonitor(local, ref);
+    else if (!on_node(target, t->node, t->node_len))
+        t->router.demonitor(t->router.ctx, process_pid(p), target, ref);
+    ml_remove(t->ml, &p->watches, r);
+    return 1;
+}
+
+void process_watch_fired(process *p, term_view ref, term_view target, term_view reason)
+{
+    queue_down(p->table, p, ref, target, reason);
+}

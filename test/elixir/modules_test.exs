@@ -1,0 +1,72 @@
+# modules_test.exs: servers written in C against gen_cnode.h and loaded with
+# --load, used from Elixir as any GenServer: the README's ticket module
+# (compiled from README.md by make, and driven by the README's own Elixir
+# lines), the rate limiter on timers and the digest server on the worker
+# pool (examples/). Each test starts a C node of its own with the modules,
+# found next to the executable (priv/examples/).
+
+defmodule GenCnode.ModulesTest do
+  use ExUnit.Case, async: false
+
+  defp examples do
+    exe = System.get_env("GEN_CNODE_EXE") || Path.expand("priv/gen_cnode")
+    Path.join(Path.dirname(exe), "examples")
+  end
+
+  defp start_node(name) do
+    loads = for m <- ~w(readme_ticket ratelimit digest), do: Path.join(examples(), m <> ".so")
+    GenCnodeTest.start_cnode(name, %{load: loads})
+  end
+
+  # The ```elixir block of README.md's "Writing your own server in C".
+  defp readme_lines do
+    readme = File.read!(System.get_env("GEN_CNODE_README", "README.md"))
+    [_, section] = String.split(readme, "## Writing your own server in C", parts: 2)
+    [_, block | _] = String.split(section, "```elixir\n", parts: 2)
+    [code | _] = String.split(block, "```", parts: 2)
+    code
+  end
+
+  test "the README's ticket module, driven by the README's own lines" do
+    {owner, node, log} = start_node("readme")
+    code = String.replace(readme_lines(), ~s(:"kv@127.0.0.1"), inspect(node))
+    {_, binding} = Code.eval_string(code)
+    assert is_pid(binding[:pid]) and node(binding[:pid]) == node
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
+  test "a rate limiter on timers: calls, :sys, monitors, GenServer.stop" do
+    {owner, node, log} = start_node("ratelimit")
+
+    {:ok, rl} =
+      GenServer.call({:gen_cnode, node}, {:start, :ratelimit, %{rate: 100, burst: 3}, [name: :rl]})
+
+    assert for(_ <- 1..4, do: GenServer.call({:rl, node}, :take)) ==
+             [:ok, :ok, :ok, {:error, :rate_limited}]
+
+    {us, :ok} = :timer.tc(fn -> GenServer.call({:rl, node}, {:wait, 3}) end)
+    assert us >= 25_000
+    assert %{burst: 3, rate: 100, waiting: 0} = :sys.get_state(rl)
+    assert {:status, ^rl, {:module, :gen_server}, _} = :sys.get_status(rl)
+
+    ref = Process.monitor(rl)
+    assert GenServer.stop(rl, :shutdown) == :ok
+    assert_receive {:DOWN, ^ref, :process, ^rl, :shutdown}, 5000
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
+  test "blocking work on the worker pool while kv keeps answering" do
+    {owner, node, log} = start_node("digest")
+    {:ok, d} = GenServer.call({:gen_cnode, node}, {:start, :digest, [], [name: :digest]})
+    data = :crypto.strong_rand_bytes(300_000)
+    assert GenServer.call(d, {:sha256, data}) == {:ok, :crypto.hash(:sha256, data)}
+
+    task = Task.async(fn -> GenServer.call(d, {:sleep, 1000}) end)
+    Process.sleep(50)
+    {us, nil} = :timer.tc(fn -> GenServer.call({:kv, node}, {:get, :nothing}) end)
+    assert us < 500_000
+    assert Task.await(task) == :slept
+    assert %{running: 0, done: 2} = :sys.get_state(d)
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+end

@@ -1,0 +1,514 @@
+%% gen_cnode_module_SUITE: servers written in C against the public header
+%% (gen_cnode.h), loaded into a C node with --load, started at boot with
+%% --start or from this node through the starter, and driven from a real
+%% BEAM node: the README's ticket module (compiled from README.md itself),
+%% the examples (examples/ratelimit.c on timers, examples/digest.c on the
+%% worker pool), and the test modules of test/modules/ (timer_probe,
+%% misbehave, wrong_version, no_entry, failing_load).
+%%
+%% Each case runs against a C node of its own (under ASan and UBSan in the
+%% OTP 25 stage) that must stop with status 0 and no sanitizer report, but
+%% for the case that crashes one on purpose. Modules are found next to the
+%% executable: priv/examples/ and priv/test_modules/.
+-module(gen_cnode_module_SUITE).
+
+-define(config(Key, Config), proplists:get_value(Key, Config)).
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+
+-export([readme_ticket_module/1,
+         modules_start_at_boot_and_from_any_node/1,
+         otp_tools_work_on_loaded_servers/1,
+         ratelimit_refills_on_timers/1,
+         idle_timeout_stops_a_limiter/1,
+         timers_are_never_early_and_cancel/1,
+         thousands_of_timers/1,
+         gen_server_timeout/1,
+         a_blocking_job_does_not_hold_up_the_node/1,
+         digests_match_crypto/1,
+         a_job_outliving_its_caller_is_harmless/1,
+         stopping_the_node_waits_for_running_jobs/1,
+         callbacks_that_break_the_contract_stop_only_their_server/1,
+         a_crashing_module_takes_the_node_down_and_the_owner_says_so/1,
+         load_errors_exit_2_with_one_line/1,
+         an_embedded_binary_serves_its_own_module/1,
+         sending_links_and_monitors_from_c/1]).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+all() ->
+    [readme_ticket_module,
+     modules_start_at_boot_and_from_any_node,
+     otp_tools_work_on_loaded_servers,
+     ratelimit_refills_on_timers,
+     idle_timeout_stops_a_limiter,
+     timers_are_never_early_and_cancel,
+     thousands_of_timers,
+     gen_server_timeout,
+     a_blocking_job_does_not_hold_up_the_node,
+     digests_match_crypto,
+     a_job_outliving_its_caller_is_harmless,
+     stopping_the_node_waits_for_running_jobs,
+     callbacks_that_break_the_contract_stop_only_their_server,
+     a_crashing_module_takes_the_node_down_and_the_owner_says_so,
+     load_errors_exit_2_with_one_line,
+     an_embedded_binary_serves_its_own_module,
+     sending_links_and_monitors_from_c].
+
+init_per_suite(Config) ->
+    durable_harness:init_suite(?MODULE, Config).
+
+end_per_suite(Config) ->
+    durable_harness:end_suite(Config).
+
+%% Each case: a C node of its own, with every module loaded.
+init_per_testcase(load_errors_exit_2_with_one_line, Config) ->
+    Config;
+init_per_testcase(an_embedded_binary_serves_its_own_module, Config) ->
+    Config;
+init_per_testcase(Case, Config) ->
+    Args = loads() ++ args(Case),
+    Name = list_to_atom("m" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {Owner, {kv, Node}, Log} = durable_harness:start_cnode(Config, Name, Args),
+    [{owner, Owner}, {cnode, Node}, {log, Log} | Config].
+
+args(modules_start_at_boot_and_from_any_node) ->
+    ["--start", "ratelimit:rl=#{rate => 1000, burst => 5}", "--start", "ticket:tickets",
+     "--start", "ticket:from100={first, 100}"];
+args(a_blocking_job_does_not_hold_up_the_node) -> ["--workers", "2"];
+args(_) -> [].
+
+end_per_testcase(load_errors_exit_2_with_one_line, _Config) ->
+    gen_cnode_test_env:reap();
+end_per_testcase(an_embedded_binary_serves_its_own_module, _Config) ->
+    gen_cnode_test_env:reap();
+end_per_testcase(a_crashing_module_takes_the_node_down_and_the_owner_says_so, _Config) ->
+    gen_cnode_test_env:reap();
+end_per_testcase(Case, Config) ->
+    Owner = ?config(owner, Config),
+    Log = ?config(log, Config),
+    Stop = case is_process_alive(Owner) of
+               true -> gen_cnode:stop(Owner);
+               false when Case =:= stopping_the_node_waits_for_running_jobs -> ok;
+               false -> owner_gone
+           end,
+    gen_cnode_test_env:reap(),
+    case {Stop, gen_cnode_test_env:sanitizer_reports(Log)} of
+        {ok, []} -> ok;
+        Other -> {fail, {after_the_case, Other, durable_harness:log_lines(Log)}}
+    end.
+
+%%% Where the modules are
+
+modules_dir() ->
+    filename:dirname(gen_cnode_test_env:executable()).
+
+example(Name) -> filename:join([modules_dir(), "examples", Name ++ ".so"]).
+test_module(Name) -> filename:join([modules_dir(), "test_modules", Name ++ ".so"]).
+
+loads() ->
+    lists:append([["--load", example(E)] || E <- ["readme_ticket", "ratelimit", "digest"]])
+        ++ lists:append([["--load", test_module(M)] || M <- ["timer_probe", "misbehave", "watcher"]]).
+
+start(Node, Module, Arg, Name) ->
+    gen_server:call({gen_cnode, Node}, {start, Module, Arg, [{name, Name}]}, 10000).
+
+%%% Cases
+
+%% README.md's C example, compiled from the README by make, used as the
+%% README's iex lines use it.
+readme_ticket_module(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, Pid} = start(Node, ticket, {first, 100}, t2),
+    ?assertEqual(Node, node(Pid)),
+    ?assertEqual({ticket, 100}, gen_server:call({t2, Node}, take)),
+    ?assertEqual({tickets, 101, 103}, gen_server:call({t2, Node}, {take, 3})),
+    ?assertEqual(#{next => 104}, sys:get_state({t2, Node})),
+    ?assertEqual({error, {unknown_call, nope}}, gen_server:call({t2, Node}, nope)),
+    ?assertEqual({error, badarg}, gen_server:call({gen_cnode, Node}, {start, ticket, {first, x}})),
+    ok = gen_server:stop({t2, Node}).
+
+%% --start MODULE[:NAME][=ARG] at boot; the starter starts more from here.
+modules_start_at_boot_and_from_any_node(Config) ->
+    Node = ?config(cnode, Config),
+    ?assertEqual(5, gen_server:call({rl, Node}, tokens)),
+    ?assertEqual({ticket, 1}, gen_server:call({tickets, Node}, take)),
+    ?assertEqual({ticket, 100}, gen_server:call({from100, Node}, take)),
+    {ok, P1} = gen_server:call({gen_cnode, Node}, {start, ticket, []}),
+    {ok, P2} = gen_server:call({gen_cnode, Node}, {start_link, digest, []}),
+    ?assertEqual({ticket, 1}, gen_server:call(P1, take)),
+    ?assertEqual({0, 0}, gen_server:call(P2, jobs)),
+    ?assertMatch({error, {already_started, _}}, start(Node, ticket, [], tickets)),
+    ?assertEqual({error, {unknown_module, nosuch}},
+                 gen_server:call({gen_cnode, Node}, {start, nosuch, []})),
+    unlink(P2),
+    [ok = gen_server:stop(P) || P <- [P1, P2]].
+
+%% :sys.get_state, :sys.get_status, suspend/resume, monitors, links and
+%% GenServer.stop on a server of a loaded module, as on kv.
+otp_tools_work_on_loaded_servers(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, Pid} = start(Node, ratelimit, #{rate => 10, burst => 3}, limiter),
+    ?assertEqual(#{tokens => 3, burst => 3, rate => 10, waiting => 0}, sys:get_state(Pid)),
+    {status, Pid, {module, gen_server}, [_PDict, running, _Parent, _, Misc]} = sys:get_status(Pid),
+    ?assert(lists:member({data, [{"State", #{tokens => 3, burst => 3, rate => 10, waiting => 0}}]},
+                         Misc)),
+    ok = sys:suspend(Pid),
+    Self = self(),
+    spawn_link(fun() -> Self ! {took, gen_server:call(Pid, take)} end),
+    receive {took, _} -> ct:fail(answered_while_suspended) after 200 -> ok end,
+    ok = sys:resume(Pid),
+    receive {took, R} -> ?assertEqual(ok, R) after 5000 -> ct:fail(no_answer_after_resume) end,
+    Ref = monitor(process, Pid),
+    {ok, Other} = start(Node, ratelimit, #{rate => 10, burst => 3}, other),
+    Linked = spawn(fun() -> process_flag(trap_exit, true), link(Other), Self ! linked,
+                            receive {'EXIT', Other, Why} -> Self ! {exit, Why} end end),
+    receive linked -> ok end,
+    ok = gen_server:stop(Pid, shutdown, 5000),
+    receive {'DOWN', Ref, process, Pid, Reason} -> ?assertEqual(shutdown, Reason)
+    after 5000 -> ct:fail(no_down) end,
+    exit(Other, kill),
+    receive {exit, Why} -> ?assertEqual(killed, Why) after 5000 -> ct:fail(no_exit) end,
+    ?assertEqual(Linked, Linked).
+
+%% The bucket refills on a timer, one token per 1000/rate ms; {wait, N}
+%% holds the caller until the tokens are there.
+ratelimit_refills_on_timers(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, _} = start(Node, ratelimit, #{rate => 50, burst => 5}, rl),
+    [ok = gen_server:call({rl, Node}, take) || _ <- lists:seq(1, 5)],
+    ?assertEqual({error, rate_limited}, gen_server:call({rl, Node}, take)),
+    {Us, ok} = timer:tc(fun() -> gen_server:call({rl, Node}, {wait, 5}) end),
+    ct:log("waited ~.1f ms for 5 tokens at 50/s (100 ms of refill)", [Us / 1000]),
+    ?assert(Us >= 95000),
+    ?assert(Us < 2000000),
+    %% Waiters are served first come, first served.
+    Self = self(),
+    [spawn_link(fun() -> Self ! {served, I, gen_server:call({rl, Node}, {wait, 2})} end)
+     || I <- lists:seq(1, 3)],
+    Order = [receive {served, I, ok} -> I after 5000 -> timeout end || _ <- lists:seq(1, 3)],
+    ?assertEqual([1, 2, 3], lists:sort(Order)),
+    ok = wait_until(fun() -> gen_server:call({rl, Node}, tokens) =:= 5 end, 5000),
+    ?assertEqual({error, {badarg, {take, 6}}}, gen_server:call({rl, Node}, {take, 6})).
+
+%% idle => Ms: a full bucket with no request for Ms stops, reason normal
+%% (the gen_server timeout, which any message puts off).
+idle_timeout_stops_a_limiter(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, Pid} = start(Node, ratelimit, #{rate => 100, burst => 2, idle => 300}, idler),
+    Ref = monitor(process, Pid),
+    T0 = erlang:monotonic_time(millisecond),
+    [begin ok = gen_server:call(Pid, take), timer:sleep(100) end || _ <- lists:seq(1, 5)],
+    receive {'DOWN', Ref, process, Pid, Reason} ->
+            Lived = erlang:monotonic_time(millisecond) - T0,
+            %% The last take was at about 400 ms; the bucket is full again
+            %% 10 ms later, and idle 300 ms after that.
+            ct:log("stopped ~b ms after its start, ~b ms after the last request", [Lived, Lived - 400]),
+            ?assertEqual(normal, Reason),
+            ?assert(Lived >= 400 + 300)
+    after 5000 -> ct:fail(not_stopped_when_idle)
+    end.
+
+%% A timer never fires early; how late it is, by the node's own clock, is
+%% logged (README states the accuracy). Cancel works once.
+timers_are_never_early_and_cancel(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = start(Node, timer_probe, [], probe),
+    Late = [begin
+                {Us, {fired, Ms, LateUs}} = timer:tc(fun() -> gen_server:call(P, {'after', Ms}) end),
+                ?assert(LateUs >= 0),
+                ?assert(Us >= Ms * 1000),
+                LateUs
+            end || Ms <- lists:append(lists:duplicate(20, [0, 1, 5, 10, 20]))],
+    Sorted = lists:sort(Late),
+    N = length(Sorted),
+    ct:log("~b timers of 0-20 ms: late by p50 ~b us, p90 ~b us, max ~b us (node clock)",
+           [N, lists:nth(N div 2, Sorted), lists:nth(N * 9 div 10, Sorted), lists:last(Sorted)]),
+    ?assertEqual({cancelled, 1, 0}, gen_server:call(P, {cancel, 1000})),
+    ?assertEqual({cancelled, 20000}, gen_server:call(P, {cancel_many, 20000})),
+    ?assertEqual(0, gen_server:call(P, pending)),
+    %% A server stopped with timers pending: they go with it.
+    {ok, P2} = start(Node, timer_probe, [], probe2),
+    Self = self(),
+    spawn(fun() -> Self ! {late, catch gen_server:call(P2, {'after', 60000}, 60000)} end),
+    ok = wait_until(fun() -> gen_server:call(P2, pending) =:= 1 end, 5000),
+    ok = gen_server:stop(P2),
+    receive {late, {'EXIT', {normal, _}}} -> ok after 5000 -> ct:fail(caller_not_released) end.
+
+%% Thousands of timers at once, over 1..500 ms: every one fires, none early.
+thousands_of_timers(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = start(Node, timer_probe, [], many),
+    {Us, Reply} = timer:tc(fun() -> gen_server:call(P, {many, 20000, 500}, 30000) end),
+    ct:log("20,000 timers of 1..500 ms all fired after ~b ms", [Us div 1000]),
+    ?assertEqual({all_fired, 20000, 0}, Reply),
+    ?assertEqual(0, gen_server:call(P, pending)).
+
+%% gcn_set_timeout: the atom timeout arrives when no message came in time;
+%% any message puts it off.
+gen_server_timeout(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = start(Node, timer_probe, [], tmo),
+    ok = gen_server:call(P, {timeout, 100}),
+    timer:sleep(400), %% no message meanwhile: a call would put the timeout off
+    ?assertEqual(1, gen_server:call(P, timeouts)),
+    ok = gen_server:call(P, {timeout, 300}),
+    [begin timer:sleep(50), 1 = gen_server:call(P, timeouts) end || _ <- lists:seq(1, 10)],
+    timer:sleep(500),
+    ?assertEqual(1, gen_server:call(P, timeouts)).
+
+%% A 2 s job on the worker pool: meanwhile kv on the same node answers
+%% every call at once.
+a_blocking_job_does_not_hold_up_the_node(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    T0 = erlang:monotonic_time(microsecond),
+    Job = gen_server:send_request(D, {sleep, 2000}),
+    Lat = kv_calls_until(Node, T0 + 1800000, []),
+    {reply, slept} = gen_server:wait_response(Job, 10000),
+    JobUs = erlang:monotonic_time(microsecond) - T0,
+    Sorted = lists:sort(Lat),
+    Max = lists:last(Sorted),
+    ct:log("during a ~b ms job: ~b kv calls, p50 ~b us, max ~b us",
+           [JobUs div 1000, length(Sorted), lists:nth(length(Sorted) div 2, Sorted), Max]),
+    ?assert(JobUs >= 2000000),
+    ?assert(length(Sorted) > 50),
+    ?assert(Max < 500000), %% a blocked node would take the job's 2 s
+    ?assertEqual({0, 1}, gen_server:call(D, jobs)).
+
+kv_calls_until(Node, Until, Acc) ->
+    case erlang:monotonic_time(microsecond) < Until of
+        false -> Acc;
+        true ->
+            {Us, v} = timer:tc(fun() -> gen_server:call({kv, Node}, {get, k}) end),
+            timer:sleep(5),
+            kv_calls_until(Node, Until, [Us | Acc])
+    end.
+
+digests_match_crypto(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    Sizes = [0, 1, 55, 56, 63, 64, 65, 1000, 1 bsl 20],
+    [begin
+         Bin = rand:bytes(Size),
+         ?assertEqual({ok, crypto:hash(sha256, Bin)}, gen_server:call(D, {sha256, Bin}, 10000))
+     end || Size <- Sizes],
+    %% Many at once, on however many workers: each caller gets its own.
+    Self = self(),
+    Bins = [rand:bytes(rand:uniform(100000)) || _ <- lists:seq(1, 40)],
+    [spawn_link(fun() -> Self ! {digest, B, gen_server:call(D, {sha256, B}, 10000)} end) || B <- Bins],
+    [receive {digest, B, R} -> ?assertEqual({ok, crypto:hash(sha256, B)}, R) end || B <- Bins],
+    ?assertEqual({0, length(Sizes) + 40}, gen_server:call(D, jobs)).
+
+%% The caller gives up before its job is done: the late reply is dropped,
+%% the server and node carry on.
+a_job_outliving_its_caller_is_harmless(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    ?assertMatch({'EXIT', {timeout, _}}, catch gen_server:call(D, {sleep, 500}, 100)),
+    %% and a server that stops with its job still running
+    {ok, D2} = start(Node, digest, [], digest2),
+    Job = gen_server:send_request(D2, {sleep, 300}),
+    ok = gen_server:stop(D2),
+    ?assertMatch({error, {normal, _}}, gen_server:wait_response(Job, 5000)),
+    ok = wait_until(fun() -> gen_server:call(D, jobs) =:= {0, 1} end, 5000),
+    timer:sleep(400),
+    ?assertEqual(v, begin ok = gen_server:call({kv, Node}, {put, k, v}),
+                          gen_server:call({kv, Node}, {get, k}) end).
+
+%% SIGTERM while a job runs: the node waits for it, then exits 0.
+stopping_the_node_waits_for_running_jobs(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    _ = gen_server:send_request(D, {sleep, 1000}),
+    ok = wait_until(fun() -> gen_server:call(D, jobs) =:= {1, 0} end, 5000),
+    {Us, Stop} = timer:tc(fun() -> gen_cnode:stop(?config(owner, Config)) end),
+    ct:log("stopped in ~b ms with a 1 s job running", [Us div 1000]),
+    ?assertEqual(ok, Stop).
+
+%% Replies that are not one term, results that are no gcn_result, a NULL
+%% state: that server stops with {bad_return_value, Callback}, its
+%% monitors see it, the log says it once, and everything else carries on.
+callbacks_that_break_the_contract_stop_only_their_server(Config) ->
+    Node = ?config(cnode, Config),
+    Log = ?config(log, Config),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    [begin
+         {ok, Pid} = start(Node, misbehave, [], M),
+         Ref = monitor(process, Pid),
+         ?assertMatch({'EXIT', {{bad_return_value, handle_call}, _}},
+                      catch gen_server:call(Pid, Req, 5000)),
+         receive {'DOWN', Ref, process, Pid, Why} -> ?assertEqual({bad_return_value, handle_call}, Why)
+         after 5000 -> ct:fail({no_down, Req}) end
+     end || {M, Req} <- [{m1, half_reply}, {m2, two_replies}, {m3, bad_result}, {m4, no_reply}]],
+    ?assertEqual({error, bad_return_value},
+                 gen_server:call({gen_cnode, Node}, {start, misbehave, null_state})),
+    {ok, M5} = start(Node, misbehave, [], m5),
+    ?assertEqual(fine, sys:get_state(M5)),
+    ok = gen_server:call(M5, bad_state),
+    ?assertMatch({'EXIT', _}, catch sys:get_state(M5)),
+    ?assertEqual(pong, gen_server:call(M5, ping)),
+    ?assertEqual(v, gen_server:call({kv, Node}, {get, k})),
+    Lines = durable_harness:log_lines(Log),
+    Said = [L || L <- Lines, string:find(L, "misbehave: handle_call") =/= nomatch],
+    ct:log("~p", [Said]),
+    ?assertEqual(4, length(Said)).
+
+%% A module that crashes takes the node down with it (it runs in the node's
+%% process); the owner says so, with the signal.
+a_crashing_module_takes_the_node_down_and_the_owner_says_so(Config) ->
+    Node = ?config(cnode, Config),
+    Owner = ?config(owner, Config),
+    Log = ?config(log, Config),
+    {ok, Pid} = start(Node, misbehave, [], crasher),
+    OwnerRef = monitor(process, Owner),
+    ?assertMatch({'EXIT', _}, catch gen_server:call(Pid, crash, 5000)),
+    receive {'DOWN', OwnerRef, process, Owner, Reason} ->
+            ct:log("owner stopped: ~p", [Reason]),
+            %% SIGSEGV (status 139), or under AddressSanitizer its report
+            %% and its exit code.
+            ?assertMatch({exit_status, S} when S =/= 0, Reason)
+    after 10000 -> ct:fail(owner_did_not_notice)
+    end,
+    Lines = durable_harness:log_lines(Log),
+    ct:log("~p", [lists:sublist(Lines, max(1, length(Lines) - 10), 10)]),
+    %% The owner names the signal; under AddressSanitizer the node's own
+    %% report names the SEGV.
+    ?assert(lists:any(fun(L) -> string:find(L, "crashed (signal 11, SIGSEGV)") =/= nomatch orelse
+                                    string:find(L, "SEGV") =/= nomatch end, Lines)).
+
+%% At boot, a module that cannot be loaded or started: one clear line and
+%% exit status 2.
+load_errors_exit_2_with_one_line(_Config) ->
+    Missing = filename:join(modules_dir(), "no/such/module.so"),
+    Cases = [{["--load", Missing], "no/such/module.so"},
+             {["--load", test_module("no_entry")], "no gen_cnode_module()"},
+             {["--load", test_module("wrong_version")], "built against API 99.0"},
+             {["--load", test_module("failing_load") ++ "=refuse"], "its load function failed"},
+             {["--load", example("ratelimit"), "--load", example("ratelimit")], "already loaded"},
+             {["--load", test_module("failing_load"), "--start", "failing_load=fail"], "asked_to_fail"},
+             {["--start", "nosuch"], "no module named nosuch"},
+             {["--load", example("readme_ticket"), "--start", "ticket={first"], "ARG is not a term"},
+             {["--load", example("readme_ticket"), "--start", "ticket=~i"], "ARG is not a term"}],
+    [begin
+         Name = "e" ++ integer_to_list(erlang:unique_integer([positive])),
+         {Status, Out} = run_node(["--name", Name, "--cookie", "c" | Args]),
+         Errors = [L || L <- string:split(Out, "\n", all), string:find(L, "error") =/= nomatch],
+         ct:log("~p: status ~p, ~p", [Args, Status, Errors]),
+         ?assertEqual({2, 1}, {Status, length(Errors)}),
+         ?assertNotEqual(nomatch, string:find(hd(Errors), Expect))
+     end || {Args, Expect} <- Cases].
+
+%% priv/examples/ratelimit_node: examples/embedded/main.c and
+%% examples/ratelimit.c linked with priv/libgen_cnode.a into one binary
+%% (gen_cnode_main), with the standard options and the bundled servers.
+an_embedded_binary_serves_its_own_module(Config) ->
+    Node = list_to_atom("emb" ++ integer_to_list(erlang:unique_integer([positive])) ++ "@127.0.0.1"),
+    Log = filename:join(?config(priv_dir, Config), "embedded.log"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => filename:join([modules_dir(), "examples", "ratelimit_node"]),
+                                    log => Log,
+                                    args => ["--start", "ratelimit:rl=#{rate => 100, burst => 2}"]}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ?assertEqual(2, gen_server:call({rl, Node}, tokens)),
+    ok = gen_server:call({rl, Node}, take),
+    ?assertMatch(#{burst := 2, rate := 100}, sys:get_state({rl, Node})),
+    {ok, _} = gen_server:call({gen_cnode, Node}, {start, ratelimit, #{rate => 1, burst => 1}, [{name, r2}]}),
+    ok = gen_server:call({kv, Node}, {put, a, 1}),
+    ?assertEqual(1, gen_server:call({kv, Node}, {get, a})),
+    ?assertEqual({ok, []}, {gen_cnode:stop(Owner), gen_cnode_test_env:sanitizer_reports(Log)}).
+
+%% gcn_send, gcn_link/unlink and gcn_monitor/demonitor from a C server
+%% (test/modules/watcher.c, which traps exits and keeps every info).
+sending_links_and_monitors_from_c(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, W} = start(Node, watcher, [], w),
+    Seen = fun() -> gen_server:call(W, seen) end,
+    %% Sending: to a pid, to {Name, Node}, to a name of its own node.
+    ok = gen_server:call(W, {send, self(), hello}),
+    receive hello -> ok after 5000 -> ct:fail(no_hello) end,
+    register(module_suite_inbox, self()),
+    ok = gen_server:call(W, {send, {module_suite_inbox, node()}, by_name}),
+    receive by_name -> ok after 5000 -> ct:fail(no_message_by_name) end,
+    unregister(module_suite_inbox),
+    ok = gen_server:call(W, {send, kv, {'$gen_cast', {put, sent_from_c, 1}}}),
+    ok = wait_until(fun() -> gen_server:call({kv, Node}, {get, sent_from_c}) =:= 1 end, 5000),
+    ok = gen_server:call(W, {send, w, to_myself}),
+    ok = wait_until(fun() -> lists:member(to_myself, Seen()) end, 5000),
+    ?assertEqual(error, gen_server:call(W, {send, nosuch, x})),
+    ?assertEqual(error, gen_server:call(W, {send, {x, 'nosuch@127.0.0.1'}, x})),
+    %% A monitor of a process here: DOWN with its reason.
+    P = spawn(fun() -> receive go -> exit(boom) end end),
+    {ok, Ref} = gen_server:call(W, {monitor, P}),
+    P ! go,
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', Ref, process, P, boom}] end, 5000),
+    %% Taken off: no DOWN.
+    P2 = spawn(fun() -> receive go -> exit(boom) end end),
+    {ok, Ref2} = gen_server:call(W, {monitor, P2}),
+    ?assertEqual(1, gen_server:call(W, {demonitor, Ref2})),
+    ?assertEqual(0, gen_server:call(W, {demonitor, Ref2})),
+    P2 ! go,
+    timer:sleep(200),
+    ?assertEqual([], Seen()),
+    %% Of a server of its own node: DOWN when it stops; noproc when gone.
+    {ok, K} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    {ok, RefK} = gen_server:call(W, {monitor, K}),
+    ok = gen_server:stop(K, shutdown, 5000),
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', RefK, process, K, shutdown}] end, 5000),
+    {ok, RefGone} = gen_server:call(W, {monitor, K}),
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', RefGone, process, K, noproc}] end, 5000),
+    %% Of a process on a node not connected to the C node: noconnection at once;
+    %% on a connected one that goes away: noconnection then.
+    {Peer, _PeerNode} = gen_cnode_test_env:start_peer(peer_name(), []),
+    Far = peer:call(Peer, erlang, spawn, [timer, sleep, [infinity]]),
+    {ok, RefFar} = gen_server:call(W, {monitor, Far}),
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', RefFar, process, Far, noconnection}] end, 5000),
+    pong = peer:call(Peer, net_adm, ping, [Node]),
+    {ok, RefFar2} = gen_server:call(W, {monitor, Far}),
+    timer:sleep(100),
+    ?assertEqual([], Seen()),
+    peer:stop(Peer),
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', RefFar2, process, Far, noconnection}] end, 5000),
+    %% Links: both ways, and unlink.
+    Self = self(),
+    L = spawn(fun() -> process_flag(trap_exit, true), Self ! ready,
+                       receive {'EXIT', From, Why} -> Self ! {l_exit, From, Why} end end),
+    receive ready -> ok end,
+    ok = gen_server:call(W, {link, L}),
+    L2 = spawn(fun() -> receive go -> exit(bye) end end),
+    ok = gen_server:call(W, {link, L2}),
+    L2 ! go,
+    ok = wait_until(fun() -> Seen() =:= [{'EXIT', L2, bye}] end, 5000),
+    L3 = spawn(fun() -> receive go -> exit(bye) end end),
+    ok = gen_server:call(W, {link, L3}),
+    ok = gen_server:call(W, {unlink, L3}),
+    L3 ! go,
+    timer:sleep(200),
+    ?assertEqual([], Seen()),
+    ?assertEqual(error, gen_server:call(W, {link, W})),
+    ok = gen_server:stop(W, shutdown, 5000),
+    receive {l_exit, W, shutdown} -> ok after 5000 -> ct:fail(link_not_told) end.
+
+peer_name() ->
+    list_to_atom("mpeer" ++ integer_to_list(erlang:unique_integer([positive]))).
+
+run_node(Args) ->
+    Port = open_port({spawn_executable, gen_cnode_test_env:executable()},
+                     [{args, Args}, exit_status, stderr_to_stdout, binary]),
+    collect(Port, <<>>).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, <<Acc/binary, D/binary>>);
+        {Port, {exit_status, S}} -> {S, binary_to_list(Acc)}
+    after 10000 ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+            {timeout, binary_to_list(Acc)}
+    end.
+
+wait_until(Fun, Timeout) ->
+    gen_cnode_test_env:wait_until(Fun, Timeout).

@@ -1,0 +1,113 @@
+/*
+ * watcher.c: a module for the tests of sending, links and monitors from C
+ * (gcn_send, gcn_link, gcn_unlink, gcn_monitor, gcn_demonitor), written only
+ * against gen_cnode.h. It traps exits.
+ *   {monitor, Pid}       {ok, Ref}
+ *   {demonitor, Ref}     1 if the monitor was on, else 0
+ *   {link, Pid}          ok | error        {unlink, Pid}   ok | error
+ *   {send, To, Msg}      ok | error (To: a pid, a name, or {Name, Node})
+ *   seen                 every info so far ({'DOWN', ...}, {'EXIT', ...},
+ *                        anything sent to it), oldest first; then forgets them
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <gen_cnode.h>
+
+typedef struct item {
+    struct item *next;
+    size_t len;
+    char bytes[]; /* one info, encoded */
+} item;
+
+typedef struct seen {
+    item *first, **last;
+    size_t count;
+} seen;
+
+static void forget(seen *s)
+{
+    while (s->first) {
+        item *i = s->first;
+        s->first = i->next;
+        free(i);
+    }
+    s->last = &s->first;
+    s->count = 0;
+}
+
+static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
+{
+    (void)self;
+    (void)arg;
+    seen *s = calloc(1, sizeof *s);
+    if (!s) {
+        *error = "out_of_memory";
+        return -1;
+    }
+    s->last = &s->first;
+    out->state = s;
+    out->trap_exit = 1;
+    return 0;
+}
+
+static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
+                            gcn_buf *reply)
+{
+    (void)from;
+    seen *s = state;
+    gcn_term a, b;
+    if (gcn_match(req, "{monitor, ~t}", &a)) {
+        gcn_buf *ref = gcn_buf_new();
+        if (ref && gcn_monitor(self, a, ref) == 0)
+            gcn_build(reply, "{ok, ~t}", gcn_buf_term(ref));
+        else
+            gcn_put_atom(reply, "error");
+        gcn_buf_free(ref);
+    } else if (gcn_match(req, "{demonitor, ~t}", &a)) {
+        gcn_put_int(reply, gcn_demonitor(self, a));
+    } else if (gcn_match(req, "{link, ~t}", &a)) {
+        gcn_put_atom(reply, gcn_link(self, a) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "{unlink, ~t}", &a)) {
+        gcn_put_atom(reply, gcn_unlink(self, a) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "{send, ~t, ~t}", &a, &b)) {
+        gcn_put_atom(reply, gcn_send(self, a, b) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "seen")) {
+        gcn_put_list(reply, s->count);
+        for (item *i = s->first; i; i = i->next)
+            gcn_put_term(reply, (gcn_term){i->bytes, i->len});
+        if (s->count)
+            gcn_put_nil(reply);
+        forget(s);
+    } else {
+        gcn_error(reply, "unknown_call", req);
+    }
+    return GCN_REPLY;
+}
+
+static enum gcn_result info(gcn_server *self, void *state, gcn_term msg)
+{
+    (void)self;
+    seen *s = state;
+    item *i = malloc(sizeof *i + msg.len);
+    if (i) {
+        i->next = NULL;
+        i->len = msg.len;
+        memcpy(i->bytes, msg.ptr, msg.len);
+        *s->last = i;
+        s->last = &i->next;
+        s->count++;
+    }
+    return GCN_NOREPLY;
+}
+
+static void terminate(void *state, gcn_term reason)
+{
+    (void)reason;
+    seen *s = state;
+    forget(s);
+    free(s);
+}
+
+GEN_CNODE_MODULE(watcher, .init = init, .handle_call = call, .handle_info = info,
+                 .terminate = terminate)

@@ -1,0 +1,405 @@
+/* test_workers.c: the worker pool. Every wait is bounded (poll and timed
+ * condition waits, a few seconds at most), so a broken pool fails a test
+ * rather than hanging the run. CUnit asserts only on the test's thread:
+ * jobs record what they saw, the test checks it afterwards. */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "unit.h"
+#include "workers.h"
+
+#define WAIT_MS 5000 /* how long a test waits for what should take microseconds */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A deadline for pthread_cond_timedwait (CLOCK_REALTIME), ms from now. */
+static struct timespec deadline_in(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+static int readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait (bounded) until every submitted job has finished. */
+static int wait_idle(workers *w)
+{
+    for (long long end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(1))
+        if (workers_queued(w) == 0 && workers_running(w) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- many jobs ---- */
+
+struct square {
+    int in;
+    long out;
+    int runs, dones, ran;
+    void *tag;
+    int masked; /* SIGINT and SIGTERM were blocked on the worker */
+    int order;  /* when it ran / when it was done, for the FIFO test */
+};
+
+static void square_run(void *arg)
+{
+    struct square *s = arg;
+    s->out = (long)s->in * s->in;
+    s->runs++;
+    sigset_t set;
+    pthread_sigmask(SIG_BLOCK, NULL, &set);
+    s->masked = sigismember(&set, SIGINT) == 1 && sigismember(&set, SIGTERM) == 1;
+}
+
+static void square_done(void *arg, void *tag, int ran, void *ctx)
+{
+    struct square *s = arg;
+    s->dones++;
+    s->ran = ran;
+    s->tag = tag;
+    s->order = (*(int *)ctx)++;
+}
+
+/* Collect until n jobs came back, driven by poll() on the fd. */
+static int collect_all(workers *w, int n, int *count, size_t max)
+{
+    long long end = now_ms() + WAIT_MS;
+    while (*count < n && now_ms() < end)
+        if (readable(workers_fd(w), 100))
+            workers_collect(w, square_done, count, max);
+    return *count;
+}
+
+static void test_thousand_jobs(void)
+{
+    enum { N = 1000 };
+    static struct square jobs[N];
+    workers *w = workers_create(4);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_EQUAL(workers_threads(w), 4);
+    int fl = fcntl(workers_fd(w), F_GETFL), fd = fcntl(workers_fd(w), F_GETFD);
+    CU_ASSERT(fl >= 0 && (fl & O_NONBLOCK));
+    CU_ASSERT(fd >= 0 && (fd & FD_CLOEXEC));
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct square){.in = i};
+        CU_ASSERT_EQUAL(workers_submit(w, square_run, &jobs[i], (void *)(uintptr_t)(i + 1)), 0);
+    }
+    int count = 0;
+    CU_ASSERT_EQUAL(collect_all(w, N, &count, 64), N);
+    size_t bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += jobs[i].runs != 1 || jobs[i].dones != 1 || jobs[i].ran != 1 ||
+               jobs[i].out != (long)i * i || jobs[i].tag != (void *)(uintptr_t)(i + 1) ||
+               !jobs[i].masked;
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(workers_queued(w), 0);
+    CU_ASSERT_EQUAL(workers_running(w), 0);
+    /* The fd may still read ready (a wake-up for a job an earlier collect
+     * took): one collect finds nothing and clears it, for good. */
+    CU_ASSERT_EQUAL(workers_collect(w, square_done, &count, 64), 0);
+    CU_ASSERT_FALSE(readable(workers_fd(w), 0));
+    workers_destroy(w, square_done, &count);
+    CU_ASSERT_EQUAL(count, N); /* destroy had nothing left to hand back */
+}
+
+/* One thread: jobs run, and come back, in the order submitted. */
+struct seq {
+    int ran_as;
+    int *next_run; /* touched by the one worker only */
+};
+
+static void seq_run(void *arg)
+{
+    struct seq *s = arg;
+    s->ran_as = (*s->next_run)++;
+}
+
+static void seq_done(void *arg, void *tag, int ran, void *ctx)
+{
+    (void)arg;
+    int *log = ctx;
+    if (ran)
+        log[log[0]++ + 1] = (int)(uintptr_t)tag;
+}
+
+static void test_fifo_one_thread(void)
+{
+    enum { N = 200 };
+    static struct seq jobs[N];
+    static int log[N + 1];
+    int next_run = 0;
+    log[0] = 0;
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct seq){-1, &next_run};
+        CU_ASSERT_EQUAL(workers_submit(w, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+    }
+    for (long long end = now_ms() + WAIT_MS; log[0] < N && now_ms() < end;)
+        if (readable(workers_fd(w), 100))
+            workers_collect(w, seq_done, log, 7);
+    CU_ASSERT_EQUAL(log[0], N);
+    size_t bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += jobs[i].ran_as != i || log[i + 1] != i;
+    CU_ASSERT_EQUAL(bad, 0);
+    workers_destroy(w, NULL, NULL);
+}
+
+/* ---- parallelism: two jobs that each wait for the other ---- */
+
+struct rendezvous {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int arrived;
+    int met; /* jobs that saw both arrive */
+};
+
+static void meet_run(void *arg)
+{
+    struct rendezvous *r = arg;
+    struct timespec end = deadline_in(WAIT_MS);
+    pthread_mutex_lock(&r->m);
+    r->arrived++;
+    pthread_cond_broadcast(&r->c);
+    int err = 0;
+    while (r->arrived < 2 && err == 0)
+        err = pthread_cond_timedwait(&r->c, &r->m, &end);
+    if (r->arrived >= 2)
+        r->met++;
+    pthread_mutex_unlock(&r->m);
+}
+
+static void count_done(void *arg, void *tag, int ran, void *ctx)
+{
+    (void)arg;
+    (void)tag;
+    *(int *)ctx += ran;
+}
+
+static void test_parallel(void)
+{
+    struct rendezvous r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    workers *w = workers_create(2);
+    CU_ASSERT_FATAL(w != NULL);
+    long long start = now_ms();
+    CU_ASSERT_EQUAL(workers_submit(w, meet_run, &r, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, meet_run, &r, NULL), 0);
+    int done = 0;
+    for (long long end = now_ms() + 2 * WAIT_MS; done < 2 && now_ms() < end;)
+        if (readable(workers_fd(w), 100))
+            workers_collect(w, count_done, &done, SIZE_MAX);
+    CU_ASSERT_EQUAL(done, 2);
+    pthread_mutex_lock(&r.m);
+    CU_ASSERT_EQUAL(r.met, 2);
+    pthread_mutex_unlock(&r.m);
+    CU_ASSERT(now_ms() - start < WAIT_MS); /* they met, neither timed out */
+    workers_destroy(w, NULL, NULL);
+    pthread_cond_destroy(&r.c);
+    pthread_mutex_destroy(&r.m);
+}
+
+/* ---- destroy with jobs queued, running and finished ---- */
+
+struct gate {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int started;   /* the blocking job is running */
+    int released;  /* destroy has begun: the blocking job may return */
+    int timed_out; /* it was never released */
+};
+
+struct teardown_log {
+    workers *w;
+    struct gate *g;
+    int names[8], ran[8], n;
+    int refused; /* submits refused during destroy */
+};
+
+struct named {
+    int name;
+    struct gate *g;
+};
+
+static void quick_run(void *arg) { (void)arg; }
+
+static void block_run(void *arg)
+{
+    struct gate *g = ((struct named *)arg)->g;
+    struct timespec end = deadline_in(WAIT_MS);
+    pthread_mutex_lock(&g->m);
+    g->started = 1;
+    pthread_cond_broadcast(&g->c);
+    int err = 0;
+    while (!g->released && err == 0)
+        err = pthread_cond_timedwait(&g->c, &g->m, &end);
+    g->timed_out = !g->released;
+    pthread_mutex_unlock(&g->m);
+}
+
+static void teardown_done(void *arg, void *tag, int ran, void *ctx)
+{
+    (void)tag;
+    struct teardown_log *log = ctx;
+    if (log->n < 8) {
+        log->names[log->n] = ((struct named *)arg)->name;
+        log->ran[log->n] = ran;
+    }
+    log->n++;
+    if (!ran) {
+        /* Destroy has begun: no more jobs taken; let the running one go. */
+        log->refused += workers_submit(log->w, quick_run, arg, NULL) == -1;
+        pthread_mutex_lock(&log->g->m);
+        log->g->released = 1;
+        pthread_cond_broadcast(&log->g->c);
+        pthread_mutex_unlock(&log->g->m);
+    }
+}
+
+static void test_destroy_with_jobs(void)
+{
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+    struct named f = {1, &g}, a = {2, &g}, b = {3, &g}, c = {4, &g}, d = {5, &g};
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    struct teardown_log log = {.w = w, .g = &g};
+
+    /* F finishes and is left uncollected. */
+    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &f, NULL), 0);
+    CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS));
+    /* A runs and blocks until destroy has begun. */
+    CU_ASSERT_EQUAL(workers_submit(w, block_run, &a, NULL), 0);
+    struct timespec end = deadline_in(WAIT_MS);
+    pthread_mutex_lock(&g.m);
+    int err = 0;
+    while (!g.started && err == 0)
+        err = pthread_cond_timedwait(&g.c, &g.m, &end);
+    int started = g.started;
+    pthread_mutex_unlock(&g.m);
+    CU_ASSERT_TRUE(started);
+    /* B, C, D wait behind it. */
+    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &b, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &c, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &d, NULL), 0);
+    CU_ASSERT_EQUAL(workers_queued(w), 3);
+    CU_ASSERT_EQUAL(workers_running(w), 1);
+
+    long long t0 = now_ms();
+    workers_destroy(w, teardown_done, &log);
+    CU_ASSERT(now_ms() - t0 < WAIT_MS);
+    /* Dropped ones first, in the order submitted, then the finished ones in
+     * the order they finished: F, then A once released. */
+    CU_ASSERT_EQUAL_FATAL(log.n, 5);
+    int names[] = {3, 4, 5, 1, 2}, ran[] = {0, 0, 0, 1, 1};
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(log.names[i], names[i]);
+        CU_ASSERT_EQUAL(log.ran[i], ran[i]);
+    }
+    CU_ASSERT_EQUAL(log.refused, 3);
+    CU_ASSERT_FALSE(g.timed_out);
+    pthread_cond_destroy(&g.c);
+    pthread_mutex_destroy(&g.m);
+}
+
+/* ---- collect's max ---- */
+
+static void test_collect_max(void)
+{
+    enum { N = 10 };
+    static struct seq jobs[N];
+    static int log[N + 1];
+    int next_run = 0;
+    log[0] = 0;
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct seq){-1, &next_run};
+        CU_ASSERT_EQUAL(workers_submit(w, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+    }
+    CU_ASSERT_TRUE_FATAL(wait_idle(w));
+    CU_ASSERT_TRUE(readable(workers_fd(w), 0));
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 0), 0);
+    CU_ASSERT_TRUE(readable(workers_fd(w), 0)); /* still readable: all ten wait */
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 3), 3);
+    CU_ASSERT_TRUE(readable(workers_fd(w), 0));
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 3), 3);
+    CU_ASSERT_TRUE(readable(workers_fd(w), 0));
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 3), 3);
+    CU_ASSERT_TRUE(readable(workers_fd(w), 0));
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 3), 1);
+    CU_ASSERT_FALSE(readable(workers_fd(w), 0));
+    CU_ASSERT_EQUAL(workers_collect(w, seq_done, log, 3), 0);
+    CU_ASSERT_EQUAL(log[0], N);
+    size_t bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += log[i + 1] != i;
+    CU_ASSERT_EQUAL(bad, 0);
+    workers_destroy(w, seq_done, log);
+    CU_ASSERT_EQUAL(log[0], N);
+}
+
+/* ---- sizing ---- */
+
+static void test_default_threads(void)
+{
+    cpu_set_t set;
+    CU_ASSERT_EQUAL_FATAL(sched_getaffinity(0, sizeof set, &set), 0);
+    unsigned n = workers_default_threads();
+    CU_ASSERT(n >= 1);
+    CU_ASSERT(n <= (unsigned)CPU_COUNT(&set));
+
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("max 100000\n"), 0);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("200000 100000\n"), 2);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("150000 100000"), 2);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("50000 100000\n"), 1);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("400000 50000\n"), 8);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit(""), 0);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("junk"), 0);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("100000"), 0);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("100000 0"), 0);
+    CU_ASSERT_EQUAL(workers_cpu_max_limit("100000 x"), 0);
+
+    CU_ASSERT_PTR_NULL(workers_create(0));
+    workers_destroy(NULL, NULL, NULL);
+}
+
+void unit_suite_workers(void)
+{
+    CU_pSuite suite = CU_add_suite("workers", NULL, NULL);
+    if (!suite)
+        return;
+    CU_add_test(suite, "1000 jobs on 4 threads, each done once", test_thousand_jobs);
+    CU_add_test(suite, "one thread: FIFO", test_fifo_one_thread);
+    CU_add_test(suite, "two jobs run in parallel", test_parallel);
+    CU_add_test(suite, "destroy with queued, running and finished jobs", test_destroy_with_jobs);
+    CU_add_test(suite, "collect's max; the fd stays readable", test_collect_max);
+    CU_add_test(suite, "default thread count", test_default_threads);
+}
