@@ -100,14 +100,23 @@ send_raw(#{sock := S}, Bytes) ->
     R.
 
 %% The next frame that is not a tick: {ok, Ctrl, Msg | none} or {error, Why}.
+%% A frame this VM cannot decode comes back as {ok, undecodable, Bytes}: the
+%% node copies call tags back byte for byte, and a mutated tag can name a
+%% reference of this very node that its binary_to_term refuses (OTP 27
+%% checks the words of its own references). The hostile peer reaps what it
+%% sowed; the node did as a BEAM server does.
 recv(#{sock := S} = P, Timeout) ->
     case gen_tcp:recv(S, 0, Timeout) of
         {ok, <<>>} -> recv(P, Timeout);
         {ok, <<112, Rest/binary>>} ->
-            {Ctrl, Used} = binary_to_term(Rest, [used]),
-            case Rest of
-                <<_:Used/binary>> -> {ok, Ctrl, none};
-                <<_:Used/binary, Msg/binary>> -> {ok, Ctrl, binary_to_term(Msg)}
+            try binary_to_term(Rest, [used]) of
+                {Ctrl, Used} ->
+                    case Rest of
+                        <<_:Used/binary>> -> {ok, Ctrl, none};
+                        <<_:Used/binary, Msg/binary>> -> {ok, Ctrl, binary_to_term(Msg)}
+                    end
+            catch
+                error:badarg -> {ok, undecodable, Rest}
             end;
         {ok, Other} -> {error, {unexpected, Other}};
         Error -> Error
