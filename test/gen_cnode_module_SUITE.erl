@@ -111,7 +111,8 @@ test_module(Name) -> filename:join([modules_dir(), "test_modules", Name ++ ".so"
 
 loads() ->
     lists:append([["--load", example(E)] || E <- ["readme_ticket", "ratelimit", "digest"]])
-        ++ lists:append([["--load", test_module(M)] || M <- ["timer_probe", "misbehave", "watcher"]]).
+        ++ lists:append([["--load", test_module(M)]
+                         || M <- ["timer_probe", "misbehave", "watcher", "failing_load"]]).
 
 start(Node, Module, Arg, Name) ->
     gen_server:call({gen_cnode, Node}, {start, Module, Arg, [{name, Name}]}, 10000).
@@ -258,7 +259,28 @@ gen_server_timeout(Config) ->
     ok = gen_server:call(P, {timeout, 300}),
     [begin timer:sleep(50), 1 = gen_server:call(P, timeouts) end || _ <- lists:seq(1, 10)],
     timer:sleep(500),
-    ?assertEqual(1, gen_server:call(P, timeouts)).
+    ?assertEqual(1, gen_server:call(P, timeouts)),
+    %% A system message starts it again from the full time, as in OTP.
+    ok = gen_server:call(P, {timeout, 300}),
+    [begin timer:sleep(100), _ = sys:get_state(P) end || _ <- lists:seq(1, 6)],
+    ?assertEqual(1, gen_server:call(P, timeouts)),
+    ok = gen_server:call(P, {timeout, 300}),
+    timer:sleep(500),
+    ?assertEqual(2, gen_server:call(P, timeouts)),
+    %% None while suspended; it runs again once resumed.
+    ok = gen_server:call(P, {timeout, 200}),
+    ok = sys:suspend(P),
+    timer:sleep(400),
+    ok = sys:resume(P),
+    ?assertEqual(#{timeouts => 2, pending => 0}, sys:get_state(P)),
+    timer:sleep(400),
+    ?assertEqual(3, gen_server:call(P, timeouts)),
+    %% A delay no clock reaches: nothing wraps, the node serves on, timers run.
+    ok = gen_server:call(P, {timeout, 9223372036854775807}),
+    ?assertMatch({fired, 5, _}, gen_server:call(P, {'after', 5})),
+    ?assertEqual(3, gen_server:call(P, timeouts)),
+    {ok, _} = start(Node, ratelimit, #{rate => 1, burst => 1, idle => 9223372036854775807}, forever),
+    ?assertEqual(1, gen_server:call({forever, Node}, tokens)).
 
 %% A 2 s job on the worker pool: meanwhile kv on the same node answers
 %% every call at once.
@@ -347,6 +369,14 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
      end || {M, Req} <- [{m1, half_reply}, {m2, two_replies}, {m3, bad_result}, {m4, no_reply}]],
     ?assertEqual({error, bad_return_value},
                  gen_server:call({gen_cnode, Node}, {start, misbehave, null_state})),
+    %% The reply buffer is the module's own to read and redo.
+    {ok, M6} = start(Node, misbehave, [], m6),
+    ?assertEqual(fine, gen_server:call(M6, second_thoughts)),
+    ok = gen_server:stop(M6),
+    %% An init error that no atom can carry: init_failed, and the starter serves on.
+    ?assertEqual({error, init_failed},
+                 gen_server:call({gen_cnode, Node}, {start, failing_load, no_atom})),
+    ?assertMatch({ok, _}, gen_server:call({gen_cnode, Node}, {start, failing_load, []})),
     {ok, M5} = start(Node, misbehave, [], m5),
     ?assertEqual(fine, sys:get_state(M5)),
     ok = gen_server:call(M5, bad_state),

@@ -18,6 +18,10 @@
 struct gcn_buf {
     ei_x_buff x; /* x.buff[0 .. x.index): the terms written, no version byte */
     int failed;
+    size_t base; /* where what the module writes begins: a buffer the engine hands
+                    a callback may hold the engine's own bytes before it (the
+                    {Tag, of a reply), which gcn_buf_term and gcn_buf_reset leave
+                    out and alone */
 };
 
 /* Memory kept by gcn_buf_reset; a buffer grown beyond it gives the rest back. */
@@ -32,6 +36,10 @@ int gcn_buf_init(gcn_buf *b);
 void gcn_buf_release(gcn_buf *b);
 /* Append bytes as they are (an encoded term or part of one): 0, or -1. */
 int gcn_buf_append(gcn_buf *b, const void *bytes, size_t len);
+/* Hand b to a module's callback from its current end on, and take it back. */
+static inline void gcn_buf_lend(gcn_buf *b) { b->base = (size_t)b->x.index; }
+static inline void gcn_buf_unlend(gcn_buf *b) { b->base = 0; }
+
 /* Do the bytes [from, x.index) of b make exactly one well-formed term (to
  * TERM_NEXT_MAX_DEPTH), and did no write fail? */
 int gcn_buf_ok_term(const gcn_buf *b, size_t from);

@@ -23,6 +23,7 @@
 int gcn_buf_init(gcn_buf *b)
 {
     b->x = (ei_x_buff){.buff = NULL, .buffsz = 0, .index = 0};
+    b->base = 0;
     b->failed = term_reserve(&b->x, 64) != TERM_OK;
     return b->failed ? -1 : 0;
 }
@@ -57,16 +58,17 @@ void gcn_buf_reset(gcn_buf *b)
 {
     if (!b)
         return;
-    term_shrink(&b->x, GCN_BUF_KEEP);
-    b->x.index = 0;
+    if (b->base == 0)
+        term_shrink(&b->x, GCN_BUF_KEEP);
+    b->x.index = (int)b->base; /* the engine's bytes before base stay */
     b->failed = 0;
 }
 
 gcn_term gcn_buf_term(const gcn_buf *b)
 {
-    if (!b)
+    if (!b || !b->x.buff)
         return (gcn_term){NULL, 0};
-    return (gcn_term){b->x.buff, b->failed ? 0 : (size_t)b->x.index};
+    return (gcn_term){b->x.buff + b->base, b->failed ? 0 : (size_t)b->x.index - b->base};
 }
 
 int gcn_buf_ok_term(const gcn_buf *b, size_t from)
@@ -322,13 +324,15 @@ int gcn_build(gcn_buf *b, const char *template_, ...)
     tpl_node root;
     if (!b || tpl_root(template_, TPL_TEMPLATE, "gcn_build", &root) < 0)
         return -1;
-    int start = b->x.index;
+    int start = b->x.index, was_failed = b->failed;
     va_list ap;
     va_start(ap, template_);
     int rc = build(b, &root, &ap);
     va_end(ap);
-    if (rc < 0)
-        b->x.index = start; /* no half-written term stays behind */
+    if (rc < 0) { /* no half-written term stays behind: the buffer is as it was */
+        b->x.index = start;
+        b->failed = was_failed;
+    }
     return rc;
 }
 

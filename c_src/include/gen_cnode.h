@@ -220,6 +220,8 @@ typedef struct gcn_module {
      * are cancelled; jobs still running finish and are given to their done
      * function with a NULL server. */
     void (*terminate)(void *state, gcn_term reason);
+    /* Later minor versions add fields here, at the end only; the node reads
+     * a field only when the module's api_minor says it has it. */
 } gcn_module;
 
 /* Ends a module's source file: GEN_CNODE_MODULE(ring, .init = ring_init,
@@ -264,7 +266,8 @@ gcn_from gcn_caller_from(const gcn_caller *c);
 int gcn_caller_on(const gcn_caller *c, const char *node, size_t len);
 void gcn_release(gcn_caller *c);
 /* Reply to a caller now or later; reply is one term. 0, or -1 when it cannot
- * go out (its node is gone: it is dropped, as OTP drops it). */
+ * go out (its node is gone or not connected: it is dropped, as OTP drops
+ * it; or reply is not one term, logged). */
 int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply);
 /* gcn_reply to a held caller, then gcn_release it. */
 int gcn_reply_held(gcn_server *self, gcn_caller *c, gcn_term reply);
@@ -300,14 +303,18 @@ int gcn_demonitor(gcn_server *self, gcn_term ref);
 /* A timer's handle; 0 is never one. */
 typedef uint64_t gcn_timer;
 
-/* Deliver msg (copied) to this server's handle_info after ms milliseconds,
- * as erlang:send_after(Ms, self(), Msg). 0 when out of memory. */
+/* Deliver msg (copied) to this server's handle_info after ms milliseconds
+ * (at most 2^40: longer delays are cut to that), as erlang:send_after(Ms,
+ * self(), Msg). 0 when out of memory or msg is not one term. */
 gcn_timer gcn_send_after(gcn_server *self, uint64_t ms, gcn_term msg);
 /* Cancel a timer of this server: 1 if it had not fired yet, else 0. */
 int gcn_cancel_timer(gcn_server *self, gcn_timer t);
 /* The gen_server timeout ({noreply, State, Ms}): if no message arrives in
  * ms after the current callback returns, handle_info gets the atom timeout.
- * Any message, timers included, cancels it. */
+ * As in OTP: any message, timers included, cancels it; a system message
+ * (:sys.get_state, ...) starts it again from the full Ms; it does not run
+ * while the server is suspended. Asked for in init, handle_continue, a
+ * call, cast, info, a job's done, node_down or flush. */
 void gcn_set_timeout(gcn_server *self, uint64_t ms);
 
 /* ---------------------------------------------------------- worker jobs */
@@ -322,7 +329,8 @@ typedef void gcn_job_run(void *job);
 typedef enum gcn_result gcn_job_done(gcn_server *self, void *state, void *job);
 
 /* Hand job to the worker pool (--workers N). A caller kept with gcn_hold can
- * be answered from done. 0, or -1 (out of memory; the job is not taken).
+ * be answered from done. 0, or -1 (no pool: --workers 0; or out of memory;
+ * the job is not taken).
  * When the node stops, queued jobs are dropped (done with a NULL server)
  * and the node waits for the running ones to return. */
 int gcn_submit(gcn_server *self, gcn_job_run *run, gcn_job_done *done, void *job);

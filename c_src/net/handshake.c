@@ -87,6 +87,10 @@ static enum handshake_state on_name(handshake *hs, const char *p, size_t len, bu
     } else {
         return fail(hs, why, whylen, "not a distribution handshake");
     }
+    /* A peer that says it is this node would pass as the owner of this
+     * node's own pids (the peer-origin checks of dist.c). */
+    if (strcmp(hs->peer_name, hs->our_name) == 0)
+        return fail(hs, why, whylen, "peer claims this node's own name");
     if ((hs->peer_flags & HANDSHAKE_REQUIRED_FLAGS) != HANDSHAKE_REQUIRED_FLAGS &&
         hs->state == HS_AWAIT_REPLY)
         return fail(hs, why, whylen, "peer lacks flags mandatory since OTP 25");

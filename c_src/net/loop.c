@@ -122,7 +122,10 @@ void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
 
 void loop_stop(loop *l) { l->stop = 1; }
 
-void loop_wake_at(loop *l, unsigned long long due_us) { l->wake_at = (long long)due_us; }
+void loop_wake_at(loop *l, unsigned long long due_us)
+{
+    l->wake_at = due_us > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)due_us;
+}
 
 void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
 unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
@@ -146,8 +149,10 @@ int loop_once(loop *l, int max_wait_ms)
             timeout = (int)left;
     }
     if (l->wake_at) {
-        long long left_us = l->wake_at - now_ns() / 1000;
-        long long left = left_us <= 0 ? 0 : (left_us + 999) / 1000;
+        long long now_us = now_ns() / 1000;
+        /* no overflow: wake_at >= now_us here, both non-negative */
+        long long left_us = l->wake_at > now_us ? l->wake_at - now_us : 0;
+        long long left = left_us / 1000 + (left_us % 1000 != 0);
         if (left > INT_MAX)
             left = INT_MAX;
         if (timeout < 0 || left < timeout)

@@ -179,7 +179,7 @@ static enum dist_result apply(process_table *t, const char *peer, size_t peer_le
         NEED(3, FROM_PEER(0));
         process *p = process_resolve(t, c->el[1]);
         if (p)
-            process_demonitor(p, c->el[2]);
+            process_demonitor(p, c->el[0], c->el[2]);
         return DIST_OK;
     }
     default:

@@ -10,6 +10,7 @@
 
 #include "buffer.h"
 #include "log.h"
+#include "term_template.h"
 
 #define KEEP_REPLY_BUFFER (64 * 1024) /* reply memory kept between messages */
 
@@ -25,11 +26,14 @@ struct gcn_server {
     void *state;
     process *self;
     gcn_buf out;     /* the reply to the call at hand, reused: no allocation per call */
-    gcn_buf later;   /* replies sent with gcn_reply, system replies */
+    gcn_buf later;   /* replies sent with gcn_reply */
+    gcn_buf sys;     /* replies to system messages (a format_status may gcn_reply meanwhile) */
     unsigned long long handled;
     uint64_t timeout_timer; /* the pending gen_server timeout (0: none) */
     uint64_t timeout_ms;    /* asked for by the callback running now */
     int timeout_wanted;
+    uint64_t armed_ms;      /* the timeout pending now, in ms (valid while timeout_timer) */
+    uint64_t suspended_ms;  /* a timeout :sys.suspend put aside, to arm again at resume (0: none) */
     int init_failed;        /* no state: terminate is not run */
     int want_continue;
     int suspended;
@@ -91,16 +95,15 @@ static int decode_from(term_view msg, int *i, gcn_from *from)
 
 /* Send msg (one of the server's reply buffers) and give the buffer's memory
  * back if a large reply went through it. */
-static void send_to(gen_server *gs, const gcn_from *to, gcn_buf *msg)
+static int send_to(gen_server *gs, const gcn_from *to, gcn_buf *msg)
 {
     ei_x_buff *x = gcn_buf_ei(msg);
     term_view m = {x->buff, (size_t)x->index};
     term_view alias;
-    if (alias_of(to->tag, &alias))
-        process_send_alias(gs->self, alias, m);
-    else
-        process_send(gs->self, to->pid, m);
+    int rc = alias_of(to->tag, &alias) ? process_send_alias(gs->self, alias, m)
+                                       : process_send(gs->self, to->pid, m);
     term_shrink(x, KEEP_REPLY_BUFFER);
+    return rc;
 }
 
 /* Start {Tag, _} in b; the reply term follows. */
@@ -120,8 +123,7 @@ int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply)
         log_error("%s: gcn_reply: the reply is not one term (or out of memory); not sent", self->cb->name);
         return -1;
     }
-    send_to(self, to, &self->later);
-    return 0;
+    return send_to(self, to, &self->later);
 }
 
 gcn_caller *gcn_hold(const gcn_from *from)
@@ -223,11 +225,13 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* ms from now, in µs, saturating (a timer a peer's number sets never wraps). */
+/* ms from now, in µs. A delay is capped at 2^40 ms (about 35 years), so a
+ * number a peer chose can never wrap a deadline or overflow the loop's
+ * arithmetic (deadlines stay far below 2^63). */
+#define MAX_DELAY_MS (1ull << 40)
 static uint64_t due_in(uint64_t ms)
 {
-    uint64_t us = ms > UINT64_MAX / 2000 ? UINT64_MAX / 2 : ms * 1000;
-    return now_us() + us;
+    return now_us() + (ms > MAX_DELAY_MS ? MAX_DELAY_MS : ms) * 1000;
 }
 
 gcn_timer gcn_send_after(gcn_server *self, uint64_t ms, gcn_term msg)
@@ -247,6 +251,9 @@ void gcn_set_timeout(gcn_server *self, uint64_t ms)
     self->timeout_ms = ms;
 }
 
+/* Before a callback: a timeout it asks for is its own, not an earlier one's. */
+static void timeout_clear(gen_server *gs) { gs->timeout_wanted = 0; }
+
 /* A message arrived: the pending timeout, if any, is off. */
 static void timeout_off(gen_server *gs)
 {
@@ -255,20 +262,36 @@ static void timeout_off(gen_server *gs)
     gs->timeout_timer = 0;
 }
 
+static void timeout_arm(gen_server *gs, uint64_t ms)
+{
+    static const char timeout_atom[] = {119, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
+    timeout_off(gs);
+    if (process_exiting(gs->self))
+        return;
+    gs->armed_ms = ms;
+    gs->timeout_timer = process_send_after(gs->self, due_in(ms), (term_view){timeout_atom, sizeof timeout_atom});
+}
+
 /* After a callback: arm the timeout it asked for. */
 static void timeout_on(gen_server *gs)
 {
-    static const char timeout_atom[] = {119, 7, 't', 'i', 'm', 'e', 'o', 'u', 't'};
     if (!gs->timeout_wanted)
         return;
     gs->timeout_wanted = 0;
-    timeout_off(gs);
-    if (!process_exiting(gs->self))
-        gs->timeout_timer = process_send_after(gs->self, due_in(gs->timeout_ms),
-                                               (term_view){timeout_atom, sizeof timeout_atom});
+    timeout_arm(gs, gs->timeout_ms);
+}
+
+/* A system message came, as gen_server's loop sees it: the timeout pending
+ * starts again from now (OTP goes back to its receive with the same one). */
+static void timeout_restart(gen_server *gs)
+{
+    if (gs->timeout_timer)
+        timeout_arm(gs, gs->armed_ms);
 }
 
 /* ---- sending, links ---- */
+
+static int on_this_node(gcn_server *self, term_view pid);
 
 int gcn_send(gcn_server *self, gcn_term to, gcn_term msg)
 {
@@ -280,8 +303,20 @@ int gcn_send(gcn_server *self, gcn_term to, gcn_term msg)
         return -1;
     }
     int type = gcn_type(to);
-    if (type == GCN_PID)
-        return process_send(self->self, to, msg);
+    if (type == GCN_PID && on_this_node(self, to)) {
+        process_send(self->self, to, msg); /* a dead local pid drops it, as OTP's send does */
+        return 0;
+    }
+    if (type == GCN_PID) {
+        if (process_send(self->self, to, msg) == 0)
+            return 0;
+        const char *nd = "?";
+        size_t ndlen = 1;
+        process_term_node(to, &nd, &ndlen);
+        log_warning("%s: gcn_send: a message to a pid of %.*s dropped: that node is not connected "
+                    "(this node does not dial out)", self->cb->name, (int)ndlen, nd);
+        return -1;
+    }
     if (type == GCN_ATOM) {
         process *p = process_resolve(t, to);
         if (p)
@@ -340,7 +375,11 @@ int gcn_monitor(gcn_server *self, gcn_term pid, gcn_buf *ref)
     int len = process_watch(self->self, pid, r);
     if (len < 0)
         return -1;
-    return ref ? gcn_buf_append(ref, r, (size_t)len) : 0;
+    if (ref && gcn_buf_append(ref, r, (size_t)len) < 0) {
+        process_unwatch(self->self, (term_view){r, (size_t)len}); /* a monitor no one can take off */
+        return -1;
+    }
+    return 0;
 }
 
 int gcn_demonitor(gcn_server *self, gcn_term ref)
@@ -371,6 +410,7 @@ static void job_done(process *p, void *arg, int ran)
     } else {
         gs->handled++;
         timeout_off(gs);
+        timeout_clear(gs);
         if (result(gs, "job done", j->done(gs, gs->state, j->arg)) == 0)
             timeout_on(gs);
     }
@@ -404,7 +444,9 @@ static void handle_call(gen_server *gs, term_view msg, int i)
     }
     begin_reply(&gs->out, &from);
     size_t before = (size_t)gcn_buf_ei(&gs->out)->index;
+    gcn_buf_lend(&gs->out); /* the module sees its reply only, not the {Tag, before it */
     enum gcn_result r = gs->cb->handle_call(gs, gs->state, request, &from, &gs->out);
+    gcn_buf_unlend(&gs->out);
     if (result(gs, "handle_call", r) < 0)
         return;
     if (r != GCN_NOREPLY) {
@@ -422,6 +464,7 @@ static void dispatch(gen_server *gs, term_view msg)
     int i = 0, arity;
     term_view request;
     timeout_off(gs);
+    timeout_clear(gs);
     if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0) {
         if (arity == 3 && term_atom_is(msg, &i, "$gen_call")) {
             handle_call(gs, msg, i);
@@ -469,9 +512,12 @@ static void encode_parent(gen_server *gs, ei_x_buff *x)
 static int format(gen_server *gs, gcn_buf *b, int status)
 {
     size_t before = (size_t)gcn_buf_ei(b)->index;
+    gcn_buf_lend(b);
     int rc = status && gs->cb->format_status ? gs->cb->format_status(gs, gs->state, b)
              : gs->cb->format_state          ? gs->cb->format_state(gs->state, b)
                                              : -1;
+    gcn_buf_unlend(b);
+    timeout_clear(gs); /* a timeout asked for here is not one gen_server has */
     if (rc == 0 && gcn_buf_ok_term(b, before))
         return 0;
     if (rc == 0)
@@ -540,7 +586,7 @@ static void encode_status(gen_server *gs, ei_x_buff *x)
     ei_x_encode_list_header(x, 1);
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_string(x, "State");
-    if (format(gs, &gs->later, 1) < 0)
+    if (format(gs, &gs->sys, 1) < 0)
         ei_x_encode_atom(x, "undefined");
     ei_x_encode_empty_list(x);
     ei_x_encode_empty_list(x);
@@ -549,7 +595,11 @@ static void encode_status(gen_server *gs, ei_x_buff *x)
 
 static void resume(gen_server *gs)
 {
+    uint64_t put_aside = gs->queue ? 0 : gs->suspended_ms; /* a message that waited decides anew */
     gs->suspended = 0;
+    gs->suspended_ms = 0;
+    if (put_aside)
+        timeout_arm(gs, put_aside);
     while (gs->queue && !gs->suspended && !process_exiting(gs->self)) {
         queued *q = gs->queue;
         gs->queue = q->next;
@@ -569,7 +619,7 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         log_warning("%s: ignoring a malformed system message", gs->cb->name);
         return;
     }
-    gcn_buf *b = &gs->later;
+    gcn_buf *b = &gs->sys;
     ei_x_buff *x = gcn_buf_ei(b);
     begin_reply(b, &from);
     j = 0;
@@ -587,6 +637,10 @@ static void handle_system(gen_server *gs, term_view msg, int i)
     } else if (is(req, "get_status")) {
         encode_status(gs, x);
     } else if (is(req, "suspend")) {
+        if (!gs->suspended && gs->timeout_timer) { /* no timeout while suspended, as in OTP */
+            gs->suspended_ms = gs->armed_ms;
+            timeout_off(gs);
+        }
         gs->suspended = 1;
         ei_x_encode_atom(x, "ok");
     } else if (is(req, "resume")) {
@@ -627,6 +681,7 @@ static void message(process *self, term_view msg)
     gs->handled++;
     if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 3 && term_atom_is(msg, &i, "system")) {
         handle_system(gs, msg, i);
+        timeout_restart(gs);
         return;
     }
     if (gs->suspended) {
@@ -656,6 +711,7 @@ static void free_server(gen_server *gs, term_view reason)
     }
     gcn_buf_release(&gs->out);
     gcn_buf_release(&gs->later);
+    gcn_buf_release(&gs->sys);
     free(gs->parent);
     free(gs);
 }
@@ -665,15 +721,21 @@ static void destroy(process *self, term_view reason) { free_server(process_state
 static void node_down(process *self, const char *node, size_t len)
 {
     gen_server *gs = process_state(self);
-    if (gs->cb->node_down)
+    if (gs->cb->node_down) {
+        timeout_clear(gs);
         gs->cb->node_down(gs, gs->state, node, len);
+        timeout_on(gs);
+    }
 }
 
 static void flush(process *self)
 {
     gen_server *gs = process_state(self);
-    if (gs->cb->flush)
+    if (gs->cb->flush) {
+        timeout_clear(gs);
         gs->cb->flush(gs, gs->state);
+        timeout_on(gs);
+    }
 }
 
 
@@ -702,7 +764,7 @@ static void refused(process *self, term_view raw, const char *why)
         return;
     static const char too_deep[] = {104, 2, 119, 11, 'b', 'a', 'd', '_', 'r', 'e', 'q', 'u', 'e', 's', 't',
                                     119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
-    gcn_buf *b = &gs->later;
+    gcn_buf *b = &gs->sys;
     begin_reply(b, &from);
     ei_x_encode_tuple_header(gcn_buf_ei(b), 2);
     ei_x_encode_atom(gcn_buf_ei(b), "error");
@@ -730,8 +792,10 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
     gs->priv = priv;
     gs->queue_tail = &gs->queue;
     gs->init_failed = 1; /* until init says otherwise: no terminate */
-    if (gcn_buf_init(&gs->out) < 0 || gcn_buf_init(&gs->later) < 0) {
+    if (gcn_buf_init(&gs->out) < 0 || gcn_buf_init(&gs->later) < 0 || gcn_buf_init(&gs->sys) < 0) {
         gcn_buf_release(&gs->out);
+        gcn_buf_release(&gs->later);
+        gcn_buf_release(&gs->sys);
         free(gs);
         return NULL;
     }
@@ -749,6 +813,11 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
     if (cb->init) {
         const char *why = NULL;
         if (cb->init(gs, arg, &init, &why) != 0) {
+            /* The reason goes out as an atom: one that is none is the module's bug. */
+            if (why && (strlen(why) > 255 || !atom_text_ok(why, strlen(why)))) {
+                log_error("%s: init failed with an error that is no atom; reporting init_failed", cb->name);
+                why = NULL;
+            }
             *error = why ? why : "init_failed";
             process_exit(p, (term_view){shutdown, sizeof shutdown});
             return NULL;
@@ -777,6 +846,7 @@ void gen_server_continue(process *p)
     gen_server *gs = process_state(p);
     if (gs->want_continue && !process_exiting(p)) {
         gs->want_continue = 0;
+        timeout_clear(gs);
         gs->cb->handle_continue(gs, gs->state);
         timeout_on(gs);
     }

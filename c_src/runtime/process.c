@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "buffer.h"
 #include "log.h"
@@ -41,6 +42,7 @@ struct process {
     char *exit_reason;   /* set once the process is stopping */
     size_t exit_len;
     struct process *next_dying;
+    uint64_t serial;     /* unique among all processes the table ever had */
     struct ptimer **timers; /* pending timers, each knowing its slot here */
     size_t ntimers, timers_cap;
 };
@@ -61,6 +63,7 @@ typedef struct pjob {
     process_job_done *done;
     void *job;
     uint32_t owner;
+    uint64_t serial; /* the owner's, so that a number reused meanwhile is not taken for it */
 } pjob;
 
 struct process_table {
@@ -85,6 +88,8 @@ struct process_table {
     struct workers *workers;   /* the node's pool for blocking jobs */
     uint64_t unlink_ids;       /* the last UNLINK_ID sent */
     uint64_t refs;             /* references made so far (process_watch) */
+    uint32_t ref_salt[2];      /* random words in those references: no peer can guess one */
+    uint64_t spawned;          /* processes spawned so far (their serials) */
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
@@ -164,6 +169,10 @@ process_table *process_table_create(const char *node, uint32_t creation,
     t->creation = creation;
     t->router = *router;
     t->next_num = 1;
+    if (getrandom(t->ref_salt, sizeof t->ref_salt, 0) != (ssize_t)sizeof t->ref_salt) {
+        t->ref_salt[0] = (uint32_t)(uintptr_t)t;
+        t->ref_salt[1] = (uint32_t)((uintptr_t)t >> 16) ^ creation;
+    }
     t->dying_tail = &t->dying;
     t->mail_tail = &t->mail;
     return t;
@@ -245,7 +254,7 @@ static void free_process(process_table *t, process *p)
         ml_remove(t->ml, &p->watches, p->watches.head);
     free(p->pid);
     free(p->name);
-    if (p->exit_reason != killed_atom)
+    if (p->exit_reason != killed_atom && p->exit_reason != shutdown_atom)
         free(p->exit_reason);
     free(p);
 }
@@ -258,6 +267,10 @@ void process_table_destroy(process_table *t)
     while (t->nprocs) {
         process *p = t->procs[t->nprocs - 1];
         unindex(t, p);
+        /* Marked stopping first: a terminate that stops its own server (or
+         * another) must not queue it for a settle that will not come. */
+        p->exit_reason = (char *)shutdown_atom;
+        p->exit_len = sizeof shutdown_atom;
         if (p->behaviour->destroy)
             p->behaviour->destroy(p, shutdown);
         free_process(t, p);
@@ -316,6 +329,7 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
     while (t->next_num == 0 || by_num(t, t->next_num))
         t->next_num++;
     p->num = t->next_num++;
+    p->serial = ++t->spawned;
     p->behaviour = behaviour;
     p->state = state;
     /* NEW_PID_EXT, node as SMALL_ATOM_UTF8_EXT, id, serial 0, creation */
@@ -447,14 +461,20 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
     parts[MON_WATCHER] = watcher;
     parts[MON_WATCHED] = watched;
     /* A reference is unique: a second monitor with the same one (a broken
-     * or hostile peer) is the first. */
-    return ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added) ? 0 : -1;
+     * or hostile peer) is the first, and one with another watcher's
+     * reference is refused. */
+    ml_record *r = ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added);
+    if (!r)
+        return -1;
+    term_view w = ml_part(r, MON_WATCHER);
+    return added || (w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0) ? 0 : -1;
 }
 
-void process_demonitor(process *target, term_view ref)
+void process_demonitor(process *target, term_view watcher, term_view ref)
 {
     ml_record *r = ml_find(target->table->ml, target->num, ML_MONITOR, ref);
-    if (r)
+    term_view w = r ? ml_part(r, MON_WATCHER) : (term_view){NULL, 0};
+    if (r && w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0)
         ml_remove(target->table->ml, &target->monitors, r);
 }
 
@@ -585,10 +605,14 @@ int process_is_system(const process *p) { return p->system; }
 int process_link(process *p, term_view other, int notify)
 {
     int added;
-    if (!ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added))
+    ml_record *r = ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added);
+    if (!r)
         return -1;
-    if (notify)
-        return p->table->router.link(p->table->router.ctx, process_pid(p), other);
+    if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0) {
+        if (added) /* the other side never heard of it: no link is kept */
+            ml_remove(p->table->ml, &p->links, r);
+        return -1;
+    }
     return 0;
 }
 
@@ -872,7 +896,7 @@ int process_submit(process *p, process_job_run *run, process_job_done *done, voi
         free(j);
         return -1;
     }
-    *j = (pjob){run, done, job, p->num};
+    *j = (pjob){run, done, job, p->num, p->serial};
     if (workers_submit(t->workers, job_run, j, t) < 0) {
         free(j);
         return -1;
@@ -886,6 +910,8 @@ static void job_finished(void *arg, void *tag, int ran, void *ctx)
     pjob *j = arg;
     process_table *t = tag;
     process *p = ran && t ? by_num(t, j->owner) : NULL;
+    if (p && p->serial != j->serial)
+        p = NULL;
     j->done(p, j->job, ran);
     free(j);
 }
@@ -934,9 +960,9 @@ int process_watch(process *p, term_view target, char *ref)
     memcpy(ref + 5, t->node, t->node_len);
     char *w = ref + 5 + t->node_len;
     put_u32(w, t->creation);
-    put_u32(w + 4, (uint32_t)n & 0x3ffff);
-    put_u32(w + 8, (uint32_t)(n >> 18));
-    put_u32(w + 12, p->num);
+    put_u32(w + 4, (uint32_t)n & 0x3ffff);            /* 18 bits, as the BEAM's own */
+    put_u32(w + 8, (uint32_t)(n >> 18) ^ t->ref_salt[0]); /* unique: a bijection of n */
+    put_u32(w + 12, p->num ^ t->ref_salt[1]);
     term_view r = {ref, len};
     term_view parts[2] = {r, target};
     int added;
@@ -961,7 +987,7 @@ int process_unwatch(process *p, term_view ref)
     term_view target = ml_part(r, 1);
     process *local = process_lookup(t, target);
     if (local)
-        process_demonitor(local, ref);
+        process_demonitor(local, process_pid(p), ref);
     else if (!on_node(target, t->node, t->node_len))
         t->router.demonitor(t->router.ctx, process_pid(p), target, ref);
     ml_remove(t->ml, &p->watches, r);
@@ -970,5 +996,15 @@ int process_unwatch(process *p, term_view ref)
 
 void process_watch_fired(process *p, term_view ref, term_view target, term_view reason)
 {
-    queue_down(p->table, p, ref, target, reason);
+    /* Only the node of the process p monitors can say it went, and only of
+     * that process: a peer cannot fake a DOWN for a monitor of another's. */
+    ml_record *r = ml_find(p->table->ml, p->num, ML_WATCH, ref);
+    if (!r)
+        return;
+    term_view watched = ml_part(r, 1);
+    if (watched.len != target.len || memcmp(watched.ptr, target.ptr, target.len) != 0) {
+        log_warning("a MONITOR_P_EXIT for a monitor of another process ignored");
+        return;
+    }
+    queue_down(p->table, p, ref, watched, reason);
 }

@@ -167,8 +167,9 @@ int process_send_registered(process *from, term_view name, term_view node, term_
 /* A remote watcher monitors target; `watched` is how it named the target
  * (pid or name atom), echoed in the DOWN. */
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched);
-/* Remove the monitor with this reference; a no-op when there is none. O(1). */
-void process_demonitor(process *target, term_view ref);
+/* Remove the monitor with this reference that watcher set; a no-op when
+ * there is none (or another watcher's: a reference names one monitor). O(1). */
+void process_demonitor(process *target, term_view watcher, term_view ref);
 size_t process_monitor_count(const process *p);
 /* Answer a monitor of something that does not exist: DOWN with noproc at once. */
 int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref);

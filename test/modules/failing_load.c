@@ -1,5 +1,6 @@
 /* failing_load.c: a module whose load function refuses (for the load-error
- * tests), and whose init fails on the argument fail. */
+ * tests), and whose init fails on the argument fail, or with an error that
+ * is no atom on no_atom. */
 #include <string.h>
 
 #include <gen_cnode.h>
@@ -15,6 +16,12 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
     (void)self;
     if (gcn_match(arg, "fail")) {
         *error = "asked_to_fail";
+        return -1;
+    }
+    if (gcn_match(arg, "no_atom")) { /* an error no atom can carry: too long */
+        static char long_error[300];
+        memset(long_error, 'x', sizeof long_error - 1);
+        *error = long_error;
         return -1;
     }
     out->state = (void *)1;

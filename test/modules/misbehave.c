@@ -10,6 +10,7 @@
  *   bad_state      ok; :sys.get_state then gets a broken format_state
  *   crash          dereferences NULL: the whole node dies (SIGSEGV)
  *   ping           pong
+ *   second_thoughts   writes junk, resets its reply buffer, answers fine
  */
 #include <stddef.h>
 
@@ -48,6 +49,12 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
         *nowhere = 1;
     } else if (gcn_match(req, "ping")) {
         gcn_put_atom(reply, "pong");
+    } else if (gcn_match(req, "second_thoughts")) { /* the reply buffer is the module's to redo */
+        gcn_put_atom(reply, "junk");
+        if (!gcn_is_atom(gcn_buf_term(reply), "junk"))
+            return (enum gcn_result)42;
+        gcn_buf_reset(reply);
+        gcn_put_atom(reply, "fine");
     } else {
         gcn_error(reply, "unknown_call", req);
     }

@@ -126,7 +126,7 @@ static void test_demonitor_and_unlink_are_constant_time(void)
     CU_ASSERT_EQUAL(process_monitor_count(p), N);
     uint64_t before = process_table_probes(t);
     for (int i = 0; i < N; i++) /* oldest first: the far end of any list */
-        process_demonitor(p, (term_view){refs[0].buff + ref_at[i], (size_t)(ref_at[i + 1] - ref_at[i])});
+        process_demonitor(p, (term_view){w.buff, (size_t)w.index}, (term_view){refs[0].buff + ref_at[i], (size_t)(ref_at[i + 1] - ref_at[i])});
     CU_ASSERT_EQUAL(process_monitor_count(p), 0);
     CU_ASSERT(process_table_probes(t) - before <= 3 * (uint64_t)N);
     /* links to N remote pids, unlinked oldest first */
@@ -200,6 +200,96 @@ static void test_repeated_references_and_mass_teardown_stay_linear(void)
     wire_reset();
 }
 
+/* ---- monitors a process of ours sets (process_watch) ---- */
+
+static int downs;
+static char last_down[512];
+static size_t last_down_len;
+
+static void keep_message(process *self, term_view msg)
+{
+    (void)self;
+    downs++;
+    last_down_len = msg.len < sizeof last_down ? msg.len : sizeof last_down;
+    memcpy(last_down, msg.ptr, last_down_len);
+}
+
+static const process_behaviour keeper = {.message = keep_message};
+
+static term_view enc_pid(ei_x_buff *x, erlang_pid p)
+{
+    ei_x_new(x);
+    ei_x_encode_pid(x, &p);
+    return (term_view){x->buff, (size_t)x->index};
+}
+
+/* A DOWN comes only from the node of the process watched, and names that
+ * process: a peer cannot fire, redirect or take off another's monitor. */
+static void test_monitors_cannot_be_faked_or_taken(void)
+{
+    static const char boom[] = {119, 4, 'b', 'o', 'o', 'm'};
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &keeper, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    ei_x_buff a, b, w2;
+    term_view target = enc_pid(&a, caller(1)), other = enc_pid(&b, caller(2));
+    char r[PROCESS_REF_MAX];
+    int len = process_watch(p, target, r);
+    CU_ASSERT_FATAL(len > 0);
+    term_view ref = {r, (size_t)len};
+    char r2[PROCESS_REF_MAX];
+    int len2 = process_watch(p, target, r2);
+    CU_ASSERT(len2 == len && memcmp(r, r2, (size_t)len) != 0); /* each its own */
+    downs = 0;
+    process_watch_fired(p, ref, other, (term_view){boom, sizeof boom}); /* not the one watched */
+    process_table_settle(t);
+    CU_ASSERT_EQUAL(downs, 0);
+    process_watch_fired(p, ref, target, (term_view){boom, sizeof boom});
+    process_table_settle(t);
+    CU_ASSERT_EQUAL(downs, 1);
+    CU_ASSERT(last_down_len > target.len && memmem(last_down, last_down_len, target.ptr, target.len) != NULL);
+    process_watch_fired(p, ref, target, (term_view){boom, sizeof boom}); /* once only */
+    process_table_settle(t);
+    CU_ASSERT_EQUAL(downs, 1);
+
+    /* A monitor of one of ours by a remote watcher: another watcher can
+     * neither take it off nor reuse its reference. */
+    process *q = process_spawn(t, &quiet, NULL);
+    term_view watcher2 = enc_pid(&w2, caller(3));
+    CU_ASSERT_EQUAL(process_monitor(q, target, ref, process_pid(q)), 0);
+    CU_ASSERT_EQUAL(process_monitor(q, watcher2, ref, process_pid(q)), -1);
+    process_demonitor(q, watcher2, ref);
+    CU_ASSERT_EQUAL(process_monitor_count(q), 1);
+    process_demonitor(q, target, ref);
+    CU_ASSERT_EQUAL(process_monitor_count(q), 0);
+    ei_x_free(&a);
+    ei_x_free(&b);
+    ei_x_free(&w2);
+    process_table_destroy(t);
+    wire_reset();
+}
+
+/* A behaviour that stops its own process while the node tears everything
+ * down: nothing is freed twice (the sanitizer build watches). */
+static process_table *teardown_table;
+
+static void stop_self_on_destroy(process *self, term_view reason)
+{
+    (void)reason;
+    process_exit(self, (term_view){normal, sizeof normal});
+}
+
+static const process_behaviour self_stopper = {.message = on_message, .destroy = stop_self_on_destroy};
+
+static void test_teardown_survives_a_terminate_that_stops(void)
+{
+    teardown_table = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(process_spawn(teardown_table, &self_stopper, NULL) != NULL);
+    CU_ASSERT_FATAL(process_spawn(teardown_table, &self_stopper, NULL) != NULL);
+    process_table_destroy(teardown_table);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -207,4 +297,7 @@ void unit_suite_process(void)
     CU_add_test(s, "demonitor and unlink are constant time", test_demonitor_and_unlink_are_constant_time);
     CU_add_test(s, "repeated references and mass teardown stay linear",
                 test_repeated_references_and_mass_teardown_stay_linear);
+    CU_add_test(s, "monitors cannot be faked, redirected or taken off by another",
+                test_monitors_cannot_be_faked_or_taken);
+    CU_add_test(s, "teardown survives a terminate that stops", test_teardown_survives_a_terminate_that_stops);
 }

@@ -717,13 +717,30 @@ static void test_build(void)
     CU_ASSERT(gcn_build(b, "a") == 0 && gcn_build(b, "[b]") == 0);
     CU_ASSERT(!gcn_buf_ok_term(b, 0) && gcn_buf_ok_term(b, 3));
 
-    /* a hole that no term holds: -1, the buffer failed, nothing half-written */
+    /* a hole that no term holds: -1, and the buffer as it was (the header's
+     * promise): nothing half-written, not failed, still usable */
     gcn_buf_reset(b);
     CU_ASSERT_EQUAL(gcn_build(b, "{ok, [~i, ~a]}", (int64_t)1, (const char *)NULL), -1);
-    CU_ASSERT(b->failed && gcn_buf_ei(b)->index == 0);
+    CU_ASSERT(!b->failed && gcn_buf_ei(b)->index == 0);
+    CU_ASSERT(gcn_put_atom(b, "a") == 0);
+    CU_ASSERT_EQUAL(gcn_build(b, "{~f}", NAN), -1);
+    CU_ASSERT(!b->failed && gcn_buf_ok_term(b, 0));
+    /* a buffer that had failed before stays failed */
     gcn_buf_reset(b);
+    CU_ASSERT(gcn_put_atom(b, NULL) < 0 && b->failed);
     CU_ASSERT_EQUAL(gcn_build(b, "{~f}", NAN), -1);
     CU_ASSERT(b->failed);
+    /* a lent buffer (the engine's {Tag, before the module's part) */
+    gcn_buf_reset(b);
+    CU_ASSERT(gcn_put_tuple(b, 2) == 0 && gcn_put_atom(b, "tag") == 0);
+    gcn_buf_lend(b);
+    CU_ASSERT(gcn_put_atom(b, "mine") == 0);
+    gcn_term mine = gcn_buf_term(b);
+    CU_ASSERT(mine.len == 6 && gcn_is_atom(mine, "mine"));
+    gcn_buf_reset(b);
+    CU_ASSERT_EQUAL(gcn_buf_term(b).len, 0);
+    CU_ASSERT_EQUAL(gcn_buf_ei(b)->index, 7); /* {Tag, is left alone */
+    gcn_buf_unlend(b);
     gcn_buf_free(b);
 }
 
