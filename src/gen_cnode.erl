@@ -1,30 +1,45 @@
-%% gen_cnode: starts, watches and stops one priv/gen_cnode OS process.
+%% gen_cnode: starts, watches, restarts and stops one priv/gen_cnode OS process.
 %%
 %% Each C node is owned by one gen_server, the Pid that start/1 returns. The
 %% owner opens the executable as a port with --watch-stdin, so the C node exits
 %% by itself when its owner, or the whole VM, goes away; it forwards the C
-%% node's stderr to a file or to the logger, and start/1 returns only once the C
-%% node answers net_adm:ping/1. stop/1 sends SIGTERM, waits (bounded) for the
-%% exit status, then SIGKILL. This module knows nothing of keys and values:
-%% that is gen_cnode_kv.
+%% node's log lines to a file or to the logger (at their own level, with
+%% metadata gen_cnode_node and domain [gen_cnode]), and start/1 returns only
+%% once the C node answers net_adm:ping/1. stop/1 sends SIGTERM, waits
+%% (bounded) for the exit status, then SIGKILL. This module knows nothing of
+%% keys and values: that is gen_cnode_kv.
 %%
-%% Options of start/1 (all optional):
+%% When the C node dies on its own (a crash, kill -9, an exit), the owner
+%% starts it again with the same command line, so the servers it declares
+%% (the KeyValue store, each `start`) come back under the same names and
+%% {Name, Node} keeps working; a durable store recovers what it had
+%% acknowledged. Like a supervisor, it gives up after more than `intensity`
+%% restarts within `period` seconds and stops with {too_many_restarts,
+%% LastExit}, for its own supervisor to decide. restart => false makes it stop
+%% with the C node's exit instead ({exit_status, Status}).
+%%
+%% Options of start/1, start_link/1 and child_spec/1 (all optional):
 %%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1')
 %%   cookie        atom (erlang:get_cookie())
 %%   register      atom the KeyValue server registers as (kv)
-%%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
-%%   args          extra command-line strings for the C node ([])
+%%   data_dir      make that KeyValue store durable, in this folder
 %%   load          server modules to load: [Path | "Path=Args"] (--load each)
 %%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
+%%   workers       threads for blocking jobs (--workers)
+%%   log_level     error | warning | notice | info | debug (--log-level; info)
+%%   args          other command-line strings for the C node ([])
+%%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
 %%   env           extra environment, as open_port's {env, _} ([])
 %%   start_timeout ms to wait for the C node to answer ping (10000)
-%%   log           file the C node's stderr lines are appended to
-%%                 (default: each line goes to the logger)
+%%   log           file the C node's lines are appended to (default: the logger)
+%%   restart       #{intensity => 10, period => 60} (the default), or false
+%%   id            the child id child_spec/1 gives (gen_cnode)
+%% The C node finds epmd where this VM does: -epmd_port, else ERL_EPMD_PORT.
 -module(gen_cnode).
 -behaviour(gen_server).
 -compile({no_auto_import, [node/1]}).
 
--export([start/1, start_link/1, stop/1, node/1, os_pid/1]).
+-export([start/1, start_link/1, child_spec/1, stop/1, node/1, os_pid/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULT_HOST, "127.0.0.1").
@@ -32,19 +47,29 @@
 -define(KILL_GRACE, 2000).    % ms to wait for the exit status after SIGKILL
 -define(PING_INTERVAL, 50).   % ms between two pings while starting
 -define(TAIL_LINES, 40).      % stderr lines kept for error reasons
+-define(INTENSITY, 10).       % restarts of the C node allowed...
+-define(PERIOD, 60).          % ...within this many seconds
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
                 node :: node(),
                 log :: file:io_device() | logger,
                 partial = <<>> :: binary(),
-                tail = [] :: [binary()]}).
+                tail = [] :: [binary()],
+                cfg = #{} :: map(),           % what launch/1 needs, to start it again
+                restart = false :: false | {pos_integer(), pos_integer()},
+                restarts = [] :: [integer()]}). % when the C node was restarted (ms)
 
 -type opts() :: #{name => atom() | string(), cookie => atom(), register => atom(),
-                  executable => file:filename(), args => [string() | binary()],
+                  data_dir => file:filename() | binary(),
                   load => [string() | binary()], start => [string() | binary()],
+                  workers => non_neg_integer(),
+                  log_level => error | warning | notice | info | debug,
+                  executable => file:filename(), args => [string() | binary()],
                   env => [{string(), string() | false}], start_timeout => timeout(),
-                  log => file:filename()}.
+                  log => file:filename(),
+                  restart => false | #{intensity => non_neg_integer(), period => pos_integer()},
+                  id => term()}.
 -export_type([opts/0]).
 
 %%% API
@@ -59,6 +84,17 @@ start(Opts) when is_map(Opts) ->
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) when is_map(Opts) ->
     launch_owner(start_link, Opts).
+
+%% A child specification for a supervisor: the owner as a permanent worker
+%% (it restarts the C node itself; see the top of this file).
+-spec child_spec(opts()) -> supervisor:child_spec().
+child_spec(Opts) when is_map(Opts) ->
+    #{id => maps:get(id, Opts, ?MODULE),
+      start => {?MODULE, start_link, [maps:remove(id, Opts)]},
+      restart => permanent,
+      shutdown => ?STOP_GRACE + ?KILL_GRACE + 1000,
+      type => worker,
+      modules => [?MODULE]}.
 
 %% Stops the C node: ok when it exited with status 0 after SIGTERM,
 %% {error, {exit_status, S}} when it exited otherwise, {error, {killed, S}}
@@ -82,7 +118,13 @@ os_pid(Pid) ->
 init(Opts) ->
     process_flag(trap_exit, true),
     case configure(Opts) of
-        {ok, Cfg} -> launch(Cfg);
+        {ok, Cfg} ->
+            case launch(Cfg) of
+                {ok, S} -> {ok, S#state{cfg = Cfg, restart = maps:get(restart, Cfg)}};
+                {error, Reason, S} ->
+                    terminate(failed_start, S),
+                    {stop, {shutdown, Reason}}
+            end;
         {error, Reason} -> {stop, {shutdown, Reason}}
     end.
 
@@ -100,12 +142,8 @@ handle_cast(_Msg, S) ->
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
     {noreply, output(Data, S)};
 handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
-    S1 = note(S, exit_line(Status)),
-    Reason = case Status of
-                 0 -> {shutdown, {exit_status, 0}};
-                 _ -> {exit_status, Status}
-             end,
-    {stop, Reason, S1#state{port = undefined}};
+    S1 = note(S, exit_line(Status), exit_level(Status)),
+    restart(Status, S1#state{port = undefined});
 handle_info({'EXIT', Port, _}, S) when is_port(Port) ->
     {noreply, S};
 handle_info(_Msg, S) ->
@@ -129,42 +167,77 @@ configure(Opts) ->
         Register = atom_opt(register, Opts, kv),
         Exe = executable(Opts),
         filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
-        Extra = strings(args, Opts)
+        Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ strings(args, Opts)
             ++ lists:append([["--load", L] || L <- strings(load, Opts)])
             ++ lists:append([["--start", S] || S <- strings(start, Opts)]),
         Env = maps:get(env, Opts, []),
         is_list(Env) orelse throw({badopt, {env, Env}}),
+        Restart = restart_opt(Opts),
+        check_proto_dist(),
         Log = open_log(maps:get(log, Opts, logger)),
         Args = ["--name", atom_to_list(Node), "--cookie", atom_to_list(Cookie),
                 "--register", atom_to_list(Register), "--watch-stdin" | Extra],
-        {ok, #{node => Node, cookie => Cookie, exe => Exe, args => Args, env => Env,
-               log => Log, deadline => now_ms() + start_timeout(Opts)}}
+        {ok, #{node => Node, cookie => Cookie, exe => Exe, args => Args,
+               env => epmd_env(Env), log => Log, timeout => start_timeout(Opts),
+               restart => Restart}}
     catch
         throw:Reason -> {error, Reason}
     end.
 
-launch(#{node := Node, cookie := Cookie, exe := Exe, args := Args, env := Env,
-         log := Log, deadline := Deadline}) ->
+%% Opens the port and waits for a pong: {ok, State} | {error, Reason, State}.
+launch(Cfg = #{node := Node, cookie := Cookie, exe := Exe, args := Args, env := Env,
+               log := Log, timeout := Timeout}) ->
+    launch(Cfg, #state{node = Node, log = Log}, now_ms() + Timeout, Exe, Args, Env, Cookie).
+
+launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
+    Node = S0#state.node,
     erlang:set_cookie(Node, Cookie),
     try open_port({spawn_executable, Exe},
                   [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
                    binary, {line, 65536}, hide]) of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            S = #state{port = Port, os_pid = OsPid, node = Node, log = Log},
-            Pinger = spawn_pinger(Node),
-            case await_ready(S, Pinger, Deadline) of
-                {ok, S1} ->
-                    {ok, S1};
-                {error, Reason, S1} ->
-                    terminate(failed_start, S1),
-                    {stop, {shutdown, Reason}}
-            end
+            S = S0#state{port = Port, os_pid = OsPid, partial = <<>>},
+            await_ready(S, spawn_pinger(Node), Deadline)
     catch
         error:Reason ->
-            terminate(failed_start, #state{log = Log}),
-            {stop, {shutdown, {open_port, Exe, Reason}}}
+            {error, {open_port, Exe, Reason}, S0}
     end.
+
+%% The C node exited on its own: start it again, unless restarts are off or
+%% too many came too fast.
+restart(Status, S = #state{restart = false}) ->
+    {stop, exit_reason(Status), S};
+restart(Status, S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg}) ->
+    Now = now_ms(),
+    Recent = [T || T <- Past, Now - T < Period * 1000],
+    case length(Recent) >= Intensity of
+        true ->
+            S1 = note(S, io_lib:format("gen_cnode owner: ~b restarts in ~b s; giving up",
+                                       [length(Recent), Period]), error),
+            {stop, {too_many_restarts, exit_reason(Status)}, S1};
+        false ->
+            S1 = note(S, "gen_cnode owner: starting the C node again", warning),
+            case launch(Cfg#{log := S1#state.log}) of
+                {ok, S2} ->
+                    S3 = S2#state{tail = S1#state.tail, cfg = Cfg, restart = S#state.restart,
+                                  restarts = [Now | Recent]},
+                    {noreply, note(S3, "gen_cnode owner: C node up again", notice)};
+                {error, Reason, S2} ->
+                    {_, S3} = shutdown(S2),
+                    S4 = note(S3#state{cfg = Cfg, restart = S#state.restart,
+                                       restarts = [Now | Recent]},
+                              io_lib:format("gen_cnode owner: restart failed: ~0p", [Reason]),
+                              error),
+                    %% Count it and try again, so a node that cannot come up
+                    %% ends in too_many_restarts, not in a loop.
+                    restart(failed_restart, S4)
+            end
+    end.
+
+exit_reason(0) -> {shutdown, {exit_status, 0}};
+exit_reason(failed_restart) -> failed_restart;
+exit_reason(Status) -> {exit_status, Status}.
 
 %% Pings from a separate process: net_adm:ping/1 waits without a timeout for a
 %% node that accepted the connection but never answers.
@@ -262,13 +335,48 @@ output({noeol, Part}, S = #state{partial = P}) ->
 output({eol, Part}, S = #state{partial = P}) ->
     note(S#state{partial = <<>>}, <<P/binary, Part/binary>>).
 
-note(S = #state{log = Log, tail = Tail, node = Node}, Line0) ->
+%% A line of the C node's, at the level it carries; a line of the owner's
+%% own, at the level given.
+note(S, Line0) ->
     Line = iolist_to_binary(Line0),
+    {Level, Text} = parse_line(Line),
+    write_line(S, Line, Level, Text).
+
+note(S, Line0, Level) ->
+    Line = iolist_to_binary(Line0),
+    write_line(S, Line, Level, Line).
+
+write_line(S = #state{log = Log, tail = Tail, node = Node}, Line, Level, Text) ->
     case Log of
-        logger -> logger:notice("~s: ~s", [Node, Line]);
+        logger -> logger:log(Level, "~s: ~s", [Node, Text],
+                             #{gen_cnode_node => Node, domain => [gen_cnode]});
         Fd -> file:write(Fd, [Line, $\n])
     end,
     S#state{tail = lists:sublist([Line | Tail], ?TAIL_LINES)}.
+
+%% "2026-11-27T19:05:01.123Z kv@127.0.0.1 info: text" -> {info, text}. Other
+%% lines (a sanitizer's report, say) are warnings.
+parse_line(Line) ->
+    case binary:split(Line, <<" ">>, [global]) of
+        [_Time, _Node, LevelColon | _] ->
+            case level(LevelColon) of
+                undefined -> {warning, Line};
+                Level ->
+                    [_, Text] = binary:split(Line, <<LevelColon/binary, " ">>),
+                    {Level, Text}
+            end;
+        _ -> {warning, Line}
+    end.
+
+level(<<"error:">>) -> error;
+level(<<"warning:">>) -> warning;
+level(<<"notice:">>) -> notice;
+level(<<"info:">>) -> info;
+level(<<"debug:">>) -> debug;
+level(_) -> undefined.
+
+exit_level(0) -> notice;
+exit_level(_) -> error.
 
 tail(#state{tail = Tail}) ->
     lists:reverse(Tail).
@@ -311,6 +419,52 @@ strings(Key, Opts) ->
                  C -> io_lib:char_list(C) orelse throw({badopt, {Key, L}}), C
              end || S <- L];
         Other -> throw({badopt, {Key, Other}})
+    end.
+
+data_dir(#{data_dir := Dir}) when is_binary(Dir) -> ["--data-dir", unicode:characters_to_list(Dir)];
+data_dir(#{data_dir := Dir}) when is_list(Dir) -> ["--data-dir", Dir];
+data_dir(#{data_dir := Dir}) -> throw({badopt, {data_dir, Dir}});
+data_dir(_) -> [].
+
+workers(#{workers := N}) when is_integer(N), N >= 0 -> ["--workers", integer_to_list(N)];
+workers(#{workers := N}) -> throw({badopt, {workers, N}});
+workers(_) -> [].
+
+log_level(#{log_level := L}) ->
+    lists:member(L, [error, warning, notice, info, debug]) orelse throw({badopt, {log_level, L}}),
+    ["--log-level", atom_to_list(L)];
+log_level(_) -> [].
+
+restart_opt(Opts) ->
+    case maps:get(restart, Opts, #{}) of
+        false -> false;
+        M when is_map(M) ->
+            case {maps:get(intensity, M, ?INTENSITY), maps:get(period, M, ?PERIOD)} of
+                {I, P} when is_integer(I), I >= 0, is_integer(P), P > 0 -> {I, P};
+                _ -> throw({badopt, {restart, M}})
+            end;
+        Other -> throw({badopt, {restart, Other}})
+    end.
+
+%% The C node publishes itself to the epmd this VM uses: -epmd_port, else
+%% ERL_EPMD_PORT (inherited), else 4369. An explicit env entry wins.
+epmd_env(Env) ->
+    case lists:keymember("ERL_EPMD_PORT", 1, Env) of
+        true -> Env;
+        false ->
+            case init:get_argument(epmd_port) of
+                {ok, [[Port | _] | _]} -> [{"ERL_EPMD_PORT", Port} | Env];
+                _ -> Env
+            end
+    end.
+
+%% The C node speaks IPv4 TCP distribution only: a VM on another carrier
+%% could not reach it, so say so rather than time out.
+check_proto_dist() ->
+    case init:get_argument(proto_dist) of
+        {ok, [[Proto | _] | _]} when Proto =/= "inet_tcp" ->
+            throw({unsupported_proto_dist, list_to_atom(Proto), "the C node speaks inet_tcp (IPv4) only"});
+        _ -> ok
     end.
 
 atom_opt(Key, Opts, Default) ->

@@ -77,8 +77,9 @@ try_start(Config, Name, Args0) ->
     Env = proplists:get_value(env, [A || A <- Args0, is_tuple(A)], []),
     Args = [A || A <- Args0, not is_tuple(A)],
     Node = list_to_atom(atom_to_list(Name) ++ "@127.0.0.1"),
+    %% restart => false: these suites kill C nodes and watch their owners go.
     case gen_cnode:start(#{name => Node, register => Register, args => Args, log => Log,
-                           env => Env, start_timeout => 20000}) of
+                           env => Env, start_timeout => 20000, restart => false}) of
         {ok, Owner} ->
             gen_cnode_test_env:track({cnode, Owner}),
             ct:log("started ~p (os pid ~p) ~p, log ~s",

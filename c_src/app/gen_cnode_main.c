@@ -103,7 +103,7 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     node *n = NULL;
     module_table *mods = NULL;
     if (options_parse(argc, argv, &o, err, sizeof err) < 0) {
-        fprintf(stderr, "gen_cnode: %s\n", err);
+        log_error("%s", err);
         options_free(&o);
         return 2;
     }
@@ -112,7 +112,8 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
         options_free(&o);
         return 0;
     }
-    log_set_level(o.verbose ? LOG_DEBUG : o.quiet ? LOG_WARNING : LOG_INFO);
+    log_set_level(o.log_level);
+    log_set_node(o.node.name);
     /* The servers started on request are memory-only; the one started at
      * boot is durable when --data-dir is given. */
     kv_options kvo = {.max_depth = o.node.max_depth, .max_entries = o.max_entries};
@@ -157,13 +158,12 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
             err[0] = '\0'; /* logged */
             goto fail;
         }
-    fprintf(stderr, "gen_cnode: ready name=%s port=%d register=%s\n", o.node.name, node_port(n),
-            o.register_name);
+    log_notice("ready name=%s port=%d register=%s", o.node.name, node_port(n), o.register_name);
     int rc = node_run(n);
     node_destroy(n); /* every server and job is gone before the modules go */
     module_table_destroy(mods);
     options_free(&o);
-    log_info("stopped");
+    log_notice("stopped");
     return rc == 0 ? 0 : 1;
 fail:
     if (err[0])

@@ -42,7 +42,9 @@ void options_usage(const char *prog)
            "  --workers N           threads for blocking worker jobs (default: the CPUs usable;\n"
            "                        0: none)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
-           "  --verbose, --quiet    more or less logging (stderr)\n"
+           "  --log-level LEVEL     error | warning | notice | info | debug: log lines of\n"
+           "                        LEVEL and more severe ones (stderr; default info)\n"
+           "  --verbose, --quiet    the same as --log-level debug, --log-level warning\n"
            "  --help                this text\n\n"
            "The node publishes itself to epmd on 127.0.0.1 ($ERL_EPMD_PORT, default 4369)\n"
            "and stops cleanly on SIGINT or SIGTERM.\n",
@@ -90,7 +92,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS };
+           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -104,6 +106,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"busy-poll", required_argument, 0, O_BUSYPOLL},
         {"load", required_argument, 0, O_LOAD},         {"start", required_argument, 0, O_START},
         {"workers", required_argument, 0, O_WORKERS},
+        {"log-level", required_argument, 0, O_LOGLEVEL},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -116,6 +119,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
     o->node.workers = (int)workers_default_threads();
+    o->log_level = LOG_INFO;
     optind = 1;
     opterr = 0;
     int c;
@@ -214,8 +218,15 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             o->node.workers = (int)v;
             break;
         case O_WATCH: o->node.watch_stdin = 1; break;
-        case O_VERBOSE: o->verbose = 1; break;
-        case O_QUIET: o->quiet = 1; break;
+        case O_LOGLEVEL:
+            if (log_level_parse(optarg, &o->log_level) < 0) {
+                snprintf(err, errlen, "--log-level: expected error, warning, notice, info or debug, got '%s'",
+                         optarg);
+                return -1;
+            }
+            break;
+        case O_VERBOSE: o->log_level = LOG_DEBUG; break;
+        case O_QUIET: o->log_level = LOG_WARNING; break;
         case O_HELP: o->help = 1; return 0;
         default:
             snprintf(err, errlen, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "log.h"
 #include "node.h"
 
 typedef struct options {
@@ -20,7 +21,7 @@ typedef struct options {
     size_t nloads;
     const char **starts;       /* --start MODULE[:NAME][=ARG], in order */
     size_t nstarts;
-    int verbose, quiet;
+    enum log_level log_level;  /* --log-level, --verbose (debug), --quiet (warning); the last wins */
     int help;
     char name_buf[512];
     char cookie_buf[1024];

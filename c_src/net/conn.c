@@ -44,6 +44,7 @@ enum conn_io conn_read(conn *c, size_t want)
     ssize_t n = read(c->fd, buffer_tail(&c->in), c->in.cap - c->in.end);
     if (n > 0) {
         c->in.end += (size_t)n;
+        c->bytes_in += (uint64_t)n;
         return CONN_IO_OK;
     }
     if (n == 0)
@@ -81,6 +82,7 @@ enum conn_io conn_flush(conn *c, int *progress)
         ssize_t n = send(c->fd, buffer_head(&c->out), buffer_len(&c->out), MSG_NOSIGNAL);
         if (n > 0) {
             buffer_consume(&c->out, (size_t)n);
+            c->bytes_out += (uint64_t)n;
             *progress = 1;
             continue;
         }

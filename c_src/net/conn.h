@@ -30,8 +30,13 @@ typedef struct conn {
     size_t peer_len;         /* strlen(hs.peer_name), once up */
     int otp_release;         /* the peer's OTP release, once its rex said; 0 before */
     long long opened_ms, read_ms, write_ms;
+    long long up_ms;         /* when the handshake completed */
     int was_up;              /* the handshake had completed when it was marked to close */
+    int close_level;         /* an enum log_level: how its closing is logged */
     char close_reason[256];  /* why it is closing, logged when it closes */
+    /* Figures for the stats call: bytes through the socket (handshake
+     * included), messages (frames but ticks) in and out once up. */
+    uint64_t bytes_in, bytes_out, messages_in, messages_out;
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */

@@ -47,6 +47,7 @@ struct node {
     int listen_paused;  /* out of descriptors and no spare: listening again at the next tick */
     int nconns;
     process *probe;     /* asks each new peer's rex for its OTP release (a system process) */
+    long long started_ms; /* for the stats' uptime */
     char why[256];
 };
 
@@ -72,12 +73,16 @@ static uint64_t now_us(void)
 static void conn_io_ready(loop *l, int fd, int events, void *data);
 
 /* Mark c to close at the next safe point; nothing more is read from it or
- * queued to it. Safe anywhere, inside a send or a callback included. */
-static void conn_close(node *n, conn *c, const char *reason)
+ * queued to it. Safe anywhere, inside a send or a callback included. level:
+ * how the closing of an established connection is logged (info when the
+ * peer went, warning when it is dropped for what it did or did not do; an
+ * attempt that never completed its handshake is a refused peer: warning). */
+static void conn_close(node *n, conn *c, enum log_level level, const char *reason)
 {
     if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
         return;
     c->was_up = c->state == CONN_UP;
+    c->close_level = level;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->state = CONN_CLOSING;
     n->closing = 1;
@@ -99,7 +104,8 @@ static int close_marked(node *n)
         c->fd = -1;
         c->state = CONN_DEAD;
         if (c->was_up) {
-            log_info("connection to %s closed: %s", conn_peer(c), c->close_reason);
+            log_msg((enum log_level)c->close_level, "connection to %s closed: %s", conn_peer(c),
+                    c->close_reason);
             process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
         } else {
             log_warning("connection attempt from %s refused: %s", conn_peer(c), c->close_reason);
@@ -150,7 +156,7 @@ static void flush(node *n, conn *c)
     int progress;
     enum conn_io r = conn_flush(c, &progress);
     if (r == CONN_IO_ERROR) {
-        conn_close(n, c, "write failed (peer gone)");
+        conn_close(n, c, LOG_INFO, "write failed (peer gone)");
         return;
     }
     if (progress)
@@ -213,9 +219,13 @@ static conn *conn_to(node *n, term_view pid_or_ref)
 static int queued(node *n, conn *c, int rc)
 {
     if (rc < 0 || buffer_len(&c->out) > n->max_output) {
-        conn_close(n, c, rc < 0 ? "out of memory" : "peer does not read what it is sent");
+        if (rc < 0)
+            conn_close(n, c, LOG_ERROR, "out of memory");
+        else
+            conn_close(n, c, LOG_WARNING, "peer does not read what it is sent");
         return -1;
     }
+    c->messages_out++;
     mark_dirty(n, c);
     n->sent = 1;
     return 0;
@@ -374,11 +384,12 @@ static void handshake_done(node *n, conn *c)
      * nothing before our ack, which leaves at the end of this turn too. */
     for (conn *o = n->conns; o; o = o->next)
         if (o != c && o->state == CONN_UP && strcmp(o->hs.peer_name, c->hs.peer_name) == 0)
-            conn_close(n, o, "replaced by a new connection from the same node");
+            conn_close(n, o, LOG_INFO, "replaced by a new connection from the same node");
     c->state = CONN_UP;
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
+    c->up_ms = now_ms();
     log_info("connected to %s", c->hs.peer_name);
     ask_release(n, c);
 }
@@ -396,7 +407,7 @@ static void frames(node *n, conn *c)
             return;
         if (r < 0) {
             snprintf(n->why, sizeof n->why, "a frame over the %zu-byte limit (--max-message)", max);
-            conn_close(n, c, n->why);
+            conn_close(n, c, LOG_WARNING, n->why);
             return;
         }
         if (c->state == CONN_HANDSHAKE) {
@@ -404,7 +415,7 @@ static void frames(node *n, conn *c)
             conn_consume(c, hdr, len);
             mark_dirty(n, c);
             if (s == HS_FAILED)
-                conn_close(n, c, n->why);
+                conn_close(n, c, LOG_WARNING, n->why);
             else if (s == HS_UP)
                 handshake_done(n, c);
             continue;
@@ -413,10 +424,11 @@ static void frames(node *n, conn *c)
             if (buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0)
                 mark_dirty(n, c);
         } else {
+            c->messages_in++;
             enum dist_result r2 = dist_receive(n->procs, c->hs.peer_name, c->peer_len, f, len,
                                                n->cfg.max_depth, n->why, sizeof n->why);
             if (r2 == DIST_EPROTO) {
-                conn_close(n, c, n->why);
+                conn_close(n, c, LOG_WARNING, n->why);
                 return;
             }
             if (r2 == DIST_DROPPED)
@@ -448,7 +460,7 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         return;
     enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
     if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
-        conn_close(n, c, r == CONN_IO_EOF ? "peer closed the connection" : "read failed");
+        conn_close(n, c, LOG_INFO, r == CONN_IO_EOF ? "peer closed the connection" : "read failed");
         return;
     }
     if (r == CONN_IO_OK) {
@@ -558,13 +570,13 @@ static void every_second(loop *l, void *data)
     for (conn *c = n->conns; c; c = c->next) {
         n->nconns += c->state != CONN_DEAD;
         if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
-            conn_close(n, c, "handshake timed out");
+            conn_close(n, c, LOG_WARNING, "handshake timed out");
         } else if (c->state == CONN_UP && now - c->read_ms > tick_ms) {
             snprintf(n->why, sizeof n->why, "peer silent for %d s (net_ticktime)", n->cfg.ticktime);
-            conn_close(n, c, n->why);
+            conn_close(n, c, LOG_WARNING, n->why);
         } else if (c->state == CONN_UP && buffer_len(&c->out) > 0 && now - c->write_ms > tick_ms) {
             snprintf(n->why, sizeof n->why, "peer read nothing for %d s (net_ticktime)", n->cfg.ticktime);
-            conn_close(n, c, n->why);
+            conn_close(n, c, LOG_WARNING, n->why);
         } else if (c->state == CONN_UP && now - c->write_ms > tick_ms / 4 &&
                    buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0) {
             mark_dirty(n, c);
@@ -589,7 +601,7 @@ static void signal_ready(loop *l, int fd, int events, void *data)
     (void)data;
     struct signalfd_siginfo si;
     if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
-        log_info("stopping on signal %u", si.ssi_signo);
+        log_notice("stopping on signal %u", si.ssi_signo);
     loop_stop(l);
 }
 
@@ -600,10 +612,60 @@ static void stdin_ready(loop *l, int fd, int events, void *data)
     char buf[256];
     ssize_t r = read(fd, buf, sizeof buf);
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-        log_info("stopping: stdin closed");
+        log_notice("stopping: stdin closed");
         loop_unwatch(l, fd);
         loop_stop(l);
     }
+}
+
+/* ---- figures ----
+ * The node's part of the starter's stats map (process.h, process_stats_fn):
+ * node, uptime_ms and connections, one map per established connection. */
+
+/* A node name as an atom: as the peer sent it (UTF-8), or read as Latin-1
+ * when it is not valid UTF-8. */
+static int encode_node_atom(ei_x_buff *x, const char *name)
+{
+    int len = (int)strlen(name);
+    int at = x->index;
+    if (ei_x_encode_atom_len_as(x, name, len, ERLANG_UTF8, ERLANG_UTF8) == 0)
+        return 0;
+    x->index = at;
+    return ei_x_encode_atom_len_as(x, name, len, ERLANG_LATIN1, ERLANG_UTF8);
+}
+
+static int encode_conn(ei_x_buff *x, const conn *c, long long now)
+{
+    return ei_x_encode_map_header(x, 7) < 0 ||
+           ei_x_encode_atom(x, "node") < 0 || encode_node_atom(x, c->hs.peer_name) < 0 ||
+           ei_x_encode_atom(x, "since_ms") < 0 || ei_x_encode_longlong(x, now - c->up_ms) < 0 ||
+           ei_x_encode_atom(x, "bytes_in") < 0 || ei_x_encode_ulonglong(x, c->bytes_in) < 0 ||
+           ei_x_encode_atom(x, "bytes_out") < 0 || ei_x_encode_ulonglong(x, c->bytes_out) < 0 ||
+           ei_x_encode_atom(x, "messages_in") < 0 || ei_x_encode_ulonglong(x, c->messages_in) < 0 ||
+           ei_x_encode_atom(x, "messages_out") < 0 || ei_x_encode_ulonglong(x, c->messages_out) < 0 ||
+           ei_x_encode_atom(x, "otp_release") < 0 ||
+           (c->otp_release ? ei_x_encode_long(x, c->otp_release) : ei_x_encode_atom(x, "undefined")) < 0
+               ? -1
+               : 0;
+}
+
+static int node_stats(void *ctx, ei_x_buff *x)
+{
+    node *n = ctx;
+    long long now = now_ms();
+    int up = 0;
+    for (conn *c = n->conns; c; c = c->next)
+        up += c->state == CONN_UP;
+    if (ei_x_encode_atom(x, "node") < 0 || encode_node_atom(x, n->cfg.name) < 0 ||
+        ei_x_encode_atom(x, "uptime_ms") < 0 || ei_x_encode_longlong(x, now - n->started_ms) < 0 ||
+        ei_x_encode_atom(x, "connections") < 0 || ei_x_encode_list_header(x, up) < 0)
+        return -1;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && encode_conn(x, c, now) < 0)
+            return -1;
+    if (up && ei_x_encode_empty_list(x) < 0)
+        return -1;
+    return 3;
 }
 
 /* ---- setup ---- */
@@ -694,6 +756,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     n->cfg = *cfg;
+    n->started_ms = now_ms();
     n->listen_fd = n->epmd_fd = n->signal_fd = -1;
     n->max_output = cfg->max_output ? cfg->max_output : 2 * cfg->max_message + (16u << 20);
     /* As many peers as the system lets this process have (the BEAM does the same). */
@@ -742,6 +805,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     process_set_system(n->probe); /* n->probe stays valid: nothing can stop it */
+    process_table_set_stats(n->procs, node_stats, n);
     unsigned threads = cfg->workers > 0 ? (unsigned)cfg->workers : 0;
     workers *pool = threads ? workers_create(threads) : NULL;
     if (threads && !pool) {

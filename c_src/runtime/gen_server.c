@@ -177,12 +177,13 @@ void gcn_log(enum gcn_log_level level, const char *fmt, ...)
 {
     char line[2048];
     va_list ap;
-    if (!log_enabled((enum log_level)level))
+    enum log_level internal = log_level_of_public((int)level);
+    if (!log_enabled(internal))
         return;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    log_msg((enum log_level)level, "%s", line);
+    log_msg(internal, "%s", line);
 }
 
 /* ---- checking what callbacks hand back ---- */

@@ -90,6 +90,8 @@ struct process_table {
     uint64_t refs;             /* references made so far (process_watch) */
     uint32_t ref_salt[2];      /* random words in those references: no peer can guess one */
     uint64_t spawned;          /* processes spawned so far (their serials) */
+    process_stats_fn *stats;   /* the node's part of the stats map */
+    void *stats_ctx;
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
@@ -1007,4 +1009,42 @@ void process_watch_fired(process *p, term_view ref, term_view target, term_view 
         return;
     }
     queue_down(p->table, p, ref, watched, reason);
+}
+
+/* ---- figures ---- */
+
+void process_table_set_stats(process_table *t, process_stats_fn *fn, void *ctx)
+{
+    t->stats = fn;
+    t->stats_ctx = ctx;
+}
+
+size_t process_table_timer_count(const process_table *t) { return timer_heap_size(t->timers); }
+
+const process_behaviour *process_behaviour_of(const process *p) { return p->behaviour; }
+
+size_t process_table_count_behaviour(const process_table *t, const process_behaviour *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->nprocs; i++)
+        n += t->procs[i]->behaviour == b;
+    return n;
+}
+
+static int stat_pair(ei_x_buff *x, const char *key, unsigned long long value)
+{
+    return ei_x_encode_atom(x, key) < 0 || ei_x_encode_ulonglong(x, value) < 0 ? -1 : 0;
+}
+
+int process_table_encode_stats(process_table *t, ei_x_buff *out)
+{
+    struct workers *w = t->workers;
+    if (stat_pair(out, "processes", t->nprocs) < 0 ||
+        stat_pair(out, "timers", timer_heap_size(t->timers)) < 0 ||
+        stat_pair(out, "jobs_queued", w ? workers_queued(w) : 0) < 0 ||
+        stat_pair(out, "jobs_running", w ? workers_running(w) : 0) < 0 ||
+        stat_pair(out, "workers", w ? workers_threads(w) : 0) < 0)
+        return -1;
+    int more = t->stats ? t->stats(t->stats_ctx, out) : 0;
+    return more < 0 ? -1 : 5 + more;
 }

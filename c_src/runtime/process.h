@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ei.h>
+
 #include "term.h"
 
 typedef struct process process;
@@ -233,6 +235,22 @@ int process_submit(process *p, process_job_run *run, process_job_done *done, voi
 size_t process_table_collect_jobs(process_table *t, size_t max);
 /* Stop the pool: drop queued jobs, wait for running ones, finish them all. */
 void process_table_stop_workers(process_table *t);
+
+/* ---- figures, for the starter's stats call ----
+ * The node hands in a function that writes its own part of the stats map as
+ * key-value pairs, with no map header (node, uptime, connections), and
+ * returns how many pairs it wrote, or -1 (out of memory). */
+typedef int process_stats_fn(void *ctx, ei_x_buff *out);
+void process_table_set_stats(process_table *t, process_stats_fn *fn, void *ctx);
+/* Writes the table's pairs (processes, timers, jobs_queued, jobs_running,
+ * workers), then the node's: returns how many pairs, or -1. The caller
+ * writes the map header (and its own pairs). */
+int process_table_encode_stats(process_table *t, ei_x_buff *out);
+/* How many live processes have behaviour b (the gen_servers, say). */
+size_t process_table_count_behaviour(const process_table *t, const process_behaviour *b);
+const process_behaviour *process_behaviour_of(const process *p);
+/* Timers pending, of every process. */
+size_t process_table_timer_count(const process_table *t);
 
 /* The node atom inside a pid, port or reference, as bytes; -1 if t is none of those. */
 int process_term_node(term_view t, const char **node, size_t *len);

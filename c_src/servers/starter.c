@@ -2,14 +2,71 @@
 #define GEN_CNODE_STATIC /* linked into the node: no loadable entry point */
 #include "starter.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+typedef struct starter {
+    const module_table *mods;
+    gen_server *self; /* its own server: valid as long as this state is */
+} starter;
 
 static int starter_init(gcn_server *self, term_view arg, gcn_init *out, const char **error)
 {
     (void)arg;
-    (void)error;
-    out->state = gcn_priv(self);
+    starter *st = malloc(sizeof *st);
+    if (!st) {
+        *error = "out_of_memory";
+        return -1;
+    }
+    st->mods = gcn_priv(self);
+    st->self = self;
+    out->state = st;
     return 0;
+}
+
+static void starter_terminate(void *state, term_view reason)
+{
+    (void)reason;
+    free(state);
+}
+
+/* The stats map (starter.h): servers and modules from here, the rest from
+ * the process table and the node. 0, or -1 with out as it was. */
+static int encode_stats(const starter *st, gcn_buf *out)
+{
+    process *me = gen_server_process(st->self);
+    process_table *t = process_table_of(me);
+    ei_x_buff *x = gcn_buf_ei(out);
+    int at = x->index;
+    ei_x_buff pairs;
+    if (ei_x_new(&pairs) < 0)
+        return -1;
+    int n = process_table_encode_stats(t, &pairs);
+    size_t nmods = st->mods ? module_table_count(st->mods) : 0;
+    int rc = n < 0 || ei_x_encode_map_header(x, n + 2) < 0 || ei_x_encode_atom(x, "servers") < 0 ||
+             ei_x_encode_ulonglong(x, process_table_count_behaviour(t, process_behaviour_of(me))) < 0 ||
+             ei_x_encode_atom(x, "modules") < 0 || ei_x_encode_list_header(x, (long)nmods) < 0
+             ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < nmods; i++) {
+        const char *name = module_table_at(st->mods, i)->name;
+        rc = ei_x_encode_atom_len_as(x, name, (int)strlen(name), ERLANG_UTF8, ERLANG_UTF8);
+    }
+    if (rc == 0 && nmods)
+        rc = ei_x_encode_empty_list(x);
+    if (rc == 0)
+        rc = ei_x_append_buf(x, pairs.buff, pairs.index);
+    ei_x_free(&pairs);
+    if (rc < 0)
+        x->index = at;
+    return rc < 0 ? -1 : 0;
+}
+
+static int starter_format_state(void *state, gcn_buf *out) { return encode_stats(state, out); }
+
+static int starter_format_status(gen_server *self, void *state, gcn_buf *out)
+{
+    (void)self;
+    return encode_stats(state, out);
 }
 
 
@@ -33,7 +90,13 @@ static int name_option(term_view opts, char *name)
 static enum gcn_result starter_call(gen_server *self, void *state, term_view req,
                                            const gcn_from *from, gcn_buf *reply)
 {
-    const module_table *mods = state;
+    const starter *st = state;
+    const module_table *mods = st->mods;
+    if (term_atom_is(req, &(int){0}, "stats")) {
+        if (encode_stats(st, reply) < 0)
+            gcn_build(reply, "{error, out_of_memory}");
+        return GCN_REPLY;
+    }
     char op[MAXATOMLEN_UTF8], module[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8] = "";
     int i = 0, arity;
     term_view mod_term, arg, opts;
@@ -78,4 +141,6 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
     return GCN_NOREPLY;
 }
 
-GEN_CNODE_MODULE(gen_cnode, .init = starter_init, .handle_call = starter_call)
+GEN_CNODE_MODULE(gen_cnode, .init = starter_init, .handle_call = starter_call,
+                 .format_state = starter_format_state, .format_status = starter_format_status,
+                 .terminate = starter_terminate)

@@ -8,6 +8,19 @@
  * {error, Reason} from init. The new server's handle_continue, if it asked for
  * one, runs after the reply is on its way and before its first message.
  * It knows servers only by their gcn_module.
+ *
+ * It also answers for the node's figures:
+ *   call stats    #{node => Node, uptime_ms => N, processes => N,
+ *                   servers => N (gen_servers, the node's own included),
+ *                   timers => N (pending), jobs_queued => N, jobs_running => N,
+ *                   workers => N (threads), modules => [Name, ...] (known, in
+ *                   the order added), connections => [#{node => Node,
+ *                   since_ms => N (connected for), bytes_in => N, bytes_out => N,
+ *                   messages_in => N, messages_out => N,
+ *                   otp_release => 25 | 27 | ... | undefined}]}
+ * and :sys.get_state and :sys.get_status show the same map as its state. The
+ * connections, node and uptime come from the node through the process
+ * table's stats hook (process.h): this file never sees a connection.
  */
 #ifndef GEN_CNODE_STARTER_H
 #define GEN_CNODE_STARTER_H

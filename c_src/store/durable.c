@@ -231,8 +231,8 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
         durable_close(d);
         return NULL;
     }
-    log_info("%s/%s: recovered %" PRIu64 " entries (%" PRIu64 " log records) in %.1f ms", dir, name,
-             d->stats.recovered_entries, d->stats.replayed_records, d->stats.recovery_ms);
+    log_notice("%s/%s: recovered %" PRIu64 " entries (%" PRIu64 " log records) in %.1f ms", dir, name,
+               d->stats.recovered_entries, d->stats.replayed_records, d->stats.recovery_ms);
     return d;
 }
 
@@ -284,6 +284,8 @@ static void reap(durable *d)
     path_of(d, path, sizeof path, "snap", 0);
     d->snapshot_bytes = file_size(path);
     d->stats.compactions++;
+    log_info("%s/%s: compaction finished: snapshot of %" PRIu64 " bytes", d->dir, d->name,
+             d->snapshot_bytes);
 }
 
 int durable_compact(durable *d, char *err, size_t errlen)
@@ -310,7 +312,7 @@ int durable_compact(durable *d, char *err, size_t errlen)
         path_of(d, path, sizeof path, "snap", 0);
         if (snapshot_write(path, d->gen, d->s, cerr, sizeof cerr) == 0)
             _exit(0);
-        fprintf(stderr, "gen_cnode: error: compaction: %s\n", cerr);
+        log_forked(LOG_ERROR, "compaction: %s", cerr); /* one write, no lock: a forked child */
         _exit(1);
     }
     d->stats.last_fork_ms = now_ms() - t0;
@@ -322,6 +324,7 @@ int durable_compact(durable *d, char *err, size_t errlen)
     }
     d->child = pid;
     d->child_gen = d->gen;
+    log_info("%s/%s: compaction started", d->dir, d->name);
     return 0;
 }
 

@@ -24,5 +24,6 @@ void unit_suite_term_api(void);
 void unit_suite_timer_heap(void);
 void unit_suite_workers(void);
 void unit_suite_module(void);
+void unit_suite_log(void);
 
 #endif

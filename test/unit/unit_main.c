@@ -24,6 +24,7 @@
 #pragma weak unit_suite_timer_heap
 #pragma weak unit_suite_workers
 #pragma weak unit_suite_module
+#pragma weak unit_suite_log
 
 int main(void)
 {
@@ -33,6 +34,7 @@ int main(void)
         unit_suite_otp, unit_suite_durable, unit_suite_loop,
         unit_suite_process, unit_suite_node, unit_suite_term_api,
         unit_suite_timer_heap, unit_suite_workers, unit_suite_module,
+        unit_suite_log,
     };
     log_set_level(LOG_ERROR); /* the warnings the tests provoke on purpose */
     if (CU_initialize_registry() != CUE_SUCCESS)

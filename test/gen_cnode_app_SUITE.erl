@@ -1,0 +1,232 @@
+%% gen_cnode_app_SUITE: the C node as an OTP child. gen_cnode:child_spec/1
+%% under a supervisor, the owner restarting its C node after kill -9 (the
+%% servers it declares come back under their names, a durable kv keeps what
+%% it acknowledged, and nothing in the supervision tree restarts), restart
+%% intensity, the reasons a node that cannot start gives, and its log lines
+%% reaching Logger at their own level with metadata.
+-module(gen_cnode_app_SUITE).
+
+-define(config(Key, Config), proplists:get_value(Key, Config)).
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+
+-export([readme_supervisor_runs/1,
+         supervised_node_survives_five_kill9s/1,
+         too_many_restarts_stop_the_owner/1,
+         child_spec_is_a_permanent_worker/1,
+         a_node_that_cannot_start_says_why/1,
+         log_lines_reach_logger_at_their_level/1]).
+
+%% A logger handler that forwards gen_cnode's events to a test process, and
+%% the supervisor of the test's own.
+-export([log/2, init/1]).
+
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+all() ->
+    [readme_supervisor_runs,
+     supervised_node_survives_five_kill9s,
+     too_many_restarts_stop_the_owner,
+     child_spec_is_a_permanent_worker,
+     a_node_that_cannot_start_says_why,
+     log_lines_reach_logger_at_their_level].
+
+init_per_suite(Config) ->
+    durable_harness:init_suite(?MODULE, Config).
+
+end_per_suite(Config) ->
+    durable_harness:end_suite(Config).
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    gen_cnode_test_env:reap().
+
+name(Prefix) ->
+    list_to_atom(Prefix ++ integer_to_list(erlang:unique_integer([positive])) ++ "@127.0.0.1").
+
+%% A supervisor of the test's own, with OTP's default intensity (1 restart in
+%% 5 s): the owner's restarts of its C node must never reach it.
+start_sup(ChildSpec) ->
+    Self = self(),
+    Holder = spawn(fun() ->
+                           process_flag(trap_exit, true),
+                           {ok, S} = supervisor:start_link(?MODULE, {sup, ChildSpec}),
+                           Self ! {sup, S},
+                           receive {'EXIT', S, _} -> ok end
+                   end),
+    receive {sup, S} -> gen_cnode_test_env:track({pid, Holder}), gen_cnode_test_env:track({pid, S}), S
+    after 30000 -> ct:fail(supervisor_did_not_start)
+    end.
+
+init({sup, ChildSpec}) ->
+    {ok, {#{strategy => one_for_one, intensity => 1, period => 5}, [ChildSpec]}}.
+
+owner_of(Sup) ->
+    [{_, Owner, worker, _}] = supervisor:which_children(Sup),
+    Owner.
+
+kill9(Owner) ->
+    OsPid = gen_cnode:os_pid(Owner),
+    _ = os:cmd("kill -KILL " ++ integer_to_list(OsPid)),
+    OsPid.
+
+%%% Cases
+
+%% README.md's supervisor, as the README shows it (its node name made unique
+%% for the test): compiled, started, used, stopped.
+readme_supervisor_runs(Config) ->
+    Readme = filename:join(filename:dirname(filename:dirname(gen_cnode_test_env:executable())),
+                           "README.md"),
+    {ok, Text} = file:read_file(Readme),
+    [_, Section] = binary:split(Text, <<"### Under a supervisor">>),
+    [_, Block] = binary:split(Section, <<"```erlang\n">>),
+    [Code | _] = binary:split(Block, <<"```">>),
+    Node = name("readme"),
+    Source = binary:replace(Code, <<"'kv@127.0.0.1'">>, iolist_to_binary(io_lib:format("~p", [Node])), [global]),
+    File = filename:join(?config(priv_dir, Config), "myapp_sup.erl"),
+    ok = file:write_file(File, Source),
+    {ok, myapp_sup, Beam} = compile:file(File, [binary, return_errors]),
+    {module, myapp_sup} = code:load_binary(myapp_sup, "myapp_sup.erl", Beam),
+    Dir = filename:join(?config(priv_dir, Config), "readme-data"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Self = self(),
+    Holder = spawn(fun() -> process_flag(trap_exit, true),
+                            Self ! {sup, myapp_sup:start_link(Dir)},
+                            receive stop -> ok end end),
+    {ok, Sup} = receive {sup, R} -> R after 30000 -> ct:fail(no_supervisor) end,
+    gen_cnode_test_env:track({pid, Holder}),
+    ok = gen_server:call({kv, Node}, {put_sync, readme, 1}),
+    ok = gen_server:cast({hits, Node}, incr),
+    ok = gen_cnode_test_env:wait_until(fun() -> gen_server:call({hits, Node}, get) =:= 1 end, 5000),
+    ok = supervisor:terminate_child(Sup, gen_cnode),
+    Holder ! stop,
+    code:purge(myapp_sup), code:delete(myapp_sup).
+
+
+%% kill -9 five times in a row: each time the owner starts the C node again,
+%% calls succeed, the servers declared with `start` are back, and the
+%% durable kv has every key it acknowledged. The supervisor never restarts
+%% its child.
+supervised_node_survives_five_kill9s(Config) ->
+    Node = name("crash"),
+    Dir = filename:join(?config(priv_dir, Config), "crash-data"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Log = filename:join(?config(priv_dir, Config), "crash.log"),
+    Spec = gen_cnode:child_spec(#{name => Node, data_dir => Dir, log => Log,
+                                  start => ["counter:tally"], restart => #{intensity => 10, period => 60}}),
+    Sup = start_sup(Spec),
+    Owner = owner_of(Sup),
+    lists:foreach(
+      fun(Round) ->
+              [ok = gen_server:call({kv, Node}, {put_sync, {Round, K}, K}) || K <- lists:seq(1, 100)],
+              ok = gen_server:cast({tally, Node}, {add, Round}),
+              OsPid = kill9(Owner),
+              %% Up again, with a new OS process, under the same owner.
+              ok = gen_cnode_test_env:wait_until(
+                     fun() -> (catch gen_cnode:os_pid(Owner)) =/= OsPid andalso
+                                  (catch gen_server:call({kv, Node}, size, 1000)) >= 100 * Round
+                     end, 30000),
+              ?assertEqual(Owner, owner_of(Sup)),
+              [?assertEqual(K, gen_server:call({kv, Node}, {get, {R, K}}))
+               || R <- lists:seq(1, Round), K <- lists:seq(1, 100)],
+              ?assertEqual(0, gen_server:call({tally, Node}, get)) %% memory only: back, empty
+      end, lists:seq(1, 5)),
+    {ok, Text} = file:read_file(Log),
+    ?assertEqual(5, length(binary:matches(Text, <<"C node up again">>))),
+    ok = supervisor:terminate_child(Sup, gen_cnode),
+    ?assertEqual([], gen_cnode_test_env:sanitizer_reports(Log)).
+
+%% More than `intensity` restarts within `period`: the owner gives up with
+%% too_many_restarts and the exit it saw last.
+too_many_restarts_stop_the_owner(Config) ->
+    Node = name("fragile"),
+    Log = filename:join(?config(priv_dir, Config), "fragile.log"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log,
+                                    restart => #{intensity => 2, period => 60}}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    Ref = monitor(process, Owner),
+    Kill = fun() ->
+                   kill9(Owner),
+                   ok = gen_cnode_test_env:wait_until(
+                          fun() -> (catch gen_server:call({kv, Node}, size, 1000)) =:= 0 end, 30000)
+           end,
+    Kill(), Kill(),
+    _ = kill9(Owner),
+    receive {'DOWN', Ref, process, Owner, Why} ->
+            ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
+    after 30000 -> ct:fail(owner_did_not_give_up)
+    end.
+
+child_spec_is_a_permanent_worker(_Config) ->
+    Spec = gen_cnode:child_spec(#{name => x, id => my_node}),
+    ?assertMatch(#{id := my_node, start := {gen_cnode, start_link, [#{name := x}]},
+                   restart := permanent, type := worker}, Spec),
+    {_, _, [Args]} = maps:get(start, Spec),
+    ?assertNot(maps:is_key(id, Args)),
+    ?assertEqual(ok, supervisor:check_childspecs([Spec])),
+    ?assertMatch(#{id := gen_cnode}, gen_cnode:child_spec(#{})),
+    ?assertEqual({error, {badopt, {workers, -1}}}, gen_cnode:start(#{workers => -1})),
+    ?assertEqual({error, {badopt, {log_level, loud}}}, gen_cnode:start(#{log_level => loud})),
+    ?assertEqual({error, {badopt, {restart, sometimes}}}, gen_cnode:start(#{restart => sometimes})).
+
+%% A C node that cannot come up: the error carries its last log lines, not
+%% a bare timeout.
+a_node_that_cannot_start_says_why(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "cannot.log"),
+    {ok, Taken} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, Port} = inet:port(Taken),
+    {error, {exited, 1, Lines}} =
+        gen_cnode:start(#{name => name("busy"), log => Log, args => ["--port", integer_to_list(Port)]}),
+    ct:log("~p", [Lines]),
+    ?assert(lists:any(fun(L) -> binary:match(L, <<"cannot listen">>) =/= nomatch end, Lines)),
+    gen_tcp:close(Taken),
+    {error, {exited, 2, Lines2}} =
+        gen_cnode:start(#{name => name("badload"), log => Log, load => ["/no/such.so"]}),
+    ?assert(lists:any(fun(L) -> binary:match(L, <<"/no/such.so">>) =/= nomatch end, Lines2)).
+
+%% With no log file, each line goes to Logger at the level the C node gave
+%% it, with metadata gen_cnode_node and domain [gen_cnode].
+log_lines_reach_logger_at_their_level(_Config) ->
+    Node = name("logged"),
+    ok = logger:add_handler(gen_cnode_app_test, ?MODULE, #{config => #{to => self()}, level => all}),
+    #{level := Primary} = logger:get_primary_config(),
+    ok = logger:set_primary_config(level, all), %% the default (notice) would drop info lines
+    try
+        {ok, Owner} = gen_cnode:start(#{name => Node, log_level => debug}),
+        gen_cnode_test_env:track({cnode, Owner}),
+        ok = gen_server:call({kv, Node}, {put, a, 1}),
+        ok = gen_cnode:stop(Owner),
+        Events = collect_events([]),
+        ct:log("~p", [Events]),
+        Levels = lists:usort([L || {L, _, _} <- Events]),
+        ?assert(lists:member(info, Levels)),
+        ?assert(lists:all(fun({_, #{gen_cnode_node := N, domain := [gen_cnode]}, _}) -> N =:= Node;
+                             (_) -> false end, Events)),
+        ?assert(lists:any(fun({_, _, Text}) -> string:find(Text, "connected") =/= nomatch end, Events))
+    after
+        logger:set_primary_config(level, Primary),
+        logger:remove_handler(gen_cnode_app_test)
+    end.
+
+collect_events(Acc) ->
+    receive {gen_cnode_log, Level, Meta, Text} -> collect_events([{Level, Meta, Text} | Acc])
+    after 500 -> lists:reverse(Acc)
+    end.
+
+%% logger handler callback
+log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{to := To}}) ->
+    case Meta of
+        #{domain := [gen_cnode]} ->
+            Text = case Msg of
+                       {Format, Args} when is_list(Format) -> lists:flatten(io_lib:format(Format, Args));
+                       {string, S} -> unicode:characters_to_list(S);
+                       _ -> ""
+                   end,
+            To ! {gen_cnode_log, Level, maps:with([gen_cnode_node, domain], Meta), Text};
+        _ -> ok
+    end.
