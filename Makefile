@@ -53,8 +53,13 @@ FUZZ_OBJS    = $(patsubst %.c,_build/fuzz/obj/%.o,$(notdir $(SRCS))) $(FUZZ_SUPP
 FUZZ_BINS    = $(FUZZERS:%=_build/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build examples install erl deps run test unit unit-san integration fuzz fuzz-build fuzz-seeds bench bench-durability soak clean
+.PHONY: all build c examples install erl deps run test unit unit-san integration fuzz fuzz-build fuzz-seeds bench bench-durability soak clean
 all build: priv/gen_cnode priv/libgen_cnode.a priv/include/gen_cnode.h examples erl
+
+# The C outputs only, without tools/ensure-deps or rebar3: what the mix compiler
+# (lib/mix/tasks/compile.gen_cnode_c.ex) and the rebar3 pre_hook run when
+# gen_cnode is a dependency. `make -q c` says whether they are up to date.
+c: priv/gen_cnode priv/libgen_cnode.a priv/include/gen_cnode.h examples
 
 # ---- the platform: the public header, the library, the example modules ----
 # A module is built with one command (README, "Writing a server in C"):

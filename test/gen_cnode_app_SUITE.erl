@@ -12,7 +12,8 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 
--export([readme_supervisor_runs/1,
+-export([versions_agree/1,
+         readme_supervisor_runs/1,
          supervised_node_survives_five_kill9s/1,
          too_many_restarts_stop_the_owner/1,
          child_spec_is_a_permanent_worker/1,
@@ -27,7 +28,8 @@ suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [readme_supervisor_runs,
+    [versions_agree,
+     readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
      child_spec_is_a_permanent_worker,
@@ -76,6 +78,18 @@ kill9(Owner) ->
     OsPid.
 
 %%% Cases
+
+%% One version: mix.exs's, the application's (gen_cnode.app.src) and the
+%% CHANGELOG's latest entry.
+versions_agree(_Config) ->
+    Top = filename:dirname(filename:dirname(gen_cnode_test_env:executable())),
+    {ok, Mix} = file:read_file(filename:join(Top, "mix.exs")),
+    {match, [MixVsn]} = re:run(Mix, "@version \"([^\"]+)\"", [{capture, all_but_first, list}]),
+    _ = application:load(gen_cnode),
+    {ok, AppVsn} = application:get_key(gen_cnode, vsn),
+    {ok, Log} = file:read_file(filename:join(Top, "CHANGELOG.md")),
+    {match, [Latest | _]} = re:run(Log, "^## \\[?([0-9][^] ]*)", [multiline, global, {capture, all_but_first, list}]),
+    ?assertEqual({MixVsn, MixVsn}, {AppVsn, hd(Latest)}).
 
 %% README.md's supervisor, as the README shows it (its node name made unique
 %% for the test): compiled, started, used, stopped.

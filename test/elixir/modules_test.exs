@@ -27,6 +27,23 @@ defmodule GenCnode.ModulesTest do
     code
   end
 
+  test "the README's dependency lines: GenCnode under a supervisor, GenCnode.KV" do
+    for f <- ["lib/gen_cnode.ex", "lib/gen_cnode/kv.ex"], do: Code.require_file(f)
+    node = :"readmedep#{System.unique_integer([:positive])}@127.0.0.1"
+    dir = Path.join(System.tmp_dir!(), "gen_cnode-readme-#{System.unique_integer([:positive])}")
+    File.mkdir_p!(dir)
+    on_exit(fn -> File.rm_rf!(dir) end)
+    priv = Path.dirname(examples())
+    code =
+      readme_lines("## Use it as a dependency")
+      |> String.replace(~s(:"kv@127.0.0.1"), inspect(node))
+      |> String.replace(~s("/tmp/myapp-kv"), inspect(dir))
+      |> String.replace(":code.priv_dir(:gen_cnode)", inspect(priv))
+      |> String.replace("{GenCnode, name: node,", "{GenCnode, name: node, log: #{inspect(Path.join(GenCnodeTest.log_dir(), "readmedep.log"))},")
+    {_, binding} = Code.eval_string(code)
+    refute Process.alive?(binding[:sup])
+  end
+
   test "the README's figures of a node, as it shows them" do
     {owner, node, log} = start_node("watched")
     :ok = GenServer.call({:kv, node}, {:put, :a, 1})
