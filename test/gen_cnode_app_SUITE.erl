@@ -13,6 +13,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 -export([versions_agree/1,
+         node_uses_the_vms_epmd_port/1,
          readme_supervisor_runs/1,
          supervised_node_survives_five_kill9s/1,
          too_many_restarts_stop_the_owner/1,
@@ -29,6 +30,7 @@ suite() ->
 
 all() ->
     [versions_agree,
+     node_uses_the_vms_epmd_port,
      readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
@@ -90,6 +92,30 @@ versions_agree(_Config) ->
     {ok, Log} = file:read_file(filename:join(Top, "CHANGELOG.md")),
     {match, [Latest | _]} = re:run(Log, "^## \\[?([0-9][^] ]*)", [multiline, global, {capture, all_but_first, list}]),
     ?assertEqual({MixVsn, MixVsn}, {AppVsn, hd(Latest)}).
+
+%% The VM was told its epmd port with -epmd_port (erl turns ERL_EPMD_PORT
+%% into it): with the variable gone from the environment the C node inherits,
+%% the owner still points it at the same epmd.
+node_uses_the_vms_epmd_port(Config) ->
+    case init:get_argument(epmd_port) of
+        {ok, [[_ | _] | _]} ->
+            Saved = os:getenv("ERL_EPMD_PORT"),
+            os:unsetenv("ERL_EPMD_PORT"),
+            try
+                Node = name("epmdport"),
+                Log = filename:join(?config(priv_dir, Config), "epmdport.log"),
+                {ok, Owner} = gen_cnode:start(#{name => Node, log => Log}),
+                gen_cnode_test_env:track({cnode, Owner}),
+                ?assertEqual(pong, net_adm:ping(Node)),
+                ok = gen_cnode:stop(Owner)
+            after
+                Saved =/= false andalso os:putenv("ERL_EPMD_PORT", Saved)
+            end;
+        _ ->
+            %% make test always starts the VM with one (ERL_EPMD_PORT): a
+            %% VM without one has nothing to pass on.
+            ?assertEqual(false, os:getenv("ERL_EPMD_PORT"))
+    end.
 
 %% README.md's supervisor, as the README shows it (its node name made unique
 %% for the test): compiled, started, used, stopped.
