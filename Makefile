@@ -42,7 +42,7 @@ FUZZ_CC      = clang
 FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread \
                -I$(EI_DIR)/include $(C_INC) -Itest/unit \
                -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZERS      = term frame handshake recovery
+FUZZERS      = term frame handshake recovery match
 FUZZ_SUPPORT = test/unit/peer.c test/unit/node_env.c
 # Modules written against the public header, linked into the frame harness's
 # node (node_env.c registers them when they are there): timers, sends,
