@@ -11,7 +11,8 @@
 #   make soak     10,000 callers from OTP 25 and 27 nodes for 60 s, peers churning: no
 #                 answer lost or wrong, RSS flat (not part of make test)
 
-EI_DIR   = $(lastword $(sort $(wildcard /usr/lib/erlang/lib/erl_interface-*)))
+# erl_interface: Debian's, else the one of the erl on the PATH (kerl, asdf).
+EI_DIR  := $(or $(lastword $(sort $(wildcard /usr/lib/erlang/lib/erl_interface-*))),$(shell erl -noshell -eval 'io:put_chars(code:lib_dir(erl_interface)), halt().' 2>/dev/null))
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
@@ -171,7 +172,7 @@ fuzz-seeds:
 	escript test/fuzz/make_seeds.escript test/fuzz/corpus
 
 erl:
-	@rebar3 compile >/dev/null
+	@GEN_CNODE_IN_MAKE=1 rebar3 compile >/dev/null
 
 run: deps
 	@$(MAKE) --no-print-directory build

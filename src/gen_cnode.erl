@@ -49,6 +49,7 @@
 -define(TAIL_LINES, 40).      % stderr lines kept for error reasons
 -define(INTENSITY, 10).       % restarts of the C node allowed...
 -define(PERIOD, 60).          % ...within this many seconds
+-define(RETRY_DELAY, 500).    % ms between two failed attempts to start it again
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
@@ -57,8 +58,11 @@
                 partial = <<>> :: binary(),
                 tail = [] :: [binary()],
                 cfg = #{} :: map(),           % what launch/1 needs, to start it again
-                restart = false :: false | {pos_integer(), pos_integer()},
-                restarts = [] :: [integer()]}). % when the C node was restarted (ms)
+                restart = false :: false | {non_neg_integer(), pos_integer()},
+                restarts = [] :: [integer()], % when the C node was restarted (ms)
+                %% a restart under way: the pinger and the timer that ends it
+                starting = undefined :: undefined | {pid(), reference(), reference()},
+                last_exit :: term()}).        % why the C node went, for too_many_restarts
 
 -type opts() :: #{name => atom() | string(), cookie => atom(), register => atom(),
                   data_dir => file:filename() | binary(),
@@ -66,7 +70,7 @@
                   workers => non_neg_integer(),
                   log_level => error | warning | notice | info | debug,
                   executable => file:filename(), args => [string() | binary()],
-                  env => [{string(), string() | false}], start_timeout => timeout(),
+                  env => [{string(), string() | false}], start_timeout => non_neg_integer(),
                   log => file:filename(),
                   restart => false | #{intensity => non_neg_integer(), period => pos_integer()},
                   id => term()}.
@@ -133,7 +137,7 @@ handle_call(node, _From, S) ->
 handle_call(os_pid, _From, S) ->
     {reply, S#state.os_pid, S};
 handle_call(stop, _From, S) ->
-    {Reply, S1} = shutdown(S),
+    {Reply, S1} = shutdown(end_attempt(S)),
     {stop, normal, Reply, S1}.
 
 handle_cast(_Msg, S) ->
@@ -141,9 +145,19 @@ handle_cast(_Msg, S) ->
 
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
     {noreply, output(Data, S)};
-handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
+handle_info({Port, {exit_status, Status}}, S = #state{port = Port, starting = undefined}) ->
     S1 = note(S, exit_line(Status), exit_level(Status)),
-    restart(Status, S1#state{port = undefined});
+    restart(S1#state{port = undefined, last_exit = exit_reason(Status)});
+handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
+    attempt_failed({exited, Status, tail(S)}, S#state{port = undefined});
+handle_info({'DOWN', Ref, process, _, pong}, S = #state{starting = {_, Ref, _}}) ->
+    {noreply, note(end_attempt(S), "gen_cnode owner: C node up again", notice)};
+handle_info({'DOWN', Ref, process, _, Why}, S = #state{starting = {_, Ref, _}}) ->
+    attempt_failed({ping_failed, Why, tail(S)}, S);
+handle_info({restart_timeout, Ref}, S = #state{starting = {_, Ref, _}}) ->
+    attempt_failed({start_timeout, tail(S)}, S);
+handle_info(restart_now, S = #state{port = undefined, starting = undefined}) ->
+    restart(S);
 handle_info({'EXIT', Port, _}, S) when is_port(Port) ->
     {noreply, S};
 handle_info(_Msg, S) ->
@@ -205,38 +219,67 @@ launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
     end.
 
 %% The C node exited on its own: start it again, unless restarts are off or
-%% too many came too fast.
-restart(Status, S = #state{restart = false}) ->
-    {stop, exit_reason(Status), S};
-restart(Status, S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg}) ->
+%% too many came too fast. The restart runs while the owner keeps serving
+%% (stop/1, node/1, its parent's exit): the port is opened here, and its pong,
+%% its exit or the start timeout arrive as messages.
+restart(S = #state{restart = false, last_exit = Exit}) ->
+    {stop, Exit, S};
+restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, last_exit = Exit}) ->
     Now = now_ms(),
     Recent = [T || T <- Past, Now - T < Period * 1000],
     case length(Recent) >= Intensity of
         true ->
             S1 = note(S, io_lib:format("gen_cnode owner: ~b restarts in ~b s; giving up",
                                        [length(Recent), Period]), error),
-            {stop, {too_many_restarts, exit_reason(Status)}, S1};
+            {stop, {too_many_restarts, Exit}, S1};
         false ->
-            S1 = note(S, "gen_cnode owner: starting the C node again", warning),
-            case launch(Cfg#{log := S1#state.log}) of
-                {ok, S2} ->
-                    S3 = S2#state{tail = S1#state.tail, cfg = Cfg, restart = S#state.restart,
-                                  restarts = [Now | Recent]},
-                    {noreply, note(S3, "gen_cnode owner: C node up again", notice)};
-                {error, Reason, S2} ->
-                    {_, S3} = shutdown(S2),
-                    S4 = note(S3#state{cfg = Cfg, restart = S#state.restart,
-                                       restarts = [Now | Recent]},
-                              io_lib:format("gen_cnode owner: restart failed: ~0p", [Reason]),
-                              error),
-                    %% Count it and try again, so a node that cannot come up
-                    %% ends in too_many_restarts, not in a loop.
-                    restart(failed_restart, S4)
+            S1 = note(S#state{restarts = [Now | Recent]},
+                      "gen_cnode owner: starting the C node again", warning),
+            #{exe := Exe, args := Args, env := Env, cookie := Cookie, timeout := Timeout} = Cfg,
+            erlang:set_cookie(S1#state.node, Cookie),
+            try open_port({spawn_executable, Exe},
+                          [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
+                           binary, {line, 65536}, hide]) of
+                Port ->
+                    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                    {PingPid, PingRef} = spawn_pinger(S1#state.node),
+                    Timer = erlang:send_after(Timeout, self(), {restart_timeout, PingRef}),
+                    {noreply, S1#state{port = Port, os_pid = OsPid, partial = <<>>,
+                                       starting = {PingPid, PingRef, Timer}}}
+            catch
+                error:Reason -> attempt_failed({open_port, Exe, Reason}, S1)
             end
     end.
 
+%% A restart that did not come up: the node is stopped if it runs, the
+%% failure counts as a restart, and the next attempt comes a little later.
+attempt_failed(Reason, S) ->
+    S1 = kill_port(end_attempt(S)),
+    S2 = note(S1, io_lib:format("gen_cnode owner: restart failed: ~0p", [Reason]), error),
+    erlang:send_after(?RETRY_DELAY, self(), restart_now),
+    {noreply, S2#state{last_exit = {restart_failed, Reason}}}.
+
+%% No restart under way any more: its pinger and timer go.
+end_attempt(S = #state{starting = undefined}) ->
+    S;
+end_attempt(S = #state{starting = {PingPid, PingRef, Timer}}) ->
+    demonitor(PingRef, [flush]),
+    exit(PingPid, kill),
+    erlang:cancel_timer(Timer),
+    receive {restart_timeout, PingRef} -> ok after 0 -> ok end,
+    S#state{starting = undefined}.
+
+%% A node that did not come up is not waited for: SIGKILL, then its status.
+kill_port(S = #state{port = undefined}) ->
+    S;
+kill_port(S = #state{os_pid = OsPid}) ->
+    signal("KILL", OsPid),
+    case await_exit(S, now_ms() + ?KILL_GRACE) of
+        {ok, _, S1} -> S1;
+        {timeout, S1 = #state{port = Port}} -> catch port_close(Port), S1#state{port = undefined}
+    end.
+
 exit_reason(0) -> {shutdown, {exit_status, 0}};
-exit_reason(failed_restart) -> failed_restart;
 exit_reason(Status) -> {exit_status, Status}.
 
 %% Pings from a separate process: net_adm:ping/1 waits without a timeout for a
@@ -297,16 +340,16 @@ shutdown(S = #state{os_pid = OsPid}) ->
     signal("TERM", OsPid),
     case await_exit(S, now_ms() + ?STOP_GRACE) of
         {ok, 0, S1} ->
-            {ok, note(S1, "gen_cnode owner: C node exited with status 0")};
+            {ok, note(S1, "gen_cnode owner: C node exited with status 0", notice)};
         {ok, Status, S1} ->
-            S2 = note(S1, io_lib:format("gen_cnode owner: C node exited with status ~b", [Status])),
+            S2 = note(S1, io_lib:format("gen_cnode owner: C node exited with status ~b", [Status]), error),
             {{error, {exit_status, Status}}, S2};
         {timeout, S1} ->
-            S2 = note(S1, "gen_cnode owner: no exit after SIGTERM, sending SIGKILL"),
+            S2 = note(S1, "gen_cnode owner: no exit after SIGTERM, sending SIGKILL", warning),
             signal("KILL", OsPid),
             case await_exit(S2, now_ms() + ?KILL_GRACE) of
                 {ok, Status, S3} ->
-                    S4 = note(S3, io_lib:format("gen_cnode owner: C node killed, status ~b", [Status])),
+                    S4 = note(S3, io_lib:format("gen_cnode owner: C node killed, status ~b", [Status]), error),
                     {{error, {killed, Status}}, S4};
                 {timeout, S3 = #state{port = Port}} ->
                     catch port_close(Port),
@@ -348,32 +391,29 @@ note(S, Line0, Level) ->
 
 write_line(S = #state{log = Log, tail = Tail, node = Node}, Line, Level, Text) ->
     case Log of
-        logger -> logger:log(Level, "~s: ~s", [Node, Text],
+        logger -> logger:log(Level, "~ts: ~ts", [Node, printable(Text)],
                              #{gen_cnode_node => Node, domain => [gen_cnode]});
         Fd -> file:write(Fd, [Line, $\n])
     end,
     S#state{tail = lists:sublist([Line | Tail], ?TAIL_LINES)}.
 
-%% "2026-11-27T19:05:01.123Z kv@127.0.0.1 info: text" -> {info, text}. Other
-%% lines (a sanitizer's report, say) are warnings.
-parse_line(Line) ->
-    case binary:split(Line, <<" ">>, [global]) of
-        [_Time, _Node, LevelColon | _] ->
-            case level(LevelColon) of
-                undefined -> {warning, Line};
-                Level ->
-                    [_, Text] = binary:split(Line, <<LevelColon/binary, " ">>),
-                    {Level, Text}
-            end;
-        _ -> {warning, Line}
+%% The node writes UTF-8; a line that is not (a module's own bytes) is
+%% taken as latin1 rather than lost.
+printable(Text) ->
+    case unicode:characters_to_binary(Text) of
+        B when is_binary(B) -> B;
+        _ -> unicode:characters_to_binary(Text, latin1)
     end.
 
-level(<<"error:">>) -> error;
-level(<<"warning:">>) -> warning;
-level(<<"notice:">>) -> notice;
-level(<<"info:">>) -> info;
-level(<<"debug:">>) -> debug;
-level(_) -> undefined.
+%% "2026-11-27T19:05:01.123Z kv@127.0.0.1 info: text" -> {info, text}: the
+%% third word a level, after a time and a node. Other lines (a sanitizer's
+%% report, a module's own fprintf) are warnings, whole.
+parse_line(Line) ->
+    case re:run(Line, "^[0-9][0-9T:.Z-]+ \\S+ (error|warning|notice|info|debug): (.*)$",
+                [{capture, all_but_first, binary}, dotall]) of
+        {match, [Level, Text]} -> {binary_to_atom(Level), Text};
+        nomatch -> {warning, Line}
+    end.
 
 exit_level(0) -> notice;
 exit_level(_) -> error.
@@ -382,6 +422,7 @@ tail(#state{tail = Tail}) ->
     lists:reverse(Tail).
 
 open_log(logger) ->
+    show_in_default_handler(),
     logger;
 open_log(Path) ->
     case file:open(Path, [append, raw, binary]) of
@@ -389,10 +430,26 @@ open_log(Path) ->
         {error, Reason} -> throw({log, Path, Reason})
     end.
 
+%% OTP's default handler logs only events of no domain or of OTP's own, so
+%% the node's lines (domain [gen_cnode]) would vanish in a plain erl or a
+%% release: let them through, once. logger:remove_handler_filter(default,
+%% gen_cnode) takes that back.
+show_in_default_handler() ->
+    case logger:get_handler_config(default) of
+        {ok, #{filters := Filters}} ->
+            lists:keymember(gen_cnode, 1, Filters) orelse
+                logger:add_handler_filter(default, gen_cnode,
+                                          {fun logger_filters:domain/2, {log, sub, [gen_cnode]}}),
+            ok;
+        _ -> ok
+    end.
+
 %%% Options
 
 node_name(Name) when is_atom(Name) ->
     node_name(atom_to_list(Name));
+node_name(Name) when is_binary(Name) ->
+    node_name(unicode:characters_to_list(Name));
 node_name(Name) when is_list(Name) ->
     case lists:member($@, Name) of
         true -> list_to_atom(Name);

@@ -13,6 +13,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 -export([versions_agree/1,
+         owner_serves_while_a_restart_hangs/1,
+         odd_log_lines_do_not_hurt_the_owner/1,
          node_uses_the_vms_epmd_port/1,
          readme_supervisor_runs/1,
          supervised_node_survives_five_kill9s/1,
@@ -30,6 +32,8 @@ suite() ->
 
 all() ->
     [versions_agree,
+     owner_serves_while_a_restart_hangs,
+     odd_log_lines_do_not_hurt_the_owner,
      node_uses_the_vms_epmd_port,
      readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
@@ -117,6 +121,50 @@ node_uses_the_vms_epmd_port(Config) ->
             ?assertEqual(false, os:getenv("ERL_EPMD_PORT"))
     end.
 
+%% A wrapper around the C node: Script runs first (sh), then the node.
+wrapper(Config, Name, Script) ->
+    Path = filename:join(?config(priv_dir, Config), Name),
+    ok = file:write_file(Path, ["#!/bin/sh\n", Script, "\nexec ",
+                                gen_cnode_test_env:executable(), " \"$@\"\n"]),
+    ok = file:change_mode(Path, 8#755),
+    Path.
+
+%% A restart that hangs (the new node never answers) does not hold the
+%% owner: it answers calls meanwhile, and stop/1 stops it at once.
+owner_serves_while_a_restart_hangs(Config) ->
+    Flag = filename:join(?config(priv_dir, Config), "hang"),
+    _ = file:delete(Flag),
+    Exe = wrapper(Config, "hang-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
+    Node = name("hangs"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe, start_timeout => 20000,
+                                    log => filename:join(?config(priv_dir, Config), "hangs.log")}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ok = file:write_file(Flag, <<>>),
+    OsPid = kill9(Owner),
+    ok = gen_cnode_test_env:wait_until(fun() -> gen_cnode:os_pid(Owner) =/= OsPid end, 10000),
+    gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
+    {Us, Node} = timer:tc(fun() -> gen_cnode:node(Owner) end),
+    ?assert(Us < 1000000),
+    {StopUs, _} = timer:tc(fun() -> gen_cnode:stop(Owner) end),
+    ct:log("node/1 answered in ~b us and stop/1 took ~b ms during a hanging restart",
+           [Us, StopUs div 1000]),
+    ?assert(StopUs < 10000000),
+    ?assertNot(is_process_alive(Owner)).
+
+%% Lines the owner cannot parse, or that are not UTF-8, are logged as
+%% they are, and cost nothing else.
+odd_log_lines_do_not_hurt_the_owner(Config) ->
+    Exe = wrapper(Config, "odd-wrapper",
+                  "printf 'x y error:\\n2026-01-01T00:00:00.000Z n info:\\ncaf\\303\\251 \\351t\\351 ~p ~s\\n' >&2"),
+    Node = name("odd"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    ?assert(is_process_alive(Owner)),
+    {ok, #{filters := Filters}} = logger:get_handler_config(default),
+    ?assert(lists:keymember(gen_cnode, 1, Filters)), %% the lines show in a plain erl
+    ok = gen_cnode:stop(Owner).
+
 %% README.md's supervisor, as the README shows it (its node name made unique
 %% for the test): compiled, started, used, stopped.
 readme_supervisor_runs(Config) ->
@@ -167,19 +215,25 @@ supervised_node_survives_five_kill9s(Config) ->
               ok = gen_server:cast({tally, Node}, {add, Round}),
               OsPid = kill9(Owner),
               %% Up again, with a new OS process, under the same owner.
+              %% Calls fail while it restarts (noconnection, noproc): a
+              %% client retries, as this one does, until every key is read.
               ok = gen_cnode_test_env:wait_until(
                      fun() -> (catch gen_cnode:os_pid(Owner)) =/= OsPid andalso
-                                  (catch gen_server:call({kv, Node}, size, 1000)) >= 100 * Round
+                                  (catch all_there(Node, Round)) =:= true
                      end, 30000),
               ?assertEqual(Owner, owner_of(Sup)),
-              [?assertEqual(K, gen_server:call({kv, Node}, {get, {R, K}}))
-               || R <- lists:seq(1, Round), K <- lists:seq(1, 100)],
               ?assertEqual(0, gen_server:call({tally, Node}, get)) %% memory only: back, empty
       end, lists:seq(1, 5)),
     {ok, Text} = file:read_file(Log),
     ?assertEqual(5, length(binary:matches(Text, <<"C node up again">>))),
     ok = supervisor:terminate_child(Sup, gen_cnode),
     ?assertEqual([], gen_cnode_test_env:sanitizer_reports(Log)).
+
+%% Every key acknowledged in rounds 1..Round, and the declared counter.
+all_there(Node, Round) ->
+    lists:all(fun({R, K}) -> gen_server:call({kv, Node}, {get, {R, K}}, 2000) =:= K end,
+              [{R, K} || R <- lists:seq(1, Round), K <- lists:seq(1, 100)])
+        andalso is_integer(gen_server:call({tally, Node}, get, 2000)).
 
 %% More than `intensity` restarts within `period`: the owner gives up with
 %% too_many_restarts and the exit it saw last.
