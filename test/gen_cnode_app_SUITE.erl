@@ -221,6 +221,11 @@ supervised_node_survives_five_kill9s(Config) ->
                      fun() -> (catch gen_cnode:os_pid(Owner)) =/= OsPid andalso
                                   (catch all_there(Node, Round)) =:= true
                      end, 30000),
+              %% and the owner has seen it up (its pong) before the next kill
+              ok = gen_cnode_test_env:wait_until(
+                     fun() -> {ok, T} = file:read_file(Log),
+                              length(binary:matches(T, <<"C node up again">>)) =:= Round
+                     end, 30000),
               ?assertEqual(Owner, owner_of(Sup)),
               ?assertEqual(0, gen_server:call({tally, Node}, get)) %% memory only: back, empty
       end, lists:seq(1, 5)),
@@ -244,12 +249,15 @@ too_many_restarts_stop_the_owner(Config) ->
                                     restart => #{intensity => 2, period => 60}}),
     gen_cnode_test_env:track({cnode, Owner}),
     Ref = monitor(process, Owner),
-    Kill = fun() ->
+    %% Each kill once the owner has seen the node up again (its pong), so
+    %% that each counts as the exit of a running node, not a failed start.
+    Ups = fun() -> {ok, Text} = file:read_file(Log),
+                   length(binary:matches(Text, <<"C node up again">>)) end,
+    Kill = fun(N) ->
                    kill9(Owner),
-                   ok = gen_cnode_test_env:wait_until(
-                          fun() -> (catch gen_server:call({kv, Node}, size, 1000)) =:= 0 end, 30000)
+                   ok = gen_cnode_test_env:wait_until(fun() -> Ups() =:= N end, 30000)
            end,
-    Kill(), Kill(),
+    Kill(1), Kill(2),
     _ = kill9(Owner),
     receive {'DOWN', Ref, process, Owner, Why} ->
             ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
