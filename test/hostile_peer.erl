@@ -109,12 +109,12 @@ recv(#{sock := S} = P, Timeout) ->
     case gen_tcp:recv(S, 0, Timeout) of
         {ok, <<>>} -> recv(P, Timeout);
         {ok, <<112, Rest/binary>>} ->
-            try binary_to_term(Rest, [used]) of
-                {Ctrl, Used} ->
-                    case Rest of
-                        <<_:Used/binary>> -> {ok, Ctrl, none};
-                        <<_:Used/binary, Msg/binary>> -> {ok, Ctrl, binary_to_term(Msg)}
-                    end
+            try
+                {Ctrl, Used} = binary_to_term(Rest, [used]),
+                case Rest of
+                    <<_:Used/binary>> -> {ok, Ctrl, none};
+                    <<_:Used/binary, Msg/binary>> -> {ok, Ctrl, binary_to_term(Msg)}
+                end
             catch
                 error:badarg -> {ok, undecodable, Rest}
             end;
