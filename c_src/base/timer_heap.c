@@ -224,7 +224,7 @@ static void remove_at(timer_heap *h, size_t pos, uint64_t *id, void **payload)
     }
 }
 
-uint64_t timer_heap_add(timer_heap *h, uint64_t deadline_ms, void *payload)
+uint64_t timer_heap_add(timer_heap *h, uint64_t deadline, void *payload)
 {
     if (h->size == h->cap) {
         if (h->cap >= MAX_ENTRIES / 2)
@@ -252,7 +252,7 @@ uint64_t timer_heap_add(timer_heap *h, uint64_t deadline_ms, void *payload)
     struct slot *s = &h->slots[idx];
     s->gen++; /* odd: pending */
     s->payload = payload;
-    h->heap[h->size] = (struct entry){deadline_ms, h->next_seq++, idx};
+    h->heap[h->size] = (struct entry){deadline, h->next_seq++, idx};
     s->link = (uint32_t)h->size;
     h->size++;
     sift_up(h, h->size - 1);
@@ -276,18 +276,18 @@ void *timer_heap_payload(const timer_heap *h, uint64_t id)
     return h->slots[idx].payload;
 }
 
-int timer_heap_next(const timer_heap *h, uint64_t *deadline_ms)
+int timer_heap_next(const timer_heap *h, uint64_t *deadline)
 {
     if (h->size == 0)
         return 0;
-    if (deadline_ms)
-        *deadline_ms = h->heap[0].deadline;
+    if (deadline)
+        *deadline = h->heap[0].deadline;
     return 1;
 }
 
-int timer_heap_pop_due(timer_heap *h, uint64_t now_ms, uint64_t *id, void **payload)
+int timer_heap_pop_due(timer_heap *h, uint64_t now, uint64_t *id, void **payload)
 {
-    if (h->size == 0 || h->heap[0].deadline > now_ms)
+    if (h->size == 0 || h->heap[0].deadline > now)
         return 0;
     remove_at(h, 0, id, payload);
     return 1;

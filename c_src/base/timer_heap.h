@@ -31,9 +31,9 @@ timer_heap *timer_heap_create(void);
 /* Payloads are the caller's: pop or cancel them first, or use timer_heap_pop_any. */
 void timer_heap_destroy(timer_heap *h);
 
-/* A timer due at deadline_ms. Returns its id (nonzero), or 0 when out of
+/* A timer due at deadline. Returns its id (nonzero), or 0 when out of
  * memory (or out of ids: 2^31 timers through one slot, never in practice). */
-uint64_t timer_heap_add(timer_heap *h, uint64_t deadline_ms, void *payload);
+uint64_t timer_heap_add(timer_heap *h, uint64_t deadline, void *payload);
 /* 1 and its payload (if payload is not NULL) when the timer is pending, now
  * removed; 0 when it already fired, was cancelled or never existed. */
 int timer_heap_cancel(timer_heap *h, uint64_t id, void **payload);
@@ -41,10 +41,10 @@ int timer_heap_cancel(timer_heap *h, uint64_t id, void **payload);
  * payload is NULL): a look without cancelling. */
 void *timer_heap_payload(const timer_heap *h, uint64_t id);
 /* 1 and the earliest deadline, 0 when no timer is pending. */
-int timer_heap_next(const timer_heap *h, uint64_t *deadline_ms);
-/* 1, and the earliest timer removed, when its deadline is <= now_ms; else 0.
+int timer_heap_next(const timer_heap *h, uint64_t *deadline);
+/* 1, and the earliest timer removed, when its deadline is <= now; else 0.
  * Equal deadlines pop in the order they were added. id and payload may be NULL. */
-int timer_heap_pop_due(timer_heap *h, uint64_t now_ms, uint64_t *id, void **payload);
+int timer_heap_pop_due(timer_heap *h, uint64_t now, uint64_t *id, void **payload);
 /* 1 and the earliest timer whatever its deadline, 0 when empty: for teardown. */
 int timer_heap_pop_any(timer_heap *h, uint64_t *id, void **payload);
 size_t timer_heap_size(const timer_heap *h);

@@ -1,6 +1,8 @@
 /* loop.c: epoll event loop; see loop.h. */
 #include "loop.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -34,15 +36,6 @@ struct loop {
     unsigned long spin_rounds; /* rounds that polled instead of sleeping */
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
 };
-
-static long long now_ns(void);
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 loop *loop_create(void)
 {
@@ -111,7 +104,7 @@ void loop_every(loop *l, int interval_ms, loop_timer_fn *fn, void *data)
     l->timer_fn = fn;
     l->timer_data = data;
     l->timer_ms = interval_ms;
-    l->timer_due = now_ms() + interval_ms;
+    l->timer_due = clock_ms() + interval_ms;
 }
 
 void loop_after_turn(loop *l, loop_turn_fn *fn, void *data)
@@ -130,26 +123,19 @@ void loop_wake_at(loop *l, unsigned long long due_us)
 void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
 unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
 
-static long long now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int loop_once(loop *l, int max_wait_ms)
 {
     struct epoll_event evs[LOOP_BATCH];
     int timeout = max_wait_ms;
     if (l->timer_fn) {
-        long long left = l->timer_due - now_ms();
+        long long left = l->timer_due - clock_ms();
         if (left < 0)
             left = 0;
         if (timeout < 0 || left < timeout)
             timeout = (int)left;
     }
     if (l->wake_at) {
-        long long now_us = now_ns() / 1000;
+        long long now_us = clock_ns() / 1000;
         /* no overflow: wake_at >= now_us here, both non-negative */
         long long left_us = l->wake_at > now_us ? l->wake_at - now_us : 0;
         long long left = left_us / 1000 + (left_us % 1000 != 0);
@@ -161,7 +147,7 @@ int loop_once(loop *l, int max_wait_ms)
     if (l->more)
         timeout = 0;
     int spinning = 0;
-    if (timeout != 0 && l->spin_ns && now_ns() - l->busy_at < l->spin_ns) {
+    if (timeout != 0 && l->spin_ns && clock_ns() - l->busy_at < l->spin_ns) {
         /* Spinning: poll, and let anything else runnable on this core go
          * first (on a small machine that is often the peer we wait for). */
         timeout = 0;
@@ -185,9 +171,9 @@ int loop_once(loop *l, int max_wait_ms)
             events |= LOOP_WRITE;
         w.fn(l, fd, events, w.data);
     }
-    int timer = l->wake_at && now_ns() / 1000 >= l->wake_at;
-    if (l->timer_fn && now_ms() >= l->timer_due) {
-        l->timer_due = now_ms() + l->timer_ms;
+    int timer = l->wake_at && clock_ns() / 1000 >= l->wake_at;
+    if (l->timer_fn && clock_ms() >= l->timer_due) {
+        l->timer_due = clock_ms() + l->timer_ms;
         l->timer_fn(l, l->timer_data);
         timer = 1;
     }
@@ -196,7 +182,7 @@ int loop_once(loop *l, int max_wait_ms)
         int r = l->turn_fn(l, l->turn_data);
         l->more = (r & LOOP_TURN_MORE) != 0;
         if ((r & LOOP_TURN_SENT) && l->spin_ns)
-            l->busy_at = now_ns();
+            l->busy_at = clock_ns();
     }
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "dist.h"
 #include "epmd.h"
@@ -50,20 +51,6 @@ struct node {
     long long started_ms; /* for the stats' uptime */
     char why[256];
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* ---- connection lifecycle ----
  * Teardown happens only at safe points (see node.h, LIFETIMES): conn_close
@@ -160,7 +147,7 @@ static void flush(node *n, conn *c)
         return;
     }
     if (progress)
-        c->write_ms = now_ms();
+        c->write_ms = clock_ms();
     int want_write = r == CONN_IO_AGAIN;
     if (want_write != c->writing) {
         c->writing = want_write;
@@ -177,7 +164,7 @@ static int after_turn(loop *l, void *data)
 {
     node *n = data;
     uint64_t due;
-    process_table_run_timers(n->procs, now_us()); /* at the top, like frames: see LIFETIMES */
+    process_table_run_timers(n->procs, clock_us()); /* at the top, like frames: see LIFETIMES */
     int more = settle(n);
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     more |= settle(n);
@@ -389,7 +376,7 @@ static void handshake_done(node *n, conn *c)
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
-    c->up_ms = now_ms();
+    c->up_ms = clock_ms();
     log_info("connected to %s", c->hs.peer_name);
     ask_release(n, c);
 }
@@ -464,7 +451,7 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         return;
     }
     if (r == CONN_IO_OK) {
-        c->read_ms = now_ms();
+        c->read_ms = clock_ms();
         frames(n, c);
     }
 }
@@ -511,7 +498,7 @@ static void accept_ready(loop *l, int fd, int events, void *data)
 
 int node_accept(node *n, int fd)
 {
-    conn *c = conn_create(fd, now_ms());
+    conn *c = conn_create(fd, clock_ms());
     uint32_t challenge;
     if (!c)
         return -1;
@@ -534,7 +521,7 @@ int node_attach(node *n, int fd, const char *peer_name, uint64_t peer_flags)
     size_t len = strlen(peer_name);
     if (len == 0 || len > HANDSHAKE_MAX_NAME || !strchr(peer_name, '@'))
         return -1;
-    conn *c = conn_create(fd, now_ms());
+    conn *c = conn_create(fd, clock_ms());
     if (!c)
         return -1;
     c->owner = n;
@@ -560,7 +547,7 @@ static void every_second(loop *l, void *data)
 {
     (void)l;
     node *n = data;
-    long long now = now_ms();
+    long long now = clock_ms();
     long long tick_ms = (long long)n->cfg.ticktime * 1000;
     if (n->listen_paused && loop_watch(l, n->listen_fd, LOOP_READ, accept_ready, n) == 0)
         n->listen_paused = 0;
@@ -652,7 +639,7 @@ static int encode_conn(ei_x_buff *x, const conn *c, long long now)
 static int node_stats(void *ctx, ei_x_buff *x)
 {
     node *n = ctx;
-    long long now = now_ms();
+    long long now = clock_ms();
     int up = 0;
     for (conn *c = n->conns; c; c = c->next)
         up += c->state == CONN_UP;
@@ -756,7 +743,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     n->cfg = *cfg;
-    n->started_ms = now_ms();
+    n->started_ms = clock_ms();
     n->listen_fd = n->epmd_fd = n->signal_fd = -1;
     n->max_output = cfg->max_output ? cfg->max_output : 2 * cfg->max_message + (16u << 20);
     /* As many peers as the system lets this process have (the BEAM does the same). */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "buffer.h"
+#include "clock.h"
 #include "log.h"
 #include "term_template.h"
 
@@ -162,7 +163,6 @@ int gcn_caller_on(const gcn_caller *c, const char *node, size_t len)
 }
 
 process *gen_server_process(gen_server *self) { return self->self; }
-gen_server *gen_server_of(process *p) { return process_state(p); }
 
 /* ---- the server's own view ---- */
 
@@ -219,20 +219,13 @@ static int result(gen_server *gs, const char *callback, enum gcn_result r)
 
 /* ---- timers and the gen_server timeout ---- */
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* ms from now, in µs. A delay is capped at 2^40 ms (about 35 years), so a
  * number a peer chose can never wrap a deadline or overflow the loop's
  * arithmetic (deadlines stay far below 2^63). */
 #define MAX_DELAY_MS (1ull << 40)
 static uint64_t due_in(uint64_t ms)
 {
-    return now_us() + (ms > MAX_DELAY_MS ? MAX_DELAY_MS : ms) * 1000;
+    return clock_us() + (ms > MAX_DELAY_MS ? MAX_DELAY_MS : ms) * 1000;
 }
 
 gcn_timer gcn_send_after(gcn_server *self, uint64_t ms, gcn_term msg)

@@ -47,7 +47,6 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
 /* Run the handle_continue init asked for, if any. */
 void gen_server_continue(process *p);
 
-gen_server *gen_server_of(process *p);
 process *gen_server_process(gen_server *self);
 /* The parent sys:get_status shows (start_link's caller); the server itself by default. */
 void gen_server_set_parent(process *p, term_view parent);

@@ -853,8 +853,6 @@ int process_cancel_timer(process *p, uint64_t id)
     return 1;
 }
 
-size_t process_timer_count(const process *p) { return p->ntimers; }
-
 int process_table_next_timer(const process_table *t, uint64_t *due_us)
 {
     return timer_heap_next(t->timers, due_us);

@@ -213,7 +213,6 @@ uint64_t process_send_after(process *p, uint64_t due_us, term_view msg);
 /* Cancel one of p's timers: 1 if it was pending, else 0 (fired, cancelled,
  * another process's, or no timer at all). */
 int process_cancel_timer(process *p, uint64_t id);
-size_t process_timer_count(const process *p);
 /* The earliest due timer of any process: 1 and its time, or 0 when none. */
 int process_table_next_timer(const process_table *t, uint64_t *due_us);
 /* Deliver every timer due by now_us; returns how many. The node calls this
