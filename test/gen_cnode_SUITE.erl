@@ -463,7 +463,7 @@ oversized_message_drops_the_connection(Config) ->
     ?assert(gen_server:call(Server, {get, fits}) =:= Fits),
     stop_cnode(Owner, Log).
 
-%% --busy-poll (100 us by default): after answering, the node keeps polling
+%% --busy-poll (measured by default, busy_poll.h): after answering, the node keeps polling
 %% for the next request before it sleeps, for as long as asked and no longer:
 %% idle, it takes next to no CPU. With --busy-poll 0 it never spins and serves
 %% the same.

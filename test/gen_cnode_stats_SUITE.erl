@@ -5,7 +5,9 @@
 %%   #{node, uptime_ms, processes, servers, timers, jobs_queued,
 %%     jobs_running, workers, modules,
 %%     connections => [#{node, since_ms, bytes_in, bytes_out, messages_in,
-%%                       messages_out, otp_release}]}
+%%                       messages_out, otp_release}],
+%%     busy_poll => #{mode, polling, window_us, trials, polling_turnaround_us,
+%%                    sleeping_turnaround_us}}
 %%
 %% Each case runs against a C node of its own (under ASan and UBSan in the
 %% OTP 25 stage) with timer_probe and digest loaded, which must stop with
@@ -26,10 +28,13 @@
          workers_and_jobs_count/1,
          no_workers_means_zero/1,
          sys_get_state_and_get_status_show_the_map/1,
-         other_calls_to_the_starter_still_work/1]).
+         other_calls_to_the_starter_still_work/1,
+         busy_poll_is_measured_by_default/1,
+         busy_poll_given_is_fixed/1]).
 
--define(KEYS, [connections, jobs_queued, jobs_running, modules, node, processes, servers,
-               timers, uptime_ms, workers]).
+-define(KEYS, [busy_poll, connections, jobs_queued, jobs_running, modules, node, processes,
+               servers, timers, uptime_ms, workers]).
+-define(BP_KEYS, [mode, polling, polling_turnaround_us, sleeping_turnaround_us, trials, window_us]).
 -define(CONN_KEYS, [bytes_in, bytes_out, messages_in, messages_out, node, otp_release, since_ms]).
 
 suite() ->
@@ -44,7 +49,9 @@ all() ->
      workers_and_jobs_count,
      no_workers_means_zero,
      sys_get_state_and_get_status_show_the_map,
-     other_calls_to_the_starter_still_work].
+     other_calls_to_the_starter_still_work,
+     busy_poll_is_measured_by_default,
+     busy_poll_given_is_fixed].
 
 init_per_suite(Config) ->
     durable_harness:init_suite(?MODULE, Config).
@@ -60,6 +67,7 @@ init_per_testcase(Case, Config) ->
 
 args(workers_and_jobs_count) -> ["--workers", "2"];
 args(no_workers_means_zero) -> ["--workers", "0"];
+args(busy_poll_given_is_fixed) -> ["--workers", "1", "--busy-poll", "0"];
 args(_) -> ["--workers", "3"].
 
 end_per_testcase(_Case, Config) ->
@@ -107,7 +115,14 @@ check_shape(Node, S) ->
     ?assertEqual(?KEYS, lists:sort(maps:keys(S))),
     ?assertEqual(Node, maps:get(node, S)),
     [?assert(is_integer(maps:get(K, S)) andalso maps:get(K, S) >= 0)
-     || K <- ?KEYS, K =/= node, K =/= modules, K =/= connections],
+     || K <- ?KEYS, K =/= node, K =/= modules, K =/= connections, K =/= busy_poll],
+    BP = maps:get(busy_poll, S),
+    ?assertEqual(?BP_KEYS, lists:sort(maps:keys(BP))),
+    ?assert(lists:member(maps:get(mode, BP), [auto, fixed])),
+    ?assert(is_boolean(maps:get(polling, BP))),
+    [?assert(is_integer(maps:get(K, BP)) andalso maps:get(K, BP) >= 0) || K <- [trials, window_us]],
+    [?assert(is_float(maps:get(K, BP)) andalso maps:get(K, BP) >= 0)
+     || K <- [polling_turnaround_us, sleeping_turnaround_us]],
     ?assert(is_list(maps:get(modules, S))),
     ?assert(lists:all(fun is_atom/1, maps:get(modules, S))),
     [begin
@@ -271,3 +286,32 @@ other_calls_to_the_starter_still_work(Config) ->
                  gen_server:call({gen_cnode, Node}, statistics)),
     ?assertEqual({error, {unknown_call, {stats}}}, gen_server:call({gen_cnode, Node}, {stats})),
     ok = gen_server:stop(Pid).
+
+%% With two CPUs or more and no --busy-poll, the node finds out whether
+%% polling after an answer pays: the first answers are a trial that
+%% alternates polling and sleeping (8 phases of 200 turnarounds), whose mean
+%% turnarounds the stats show, and the loop polls afterwards only if polling
+%% cut that mean by 10 per cent or more.
+busy_poll_is_measured_by_default(Config) ->
+    Node = ?config(cnode, Config),
+    #{busy_poll := BP0} = stats(Node),
+    case erlang:system_info(logical_processors_available) of
+        N when is_integer(N), N < 2 ->
+            ?assertMatch(#{mode := fixed, polling := false}, BP0);
+        _ ->
+            ?assertMatch(#{mode := auto, window_us := 100, trials := 0}, BP0),
+            [gen_server:call({kv, Node}, {get, K}) || K <- lists:seq(1, 2000)],
+            #{busy_poll := BP} = stats(Node),
+            ct:log("~p", [BP]),
+            ?assertMatch(#{mode := auto, trials := 1}, BP),
+            #{polling := Polling, polling_turnaround_us := On, sleeping_turnaround_us := Off} = BP,
+            ?assert(On > 0 andalso Off > 0),
+            ?assertEqual(On =< Off * 0.9, Polling)
+    end.
+
+%% --busy-poll given: that window, or none, and nothing measured.
+busy_poll_given_is_fixed(Config) ->
+    Node = ?config(cnode, Config),
+    [gen_server:call({kv, Node}, {get, K}) || K <- lists:seq(1, 2000)],
+    ?assertMatch(#{busy_poll := #{mode := fixed, polling := false, window_us := 0, trials := 0}},
+                 stats(Node)).

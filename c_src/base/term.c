@@ -77,9 +77,11 @@ struct walk {
     size_t pos;
     unsigned max_depth;
     ei_x_buff *out; /* NULL: check only */
+    term_atom_cache *atoms; /* NULL: none (check only, see term_skip_cached) */
+    int accepted;           /* the bytes passed term_skip before: atoms' text is not checked again (term_next) */
 };
 
-static int walk_term(struct walk *w, unsigned depth);
+static inline int walk_term(struct walk *w, unsigned depth);
 
 /* ---- reading the input ---- */
 
@@ -193,10 +195,12 @@ static inline int emit(struct walk *w, const void *p, size_t n)
     return w->out && n ? emit_bytes(w, p, n) : TERM_OK;
 }
 
-static int emit_u8(struct walk *w, unsigned v)
+static inline int emit_u8(struct walk *w, unsigned v)
 {
+    if (!w->out)
+        return TERM_OK;
     unsigned char b = (unsigned char)v;
-    return emit(w, &b, 1);
+    return emit_bytes(w, &b, 1);
 }
 
 static void store_be16(unsigned char *p, uint32_t v)
@@ -213,18 +217,22 @@ static void store_be32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-static int emit_be16(struct walk *w, uint32_t v)
+static inline int emit_be16(struct walk *w, uint32_t v)
 {
+    if (!w->out)
+        return TERM_OK;
     unsigned char b[2];
     store_be16(b, v);
-    return emit(w, b, sizeof b);
+    return emit_bytes(w, b, sizeof b);
 }
 
-static int emit_be32(struct walk *w, uint32_t v)
+static inline int emit_be32(struct walk *w, uint32_t v)
 {
+    if (!w->out)
+        return TERM_OK;
     unsigned char b[4];
     store_be32(b, v);
-    return emit(w, b, sizeof b);
+    return emit_bytes(w, b, sizeof b);
 }
 
 static int emit_be64(struct walk *w, uint64_t v)
@@ -343,10 +351,44 @@ static int emit_latin1_as_utf8(struct walk *w, const unsigned char *p, size_t n)
     return TERM_OK;
 }
 
+/* The validated-atom cache (term.h): direct-mapped on a hash of the
+ * encoding's length and its first and last eight bytes, confirmed by memcmp. */
+static unsigned atom_cache_slot(const unsigned char *p, size_t n)
+{
+    uint64_t a = 0, b = 0;
+    memcpy(&a, p, n < 8 ? n : 8);
+    memcpy(&b, p + (n > 8 ? n - 8 : 0), n < 8 ? n : 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xFF51AFD7ED558CCDull;
+    return (unsigned)(h >> 58) & (TERM_ATOM_CACHE_SLOTS - 1);
+}
+
+static int atom_cache_has(term_atom_cache *c, const unsigned char *p, size_t n)
+{
+    if (n > TERM_ATOM_CACHE_BYTES)
+        return 0;
+    unsigned s = atom_cache_slot(p, n);
+    if (c->len[s] == n && memcmp(c->bytes[s], p, n) == 0) {
+        c->hits++;
+        return 1;
+    }
+    c->misses++;
+    return 0;
+}
+
+static void atom_cache_put(term_atom_cache *c, const unsigned char *p, size_t n)
+{
+    if (n > TERM_ATOM_CACHE_BYTES)
+        return;
+    unsigned s = atom_cache_slot(p, n);
+    memcpy(c->bytes[s], p, n);
+    c->len[s] = (unsigned char)n;
+}
+
 /* The body of an atom whose tag was just read: canonically SMALL_ATOM_UTF8_EXT,
  * or ATOM_UTF8_EXT when the UTF-8 text is over 255 bytes. */
 static int walk_atom_body(struct walk *w, unsigned tag)
 {
+    size_t at = w->pos - 1; /* the tag */
     int latin1 = tag == TAG_ATOM || tag == TAG_SMALL_ATOM;
     size_t n;
     if (tag == TAG_SMALL_ATOM || tag == TAG_SMALL_ATOM_UTF8) {
@@ -359,6 +401,16 @@ static int walk_atom_body(struct walk *w, unsigned tag)
     const unsigned char *text;
     TRY(take(w, n, &text));
 
+    /* Only checking: an ASCII atom (nearly every atom there is) is checked
+     * by its bytes alone, more cheaply than looked up; any other is looked up
+     * among those this peer already sent, and checked once. */
+    if (!w->out && (w->accepted || (n <= ATOM_MAX_CHARS && all_ascii(text, n))))
+        return TERM_OK;
+    const unsigned char *whole = w->buf + at; /* tag, length, text */
+    size_t whole_len = w->pos - at;
+    if (!w->out && w->atoms && atom_cache_has(w->atoms, whole, whole_len))
+        return TERM_OK;
+
     size_t chars = n, utf8_len = n;
     if (latin1) {
         if (w->out)
@@ -369,6 +421,8 @@ static int walk_atom_body(struct walk *w, unsigned tag)
     }
     if (chars > ATOM_MAX_CHARS)
         return TERM_EBAD;
+    if (!w->out && w->atoms)
+        atom_cache_put(w->atoms, whole, whole_len);
 
     if (utf8_len <= 255) {
         TRY(emit_u8(w, TAG_SMALL_ATOM_UTF8));
@@ -1029,12 +1083,55 @@ static int walk_fun(struct walk *w, unsigned depth)
 
 /* ---- any term ---- */
 
-static int walk_term(struct walk *w, unsigned depth)
+/* Where buf[at] starts an ASCII SMALL_ATOM_UTF8 that fits, the offset just
+ * past it; else 0. */
+static inline size_t ascii_atom_end(const struct walk *w, size_t at)
 {
-    if (depth > w->max_depth)
-        return TERM_EDEPTH;
-    unsigned tag;
-    TRY(take_u8(w, &tag));
+    if (at + 2 > w->len || w->buf[at] != TAG_SMALL_ATOM_UTF8)
+        return 0;
+    size_t n = w->buf[at + 1];
+    if (n > w->len - at - 2 || !all_ascii(w->buf + at + 2, n))
+        return 0;
+    return at + 2 + n;
+}
+
+/* Only checking, the commonest terms inline (their tag just read): an ASCII
+ * atom, and a pid or a reference of a node with an ASCII name, as OTP 23 and
+ * later send them. 1 when the term was one of these and is well-formed (and
+ * skipped); 0 to take the general path, which then says what is wrong. */
+static inline int quick_check(struct walk *w, unsigned tag)
+{
+    size_t end;
+    switch (tag) {
+    case TAG_SMALL_ATOM_UTF8:
+        end = ascii_atom_end(w, w->pos - 1);
+        break;
+    case TAG_NEW_PID: /* Node, ID, Serial, Creation */
+        end = ascii_atom_end(w, w->pos);
+        end = end && w->len - end >= 12 ? end + 12 : 0;
+        break;
+    case TAG_NEWER_REFERENCE: { /* Len, Node, Creation, ID[Len] */
+        if (remaining(w) < 2)
+            return 0;
+        size_t words = load_be16(w->buf + w->pos);
+        if (words < 1 || words > REF_MAX_WORDS)
+            return 0;
+        end = ascii_atom_end(w, w->pos + 2);
+        end = end && w->len - end >= 4 + 4 * words ? end + 4 + 4 * words : 0;
+        break;
+    }
+    default:
+        return 0;
+    }
+    if (!end)
+        return 0;
+    w->pos = end;
+    return 1;
+}
+
+/* Every term but those quick_check takes. */
+__attribute__((noinline)) static int walk_general(struct walk *w, unsigned tag, unsigned depth)
+{
     switch (tag) {
     case TAG_SMALL_INTEGER:
         return walk_small_integer(w);
@@ -1090,6 +1187,20 @@ static int walk_term(struct walk *w, unsigned depth)
     }
 }
 
+/* The walk of one term: small enough to be inlined where a compound walks
+ * its elements, so that the commonest terms cost no call. */
+static inline int walk_term(struct walk *w, unsigned depth)
+{
+    if (depth > w->max_depth)
+        return TERM_EDEPTH;
+    if (w->pos >= w->len)
+        return TERM_EBAD;
+    unsigned tag = w->buf[w->pos++];
+    if (!w->out && quick_check(w, tag))
+        return TERM_OK;
+    return walk_general(w, tag, depth);
+}
+
 const char *term_strerror(int err)
 {
     switch (err) {
@@ -1112,7 +1223,18 @@ int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0};
+    TRY(walk_term(&w, 0));
+    *index = w.pos;
+    return TERM_OK;
+}
+
+int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                     term_atom_cache *atoms)
+{
+    if (!index || *index > len || (!buf && len > 0))
+        return TERM_EBAD;
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
@@ -1126,7 +1248,7 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
     int start = out->index;
     if (start < 0 || start > (out->buff ? out->buffsz : 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0};
     int rc = walk_term(&w, 0);
     if (rc != TERM_OK) {
         out->index = start;
@@ -1138,11 +1260,15 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
 
 int term_next(term_view v, int *i, term_view *out)
 {
-    size_t at = (size_t)*i;
-    if (*i < 0 || term_skip(v.ptr, v.len, &at, TERM_NEXT_MAX_DEPTH) != TERM_OK)
+    if (*i < 0 || (size_t)*i > v.len || (!v.ptr && v.len > 0))
         return -1;
-    *out = (term_view){v.ptr + *i, at - (size_t)*i};
-    *i = (int)at;
+    /* Structure and bounds are checked again, the atoms' text is not:
+     * term_skip accepted it already. */
+    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1};
+    if (walk_term(&w, 0) != TERM_OK)
+        return -1;
+    *out = (term_view){v.ptr + *i, w.pos - (size_t)*i};
+    *i = (int)w.pos;
     return 0;
 }
 

@@ -50,6 +50,23 @@ const char *term_strerror(int err);
  * Duplicate map keys are not looked for here: term_canonical refuses them. */
 int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth);
 
+/* The atoms one peer already sent that passed term_skip_cached's checks, so
+ * that an atom sent again is not checked again (one per connection; the
+ * distribution atom cache, which would make the peer send each atom once, is
+ * not negotiated). ASCII atoms are not kept: checking their bytes costs less
+ * than looking them up. A zeroed struct is an empty cache. */
+#define TERM_ATOM_CACHE_SLOTS 64 /* a power of two */
+#define TERM_ATOM_CACHE_BYTES 64 /* longer encodings are checked every time */
+typedef struct term_atom_cache {
+    unsigned char len[TERM_ATOM_CACHE_SLOTS]; /* 0: empty */
+    unsigned char bytes[TERM_ATOM_CACHE_SLOTS][TERM_ATOM_CACHE_BYTES]; /* tag, length, text */
+    unsigned long long hits, misses;
+} term_atom_cache;
+
+/* term_skip, with atoms looked up in (and added to) atoms. */
+int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                     term_atom_cache *atoms);
+
 /* Is t exactly one well-formed term, with nothing after it (within
  * TERM_NEXT_MAX_DEPTH)? TERM_OK, or a negative term_error. For what callers
  * of the public API hand in. */

@@ -14,6 +14,7 @@
 
 #include "buffer.h"
 #include "handshake.h"
+#include "term.h"
 
 /* HANDSHAKE -> UP -> CLOSING -> DEAD. CLOSING: marked to close (nothing more
  * is read from it or queued to it), torn down by the node at its next safe
@@ -37,6 +38,7 @@ typedef struct conn {
     /* Figures for the stats call: bytes through the socket (handshake
      * included), messages (frames but ticks) in and out once up. */
     uint64_t bytes_in, bytes_out, messages_in, messages_out;
+    term_atom_cache atoms;   /* atoms this peer sent that passed the checks (term.h) */
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */

@@ -1,6 +1,7 @@
 /* loop.c: epoll event loop; see loop.h. */
 #include "loop.h"
 
+#include "busy_poll.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -30,8 +31,9 @@ struct loop {
     long long timer_due;
     loop_turn_fn *turn_fn;
     void *turn_data;
-    long long spin_ns; /* after a turn that answered, poll without sleeping this long */
+    busy_poll bp;      /* whether, and how long, to poll after a turn that answered */
     long long busy_at; /* when the last such turn ended */
+    int sample_due;    /* no input since: the next input gives bp a turnaround */
     int more;          /* the last turn left work: do not wait */
     unsigned long spin_rounds; /* rounds that polled instead of sleeping */
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
@@ -43,6 +45,7 @@ loop *loop_create(void)
     if (!l)
         return NULL;
     l->busy_at = LLONG_MIN / 2; /* long ago: no spinning before a first answer */
+    busy_poll_init(&l->bp, 0, 0);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         free(l);
@@ -120,7 +123,9 @@ void loop_wake_at(loop *l, unsigned long long due_us)
     l->wake_at = due_us > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)due_us;
 }
 
-void loop_spin(loop *l, int usec) { l->spin_ns = usec > 0 ? (long long)usec * 1000 : 0; }
+void loop_spin(loop *l, int usec) { busy_poll_init(&l->bp, usec, 0); }
+void loop_spin_auto(loop *l, int usec) { busy_poll_init(&l->bp, usec, 1); }
+const busy_poll *loop_busy_poll(const loop *l) { return &l->bp; }
 unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
 
 int loop_once(loop *l, int max_wait_ms)
@@ -147,7 +152,8 @@ int loop_once(loop *l, int max_wait_ms)
     if (l->more)
         timeout = 0;
     int spinning = 0;
-    if (timeout != 0 && l->spin_ns && clock_ns() - l->busy_at < l->spin_ns) {
+    long long spin_ns = busy_poll_window(&l->bp);
+    if (timeout != 0 && spin_ns && clock_ns() - l->busy_at < spin_ns) {
         /* Spinning: poll, and let anything else runnable on this core go
          * first (on a small machine that is often the peer we wait for). */
         timeout = 0;
@@ -158,6 +164,11 @@ int loop_once(loop *l, int max_wait_ms)
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
+    if (n > 0 && l->sample_due) {
+        long long now = clock_ns();
+        busy_poll_sample(&l->bp, now - l->busy_at, now);
+        l->sample_due = 0;
+    }
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         /* An earlier callback of this turn may have stopped watching fd: look it up afresh. */
@@ -181,8 +192,10 @@ int loop_once(loop *l, int max_wait_ms)
     if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
         int r = l->turn_fn(l, l->turn_data);
         l->more = (r & LOOP_TURN_MORE) != 0;
-        if ((r & LOOP_TURN_SENT) && l->spin_ns)
+        if ((r & LOOP_TURN_SENT) && (l->bp.window_ns || l->bp.automatic)) {
             l->busy_at = clock_ns();
+            l->sample_due = l->bp.automatic;
+        }
     }
     return 0;
 }

@@ -56,6 +56,11 @@ void loop_stop(loop *l);
  * request at a time is then read without the cost of sleeping and waking;
  * one-way streams (casts) are not spun on, so their sender keeps the CPU. */
 void loop_spin(loop *l, int usec);
+/* The same, but polling only while it measurably shortens the time from an
+ * answer to the next request (busy_poll.h), usec being the window then. */
+void loop_spin_auto(loop *l, int usec);
+struct busy_poll;
+const struct busy_poll *loop_busy_poll(const loop *l);
 /* Rounds so far that polled instead of sleeping (busy-polling at work). */
 unsigned long loop_spin_rounds(const loop *l);
 

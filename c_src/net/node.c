@@ -23,11 +23,13 @@
 #include "dist.h"
 #include "epmd.h"
 #include "log.h"
+#include "busy_poll.h"
 #include "loop.h"
 #include "workers.h"
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define TIMER_MS 1000
+#define DEFAULT_BUSY_POLL_US 100 /* the window while polling pays (--busy-poll) */
 #define MAX_HANDSHAKE_PACKET 2048
 #define JOBS_PER_TURN 256 /* finished jobs handed back per turn; more wait for the next */
 
@@ -413,7 +415,7 @@ static void frames(node *n, conn *c)
         } else {
             c->messages_in++;
             enum dist_result r2 = dist_receive(n->procs, c->hs.peer_name, c->peer_len, f, len,
-                                               n->cfg.max_depth, n->why, sizeof n->why);
+                                               n->cfg.max_depth, &c->atoms, n->why, sizeof n->why);
             if (r2 == DIST_EPROTO) {
                 conn_close(n, c, LOG_WARNING, n->why);
                 return;
@@ -636,6 +638,22 @@ static int encode_conn(ei_x_buff *x, const conn *c, long long now)
                : 0;
 }
 
+/* How the loop polls after answering, and what the last trial measured. */
+static int encode_busy_poll(ei_x_buff *x, const busy_poll *bp)
+{
+    return ei_x_encode_map_header(x, 6) < 0 ||
+           ei_x_encode_atom(x, "mode") < 0 || ei_x_encode_atom(x, bp->automatic ? "auto" : "fixed") < 0 ||
+           ei_x_encode_atom(x, "polling") < 0 || ei_x_encode_boolean(x, bp->on) < 0 ||
+           ei_x_encode_atom(x, "window_us") < 0 || ei_x_encode_longlong(x, bp->window_ns / 1000) < 0 ||
+           ei_x_encode_atom(x, "trials") < 0 || ei_x_encode_ulong(x, bp->trials) < 0 ||
+           ei_x_encode_atom(x, "polling_turnaround_us") < 0 ||
+           ei_x_encode_double(x, (double)bp->polling_ns / 1000) < 0 ||
+           ei_x_encode_atom(x, "sleeping_turnaround_us") < 0 ||
+           ei_x_encode_double(x, (double)bp->sleeping_ns / 1000) < 0
+               ? -1
+               : 0;
+}
+
 static int node_stats(void *ctx, ei_x_buff *x)
 {
     node *n = ctx;
@@ -652,7 +670,9 @@ static int node_stats(void *ctx, ei_x_buff *x)
             return -1;
     if (up && ei_x_encode_empty_list(x) < 0)
         return -1;
-    return 3;
+    if (ei_x_encode_atom(x, "busy_poll") < 0 || encode_busy_poll(x, loop_busy_poll(n->loop)) < 0)
+        return -1;
+    return 4;
 }
 
 /* ---- setup ---- */
@@ -721,18 +741,24 @@ static double usable_cpus(void)
     return cpus;
 }
 
-/* Busy-polling pays off when the peer runs on another core meanwhile; with
- * less than two CPUs it only takes time from the peer (or the quota). */
-static int busy_poll_us(const node_config *cfg)
+/* Busy-polling can pay off only when the peer runs on another core
+ * meanwhile; with less than two CPUs it only takes time from the peer (or the
+ * quota). With two or more, whether it pays is measured (busy_poll.h). */
+static void set_busy_poll(loop *l, const node_config *cfg)
 {
-    if (cfg->busy_poll_us >= 0)
-        return cfg->busy_poll_us;
+    if (cfg->busy_poll_us >= 0) {
+        log_debug("busy-polling for %d us after each answer", cfg->busy_poll_us);
+        loop_spin(l, cfg->busy_poll_us);
+        return;
+    }
     double cpus = usable_cpus();
     if (cpus < 2) {
         log_info("%.2g CPU usable: busy-polling off", cpus);
-        return 0;
+        loop_spin(l, 0);
+        return;
     }
-    return 100;
+    log_debug("busy-polling for up to %d us after each answer while it pays", DEFAULT_BUSY_POLL_US);
+    loop_spin_auto(l, DEFAULT_BUSY_POLL_US);
 }
 
 node *node_create(const node_config *cfg, char *err, size_t errlen)
@@ -815,9 +841,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
-    int spin = busy_poll_us(cfg);
-    log_debug("busy-polling for %d us after each answer", spin);
-    loop_spin(n->loop, spin);
+    set_busy_poll(n->loop, cfg);
     return n;
 fail:
     node_destroy(n);

@@ -37,7 +37,8 @@ typedef struct node_config {
     size_t max_message;      /* largest frame accepted, in bytes */
     unsigned max_depth;      /* deepest term accepted */
     int busy_poll_us;        /* poll this long after answering before sleeping;
-                                -1: 100, or 0 when this process may use one CPU only */
+                                -1: up to 100 while it measurably pays (busy_poll.h),
+                                or 0 when this process may use one CPU only */
     int watch_stdin;         /* stop when stdin reaches EOF */
     size_t max_output;       /* bytes queued to a peer before it is dropped as one
                                 that does not read (0: 2 * max_message + 16 MiB) */

@@ -19,7 +19,7 @@ typedef struct control {
 
 /* The control tuple at buf[*i]: each element checked once and viewed; *i
  * moves past the tuple. */
-static int decode_control(const char *buf, size_t len, size_t *i, control *c)
+static int decode_control(const char *buf, size_t len, size_t *i, control *c, term_atom_cache *atoms)
 {
     size_t at = *i, arity;
     unsigned char tag = at < len ? (unsigned char)buf[at] : 0;
@@ -35,7 +35,7 @@ static int decode_control(const char *buf, size_t len, size_t *i, control *c)
     if (arity < 1 || arity > CONTROL_MAX_ELEMENTS + 1)
         return -1;
     size_t op_start = at;
-    if (term_skip(buf, len, &at, 0) != TERM_OK)
+    if (term_skip_cached(buf, len, &at, 0, atoms) != TERM_OK)
         return -1;
     int idx = (int)op_start;
     if (ei_decode_long(buf, &idx, &c->op) < 0)
@@ -43,7 +43,7 @@ static int decode_control(const char *buf, size_t len, size_t *i, control *c)
     c->n = (int)arity - 1;
     for (int k = 0; k < c->n; k++) {
         size_t start = at;
-        if (term_skip(buf, len, &at, 16) != TERM_OK)
+        if (term_skip_cached(buf, len, &at, 16, atoms) != TERM_OK)
             return -1;
         c->el[k] = (term_view){buf + start, at - start};
     }
@@ -190,7 +190,8 @@ static enum dist_result apply(process_table *t, const char *peer, size_t peer_le
 }
 
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
-                              size_t len, unsigned max_depth, char *why, size_t whylen)
+                              size_t len, unsigned max_depth, term_atom_cache *atoms, char *why,
+                              size_t whylen)
 {
     if (len < 2 || (unsigned char)frame[0] != PASS_THROUGH || (unsigned char)frame[1] != VERSION_MAGIC) {
         snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
@@ -198,7 +199,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
     }
     size_t i = 2;
     control c;
-    if (decode_control(frame, len, &i, &c) < 0) {
+    if (decode_control(frame, len, &i, &c, atoms) < 0) {
         snprintf(why, whylen, "malformed control message");
         return DIST_EPROTO;
     }
@@ -209,7 +210,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
             return DIST_EPROTO;
         }
         size_t start = ++i;
-        int rc = term_skip(frame, len, &i, max_depth);
+        int rc = term_skip_cached(frame, len, &i, max_depth, atoms);
         if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
             process *p = recipient(t, &c);
             if (p) { /* the recipient says so, once (and answers, if it was a call) */

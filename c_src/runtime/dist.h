@@ -34,9 +34,11 @@ enum dist_result {
 
 /* Apply one frame from the node named peer (peer_len bytes). A link,
  * unlink, monitor, demonitor or exit signal whose sender is not a process
- * of that node is malformed (ERTS closes the connection too). */
+ * of that node is malformed (ERTS closes the connection too). atoms: the
+ * connection's validated-atom cache (term.h), or NULL. */
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
-                              size_t len, unsigned max_depth, char *why, size_t whylen);
+                              size_t len, unsigned max_depth, term_atom_cache *atoms, char *why,
+                              size_t whylen);
 
 /* Append a whole frame (length included) to out; 0, or -1 when out of memory. */
 int dist_encode_send(buffer *out, term_view to_pid, term_view msg);

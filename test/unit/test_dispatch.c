@@ -297,9 +297,9 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     erlang_pid me = caller(7);
     char why[128];
     static const char junk[] = {112, 1, 2, 3};
-    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), junk, sizeof junk, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), junk, sizeof junk, 1000, NULL, why, sizeof why), DIST_EPROTO);
     static const char atom_cache[] = {68, 0};
-    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), atom_cache, sizeof atom_cache, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), atom_cache, sizeof atom_cache, 1000, NULL, why, sizeof why), DIST_EPROTO);
     /* a cast whose message is cut short */
     ei_x_buff c, m, f;
     reg_send_ctrl(&c, &me, "kv");
@@ -311,7 +311,7 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     ei_x_append_buf(&f, "p", 1);
     ei_x_append_buf(&f, c.buff, c.index);
     ei_x_append_buf(&f, m.buff, m.index - 2);
-    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), f.buff, (size_t)f.index, 1000, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_receive(procs, PEER, strlen(PEER), f.buff, (size_t)f.index, 1000, NULL, why, sizeof why), DIST_EPROTO);
     /* a message nested deeper than the limit is dropped, not recursed into */
     ei_x_free(&m);
     ei_x_new_with_version(&m);

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "busy_poll.h"
 #include "loop.h"
 #include "unit.h"
 
@@ -114,10 +115,63 @@ static void test_busy_poll_off_never_spins(void)
     CU_ASSERT(p.cpu_s < 0.004);
 }
 
+/* Automatic busy-poll: every answered turn followed by input is one
+ * turnaround for the policy, and a trial's worth of them ends a trial. */
+struct ping {
+    int fds[2];
+    int got;
+    long answers;
+};
+
+static void ping_read(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)events;
+    struct ping *p = data;
+    char c;
+    p->got = read(fd, &c, 1) == 1;
+}
+
+static int ping_turn(loop *l, void *data)
+{
+    struct ping *p = data;
+    if (!p->got)
+        return 0;
+    p->got = 0;
+    if (++p->answers == BUSY_POLL_PHASES * BUSY_POLL_PHASE_SAMPLES + 1)
+        loop_stop(l);
+    else if (write(p->fds[1], "x", 1) != 1) /* the peer's next request, at once */
+        loop_stop(l);
+    return LOOP_TURN_SENT;
+}
+
+static void test_auto_busy_poll_runs_a_trial(void)
+{
+    struct ping p = {0};
+    loop *l = loop_create();
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT_FATAL(pipe(p.fds) == 0);
+    loop_watch(l, p.fds[0], LOOP_READ, ping_read, &p);
+    loop_after_turn(l, ping_turn, &p);
+    loop_spin_auto(l, 100);
+    CU_ASSERT_EQUAL(loop_busy_poll(l)->trials, 0);
+    CU_ASSERT(write(p.fds[1], "x", 1) == 1);
+    CU_ASSERT(loop_run(l) == 0);
+    const busy_poll *bp = loop_busy_poll(l);
+    CU_ASSERT_EQUAL(p.answers, BUSY_POLL_PHASES * BUSY_POLL_PHASE_SAMPLES + 1);
+    CU_ASSERT_EQUAL(bp->trials, 1);
+    CU_ASSERT(bp->polling_ns > 0 && bp->sleeping_ns > 0);
+    CU_ASSERT_EQUAL(bp->on, bp->polling_ns * 100 <= bp->sleeping_ns * (100 - BUSY_POLL_GAIN_PCT));
+    loop_destroy(l);
+    close(p.fds[0]);
+    close(p.fds[1]);
+}
+
 void unit_suite_loop(void)
 {
     CU_pSuite s = CU_add_suite("loop", NULL, NULL);
     CU_add_test(s, "spins after an answer, then sleeps", test_spins_after_an_answer_then_sleeps);
     CU_add_test(s, "no spin after a one-way turn", test_no_spin_after_a_one_way_turn);
     CU_add_test(s, "--busy-poll 0 never spins", test_busy_poll_off_never_spins);
+    CU_add_test(s, "automatic busy-poll runs a trial", test_auto_busy_poll_runs_a_trial);
 }

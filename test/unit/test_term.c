@@ -918,6 +918,46 @@ static void test_strerror(void)
     }
 }
 
+/* The validated-atom cache: a UTF-8 atom is checked once, then found; what
+ * fails the checks is never kept, so it fails every time; ASCII atoms are
+ * checked by their bytes and not kept. */
+static void test_atom_cache(void)
+{
+    term_atom_cache atoms;
+    memset(&atoms, 0, sizeof atoms);
+    static const unsigned char e_acute[] = {119, 2, 0xC3, 0xA9};        /* 'é' */
+    static const unsigned char surrogate[] = {119, 3, 0xED, 0xA0, 0x80}; /* U+D800: refused */
+    static const unsigned char ascii[] = {119, 3, 'f', 'o', 'o'};
+    static const unsigned char pair[] = {104, 2, 119, 2, 0xC3, 0xA9, 119, 2, 0xC3, 0xA9};
+    size_t at = 0;
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(at, sizeof e_acute);
+    CU_ASSERT_EQUAL(atoms.hits, 0);
+    at = 0; /* {'é', 'é'}: both found */
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)pair, sizeof pair, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(at, sizeof pair);
+    CU_ASSERT_EQUAL(atoms.hits, 2);
+    for (int k = 0; k < 2; k++) {
+        at = 0;
+        CU_ASSERT_EQUAL(term_skip_cached((const char *)surrogate, sizeof surrogate, &at, 4, &atoms), TERM_EBAD);
+    }
+    unsigned long long misses = atoms.misses;
+    at = 0;
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)ascii, sizeof ascii, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(atoms.misses, misses); /* not looked up */
+    at = 0; /* a truncated copy of a cached atom is still refused */
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute - 1, &at, 4, &atoms), TERM_EBAD);
+    /* Many distinct UTF-8 atoms, more than the slots: each accepted, twice. */
+    for (unsigned v = 0x100; v < 0x100 + 500; v++) {
+        unsigned char a[4] = {119, 2, (unsigned char)(0xC0 | v >> 6), (unsigned char)(0x80 | (v & 0x3F))};
+        for (int k = 0; k < 2; k++) {
+            at = 0;
+            CU_ASSERT_EQUAL(term_skip_cached((const char *)a, sizeof a, &at, 4, &atoms), TERM_OK);
+        }
+    }
+    CU_ASSERT(atoms.hits >= 2 + 400); /* most second looks are found */
+}
+
 void unit_suite_term(void)
 {
     CU_pSuite suite = CU_add_suite("term", NULL, NULL);
@@ -944,4 +984,5 @@ void unit_suite_term(void)
     CU_add_test(suite, "unsupported and unknown tags", test_unsupported);
     CU_add_test(suite, "appending and restoring out", test_appends_and_restores);
     CU_add_test(suite, "term_strerror", test_strerror);
+    CU_add_test(suite, "the validated-atom cache", test_atom_cache);
 }

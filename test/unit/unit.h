@@ -25,5 +25,6 @@ void unit_suite_timer_heap(void);
 void unit_suite_workers(void);
 void unit_suite_module(void);
 void unit_suite_log(void);
+void unit_suite_busy_poll(void);
 
 #endif

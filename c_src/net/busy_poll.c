@@ -1,0 +1,53 @@
+/* busy_poll.c: polling after an answer only where it measurably pays; see busy_poll.h. */
+#include "busy_poll.h"
+
+void busy_poll_init(busy_poll *bp, int window_us, int automatic)
+{
+    *bp = (busy_poll){0};
+    bp->window_ns = window_us > 0 ? (long long)window_us * 1000 : 0;
+    bp->automatic = automatic && bp->window_ns > 0;
+    bp->on = bp->window_ns > 0;
+    bp->phase = -1; /* next_trial_ns 0: the first trial starts at the first sample */
+}
+
+static void start_trial(busy_poll *bp)
+{
+    bp->phase = 0;
+    bp->phase_samples = 0;
+    bp->sum_ns[0] = bp->sum_ns[1] = 0;
+    bp->count[0] = bp->count[1] = 0;
+    bp->on = 1;
+}
+
+static void end_trial(busy_poll *bp, long long now_ns)
+{
+    bp->sleeping_ns = bp->count[0] ? bp->sum_ns[0] / bp->count[0] : 0;
+    bp->polling_ns = bp->count[1] ? bp->sum_ns[1] / bp->count[1] : 0;
+    /* Polling costs CPU: keep it only for a clear gain. */
+    bp->on = bp->polling_ns * 100 <= bp->sleeping_ns * (100 - BUSY_POLL_GAIN_PCT);
+    bp->trials++;
+    bp->phase = -1;
+    bp->next_trial_ns = now_ns + (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000000;
+}
+
+void busy_poll_sample(busy_poll *bp, long long turnaround_ns, long long now_ns)
+{
+    if (!bp->automatic || turnaround_ns < 0 || turnaround_ns > (long long)BUSY_POLL_MAX_SAMPLE_US * 1000)
+        return;
+    if (bp->phase < 0) {
+        if (now_ns < bp->next_trial_ns)
+            return;
+        start_trial(bp);
+    }
+    /* The sample belongs to the mode its answer went out under. */
+    int polling = bp->on;
+    bp->sum_ns[polling] += turnaround_ns;
+    bp->count[polling]++;
+    if (++bp->phase_samples < BUSY_POLL_PHASE_SAMPLES)
+        return;
+    bp->phase_samples = 0;
+    if (++bp->phase == BUSY_POLL_PHASES)
+        end_trial(bp, now_ns);
+    else
+        bp->on = bp->phase % 2 == 0;
+}

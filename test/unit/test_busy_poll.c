@@ -1,0 +1,99 @@
+/* test_busy_poll.c: the policy that decides whether to poll after an answer,
+ * fed with made-up turnarounds (the loop's own use is in test_loop.c). */
+#include "busy_poll.h"
+#include "unit.h"
+
+#define US 1000LL
+#define TRIAL (BUSY_POLL_PHASES * BUSY_POLL_PHASE_SAMPLES)
+
+/* One trial's worth of samples, turnaround on_us while polling and off_us
+ * while sleeping, one every 50 µs from *now. */
+static void feed(busy_poll *bp, long long on_us, long long off_us, int samples, long long *now)
+{
+    for (int i = 0; i < samples; i++) {
+        *now += 50 * US;
+        busy_poll_sample(bp, (bp->on ? on_us : off_us) * US, *now);
+    }
+}
+
+static void test_polls_where_it_pays(void)
+{
+    busy_poll bp;
+    long long now = 1000000 * US;
+    busy_poll_init(&bp, 100, 1);
+    CU_ASSERT(bp.on);
+    CU_ASSERT_EQUAL(busy_poll_window(&bp), 100 * US);
+    feed(&bp, 20, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 1);
+    CU_ASSERT(bp.on);
+    CU_ASSERT_EQUAL(bp.polling_ns, 20 * US);
+    CU_ASSERT_EQUAL(bp.sleeping_ns, 60 * US);
+}
+
+static void test_sleeps_where_it_does_not(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 1);
+    feed(&bp, 40, 42, TRIAL, &now); /* under 10 per cent: not worth the CPU */
+    CU_ASSERT_EQUAL(bp.trials, 1);
+    CU_ASSERT(!bp.on);
+    CU_ASSERT_EQUAL(busy_poll_window(&bp), 0);
+    /* No new trial before BUSY_POLL_TRIAL_EVERY_S... */
+    feed(&bp, 10, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 1);
+    CU_ASSERT(!bp.on);
+    /* ...then one, which finds that polling pays now. */
+    now += (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000 * US;
+    feed(&bp, 10, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 2);
+    CU_ASSERT(bp.on);
+}
+
+static void test_trial_alternates_and_ignores_thinking(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 1);
+    int switches = 0, was = bp.on;
+    for (int i = 0; i < TRIAL - 1; i++) {
+        now += 50 * US;
+        busy_poll_sample(&bp, 30 * US, now);
+        /* a peer that thought for 5 ms: left out, and counts for no phase */
+        busy_poll_sample(&bp, 5000 * US, now);
+        busy_poll_sample(&bp, -1, now);
+        switches += bp.on != was;
+        was = bp.on;
+    }
+    CU_ASSERT_EQUAL(bp.trials, 0);
+    CU_ASSERT_EQUAL(switches, BUSY_POLL_PHASES - 1);
+    CU_ASSERT_EQUAL(bp.count[0] + bp.count[1], TRIAL - 1);
+    busy_poll_sample(&bp, 30 * US, now);
+    CU_ASSERT_EQUAL(bp.trials, 1);
+    CU_ASSERT(!bp.on); /* the same either way */
+}
+
+static void test_fixed_never_changes(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 0);
+    feed(&bp, 60, 10, 2 * TRIAL, &now);
+    CU_ASSERT(bp.on && bp.trials == 0);
+    CU_ASSERT_EQUAL(busy_poll_window(&bp), 100 * US);
+    busy_poll_init(&bp, 0, 1); /* automatic with no window: off */
+    feed(&bp, 10, 60, 2 * TRIAL, &now);
+    CU_ASSERT(!bp.on && !bp.automatic && bp.trials == 0);
+    CU_ASSERT_EQUAL(busy_poll_window(&bp), 0);
+}
+
+void unit_suite_busy_poll(void)
+{
+    CU_pSuite suite = CU_add_suite("busy_poll", NULL, NULL);
+    if (!suite)
+        return;
+    CU_add_test(suite, "polls where polling pays", test_polls_where_it_pays);
+    CU_add_test(suite, "sleeps where it does not, trying again later", test_sleeps_where_it_does_not);
+    CU_add_test(suite, "a trial alternates, leaving out peers that think", test_trial_alternates_and_ignores_thinking);
+    CU_add_test(suite, "--busy-poll given: fixed", test_fixed_never_changes);
+}
