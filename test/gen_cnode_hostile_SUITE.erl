@@ -327,15 +327,18 @@ thousand_idle_connections_and_trickled_bytes(Config) ->
     ok = served(Node).
 
 %% 200 handshakes with the wrong cookie (each refused, the node serves on),
-%% then, after a good handshake, length prefixes of 4 GB and of a frame
-%% over --max-message, and a frame that is not 'p'.
+%% then, after a good handshake, a length prefix of 4 GB, a frame over
+%% --max-message whose first 64 KiB are no control message (it cannot be
+%% drained as one message: the stream is not to be trusted), and a frame that
+%% is not 'p'.
 wrong_cookies_and_absurd_lengths(Config) ->
     Node = ?config(cnode, Config),
     Refused = [hostile_peer:connect(Node, ?HOSTILE, list_to_atom("wrong" ++ integer_to_list(I)))
                || I <- lists:seq(1, 200)],
     ?assertEqual([], [R || R <- Refused, element(1, R) =/= error]),
     ok = served(Node),
-    Absurd = [<<255, 255, 255, 255>>, <<4, 0, 0, 1, 112>>, <<0, 0, 0, 3, 1, 2, 3>>],
+    Absurd = [<<255, 255, 255, 255>>, <<4, 0, 0, 1, 112, 131, 107, 0:(65536 * 8)>>,
+              <<0, 0, 0, 3, 1, 2, 3>>],
     [begin
          {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
          ok = hostile_peer:send_raw(P, Bytes),

@@ -68,6 +68,23 @@ int conn_frame(const conn *c, int header_len, size_t max, const char **frame, si
     return 1;
 }
 
+size_t conn_frame_len(const conn *c, int header_len)
+{
+    if (buffer_len(&c->in) < (size_t)header_len)
+        return 0;
+    const char *p = buffer_head(&c->in);
+    return header_len == 2 ? get_u16(p) : get_u32(p);
+}
+
+int conn_drain(conn *c)
+{
+    size_t n = buffer_len(&c->in) < c->drain ? buffer_len(&c->in) : c->drain;
+    buffer_consume(&c->in, n);
+    buffer_shrink(&c->in, KEEP_BUFFER);
+    c->drain -= n;
+    return c->drain == 0;
+}
+
 void conn_consume(conn *c, int header_len, size_t len)
 {
     buffer_consume(&c->in, (size_t)header_len + len);

@@ -39,6 +39,7 @@ typedef struct conn {
      * included), messages (frames but ticks) in and out once up. */
     uint64_t bytes_in, bytes_out, messages_in, messages_out;
     term_atom_cache atoms;   /* atoms this peer sent that passed the checks (term.h) */
+    size_t drain;            /* bytes of an oversized frame still to be read and dropped */
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */
@@ -60,6 +61,11 @@ enum conn_io conn_read(conn *c, size_t want);
  * excluded): 1 and *frame and *len if there is one, 0 if more bytes are needed,
  * -1 if it announces more than max bytes. Call conn_consume after use. */
 int conn_frame(const conn *c, int header_len, size_t max, const char **frame, size_t *len);
+/* The length the next frame announces (its header is in the input), or 0. */
+size_t conn_frame_len(const conn *c, int header_len);
+/* Drop what is in the input of the frame being drained (c->drain): 1 when it
+ * is all gone, 0 when more is to come. */
+int conn_drain(conn *c);
 void conn_consume(conn *c, int header_len, size_t len);
 
 /* Write what is queued: CONN_IO_OK when all is out, CONN_IO_AGAIN when the

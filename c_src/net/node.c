@@ -29,6 +29,8 @@
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define TIMER_MS 1000
+#define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
+#define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
 #define DEFAULT_BUSY_POLL_US 100 /* the window while polling pays (--busy-poll) */
 #define MAX_HANDSHAKE_PACKET 2048
 #define JOBS_PER_TURN 256 /* finished jobs handed back per turn; more wait for the next */
@@ -383,19 +385,59 @@ static void handshake_done(node *n, conn *c)
     ask_release(n, c);
 }
 
+/* A frame over --max-message costs one message, not the connection: once
+ * its first OVERSIZED_HEAD bytes (or all of it) are in, its control message
+ * is read from them, its recipient told (a call is answered {error,
+ * {bad_request, too_large}}), and the rest is read and dropped as it comes,
+ * never buffered whole. Only a frame that cannot be trusted closes the
+ * connection: one announcing OVERSIZED_MAX bytes or more, or one whose
+ * control message is not whole and well-formed within its head.
+ * 1: handled (c->drain set); 0: its head is not all in yet; -1: closed. */
+static int oversized(node *n, conn *c, size_t len)
+{
+    if (len >= OVERSIZED_MAX) {
+        snprintf(n->why, sizeof n->why, "a frame announcing %zu bytes (over 2 GiB: not to be trusted)", len);
+        conn_close(n, c, LOG_WARNING, n->why);
+        return -1;
+    }
+    size_t have = buffer_len(&c->in) - 4;
+    size_t head = len < OVERSIZED_HEAD ? len : OVERSIZED_HEAD;
+    if (have < head)
+        return 0;
+    c->messages_in++;
+    enum dist_result r = dist_refuse_oversized(n->procs, buffer_head(&c->in) + 4, head, len,
+                                               n->cfg.max_message, &c->atoms, n->why, sizeof n->why);
+    if (r == DIST_EPROTO) {
+        conn_close(n, c, LOG_WARNING, n->why);
+        return -1;
+    }
+    log_warning("from %s: %s", conn_peer(c), n->why);
+    size_t here = have < len ? have : len;
+    conn_consume(c, 4, here);
+    c->drain = len - here;
+    return 1;
+}
+
 /* Handle every whole frame in c's input. */
 static void frames(node *n, conn *c)
 {
     const char *f;
     size_t len;
     while (c->state == CONN_HANDSHAKE || c->state == CONN_UP) {
+        if (c->drain && !conn_drain(c))
+            return;
         int hdr = c->state == CONN_HANDSHAKE ? 2 : 4;
         size_t max = c->state == CONN_HANDSHAKE ? MAX_HANDSHAKE_PACKET : n->cfg.max_message;
         int r = conn_frame(c, hdr, max, &f, &len);
         if (r == 0)
             return;
+        if (r < 0 && c->state == CONN_UP) {
+            if (oversized(n, c, conn_frame_len(c, hdr)) <= 0)
+                return;
+            continue;
+        }
         if (r < 0) {
-            snprintf(n->why, sizeof n->why, "a frame over the %zu-byte limit (--max-message)", max);
+            snprintf(n->why, sizeof n->why, "a handshake packet over %zu bytes", max);
             conn_close(n, c, LOG_WARNING, n->why);
             return;
         }
@@ -431,7 +473,7 @@ static void frames(node *n, conn *c)
 static size_t still_needed(const conn *c)
 {
     size_t have = buffer_len(&c->in);
-    if (c->state != CONN_UP || have < 4)
+    if (c->state != CONN_UP || have < 4 || c->drain)
         return 0;
     size_t n = get_u32(buffer_head(&c->in));
     return n + 4 > have ? n + 4 - have : 0;

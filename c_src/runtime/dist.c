@@ -212,12 +212,14 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         size_t start = ++i;
         int rc = term_skip_cached(frame, len, &i, max_depth, atoms);
         if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
+            /* Well-framed, but not one we take: it costs itself only. The
+             * recipient answers it if it is a call; the node logs it. */
             process *p = recipient(t, &c);
-            if (p) { /* the recipient says so, once (and answers, if it was a call) */
-                process_refuse(p, (term_view){frame + start, len - start}, term_strerror(rc));
-                return DIST_OK;
-            }
-            snprintf(why, whylen, "message to no such process dropped: %s", term_strerror(rc));
+            if (p)
+                process_refuse(p, (term_view){frame + start, len - start},
+                               rc == TERM_EDEPTH ? "too_deep" : "unsupported");
+            snprintf(why, whylen, "a message of %zu bytes (op %ld) %s: %s", len, c.op,
+                     p ? "refused" : "to no such process dropped", term_strerror(rc));
             return DIST_DROPPED;
         }
         if (rc != TERM_OK || i != len) {
@@ -230,6 +232,29 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
     if (r == DIST_EPROTO)
         snprintf(why, whylen, "malformed control message (op %ld)", c.op);
     return r;
+}
+
+enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_t have, size_t len,
+                                       size_t max, term_atom_cache *atoms, char *why, size_t whylen)
+{
+    if (have < 2 || (unsigned char)head[0] != PASS_THROUGH || (unsigned char)head[1] != VERSION_MAGIC) {
+        snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) that is "
+                 "not a message (type %u)", len, max, have ? (unsigned char)head[0] : 0);
+        return DIST_EPROTO;
+    }
+    size_t i = 2;
+    control c;
+    if (decode_control(head, have, &i, &c, atoms) < 0) {
+        snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) whose "
+                 "control message is not whole and well-formed in its first %zu bytes", len, max, have);
+        return DIST_EPROTO;
+    }
+    process *p = recipient(t, &c);
+    if (p && i < have && (unsigned char)head[i] == VERSION_MAGIC)
+        process_refuse(p, (term_view){head + i + 1, have - i - 1}, "too_large");
+    snprintf(why, whylen, "a message of %zu bytes (op %ld) over the %zu-byte limit (--max-message) %s",
+             len, c.op, max, p ? "refused" : "dropped");
+    return DIST_DROPPED;
 }
 
 /* ---- out ---- */

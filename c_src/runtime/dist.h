@@ -40,6 +40,15 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
                               size_t len, unsigned max_depth, term_atom_cache *atoms, char *why,
                               size_t whylen);
 
+/* A frame of len bytes, over the limit max, of which the first have bytes
+ * (head) are here and the rest will be drained unread: decode its control
+ * message from head and tell the recipient, if any, that its message is
+ * too_large (a call is answered). DIST_DROPPED with why saying so, or
+ * DIST_EPROTO when head is not a message whose control message is whole
+ * and well-formed (the stream can no longer be trusted). */
+enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_t have, size_t len,
+                                       size_t max, term_atom_cache *atoms, char *why, size_t whylen);
+
 /* Append a whole frame (length included) to out; 0, or -1 when out of memory. */
 int dist_encode_send(buffer *out, term_view to_pid, term_view msg);
 int dist_encode_alias_send(buffer *out, term_view from, term_view alias, term_view msg);

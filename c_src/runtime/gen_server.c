@@ -733,9 +733,10 @@ static void flush(process *self)
 }
 
 
-/* A message too deep to accept: if it is a call, tell the caller so rather
- * than let it wait for its timeout. Only the envelope
- * {'$gen_call', {Pid, Tag}, _} is read, each part checked first. */
+/* A message the node could not accept (too deep, too large): if it is a
+ * call, tell the caller so rather than let it wait for its timeout. Only the
+ * envelope {'$gen_call', {Pid, Tag}, _} is read, each part checked first
+ * (of a message too large, raw holds only its first bytes). */
 static void refused(process *self, term_view raw, const char *why)
 {
     gen_server *gs = process_state(self);
@@ -743,7 +744,6 @@ static void refused(process *self, term_view raw, const char *why)
     term_view label, from_term;
     gcn_from from;
     int j = 0;
-    log_warning("%s: refused a message of %zu bytes: %s", gs->cb->name, raw.len, why);
     if (raw.len < 2 || (unsigned char)raw.ptr[0] != ERL_SMALL_TUPLE_EXT || raw.ptr[1] != 3)
         return;
     start = i;
@@ -756,13 +756,13 @@ static void refused(process *self, term_view raw, const char *why)
     from_term = (term_view){raw.ptr + start, i - start};
     if (decode_from(from_term, &j, &from) < 0)
         return;
-    static const char too_deep[] = {104, 2, 119, 11, 'b', 'a', 'd', '_', 'r', 'e', 'q', 'u', 'e', 's', 't',
-                                    119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
     gcn_buf *b = &gs->sys;
     begin_reply(b, &from);
     ei_x_encode_tuple_header(gcn_buf_ei(b), 2);
     ei_x_encode_atom(gcn_buf_ei(b), "error");
-    ei_x_append_buf(gcn_buf_ei(b), too_deep, sizeof too_deep);
+    ei_x_encode_tuple_header(gcn_buf_ei(b), 2);
+    ei_x_encode_atom(gcn_buf_ei(b), "bad_request");
+    ei_x_encode_atom(gcn_buf_ei(b), why);
     send_to(gs, &from, b);
 }
 

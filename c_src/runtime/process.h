@@ -90,8 +90,11 @@ typedef struct process_behaviour {
     /* Optional: the batch of messages that arrived together has been handled,
      * and its replies are about to go out (see process_want_flush). */
     void (*flush)(process *self);
-    /* A message for p that could not be accepted (nested deeper than the
-     * limit): log it, once. raw is NOT checked: read it only through term_skip. */
+    /* A message for p that could not be accepted: why is an atom's text,
+     * too_deep (nested deeper than --max-depth) or too_large (over
+     * --max-message: raw is then only its first bytes). If it is a call,
+     * answer {error, {bad_request, why}}; the node has logged it already.
+     * raw is NOT checked: read it only through term_skip. */
     void (*refused)(process *self, term_view raw, const char *why);
 } process_behaviour;
 

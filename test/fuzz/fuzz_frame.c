@@ -14,7 +14,8 @@
  * handshake done (node_attach), so that each input costs no round trips;
  * the stranger taken as just accepted (node_accept), to meet the real
  * handshake. The node's output limit per peer is small (2 KiB), so that
- * replies often close their peer in the middle of a send. The node's
+ * replies often close their peer in the middle of a send; its --max-message
+ * is small too (1 KiB), so that frames over it, whole or cut, are drained. The node's
  * creation is fixed (0x5eed), so frames can name its pids: <kv@127.0.0.1.N.0>.
  * After the script, a new, well-behaved peer must be answered by net_kernel.
  * The sanitizers watch everything else.
@@ -31,6 +32,7 @@
 
 #define CREATION 0x5eed
 #define MAX_OUTPUT 2048
+#define MAX_MESSAGE 1024 /* frames over it are drained (node.c, oversized) */
 
 static void fail(const char *what)
 {
@@ -96,6 +98,7 @@ static void send_frame(peer *p, const uint8_t *bytes, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    node_env_max_message = MAX_MESSAGE;
     node *n = node_env_start(MAX_OUTPUT, CREATION, 0);
     if (!n)
         fail("the node does not start");

@@ -19,5 +19,7 @@
  * (or peers only through node_accept and node_attach). NULL when it cannot
  * start. */
 node *node_env_start(size_t max_output, uint32_t creation, int listen);
+/* --max-message of the nodes node_env_start makes from now on (1 MiB). */
+extern size_t node_env_max_message;
 
 #endif

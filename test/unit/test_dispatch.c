@@ -292,6 +292,20 @@ static void test_ping_is_answered_yes(void)
     ei_x_free(&tag);
 }
 
+/* The reply to call ref(tag) at the head of the wire is {error, {bad_request, why}}. */
+static void expect_bad_request(unsigned tag, const char *why)
+{
+    const char *b;
+    int at = wire_reply(tag, &b), ar;
+    char a1[MAXATOMLEN];
+    CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
+              strcmp(a1, "error") == 0);
+    CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
+              strcmp(a1, "bad_request") == 0);
+    CU_ASSERT(ei_decode_atom(b, &at, a1) == 0 && strcmp(a1, why) == 0);
+    drop_frame();
+}
+
 static void test_bad_frames_are_refused_and_data_kept(void)
 {
     erlang_pid me = caller(7);
@@ -318,7 +332,7 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     for (int k = 0; k < 5000; k++)
         ei_x_encode_tuple_header(&m, 1);
     ei_x_encode_atom(&m, "deep");
-    CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_OK); /* refused by kv itself, which logs it */
+    CU_ASSERT_EQUAL(feed(procs, &c, &m), DIST_DROPPED); /* refused; the node logs it */
     CU_ASSERT_EQUAL(buffer_len(&wire), 0);        /* not a call: nobody to answer */
     /* ... but a call that deep gets an error reply instead of a timeout */
     ei_x_buff deep;
@@ -326,17 +340,8 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     for (int k = 0; k < 5000; k++)
         ei_x_encode_list_header(&deep, 1);
     ei_x_encode_empty_list(&deep);
-    CU_ASSERT_EQUAL(feed(procs, &c, &deep), DIST_OK);
-    {
-        const char *b;
-        int at = wire_reply(31, &b), ar;
-        char a1[MAXATOMLEN];
-        CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
-                  strcmp(a1, "error") == 0);
-        CU_ASSERT(ei_decode_tuple_header(b, &at, &ar) == 0 && ei_decode_atom(b, &at, a1) == 0 &&
-                  strcmp(a1, "bad_request") == 0);
-        drop_frame();
-    }
+    CU_ASSERT_EQUAL(feed(procs, &c, &deep), DIST_DROPPED);
+    expect_bad_request(31, "too_deep");
     ei_x_free(&deep);
     /* a message to nobody is dropped */
     ei_x_buff c2;
@@ -393,6 +398,53 @@ static void test_signals_from_another_nodes_pid_are_refused(void)
     ei_x_free(&r);
 }
 
+/* A frame over --max-message, of which only its head is here (the node drains
+ * the rest unread): a call gets {error, {bad_request, too_large}} and the
+ * server goes on; a head whose control message is cut, or that is not a
+ * message, cannot be trusted. */
+static void test_oversized_heads(void)
+{
+    erlang_pid me = caller(20);
+    ei_x_buff c, m, f;
+    reg_send_ctrl(&c, &me, "kv");
+    wire_request(&m, "$gen_call", &me, 41);
+    /* {put, big, <<1 MB>>}: the head stops inside the binary */
+    ei_x_encode_tuple_header(&m, 3);
+    ei_x_encode_atom(&m, "put");
+    ei_x_encode_atom(&m, "big");
+    static char chunk[4096];
+    ei_x_encode_binary(&m, chunk, sizeof chunk);
+    ei_x_new(&f);
+    ei_x_append_buf(&f, "p", 1);
+    ei_x_append_buf(&f, c.buff, c.index);
+    ei_x_append_buf(&f, m.buff, m.index);
+    char why[256];
+    size_t head = (size_t)f.index - 2000, len = 1 << 20;
+    CU_ASSERT_EQUAL(dist_refuse_oversized(procs, f.buff, head, len, 100000, NULL, why, sizeof why), DIST_DROPPED);
+    CU_ASSERT(strstr(why, "1048576 bytes") != NULL && strstr(why, "refused") != NULL);
+    expect_bad_request(41, "too_large");
+    /* A cast: dropped, nobody to answer. */
+    ei_x_free(&m);
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    ei_x_encode_binary(&m, chunk, sizeof chunk);
+    f.index = 0;
+    ei_x_append_buf(&f, "p", 1);
+    ei_x_append_buf(&f, c.buff, c.index);
+    ei_x_append_buf(&f, m.buff, m.index);
+    CU_ASSERT_EQUAL(dist_refuse_oversized(procs, f.buff, 100, len, 100000, NULL, why, sizeof why), DIST_DROPPED);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    /* Cut inside the control message, or not a message at all: not trusted. */
+    CU_ASSERT_EQUAL(dist_refuse_oversized(procs, f.buff, 12, len, 100000, NULL, why, sizeof why), DIST_EPROTO);
+    f.buff[0] = 'q';
+    CU_ASSERT_EQUAL(dist_refuse_oversized(procs, f.buff, 100, len, 100000, NULL, why, sizeof why), DIST_EPROTO);
+    CU_ASSERT_EQUAL(dist_refuse_oversized(procs, f.buff, 0, len, 100000, NULL, why, sizeof why), DIST_EPROTO);
+    ei_x_free(&c);
+    ei_x_free(&m);
+    ei_x_free(&f);
+}
+
 void unit_suite_gen_server(void)
 {
     CU_pSuite s = CU_add_suite("dispatch", setup, teardown);
@@ -404,5 +456,6 @@ void unit_suite_gen_server(void)
     CU_add_test(s, "monitors", test_monitors);
     CU_add_test(s, "ping is answered yes", test_ping_is_answered_yes);
     CU_add_test(s, "bad frames are refused and data kept", test_bad_frames_are_refused_and_data_kept);
+    CU_add_test(s, "the head of a frame over --max-message", test_oversized_heads);
     CU_add_test(s, "signals from another node's pid are refused", test_signals_from_another_nodes_pid_are_refused);
 }
