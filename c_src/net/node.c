@@ -29,6 +29,8 @@
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define TIMER_MS 1000
+#define DROP_LOG_NODES 16      /* nodes whose undeliverable sends are logged apart */
+#define DROP_LOG_EVERY_MS 10000 /* at most one line per node this often */
 #define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
 #define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
 #define DEFAULT_BUSY_POLL_US 100 /* the window while polling pays (--busy-poll) */
@@ -53,6 +55,11 @@ struct node {
     int nconns;
     process *probe;     /* asks each new peer's rex for its OTP release (a system process) */
     long long started_ms; /* for the stats' uptime */
+    struct dropped_to {   /* nodes sends to were dropped for lately (undeliverable) */
+        char node[HANDSHAKE_MAX_NAME + 1];
+        long long logged_ms;
+        unsigned long since; /* dropped since that was logged */
+    } dropped[DROP_LOG_NODES];
     char why[256];
 };
 
@@ -222,12 +229,52 @@ static int queued(node *n, conn *c, int rc)
     return 0;
 }
 
+/* What a process sent to a node that is not connected: dropped, never
+ * silently. One warning per node per DROP_LOG_EVERY_MS names the node, what
+ * was dropped, and how many since the last line (a node that went away
+ * would otherwise log once per reply it misses). Returns -1 for the router. */
+static int undeliverable(node *n, const char *what, const char *dest, size_t len)
+{
+    long long now = clock_ms();
+    struct dropped_to *slot = &n->dropped[0];
+    for (int i = 0; i < DROP_LOG_NODES; i++) {
+        struct dropped_to *d = &n->dropped[i];
+        if (strlen(d->node) == len && memcmp(d->node, dest, len) == 0) {
+            slot = d;
+            goto found;
+        }
+        if (d->logged_ms < slot->logged_ms)
+            slot = d; /* the least recently logged gives way */
+    }
+    snprintf(slot->node, sizeof slot->node, "%.*s", (int)len, dest);
+    slot->logged_ms = 0;
+    slot->since = 0;
+found:
+    slot->since++;
+    if (slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS)
+        return -1;
+    log_warning("%s to %.*s dropped: that node is not connected (this node does not dial out)%s",
+                what, (int)len, dest, slot->since > 1 ? "; more were, since the last such line" : "");
+    slot->logged_ms = now;
+    slot->since = 0;
+    return -1;
+}
+
+/* The same, for a pid or reference of the node. */
+static int undeliverable_to(node *n, const char *what, term_view pid_or_ref)
+{
+    const char *dest = "?";
+    size_t len = 1;
+    process_term_node(pid_or_ref, &dest, &len);
+    return undeliverable(n, what, dest, len);
+}
+
 static int route_send(void *ctx, term_view from, term_view to, term_view msg)
 {
     (void)from;
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_send(&c->out, to, msg)) : -1;
+    return c ? queued(n, c, dist_encode_send(&c->out, to, msg)) : undeliverable_to(n, "a message", to);
 }
 
 static int route_send_alias(void *ctx, term_view from, term_view alias, term_view msg)
@@ -235,9 +282,11 @@ static int route_send_alias(void *ctx, term_view from, term_view alias, term_vie
     node *n = ctx;
     conn *c = conn_to(n, alias);
     if (!c)
+        return undeliverable_to(n, "a reply", alias);
+    if (!(c->flags & DFLAG_ALIAS)) { /* no alias support: the reply goes nowhere it is awaited */
+        log_warning("a reply to an alias dropped: %s does not take aliases", conn_peer(c));
         return -1;
-    if (!(c->flags & DFLAG_ALIAS)) /* no alias support: the reply goes nowhere it is awaited */
-        return -1;
+    }
     return queued(n, c, dist_encode_alias_send(&c->out, from, alias, msg));
 }
 
@@ -246,28 +295,30 @@ static int route_monitor_exit(void *ctx, term_view watched, term_view watcher, t
 {
     node *n = ctx;
     conn *c = conn_to(n, watcher);
-    return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason)) : -1;
+    return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason))
+             : undeliverable_to(n, "a DOWN message", watcher);
 }
 
 static int route_link(void *ctx, term_view from, term_view to)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_link(&c->out, from, to)) : -1;
+    return c ? queued(n, c, dist_encode_link(&c->out, from, to)) : undeliverable_to(n, "a link", to);
 }
 
 static int route_exit(void *ctx, term_view from, term_view to, term_view reason)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_exit(&c->out, from, to, reason)) : -1;
+    return c ? queued(n, c, dist_encode_exit(&c->out, from, to, reason))
+             : undeliverable_to(n, "an exit signal", to);
 }
 
 static int route_unlink_ack(void *ctx, term_view id, term_view from, term_view to)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_unlink_ack(&c->out, id, from, to)) : -1;
+    return c ? queued(n, c, dist_encode_unlink_ack(&c->out, id, from, to)) : -1; /* went with the node */
 }
 
 static int route_reg_send(void *ctx, term_view from, term_view name, term_view node_atom, term_view msg)
@@ -281,34 +332,28 @@ static int route_reg_send(void *ctx, term_view from, term_view name, term_view n
     for (conn *c = n->conns; c; c = c->next)
         if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, nd, len) == 0)
             return queued(n, c, dist_encode_reg_send(&c->out, from, name, msg));
-    const char *nm = "?";
-    size_t nmlen = 1;
-    i = 0;
-    term_atom(name, &i, &nm, &nmlen);
-    log_warning("a message to %.*s on %.*s dropped: that node is not connected (this node does not dial out)",
-                (int)nmlen, nm, (int)len, nd);
-    return -1;
+    return undeliverable(n, "a message to a registered name", nd, len);
 }
 
 static int route_unlink(void *ctx, term_view id, term_view from, term_view to)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_unlink_id(&c->out, id, from, to)) : -1;
+    return c ? queued(n, c, dist_encode_unlink_id(&c->out, id, from, to)) : -1; /* the link went with the node */
 }
 
 static int route_monitor(void *ctx, term_view from, term_view to, term_view ref)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_monitor(&c->out, from, to, ref)) : -1;
+    return c ? queued(n, c, dist_encode_monitor(&c->out, from, to, ref)) : -1; /* DOWN noconnection (process.c) */
 }
 
 static int route_demonitor(void *ctx, term_view from, term_view to, term_view ref)
 {
     node *n = ctx;
     conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_demonitor(&c->out, from, to, ref)) : -1;
+    return c ? queued(n, c, dist_encode_demonitor(&c->out, from, to, ref)) : -1; /* went with the node */
 }
 
 static int route_release(void *ctx, term_view pid)
