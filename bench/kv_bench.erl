@@ -131,7 +131,7 @@ busy_poll_text(Kinds) ->
                                       io_lib:format("fixed, ~b us", [W]);
                                   #{mode := Mode, polling := P, trials := T,
                                     polling_turnaround_us := On, sleeping_turnaround_us := Off} ->
-                                      io_lib:format("~s, polling ~s; last trial (of ~b): mean turnaround "
+                                      io_lib:format("~s, polling: ~s; last trial (of ~b): mean turnaround "
                                                     "~.1f us polling, ~.1f us sleeping",
                                                     [Mode, P, T, On, Off]);
                                   _ -> "unknown"

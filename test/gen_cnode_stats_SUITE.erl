@@ -6,8 +6,8 @@
 %%     jobs_running, workers, modules,
 %%     connections => [#{node, since_ms, bytes_in, bytes_out, messages_in,
 %%                       messages_out, otp_release}],
-%%     busy_poll => #{mode, polling, window_us, trials, polling_turnaround_us,
-%%                    sleeping_turnaround_us}}
+%%     busy_poll => #{mode, polling, in_trial, window_us, trials,
+%%                    polling_turnaround_us, sleeping_turnaround_us}}
 %%
 %% Each case runs against a C node of its own (under ASan and UBSan in the
 %% OTP 25 stage) with timer_probe and digest loaded, which must stop with
@@ -34,7 +34,8 @@
 
 -define(KEYS, [busy_poll, connections, jobs_queued, jobs_running, modules, node, processes,
                servers, timers, uptime_ms, workers]).
--define(BP_KEYS, [mode, polling, polling_turnaround_us, sleeping_turnaround_us, trials, window_us]).
+-define(BP_KEYS, [in_trial, mode, polling, polling_turnaround_us, sleeping_turnaround_us, trials,
+                  window_us]).
 -define(CONN_KEYS, [bytes_in, bytes_out, messages_in, messages_out, node, otp_release, since_ms]).
 
 suite() ->
@@ -120,6 +121,7 @@ check_shape(Node, S) ->
     ?assertEqual(?BP_KEYS, lists:sort(maps:keys(BP))),
     ?assert(lists:member(maps:get(mode, BP), [auto, fixed])),
     ?assert(is_boolean(maps:get(polling, BP))),
+    ?assert(is_boolean(maps:get(in_trial, BP))),
     [?assert(is_integer(maps:get(K, BP)) andalso maps:get(K, BP) >= 0) || K <- [trials, window_us]],
     [?assert(is_float(maps:get(K, BP)) andalso maps:get(K, BP) >= 0)
      || K <- [polling_turnaround_us, sleeping_turnaround_us]],
@@ -299,11 +301,11 @@ busy_poll_is_measured_by_default(Config) ->
         N when is_integer(N), N < 2 ->
             ?assertMatch(#{mode := fixed, polling := false}, BP0);
         _ ->
-            ?assertMatch(#{mode := auto, window_us := 100, trials := 0}, BP0),
+            ?assertMatch(#{mode := auto, window_us := 100, trials := 0, polling := true}, BP0),
             [gen_server:call({kv, Node}, {get, K}) || K <- lists:seq(1, 2000)],
             #{busy_poll := BP} = stats(Node),
             ct:log("~p", [BP]),
-            ?assertMatch(#{mode := auto, trials := 1}, BP),
+            ?assertMatch(#{mode := auto, trials := 1, in_trial := false}, BP),
             #{polling := Polling, polling_turnaround_us := On, sleeping_turnaround_us := Off} = BP,
             ?assert(On > 0 andalso Off > 0),
             ?assertEqual(On =< Off * 0.9, Polling)

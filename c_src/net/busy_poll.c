@@ -6,7 +6,7 @@ void busy_poll_init(busy_poll *bp, int window_us, int automatic)
     *bp = (busy_poll){0};
     bp->window_ns = window_us > 0 ? (long long)window_us * 1000 : 0;
     bp->automatic = automatic && bp->window_ns > 0;
-    bp->on = bp->window_ns > 0;
+    bp->on = bp->verdict = bp->window_ns > 0;
     bp->phase = -1; /* next_trial_ns 0: the first trial starts at the first sample */
 }
 
@@ -24,7 +24,7 @@ static void end_trial(busy_poll *bp, long long now_ns)
     bp->sleeping_ns = bp->count[0] ? bp->sum_ns[0] / bp->count[0] : 0;
     bp->polling_ns = bp->count[1] ? bp->sum_ns[1] / bp->count[1] : 0;
     /* Polling costs CPU: keep it only for a clear gain. */
-    bp->on = bp->polling_ns * 100 <= bp->sleeping_ns * (100 - BUSY_POLL_GAIN_PCT);
+    bp->on = bp->verdict = bp->polling_ns * 100 <= bp->sleeping_ns * (100 - BUSY_POLL_GAIN_PCT);
     bp->trials++;
     bp->phase = -1;
     bp->next_trial_ns = now_ns + (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000000;

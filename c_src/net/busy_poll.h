@@ -29,7 +29,8 @@
 typedef struct busy_poll {
     long long window_ns;     /* how long to poll, when polling */
     int automatic;           /* 0: fixed (window_ns, or never when 0) */
-    int on;                  /* polling now */
+    int on;                  /* polling now (during a trial: as its phase says) */
+    int verdict;             /* polling outside trials: the last trial's verdict */
     int phase;               /* the trial's phase (even: polling), or -1 between trials */
     int phase_samples;       /* samples in this phase so far */
     long long sum_ns[2];     /* this trial's turnarounds: [0] sleeping, [1] polling */

@@ -28,6 +28,11 @@ static void test_polls_where_it_pays(void)
     CU_ASSERT(bp.on);
     CU_ASSERT_EQUAL(bp.polling_ns, 20 * US);
     CU_ASSERT_EQUAL(bp.sleeping_ns, 60 * US);
+    CU_ASSERT(bp.verdict);
+    /* A later trial polls and sleeps in turn; the verdict stands meanwhile. */
+    now += (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000 * US;
+    feed(&bp, 20, 60, BUSY_POLL_PHASE_SAMPLES + 1, &now);
+    CU_ASSERT(!bp.on && bp.phase == 1 && bp.verdict);
 }
 
 static void test_sleeps_where_it_does_not(void)
