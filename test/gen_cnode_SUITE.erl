@@ -541,8 +541,8 @@ undeliverable_replies_are_logged(Config) ->
     Lines = fun() ->
                     {ok, Text} = file:read_file(Log),
                     [L || L <- binary:split(Text, <<"\n">>, [global]),
-                          binary:match(L, <<"to ", (atom_to_binary(PeerNode))/binary, " dropped">>)
-                              =/= nomatch]
+                          binary:match(L, <<"dropped: ", (atom_to_binary(PeerNode))/binary,
+                                            " is not connected">>) =/= nomatch]
             end,
     ok = gen_cnode_test_env:wait_until(fun() -> Lines() =/= [] end, 5000),
     ct:log("~p", [Lines()]),

@@ -253,8 +253,8 @@ found:
     slot->since++;
     if (slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS)
         return -1;
-    log_warning("%s to %.*s dropped: that node is not connected (this node does not dial out)%s",
-                what, (int)len, dest, slot->since > 1 ? "; more were, since the last such line" : "");
+    log_warning("%s dropped: %.*s is not connected (this node does not dial out)%s", what, (int)len,
+                dest, slot->since > 1 ? "; more were, since the last such line" : "");
     slot->logged_ms = now;
     slot->since = 0;
     return -1;
@@ -332,7 +332,13 @@ static int route_reg_send(void *ctx, term_view from, term_view name, term_view n
     for (conn *c = n->conns; c; c = c->next)
         if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, nd, len) == 0)
             return queued(n, c, dist_encode_reg_send(&c->out, from, name, msg));
-    return undeliverable(n, "a message to a registered name", nd, len);
+    const char *nm = "?";
+    size_t nmlen = 1;
+    char what[300];
+    i = 0;
+    term_atom(name, &i, &nm, &nmlen);
+    snprintf(what, sizeof what, "a message to %.*s", (int)(nmlen < 255 ? nmlen : 255), nm);
+    return undeliverable(n, what, nd, len);
 }
 
 static int route_unlink(void *ctx, term_view id, term_view from, term_view to)
