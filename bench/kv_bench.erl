@@ -116,7 +116,7 @@ run(Cfg = #{servers := Kinds, repeat := R}) ->
     ok.
 
 %% What the C node's busy-poll policy decided during the run (its stats).
-record_busy_poll(#{kind := K, node := Node}) when K =:= c; K =:= c_nospin ->
+record_busy_poll(#{kind := K, node := Node}) when K =:= c; K =:= c_nospin; K =:= c_spin ->
     case catch gen_server:call({gen_cnode, Node}, stats, 10000) of
         #{busy_poll := BP} -> put({busy_poll, K}, BP);
         Other -> say("no stats from ~s: ~p", [Node, Other])
@@ -136,7 +136,7 @@ busy_poll_text(Kinds) ->
                                                     [Mode, P, T, On, Off]);
                                   _ -> "unknown"
                               end])
-     || K <- Kinds, K =:= c orelse K =:= c_nospin, get({busy_poll, K}) =/= undefined].
+     || K <- Kinds, K =:= c orelse K =:= c_nospin orelse K =:= c_spin, get({busy_poll, K}) =/= undefined].
 
 %% [{Label, Target, WorstRatio}] of the figures with a target, C against the
 %% BEAM with its defaults: what `BENCH_RUNS=N make bench` sums up.
@@ -175,11 +175,12 @@ say(Fmt, Args) ->
 
 label(c) -> "C node";
 label(c_nospin) -> "C no-spin";
+label(c_spin) -> "C spin";
 label(beam) -> "BEAM";
 label(beam_nbw) -> "BEAM no-bw".
 
-command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin ->
-    Flags = case Kind of c -> []; c_nospin -> ["--busy-poll", "0"] end,
+command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin; Kind =:= c_spin ->
+    Flags = case Kind of c -> []; c_nospin -> ["--busy-poll", "0"]; c_spin -> ["--busy-poll", "100"] end,
     {maps:get(cnode_exe, Cfg),
      Flags ++ ["--name", atom_to_list(Node), "--cookie", atom_to_list(erlang:get_cookie()),
                "--register", "kv", "--quiet", "--watch-stdin"]};
