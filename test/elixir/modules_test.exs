@@ -57,6 +57,16 @@ defmodule GenCnode.ModulesTest do
     GenCnodeTest.stop_cnode(owner, log)
   end
 
+  test "the README's hidden node, seen come and go" do
+    {owner, node, log} = start_node("hidden")
+    :ok = GenServer.call({:kv, node}, {:put, :a, 1})
+    code = String.replace(readme_lines("### A hidden node"), ~s(:"kv@127.0.0.1"), inspect(node))
+    {_, binding} = Code.eval_string(code)
+    assert binding[:node] == node
+    assert 1 == GenServer.call({:kv, node}, {:get, :a})
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
   test "the README's ticket module, driven by the README's own lines" do
     {owner, node, log} = start_node("readme")
     code = String.replace(readme_lines(), ~s(:"kv@127.0.0.1"), inspect(node))
