@@ -116,13 +116,14 @@ run(Cfg = #{servers := Kinds, repeat := R}) ->
     ok.
 
 %% What the C node's busy-poll policy decided during the run (its stats).
-record_busy_poll(#{kind := K, node := Node}) when K =:= c; K =:= c_nospin; K =:= c_spin ->
-    case catch gen_server:call({gen_cnode, Node}, stats, 10000) of
+record_busy_poll(#{kind := K, node := Node}) ->
+    case is_c(K) andalso (catch gen_server:call({gen_cnode, Node}, stats, 10000)) of
+        false -> ok;
         #{busy_poll := BP} -> put({busy_poll, K}, BP);
         Other -> say("no stats from ~s: ~p", [Node, Other])
-    end;
-record_busy_poll(_) ->
-    ok.
+    end.
+
+is_c(K) -> lists:member(K, [c, c_nospin, c_spin]).
 
 busy_poll_text(Kinds) ->
     [io_lib:format("~s busy-poll at the end of the run: ~s~n",
@@ -136,7 +137,7 @@ busy_poll_text(Kinds) ->
                                                     [Mode, P, T, On, Off]);
                                   _ -> "unknown"
                               end])
-     || K <- Kinds, K =:= c orelse K =:= c_nospin orelse K =:= c_spin, get({busy_poll, K}) =/= undefined].
+     || K <- Kinds, is_c(K), get({busy_poll, K}) =/= undefined].
 
 %% [{Label, Target, WorstRatio}] of the figures with a target, C against the
 %% BEAM with its defaults: what `BENCH_RUNS=N make bench` sums up.

@@ -73,8 +73,10 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 int term_skip_one(term_view t);
 
 /* The term at v.ptr[*i] as a view; advances *i (an int, as ei's indexes
- * are). Meant for parts of a term term_skip already accepted; it checks all
- * the same, to a depth no accepted term exceeds. */
+ * are). Only for parts of a term term_skip already accepted: it checks the
+ * structure and every bound again (to a depth no accepted term exceeds), so
+ * no input can make it read out of v, but not the text of atoms, which
+ * term_skip did. */
 #define TERM_NEXT_MAX_DEPTH 2000 /* the most --max-depth allows: recursion stays within the stack, also under ASan */
 int term_next(term_view v, int *i, term_view *out);
 

@@ -192,7 +192,7 @@ int loop_once(loop *l, int max_wait_ms)
     if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
         int r = l->turn_fn(l, l->turn_data);
         l->more = (r & LOOP_TURN_MORE) != 0;
-        if ((r & LOOP_TURN_SENT) && (l->bp.window_ns || l->bp.automatic)) {
+        if ((r & LOOP_TURN_SENT) && l->bp.window_ns) { /* automatic implies a window */
             l->busy_at = clock_ns();
             l->sample_due = l->bp.automatic;
         }
