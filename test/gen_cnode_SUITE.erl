@@ -50,7 +50,6 @@
          idle_connection_survives_net_ticktime/1,
          peer_vanishing_mid_call_is_cleaned_up/1,
          oversized_message_costs_itself_only/1,
-         undeliverable_replies_are_logged/1,
          busy_poll_is_bounded_and_can_be_off/1,
          busy_poll_is_off_by_default_on_one_cpu/1,
          invalid_option_exits_with_status_2/1,
@@ -90,7 +89,6 @@ all() ->
      idle_connection_survives_net_ticktime,
      peer_vanishing_mid_call_is_cleaned_up,
      oversized_message_costs_itself_only,
-     undeliverable_replies_are_logged,
      busy_poll_is_bounded_and_can_be_off,
      busy_poll_is_off_by_default_on_one_cpu,
      invalid_option_exits_with_status_2,
@@ -515,39 +513,6 @@ busy_poll_is_bounded_and_can_be_off(Config) ->
     stop_cnode(Off, OffLog),
     {ok, Text} = file:read_file(OffLog),
     ?assertMatch({_, _}, binary:match(Text, <<"busy-polling for 0 us">>)).
-
-%% A caller on a node that never connected to the C node, its calls
-%% forwarded by a router on this node: each request is applied, but the
-%% reply cannot reach the caller (the C node does not dial out), and that is
-%% logged, naming the caller's node, once for any number of replies dropped
-%% within 10 s; never silently.
-undeliverable_replies_are_logged(Config) ->
-    Server = {kv, _} = ?config(server, Config),
-    {Peer, PeerNode} = start_peer(Config, peer_far, erlang:get_cookie()),
-    Router = spawn(fun Loop() ->
-                           receive
-                               {'$gen_call', _, _} = Call -> Server ! Call, Loop();
-                               stop -> ok
-                           end
-                   end),
-    true = register(kv_router, Router),
-    Calls = [catch peer:call(Peer, gen_server, call, [{kv_router, node()}, {put, {far, I}, I}, 300],
-                             5000) || I <- lists:seq(1, 3)],
-    Router ! stop,
-    ct:log("~p", [Calls]),
-    ?assertEqual([], [C || C <- Calls, element(1, C) =/= 'EXIT']),
-    [?assertEqual(I, gen_server:call(Server, {get, {far, I}})) || I <- lists:seq(1, 3)],
-    Log = ?config(cnode_log, Config),
-    Lines = fun() ->
-                    {ok, Text} = file:read_file(Log),
-                    [L || L <- binary:split(Text, <<"\n">>, [global]),
-                          binary:match(L, <<"dropped: ", (atom_to_binary(PeerNode))/binary,
-                                            " is not connected">>) =/= nomatch]
-            end,
-    ok = gen_cnode_test_env:wait_until(fun() -> Lines() =/= [] end, 5000),
-    ct:log("~p", [Lines()]),
-    ?assertMatch([_], Lines()),
-    ?assertNotEqual(nomatch, binary:match(hd(Lines()), <<"a reply">>)).
 
 %% Pinned to one CPU (taskset, through a wrapper script), the node turns
 %% busy-polling off by itself, says so, and serves as usual.

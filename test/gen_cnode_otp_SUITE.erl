@@ -83,7 +83,7 @@ suite() ->
 
 all() ->
     [{group, beam}, {group, cnode}]
-        ++ [{group, releases} || other_release_runtime() =/= none].
+        ++ [{group, releases} || gen_cnode_test_env:other_release_runtime() =/= none].
 
 groups() ->
     Cases = [start_returns_pid_after_init,
@@ -964,7 +964,7 @@ target_stops_cleanly(Config) ->
 %% work side by side.
 one_c_node_serves_callers_of_both_releases(Config) ->
     T = #{node := Node} = target(Config),
-    {Peer, _PeerNode, Release} = start_other_release_peer(otp_other_release),
+    {Peer, _PeerNode, Release} = gen_cnode_test_env:start_other_release_peer(otp_other_release),
     ct:log("this node OTP ~s, the peer OTP ~s", [erlang:system_info(otp_release), Release]),
     {ok, Kv} = start(T, {start, kv, #{preload => #{a => 1}}, [{name, otp_rel_kv}]}),
     {ok, _} = start(T, {start, counter, [], [{name, otp_rel_counter}]}),
@@ -1038,33 +1038,6 @@ release_probe(Node, Kv, I) ->
         [] -> ok;
         Failed -> {erlang:system_info(otp_release), Failed}
     end.
-
-%% The OTP 27 runtime of tools/otp27-chroot, when this is OTP 25 on the host
-%% and the chroot is there (as root): {Chroot, Erl}, else none.
-other_release_runtime() ->
-    Dir = os:getenv("GEN_CNODE_CHROOT", "/var/cache/gen_cnode/trixie"),
-    Chroot = os:find_executable("chroot", "/usr/sbin:/usr/bin:/sbin:/bin"),
-    case erlang:system_info(otp_release) =:= "25"
-        andalso Chroot =/= false
-        andalso filelib:is_regular(filename:join(Dir, "usr/bin/erl"))
-        andalso string:trim(os:cmd("id -u")) =:= "0" of
-        true -> {Chroot, Dir};
-        false -> none
-    end.
-
-start_other_release_peer(Name) ->
-    {Chroot, Dir} = other_release_runtime(),
-    Exec = {Chroot, [Dir, "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/bin:/bin",
-                     "LANG=C.UTF-8",
-                     "ERL_EPMD_PORT=" ++ integer_to_list(gen_cnode_test_env:epmd_port()),
-                     "/usr/bin/erl"]},
-    {ok, Peer, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
-                                    connection => standard_io, exec => Exec,
-                                    args => ["-hidden", "-setcookie",
-                                             atom_to_list(erlang:get_cookie())],
-                                    wait_boot => 30000}),
-    gen_cnode_test_env:track({os_pid, list_to_integer(peer:call(Peer, os, getpid, []))}),
-    {Peer, Node, peer:call(Peer, erlang, system_info, [otp_release])}.
 
 %%% Run on client peers
 

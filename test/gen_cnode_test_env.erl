@@ -27,7 +27,7 @@
 -export([init_suite/1, end_suite/1, stop_distribution/1,
          epmd_port/0, executable/0,
          os_alive/1,
-         start_peer/2,
+         start_peer/2, other_release_runtime/0, start_other_release_peer/1,
          stop_reaper/0, track/1, reap/0,
          wait_until/2,
          sanitizer_reports/1]).
@@ -175,6 +175,33 @@ start_peer(Name, Args) ->
                                     args => Args ++ ["-pa", TestDir, "-pa", Ebin],
                                     wait_boot => 30000}),
     {Peer, Node}.
+
+%% The OTP 27 runtime of tools/otp27-chroot, when this is OTP 25 on the host
+%% and the chroot is there (as root): {Chroot, Erl}, else none.
+other_release_runtime() ->
+    Dir = os:getenv("GEN_CNODE_CHROOT", "/var/cache/gen_cnode/trixie"),
+    Chroot = os:find_executable("chroot", "/usr/sbin:/usr/bin:/sbin:/bin"),
+    case erlang:system_info(otp_release) =:= "25"
+        andalso Chroot =/= false
+        andalso filelib:is_regular(filename:join(Dir, "usr/bin/erl"))
+        andalso string:trim(os:cmd("id -u")) =:= "0" of
+        true -> {Chroot, Dir};
+        false -> none
+    end.
+
+start_other_release_peer(Name) ->
+    {Chroot, Dir} = other_release_runtime(),
+    Exec = {Chroot, [Dir, "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/bin:/bin",
+                     "LANG=C.UTF-8",
+                     "ERL_EPMD_PORT=" ++ integer_to_list(epmd_port()),
+                     "/usr/bin/erl"]},
+    {ok, Peer, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
+                                    connection => standard_io, exec => Exec,
+                                    args => ["-hidden", "-setcookie",
+                                             atom_to_list(erlang:get_cookie())],
+                                    wait_boot => 30000}),
+    track({os_pid, list_to_integer(peer:call(Peer, os, getpid, []))}),
+    {Peer, Node, peer:call(Peer, erlang, system_info, [otp_release])}.
 
 %%% The reaper: stops, by pid, whatever a test case started.
 

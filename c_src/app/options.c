@@ -43,6 +43,8 @@ void options_usage(const char *prog)
            "                        NAME, with ARG (Erlang term syntax, default []) (repeatable)\n"
            "  --workers N           threads for blocking worker jobs (default: the CPUs usable;\n"
            "                        0: none)\n"
+           "  --connect NODE        connect to NODE at boot, and again whenever the connection\n"
+           "                        is lost (repeatable; other nodes are dialed on first send)\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --log-level LEVEL     error | warning | notice | info | debug: log lines of\n"
            "                        LEVEL and more severe ones (stderr; default info)\n"
@@ -94,7 +96,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL };
+           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -109,6 +111,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"load", required_argument, 0, O_LOAD},         {"start", required_argument, 0, O_START},
         {"workers", required_argument, 0, O_WORKERS},
         {"log-level", required_argument, 0, O_LOGLEVEL},
+        {"connect", required_argument, 0, O_CONNECT},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -197,12 +200,17 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             o->node.busy_poll_us = (int)v;
             break;
         case O_LOAD:
-        case O_START: {
-            const char *what = c == O_LOAD ? "--load" : "--start";
-            const char ***list = c == O_LOAD ? &o->loads : &o->starts;
-            size_t *n = c == O_LOAD ? &o->nloads : &o->nstarts;
+        case O_START:
+        case O_CONNECT: {
+            const char *what = c == O_LOAD ? "--load" : c == O_START ? "--start" : "--connect";
+            const char ***list = c == O_LOAD ? &o->loads : c == O_START ? &o->starts : &o->node.connect;
+            size_t *n = c == O_LOAD ? &o->nloads : c == O_START ? &o->nstarts : &o->node.nconnect;
             if (!*optarg) {
                 snprintf(err, errlen, "%s: give a value", what);
+                return -1;
+            }
+            if (c == O_CONNECT && (!strchr(optarg, '@') || strchr(optarg, '@') == optarg)) {
+                snprintf(err, errlen, "--connect %s: expected a node name, name@host", optarg);
                 return -1;
             }
             const char **grown = realloc(*list, (*n + 1) * sizeof *grown);
@@ -251,6 +259,7 @@ void options_free(options *o)
 {
     free(o->loads);
     free(o->starts);
-    o->loads = o->starts = NULL;
-    o->nloads = o->nstarts = 0;
+    free(o->node.connect);
+    o->loads = o->starts = o->node.connect = NULL;
+    o->nloads = o->nstarts = o->node.nconnect = 0;
 }

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define GEN_CNODE_API_MAJOR 1
-#define GEN_CNODE_API_MINOR 0
+#define GEN_CNODE_API_MINOR 1
 
 /* ------------------------------------------------------------------ terms */
 
@@ -277,26 +277,37 @@ int gcn_error(gcn_buf *reply, const char *what, gcn_term detail);
 /* -------------------------------------------------------------- sending */
 
 /* Send msg to `to`: a pid, a registered name (an atom: a server of this
- * node), or {Name, Node}. 0, or -1 when it cannot be delivered: no such
- * local name, or no connection to that node (the node does not dial out:
- * a peer must have connected first). Undeliverable messages are dropped, as
- * OTP's send drops them, and logged once. */
+ * node), or {Name, Node}. A node with no connection is connected to first,
+ * as OTP does (the message waits, in order, while it is). 0, or -1 when it
+ * cannot be delivered: no such local name, or a node that could not be
+ * reached a moment ago. Undeliverable messages are dropped, as OTP's send
+ * drops them, and logged once; so are those queued for a node that then
+ * cannot be reached. */
 int gcn_send(gcn_server *self, gcn_term to, gcn_term msg);
-/* Link to a pid of another, connected node: when either side stops, the
- * other gets the exit signal (as {'EXIT', Pid, Reason} when trapping
- * exits). 0, or -1 (not a pid, or a pid of this node: links between two
- * servers of one node are not kept). */
+/* Link to a pid of another node (connecting to it if need be): when either
+ * side stops, the other gets the exit signal (as {'EXIT', Pid, Reason}
+ * when trapping exits); if its node cannot be reached, or goes, the exit
+ * signal is noconnection. 0, or -1 (not a pid, or a pid of this node:
+ * links between two servers of one node are not kept). */
 int gcn_link(gcn_server *self, gcn_term pid);
 int gcn_unlink(gcn_server *self, gcn_term pid);
 /* Monitor a pid, of this node or another: {'DOWN', Ref, process, Pid,
  * Reason} arrives at handle_info when it stops; Reason is noproc for a pid
  * of this node that is not alive, noconnection when its node goes away or
- * is not connected (as OTP, that DOWN comes at once). The reference is
+ * cannot be reached (a node not connected is connected to first, as OTP
+ * does). The reference is
  * appended to ref (may be NULL), for gcn_demonitor. 0, or -1 (not a pid, or
  * out of memory). */
 int gcn_monitor(gcn_server *self, gcn_term pid, gcn_buf *ref);
 /* Take a monitor off: no DOWN for it will arrive. 1 if it was on, else 0. */
 int gcn_demonitor(gcn_server *self, gcn_term ref);
+
+/* Connect to node (name@host) if it is not connected or being connected to,
+ * as net_kernel:connect_node/1 but without waiting: sends to it wait for
+ * the connection meanwhile. 0 when connected or under way, -1 for a name
+ * that is not a node's, this node's own, or a node that could not be
+ * reached a moment ago (logged). [since 1.1] */
+int gcn_connect(gcn_server *self, const char *node);
 
 /* --------------------------------------------------------------- timers */
 

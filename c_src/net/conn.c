@@ -29,6 +29,7 @@ void conn_destroy(conn *c)
         close(c->fd);
     buffer_free(&c->in);
     buffer_free(&c->out);
+    buffer_free(&c->held);
     free(c);
 }
 

@@ -17,9 +17,12 @@
 #include "term.h"
 
 /* HANDSHAKE -> UP -> CLOSING -> DEAD. CLOSING: marked to close (nothing more
- * is read from it or queued to it), torn down by the node at its next safe
- * point; DEAD: socket closed, freed at the end of the turn (node.h). */
-enum conn_state { CONN_HANDSHAKE, CONN_UP, CONN_CLOSING, CONN_DEAD };
+ * is read from it), torn down by the node at its next safe point; DEAD:
+ * socket closed, freed at the end of the turn (node.h). One the node dials
+ * starts as DIALING (no socket yet: a dial thread looks it up and connects,
+ * dial.h); one whose attempt lost a simultaneous connect is WAITING, without
+ * a socket, for the peer's own connection to come up and take its queue. */
+enum conn_state { CONN_HANDSHAKE, CONN_UP, CONN_CLOSING, CONN_DEAD, CONN_DIALING, CONN_WAITING };
 
 typedef struct conn {
     int fd;
@@ -40,6 +43,15 @@ typedef struct conn {
     uint64_t bytes_in, bytes_out, messages_in, messages_out;
     term_atom_cache atoms;   /* atoms this peer sent that passed the checks (term.h) */
     size_t drain;            /* bytes of an oversized frame still to be read and dropped */
+    /* The node's attempt to reach this peer (dialed, or an accepted one that
+     * took a dial's place): what processes send the peer meanwhile is held,
+     * in order and framed, and goes out once the handshake is done; if the
+     * attempt fails, the peer is forgotten as if it had gone. */
+    int pending;
+    int superseded;          /* another connection to the peer took its place and queue */
+    buffer held;
+    unsigned long held_msgs;
+    uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
     int dirty;               /* queued on the node's flush list */
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */

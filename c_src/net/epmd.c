@@ -1,4 +1,4 @@
-/* epmd.c: ALIVE2 registration with epmd on 127.0.0.1; see epmd.h. */
+/* epmd.c: ALIVE2 registration with epmd on 127.0.0.1, and PORT_PLEASE2; see epmd.h. */
 #include "epmd.h"
 
 #include <arpa/inet.h>
@@ -15,6 +15,8 @@
 #define EPMD_ALIVE2_REQ    120
 #define EPMD_ALIVE2_RESP   121
 #define EPMD_ALIVE2_X_RESP 118
+#define EPMD_PORT_PLEASE2_REQ 122
+#define EPMD_PORT2_RESP    119
 #define EPMD_HIDDEN_NODE   72
 #define EPMD_PROTO_TCP     0
 #define DIST_VERSION_HIGH  6
@@ -116,4 +118,42 @@ int epmd_publish(const char *alive, int listen_port, uint32_t *creation, char *e
     struct timeval none = {0, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     return fd;
+}
+
+int epmd_port_please_request(const char *alive, unsigned char *req, size_t cap)
+{
+    size_t nlen = strlen(alive);
+    if (nlen == 0 || nlen > 255 || cap < 3 + nlen)
+        return -1;
+    req[0] = (unsigned char)((nlen + 1) >> 8);
+    req[1] = (unsigned char)(nlen + 1);
+    req[2] = EPMD_PORT_PLEASE2_REQ;
+    memcpy(req + 3, alive, nlen);
+    return (int)(3 + nlen);
+}
+
+int epmd_port_please_parse(const unsigned char *resp, size_t len, int *port, char *why, size_t whylen)
+{
+    /* 'w', result, then on success: port:16, node type, protocol,
+     * highest:16, lowest:16, name length:16, name, extra length:16, extra. */
+    if (len >= 1 && resp[0] != EPMD_PORT2_RESP) {
+        snprintf(why, whylen, "epmd sent something other than a port answer");
+        return -1;
+    }
+    if (len < 2)
+        return 0;
+    if (resp[1] != 0) {
+        snprintf(why, whylen, "epmd does not know it (not started, or gone)");
+        return -1;
+    }
+    if (len < 10)
+        return 0;
+    int highest = resp[6] << 8 | resp[7], lowest = resp[8] << 8 | resp[9];
+    if (resp[5] != EPMD_PROTO_TCP || highest < DIST_VERSION_HIGH || lowest > DIST_VERSION_HIGH) {
+        snprintf(why, whylen, "it speaks distribution versions %d to %d over protocol %d, not 6 over TCP",
+                 lowest, highest, resp[5]);
+        return -1;
+    }
+    *port = resp[2] << 8 | resp[3];
+    return 1;
 }

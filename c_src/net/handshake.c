@@ -1,4 +1,4 @@
-/* handshake.c: the accepting side of the distribution handshake; see handshake.h. */
+/* handshake.c: both sides of the distribution handshake; see handshake.h. */
 #include "handshake.h"
 
 #include <stdio.h>
@@ -51,13 +51,13 @@ static int set_peer_name(handshake *hs, const char *name, size_t n)
     return 0;
 }
 
-/* 's' "ok" then our 'N' challenge. */
-static int send_status_and_challenge(handshake *hs, buffer *out)
+/* 's' and the status (ok, ok_simultaneous), then our 'N' challenge. */
+static int send_status_and_challenge(handshake *hs, const char *status, buffer *out)
 {
     size_t nlen = strlen(hs->our_name);
     char pkt[1 + 8 + 4 + 4 + 2 + HANDSHAKE_MAX_NAME];
     uint64_t flags = HANDSHAKE_OUR_FLAGS;
-    if (send_packet(out, "sok", 3) < 0)
+    if (send_packet(out, status, strlen(status)) < 0)
         return -1;
     pkt[0] = 'N';
     put_u32(pkt + 1, (uint32_t)(flags >> 32));
@@ -96,7 +96,15 @@ static enum handshake_state on_name(handshake *hs, const char *p, size_t len, bu
         return fail(hs, why, whylen, "peer lacks flags mandatory since OTP 25");
     if (hs->state == HS_AWAIT_COMPLEMENT && !(hs->peer_flags & DFLAG_HANDSHAKE_23))
         return fail(hs, why, whylen, "peer is older than OTP 23");
-    if (send_status_and_challenge(hs, out) < 0)
+    /* A simultaneous connect: settled by the names, as OTP does. */
+    int dialing = hs->dialing ? hs->dialing(hs->dialing_ctx, hs->peer_name) : HS_NOT_DIALING;
+    if (dialing == HS_DIALING && strcmp(hs->our_name, hs->peer_name) > 0) {
+        hs->nok = 1;
+        send_packet(out, "snok", 4);
+        return fail(hs, why, whylen, "simultaneous connect: this node's own attempt goes on");
+    }
+    hs->simultaneous = dialing != HS_NOT_DIALING;
+    if (send_status_and_challenge(hs, hs->simultaneous ? "sok_simultaneous" : "sok", out) < 0)
         return fail(hs, why, whylen, "out of memory");
     return hs->state;
 }
@@ -131,6 +139,100 @@ static enum handshake_state on_reply(handshake *hs, const char *p, size_t len, b
     return hs->state;
 }
 
+/* ---- the initiating side ---- */
+
+int handshake_init_initiator(handshake *hs, const char *our_name, const char *cookie,
+                             uint32_t our_creation, uint32_t challenge, const char *peer_name,
+                             buffer *out)
+{
+    handshake_init(hs, our_name, cookie, our_creation, challenge);
+    size_t nlen = strlen(our_name), plen = strlen(peer_name);
+    if (nlen > HANDSHAKE_MAX_NAME || plen == 0 || plen > HANDSHAKE_MAX_NAME)
+        return -1;
+    memcpy(hs->peer_name, peer_name, plen + 1);
+    char pkt[1 + 8 + 4 + 2 + HANDSHAKE_MAX_NAME];
+    uint64_t flags = HANDSHAKE_OUR_FLAGS;
+    pkt[0] = 'N';
+    put_u32(pkt + 1, (uint32_t)(flags >> 32));
+    put_u32(pkt + 5, (uint32_t)flags);
+    put_u32(pkt + 9, our_creation);
+    put_u16(pkt + 13, (uint32_t)nlen);
+    memcpy(pkt + 15, our_name, nlen);
+    hs->state = HS_AWAIT_STATUS;
+    return send_packet(out, pkt, 15 + nlen);
+}
+
+static int status_is(const char *p, size_t len, const char *status)
+{
+    return len == 1 + strlen(status) && memcmp(p + 1, status, len - 1) == 0;
+}
+
+static enum handshake_state on_status(handshake *hs, const char *p, size_t len, buffer *out,
+                                      char *why, size_t whylen)
+{
+    if (len < 1 || p[0] != 's')
+        return fail(hs, why, whylen, "bad handshake status");
+    if (status_is(p, len, "ok") || status_is(p, len, "ok_simultaneous")) {
+        hs->state = HS_AWAIT_CHALLENGE;
+    } else if (status_is(p, len, "alive")) {
+        /* The peer still holds a connection to this node's name that this
+         * node does not have (an earlier run, or one gone unnoticed): tell it
+         * to drop that one for this attempt, as OTP does while it dials. */
+        if (send_packet(out, "strue", 5) < 0)
+            return fail(hs, why, whylen, "out of memory");
+        hs->state = HS_AWAIT_CHALLENGE;
+    } else if (status_is(p, len, "nok")) {
+        hs->nok = 1;
+        return fail(hs, why, whylen, "simultaneous connect: the peer's own attempt goes on");
+    } else if (status_is(p, len, "not_allowed")) {
+        return fail(hs, why, whylen, "the peer does not allow this node (net_kernel:allow/1)");
+    } else {
+        snprintf(why, whylen, "the peer refused the connection (status \"%.*s\")",
+                 (int)(len - 1 < 40 ? len - 1 : 40), p + 1);
+        hs->state = HS_FAILED;
+    }
+    return hs->state;
+}
+
+static enum handshake_state on_challenge(handshake *hs, const char *p, size_t len, buffer *out,
+                                         char *why, size_t whylen)
+{
+    if (len < 19 || p[0] != 'N')
+        return fail(hs, why, whylen, "bad handshake challenge");
+    size_t nlen = get_u16(p + 17);
+    if (19 + nlen != len)
+        return fail(hs, why, whylen, "bad handshake challenge");
+    if (nlen != strlen(hs->peer_name) || memcmp(p + 19, hs->peer_name, nlen) != 0) {
+        snprintf(why, whylen, "reached a node named %.*s instead", (int)(nlen < 200 ? nlen : 200), p + 19);
+        hs->state = HS_FAILED;
+        return HS_FAILED;
+    }
+    hs->peer_flags = get_u64(p + 1);
+    hs->peer_creation = get_u32(p + 13);
+    if ((hs->peer_flags & HANDSHAKE_REQUIRED_FLAGS) != HANDSHAKE_REQUIRED_FLAGS)
+        return fail(hs, why, whylen, "peer lacks flags mandatory since OTP 25");
+    unsigned char reply[1 + 4 + 16];
+    reply[0] = 'r';
+    put_u32((char *)reply + 1, hs->our_challenge);
+    handshake_digest(hs->cookie, get_u32(p + 9), reply + 5);
+    if (send_packet(out, (const char *)reply, sizeof reply) < 0)
+        return fail(hs, why, whylen, "out of memory");
+    hs->state = HS_AWAIT_ACK;
+    return hs->state;
+}
+
+static enum handshake_state on_ack(handshake *hs, const char *p, size_t len, char *why, size_t whylen)
+{
+    unsigned char expect[16];
+    if (len != 17 || p[0] != 'a')
+        return fail(hs, why, whylen, "bad challenge ack");
+    handshake_digest(hs->cookie, hs->our_challenge, expect);
+    if (memcmp(expect, p + 1, 16) != 0)
+        return fail(hs, why, whylen, "wrong cookie (the peer's ack does not match)");
+    hs->state = HS_UP;
+    return hs->state;
+}
+
 enum handshake_state handshake_packet(handshake *hs, const char *pkt, size_t len,
                                       buffer *out, char *why, size_t whylen)
 {
@@ -141,6 +243,12 @@ enum handshake_state handshake_packet(handshake *hs, const char *pkt, size_t len
         return on_complement(hs, pkt, len, why, whylen);
     case HS_AWAIT_REPLY:
         return on_reply(hs, pkt, len, out, why, whylen);
+    case HS_AWAIT_STATUS:
+        return on_status(hs, pkt, len, out, why, whylen);
+    case HS_AWAIT_CHALLENGE:
+        return on_challenge(hs, pkt, len, out, why, whylen);
+    case HS_AWAIT_ACK:
+        return on_ack(hs, pkt, len, why, whylen);
     default:
         return fail(hs, why, whylen, "handshake already over");
     }

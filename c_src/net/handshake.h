@@ -1,10 +1,16 @@
 /*
- * handshake.h: the accepting side of the Erlang distribution handshake
- * (protocol version 6, OTP 23+; the old 'n' name packet with its 'c'
- * complement is accepted too). Pure: it turns the peer's packets into our
- * packets and a verdict, and touches no socket, so that it can be tested
- * byte by byte. Owning the handshake is what lets the node advertise
+ * handshake.h: both sides of the Erlang distribution handshake (protocol
+ * version 6, OTP 23+; on the accepting side the old 'n' name packet with
+ * its 'c' complement is accepted too). Pure: it turns the peer's packets
+ * into our packets and a verdict, and touches no socket, so that it can be
+ * tested byte by byte. Owning the handshake is what lets the node advertise
  * DFLAG_DIST_MONITOR_NAME and so receive monitor requests (PROTOCOL.md).
+ *
+ * Simultaneous connects are settled as OTP settles them (net_kernel's
+ * accept_pending): when a node that is itself connecting to the peer
+ * accepts a connection from it, the node whose name compares greater keeps
+ * its own attempt (the other is told `nok`), and the smaller gives its own
+ * attempt up for the one it accepts (`ok_simultaneous`).
  */
 #ifndef GEN_CNODE_HANDSHAKE_H
 #define GEN_CNODE_HANDSHAKE_H
@@ -47,7 +53,19 @@
 
 #define HANDSHAKE_MAX_NAME 1023
 
-enum handshake_state { HS_AWAIT_NAME, HS_AWAIT_COMPLEMENT, HS_AWAIT_REPLY, HS_UP, HS_FAILED };
+/* Accepting: AWAIT_NAME -> (AWAIT_COMPLEMENT ->) AWAIT_REPLY -> UP.
+ * Initiating: AWAIT_STATUS -> AWAIT_CHALLENGE -> AWAIT_ACK -> UP. */
+enum handshake_state {
+    HS_AWAIT_NAME, HS_AWAIT_COMPLEMENT, HS_AWAIT_REPLY,
+    HS_AWAIT_STATUS, HS_AWAIT_CHALLENGE, HS_AWAIT_ACK,
+    HS_UP, HS_FAILED
+};
+
+/* The accepting side asks whether its node is itself connecting to the
+ * peer just named: HS_NOT_DIALING, HS_DIALING (still trying), or
+ * HS_YIELDED (its attempt was told nok: it waits for this one). */
+enum { HS_NOT_DIALING = 0, HS_DIALING = 1, HS_YIELDED = 2 };
+typedef int handshake_dialing_fn(void *ctx, const char *peer_name);
 
 typedef struct handshake {
     enum handshake_state state;
@@ -58,10 +76,20 @@ typedef struct handshake {
     uint64_t peer_flags;
     uint32_t peer_creation;
     char peer_name[HANDSHAKE_MAX_NAME + 1];
+    handshake_dialing_fn *dialing; /* accepting side; NULL: never dialing */
+    void *dialing_ctx;
+    int simultaneous; /* accepted with ok_simultaneous: the node gives its own attempt up */
+    int nok;          /* a simultaneous connect settled for the peer's attempt: this one ended */
 } handshake;
 
 void handshake_init(handshake *hs, const char *our_name, const char *cookie,
                     uint32_t our_creation, uint32_t challenge);
+
+/* The initiating side, towards peer_name: its name packet goes into out
+ * (with its 2-byte length). -1 when out of memory or the name is too long. */
+int handshake_init_initiator(handshake *hs, const char *our_name, const char *cookie,
+                             uint32_t our_creation, uint32_t challenge, const char *peer_name,
+                             buffer *out);
 
 /* Feed one packet (its 2-byte length already stripped). Packets to send,
  * each with its 2-byte length, are appended to out. Returns the new state;

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "dist.h"
+#include "dial.h"
 #include "epmd.h"
 #include "log.h"
 #include "busy_poll.h"
@@ -29,8 +30,11 @@
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define TIMER_MS 1000
-#define DROP_LOG_NODES 16      /* nodes whose undeliverable sends are logged apart */
+#define PEER_NOTES 16           /* nodes remembered for dropped sends and failed attempts */
 #define DROP_LOG_EVERY_MS 10000 /* at most one line per node this often */
+#define DIAL_TIMEOUT_MS 7000    /* reaching a node's socket (OTP's net_setuptime) */
+#define DIAL_RETRY_MS 1000      /* a node that could not be reached is not dialed again sooner */
+#define CONNECT_RETRY_MS 5000   /* --connect nodes: dialed again this long after losing them */
 #define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
 #define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
 #define DEFAULT_BUSY_POLL_US 100 /* the window while polling pays (--busy-poll) */
@@ -55,11 +59,19 @@ struct node {
     int nconns;
     process *probe;     /* asks each new peer's rex for its OTP release (a system process) */
     long long started_ms; /* for the stats' uptime */
-    struct dropped_to {   /* nodes sends to were dropped for lately (undeliverable) */
+    dialer *dialer;
+    uint64_t next_dial;
+    struct peer_note {    /* nodes sends to were dropped for, or that could not be reached */
         char node[HANDSHAKE_MAX_NAME + 1];
         long long logged_ms;
         unsigned long since; /* dropped since that was logged */
-    } dropped[DROP_LOG_NODES];
+        long long failed_ms; /* the last attempt to reach it failed then */
+    } notes[PEER_NOTES];
+    struct wanted {       /* --connect: kept connected */
+        char *node;
+        long long lost_ms;   /* when it was last found unconnected */
+    } *wanted;
+    size_t nwanted;
     char why[256];
 };
 
@@ -69,6 +81,7 @@ struct node {
  * frees. Nothing a callback or a send holds is ever freed under it. */
 
 static void conn_io_ready(loop *l, int fd, int events, void *data);
+static struct peer_note *note_for(node *n, const char *name, size_t len);
 
 /* Mark c to close at the next safe point; nothing more is read from it or
  * queued to it. Safe anywhere, inside a send or a callback included. level:
@@ -97,14 +110,36 @@ static int close_marked(node *n)
     for (conn *c = n->conns; c; c = c->next) {
         if (c->state != CONN_CLOSING)
             continue;
-        loop_unwatch(n->loop, c->fd);
-        close(c->fd);
-        c->fd = -1;
+        if (c->fd >= 0) {
+            loop_unwatch(n->loop, c->fd);
+            close(c->fd);
+            c->fd = -1;
+        }
+        if (c->pending && !c->superseded && c->hs.nok) {
+            /* Lost a simultaneous connect: the peer's attempt comes up and
+             * takes the queue (handshake_done), or the wait times out. */
+            log_debug("connecting to %s: %s", conn_peer(c), c->close_reason);
+            c->state = CONN_WAITING;
+            c->opened_ms = clock_ms();
+            continue;
+        }
         c->state = CONN_DEAD;
         if (c->was_up) {
             log_msg((enum log_level)c->close_level, "connection to %s closed: %s", conn_peer(c),
                     c->close_reason);
-            process_forget_node(n->procs, c->hs.peer_name, c->peer_len);
+            process_forget_node(n->procs, c->hs.peer_name, strlen(c->hs.peer_name));
+        } else if (c->superseded || c->hs.nok) {
+            log_debug("connection with %s given up: %s", conn_peer(c), c->close_reason);
+        } else if (c->pending) {
+            /* The peer could not be reached: what was held for it is
+             * dropped, and it is forgotten as if it had gone (DOWN and EXIT
+             * noconnection, held callers released). */
+            log_warning("cannot connect to %s: %s%s", conn_peer(c), c->close_reason,
+                        c->held_msgs ? "; what was queued for it is dropped" : "");
+            note_for(n, c->hs.peer_name, strlen(c->hs.peer_name))->failed_ms = clock_ms();
+            process_forget_node(n->procs, c->hs.peer_name, strlen(c->hs.peer_name));
+        } else if (c->close_level == LOG_INFO) { /* it went away before it was up */
+            log_info("connection attempt from %s ended: %s", conn_peer(c), c->close_reason);
         } else {
             log_warning("connection attempt from %s refused: %s", conn_peer(c), c->close_reason);
         }
@@ -149,7 +184,7 @@ static void mark_dirty(node *n, conn *c)
 
 static void flush(node *n, conn *c)
 {
-    if (c->state != CONN_UP && c->state != CONN_HANDSHAKE)
+    if ((c->state != CONN_UP && c->state != CONN_HANDSHAKE) || c->fd < 0)
         return;
     int progress;
     enum conn_io r = conn_flush(c, &progress);
@@ -197,25 +232,155 @@ static int after_turn(loop *l, void *data)
     return r;
 }
 
-/* ---- routing what processes send ---- */
+/* ---- routing what processes send ----
+ * A send to a node with no connection dials it (OTP's dist_auto_connect):
+ * the message, and whatever follows it, is held on the attempt in order
+ * and goes out once the handshake is done. What cannot go out at all is
+ * dropped and logged, never silently (undeliverable). */
 
-static conn *conn_to(node *n, term_view pid_or_ref)
+static int dial(node *n, const char *name, size_t len, int force, conn **out);
+
+/* What a pid's, reference's or node atom's node is remembered for: sends
+ * dropped lately (logged once per DROP_LOG_EVERY_MS) and the last failed
+ * attempt to reach it (not retried for DIAL_RETRY_MS). */
+static struct peer_note *find_note(node *n, const char *name, size_t len)
+{
+    for (int i = 0; i < PEER_NOTES; i++)
+        if (strlen(n->notes[i].node) == len && memcmp(n->notes[i].node, name, len) == 0)
+            return &n->notes[i];
+    return NULL;
+}
+
+/* The same, made if there is none (the least recently used gives way). */
+static struct peer_note *note_for(node *n, const char *name, size_t len)
+{
+    struct peer_note *slot = find_note(n, name, len);
+    if (slot)
+        return slot;
+    slot = &n->notes[0];
+    for (int i = 0; i < PEER_NOTES; i++) {
+        struct peer_note *d = &n->notes[i];
+        if (d->logged_ms + d->failed_ms < slot->logged_ms + slot->failed_ms)
+            slot = d; /* the least recently used gives way */
+    }
+    memset(slot, 0, sizeof *slot);
+    snprintf(slot->node, sizeof slot->node, "%.*s", (int)len, name);
+    return slot;
+}
+
+/* What a process sent that cannot go out: dropped, never silently. One
+ * warning per node per DROP_LOG_EVERY_MS names the node, what was dropped,
+ * why, and whether more were since the last line (a node that went away
+ * would otherwise log once per reply it misses). Returns -1 for the router. */
+static int undeliverable(node *n, const char *what, const char *dest, size_t len, const char *why)
+{
+    long long now = clock_ms();
+    struct peer_note *slot = note_for(n, dest, len);
+    slot->since++;
+    if (slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS)
+        return -1;
+    log_warning("%s dropped: %.*s %s%s", what, (int)len, dest, why,
+                slot->since > 1 ? "; more were, since the last such line" : "");
+    slot->logged_ms = now;
+    slot->since = 0;
+    return -1;
+}
+
+/* Where frames to c go: its output once it is up, else what it holds. */
+static buffer *outbox(conn *c) { return c->state == CONN_UP ? &c->out : &c->held; }
+
+static int names(const conn *c, const char *name, size_t len)
+{
+    return strlen(c->hs.peer_name) == len && memcmp(c->hs.peer_name, name, len) == 0;
+}
+
+/* Still trying to reach its peer: dialing, shaking hands, or waiting for
+ * the peer's own attempt after a simultaneous connect (also while that
+ * last is only marked: see close_marked). */
+static int trying(const conn *c)
+{
+    return c->pending && !c->superseded &&
+           (c->state == CONN_DIALING || c->state == CONN_HANDSHAKE || c->state == CONN_WAITING ||
+            (c->state == CONN_CLOSING && c->hs.nok));
+}
+
+/* An accepted connection whose peer has named itself and that is still
+ * shaking hands: what is sent to that peer can wait on it (which makes it
+ * the node's attempt to reach the peer) rather than dial a second one. */
+static int named_handshake(const conn *c)
+{
+    return c->state == CONN_HANDSHAKE && !c->superseded && !c->dial_id &&
+           (c->hs.state == HS_AWAIT_COMPLEMENT || c->hs.state == HS_AWAIT_REPLY);
+}
+
+/* The connection to node name: the established one, else the attempt to
+ * reach it, else one that was up and is closing (what is sent to it goes
+ * with it, as OTP drops what is sent while a connection goes down); NULL
+ * if there is none. */
+static conn *conn_for(node *n, const char *name, size_t len)
+{
+    conn *attempt = NULL, *closing = NULL;
+    for (conn *c = n->conns; c; c = c->next) {
+        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
+            return c;
+        if (!attempt && (trying(c) || named_handshake(c)) && names(c, name, len))
+            attempt = c;
+        else if (c->state == CONN_CLOSING && c->was_up && names(c, name, len))
+            closing = c;
+    }
+    return attempt ? attempt : closing;
+}
+
+/* Where what goes to the node of a pid, reference or node atom is queued:
+ * its connection, or the attempt to reach it, started here if need be and
+ * may_dial. NULL when it cannot go out, logged as `what` (NULL: not logged;
+ * the caller has OTP's answer, DOWN or EXIT noconnection, or the signal
+ * went with the node). */
+static conn *route_to_node(node *n, const char *name, size_t len, int may_dial, const char *what)
+{
+    conn *c = conn_for(n, name, len);
+    if (!c && !may_dial) {
+        return NULL;
+    } else if (c && c->state == CONN_CLOSING && !trying(c)) {
+        if (what && may_dial)
+            undeliverable(n, what, name, len, "is being disconnected");
+        return NULL;
+    } else if (!c && dial(n, name, len, 0, &c) < 0) {
+        if (what)
+            undeliverable(n, what, name, len, n->why);
+        return NULL;
+    } else if (c->state != CONN_UP && buffer_len(&c->held) > n->max_output) {
+        if (what)
+            undeliverable(n, what, name, len, "is being connected to, and too much is queued for it meanwhile");
+        return NULL;
+    }
+    if (c->state != CONN_UP)
+        c->pending = 1; /* it carries what waits for the peer now */
+    return c;
+}
+
+static conn *route_to(node *n, term_view pid_or_ref, int may_dial, const char *what)
 {
     const char *name;
     size_t len;
     if (process_term_node(pid_or_ref, &name, &len) < 0)
         return NULL;
-    for (conn *c = n->conns; c; c = c->next)
-        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
-            return c;
-    return NULL;
+    return route_to_node(n, name, len, may_dial, what);
 }
 
-/* A frame was (rc 0) or could not be (-1) appended to c's output. A peer
- * whose output passes the limit is marked to close, never closed here: this
- * runs inside a process's send. */
+/* A frame was (rc 0) or could not be (-1) appended to c's output, or to
+ * what it holds until it is up. A peer whose output passes the limit is
+ * marked to close, never closed here: this runs inside a process's send. */
 static int queued(node *n, conn *c, int rc)
 {
+    if (c->state != CONN_UP) {
+        if (rc < 0) {
+            log_error("out of memory: a message to %s dropped", conn_peer(c));
+            return -1;
+        }
+        c->held_msgs++;
+        return 0;
+    }
     if (rc < 0 || buffer_len(&c->out) > n->max_output) {
         if (rc < 0)
             conn_close(n, c, LOG_ERROR, "out of memory");
@@ -229,143 +394,114 @@ static int queued(node *n, conn *c, int rc)
     return 0;
 }
 
-/* What a process sent to a node that is not connected: dropped, never
- * silently. One warning per node per DROP_LOG_EVERY_MS names the node, what
- * was dropped, and how many since the last line (a node that went away
- * would otherwise log once per reply it misses). Returns -1 for the router. */
-static int undeliverable(node *n, const char *what, const char *dest, size_t len)
-{
-    long long now = clock_ms();
-    struct dropped_to *slot = &n->dropped[0];
-    for (int i = 0; i < DROP_LOG_NODES; i++) {
-        struct dropped_to *d = &n->dropped[i];
-        if (strlen(d->node) == len && memcmp(d->node, dest, len) == 0) {
-            slot = d;
-            goto found;
-        }
-        if (d->logged_ms < slot->logged_ms)
-            slot = d; /* the least recently logged gives way */
-    }
-    snprintf(slot->node, sizeof slot->node, "%.*s", (int)len, dest);
-    slot->logged_ms = 0;
-    slot->since = 0;
-found:
-    slot->since++;
-    if (slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS)
-        return -1;
-    log_warning("%s dropped: %.*s is not connected (this node does not dial out)%s", what, (int)len,
-                dest, slot->since > 1 ? "; more were, since the last such line" : "");
-    slot->logged_ms = now;
-    slot->since = 0;
-    return -1;
-}
-
-/* The same, for a pid or reference of the node. */
-static int undeliverable_to(node *n, const char *what, term_view pid_or_ref)
-{
-    const char *dest = "?";
-    size_t len = 1;
-    process_term_node(pid_or_ref, &dest, &len);
-    return undeliverable(n, what, dest, len);
-}
-
 static int route_send(void *ctx, term_view from, term_view to, term_view msg)
 {
     (void)from;
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_send(&c->out, to, msg)) : undeliverable_to(n, "a message", to);
+    conn *c = route_to(n, to, 1, "a message");
+    return c ? queued(n, c, dist_encode_send(outbox(c), to, msg)) : -1;
 }
 
 static int route_send_alias(void *ctx, term_view from, term_view alias, term_view msg)
 {
     node *n = ctx;
-    conn *c = conn_to(n, alias);
+    conn *c = route_to(n, alias, 1, "a reply");
     if (!c)
-        return undeliverable_to(n, "a reply", alias);
-    if (!(c->flags & DFLAG_ALIAS)) { /* no alias support: the reply goes nowhere it is awaited */
+        return -1;
+    if (c->state == CONN_UP && !(c->flags & DFLAG_ALIAS)) { /* the reply goes nowhere it is awaited */
         log_warning("a reply to an alias dropped: %s does not take aliases", conn_peer(c));
         return -1;
     }
-    return queued(n, c, dist_encode_alias_send(&c->out, from, alias, msg));
+    return queued(n, c, dist_encode_alias_send(outbox(c), from, alias, msg));
 }
 
 static int route_monitor_exit(void *ctx, term_view watched, term_view watcher, term_view ref,
                               term_view reason)
 {
     node *n = ctx;
-    conn *c = conn_to(n, watcher);
-    return c ? queued(n, c, dist_encode_monitor_exit(&c->out, watched, watcher, ref, reason))
-             : undeliverable_to(n, "a DOWN message", watcher);
+    conn *c = route_to(n, watcher, 1, "a DOWN message");
+    return c ? queued(n, c, dist_encode_monitor_exit(outbox(c), watched, watcher, ref, reason)) : -1;
 }
 
 static int route_link(void *ctx, term_view from, term_view to)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_link(&c->out, from, to)) : undeliverable_to(n, "a link", to);
+    conn *c = route_to(n, to, 1, NULL); /* failing: the linker gets noconnection (process.c) */
+    return c ? queued(n, c, dist_encode_link(outbox(c), from, to)) : -1;
 }
 
 static int route_exit(void *ctx, term_view from, term_view to, term_view reason)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_exit(&c->out, from, to, reason))
-             : undeliverable_to(n, "an exit signal", to);
+    conn *c = route_to(n, to, 1, "an exit signal");
+    return c ? queued(n, c, dist_encode_exit(outbox(c), from, to, reason)) : -1;
 }
 
 static int route_unlink_ack(void *ctx, term_view id, term_view from, term_view to)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_unlink_ack(&c->out, id, from, to)) : -1; /* went with the node */
+    conn *c = route_to(n, to, 0, NULL); /* none: it went with the node */
+    return c ? queued(n, c, dist_encode_unlink_ack(outbox(c), id, from, to)) : -1;
 }
 
 static int route_reg_send(void *ctx, term_view from, term_view name, term_view node_atom, term_view msg)
 {
     node *n = ctx;
-    const char *nd;
-    size_t len;
+    const char *nd, *nm = "?";
+    size_t len, nmlen = 1;
     int i = 0;
     if (term_atom(node_atom, &i, &nd, &len) < 0)
         return -1;
-    for (conn *c = n->conns; c; c = c->next)
-        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, nd, len) == 0)
-            return queued(n, c, dist_encode_reg_send(&c->out, from, name, msg));
-    const char *nm = "?";
-    size_t nmlen = 1;
     char what[300];
     i = 0;
     term_atom(name, &i, &nm, &nmlen);
     snprintf(what, sizeof what, "a message to %.*s", (int)(nmlen < 255 ? nmlen : 255), nm);
-    return undeliverable(n, what, nd, len);
+    conn *c = route_to_node(n, nd, len, 1, what);
+    return c ? queued(n, c, dist_encode_reg_send(outbox(c), from, name, msg)) : -1;
 }
 
 static int route_unlink(void *ctx, term_view id, term_view from, term_view to)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_unlink_id(&c->out, id, from, to)) : -1; /* the link went with the node */
+    conn *c = route_to(n, to, 0, NULL); /* none: the link went with the node */
+    return c ? queued(n, c, dist_encode_unlink_id(outbox(c), id, from, to)) : -1;
 }
 
 static int route_monitor(void *ctx, term_view from, term_view to, term_view ref)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_monitor(&c->out, from, to, ref)) : -1; /* DOWN noconnection (process.c) */
+    conn *c = route_to(n, to, 1, NULL); /* failing: DOWN noconnection (process.c) */
+    return c ? queued(n, c, dist_encode_monitor(outbox(c), from, to, ref)) : -1;
 }
 
 static int route_demonitor(void *ctx, term_view from, term_view to, term_view ref)
 {
     node *n = ctx;
-    conn *c = conn_to(n, to);
-    return c ? queued(n, c, dist_encode_demonitor(&c->out, from, to, ref)) : -1; /* went with the node */
+    conn *c = route_to(n, to, 0, NULL); /* none: the monitor went with the node */
+    return c ? queued(n, c, dist_encode_demonitor(outbox(c), from, to, ref)) : -1;
 }
 
 static int route_release(void *ctx, term_view pid)
 {
-    conn *c = conn_to(ctx, pid);
-    return c ? c->otp_release : 0;
+    const char *name;
+    size_t len;
+    if (process_term_node(pid, &name, &len) < 0)
+        return 0;
+    conn *c = conn_for(ctx, name, len);
+    return c && c->state == CONN_UP ? c->otp_release : 0;
+}
+
+static int route_connect(void *ctx, const char *name, size_t len)
+{
+    node *n = ctx;
+    conn *c = conn_for(n, name, len);
+    if (c && c->state != CONN_CLOSING)
+        return 0;
+    if (dial(n, name, len, 1, &c) < 0) {
+        log_warning("cannot connect to %.*s: %s", (int)len, name, n->why);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the peer's release ----
@@ -417,6 +553,140 @@ static void probe_message(process *self, term_view msg)
 
 static const process_behaviour probe_behaviour = {.message = probe_message};
 
+/* ---- dialing out ----
+ * A node is dialed when something is sent to it with no connection up
+ * (route_to_node), when --connect names it, or on request (process_connect).
+ * The dial thread finds its port and connects (dial.h); the handshake then
+ * runs here, on the loop, as on an accepted connection. The attempt is a
+ * conn from the start, so that what is sent meanwhile is held on it, in
+ * order; it fails, closing and forgetting the peer, only at a safe point
+ * (node.h, LIFETIMES). */
+
+/* c takes over the attempt o: o's queue goes after c's own, and o is given
+ * up quietly (its dial thread's socket, if one comes, is closed). */
+static void take_over(node *n, conn *c, conn *o, const char *why)
+{
+    if (buffer_len(&o->held) && buffer_append(&c->held, buffer_head(&o->held), buffer_len(&o->held)) < 0)
+        log_error("out of memory: what was queued for %s is dropped", conn_peer(o));
+    else
+        c->held_msgs += o->held_msgs;
+    buffer_free(&o->held);
+    o->held_msgs = 0;
+    c->pending = 1;
+    o->superseded = 1;
+    if (o->state == CONN_WAITING || o->state == CONN_DIALING) {
+        o->state = CONN_CLOSING; /* no socket: close_marked only marks it dead */
+        snprintf(o->close_reason, sizeof o->close_reason, "%s", why);
+        n->closing = 1;
+    } else {
+        conn_close(n, o, LOG_DEBUG, why);
+    }
+}
+
+/* The accepting side of a handshake asks whether this node is reaching the
+ * peer too (handshake.h). When it yields (the handshake answers
+ * ok_simultaneous), the accepted connection takes its attempt's place. */
+static int dialing(void *ctx, const char *peer)
+{
+    conn *c = ctx;
+    node *n = c->owner;
+    size_t len = strlen(peer);
+    for (conn *o = n->conns; o; o = o->next) {
+        if (o == c || !trying(o) || !names(o, peer, len))
+            continue;
+        int yielded = o->state == CONN_WAITING || o->state == CONN_CLOSING;
+        if (yielded || strcmp(n->cfg.name, peer) < 0) /* this one goes on: ok_simultaneous */
+            take_over(n, c, o, "simultaneous connect: the peer's attempt goes on");
+        return yielded ? HS_YIELDED : HS_DIALING;
+    }
+    return HS_NOT_DIALING;
+}
+
+/* Start an attempt to reach node name, unless one failed in the last
+ * DIAL_RETRY_MS (force: regardless). 0 with *out, or -1 with n->why. */
+static int dial(node *n, const char *name, size_t len, int force, conn **out)
+{
+    long long now = clock_ms();
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !memchr(name, '@', len) || memchr(name, '\0', len)) {
+        snprintf(n->why, sizeof n->why, "is not a node name this node can reach");
+        return -1;
+    }
+    if (strlen(n->cfg.name) == len && memcmp(n->cfg.name, name, len) == 0) {
+        snprintf(n->why, sizeof n->why, "is this node");
+        return -1;
+    }
+    if (n->cfg.no_dial) {
+        snprintf(n->why, sizeof n->why, "is not connected (this node is set not to connect out)");
+        return -1;
+    }
+    struct peer_note *note = find_note(n, name, len);
+    if (!force && note && note->failed_ms && now - note->failed_ms < DIAL_RETRY_MS) {
+        snprintf(n->why, sizeof n->why, "could not be reached %lld ms ago (tried again after %d ms)",
+                 now - note->failed_ms, DIAL_RETRY_MS);
+        return -1;
+    }
+    char peer[HANDSHAKE_MAX_NAME + 1];
+    memcpy(peer, name, len);
+    peer[len] = '\0';
+    uint32_t challenge;
+    conn *c = conn_create(-1, now);
+    if (!c || getrandom(&challenge, sizeof challenge, 0) != sizeof challenge ||
+        handshake_init_initiator(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge, peer,
+                                 &c->out) < 0) {
+        conn_destroy(c);
+        snprintf(n->why, sizeof n->why, "out of memory");
+        return -1;
+    }
+    c->owner = n;
+    c->state = CONN_DIALING;
+    c->pending = 1;
+    c->dial_id = ++n->next_dial;
+    if (dialer_start(n->dialer, peer, c->dial_id, DIAL_TIMEOUT_MS) < 0) {
+        conn_destroy(c);
+        snprintf(n->why, sizeof n->why, "is not connected, and no more attempts can run at once (%d)",
+                 DIAL_MAX_ATTEMPTS);
+        return -1;
+    }
+    log_info("connecting to %s", peer);
+    c->next = n->conns;
+    n->conns = c;
+    *out = c;
+    return 0;
+}
+
+/* Dial threads finished: their sockets start their handshakes, their
+ * failures close their attempts (at the safe point, as every close). */
+static void dials_ready(loop *l, int fd, int events, void *data)
+{
+    (void)fd;
+    (void)events;
+    node *n = data;
+    dial_result r;
+    while (dialer_next(n->dialer, &r)) {
+        conn *c = n->conns;
+        while (c && !(c->state == CONN_DIALING && c->dial_id == r.id))
+            c = c->next;
+        if (!c) { /* given up meanwhile */
+            if (r.fd >= 0)
+                close(r.fd);
+            continue;
+        }
+        if (r.fd < 0) {
+            conn_close(n, c, LOG_WARNING, r.why);
+            continue;
+        }
+        if (loop_watch(l, r.fd, LOOP_READ, conn_io_ready, c) < 0) {
+            close(r.fd);
+            conn_close(n, c, LOG_WARNING, "cannot watch its socket");
+            continue;
+        }
+        c->fd = r.fd;
+        c->state = CONN_HANDSHAKE;
+        c->opened_ms = c->read_ms = c->write_ms = clock_ms();
+        mark_dirty(n, c); /* its name packet */
+    }
+}
+
 /* ---- reading ---- */
 
 static void handshake_done(node *n, conn *c)
@@ -424,15 +694,34 @@ static void handshake_done(node *n, conn *c)
     /* The old connection is torn down (and its peer forgotten) at the end of
      * this turn, before anything is read on the new one: the peer sends
      * nothing before our ack, which leaves at the end of this turn too. */
-    for (conn *o = n->conns; o; o = o->next)
-        if (o != c && o->state == CONN_UP && strcmp(o->hs.peer_name, c->hs.peer_name) == 0)
+    for (conn *o = n->conns; o; o = o->next) {
+        if (o == c || strcmp(o->hs.peer_name, c->hs.peer_name) != 0)
+            continue;
+        if (o->state == CONN_UP)
             conn_close(n, o, LOG_INFO, "replaced by a new connection from the same node");
+        else if (trying(o))
+            take_over(n, c, o, "the peer's own connection came up");
+    }
+    /* What was held for the peer goes out first, in the order it was sent,
+     * right after the handshake's last packet. */
+    if (buffer_len(&c->held)) {
+        if (buffer_append(&c->out, buffer_head(&c->held), buffer_len(&c->held)) < 0) {
+            conn_close(n, c, LOG_ERROR, "out of memory");
+            return;
+        }
+        c->messages_out += c->held_msgs;
+        mark_dirty(n, c);
+        n->sent = 1;
+    }
+    buffer_free(&c->held);
+    c->held_msgs = 0;
+    c->pending = 0;
     c->state = CONN_UP;
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
     c->up_ms = clock_ms();
-    log_info("connected to %s", c->hs.peer_name);
+    log_info("connected to %s%s", c->hs.peer_name, c->dial_id ? " (dialed)" : "");
     ask_release(n, c);
 }
 
@@ -542,7 +831,10 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         return;
     enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
     if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
-        conn_close(n, c, LOG_INFO, r == CONN_IO_EOF ? "peer closed the connection" : "read failed");
+        const char *why = r == CONN_IO_EOF ? "peer closed the connection" : "read failed";
+        if (c->hs.state == HS_AWAIT_ACK) /* an OTP node closes on a digest that does not match */
+            why = "the peer closed the connection after our challenge reply (a wrong cookie?)";
+        conn_close(n, c, LOG_INFO, why);
         return;
     }
     if (r == CONN_IO_OK) {
@@ -606,6 +898,8 @@ int node_accept(node *n, int fd)
         return -1;
     }
     handshake_init(&c->hs, n->cfg.name, n->cfg.cookie, n->creation, challenge);
+    c->hs.dialing = dialing;
+    c->hs.dialing_ctx = c;
     c->next = n->conns;
     n->conns = c;
     return 0;
@@ -653,6 +947,9 @@ static void every_second(loop *l, void *data)
         n->nconns += c->state != CONN_DEAD;
         if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             conn_close(n, c, LOG_WARNING, "handshake timed out");
+        } else if (c->state == CONN_WAITING && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
+            c->hs.nok = 0; /* a failure now, not a wait */
+            conn_close(n, c, LOG_WARNING, "simultaneous connect: the peer's own attempt never came up");
         } else if (c->state == CONN_UP && now - c->read_ms > tick_ms) {
             snprintf(n->why, sizeof n->why, "peer silent for %d s (net_ticktime)", n->cfg.ticktime);
             conn_close(n, c, LOG_WARNING, n->why);
@@ -663,6 +960,16 @@ static void every_second(loop *l, void *data)
                    buffer_len(&c->out) == 0 && dist_encode_tick(&c->out) == 0) {
             mark_dirty(n, c);
         }
+    }
+    for (size_t i = 0; i < n->nwanted; i++) {
+        struct wanted *w = &n->wanted[i];
+        conn *c;
+        if (conn_for(n, w->node, strlen(w->node)))
+            w->lost_ms = 0;
+        else if (!w->lost_ms)
+            w->lost_ms = now;
+        else if (now - w->lost_ms >= CONNECT_RETRY_MS && dial(n, w->node, strlen(w->node), 1, &c) == 0)
+            w->lost_ms = 0;
     }
 }
 
@@ -905,7 +1212,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
                              .exit = route_exit, .unlink_ack = route_unlink_ack,
                              .release = route_release, .reg_send = route_reg_send,
                              .unlink = route_unlink, .monitor = route_monitor,
-                             .demonitor = route_demonitor};
+                             .demonitor = route_demonitor, .connect = route_connect};
     n->procs = process_table_create(cfg->name, n->creation, &router);
     if (!n->procs || !(n->probe = process_spawn(n->procs, &probe_behaviour, n))) {
         snprintf(err, errlen, "out of memory");
@@ -933,6 +1240,26 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot watch descriptors: %s", strerror(errno));
         goto fail;
     }
+    n->dialer = dialer_create();
+    if (!n->dialer || loop_watch(n->loop, dialer_fd(n->dialer), LOOP_READ, dials_ready, n) < 0) {
+        snprintf(err, errlen, "cannot set up dialing out: %s", strerror(errno));
+        goto fail;
+    }
+    if (cfg->nconnect && !(n->wanted = calloc(cfg->nconnect, sizeof *n->wanted))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nconnect; i++) {
+        conn *c;
+        if (!(n->wanted[i].node = strdup(cfg->connect[i]))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        n->nwanted++;
+        if (!conn_for(n, cfg->connect[i], strlen(cfg->connect[i])) &&
+            dial(n, cfg->connect[i], strlen(cfg->connect[i]), 1, &c) < 0)
+            log_warning("--connect %s: %s", cfg->connect[i], n->why);
+    }
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
     set_busy_poll(n->loop, cfg);
@@ -957,6 +1284,10 @@ void node_destroy(node *n)
         n->conns = c->next;
         conn_destroy(c);
     }
+    dialer_destroy(n->dialer); /* attempts in flight cancelled, their threads waited for */
+    for (size_t i = 0; i < n->nwanted; i++)
+        free(n->wanted[i].node);
+    free(n->wanted);
     if (n->procs)
         process_table_stop_workers(n->procs); /* queued jobs dropped, running ones waited for */
     process_table_destroy(n->procs);

@@ -6,6 +6,14 @@
  * closes, if asked). One thread and one event loop serve every peer: a slow
  * or vanished peer only ever holds up itself.
  *
+ * Outgoing connections: anything a process sends to a node with no
+ * connection dials it (as OTP's dist_auto_connect), and so do --connect
+ * and process_connect; what is sent meanwhile is held on the attempt and
+ * goes out in order once it is up. An attempt that fails is a peer gone:
+ * what it held is dropped (logged) and the processes forget the peer (DOWN
+ * and EXIT noconnection). A node that could not be reached is not dialed
+ * again for a second; sends to it meanwhile are dropped and logged.
+ *
  * LIFETIMES (with process.h's, the rule everything on the loop follows):
  * a connection is never closed, and its peer never forgotten, while code up
  * the stack may hold it. Closing only marks it (a peer that stops reading,
@@ -45,7 +53,11 @@ typedef struct node_config {
     int unpublished;         /* do not register with epmd (tests, fuzzing) */
     int no_listen;           /* unpublished: no listening socket either (node_accept) */
     uint32_t creation;       /* unpublished: this creation (0: a random one) */
+    int no_dial;             /* never connect out: sends to unconnected nodes are dropped
+                                (tests and fuzzing, which must not reach real nodes) */
     int workers;             /* threads for blocking jobs (0: no pool; gcn_submit fails) */
+    const char **connect;    /* nodes to connect to at boot and keep connected (--connect) */
+    size_t nconnect;
 } node_config;
 
 typedef struct node node;

@@ -301,16 +301,8 @@ int gcn_send(gcn_server *self, gcn_term to, gcn_term msg)
         process_send(self->self, to, msg); /* a dead local pid drops it, as OTP's send does */
         return 0;
     }
-    if (type == GCN_PID) {
-        if (process_send(self->self, to, msg) == 0)
-            return 0;
-        const char *nd = "?";
-        size_t ndlen = 1;
-        process_term_node(to, &nd, &ndlen);
-        log_warning("%s: gcn_send: a message to a pid of %.*s dropped: that node is not connected "
-                    "(this node does not dial out)", self->cb->name, (int)ndlen, nd);
-        return -1;
-    }
+    if (type == GCN_PID) /* what cannot go out is logged by the node, once per node and interval */
+        return process_send(self->self, to, msg);
     if (type == GCN_ATOM) {
         process *p = process_resolve(t, to);
         if (p)
@@ -351,6 +343,13 @@ int gcn_link(gcn_server *self, gcn_term pid)
     if (gcn_type(pid) != GCN_PID || on_this_node(self, pid))
         return -1; /* links between two processes of this node are not kept */
     return process_link(self->self, pid, 1);
+}
+
+int gcn_connect(gcn_server *self, const char *node)
+{
+    if (!node)
+        return -1;
+    return process_connect(process_table_of(self->self), node, strlen(node));
 }
 
 int gcn_unlink(gcn_server *self, gcn_term pid)

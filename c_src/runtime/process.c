@@ -604,18 +604,47 @@ int process_trap_exit(const process *p) { return p->trap_exit; }
 void process_set_system(process *p) { p->system = 1; }
 int process_is_system(const process *p) { return p->system; }
 
+/* A link asked for to a pid whose node cannot be reached: as OTP's
+ * link/1, the linker gets the exit signal noconnection at once (queued as
+ * a message when it traps exits, so no behaviour runs under the caller). */
+static void link_unreachable(process *p, term_view other)
+{
+    term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
+    if (p->system)
+        return;
+    if (!p->trap_exit) {
+        process_exit(p, noconnection);
+        return;
+    }
+    size_t len = 2 + 6 + other.len + noconnection.len;
+    char *m = malloc(len);
+    if (m) {
+        m[0] = 104; m[1] = 3;
+        m[2] = 119; m[3] = 4; memcpy(m + 4, "EXIT", 4);
+        memcpy(m + 8, other.ptr, other.len);
+        memcpy(m + 8 + other.len, noconnection.ptr, noconnection.len);
+    }
+    if (!m || queue_mail(p->table, p->num, (term_view){m, len}) < 0)
+        process_exit(p, (term_view){killed_atom, sizeof killed_atom});
+    free(m);
+}
+
 int process_link(process *p, term_view other, int notify)
 {
     int added;
     ml_record *r = ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added);
     if (!r)
         return -1;
-    if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0) {
-        if (added) /* the other side never heard of it: no link is kept */
-            ml_remove(p->table->ml, &p->links, r);
-        return -1;
+    if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0 && added) {
+        ml_remove(p->table->ml, &p->links, r); /* the other side never heard of it */
+        link_unreachable(p, other);
     }
     return 0;
+}
+
+int process_connect(process_table *t, const char *node, size_t len)
+{
+    return t->router.connect ? t->router.connect(t->router.ctx, node, len) : -1;
 }
 
 /* Remove the link to other; 1 if there was one. */

@@ -77,6 +77,9 @@ typedef struct process_router {
      * remote one (process_watch). */
     int (*monitor)(void *ctx, term_view from, term_view to, term_view ref);
     int (*demonitor)(void *ctx, term_view from, term_view to, term_view ref);
+    /* Start connecting to node (name, len bytes of UTF-8) if it is not
+     * connected or being connected to: 0, or -1 (logged). Optional. */
+    int (*connect)(void *ctx, const char *node, size_t len);
 } process_router;
 
 /* What a process does with what it receives. */
@@ -129,8 +132,12 @@ int process_is_system(const process *p);
 void process_exit_signal(process *p, term_view from, term_view reason, int via_link);
 
 /* Links with remote processes. process_link also tells the other side when
- * notify is set (a link this side asked for). */
+ * notify is set (a link this side asked for); when that side's node cannot
+ * be reached, no link is kept and p gets the exit signal noconnection, as
+ * OTP's link/1 gives it. 0, or -1 when out of memory. */
 int process_link(process *p, term_view other, int notify);
+/* Connect to node (the router's connect): 0, or -1. */
+int process_connect(process_table *t, const char *node, size_t len);
 void process_unlink(process *p, term_view other);
 /* Remove p's link to other and tell the other side (UNLINK_ID). */
 int process_unlink_remote(process *p, term_view other);

@@ -97,6 +97,14 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
             gcn_build(reply, "{error, out_of_memory}");
         return GCN_REPLY;
     }
+    char node[GCN_ATOM_MAX];
+    if (gcn_match(req, "{connect, ~a}", node)) {
+        if (gcn_connect(self, node) == 0)
+            gcn_build(reply, "ok");
+        else
+            gcn_build(reply, "{error, {cannot_connect, ~a}}", node);
+        return GCN_REPLY;
+    }
     char op[MAXATOMLEN_UTF8], module[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8] = "";
     int i = 0, arity;
     term_view mod_term, arg, opts;

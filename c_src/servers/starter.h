@@ -9,6 +9,10 @@
  * one, runs after the reply is on its way and before its first message.
  * It knows servers only by their gcn_module.
  *
+ * It connects the node to another on request, as net_kernel:connect_node/1
+ * without the wait (sends to that node wait for the connection meanwhile):
+ *   call {connect, Node}                   ok, or {error, {cannot_connect, Node}}
+ *
  * It also answers for the node's figures:
  *   call stats    #{node => Node, uptime_ms => N, processes => N,
  *                   servers => N (gen_servers, the node's own included),

@@ -67,6 +67,36 @@ defmodule GenCnode.ModulesTest do
     GenCnodeTest.stop_cnode(owner, log)
   end
 
+  test "the README's connecting to other nodes: the C node dials a peer" do
+    {owner, node, log} = start_node("connecting")
+    name = :"readme_other#{System.unique_integer([:positive])}"
+
+    {:ok, peer, other} =
+      :peer.start(%{
+        name: name,
+        host: ~c"127.0.0.1",
+        longnames: true,
+        connection: :standard_io,
+        args: [~c"-setcookie", Atom.to_charlist(Node.get_cookie())]
+      })
+
+    on_exit(fn -> if Process.alive?(peer), do: :peer.stop(peer) end)
+    refute node in :peer.call(peer, :erlang, :nodes, [:hidden])
+
+    code =
+      readme_lines("### Connecting to other nodes")
+      |> String.replace(~s(:"kv@127.0.0.1"), inspect(node))
+      |> String.replace(~s(:"b@127.0.0.1"), inspect(other))
+
+    {_, binding} = Code.eval_string(code)
+    assert binding[:other] == other
+    GenCnodeTest.wait_until(fn -> node in :peer.call(peer, :erlang, :nodes, [:hidden]) end, 5000)
+    assert :ok == :peer.call(peer, :gen_server, :call, [{:kv, node}, {:put, :dialed, true}])
+    assert {:error, {:cannot_connect, :nonode}} == GenServer.call({:gen_cnode, node}, {:connect, :nonode})
+    :peer.stop(peer)
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
   test "the README's ticket module, driven by the README's own lines" do
     {owner, node, log} = start_node("readme")
     code = String.replace(readme_lines(), ~s(:"kv@127.0.0.1"), inspect(node))

@@ -1,13 +1,17 @@
 /*
- * fuzz_handshake.c: the accepting side of the distribution handshake
- * (handshake.c) fed arbitrary packets. The input is a sequence of packets,
- * each [u16 length][bytes]; a packet that starts with 'r' and is as long as
- * a challenge reply may have its digest made right (when the input's first
- * byte is odd), so that the fuzzer also gets past the cookie. Checked:
+ * fuzz_handshake.c: either side of the distribution handshake (handshake.c)
+ * fed arbitrary packets. The input's first byte chooses: bit 0, whether a
+ * packet that carries the digest of our challenge (a challenge reply 'r'
+ * when accepting, an ack 'a' when initiating) has it made right, so that
+ * the fuzzer also gets past the cookie; bit 1, the initiating side; bits
+ * 2-3, what the accepting side's node says of its own attempt to reach the
+ * peer (not dialing, dialing, yielded: a simultaneous connect). Then a
+ * sequence of packets, each [u16 length][bytes]. Checked:
  *   - the state only moves forward, and ends in HS_UP or HS_FAILED for good;
  *   - what the handshake writes is whole 2-byte-length packets;
  *   - HS_UP only after a digest of our challenge with our cookie, with a
- *     peer name that is a NUL-terminated name@host and the mandatory flags.
+ *     peer name that is a NUL-terminated name@host (the one dialed, when
+ *     initiating) and the mandatory flags.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +27,17 @@ static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_handshake: %s\n", what);
     abort();
+}
+
+#define DIALED "p@127.0.0.1"
+
+static int dialing_answer;
+static int dialing(void *ctx, const char *peer)
+{
+    (void)ctx;
+    if (!strchr(peer, '@'))
+        fail("asked about a malformed peer name");
+    return dialing_answer;
 }
 
 static void check_output(const buffer *out)
@@ -42,9 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buffer out = {0};
     char why[256] = "";
     int fix_digest = size > 0 && (data[0] & 1);
+    int initiator = size > 0 && (data[0] & 2);
+    dialing_answer = size > 0 ? (data[0] >> 2) % 3 : 0;
     size_t at = size > 0 ? 1 : 0;
     int digest_right = 0;
-    handshake_init(&hs, "kv@127.0.0.1", COOKIE, 7, CHALLENGE);
+    char digest_tag = initiator ? 'a' : 'r';
+    size_t digest_len = initiator ? 17 : 21, digest_at = initiator ? 1 : 5;
+    if (initiator) {
+        if (handshake_init_initiator(&hs, "kv@127.0.0.1", COOKIE, 7, CHALLENGE, DIALED, &out) < 0)
+            fail("cannot start initiating");
+        check_output(&out);
+    } else {
+        handshake_init(&hs, "kv@127.0.0.1", COOKIE, 7, CHALLENGE);
+        hs.dialing = dialing;
+    }
     enum handshake_state last = hs.state;
     while (at + 2 <= size) {
         size_t len = get_u16((const char *)data + at);
@@ -54,11 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *pkt = malloc(len ? len : 1); /* exactly the packet: overreads are seen */
         memcpy(pkt, data + at, len);
         at += len;
-        if (fix_digest && len == 21 && pkt[0] == 'r')
-            handshake_digest(COOKIE, CHALLENGE, (unsigned char *)pkt + 5);
+        if (fix_digest && len == digest_len && pkt[0] == digest_tag)
+            handshake_digest(COOKIE, CHALLENGE, (unsigned char *)pkt + digest_at);
         unsigned char expect[16];
         handshake_digest(COOKIE, CHALLENGE, expect);
-        digest_right = len == 21 && pkt[0] == 'r' && memcmp(pkt + 5, expect, 16) == 0;
+        digest_right = len == digest_len && pkt[0] == digest_tag && memcmp(pkt + digest_at, expect, 16) == 0;
         enum handshake_state s = handshake_packet(&hs, pkt, len, &out, why, sizeof why);
         free(pkt);
         check_output(&out);
@@ -76,6 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fail("up without our digest");
             if (!memchr(hs.peer_name, '\0', sizeof hs.peer_name) || !strchr(hs.peer_name, '@'))
                 fail("up with a malformed peer name");
+            if (initiator && strcmp(hs.peer_name, DIALED) != 0)
+                fail("up with a node other than the one dialed");
             if ((hs.peer_flags & HANDSHAKE_REQUIRED_FLAGS) != HANDSHAKE_REQUIRED_FLAGS)
                 fail("up without the mandatory flags");
             char again[8];

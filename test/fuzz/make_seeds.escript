@@ -75,7 +75,18 @@ handshake_seeds(Dir) ->
     write(Dir, "new", <<1, (P(N))/binary, (P(Reply))/binary>>),
     write(Dir, "old", <<1, (P(Old))/binary, (P(Complement))/binary, (P(Reply))/binary>>),
     write(Dir, "wrong-cookie", <<0, (P(N))/binary, (P(Reply))/binary>>),
-    write(Dir, "bad-name", <<1, (P(<<$N, Flags:64, 1:32, 3:16, "abc">>))/binary>>).
+    write(Dir, "bad-name", <<1, (P(<<$N, Flags:64, 1:32, 3:16, "abc">>))/binary>>),
+    %% accepting while dialing the same peer (a simultaneous connect), and
+    %% after this node's attempt yielded
+    write(Dir, "simultaneous", <<(1 bor 4), (P(N))/binary, (P(Reply))/binary>>),
+    write(Dir, "yielded", <<(1 bor 8), (P(N))/binary, (P(Reply))/binary>>),
+    %% initiating, towards p@127.0.0.1: status, challenge, ack
+    Dialed = <<"p@127.0.0.1">>,
+    Challenge = <<$N, Flags:64, 99:32, ?PEER_CREATION:32, (byte_size(Dialed)):16, Dialed/binary>>,
+    Ack = <<$a, 0:128>>,
+    write(Dir, "initiate", <<3, (P(<<"sok">>))/binary, (P(Challenge))/binary, (P(Ack))/binary>>),
+    write(Dir, "initiate-alive", <<3, (P(<<"salive">>))/binary, (P(Challenge))/binary, (P(Ack))/binary>>),
+    write(Dir, "initiate-nok", <<3, (P(<<"snok">>))/binary>>).
 
 %%% recovery: [flags][file][u16 length][bytes]...; flags 3 fixes every checksum
 

@@ -39,7 +39,8 @@ node *node_env_start(size_t max_output, uint32_t creation, int listen)
     node_config cfg = {.name = NODE_ENV_NAME, .cookie = NODE_ENV_COOKIE, .listen_addr = "127.0.0.1",
                        .ticktime = 60, .max_message = node_env_max_message, .max_depth = 1000,
                        .busy_poll_us = 0, .max_output = max_output, .unpublished = 1,
-                       .creation = creation, .no_listen = !listen};
+                       .creation = creation, .no_listen = !listen,
+                       .no_dial = 1};
     char err[256];
     node *n = node_create(&cfg, err, sizeof err);
     if (!n)

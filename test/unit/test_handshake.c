@@ -1,7 +1,8 @@
-/* test_handshake.c: the accepting side of the handshake, driven byte by byte
- * as an OTP 25+ initiator would drive it. */
+/* test_handshake.c: both sides of the handshake, driven byte by byte as an
+ * OTP 25+ peer would drive them; simultaneous connects; epmd's port answer. */
 #include <string.h>
 
+#include "epmd.h"
 #include "handshake.h"
 #include "unit.h"
 
@@ -137,6 +138,198 @@ static void test_old_name_packet_with_complement(void)
     buffer_free(&out);
 }
 
+/* ---- the initiating side ---- */
+
+/* The peer's 'N' challenge packet (no length). */
+static size_t challenge_packet(char *p, uint64_t flags, uint32_t challenge, const char *name)
+{
+    size_t n = strlen(name);
+    p[0] = 'N';
+    put_u32(p + 1, (uint32_t)(flags >> 32));
+    put_u32(p + 5, (uint32_t)flags);
+    put_u32(p + 9, challenge);
+    put_u32(p + 13, 555);
+    put_u16(p + 17, (uint32_t)n);
+    memcpy(p + 19, name, n);
+    return 19 + n;
+}
+
+/* Start an initiator towards PEER: its name packet is checked. */
+static void start_initiator(handshake *hs, buffer *out)
+{
+    buffer_consume(out, buffer_len(out));
+    CU_ASSERT_EQUAL(handshake_init_initiator(hs, "kv@127.0.0.1", COOKIE, 0x0A0B0C0D, 0xCAFE, PEER, out), 0);
+    CU_ASSERT_EQUAL(hs->state, HS_AWAIT_STATUS);
+    const char *o = buffer_head(out);
+    CU_ASSERT_EQUAL(get_u16(o), 15 + strlen("kv@127.0.0.1"));
+    CU_ASSERT_EQUAL(o[2], 'N');
+    uint64_t flags = get_u64(o + 3);
+    CU_ASSERT_EQUAL(flags, HANDSHAKE_OUR_FLAGS);
+    CU_ASSERT_FALSE(flags & DFLAG_PUBLISHED); /* hidden, as when accepting */
+    CU_ASSERT_EQUAL(get_u32(o + 11), 0x0A0B0C0D);
+    CU_ASSERT_EQUAL(memcmp(o + 17, "kv@127.0.0.1", strlen("kv@127.0.0.1")), 0);
+    buffer_consume(out, buffer_len(out));
+}
+
+static void test_initiates_to_the_end(void)
+{
+    handshake hs;
+    buffer out = {0};
+    char why[128], pkt[64];
+    const char *statuses[] = {"sok", "sok_simultaneous"};
+    for (int k = 0; k < 2; k++) {
+        start_initiator(&hs, &out);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, statuses[k], strlen(statuses[k]), &out, why, sizeof why),
+                        HS_AWAIT_CHALLENGE);
+        CU_ASSERT_EQUAL(buffer_len(&out), 0);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, challenge_packet(pkt, PEER_FLAGS, 31337, PEER), &out,
+                                         why, sizeof why), HS_AWAIT_ACK);
+        CU_ASSERT_EQUAL(hs.peer_flags, PEER_FLAGS);
+        CU_ASSERT_EQUAL(hs.peer_creation, 555);
+        /* 'r', our challenge, the digest of theirs */
+        const char *o = buffer_head(&out);
+        unsigned char digest[16];
+        handshake_digest(COOKIE, 31337, digest);
+        CU_ASSERT_EQUAL(get_u16(o), 21);
+        CU_ASSERT_EQUAL(o[2], 'r');
+        CU_ASSERT_EQUAL(get_u32(o + 3), 0xCAFE);
+        CU_ASSERT_EQUAL(memcmp(o + 7, digest, 16), 0);
+        buffer_consume(&out, buffer_len(&out));
+        pkt[0] = 'a';
+        handshake_digest(COOKIE, 0xCAFE, (unsigned char *)pkt + 1);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, 17, &out, why, sizeof why), HS_UP);
+    }
+    buffer_free(&out);
+}
+
+static void test_initiator_refuses_what_is_wrong(void)
+{
+    handshake hs;
+    buffer out = {0};
+    char why[128], pkt[64];
+    /* a wrong ack (another cookie) */
+    start_initiator(&hs, &out);
+    handshake_packet(&hs, "sok", 3, &out, why, sizeof why);
+    handshake_packet(&hs, pkt, challenge_packet(pkt, PEER_FLAGS, 1, PEER), &out, why, sizeof why);
+    pkt[0] = 'a';
+    handshake_digest("other", 0xCAFE, (unsigned char *)pkt + 1);
+    CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, 17, &out, why, sizeof why), HS_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "cookie"));
+    /* a node of another name answered */
+    start_initiator(&hs, &out);
+    handshake_packet(&hs, "sok", 3, &out, why, sizeof why);
+    CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, challenge_packet(pkt, PEER_FLAGS, 1, "x@127.0.0.1"), &out,
+                                     why, sizeof why), HS_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "x@127.0.0.1"));
+    /* a peer without OTP 25's mandatory flags */
+    start_initiator(&hs, &out);
+    handshake_packet(&hs, "sok", 3, &out, why, sizeof why);
+    CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, challenge_packet(pkt, DFLAG_EXTENDED_REFERENCES, 1, PEER),
+                                     &out, why, sizeof why), HS_FAILED);
+    /* statuses that end it */
+    const char *ends[] = {"snot_allowed", "snok", "sbogus", "x", ""};
+    for (size_t k = 0; k < sizeof ends / sizeof *ends; k++) {
+        start_initiator(&hs, &out);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, ends[k], strlen(ends[k]), &out, why, sizeof why), HS_FAILED);
+        CU_ASSERT_EQUAL(hs.nok, k == 1); /* nok: the peer's own attempt goes on */
+    }
+    /* a truncated challenge */
+    start_initiator(&hs, &out);
+    handshake_packet(&hs, "sok", 3, &out, why, sizeof why);
+    size_t len = challenge_packet(pkt, PEER_FLAGS, 1, PEER);
+    CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, len - 1, &out, why, sizeof why), HS_FAILED);
+    buffer_free(&out);
+}
+
+/* "alive": the peer still has a connection to our name; we say true and go on. */
+static void test_initiator_answers_alive(void)
+{
+    handshake hs;
+    buffer out = {0};
+    char why[128];
+    start_initiator(&hs, &out);
+    CU_ASSERT_EQUAL(handshake_packet(&hs, "salive", 6, &out, why, sizeof why), HS_AWAIT_CHALLENGE);
+    CU_ASSERT_EQUAL(get_u16(buffer_head(&out)), 5);
+    CU_ASSERT_EQUAL(memcmp(buffer_head(&out) + 2, "strue", 5), 0);
+    buffer_free(&out);
+}
+
+/* ---- simultaneous connects, on the accepting side ---- */
+
+static int answer;
+static int dialing_says(void *ctx, const char *peer)
+{
+    (void)ctx;
+    CU_ASSERT_STRING_EQUAL(peer, PEER);
+    return answer;
+}
+
+/* The status an accepting kv@127.0.0.1 or a@127.0.0.1 gives PEER (t@...). */
+static enum handshake_state accept_with(const char *ours, int dialing, buffer *out, handshake *hs)
+{
+    char pkt[64], why[128];
+    handshake_init(hs, ours, COOKIE, 1, 2);
+    hs->dialing = dialing_says;
+    answer = dialing;
+    buffer_consume(out, buffer_len(out));
+    return handshake_packet(hs, pkt, name_packet(pkt, PEER_FLAGS, PEER), out, why, sizeof why);
+}
+
+static int status_is(const buffer *out, const char *status)
+{
+    size_t n = strlen(status);
+    return buffer_len(out) >= 2 + n && get_u16(buffer_head(out)) == n &&
+           memcmp(buffer_head(out) + 2, status, n) == 0;
+}
+
+static void test_simultaneous_connect_goes_by_names(void)
+{
+    handshake hs;
+    buffer out = {0};
+    /* not dialing: ok */
+    CU_ASSERT_EQUAL(accept_with("kv@127.0.0.1", HS_NOT_DIALING, &out, &hs), HS_AWAIT_REPLY);
+    CU_ASSERT(status_is(&out, "sok"));
+    CU_ASSERT_FALSE(hs.simultaneous);
+    /* dialing, and our name is smaller ("kv" < "t"): we yield, ok_simultaneous */
+    CU_ASSERT_EQUAL(accept_with("kv@127.0.0.1", HS_DIALING, &out, &hs), HS_AWAIT_REPLY);
+    CU_ASSERT(status_is(&out, "sok_simultaneous"));
+    CU_ASSERT(hs.simultaneous);
+    /* dialing, and our name is greater ("z" > "t"): nok, ours goes on */
+    CU_ASSERT_EQUAL(accept_with("z@127.0.0.1", HS_DIALING, &out, &hs), HS_FAILED);
+    CU_ASSERT(status_is(&out, "snok"));
+    CU_ASSERT(hs.nok);
+    /* greater, but our attempt already yielded to theirs: ok_simultaneous */
+    CU_ASSERT_EQUAL(accept_with("z@127.0.0.1", HS_YIELDED, &out, &hs), HS_AWAIT_REPLY);
+    CU_ASSERT(status_is(&out, "sok_simultaneous"));
+    buffer_free(&out);
+}
+
+/* ---- epmd's answer to PORT_PLEASE2 ---- */
+
+static void test_epmd_port_please(void)
+{
+    unsigned char req[300], resp[64];
+    char why[128];
+    int port = 0;
+    CU_ASSERT_EQUAL(epmd_port_please_request("far", req, sizeof req), 6);
+    CU_ASSERT_EQUAL(memcmp(req, "\0\004zfar", 6), 0);
+    CU_ASSERT_EQUAL(epmd_port_please_request("", req, sizeof req), -1);
+    /* w, 0, port 0x1234, hidden, tcp, 6, 5, name "far", no extra */
+    static const unsigned char ok[] = {119, 0, 0x12, 0x34, 72, 0, 0, 6, 0, 5, 0, 3, 'f', 'a', 'r', 0, 0};
+    for (size_t n = 0; n < 10; n++)
+        CU_ASSERT_EQUAL(epmd_port_please_parse(ok, n, &port, why, sizeof why), 0);
+    CU_ASSERT_EQUAL(epmd_port_please_parse(ok, sizeof ok, &port, why, sizeof why), 1);
+    CU_ASSERT_EQUAL(port, 0x1234);
+    static const unsigned char unknown[] = {119, 1};
+    CU_ASSERT_EQUAL(epmd_port_please_parse(unknown, 2, &port, why, sizeof why), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "does not know"));
+    memcpy(resp, ok, sizeof ok);
+    resp[7] = 5; /* highest version 5: older than OTP 23 */
+    CU_ASSERT_EQUAL(epmd_port_please_parse(resp, sizeof ok, &port, why, sizeof why), -1);
+    resp[0] = 'x';
+    CU_ASSERT_EQUAL(epmd_port_please_parse(resp, 1, &port, why, sizeof why), -1);
+}
+
 void unit_suite_handshake(void)
 {
     CU_pSuite s = CU_add_suite("handshake", NULL, NULL);
@@ -145,4 +338,9 @@ void unit_suite_handshake(void)
     CU_add_test(s, "refuses a wrong cookie", test_refuses_wrong_cookie);
     CU_add_test(s, "refuses old and malformed peers", test_refuses_old_and_malformed_peers);
     CU_add_test(s, "old name packet with complement", test_old_name_packet_with_complement);
+    CU_add_test(s, "initiates to the end", test_initiates_to_the_end);
+    CU_add_test(s, "initiator refuses what is wrong", test_initiator_refuses_what_is_wrong);
+    CU_add_test(s, "initiator answers alive", test_initiator_answers_alive);
+    CU_add_test(s, "simultaneous connect goes by names", test_simultaneous_connect_goes_by_names);
+    CU_add_test(s, "epmd port please", test_epmd_port_please);
 }

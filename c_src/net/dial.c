@@ -1,0 +1,279 @@
+/* dial.c: epmd lookups and connects on threads of their own; see dial.h. */
+#include "dial.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "epmd.h"
+#include "handshake.h"
+
+enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_DONE };
+
+typedef struct attempt {
+    struct dialer *d;
+    pthread_t thread;
+    enum slot_state state; /* under d->lock */
+    uint64_t id;
+    int timeout_ms;
+    char node[HANDSHAKE_MAX_NAME + 1];
+    int fd;
+    char why[256];
+} attempt;
+
+struct dialer {
+    pthread_mutex_t lock;
+    int event_fd;
+    int stop[2]; /* the write end is closed to cancel every attempt */
+    attempt slots[DIAL_MAX_ATTEMPTS];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on fd until deadline: 1 ready, 0 timed out, -1 cancelled. */
+static int wait_for(attempt *a, int fd, short events, long long deadline)
+{
+    for (;;) {
+        long long left = deadline - now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p[2] = {{.fd = fd, .events = events}, {.fd = a->d->stop[0], .events = POLLIN}};
+        int r = poll(p, 2, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || p[1].revents)
+            return -1;
+        if (r > 0)
+            return 1;
+    }
+}
+
+/* A non-blocking socket connected to sa, or -1 with why. */
+static int connect_to(attempt *a, const struct sockaddr_in *sa, long long deadline, const char *what)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(a->why, sizeof a->why, "socket: %s", strerror(errno));
+        return -1;
+    }
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &sa->sin_addr, addr, sizeof addr);
+    int err = 0;
+    if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) < 0) {
+        if (errno != EINPROGRESS) {
+            err = errno;
+        } else {
+            int w = wait_for(a, fd, POLLOUT, deadline);
+            socklen_t len = sizeof err;
+            if (w <= 0)
+                err = w == 0 ? ETIMEDOUT : ECANCELED;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        }
+    }
+    if (err) {
+        snprintf(a->why, sizeof a->why, "cannot reach %s on %s:%d (%s)", what, addr,
+                 ntohs(sa->sin_port), strerror(err));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The node's port, from the epmd on its host; -1 with why. */
+static int port_please(attempt *a, struct sockaddr_in sa, const char *alive, long long deadline)
+{
+    unsigned char req[3 + 255], resp[64];
+    int reqlen = epmd_port_please_request(alive, req, sizeof req);
+    if (reqlen < 0) {
+        snprintf(a->why, sizeof a->why, "bad node name");
+        return -1;
+    }
+    sa.sin_port = htons((uint16_t)epmd_port());
+    int fd = connect_to(a, &sa, deadline, "epmd");
+    if (fd < 0)
+        return -1;
+    int port = -1, r = 0;
+    size_t got = 0;
+    if (write(fd, req, (size_t)reqlen) != reqlen) { /* a fresh socket takes a few bytes at once */
+        snprintf(a->why, sizeof a->why, "epmd: write failed (%s)", strerror(errno));
+        goto out;
+    }
+    while ((r = epmd_port_please_parse(resp, got, &port, a->why, sizeof a->why)) == 0) {
+        int w = wait_for(a, fd, POLLIN, deadline);
+        if (w <= 0) {
+            snprintf(a->why, sizeof a->why, w == 0 ? "epmd did not answer in time" : "cancelled");
+            goto out;
+        }
+        ssize_t n = read(fd, resp + got, sizeof resp - got);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            snprintf(a->why, sizeof a->why, "epmd closed the connection before answering");
+            goto out;
+        }
+        got += (size_t)n;
+    }
+out:
+    close(fd);
+    return r == 1 ? port : -1;
+}
+
+static void dial(attempt *a)
+{
+    long long deadline = now_ms() + a->timeout_ms;
+    char *at = strchr(a->node, '@');
+    *at = '\0'; /* alive, then host */
+    const char *alive = a->node, *host = at + 1;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0 || !res) {
+        snprintf(a->why, sizeof a->why, "cannot resolve host %s: %s", host, gai_strerror(gai));
+        *at = '@';
+        return;
+    }
+    struct sockaddr_in sa;
+    memcpy(&sa, res->ai_addr, sizeof sa);
+    freeaddrinfo(res);
+    int port = port_please(a, sa, alive, deadline);
+    *at = '@';
+    if (port < 0)
+        return;
+    sa.sin_port = htons((uint16_t)port);
+    a->fd = connect_to(a, &sa, deadline, "the node");
+    if (a->fd >= 0) {
+        int one = 1;
+        setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+}
+
+static void *run(void *arg)
+{
+    attempt *a = arg;
+    dial(a);
+    pthread_mutex_lock(&a->d->lock);
+    a->state = SLOT_DONE;
+    pthread_mutex_unlock(&a->d->lock);
+    uint64_t one = 1;
+    if (write(a->d->event_fd, &one, sizeof one) < 0) {
+        /* the counter cannot overflow in practice; the loop scans all slots anyway */
+    }
+    return NULL;
+}
+
+dialer *dialer_create(void)
+{
+    dialer *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->event_fd < 0 || pipe2(d->stop, O_CLOEXEC) < 0 || pthread_mutex_init(&d->lock, NULL) != 0) {
+        if (d->event_fd >= 0)
+            close(d->event_fd);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+int dialer_fd(const dialer *d) { return d->event_fd; }
+
+int dialer_start(dialer *d, const char *node, uint64_t id, int timeout_ms)
+{
+    size_t len = strlen(node);
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !strchr(node, '@') || node[0] == '@' || node[len - 1] == '@')
+        return -1;
+    attempt *a = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < DIAL_MAX_ATTEMPTS && !a; i++)
+        if (d->slots[i].state == SLOT_FREE)
+            a = &d->slots[i];
+    if (a)
+        a->state = SLOT_RUNNING;
+    pthread_mutex_unlock(&d->lock);
+    if (!a)
+        return -1;
+    a->d = d;
+    a->id = id;
+    a->timeout_ms = timeout_ms;
+    a->fd = -1;
+    a->why[0] = '\0';
+    memcpy(a->node, node, len + 1);
+    /* Its thread takes no signal: SIGINT and SIGTERM stay the loop's. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&a->thread, NULL, run, a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_mutex_lock(&d->lock);
+        a->state = SLOT_FREE;
+        pthread_mutex_unlock(&d->lock);
+        return -1;
+    }
+    return 0;
+}
+
+int dialer_next(dialer *d, dial_result *r)
+{
+    uint64_t count;
+    if (read(d->event_fd, &count, sizeof count) < 0) {
+        /* nothing signalled since the last call: the slots are scanned anyway */
+    }
+    attempt *a = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < DIAL_MAX_ATTEMPTS && !a; i++)
+        if (d->slots[i].state == SLOT_DONE)
+            a = &d->slots[i];
+    pthread_mutex_unlock(&d->lock);
+    if (!a)
+        return 0;
+    pthread_join(a->thread, NULL);
+    r->id = a->id;
+    r->fd = a->fd;
+    snprintf(r->why, sizeof r->why, "%s", a->why);
+    pthread_mutex_lock(&d->lock);
+    a->state = SLOT_FREE;
+    pthread_mutex_unlock(&d->lock);
+    return 1;
+}
+
+void dialer_destroy(dialer *d)
+{
+    if (!d)
+        return;
+    close(d->stop[1]); /* every poll in flight sees it */
+    for (int i = 0; i < DIAL_MAX_ATTEMPTS; i++) {
+        attempt *a = &d->slots[i];
+        pthread_mutex_lock(&d->lock);
+        enum slot_state s = a->state;
+        pthread_mutex_unlock(&d->lock);
+        if (s == SLOT_FREE)
+            continue;
+        pthread_join(a->thread, NULL);
+        if (a->fd >= 0)
+            close(a->fd);
+    }
+    close(d->stop[0]);
+    close(d->event_fd);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
