@@ -26,6 +26,8 @@
 %%   load          server modules to load: [Path | "Path=Args"] (--load each)
 %%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
 %%   workers       threads for blocking jobs (--workers)
+%%   pg_join       Group or {Scope, Group} (atoms): the KeyValue server joins
+%%                 that pg group at boot (--pg-join), e.g. for gen_cnode_shard
 %%   log_level     error | warning | notice | info | debug (--log-level; info)
 %%   args          other command-line strings for the C node ([])
 %%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
@@ -68,6 +70,7 @@
                   data_dir => file:filename() | binary(),
                   load => [string() | binary()], start => [string() | binary()],
                   workers => non_neg_integer(),
+                  pg_join => atom() | {atom(), atom()},
                   log_level => error | warning | notice | info | debug,
                   executable => file:filename(), args => [string() | binary()],
                   env => [{string(), string() | false}], start_timeout => non_neg_integer(),
@@ -181,7 +184,7 @@ configure(Opts) ->
         Register = atom_opt(register, Opts, kv),
         Exe = executable(Opts),
         filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
-        Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ strings(args, Opts)
+        Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ pg_join(Opts) ++ strings(args, Opts)
             ++ lists:append([["--load", L] || L <- strings(load, Opts)])
             ++ lists:append([["--start", S] || S <- strings(start, Opts)]),
         Env = maps:get(env, Opts, []),
@@ -486,6 +489,12 @@ data_dir(_) -> [].
 workers(#{workers := N}) when is_integer(N), N >= 0 -> ["--workers", integer_to_list(N)];
 workers(#{workers := N}) -> throw({badopt, {workers, N}});
 workers(_) -> [].
+
+pg_join(#{pg_join := {Scope, Group}}) when is_atom(Scope), is_atom(Group) ->
+    ["--pg-join", atom_to_list(Scope) ++ ":" ++ atom_to_list(Group)];
+pg_join(#{pg_join := Group}) when is_atom(Group) -> ["--pg-join", atom_to_list(Group)];
+pg_join(#{pg_join := G}) -> throw({badopt, {pg_join, G}});
+pg_join(_) -> [].
 
 log_level(#{log_level := L}) ->
     lists:member(L, [error, warning, notice, info, debug]) orelse throw({badopt, {log_level, L}}),

@@ -28,9 +28,11 @@
 suite() ->
     [{timetrap, {minutes, 2}}].
 
+% The case with a peer of the other release only where there is one (under
+% OTP 25, as root, with the OTP 27 chroot); the ct27 stage runs the rest.
 all() ->
+    [replies_reach_a_far_caller_of_the_other_release || gen_cnode_test_env:other_release_runtime() =/= none] ++
     [replies_reach_a_far_caller,
-     replies_reach_a_far_caller_of_the_other_release,
      held_reply_reaches_a_far_caller,
      start_link_from_a_far_caller_is_linked,
      unreachable_nodes_fail_promptly,
@@ -54,17 +56,8 @@ end_per_testcase(_Case, _Config) ->
 
 %% A C node of this case's own, with its log in the case's priv_dir.
 cnode(Config, Name, Args) ->
-    Log = filename:join(?config(priv_dir, Config), atom_to_list(Name) ++ ".log"),
-    Node = list_to_atom(atom_to_list(Name) ++ "@127.0.0.1"),
-    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, args => Args}),
-    gen_cnode_test_env:track({cnode, Owner}),
+    {Node, Log, _Owner} = gen_cnode_test_env:start_cnode(Config, Name, #{args => Args}),
     {Node, Log}.
-
-peer(Name) ->
-    {Peer, Node} = gen_cnode_test_env:start_peer(
-                     Name, ["-setcookie", atom_to_list(erlang:get_cookie())]),
-    gen_cnode_test_env:track({peer, Peer}),
-    {Peer, Node}.
 
 %% A process here that forwards {'$gen_call', From, {Dest, Request}} to Dest
 %% as {'$gen_call', From, Request}: the caller's pid reaches the C node
@@ -107,7 +100,7 @@ connections(CNode) ->
 replies_reach_a_far_caller(Config) ->
     {CNode, Log} = cnode(Config, dial_far, ["--log-level", "debug"]),
     Router = router(dial_router),
-    {Peer, PeerNode} = peer(dial_far_peer),
+    {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_far_peer),
     ?assertNot(lists:member(CNode, hidden_nodes(Peer))),
     {Us, Results} = timer:tc(fun() ->
         peer:call(Peer, gen_server, call, [Router, {{kv, CNode}, {put, {far, 1}, 1}}, ?CALL_TIMEOUT],
@@ -141,24 +134,19 @@ replies_reach_a_far_caller(Config) ->
 %% The same from an OTP 27 far caller when this is OTP 25 (and the other way
 %% round is the ct27 stage's run of the case above).
 replies_reach_a_far_caller_of_the_other_release(Config) ->
-    case gen_cnode_test_env:other_release_runtime() of
-        none ->
-            {skip, "no other OTP release here (the OTP 27 chroot, under OTP 25 as root)"};
-        _ ->
-            {CNode, _Log} = cnode(Config, dial_rel, []),
-            Router = router(dial_rel_router),
-            {Peer, PeerNode, Release} = gen_cnode_test_env:start_other_release_peer(dial_rel_far),
-            ct:log("far caller ~p runs OTP ~s", [PeerNode, Release]),
-            ?assertEqual(ok, peer:call(Peer, gen_server, call,
-                                       [Router, {{kv, CNode}, {put, rel, Release}}, ?CALL_TIMEOUT],
-                                       ?CALL_TIMEOUT + 1000)),
-            ?assertEqual(Release, peer:call(Peer, gen_server, call,
-                                            [Router, {{kv, CNode}, {get, rel}}, ?CALL_TIMEOUT],
-                                            ?CALL_TIMEOUT + 1000)),
-            #{connections := Cs} = gen_server:call({gen_cnode, CNode}, stats),
-            ?assertMatch([#{otp_release := 27}], [C || C = #{node := N} <- Cs, N =:= PeerNode]),
-            peer:stop(Peer)
-    end.
+    {CNode, _Log} = cnode(Config, dial_rel, []),
+    Router = router(dial_rel_router),
+    {Peer, PeerNode, Release} = gen_cnode_test_env:start_other_release_peer(dial_rel_far),
+    ct:log("far caller ~p runs OTP ~s", [PeerNode, Release]),
+    ?assertEqual(ok, peer:call(Peer, gen_server, call,
+                               [Router, {{kv, CNode}, {put, rel, Release}}, ?CALL_TIMEOUT],
+                               ?CALL_TIMEOUT + 1000)),
+    ?assertEqual(Release, peer:call(Peer, gen_server, call,
+                                    [Router, {{kv, CNode}, {get, rel}}, ?CALL_TIMEOUT],
+                                    ?CALL_TIMEOUT + 1000)),
+    #{connections := Cs} = gen_server:call({gen_cnode, CNode}, stats),
+    ?assertMatch([#{otp_release := 27}], [C || C = #{node := N} <- Cs, N =:= PeerNode]),
+    peer:stop(Peer).
 
 %% A {wait_for, N} call from a far caller is held; the reply, sent when a
 %% cast from here wakes it, reaches the far node, which the C node dials then.
@@ -166,7 +154,7 @@ held_reply_reaches_a_far_caller(Config) ->
     {CNode, _Log} = cnode(Config, dial_held, ["--start", "counter:dial_counter"]),
     Counter = {dial_counter, CNode},
     Router = router(dial_held_router),
-    {Peer, _PeerNode} = peer(dial_held_peer),
+    {Peer, _PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_held_peer),
     Self = self(),
     Caller = spawn_link(fun() ->
                                 Self ! {held, peer:call(Peer, gen_server, call,
@@ -185,7 +173,7 @@ held_reply_reaches_a_far_caller(Config) ->
 start_link_from_a_far_caller_is_linked(Config) ->
     {CNode, _Log} = cnode(Config, dial_link, []),
     Router = router(dial_link_router),
-    {Peer, _PeerNode} = peer(dial_link_peer),
+    {Peer, _PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_link_peer),
     Self = self(),
     Far = peer:call(Peer, erlang, spawn,
                     [fun() ->
@@ -262,7 +250,7 @@ unreachable_nodes_fail_promptly(Config) ->
 %% --connect NODE: the C node connects at boot to a node that never asked,
 %% and connects again when that node drops the connection.
 connect_option_dials_at_boot_and_again(Config) ->
-    {Peer, PeerNode} = peer(dial_boot_peer),
+    {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_boot_peer),
     {CNode, _Log} = cnode(Config, dial_boot, ["--connect", atom_to_list(PeerNode)]),
     ok = gen_cnode_test_env:wait_until(fun() -> lists:member(CNode, hidden_nodes(Peer)) end, 5000),
     ?assertEqual(ok, peer:call(Peer, gen_server, call, [{kv, CNode}, {put, boot, 1}])),
@@ -274,7 +262,7 @@ connect_option_dials_at_boot_and_again(Config) ->
 %% not a node's is refused.
 connect_request_dials(Config) ->
     {CNode, _Log} = cnode(Config, dial_req, []),
-    {Peer, PeerNode} = peer(dial_req_peer),
+    {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_req_peer),
     ?assertEqual(ok, gen_server:call({gen_cnode, CNode}, {connect, PeerNode})),
     ok = gen_cnode_test_env:wait_until(fun() -> lists:member(CNode, hidden_nodes(Peer)) end, 5000),
     ?assertEqual(ok, gen_server:call({gen_cnode, CNode}, {connect, PeerNode})), %% already: ok
@@ -286,7 +274,7 @@ connect_request_dials(Config) ->
 %% name before and after the peer's: every time exactly one connection is
 %% left, and it serves.
 simultaneous_connects_settle_on_one(Config) ->
-    {Peer, PeerNode} = peer(dial_mid_peer),
+    {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_mid_peer),
     Rounds = 15,
     [begin
          {CNode, Log} = cnode(Config, Name, ["--log-level", "debug"]),

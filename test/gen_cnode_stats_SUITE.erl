@@ -147,9 +147,10 @@ stats_have_every_figure(Config) ->
     ct:log("~p", [S]),
     ok = check_shape(Node, S),
     ?assertEqual([kv, counter, timer_probe, digest], maps:get(modules, S)),
-    %% net_kernel, gen_cnode, kv, counter: gen_servers; the release probe is not one.
-    ?assertEqual(4, maps:get(servers, S)),
-    ?assertEqual(5, maps:get(processes, S)),
+    %% net_kernel, gen_cnode, the pg scope, kv, counter: gen_servers; the
+    %% release probe is not one.
+    ?assertEqual(5, maps:get(servers, S)),
+    ?assertEqual(6, maps:get(processes, S)),
     ?assertEqual(3, maps:get(workers, S)),
     ?assertEqual(0, maps:get(timers, S)),
     ?assertEqual(0, maps:get(jobs_queued, S)),

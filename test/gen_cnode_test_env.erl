@@ -27,7 +27,8 @@
 -export([init_suite/1, end_suite/1, stop_distribution/1,
          epmd_port/0, executable/0,
          os_alive/1,
-         start_peer/2, other_release_runtime/0, start_other_release_peer/1,
+         start_peer/2, start_tracked_peer/1, other_release_runtime/0, start_other_release_peer/1,
+         start_cnode/3,
          stop_reaper/0, track/1, reap/0,
          wait_until/2,
          sanitizer_reports/1]).
@@ -160,6 +161,18 @@ stop_os_process(Holder) ->
 os_alive(OsPid) ->
     os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =:= "".
 
+%%% C nodes of a case's own
+
+%% A C node Name@127.0.0.1 started with gen_cnode:start/1 and Opts (log: a
+%% file Name.log in the case's priv_dir), tracked for the reaper. Returns
+%% {Node, Log, Owner}.
+start_cnode(Config, Name, Opts) ->
+    Log = filename:join(proplists:get_value(priv_dir, Config), atom_to_list(Name) ++ ".log"),
+    Node = list_to_atom(atom_to_list(Name) ++ "@127.0.0.1"),
+    {ok, Owner} = gen_cnode:start(maps:merge(#{name => Node, log => Log}, Opts)),
+    track({cnode, Owner}),
+    {Node, Log, Owner}.
+
 %%% Peers
 
 %% A peer node Name@127.0.0.1 of this release with long names, controlled
@@ -202,6 +215,12 @@ start_other_release_peer(Name) ->
                                     wait_boot => 30000}),
     track({os_pid, list_to_integer(peer:call(Peer, os, getpid, []))}),
     {Peer, Node, peer:call(Peer, erlang, system_info, [otp_release])}.
+
+%% A peer with this node's cookie, tracked for the reaper: {Peer, Node}.
+start_tracked_peer(Name) ->
+    {Peer, Node} = start_peer(Name, ["-setcookie", atom_to_list(erlang:get_cookie())]),
+    track({peer, Peer}),
+    {Peer, Node}.
 
 %%% The reaper: stops, by pid, whatever a test case started.
 

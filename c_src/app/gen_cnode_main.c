@@ -24,17 +24,47 @@
 #include "net_kernel.h"
 #include "node.h"
 #include "options.h"
+#include "pg_scope.h"
 #include "starter.h"
 #include "term_template.h"
 
-/* net_kernel and the starter: system processes, which peers cannot stop. */
+/* net_kernel, the starter and the pg scopes: system processes, which peers cannot stop. */
 static process *start_system(process_table *t, const gcn_module *m, void *priv, const char *name,
                              const char **why)
 {
-    process *p = gen_server_start(t, m, priv, (term_view){NULL, 0}, name, why);
+    gcn_buf *arg = gcn_buf_new(); /* the name as an atom: what a pg scope takes */
+    process *p = NULL;
+    if (!arg || gcn_put_atom(arg, name) < 0)
+        *why = "badarg";
+    else
+        p = gen_server_start(t, m, priv, gcn_buf_term(arg), name, why);
+    gcn_buf_free(arg);
     if (p)
         process_set_system(p);
     return p;
+}
+
+/* --pg-join [SCOPE:]GROUP for the KeyValue server p: 0, or -1 (logged). */
+static int join_at_boot(process_table *t, process *p, const char *spec)
+{
+    char scope[256] = "pg";
+    const char *colon = strchr(spec, ':'), *group = colon ? colon + 1 : spec;
+    if (colon && (size_t)(colon - spec) >= sizeof scope) {
+        log_error("--pg-join %s: scope name too long", spec);
+        return -1;
+    }
+    if (colon)
+        snprintf(scope, sizeof scope, "%.*s", (int)(colon - spec), spec);
+    gcn_buf *g = gcn_buf_new();
+    int rc = -1;
+    if (!g || gcn_put_atom(g, group) < 0)
+        log_error("--pg-join %s: %s is not an atom", spec, group);
+    else if (!pg_scope_running(t, scope))
+        log_error("--pg-join %s: no pg scope %s (--pg-scope %s starts one)", spec, scope, scope);
+    else
+        rc = pg_scope_join(t, scope, gcn_buf_term(g), process_pid(p));
+    gcn_buf_free(g);
+    return rc;
 }
 
 /* --start MODULE[:NAME][=ARG]: 0, or -1 (logged). */
@@ -144,13 +174,26 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     }
     process_table *t = node_processes(n);
     const char *why;
+    process *kv = NULL;
     if (!start_system(t, &gcn_module_net_kernel, NULL, "net_kernel", &why) ||
         !start_system(t, &gcn_module_gen_cnode, mods, "gen_cnode", &why) ||
-        !gen_server_start(t, &gcn_module_kv, &kvo_main, (term_view){NULL, 0}, o.register_name, &why) ||
+        !start_system(t, &gcn_module_pg_scope, NULL, "pg", &why) ||
+        !(kv = gen_server_start(t, &gcn_module_kv, &kvo_main, (term_view){NULL, 0}, o.register_name, &why)) ||
         (strcmp(o.register_name, "counter") != 0 &&
          !gen_server_start(t, &gcn_module_counter, NULL, (term_view){NULL, 0}, "counter", &why))) {
         snprintf(err, sizeof err, "cannot start the servers: %s", why);
         status = 1;
+        goto fail;
+    }
+    for (size_t i = 0; i < o.npg_scopes; i++)
+        if (!start_system(t, &gcn_module_pg_scope, NULL, o.pg_scopes[i], &why)) {
+            snprintf(err, sizeof err, "--pg-scope %s: %s", o.pg_scopes[i], why);
+            status = 2;
+            goto fail;
+        }
+    if (o.pg_join && join_at_boot(t, kv, o.pg_join) < 0) {
+        err[0] = '\0'; /* logged */
+        status = 2;
         goto fail;
     }
     for (size_t i = 0; i < o.nstarts; i++)

@@ -45,6 +45,9 @@ void options_usage(const char *prog)
            "                        0: none)\n"
            "  --connect NODE        connect to NODE at boot, and again whenever the connection\n"
            "                        is lost (repeatable; other nodes are dialed on first send)\n"
+           "  --pg-scope NAME       run a pg scope NAME besides the default one, pg (repeatable)\n"
+           "  --pg-join [SCOPE:]GROUP  the KeyValue server joins GROUP (an atom) in the pg\n"
+           "                        scope SCOPE (default pg) at boot\n"
            "  --watch-stdin         stop when stdin closes (for a supervising port owner)\n"
            "  --log-level LEVEL     error | warning | notice | info | debug: log lines of\n"
            "                        LEVEL and more severe ones (stderr; default info)\n"
@@ -96,7 +99,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT };
+           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -112,6 +115,8 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"workers", required_argument, 0, O_WORKERS},
         {"log-level", required_argument, 0, O_LOGLEVEL},
         {"connect", required_argument, 0, O_CONNECT},
+        {"pg-scope", required_argument, 0, O_PGSCOPE},
+        {"pg-join", required_argument, 0, O_PGJOIN},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -201,10 +206,14 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             break;
         case O_LOAD:
         case O_START:
-        case O_CONNECT: {
-            const char *what = c == O_LOAD ? "--load" : c == O_START ? "--start" : "--connect";
-            const char ***list = c == O_LOAD ? &o->loads : c == O_START ? &o->starts : &o->node.connect;
-            size_t *n = c == O_LOAD ? &o->nloads : c == O_START ? &o->nstarts : &o->node.nconnect;
+        case O_CONNECT:
+        case O_PGSCOPE: {
+            const char *what = c == O_LOAD ? "--load" : c == O_START ? "--start" : c == O_CONNECT ? "--connect"
+                                                                                          : "--pg-scope";
+            const char ***list = c == O_LOAD ? &o->loads : c == O_START ? &o->starts
+                                 : c == O_CONNECT ? &o->node.connect : &o->pg_scopes;
+            size_t *n = c == O_LOAD ? &o->nloads : c == O_START ? &o->nstarts
+                        : c == O_CONNECT ? &o->node.nconnect : &o->npg_scopes;
             if (!*optarg) {
                 snprintf(err, errlen, "%s: give a value", what);
                 return -1;
@@ -226,6 +235,13 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             if (number("--workers", optarg, 0, 1024, &v, err, errlen) < 0)
                 return -1;
             o->node.workers = (int)v;
+            break;
+        case O_PGJOIN:
+            if (!*optarg || optarg[strlen(optarg) - 1] == ':' || optarg[0] == ':') {
+                snprintf(err, errlen, "--pg-join: expected [SCOPE:]GROUP, got '%s'", optarg);
+                return -1;
+            }
+            o->pg_join = optarg;
             break;
         case O_WATCH: o->node.watch_stdin = 1; break;
         case O_LOGLEVEL:
@@ -260,6 +276,7 @@ void options_free(options *o)
     free(o->loads);
     free(o->starts);
     free(o->node.connect);
-    o->loads = o->starts = o->node.connect = NULL;
-    o->nloads = o->nstarts = o->node.nconnect = 0;
+    free(o->pg_scopes);
+    o->loads = o->starts = o->node.connect = o->pg_scopes = NULL;
+    o->nloads = o->nstarts = o->node.nconnect = o->npg_scopes = 0;
 }

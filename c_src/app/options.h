@@ -21,6 +21,9 @@ typedef struct options {
     size_t nloads;
     const char **starts;       /* --start MODULE[:NAME][=ARG], in order */
     size_t nstarts;
+    const char **pg_scopes;    /* --pg-scope NAME: scopes besides pg */
+    size_t npg_scopes;
+    const char *pg_join;       /* --pg-join [SCOPE:]GROUP for the KeyValue server, or NULL */
     enum log_level log_level;  /* --log-level, --verbose (debug), --quiet (warning); the last wins */
     int help;
     char name_buf[512];

@@ -309,6 +309,17 @@ int gcn_demonitor(gcn_server *self, gcn_term ref);
  * reached a moment ago (logged). [since 1.1] */
 int gcn_connect(gcn_server *self, const char *node);
 
+/* Join this server to group (any term) in the pg scope named scope (NULL:
+ * pg, the default scope; others run with --pg-scope NAME), so that
+ * :pg.get_members(scope, group) on the BEAM nodes connected to this one
+ * lists it, as :pg.join does for an Erlang process. It leaves when it
+ * stops, or with gcn_pg_leave; BEAM nodes drop it when this node goes.
+ * Joining twice makes it a member twice, as in pg. 0, or -1 (no such
+ * scope on this node, group not one term, or out of memory). [since 1.1] */
+int gcn_pg_join(gcn_server *self, const char *scope, gcn_term group);
+/* Leave group once: 0, or -1 (not a member, or no such scope). [since 1.1] */
+int gcn_pg_leave(gcn_server *self, const char *scope, gcn_term group);
+
 /* --------------------------------------------------------------- timers */
 
 /* A timer's handle; 0 is never one. */

@@ -723,6 +723,7 @@ static void handshake_done(node *n, conn *c)
     c->up_ms = clock_ms();
     log_info("connected to %s%s", c->hs.peer_name, c->dial_id ? " (dialed)" : "");
     ask_release(n, c);
+    process_table_node_up(n->procs, c->hs.peer_name, c->peer_len); /* pg scopes discover it */
 }
 
 /* A frame over --max-message costs one message, not the connection: once

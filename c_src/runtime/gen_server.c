@@ -767,6 +767,18 @@ static void refused(process *self, term_view raw, const char *why)
 
 static const process_behaviour gen_server_behaviour = {message, destroy, node_down, flush, refused};
 
+void *gen_server_state_of(process *p, const gcn_module *cb, gen_server **server)
+{
+    if (!p || process_behaviour_of(p) != &gen_server_behaviour)
+        return NULL;
+    gen_server *gs = process_state(p);
+    if (gs->cb != cb || gs->init_failed || !gs->state)
+        return NULL;
+    if (server)
+        *server = gs;
+    return gs->state;
+}
+
 process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, term_view arg,
                           const char *name, const char **error)
 {

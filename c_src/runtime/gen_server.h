@@ -48,6 +48,9 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
 void gen_server_continue(process *p);
 
 process *gen_server_process(gen_server *self);
+/* The state of p's callback module when p is a server of module cb, else
+ * NULL (for a module's own functions that reach its servers by name). */
+void *gen_server_state_of(process *p, const gcn_module *cb, gen_server **server);
 /* The parent sys:get_status shows (start_link's caller); the server itself by default. */
 void gen_server_set_parent(process *p, term_view parent);
 /* How many messages the server has handled (calls, casts, infos, system). */

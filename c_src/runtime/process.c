@@ -92,6 +92,8 @@ struct process_table {
     uint64_t spawned;          /* processes spawned so far (their serials) */
     process_stats_fn *stats;   /* the node's part of the stats map */
     void *stats_ctx;
+    uint32_t *node_watchers;   /* numbers of processes told of new connections */
+    size_t nnode_watchers;
 };
 
 static const char killed_atom[] = {119, 6, 'k', 'i', 'l', 'l', 'e', 'd'};
@@ -296,6 +298,7 @@ void process_table_destroy(process_table *t)
     free(t->flush);
     free(t->flushing);
     free(t->scratch);
+    free(t->node_watchers);
     buffer_free(&t->gone);
     free(t->node);
     free(t);
@@ -640,6 +643,45 @@ int process_link(process *p, term_view other, int notify)
         link_unreachable(p, other);
     }
     return 0;
+}
+
+int process_monitor_nodes(process *p)
+{
+    process_table *t = p->table;
+    uint32_t *w = realloc(t->node_watchers, (t->nnode_watchers + 1) * sizeof *w);
+    if (!w)
+        return -1;
+    w[t->nnode_watchers++] = p->num;
+    t->node_watchers = w;
+    return 0;
+}
+
+void process_table_node_up(process_table *t, const char *node, size_t len)
+{
+    /* {nodeup, Node}: the node atom as SMALL_ATOM_UTF8_EXT or ATOM_UTF8_EXT */
+    char head[2 + 6 + 3];
+    size_t h = 0;
+    head[h++] = 104, head[h++] = 2;
+    head[h++] = 119, head[h++] = 6;
+    memcpy(head + h, "nodeup", 6), h += 6;
+    if (len > 255) {
+        log_error("a node name over 255 bytes: no nodeup for it");
+        return;
+    }
+    head[h++] = 119;
+    char msg[sizeof head + 1 + 255];
+    memcpy(msg, head, h);
+    msg[h++] = (char)len;
+    memcpy(msg + h, node, len);
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nnode_watchers; i++) {
+        if (!by_num(t, t->node_watchers[i]))
+            continue; /* gone: forgotten here */
+        t->node_watchers[kept++] = t->node_watchers[i];
+        if (queue_mail(t, t->node_watchers[i], (term_view){msg, h + len}) < 0)
+            log_error("out of memory: a nodeup for process %u is lost", t->node_watchers[i]);
+    }
+    t->nnode_watchers = kept;
 }
 
 int process_connect(process_table *t, const char *node, size_t len)
@@ -1066,8 +1108,11 @@ static int stat_pair(ei_x_buff *x, const char *key, unsigned long long value)
 int process_table_encode_stats(process_table *t, ei_x_buff *out)
 {
     struct workers *w = t->workers;
+    size_t timers = 0; /* of the servers: the node's own (a pg scope's discovery) are its business */
+    for (size_t i = 0; i < t->nprocs; i++)
+        timers += t->procs[i]->system ? 0 : t->procs[i]->ntimers;
     if (stat_pair(out, "processes", t->nprocs) < 0 ||
-        stat_pair(out, "timers", timer_heap_size(t->timers)) < 0 ||
+        stat_pair(out, "timers", timers) < 0 ||
         stat_pair(out, "jobs_queued", w ? workers_queued(w) : 0) < 0 ||
         stat_pair(out, "jobs_running", w ? workers_running(w) : 0) < 0 ||
         stat_pair(out, "workers", w ? workers_threads(w) : 0) < 0)

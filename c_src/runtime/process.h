@@ -138,6 +138,14 @@ void process_exit_signal(process *p, term_view from, term_view reason, int via_l
 int process_link(process *p, term_view other, int notify);
 /* Connect to node (the router's connect): 0, or -1. */
 int process_connect(process_table *t, const char *node, size_t len);
+/* Have p told {nodeup, Node} (a message, delivered at the next settle)
+ * whenever a connection to a node comes up, for as long as it lives, as
+ * net_kernel:monitor_nodes/1 does (nodedown is what process_behaviour's
+ * node_down says). 0, or -1 when out of memory. */
+int process_monitor_nodes(process *p);
+/* A connection to node came up (the node calls this; safe anywhere: it
+ * only queues). */
+void process_table_node_up(process_table *t, const char *node, size_t len);
 void process_unlink(process *p, term_view other);
 /* Remove p's link to other and tell the other side (UNLINK_ID). */
 int process_unlink_remote(process *p, term_view other);

@@ -2,6 +2,8 @@
 #define GEN_CNODE_STATIC /* linked into the node: no loadable entry point */
 #include "starter.h"
 
+#include "pg_scope.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,19 +72,25 @@ static int starter_format_status(gen_server *self, void *state, gcn_buf *out)
 }
 
 
-/* The name in [{name, Name}], or none. */
-static int name_option(term_view opts, char *name)
+/* Start options: [{name, Name}] and [{pg, Group}] or [{pg, {Scope, Group}}]
+ * (the default scope pg). name[0] is '\0' for none, group->ptr NULL. */
+static int start_options(term_view opts, char *name, char *scope, gcn_term *group)
 {
-    int i = 0, n, arity;
+    gcn_iter it;
+    gcn_term opt, g;
     name[0] = '\0';
-    if (ei_decode_list_header(opts.ptr, &i, &n) < 0)
+    strcpy(scope, "pg");
+    group->ptr = NULL;
+    if (gcn_iter_list(opts, &it) < 0)
         return -1;
-    for (int k = 0; k < n; k++) {
-        char key[MAXATOMLEN_UTF8];
-        if (ei_decode_tuple_header(opts.ptr, &i, &arity) < 0 || arity != 2 ||
-            ei_decode_atom(opts.ptr, &i, key) < 0 || strcmp(key, "name") != 0 ||
-            ei_decode_atom(opts.ptr, &i, name) < 0)
-            return -1;
+    while (gcn_next(&it, &opt)) {
+        if (gcn_match(opt, "{name, ~a}", name))
+            continue;
+        if (gcn_match(opt, "{pg, {~a, ~t}}", scope, &g) || gcn_match(opt, "{pg, ~t}", &g)) {
+            *group = g;
+            continue;
+        }
+        return -1;
     }
     return 0;
 }
@@ -105,13 +113,14 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
             gcn_build(reply, "{error, {cannot_connect, ~a}}", node);
         return GCN_REPLY;
     }
-    char op[MAXATOMLEN_UTF8], module[MAXATOMLEN_UTF8], name[MAXATOMLEN_UTF8] = "";
+    char op[MAXATOMLEN_UTF8], module[MAXATOMLEN_UTF8], name[GCN_ATOM_MAX] = "", scope[GCN_ATOM_MAX] = "pg";
+    gcn_term group = {NULL, 0};
     int i = 0, arity;
     term_view mod_term, arg, opts;
     if (ei_decode_tuple_header(req.ptr, &i, &arity) < 0 || (arity != 3 && arity != 4) ||
         ei_decode_atom(req.ptr, &i, op) < 0 || (strcmp(op, "start") && strcmp(op, "start_link")) ||
         term_next(req, &i, &mod_term) < 0 || term_next(req, &i, &arg) < 0 ||
-        (arity == 4 && (term_next(req, &i, &opts) < 0 || name_option(opts, name) < 0))) {
+        (arity == 4 && (term_next(req, &i, &opts) < 0 || start_options(opts, name, scope, &group) < 0))) {
         gcn_error(reply, "unknown_call", req);
         return GCN_REPLY;
     }
@@ -130,6 +139,10 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
         gcn_error(reply, "already_started", process_pid(existing));
         return GCN_REPLY;
     }
+    if (group.ptr && !pg_scope_running(t, scope)) {
+        gcn_build(reply, "{error, {unknown_scope, ~a}}", scope);
+        return GCN_REPLY;
+    }
     const char *error;
     process *p = gen_server_start(t, m, priv, arg, name[0] ? name : NULL, &error);
     if (!p) {
@@ -140,6 +153,8 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
         process_link(p, from->pid, 1);
         gen_server_set_parent(p, from->pid);
     }
+    if (group.ptr)
+        pg_scope_join(t, scope, group, process_pid(p)); /* fails only when out of memory: logged */
     /* {ok, Pid} first, then the new server's post-init work. */
     term_view pid = process_pid(p);
     char ok[6 + 1 + 2 + 255 + 12] = {104, 2, 119, 2, 'o', 'k'};

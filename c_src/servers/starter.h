@@ -4,6 +4,8 @@
  *   call {start, Module, Arg}              {ok, Pid} once Module's init has run
  *   call {start_link, Module, Arg}         the same, linked to the caller
  *   call {start | start_link, Module, Arg, [{name, Name}]}   also registers Name
+ *   ... [{pg, Group}] or [{pg, {Scope, Group}}]  also joins Group in that pg scope
+ *       (pg_scope.h; the default scope pg); {error, {unknown_scope, S}} if none runs
  * Errors: {error, {unknown_module, M}}, {error, {already_started, Pid}},
  * {error, Reason} from init. The new server's handle_continue, if it asked for
  * one, runs after the reply is on its way and before its first message.
@@ -16,7 +18,8 @@
  * It also answers for the node's figures:
  *   call stats    #{node => Node, uptime_ms => N, processes => N,
  *                   servers => N (gen_servers, the node's own included),
- *                   timers => N (pending), jobs_queued => N, jobs_running => N,
+ *                   timers => N (pending, of servers other than the node's own),
+ *                   jobs_queued => N, jobs_running => N,
  *                   workers => N (threads), modules => [Name, ...] (known, in
  *                   the order added), connections => [#{node => Node,
  *                   since_ms => N (connected for), bytes_in => N, bytes_out => N,

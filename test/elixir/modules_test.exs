@@ -97,6 +97,35 @@ defmodule GenCnode.ModulesTest do
     GenCnodeTest.stop_cnode(owner, log)
   end
 
+  test "the README's process groups: a C server in :pg, seen join and leave" do
+    {owner, node, log} = start_node("pgreadme")
+    on_exit(fn -> if Process.whereis(:pg), do: GenServer.stop(:pg) end)
+    code = String.replace(readme_lines("### Process groups (pg)"), ~s(:"kv@127.0.0.1"), inspect(node))
+    {_, binding} = Code.eval_string(code)
+    assert node(binding[:pid]) == node
+    assert [] == :pg.get_members(:stores)
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
+  test "the README's store over several C nodes: GenCnode.Shard over two" do
+    Code.require_file("lib/gen_cnode/shard.ex")
+    on_exit(fn -> if Process.whereis(:pg), do: GenServer.stop(:pg) end)
+    {:ok, _} = :pg.start(:pg)
+    opts = %{pg_join: :kvs, args: [~c"--connect", Atom.to_charlist(node())]}
+    nodes = for n <- ["sharda", "shardb"], do: GenCnodeTest.start_cnode(n, opts)
+    GenCnodeTest.wait_until(fn -> length(GenCnode.Shard.members(:kvs)) == 2 end, 10_000)
+    {_, binding} = Code.eval_string(readme_lines("### One store over several C nodes"))
+    assert node(binding[:owner]) in Enum.map(nodes, &elem(&1, 1))
+    # the keys spread over both
+    for i <- 1..200, do: :ok = GenCnode.Shard.put(:kvs, i, i)
+    sizes = for {_, n, _} <- nodes, do: GenServer.call({:kv, n}, :size)
+    assert Enum.sum(sizes) == 200 and Enum.all?(sizes, &(&1 > 50))
+    assert 7 == GenCnode.Shard.get(:kvs, 7)
+    for {owner, _, log} <- nodes, do: GenCnodeTest.stop_cnode(owner, log)
+    GenCnodeTest.wait_until(fn -> GenCnode.Shard.members(:kvs) == [] end, 5000)
+    assert {:error, :no_members} == GenCnode.Shard.put(:kvs, :k, :v)
+  end
+
   test "the README's ticket module, driven by the README's own lines" do
     {owner, node, log} = start_node("readme")
     code = String.replace(readme_lines(), ~s(:"kv@127.0.0.1"), inspect(node))

@@ -6,6 +6,9 @@
  *   {demonitor, Ref}     1 if the monitor was on, else 0
  *   {link, Pid}          ok | error        {unlink, Pid}   ok | error
  *   {send, To, Msg}      ok | error (To: a pid, a name, or {Name, Node})
+ *   {connect, Node}      ok | error (gcn_connect; Node an atom)
+ *   {pg_join, Scope, Group}, {pg_leave, Scope, Group}   ok | error (Scope
+ *                        default: the scope pg; gcn_pg_join, gcn_pg_leave)
  *   seen                 every info so far ({'DOWN', ...}, {'EXIT', ...},
  *                        anything sent to it), oldest first; then forgets them
  */
@@ -72,6 +75,17 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
         gcn_put_atom(reply, gcn_unlink(self, a) == 0 ? "ok" : "error");
     } else if (gcn_match(req, "{send, ~t, ~t}", &a, &b)) {
         gcn_put_atom(reply, gcn_send(self, a, b) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "{connect, ~t}", &a)) {
+        char node[GCN_ATOM_MAX];
+        gcn_put_atom(reply, gcn_get_atom(a, node) == 0 && gcn_connect(self, node) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "{pg_join, ~t, ~t}", &a, &b) || gcn_match(req, "{pg_leave, ~t, ~t}", &a, &b)) {
+        char scope[GCN_ATOM_MAX];
+        const char *sc = gcn_is_atom(a, "default") ? NULL : scope;
+        int join = gcn_match(req, "{pg_join, _, _}");
+        if (sc && gcn_get_atom(a, scope) < 0)
+            gcn_put_atom(reply, "error");
+        else
+            gcn_put_atom(reply, (join ? gcn_pg_join(self, sc, b) : gcn_pg_leave(self, sc, b)) == 0 ? "ok" : "error");
     } else if (gcn_match(req, "seen")) {
         gcn_put_list(reply, s->count);
         for (item *i = s->first; i; i = i->next)

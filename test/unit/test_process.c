@@ -290,6 +290,50 @@ static void test_teardown_survives_a_terminate_that_stops(void)
     wire_reset();
 }
 
+/* process_monitor_nodes: {nodeup, Node} for every connection that comes
+ * up, at the next settle, to the processes that asked, as long as they live. */
+static int nodeups;
+static char last_nodeup[64];
+
+static void on_nodeup(process *self, term_view msg)
+{
+    (void)self;
+    char tag[16];
+    int i = 0, arity;
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 2 && ei_decode_atom(msg.ptr, &i, tag) == 0 &&
+        strcmp(tag, "nodeup") == 0 && ei_decode_atom(msg.ptr, &i, last_nodeup) == 0)
+        nodeups++;
+}
+
+static const process_behaviour watching = {.message = on_nodeup};
+
+static void test_node_watchers_hear_of_new_connections(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(t != NULL);
+    process *a = process_spawn(t, &watching, NULL), *b = process_spawn(t, &watching, NULL);
+    process_spawn(t, &watching, NULL); /* does not ask */
+    CU_ASSERT_EQUAL(process_monitor_nodes(a), 0);
+    CU_ASSERT_EQUAL(process_monitor_nodes(b), 0);
+    nodeups = 0;
+    process_table_node_up(t, "peer@127.0.0.1", 14);
+    CU_ASSERT_EQUAL(nodeups, 0); /* queued, never delivered under the caller */
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(nodeups, 2);
+    CU_ASSERT_STRING_EQUAL(last_nodeup, "peer@127.0.0.1");
+    process_exit(b, (term_view){normal, sizeof normal});
+    while (process_table_settle(t))
+        ;
+    nodeups = 0;
+    process_table_node_up(t, "other@127.0.0.1", 15);
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(nodeups, 1); /* b is gone */
+    CU_ASSERT_STRING_EQUAL(last_nodeup, "other@127.0.0.1");
+    process_table_destroy(t);
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -300,4 +344,5 @@ void unit_suite_process(void)
     CU_add_test(s, "monitors cannot be faked, redirected or taken off by another",
                 test_monitors_cannot_be_faked_or_taken);
     CU_add_test(s, "teardown survives a terminate that stops", test_teardown_survives_a_terminate_that_stops);
+    CU_add_test(s, "node watchers hear of new connections", test_node_watchers_hear_of_new_connections);
 }

@@ -1,0 +1,662 @@
+/* pg_scope.c: a pg scope for this node's servers; see pg_scope.h. */
+#define GEN_CNODE_STATIC /* linked into the node: no loadable entry point */
+#include "pg_scope.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define REDISCOVER_MS 3000 /* a connected node whose scope has not answered is asked again */
+#define REDISCOVER_TRIES 20 /* then not until it connects again */
+#define MAX_GROUP_DEPTH 100
+
+/* A term's canonical bytes (term.h), owned. */
+typedef struct blob {
+    char *ptr;
+    size_t len;
+} blob;
+
+typedef struct join_entry { blob group, pid; } join_entry; /* one join: a pid may join a group twice, as in pg */
+typedef struct member { blob pid, ref; } member;           /* a local pid with joins, monitored */
+typedef struct peer { blob pid, ref; } peer;               /* a scope that discovered this one, monitored */
+typedef struct known_node { char *name; int tries; } known_node; /* connected, for discovery */
+
+typedef struct pg_scope {
+    gen_server *self;
+    char name[GCN_ATOM_MAX];
+    join_entry *joins;
+    size_t njoins, joins_cap;
+    member *members;
+    size_t nmembers, members_cap;
+    peer *peers;
+    size_t npeers, peers_cap;
+    known_node *nodes;
+    size_t nnodes, nodes_cap;
+    gcn_timer rediscover;
+    ei_x_buff canon; /* scratch for canonical bytes */
+    gcn_buf *msg;    /* scratch for messages */
+    gcn_buf *ref;    /* scratch for monitor references */
+} pg_scope;
+
+/* ---- small owned things ---- */
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 8;
+    void *p = realloc(*arr, c * size);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static int blob_set(blob *b, const char *p, size_t len)
+{
+    b->ptr = malloc(len ? len : 1);
+    if (!b->ptr)
+        return -1;
+    memcpy(b->ptr, p, len);
+    b->len = len;
+    return 0;
+}
+
+static int blob_is(blob b, const char *p, size_t len) { return b.len == len && memcmp(b.ptr, p, len) == 0; }
+static term_view view(blob b) { return (term_view){b.ptr, b.len}; }
+
+/* The canonical bytes of t in s->canon (so that one group or pid compares
+ * equal however a peer encoded its atoms): 0, or -1. */
+static int canonical(pg_scope *s, term_view t)
+{
+    size_t i = 0;
+    s->canon.index = 0;
+    return term_canonical(t.ptr, t.len, &i, MAX_GROUP_DEPTH, &s->canon) < 0 || i != t.len ? -1 : 0;
+}
+
+static int is_local_pid(pg_scope *s, term_view t)
+{
+    const char *node;
+    size_t len;
+    const char *me = gcn_node(s->self);
+    return gcn_type(t) == GCN_PID && process_term_node(t, &node, &len) == 0 && len == strlen(me) &&
+           memcmp(node, me, len) == 0;
+}
+
+/* ---- talking to the other scopes ---- */
+
+/* Send what s->msg holds to every known peer scope. */
+static void broadcast(pg_scope *s)
+{
+    for (size_t i = 0; i < s->npeers; i++)
+        gcn_send(s->self, view(s->peers[i].pid), gcn_buf_term(s->msg));
+}
+
+static void send_discover(pg_scope *s, gcn_term to)
+{
+    gcn_buf_reset(s->msg);
+    if (gcn_build(s->msg, "{discover, ~t}", gcn_self(s->self)) == 0)
+        gcn_send(s->self, to, gcn_buf_term(s->msg));
+}
+
+static void discover_node(pg_scope *s, const char *node)
+{
+    gcn_buf *to = gcn_buf_new();
+    if (to && gcn_build(to, "{~a, ~a}", s->name, node) == 0)
+        send_discover(s, gcn_buf_term(to));
+    gcn_buf_free(to);
+}
+
+/* Is join i the first of its group (the one a group is written with)? */
+static int first_of_group(const pg_scope *s, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (blob_is(s->joins[j].group, s->joins[i].group.ptr, s->joins[i].group.len))
+            return 0;
+    return 1;
+}
+
+static size_t count_groups(const pg_scope *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->njoins; i++)
+        n += first_of_group(s, i);
+    return n;
+}
+
+/* The members of group g (canonical), a pid as often as it joined: [Pid]. */
+static void put_members(const pg_scope *s, gcn_buf *b, term_view g)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < s->njoins; k++)
+        n += blob_is(s->joins[k].group, g.ptr, g.len);
+    gcn_put_list(b, n);
+    for (size_t k = 0; k < s->njoins; k++)
+        if (blob_is(s->joins[k].group, g.ptr, g.len))
+            gcn_put_term(b, view(s->joins[k].pid));
+    if (n)
+        gcn_put_nil(b);
+}
+
+/* Every group with a member: [{Group, [Pid]}] (as_map: #{Group => [Pid]};
+ * groups_only: [Group]). */
+enum groups_shape { AS_PAIRS, AS_MAP, GROUPS_ONLY };
+static void put_groups(const pg_scope *s, gcn_buf *b, enum groups_shape shape)
+{
+    size_t n = count_groups(s);
+    if (shape == AS_MAP)
+        gcn_put_map(b, n);
+    else
+        gcn_put_list(b, n);
+    for (size_t i = 0; i < s->njoins; i++) {
+        if (!first_of_group(s, i))
+            continue;
+        if (shape == AS_PAIRS)
+            gcn_put_tuple(b, 2);
+        gcn_put_term(b, view(s->joins[i].group));
+        if (shape != GROUPS_ONLY)
+            put_members(s, b, view(s->joins[i].group));
+    }
+    if (n && shape != AS_MAP)
+        gcn_put_nil(b);
+}
+
+/* {'$gen_cast', {sync, Self, [{Group, [Pid]}]}}: every group with a member,
+ * each with its members, as pg's all_local_pids. */
+static void send_sync(pg_scope *s, gcn_term to)
+{
+    gcn_buf *b = s->msg;
+    gcn_buf_reset(b);
+    gcn_put_tuple(b, 2);
+    gcn_put_atom(b, "$gen_cast");
+    gcn_put_tuple(b, 3);
+    gcn_put_atom(b, "sync");
+    gcn_put_term(b, gcn_self(s->self));
+    put_groups(s, b, AS_PAIRS);
+    gcn_send(s->self, to, gcn_buf_term(b));
+}
+
+static peer *find_peer(pg_scope *s, term_view pid)
+{
+    for (size_t i = 0; i < s->npeers; i++)
+        if (blob_is(s->peers[i].pid, pid.ptr, pid.len))
+            return &s->peers[i];
+    return NULL;
+}
+
+/* A peer scope not known yet: monitor it and keep it. 1 if it was new. */
+static int add_peer(pg_scope *s, term_view pid)
+{
+    if (canonical(s, pid) < 0 || find_peer(s, (term_view){s->canon.buff, (size_t)s->canon.index}))
+        return 0;
+    gcn_buf_reset(s->ref);
+    if (grow((void **)&s->peers, &s->peers_cap, s->npeers, sizeof *s->peers) < 0 ||
+        gcn_monitor(s->self, pid, s->ref) < 0)
+        return 0;
+    peer *p = &s->peers[s->npeers];
+    gcn_term r = gcn_buf_term(s->ref);
+    if (blob_set(&p->pid, s->canon.buff, (size_t)s->canon.index) < 0)
+        return 0;
+    if (blob_set(&p->ref, r.ptr, r.len) < 0) {
+        free(p->pid.ptr);
+        return 0;
+    }
+    s->npeers++;
+    log_debug("pg scope %s: discovered by a scope on another node", s->name);
+    return 1;
+}
+
+/* pg's handle_discover: our groups back, and a discover of our own to a peer new to us. */
+static void discovered(pg_scope *s, gcn_term peer_pid)
+{
+    send_sync(s, peer_pid);
+    if (add_peer(s, peer_pid))
+        send_discover(s, peer_pid);
+}
+
+/* ---- local members ---- */
+
+static member *find_member(pg_scope *s, term_view pid)
+{
+    for (size_t i = 0; i < s->nmembers; i++)
+        if (blob_is(s->members[i].pid, pid.ptr, pid.len))
+            return &s->members[i];
+    return NULL;
+}
+
+/* pid (canonical) joins group (canonical), monitored from its first join. */
+static int add_join(pg_scope *s, term_view group, term_view pid)
+{
+    if (!find_member(s, pid)) {
+        gcn_buf_reset(s->ref);
+        if (grow((void **)&s->members, &s->members_cap, s->nmembers, sizeof *s->members) < 0 ||
+            gcn_monitor(s->self, pid, s->ref) < 0)
+            return -1;
+        member *m = &s->members[s->nmembers];
+        gcn_term r = gcn_buf_term(s->ref);
+        if (blob_set(&m->pid, pid.ptr, pid.len) < 0)
+            return -1;
+        if (blob_set(&m->ref, r.ptr, r.len) < 0) {
+            free(m->pid.ptr);
+            return -1;
+        }
+        s->nmembers++;
+    }
+    if (grow((void **)&s->joins, &s->joins_cap, s->njoins, sizeof *s->joins) < 0)
+        return -1;
+    join_entry *j = &s->joins[s->njoins];
+    if (blob_set(&j->group, group.ptr, group.len) < 0)
+        return -1;
+    if (blob_set(&j->pid, pid.ptr, pid.len) < 0) {
+        free(j->group.ptr);
+        return -1;
+    }
+    s->njoins++;
+    return 0;
+}
+
+static void drop_join(pg_scope *s, size_t i)
+{
+    free(s->joins[i].group.ptr);
+    free(s->joins[i].pid.ptr);
+    memmove(&s->joins[i], &s->joins[i + 1], (s->njoins - i - 1) * sizeof *s->joins);
+    s->njoins--;
+}
+
+/* A member with no join left is no longer watched. */
+static void forget_member_if_done(pg_scope *s, term_view pid, int demonitor)
+{
+    for (size_t i = 0; i < s->njoins; i++)
+        if (blob_is(s->joins[i].pid, pid.ptr, pid.len))
+            return;
+    member *m = find_member(s, pid);
+    if (!m)
+        return;
+    if (demonitor)
+        gcn_demonitor(s->self, view(m->ref));
+    free(m->pid.ptr);
+    free(m->ref.ptr);
+    size_t at = (size_t)(m - s->members);
+    memmove(m, m + 1, (s->nmembers - at - 1) * sizeof *m);
+    s->nmembers--;
+}
+
+/* PidOrPids, one pid after another (a list's elements, or the pid). */
+typedef struct pid_iter {
+    gcn_term single;
+    gcn_iter it;
+    int list, done;
+} pid_iter;
+
+/* Start on pids: 0, or -1 when it is neither a pid nor a list. */
+static int pids_begin(pid_iter *pi, gcn_term pids)
+{
+    memset(pi, 0, sizeof *pi);
+    pi->single = pids;
+    pi->list = gcn_type(pids) != GCN_PID;
+    return pi->list && gcn_iter_list(pids, &pi->it) < 0 ? -1 : 0;
+}
+
+static int pids_next(pid_iter *pi, gcn_term *out)
+{
+    if (pi->list)
+        return gcn_next(&pi->it, out);
+    if (pi->done)
+        return 0;
+    pi->done = 1;
+    *out = pi->single;
+    return 1;
+}
+
+/* Are pids a pid of this node or a list of them? 0, or -1 with *bad. */
+static int check_pids(pg_scope *s, gcn_term pids, gcn_term *bad)
+{
+    pid_iter pi;
+    gcn_term p;
+    if (pids_begin(&pi, pids) < 0) {
+        *bad = pids;
+        return -1;
+    }
+    while (pids_next(&pi, &p))
+        if (!is_local_pid(s, p) || canonical(s, p) < 0) {
+            *bad = p;
+            return -1;
+        }
+    return 0;
+}
+
+/* join_local / pg_scope_join: 0; 1 for a group that is not a term it takes
+ * or a pid not of this node (*bad); -1 when out of memory. */
+static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
+{
+    if (canonical(s, group) < 0) {
+        *bad = group;
+        return 1;
+    }
+    blob g;
+    if (blob_set(&g, s->canon.buff, (size_t)s->canon.index) < 0)
+        return -1;
+    int rc = 1;
+    if (check_pids(s, pids, bad) == 0) {
+        pid_iter pi;
+        gcn_term p;
+        rc = 0;
+        pids_begin(&pi, pids);
+        while (pids_next(&pi, &p))
+            if (canonical(s, p) < 0 ||
+                add_join(s, view(g), (term_view){s->canon.buff, (size_t)s->canon.index}) < 0)
+                rc = -1;
+        gcn_buf_reset(s->msg);
+        if (gcn_build(s->msg, "{join, ~t, ~t, ~t}", gcn_self(s->self), view(g), pids) == 0)
+            broadcast(s);
+    }
+    free(g.ptr);
+    return rc;
+}
+
+/* leave_local: 0 when some pid left, 1 when none was joined, -1 on a bad argument. */
+static int leave(pg_scope *s, gcn_term group, gcn_term pids)
+{
+    gcn_term bad;
+    if (canonical(s, group) < 0)
+        return -1;
+    blob g;
+    if (blob_set(&g, s->canon.buff, (size_t)s->canon.index) < 0)
+        return -1;
+    int rc = -1, left = 0;
+    if (check_pids(s, pids, &bad) == 0) {
+        pid_iter pi;
+        gcn_term p;
+        pids_begin(&pi, pids);
+        while (pids_next(&pi, &p)) {
+            if (canonical(s, p) < 0)
+                continue;
+            term_view pid = {s->canon.buff, (size_t)s->canon.index};
+            for (size_t i = 0; i < s->njoins; i++)
+                if (blob_is(s->joins[i].group, g.ptr, g.len) && blob_is(s->joins[i].pid, pid.ptr, pid.len)) {
+                    drop_join(s, i);
+                    left = 1;
+                    break;
+                }
+            forget_member_if_done(s, pid, 1);
+        }
+        rc = left ? 0 : 1;
+        gcn_buf_reset(s->msg);
+        if (left && gcn_build(s->msg, "{leave, ~t, ~t, [~t]}", gcn_self(s->self), pids, view(g)) == 0)
+            broadcast(s);
+    }
+    free(g.ptr);
+    return rc;
+}
+
+/* A member stopped: it leaves every group it joined, and the peers hear it. */
+static void member_down(pg_scope *s, term_view pid)
+{
+    gcn_buf *b = s->msg;
+    gcn_buf_reset(b);
+    size_t n = 0;
+    for (size_t i = 0; i < s->njoins; i++)
+        n += blob_is(s->joins[i].pid, pid.ptr, pid.len);
+    gcn_put_tuple(b, 4);
+    gcn_put_atom(b, "leave");
+    gcn_put_term(b, gcn_self(s->self));
+    gcn_put_term(b, pid);
+    gcn_put_list(b, n);
+    for (size_t i = 0; i < s->njoins;) {
+        if (blob_is(s->joins[i].pid, pid.ptr, pid.len)) {
+            gcn_put_term(b, view(s->joins[i].group));
+            drop_join(s, i);
+        } else {
+            i++;
+        }
+    }
+    if (n)
+        gcn_put_nil(b);
+    if (n)
+        broadcast(s);
+    forget_member_if_done(s, pid, 0);
+}
+
+/* ---- the server ---- */
+
+static int pg_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
+{
+    pg_scope *s = calloc(1, sizeof *s);
+    *error = "out_of_memory";
+    if (!s)
+        return -1;
+    s->self = self;
+    s->msg = gcn_buf_new();
+    s->ref = gcn_buf_new();
+    if (!s->msg || !s->ref || ei_x_new(&s->canon) < 0 || gcn_get_atom(arg, s->name) < 0 ||
+        process_monitor_nodes(gen_server_process(self)) < 0) {
+        *error = gcn_get_atom(arg, s->name) < 0 ? "badarg" : "out_of_memory";
+        gcn_buf_free(s->msg);
+        gcn_buf_free(s->ref);
+        if (s->canon.buff)
+            ei_x_free(&s->canon);
+        free(s);
+        return -1;
+    }
+    out->state = s;
+    return 0;
+}
+
+static void pg_terminate(void *state, gcn_term reason)
+{
+    (void)reason;
+    pg_scope *s = state;
+    for (size_t i = 0; i < s->njoins; i++)
+        free(s->joins[i].group.ptr), free(s->joins[i].pid.ptr);
+    for (size_t i = 0; i < s->nmembers; i++)
+        free(s->members[i].pid.ptr), free(s->members[i].ref.ptr);
+    for (size_t i = 0; i < s->npeers; i++)
+        free(s->peers[i].pid.ptr), free(s->peers[i].ref.ptr);
+    for (size_t i = 0; i < s->nnodes; i++)
+        free(s->nodes[i].name);
+    free(s->joins);
+    free(s->members);
+    free(s->peers);
+    free(s->nodes);
+    gcn_buf_free(s->msg);
+    gcn_buf_free(s->ref);
+    ei_x_free(&s->canon);
+    free(s);
+}
+
+static enum gcn_result pg_call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
+                               gcn_buf *reply)
+{
+    (void)self;
+    (void)from;
+    pg_scope *s = state;
+    gcn_term group, pids, bad = {NULL, 0};
+    if (gcn_match(req, "{join_local, ~t, ~t}", &group, &pids)) {
+        int rc = join(s, group, pids, &bad);
+        if (rc == 0)
+            gcn_build(reply, "ok");
+        else if (rc > 0)
+            gcn_build(reply, "{error, {nolocal, ~t}}", bad);
+        else
+            gcn_build(reply, "{error, out_of_memory}");
+    } else if (gcn_match(req, "{leave_local, ~t, ~t}", &group, &pids)) {
+        int rc = leave(s, group, pids);
+        if (rc < 0)
+            gcn_error(reply, "badarg", req);
+        else
+            gcn_build(reply, rc == 0 ? "ok" : "not_joined");
+    } else if (gcn_match(req, "{get_local_members, ~t}", &group)) {
+        if (canonical(s, group) < 0)
+            gcn_error(reply, "badarg", req);
+        else
+            put_members(s, reply, (term_view){s->canon.buff, (size_t)s->canon.index});
+    } else if (gcn_is_atom(req, "which_local_groups")) {
+        put_groups(s, reply, GROUPS_ONLY);
+    } else {
+        gcn_error(reply, "unknown_call", req);
+    }
+    return GCN_REPLY;
+}
+
+static enum gcn_result pg_cast(gcn_server *self, void *state, gcn_term req)
+{
+    (void)self;
+    gcn_term peer_pid;
+    /* A peer's groups: not kept (pg_scope.h); but it is a peer now, as in pg's handle_sync. */
+    if (gcn_match(req, "{sync, ~p, _}", &peer_pid))
+        add_peer(state, peer_pid);
+    return GCN_NOREPLY;
+}
+
+/* Ask each connected node whose scope has not answered yet; again later while some have not. */
+static void rediscover(pg_scope *s)
+{
+    int waiting = 0;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        known_node *k = &s->nodes[i];
+        size_t len = strlen(k->name);
+        int answered = 0;
+        for (size_t j = 0; j < s->npeers && !answered; j++) {
+            const char *node;
+            size_t nlen;
+            answered = process_term_node(view(s->peers[j].pid), &node, &nlen) == 0 && nlen == len &&
+                       memcmp(node, k->name, len) == 0;
+        }
+        if (answered || k->tries >= REDISCOVER_TRIES)
+            continue;
+        k->tries++;
+        discover_node(s, k->name);
+        waiting = 1;
+    }
+    gcn_buf_reset(s->msg);
+    s->rediscover = 0;
+    if (waiting && gcn_build(s->msg, "pg_rediscover") == 0)
+        s->rediscover = gcn_send_after(s->self, REDISCOVER_MS, gcn_buf_term(s->msg));
+}
+
+static void node_up(pg_scope *s, const char *node)
+{
+    size_t i = 0;
+    while (i < s->nnodes && strcmp(s->nodes[i].name, node) != 0)
+        i++;
+    if (i == s->nnodes) {
+        char *name = strdup(node);
+        if (!name || grow((void **)&s->nodes, &s->nodes_cap, s->nnodes, sizeof *s->nodes) < 0) {
+            free(name);
+            return;
+        }
+        s->nodes[s->nnodes++] = (known_node){name, 0};
+    }
+    s->nodes[i].tries = 0;
+    if (!s->rediscover)
+        rediscover(s);
+    else
+        discover_node(s, node);
+}
+
+static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
+{
+    (void)self;
+    pg_scope *s = state;
+    gcn_term peer_pid, ref, pid;
+    char node[GCN_ATOM_MAX];
+    if (gcn_match(msg, "{discover, ~p}", &peer_pid) || gcn_match(msg, "{discover, ~p, _}", &peer_pid)) {
+        discovered(s, peer_pid);
+    } else if (gcn_match(msg, "{'DOWN', ~t, process, ~t, _}", &ref, &pid)) {
+        for (size_t i = 0; i < s->nmembers; i++)
+            if (blob_is(s->members[i].ref, ref.ptr, ref.len)) {
+                blob p = s->members[i].pid; /* member_down frees it: use a copy */
+                blob copy;
+                if (blob_set(&copy, p.ptr, p.len) == 0) {
+                    member_down(s, view(copy));
+                    free(copy.ptr);
+                }
+                return GCN_NOREPLY;
+            }
+        for (size_t i = 0; i < s->npeers; i++)
+            if (blob_is(s->peers[i].ref, ref.ptr, ref.len)) {
+                free(s->peers[i].pid.ptr);
+                free(s->peers[i].ref.ptr);
+                memmove(&s->peers[i], &s->peers[i + 1], (s->npeers - i - 1) * sizeof *s->peers);
+                s->npeers--;
+                return GCN_NOREPLY;
+            }
+    } else if (gcn_match(msg, "{nodeup, ~a}", node)) {
+        node_up(s, node);
+    } else if (gcn_is_atom(msg, "pg_rediscover")) {
+        rediscover(s);
+    }
+    /* {join, ...} and {leave, ...} of other nodes' members: not kept (pg_scope.h) */
+    return GCN_NOREPLY;
+}
+
+static void pg_node_down(gcn_server *self, void *state, const char *node, size_t len)
+{
+    (void)self;
+    pg_scope *s = state;
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (strlen(s->nodes[i].name) == len && memcmp(s->nodes[i].name, node, len) == 0) {
+            free(s->nodes[i].name);
+            s->nodes[i] = s->nodes[--s->nnodes];
+            return;
+        }
+}
+
+static int pg_format_state(void *state, gcn_buf *out)
+{
+    pg_scope *s = state;
+    gcn_put_map(out, 3);
+    gcn_put_atom(out, "scope");
+    gcn_put_atom(out, s->name);
+    gcn_put_atom(out, "groups");
+    put_groups(s, out, AS_MAP);
+    gcn_put_atom(out, "peers");
+    gcn_put_list(out, s->npeers);
+    for (size_t i = 0; i < s->npeers; i++)
+        gcn_put_term(out, view(s->peers[i].pid));
+    return s->npeers ? gcn_put_nil(out) : 0;
+}
+
+int pg_scope_running(process_table *t, const char *scope)
+{
+    return gen_server_state_of(process_whereis(t, scope, strlen(scope)), &gcn_module_pg_scope, NULL) != NULL;
+}
+
+int pg_scope_join(process_table *t, const char *scope, term_view group, term_view pid)
+{
+    process *p = process_whereis(t, scope, strlen(scope));
+    pg_scope *s = gen_server_state_of(p, &gcn_module_pg_scope, NULL);
+    gcn_term bad = {NULL, 0};
+    if (!s) {
+        log_warning("no pg scope %s on this node (--pg-scope %s starts one)", scope, scope);
+        return -1;
+    }
+    if (join(s, group, pid, &bad) != 0) {
+        log_warning("pg scope %s: cannot join (a group deeper than %d, or out of memory)", scope,
+                    MAX_GROUP_DEPTH);
+        return -1;
+    }
+    return 0;
+}
+
+int gcn_pg_join(gcn_server *self, const char *scope, gcn_term group)
+{
+    if (gcn_type(group) == 0)
+        return -1;
+    return pg_scope_join(process_table_of(gen_server_process(self)), scope ? scope : "pg", group,
+                         gcn_self(self));
+}
+
+int gcn_pg_leave(gcn_server *self, const char *scope, gcn_term group)
+{
+    process *p = process_whereis(process_table_of(gen_server_process(self)), scope ? scope : "pg",
+                                 strlen(scope ? scope : "pg"));
+    pg_scope *s = gen_server_state_of(p, &gcn_module_pg_scope, NULL);
+    return s && gcn_type(group) && leave(s, group, gcn_self(self)) == 0 ? 0 : -1;
+}
+
+GEN_CNODE_MODULE(pg_scope, .init = pg_init, .handle_call = pg_call, .handle_cast = pg_cast,
+                 .handle_info = pg_info, .node_down = pg_node_down,
+                 .format_state = pg_format_state, .terminate = pg_terminate)

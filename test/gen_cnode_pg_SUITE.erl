@@ -1,0 +1,178 @@
+%% gen_cnode_pg_SUITE: C servers in OTP's process groups (pg), as BEAM nodes
+%% see them.
+%%
+%% This node runs the scopes it needs (pg:start/1), and so do peers of this
+%% release and, under OTP 25 with the OTP 27 chroot there, a peer of OTP 27:
+%% the two releases' pg scopes side by side. Each case starts a C node of its
+%% own; what joins groups on it is seen in :pg.get_members on every BEAM
+%% node connected to it, and goes away when the server stops, leaves, or its
+%% node dies.
+-module(gen_cnode_pg_SUITE).
+
+-define(config(Key, Config), proplists:get_value(Key, Config)).
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([servers_join_and_leave_as_beam_nodes_see_it/1,
+         both_releases_see_the_same_members/1,
+         a_scope_started_later_finds_the_c_node/1,
+         other_scopes_by_name/1,
+         joining_from_c/1,
+         members_go_with_their_node/1]).
+
+-define(WAIT, 10000).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+% The case with a peer of the other release only where there is one (under
+% OTP 25, as root, with the OTP 27 chroot); the ct27 stage runs the rest.
+all() ->
+    [both_releases_see_the_same_members || gen_cnode_test_env:other_release_runtime() =/= none] ++
+    [servers_join_and_leave_as_beam_nodes_see_it,
+     a_scope_started_later_finds_the_c_node,
+     other_scopes_by_name,
+     joining_from_c,
+     members_go_with_their_node].
+
+init_per_suite(Config) ->
+    gen_cnode_test_env:init_suite(Config).
+
+end_per_suite(Config) ->
+    gen_cnode_test_env:end_suite(Config).
+
+init_per_testcase(_Case, Config) ->
+    Config.
+
+%% The scopes a case started here are stopped with it.
+end_per_testcase(_Case, _Config) ->
+    [catch gen_server:stop(S) || S <- [pg, pg_other], whereis(S) =/= undefined],
+    gen_cnode_test_env:reap().
+
+%%% Helpers
+
+scope(Name) ->
+    {ok, _} = pg:start(Name),
+    Name.
+
+members_on(Peer, Scope, Group) when is_pid(Peer) ->
+    lists:sort(peer:call(Peer, pg, get_members, [Scope, Group]));
+members_on(here, Scope, Group) ->
+    lists:sort(pg:get_members(Scope, Group)).
+
+wait_members(Where, Scope, Group, Expected) ->
+    ok = gen_cnode_test_env:wait_until(fun() -> members_on(Where, Scope, Group) =:= lists:sort(Expected) end,
+                                       ?WAIT).
+
+start_kv(CNode, Opts) ->
+    {ok, Pid} = gen_server:call({gen_cnode, CNode}, {start, kv, [], Opts}),
+    Pid.
+
+%%% Test cases
+
+%% [pg: group] at start, join_local and leave_local calls to the C node's
+%% scope, a server that stops: this node and a peer (connected to the C node
+%% after the joins) see the same members at every step.
+servers_join_and_leave_as_beam_nodes_see_it(Config) ->
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_basic, #{}),
+    A = start_kv(CNode, [{name, pg_a}, {pg, workers}]),
+    B = start_kv(CNode, [{pg, workers}]),
+    wait_members(here, pg, workers, [A, B]),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(pg_basic_peer),
+    {ok, _} = peer:call(Peer, pg, start, [pg]),
+    pong = peer:call(Peer, net_adm, ping, [CNode]),
+    wait_members(Peer, pg, workers, [A, B]),
+    %% join and leave through the C node's scope, as pg's own calls
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, {tuple, "group"}, [A, B]})),
+    wait_members(here, pg, {tuple, "group"}, [A, B]),
+    wait_members(Peer, pg, {tuple, "group"}, [A, B]),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {leave_local, {tuple, "group"}, A})),
+    ?assertEqual(not_joined, gen_server:call({pg, CNode}, {leave_local, {tuple, "group"}, A})),
+    wait_members(here, pg, {tuple, "group"}, [B]),
+    wait_members(Peer, pg, {tuple, "group"}, [B]),
+    ?assertEqual([B], gen_server:call({pg, CNode}, {get_local_members, {tuple, "group"}})),
+    ?assertEqual(lists:sort([workers, {tuple, "group"}]),
+                 lists:sort(gen_server:call({pg, CNode}, which_local_groups))),
+    %% what is not a pid of the C node is refused
+    ?assertEqual({error, {nolocal, self()}}, gen_server:call({pg, CNode}, {join_local, workers, self()})),
+    %% a server that stops leaves every group
+    ok = gen_server:stop(B),
+    wait_members(here, pg, workers, [A]),
+    wait_members(Peer, pg, workers, [A]),
+    wait_members(here, pg, {tuple, "group"}, []),
+    ?assertMatch(#{scope := pg, groups := #{workers := [A]}, peers := [_, _]}, sys:get_state({pg, CNode})),
+    ?assertEqual({error, {unknown_scope, nosuch}},
+                 gen_server:call({gen_cnode, CNode}, {start, kv, [], [{pg, {nosuch, g}}]})).
+
+%% OTP 25 and OTP 27 scopes (whose pg versions differ) connected to one C
+%% node at once list the same members, joins and leaves included.
+both_releases_see_the_same_members(Config) ->
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_rel, #{}),
+    {Peer, _PeerNode, Release} = gen_cnode_test_env:start_other_release_peer(pg_rel_peer),
+    ct:log("this node OTP ~s, the peer OTP ~s", [erlang:system_info(otp_release), Release]),
+    {ok, _} = peer:call(Peer, pg, start, [pg]),
+    pong = peer:call(Peer, net_adm, ping, [CNode]),
+    A = start_kv(CNode, [{pg, both}]),
+    wait_members(here, pg, both, [A]),
+    wait_members(Peer, pg, both, [A]),
+    B = start_kv(CNode, [{pg, both}]),
+    wait_members(here, pg, both, [A, B]),
+    wait_members(Peer, pg, both, [A, B]),
+    ok = gen_server:stop(A),
+    wait_members(here, pg, both, [B]),
+    wait_members(Peer, pg, both, [B]),
+    peer:stop(Peer).
+
+%% A scope started on a BEAM node after it connected to the C node (so it
+%% never sees the hidden C node come up) still gets its members: the C
+%% node's scope asks again.
+a_scope_started_later_finds_the_c_node(Config) ->
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_later, #{}),
+    A = start_kv(CNode, [{pg, later}]),
+    timer:sleep(200),
+    scope(pg),
+    wait_members(here, pg, later, [A]).
+
+%% --pg-scope NAME runs another scope; [pg: {Scope, Group}] joins there.
+other_scopes_by_name(Config) ->
+    scope(pg_other),
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_scopes, #{args => ["--pg-scope", "pg_other"]}),
+    A = start_kv(CNode, [{pg, {pg_other, g}}]),
+    wait_members(here, pg_other, g, [A]),
+    ?assertEqual([], members_on(here, pg, g)).
+
+%% gcn_pg_join and gcn_pg_leave from a C module (test/modules/watcher.c).
+joining_from_c(Config) ->
+    scope(pg),
+    Watcher = filename:join([filename:dirname(gen_cnode_test_env:executable()), "test_modules", "watcher.so"]),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_c, #{load => [Watcher]}),
+    {ok, W} = gen_server:call({gen_cnode, CNode}, {start, watcher, []}),
+    ?assertEqual(ok, gen_server:call(W, {pg_join, default, from_c})),
+    wait_members(here, pg, from_c, [W]),
+    ?assertEqual(ok, gen_server:call(W, {pg_join, default, from_c})), %% twice: a member twice
+    wait_members(here, pg, from_c, [W, W]),
+    ?assertEqual(ok, gen_server:call(W, {pg_leave, default, from_c})),
+    wait_members(here, pg, from_c, [W]),
+    ?assertEqual(error, gen_server:call(W, {pg_join, nosuch, from_c})),
+    ?assertEqual(ok, gen_server:call(W, {pg_leave, default, from_c})),
+    ?assertEqual(error, gen_server:call(W, {pg_leave, default, from_c})),
+    wait_members(here, pg, from_c, []).
+
+%% When the C node dies (kill -9), every BEAM node drops its members.
+members_go_with_their_node(Config) ->
+    scope(pg),
+    {CNode, _Log, Owner} = gen_cnode_test_env:start_cnode(Config, pg_dies, #{restart => false}),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(pg_dies_peer),
+    {ok, _} = peer:call(Peer, pg, start, [pg]),
+    pong = peer:call(Peer, net_adm, ping, [CNode]),
+    Pids = [start_kv(CNode, [{pg, doomed}]) || _ <- lists:seq(1, 3)],
+    wait_members(here, pg, doomed, Pids),
+    wait_members(Peer, pg, doomed, Pids),
+    OsPid = gen_cnode:os_pid(Owner),
+    os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    wait_members(here, pg, doomed, []),
+    wait_members(Peer, pg, doomed, []).
