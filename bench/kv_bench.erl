@@ -49,6 +49,8 @@ config() ->
       mem_batch => int_env("BENCH_MEM_BATCH", 10000),
       preload => int_env("BENCH_PRELOAD", D(10000, 1000)),
       warmup => int_env("BENCH_WARMUP_CALLS", D(20000, 2000)),
+      shard => os:getenv("BENCH_SHARD", "1") =:= "1",
+      shard_callers => int_env("BENCH_SHARD_CALLERS", 64),
       servers => [list_to_atom(S) || S <- string:lexemes(
                                                os:getenv("BENCH_SERVERS", "c,beam,c_nospin,beam_nbw"), ", ")],
       cnode_exe => os:getenv("BENCH_CNODE_EXE", "priv/gen_cnode"),
@@ -102,6 +104,8 @@ run(Cfg = #{servers := Kinds, repeat := R}) ->
     [figure_casts(Servers, N, Cfg) || N <- maps:get(cast_senders, Cfg)],
     [record_busy_poll(S) || S <- Servers],
     [stop(S) || S <- Servers],
+    %% One store over one C node and over three (gen_cnode_shard).
+    maps:get(shard, Cfg) andalso lists:member(c, Kinds) andalso figure_shard(Cfg),
     %% Fresh servers: memory per entry, and the startup of each.
     [figure_memory(Kinds, KeyType, Cfg) || KeyType <- [int, string]],
     Secs = (erlang:monotonic_time(millisecond) - T0) / 1000,
@@ -180,6 +184,9 @@ label(c_spin) -> "C spin";
 label(beam) -> "BEAM";
 label(beam_nbw) -> "BEAM no-bw".
 
+command({c_shard, Group}, Node, Cfg) ->
+    {Exe, Args} = command(c, Node, Cfg),
+    {Exe, ["--pg-join", atom_to_list(Group) | Args]};
 command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin; Kind =:= c_spin ->
     Flags = case Kind of c -> []; c_nospin -> ["--busy-poll", "0"]; c_spin -> ["--busy-poll", "100"] end,
     {maps:get(cnode_exe, Cfg),
@@ -197,8 +204,9 @@ command(Kind, Node, Cfg) when Kind =:= beam; Kind =:= beam_nbw ->
 %% has been answered; startup_ms is the time from just before the spawn to
 %% that answer.
 launch(Kind, Cfg) ->
+    Name = case Kind of {c_shard, G} -> G; _ -> Kind end,
     Node = list_to_atom(lists:flatten(io_lib:format("kvb_~s_~b@127.0.0.1",
-                                                   [Kind, erlang:unique_integer([positive])]))),
+                                                   [Name, erlang:unique_integer([positive])]))),
     {Exe, Args} = command(Kind, Node, Cfg),
     Log = filename:join([maps:get(out, Cfg), "logs", atom_to_list(Node) ++ ".log"]),
     Main = self(),
@@ -538,6 +546,92 @@ cast_loop(Dest, I, N, P, V) ->
     gen_server:cast(Dest, {put, I rem P + 1, V}),
     cast_loop(Dest, I + 1, N - 1, P, V).
 
+%% One store over one C node and over three, from the same client: C
+%% callers (64) each calling gen_cnode_shard:get/2 on keys spread over the
+%% group for tp_seconds, the two groups in turn, repeat times. Reported: the
+%% calls/s of each, their ratio, and where the machine's cores went (the
+%% client node, the C nodes together), which says what bounds it here.
+figure_shard(Cfg = #{tp_seconds := Secs, repeat := R, shard_callers := C, preload := P}) ->
+    case pg:start(pg) of
+        {ok, _} -> ok;
+        {error, {already_started, _}} -> ok
+    end,
+    Groups = [{kvb_shard1, 1}, {kvb_shard3, 3}],
+    Nodes = [{G, [launch({c_shard, G}, Cfg) || _ <- lists:seq(1, N)]} || {G, N} <- Groups],
+    [await_members(G, N) || {G, N} <- Groups],
+    say("one store over 1 and 3 C nodes (gen_cnode_shard): ~b callers, ~.1f s", [C, Secs]),
+    [[begin
+          await_quiet(Cfg),
+          Ss = proplists:get_value(G, Nodes),
+          Pids = [OsPid || #{os_pid := OsPid} <- Ss],
+          Me = list_to_integer(os:getpid()),
+          Sn0 = lists:sum([cpu_ns(X) || X <- Pids]), Cn0 = cpu_ns(Me),
+          T0 = erlang:monotonic_time(),
+          Deadline = T0 + erlang:convert_time_unit(round(Secs * 1000000), microsecond, native),
+          Main = self(),
+          Ws = [spawn_link(fun() -> Main ! {self(), shard_loop(G, Deadline, (I * 7919) rem P + 1, P, 0)} end)
+                || I <- lists:seq(1, C)],
+          Calls = lists:sum([receive {W, Nw} -> Nw end || W <- Ws]),
+          T1 = erlang:monotonic_time(),
+          Wall = erlang:convert_time_unit(T1 - T0, native, nanosecond),
+          Sn1 = lists:sum([cpu_ns(X) || X <- Pids]), Cn1 = cpu_ns(Me),
+          add({shard_rate, N}, c, Calls / (Wall / 1.0e9)),
+          add({shard_client_core, N}, c, (Cn1 - Cn0) / Wall),
+          add({shard_server_core, N}, c, (Sn1 - Sn0) / Wall),
+          say("  ~b C node~s: ~b calls/s, client ~.2f cores, C nodes ~.2f cores",
+              [N, plural(N), round(Calls / (Wall / 1.0e9)), (Cn1 - Cn0) / Wall, (Sn1 - Sn0) / Wall])
+      end || {G, N} <- Groups] || _ <- lists:seq(1, R)],
+    [stop(S) || {_, Ss} <- Nodes, S <- Ss],
+    true.
+
+await_members(Group, N) ->
+    Deadline = erlang:monotonic_time(millisecond) + ?START_TIMEOUT_MS,
+    await_members(Group, N, Deadline).
+
+await_members(Group, N, Deadline) ->
+    case length(gen_cnode_shard:members(Group)) of
+        N -> ok;
+        _ ->
+            erlang:monotonic_time(millisecond) > Deadline andalso error({no_members, Group, N}),
+            timer:sleep(20),
+            await_members(Group, N, Deadline)
+    end.
+
+shard_loop(Group, Deadline, K, P, N) ->
+    _ = gen_cnode_shard:get(Group, K),
+    case erlang:monotonic_time() < Deadline of
+        true -> shard_loop(Group, Deadline, (K rem P) + 1, P, N + 1);
+        false -> N + 1
+    end.
+
+shard_text(Cfg) ->
+    case get({{shard_rate, 1}, c}) of
+        undefined ->
+            "";
+        _ ->
+            M = fun(F, N) -> median(get({{F, N}, c})) end,
+            Row = fun(N) -> [integer_to_list(N), cell(get({{shard_rate, N}, c})),
+                             fmt(M(shard_client_core, N)), fmt(M(shard_server_core, N))] end,
+            Cores = erlang:system_info(logical_processors),
+            Busy = M(shard_client_core, 3) + M(shard_server_core, 3),
+            ["\n### One store over 1 and 3 C nodes (gen_cnode_shard)\n\n",
+             io_lib:format("~b callers on this client node, each calling gen_cnode_shard:get/2 "
+                           "in a loop for ~.1f s; the group's members are C nodes with default "
+                           "flags (--pg-join). Cores: CPU time over wall time, medians.~n~n",
+                           [maps:get(shard_callers, Cfg), maps:get(tp_seconds, Cfg)]),
+             md([["C nodes", "calls/s median [min-max]", "client cores", "C nodes' cores"], Row(1), Row(3)]),
+             io_lib:format("~n3 nodes / 1 node: ~s (median ratio). With 3 nodes the client and "
+                           "the C nodes kept ~.2f of the machine's ~b cores busy: ~s~n",
+                           [fmt(M(shard_rate, 3) / M(shard_rate, 1)), Busy, Cores,
+                            if
+                                Busy >= 0.85 * Cores ->
+                                    "the machine's cores bound it, shared by the client and the C "
+                                    "nodes; more nodes only pay on more cores (or machines).";
+                                true ->
+                                    "the cores were not all busy: the round trips of the callers bound it."
+                            end])]
+    end.
+
 %% A fresh server per figure: VmRSS after its first answered call, then after
 %% N entries are in (casts in batches, each batch closed by a call).
 figure_memory(Kinds, KeyType, Cfg = #{mem_entries := N, mem_batch := B, repeat := R}) ->
@@ -632,6 +726,7 @@ table(Cfg = #{servers := Kinds}, Secs) ->
      "well under one per message when a side's writes queue up and leave in batches.\n\n",
      md([CpuHead | CpuRows]),
      "\n", busy_poll_text(Kinds),
+     shard_text(Cfg),
      io_lib:format("~nSettings: ~s~n",
                    [string:join([io_lib:format("~s=~p", [Key, maps:get(Key, Cfg)])
                                  || Key <- [lat_calls, tp_seconds, tp_callers, casts, cast_senders,

@@ -66,6 +66,8 @@ struct node {
         long long logged_ms;
         unsigned long since; /* dropped since that was logged */
         long long failed_ms; /* the last attempt to reach it failed then */
+        long long fail_logged_ms;   /* a failed attempt was last logged then */
+        unsigned long fails_since;  /* failed attempts since */
     } notes[PEER_NOTES];
     struct wanted {       /* --connect: kept connected */
         char *node;
@@ -134,9 +136,19 @@ static int close_marked(node *n)
             /* The peer could not be reached: what was held for it is
              * dropped, and it is forgotten as if it had gone (DOWN and EXIT
              * noconnection, held callers released). */
-            log_warning("cannot connect to %s: %s%s", conn_peer(c), c->close_reason,
-                        c->held_msgs ? "; what was queued for it is dropped" : "");
-            note_for(n, c->hs.peer_name, strlen(c->hs.peer_name))->failed_ms = clock_ms();
+            struct peer_note *note = note_for(n, c->hs.peer_name, strlen(c->hs.peer_name));
+            long long now = clock_ms();
+            if (!note->fail_logged_ms || now - note->fail_logged_ms >= DROP_LOG_EVERY_MS) {
+                log_warning("cannot connect to %s: %s%s%s", conn_peer(c), c->close_reason,
+                            c->held_msgs ? "; what was queued for it is dropped" : "",
+                            note->fails_since ? "; more attempts failed, since the last such line" : "");
+                note->fail_logged_ms = now;
+                note->fails_since = 0;
+            } else {
+                log_debug("cannot connect to %s: %s", conn_peer(c), c->close_reason);
+                note->fails_since++;
+            }
+            note->failed_ms = now;
             process_forget_node(n->procs, c->hs.peer_name, strlen(c->hs.peer_name));
         } else if (c->close_level == LOG_INFO) { /* it went away before it was up */
             log_info("connection attempt from %s ended: %s", conn_peer(c), c->close_reason);
@@ -260,7 +272,9 @@ static struct peer_note *note_for(node *n, const char *name, size_t len)
     slot = &n->notes[0];
     for (int i = 0; i < PEER_NOTES; i++) {
         struct peer_note *d = &n->notes[i];
-        if (d->logged_ms + d->failed_ms < slot->logged_ms + slot->failed_ms)
+        long long used = d->logged_ms > d->failed_ms ? d->logged_ms : d->failed_ms;
+        long long slot_used = slot->logged_ms > slot->failed_ms ? slot->logged_ms : slot->failed_ms;
+        if (used < slot_used)
             slot = d; /* the least recently used gives way */
     }
     memset(slot, 0, sizeof *slot);

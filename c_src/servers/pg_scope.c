@@ -10,6 +10,7 @@
 #define REDISCOVER_MS 3000 /* a connected node whose scope has not answered is asked again */
 #define REDISCOVER_TRIES 20 /* then not until it connects again */
 #define MAX_GROUP_DEPTH 100
+#define MAX_PEERS 4096 /* scopes a scope keeps: more discovers from a peer are ignored (logged) */
 
 /* A term's canonical bytes (term.h), owned. */
 typedef struct blob {
@@ -34,6 +35,7 @@ typedef struct pg_scope {
     known_node *nodes;
     size_t nnodes, nodes_cap;
     gcn_timer rediscover;
+    unsigned warned_peers; /* discovers ignored past MAX_PEERS */
     ei_x_buff canon; /* scratch for canonical bytes */
     gcn_buf *msg;    /* scratch for messages */
     gcn_buf *ref;    /* scratch for monitor references */
@@ -191,6 +193,12 @@ static int add_peer(pg_scope *s, term_view pid)
 {
     if (canonical(s, pid) < 0 || find_peer(s, (term_view){s->canon.buff, (size_t)s->canon.index}))
         return 0;
+    if (s->npeers >= MAX_PEERS) {
+        if (!s->warned_peers++)
+            log_warning("pg scope %s: more than %d peer scopes; discovers from more are ignored",
+                        s->name, MAX_PEERS);
+        return 0;
+    }
     gcn_buf_reset(s->ref);
     if (grow((void **)&s->peers, &s->peers_cap, s->npeers, sizeof *s->peers) < 0 ||
         gcn_monitor(s->self, pid, s->ref) < 0)
