@@ -21,6 +21,7 @@
          unreachable_nodes_fail_promptly/1,
          connect_option_dials_at_boot_and_again/1,
          connect_request_dials/1,
+         no_auto_connect_dials_only_on_request/1,
          simultaneous_connects_settle_on_one/1]).
 
 -define(CALL_TIMEOUT, 5000).
@@ -38,6 +39,7 @@ all() ->
      unreachable_nodes_fail_promptly,
      connect_option_dials_at_boot_and_again,
      connect_request_dials,
+     no_auto_connect_dials_only_on_request,
      simultaneous_connects_settle_on_one].
 
 init_per_suite(Config) ->
@@ -269,6 +271,26 @@ connect_request_dials(Config) ->
     ?assertEqual({error, {cannot_connect, nonode}}, gen_server:call({gen_cnode, CNode}, {connect, nonode})),
     ?assertEqual({error, {cannot_connect, CNode}}, gen_server:call({gen_cnode, CNode}, {connect, CNode})),
     ?assertEqual([PeerNode], [N || N <- connections(CNode), N =:= PeerNode]).
+
+%% --no-auto-connect: a reply to a far caller is dropped (and logged, with
+%% the reason), not a cause to connect; a connect request still connects,
+%% and then the far caller is answered.
+no_auto_connect_dials_only_on_request(Config) ->
+    {CNode, Log} = cnode(Config, dial_noauto, ["--no-auto-connect"]),
+    Router = router(dial_noauto_router),
+    {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_noauto_peer),
+    ?assertMatch({'EXIT', {timeout, _}},
+                 peer:call(Peer, erlang, apply,
+                           [fun() -> catch gen_server:call(Router, {{kv, CNode}, {put, noauto, 1}}, 1000) end,
+                            []], 5000)),
+    ?assertEqual(1, gen_server:call({kv, CNode}, {get, noauto})), %% applied, not answered
+    ?assertNot(lists:member(CNode, hidden_nodes(Peer))),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> log_lines(Log, [<<"dropped: ">>, atom_to_binary(PeerNode), <<"--no-auto-connect">>]) =/= [] end,
+           5000),
+    ?assertEqual(ok, gen_server:call({gen_cnode, CNode}, {connect, PeerNode})),
+    ok = gen_cnode_test_env:wait_until(fun() -> lists:member(CNode, hidden_nodes(Peer)) end, 5000),
+    ?assertEqual(ok, peer:call(Peer, gen_server, call, [Router, {{kv, CNode}, {put, noauto, 2}}, 5000])).
 
 %% Both sides connect at the same moment, over and over, with the C node's
 %% name before and after the peer's: every time exactly one connection is

@@ -45,6 +45,8 @@ void options_usage(const char *prog)
            "                        0: none)\n"
            "  --connect NODE        connect to NODE at boot, and again whenever the connection\n"
            "                        is lost (repeatable; other nodes are dialed on first send)\n"
+           "  --no-auto-connect     do not connect to a node because something is sent to it\n"
+           "                        (it is dropped, logged); --connect and connect requests still do\n"
            "  --pg-scope NAME       run a pg scope NAME besides the default one, pg (repeatable)\n"
            "  --pg-join [SCOPE:]GROUP  the KeyValue server joins GROUP (an atom) in the pg\n"
            "                        scope SCOPE (default pg) at boot\n"
@@ -99,7 +101,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN };
+           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -117,6 +119,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"connect", required_argument, 0, O_CONNECT},
         {"pg-scope", required_argument, 0, O_PGSCOPE},
         {"pg-join", required_argument, 0, O_PGJOIN},
+        {"no-auto-connect", no_argument, 0, O_NOAUTO},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -244,6 +247,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             o->pg_join = optarg;
             break;
         case O_WATCH: o->node.watch_stdin = 1; break;
+        case O_NOAUTO: o->node.no_auto_connect = 1; break;
         case O_LOGLEVEL:
             if (log_level_parse(optarg, &o->log_level) < 0) {
                 snprintf(err, errlen, "--log-level: expected error, warning, notice, info or debug, got '%s'",

@@ -629,8 +629,10 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
         snprintf(n->why, sizeof n->why, "is this node");
         return -1;
     }
-    if (n->cfg.no_dial) {
-        snprintf(n->why, sizeof n->why, "is not connected (this node is set not to connect out)");
+    if (n->cfg.no_dial || (n->cfg.no_auto_connect && !force)) {
+        snprintf(n->why, sizeof n->why, "is not connected (%s)",
+                 n->cfg.no_dial ? "this node is set not to connect out"
+                                : "--no-auto-connect: only --connect and connect requests dial");
         return -1;
     }
     struct peer_note *note = find_note(n, name, len);

@@ -53,8 +53,11 @@ typedef struct node_config {
     int unpublished;         /* do not register with epmd (tests, fuzzing) */
     int no_listen;           /* unpublished: no listening socket either (node_accept) */
     uint32_t creation;       /* unpublished: this creation (0: a random one) */
-    int no_dial;             /* never connect out: sends to unconnected nodes are dropped
-                                (tests and fuzzing, which must not reach real nodes) */
+    int no_auto_connect;     /* a send to an unconnected node does not connect to it (it is
+                                dropped, logged), as OTP's -dist_auto_connect never; --connect
+                                and process_connect still do (--no-auto-connect) */
+    int no_dial;             /* never connect out at all (tests and fuzzing, which must not
+                                reach real nodes) */
     int workers;             /* threads for blocking jobs (0: no pool; gcn_submit fails) */
     const char **connect;    /* nodes to connect to at boot and keep connected (--connect) */
     size_t nconnect;
