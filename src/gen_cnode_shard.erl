@@ -24,7 +24,9 @@
 %%     which it does not have: give the group its final set of nodes before
 %%     writing, or copy the keys over yourself.
 %% A node is identified by its name, so one member per C node (its main
-%% KeyValue server) is what this expects.
+%% KeyValue server) is what this expects. A call to an owner whose node has
+%% just gone, before pg has noticed, exits as gen_server:call/3 does
+%% (noconnection, or the timeout); the next one goes to its stand-in.
 %%
 %% Options (a map, all optional): scope (pg), timeout (5000 ms).
 -module(gen_cnode_shard).
