@@ -19,6 +19,7 @@
          held_reply_reaches_a_far_caller/1,
          start_link_from_a_far_caller_is_linked/1,
          unreachable_nodes_fail_promptly/1,
+         made_up_nodes_cost_only_themselves/1,
          connect_option_dials_at_boot_and_again/1,
          connect_request_dials/1,
          no_auto_connect_dials_only_on_request/1,
@@ -37,6 +38,7 @@ all() ->
      held_reply_reaches_a_far_caller,
      start_link_from_a_far_caller_is_linked,
      unreachable_nodes_fail_promptly,
+     made_up_nodes_cost_only_themselves,
      connect_option_dials_at_boot_and_again,
      connect_request_dials,
      no_auto_connect_dials_only_on_request,
@@ -248,6 +250,34 @@ unreachable_nodes_fail_promptly(Config) ->
     after
         gen_tcp:close(Epmd)
     end.
+
+%% A peer that names 2,000 made-up nodes (as the callers of calls it sends)
+%% costs only those replies: the node keeps serving promptly, at most 64
+%% attempts run at once, and the warnings are limited to 10 a second, with a
+%% line saying how many were left out.
+made_up_nodes_cost_only_themselves(Config) ->
+    {CNode, Log} = cnode(Config, dial_many, []),
+    ok = gen_server:call({kv, CNode}, {put, k, v}),
+    T0 = erlang:monotonic_time(millisecond),
+    [{kv, CNode} ! {'$gen_call', {pid_on(list_to_atom("made_up_" ++ integer_to_list(I) ++ "@127.0.0.1")),
+                                  make_ref()}, {get, k}}
+     || I <- lists:seq(1, 2000)],
+    Times = [begin
+                 {Us, v} = timer:tc(fun() -> gen_server:call({kv, CNode}, {get, k}, 5000) end),
+                 timer:sleep(50),
+                 Us
+             end || _ <- lists:seq(1, 20)],
+    ct:log("calls while 2,000 made-up nodes failed: ~p us", [Times]),
+    ?assert(lists:max(Times) < 1000000),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> log_lines(Log, [<<"were left out">>]) =/= [] end, 10000),
+    timer:sleep(1500),
+    Secs = (erlang:monotonic_time(millisecond) - T0) / 1000,
+    Warned = length(log_lines(Log, [<<"made_up_">>])),
+    ct:log("~p warnings naming a made-up node in ~.1f s; ~p", [Warned, Secs, log_lines(Log, [<<"were left out">>])]),
+    ?assert(Warned =< 10 * (Secs + 1)),
+    ?assertEqual([], [N || N <- connections(CNode), N =/= node()]),
+    ?assertEqual(v, gen_server:call({kv, CNode}, {get, k})).
 
 %% --connect NODE: the C node connects at boot to a node that never asked,
 %% and connects again when that node drops the connection.

@@ -31,6 +31,7 @@
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define TIMER_MS 1000
 #define PEER_NOTES 16           /* nodes remembered for dropped sends and failed attempts */
+#define REACH_LOG_PER_S 10      /* warnings about unreachable nodes, at most, whatever the nodes */
 #define DROP_LOG_EVERY_MS 10000 /* at most one line per node this often */
 #define DIAL_TIMEOUT_MS 7000    /* reaching a node's socket (OTP's net_setuptime) */
 #define DIAL_RETRY_MS 1000      /* a node that could not be reached is not dialed again sooner */
@@ -74,6 +75,9 @@ struct node {
         long long lost_ms;   /* when it was last found unconnected */
     } *wanted;
     size_t nwanted;
+    long long reach_log_second; /* the second the warnings below were counted in */
+    unsigned reach_logged;      /* warnings about unreachable nodes in that second */
+    unsigned long reach_suppressed; /* and those left out since the last one logged */
     char why[256];
 };
 
@@ -84,6 +88,7 @@ struct node {
 
 static void conn_io_ready(loop *l, int fd, int events, void *data);
 static struct peer_note *note_for(node *n, const char *name, size_t len);
+static int reach_log_allowed(node *n);
 
 /* Mark c to close at the next safe point; nothing more is read from it or
  * queued to it. Safe anywhere, inside a send or a callback included. level:
@@ -138,7 +143,8 @@ static int close_marked(node *n)
              * noconnection, held callers released). */
             struct peer_note *note = note_for(n, c->hs.peer_name, strlen(c->hs.peer_name));
             long long now = clock_ms();
-            if (!note->fail_logged_ms || now - note->fail_logged_ms >= DROP_LOG_EVERY_MS) {
+            if ((!note->fail_logged_ms || now - note->fail_logged_ms >= DROP_LOG_EVERY_MS) &&
+                reach_log_allowed(n)) {
                 log_warning("cannot connect to %s: %s%s%s", conn_peer(c), c->close_reason,
                             c->held_msgs ? "; what was queued for it is dropped" : "",
                             note->fails_since ? "; more attempts failed, since the last such line" : "");
@@ -282,6 +288,30 @@ static struct peer_note *note_for(node *n, const char *name, size_t len)
     return slot;
 }
 
+/* Warnings about nodes that cannot be reached are also limited overall, to
+ * REACH_LOG_PER_S a second: a peer that names thousands of made-up nodes
+ * (as pids it sends) must not flood the log. Whether one may be logged now;
+ * the first after a pause says how many were left out. */
+static int reach_log_allowed(node *n)
+{
+    long long second = clock_ms() / 1000;
+    if (second != n->reach_log_second) {
+        n->reach_log_second = second;
+        n->reach_logged = 0;
+    }
+    if (n->reach_logged >= REACH_LOG_PER_S) {
+        n->reach_suppressed++;
+        return 0;
+    }
+    n->reach_logged++;
+    if (n->reach_suppressed) {
+        log_warning("%lu more warnings about nodes that cannot be reached were left out (at most %d a second)",
+                    n->reach_suppressed, REACH_LOG_PER_S);
+        n->reach_suppressed = 0;
+    }
+    return 1;
+}
+
 /* What a process sent that cannot go out: dropped, never silently. One
  * warning per node per DROP_LOG_EVERY_MS names the node, what was dropped,
  * why, and whether more were since the last line (a node that went away
@@ -291,7 +321,7 @@ static int undeliverable(node *n, const char *what, const char *dest, size_t len
     long long now = clock_ms();
     struct peer_note *slot = note_for(n, dest, len);
     slot->since++;
-    if (slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS)
+    if ((slot->logged_ms && now - slot->logged_ms < DROP_LOG_EVERY_MS) || !reach_log_allowed(n))
         return -1;
     log_warning("%s dropped: %.*s %s%s", what, (int)len, dest, why,
                 slot->since > 1 ? "; more were, since the last such line" : "");
@@ -663,7 +693,7 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
                  DIAL_MAX_ATTEMPTS);
         return -1;
     }
-    log_info("connecting to %s", peer);
+    log_debug("connecting to %s", peer);
     c->next = n->conns;
     n->conns = c;
     *out = c;
@@ -978,6 +1008,8 @@ static void every_second(loop *l, void *data)
             mark_dirty(n, c);
         }
     }
+    if (n->reach_suppressed)
+        reach_log_allowed(n); /* says how many were left out, once there is room again */
     for (size_t i = 0; i < n->nwanted; i++) {
         struct wanted *w = &n->wanted[i];
         conn *c;
