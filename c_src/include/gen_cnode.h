@@ -265,9 +265,10 @@ gcn_from gcn_caller_from(const gcn_caller *c);
 /* Is this caller on node? (for node_down) */
 int gcn_caller_on(const gcn_caller *c, const char *node, size_t len);
 void gcn_release(gcn_caller *c);
-/* Reply to a caller now or later; reply is one term. 0, or -1 when it cannot
- * go out (its node is gone or not connected: it is dropped, as OTP drops
- * it; or reply is not one term, logged). */
+/* Reply to a caller now or later; reply is one term. A caller on a node
+ * not connected to this one is connected to first (as gcn_send). 0, or -1
+ * when it cannot go out (its node could not be reached a moment ago: it is
+ * dropped, as OTP drops it, and logged; or reply is not one term, logged). */
 int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply);
 /* gcn_reply to a held caller, then gcn_release it. */
 int gcn_reply_held(gcn_server *self, gcn_caller *c, gcn_term reply);
