@@ -375,6 +375,18 @@ static conn *conn_for(node *n, const char *name, size_t len)
     return attempt ? attempt : closing;
 }
 
+/* Bytes held on every attempt under way: what a peer can make the node hold
+ * for nodes it names (each reply to a made-up caller waits on an attempt) is
+ * bounded by the output limit altogether, not per attempt. Walks the
+ * connections, but only for what goes to one that is not up. */
+static size_t held_total(const node *n)
+{
+    size_t total = 0;
+    for (const conn *c = n->conns; c; c = c->next)
+        total += buffer_len(&c->held);
+    return total;
+}
+
 /* Where what goes to the node of a pid, reference or node atom is queued:
  * its connection, or the attempt to reach it, started here if need be and
  * may_dial. NULL when it cannot go out, logged as `what` (NULL: not logged;
@@ -393,7 +405,7 @@ static conn *route_to_node(node *n, const char *name, size_t len, int may_dial, 
         if (what)
             undeliverable(n, what, name, len, n->why);
         return NULL;
-    } else if (c->state != CONN_UP && buffer_len(&c->held) > n->max_output) {
+    } else if (c->state != CONN_UP && held_total(n) > n->max_output) {
         if (what)
             undeliverable(n, what, name, len, "is being connected to, and too much is queued for it meanwhile");
         return NULL;
@@ -618,13 +630,7 @@ static void take_over(node *n, conn *c, conn *o, const char *why)
     o->held_msgs = 0;
     c->pending = 1;
     o->superseded = 1;
-    if (o->state == CONN_WAITING || o->state == CONN_DIALING) {
-        o->state = CONN_CLOSING; /* no socket: close_marked only marks it dead */
-        snprintf(o->close_reason, sizeof o->close_reason, "%s", why);
-        n->closing = 1;
-    } else {
-        conn_close(n, o, LOG_DEBUG, why);
-    }
+    conn_close(n, o, LOG_DEBUG, why); /* one without a socket is only marked dead there */
 }
 
 /* The accepting side of a handshake asks whether this node is reaching the
