@@ -127,7 +127,7 @@ record_busy_poll(#{kind := K, node := Node}) ->
         Other -> say("no stats from ~s: ~p", [Node, Other])
     end.
 
-is_c(K) -> lists:member(K, [c, c_nospin, c_spin]).
+is_c(K) -> lists:member(K, [c, c_nospin, c_spin, c_nocoalesce]).
 
 busy_poll_text(Kinds) ->
     [io_lib:format("~s busy-poll at the end of the run: ~s~n",
@@ -180,6 +180,7 @@ say(Fmt, Args) ->
 
 label(c) -> "C node";
 label(c_nospin) -> "C no-spin";
+label(c_nocoalesce) -> "C no-coalesce";
 label(c_spin) -> "C spin";
 label(beam) -> "BEAM";
 label(beam_nbw) -> "BEAM no-bw".
@@ -187,8 +188,13 @@ label(beam_nbw) -> "BEAM no-bw".
 command({c_shard, Group}, Node, Cfg) ->
     {Exe, Args} = command(c, Node, Cfg),
     {Exe, ["--pg-join", atom_to_list(Group) | Args]};
-command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin; Kind =:= c_spin ->
-    Flags = case Kind of c -> []; c_nospin -> ["--busy-poll", "0"]; c_spin -> ["--busy-poll", "100"] end,
+command(Kind, Node, Cfg) when Kind =:= c; Kind =:= c_nospin; Kind =:= c_spin; Kind =:= c_nocoalesce ->
+    Flags = case Kind of
+                c -> [];
+                c_nospin -> ["--busy-poll", "0"];
+                c_spin -> ["--busy-poll", "100"];
+                c_nocoalesce -> ["--coalesce", "0"]
+            end,
     {maps:get(cnode_exe, Cfg),
      Flags ++ ["--name", atom_to_list(Node), "--cookie", atom_to_list(erlang:get_cookie()),
                "--register", "kv", "--quiet", "--watch-stdin"]};

@@ -7,7 +7,8 @@
 %%     connections => [#{node, since_ms, bytes_in, bytes_out, messages_in,
 %%                       messages_out, otp_release}],
 %%     busy_poll => #{mode, polling, in_trial, window_us, trials,
-%%                    polling_turnaround_us, sleeping_turnaround_us}}
+%%                    polling_turnaround_us, sleeping_turnaround_us},
+%%     coalesce => #{window_us, now, sleeps}}
 %%
 %% Each case runs against a C node of its own (under ASan and UBSan in the
 %% OTP 25 stage) with timer_probe and digest loaded, which must stop with
@@ -30,9 +31,11 @@
          sys_get_state_and_get_status_show_the_map/1,
          other_calls_to_the_starter_still_work/1,
          busy_poll_is_measured_by_default/1,
-         busy_poll_given_is_fixed/1]).
+         busy_poll_given_is_fixed/1,
+         coalesces_under_load_only/1,
+         coalesce_zero_never_sleeps/1]).
 
--define(KEYS, [busy_poll, connections, jobs_queued, jobs_running, modules, node, processes,
+-define(KEYS, [busy_poll, coalesce, connections, jobs_queued, jobs_running, modules, node, processes,
                servers, timers, uptime_ms, workers]).
 -define(BP_KEYS, [in_trial, mode, polling, polling_turnaround_us, sleeping_turnaround_us, trials,
                   window_us]).
@@ -52,7 +55,9 @@ all() ->
      sys_get_state_and_get_status_show_the_map,
      other_calls_to_the_starter_still_work,
      busy_poll_is_measured_by_default,
-     busy_poll_given_is_fixed].
+     busy_poll_given_is_fixed,
+     coalesces_under_load_only,
+     coalesce_zero_never_sleeps].
 
 init_per_suite(Config) ->
     durable_harness:init_suite(?MODULE, Config).
@@ -69,6 +74,7 @@ init_per_testcase(Case, Config) ->
 args(workers_and_jobs_count) -> ["--workers", "2"];
 args(no_workers_means_zero) -> ["--workers", "0"];
 args(busy_poll_given_is_fixed) -> ["--workers", "1", "--busy-poll", "0"];
+args(coalesce_zero_never_sleeps) -> ["--workers", "1", "--coalesce", "0"];
 args(_) -> ["--workers", "3"].
 
 end_per_testcase(_Case, Config) ->
@@ -116,7 +122,7 @@ check_shape(Node, S) ->
     ?assertEqual(?KEYS, lists:sort(maps:keys(S))),
     ?assertEqual(Node, maps:get(node, S)),
     [?assert(is_integer(maps:get(K, S)) andalso maps:get(K, S) >= 0)
-     || K <- ?KEYS, K =/= node, K =/= modules, K =/= connections, K =/= busy_poll],
+     || K <- ?KEYS, K =/= node, K =/= modules, K =/= connections, K =/= busy_poll, K =/= coalesce],
     BP = maps:get(busy_poll, S),
     ?assertEqual(?BP_KEYS, lists:sort(maps:keys(BP))),
     ?assert(lists:member(maps:get(mode, BP), [auto, fixed])),
@@ -125,6 +131,10 @@ check_shape(Node, S) ->
     [?assert(is_integer(maps:get(K, BP)) andalso maps:get(K, BP) >= 0) || K <- [trials, window_us]],
     [?assert(is_float(maps:get(K, BP)) andalso maps:get(K, BP) >= 0)
      || K <- [polling_turnaround_us, sleeping_turnaround_us]],
+    CO = maps:get(coalesce, S),
+    ?assertEqual([now, sleeps, window_us], lists:sort(maps:keys(CO))),
+    ?assert(is_boolean(maps:get(now, CO))),
+    [?assert(is_integer(maps:get(K, CO)) andalso maps:get(K, CO) >= 0) || K <- [sleeps, window_us]],
     ?assert(is_list(maps:get(modules, S))),
     ?assert(lists:all(fun is_atom/1, maps:get(modules, S))),
     [begin
@@ -318,3 +328,39 @@ busy_poll_given_is_fixed(Config) ->
     [gen_server:call({kv, Node}, {get, K}) || K <- lists:seq(1, 2000)],
     ?assertMatch(#{busy_poll := #{mode := fixed, polling := false, window_us := 0, trials := 0}},
                  stats(Node)).
+
+%% Coalescing (--coalesce, default 40 us): one caller waiting for each answer
+%% never makes the node sleep on the clock, however many calls; casts from
+%% eight senders at once do, and while they stream every cast still lands in
+%% order: a sender's call after its casts reads its last put.
+coalesces_under_load_only(Config) ->
+    Node = ?config(cnode, Config),
+    ?assertMatch(#{coalesce := #{window_us := 40, now := false, sleeps := 0}}, stats(Node)),
+    [gen_server:call({kv, Node}, {get, K}) || K <- lists:seq(1, 2000)],
+    ?assertMatch(#{coalesce := #{sleeps := 0}}, stats(Node)),
+    Sleeps = cast_until_it_coalesces(Node, 10),
+    ct:log("sleeps after the casts: ~p", [Sleeps]),
+    ?assert(Sleeps > 0),
+    %% caught up: the next sleep finds nothing and ends it
+    wait_until(fun() -> #{coalesce := #{now := Now}} = stats(Node), not Now end).
+
+%% Rounds of 8 senders x 5,000 casts, each sender checking its own order
+%% at the end, until the node has slept on the clock (at most Rounds).
+cast_until_it_coalesces(Node, Rounds) ->
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               [gen_server:cast({kv, Node}, {put, {order, S}, I}) || I <- lists:seq(1, 5000)],
+                               Self ! {self(), gen_server:call({kv, Node}, {get, {order, S}}, 20000)}
+                       end) || S <- lists:seq(1, 8)],
+    [?assertEqual(5000, receive {P, V} -> V after 30000 -> timeout end) || P <- Pids],
+    case stats(Node) of
+        #{coalesce := #{sleeps := N}} when N > 0; Rounds =< 1 -> N;
+        _ -> cast_until_it_coalesces(Node, Rounds - 1)
+    end.
+
+%% --coalesce 0: the same casts, and never a sleep.
+coalesce_zero_never_sleeps(Config) ->
+    Node = ?config(cnode, Config),
+    ?assertMatch(#{coalesce := #{window_us := 0, now := false, sleeps := 0}}, stats(Node)),
+    ?assertEqual(0, cast_until_it_coalesces(Node, 2)),
+    ?assertMatch(#{coalesce := #{window_us := 0, now := false, sleeps := 0}}, stats(Node)).

@@ -37,6 +37,10 @@ void options_usage(const char *prog)
            "                        lower latency for some CPU, as the BEAM's busy-wait\n"
            "                        (default: up to 100 while measured to pay, 0 with\n"
            "                        less than 2 CPUs; 0: off)\n"
+           "  --coalesce USEC       under load, sleep this long before each read, so that\n"
+           "                        one read and one write serve many messages: at most\n"
+           "                        that much added to a message's wait, never for a\n"
+           "                        caller waiting for each answer (default 40; 0: off)\n"
            "  --load PATH[=ARGS]    load a server module (a .so built against gen_cnode.h);\n"
            "                        ARGS go to its load function (repeatable)\n"
            "  --start MOD[:NAME][=ARG]  start a server of module MOD at boot, registered as\n"
@@ -101,7 +105,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO };
+           O_COMPACTMIN, O_BUSYPOLL, O_COALESCE, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -113,6 +117,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"data-dir", required_argument, 0, O_DATADIR},  {"fsync", required_argument, 0, O_FSYNC},
         {"compact-min", required_argument, 0, O_COMPACTMIN},
         {"busy-poll", required_argument, 0, O_BUSYPOLL},
+        {"coalesce", required_argument, 0, O_COALESCE},
         {"load", required_argument, 0, O_LOAD},         {"start", required_argument, 0, O_START},
         {"workers", required_argument, 0, O_WORKERS},
         {"log-level", required_argument, 0, O_LOGLEVEL},
@@ -128,6 +133,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->node.max_message = 64u << 20;
     o->node.max_depth = 1000;
     o->node.busy_poll_us = -1; /* the node's default: see node.h */
+    o->node.coalesce_us = -1;
     o->register_name = "kv";
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
@@ -206,6 +212,11 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             if (number("--busy-poll", optarg, 0, 1000000, &v, err, errlen) < 0)
                 return -1;
             o->node.busy_poll_us = (int)v;
+            break;
+        case O_COALESCE:
+            if (number("--coalesce", optarg, 0, 1000, &v, err, errlen) < 0)
+                return -1;
+            o->node.coalesce_us = (int)v;
             break;
         case O_LOAD:
         case O_START:

@@ -9,10 +9,29 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #define LOOP_BATCH 256
+
+/* Coalescing (loop_coalesce). After a turn has served its input and before
+ * the turn function flushes the answers, a look that does not wait tells
+ * whether more input came meanwhile (input_waiting). That cannot be a peer's
+ * reaction to this turn's answers, which are not sent yet, however fast the
+ * peer or however the two are scheduled. So:
+ *  - a caller that waits for each answer never has input waiting at a turn
+ *    that answered; ANSWERED_AFTER of the last 8 answering turns finding
+ *    some means several callers are ahead of the node;
+ *  - a one-way stream (casts) keeps input waiting turn after turn without
+ *    answers: STREAK_AFTER such turns in a row. A call from a BEAM node is at
+ *    most three messages before its answer (monitor, send, demonitor), and
+ *    a caller that casts a few times before each call makes a few more:
+ *    both stay below it.
+ * Either way the next waits sleep on the clock for the window instead of on
+ * the descriptors, until a sleep finds nothing. */
+#define ANSWERED_AFTER 4
+#define STREAK_AFTER 8
 
 struct watch {
     loop_fd_fn *fn;
@@ -37,6 +56,10 @@ struct loop {
     int more;          /* the last turn left work: do not wait */
     unsigned long spin_rounds; /* rounds that polled instead of sleeping */
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
+    long long coalesce_ns;     /* 0: never (loop_coalesce) */
+    int streak;                /* turns in a row without an answer that found input waiting */
+    unsigned answered;         /* the last 8 turns that answered: 1 bits found input waiting */
+    unsigned long coalesced;   /* waits that slept on the clock instead */
 };
 
 loop *loop_create(void)
@@ -128,6 +151,42 @@ void loop_spin_auto(loop *l, int usec) { busy_poll_init(&l->bp, usec, 1); }
 const busy_poll *loop_busy_poll(const loop *l) { return &l->bp; }
 unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
 
+void loop_coalesce(loop *l, int usec)
+{
+    l->coalesce_ns = usec > 0 ? (long long)usec * 1000 : 0;
+    if (usec > 0) /* the sleep is short: a default 50 µs of slack would double it */
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+unsigned long loop_coalesced(const loop *l) { return l->coalesced; }
+int loop_coalescing(const loop *l)
+{
+    return l->coalesce_ns &&
+           (l->streak >= STREAK_AFTER || __builtin_popcount(l->answered & 0xff) >= ANSWERED_AFTER);
+}
+int loop_coalesce_window_us(const loop *l) { return (int)(l->coalesce_ns / 1000); }
+
+/* After serving input, before the turn function flushes what it produced:
+ * is more input there already? Events stay ready (level-triggered) for the
+ * next wait; only input counts, not a socket that can be written. */
+static int input_waiting(loop *l)
+{
+    struct epoll_event evs[8];
+    int m = epoll_wait(l->epfd, evs, 8, 0), waiting = 0;
+    for (int i = 0; i < m; i++)
+        waiting |= (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
+    return waiting;
+}
+
+static void note_turn(loop *l, int waiting, int answered)
+{
+    if (answered) {
+        l->answered = (l->answered << 1 | (unsigned)waiting) & 0xff;
+        l->streak = 0;
+    } else {
+        l->streak = !waiting ? 0 : l->streak < STREAK_AFTER ? l->streak + 1 : STREAK_AFTER;
+    }
+}
+
 int loop_once(loop *l, int max_wait_ms)
 {
     struct epoll_event evs[LOOP_BATCH];
@@ -151,9 +210,18 @@ int loop_once(loop *l, int max_wait_ms)
     }
     if (l->more)
         timeout = 0;
-    int spinning = 0;
+    int spinning = 0, slept = 0;
     long long spin_ns = busy_poll_window(&l->bp);
-    if (timeout != 0 && spin_ns && clock_ns() - l->busy_at < spin_ns) {
+    if (timeout != 0 && loop_coalescing(l)) {
+        long long ns = l->coalesce_ns;
+        if (timeout > 0 && (long long)timeout * 1000000 < ns)
+            ns = (long long)timeout * 1000000;
+        struct timespec ts = {0, ns};
+        clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+        timeout = 0;
+        slept = 1;
+        l->coalesced++;
+    } else if (timeout != 0 && spin_ns && clock_ns() - l->busy_at < spin_ns) {
         /* Spinning: poll, and let anything else runnable on this core go
          * first (on a small machine that is often the peer we wait for). */
         timeout = 0;
@@ -164,6 +232,12 @@ int loop_once(loop *l, int max_wait_ms)
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
+    if (slept && n == 0) { /* caught up: stop; fresh signs of load soon resume it */
+        l->streak = 0;
+        l->answered &= 0x7;
+    }
+    if (slept)
+        l->sample_due = 0; /* a turnaround that includes our own sleep says nothing of polling */
     if (n > 0 && l->sample_due) {
         long long now = clock_ns();
         busy_poll_sample(&l->bp, now - l->busy_at, now);
@@ -188,9 +262,12 @@ int loop_once(loop *l, int max_wait_ms)
         l->timer_fn(l, l->timer_data);
         timer = 1;
     }
+    int waiting = l->coalesce_ns && n > 0 && !slept ? input_waiting(l) : -1;
     /* A round of spinning that found nothing has nothing to finish. */
     if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
         int r = l->turn_fn(l, l->turn_data);
+        if (waiting >= 0)
+            note_turn(l, waiting, (r & LOOP_TURN_SENT) != 0);
         l->more = (r & LOOP_TURN_MORE) != 0;
         if ((r & LOOP_TURN_SENT) && l->bp.window_ns) { /* automatic implies a window */
             l->busy_at = clock_ns();

@@ -59,6 +59,21 @@ void loop_spin(loop *l, int usec);
 /* The same, but polling only while it measurably shortens the time from an
  * answer to the next request (busy_poll.h), usec being the window then. */
 void loop_spin_auto(loop *l, int usec);
+/* Under load, sleep on the clock for usec microseconds before each look for
+ * input instead of waiting on the descriptors (0: never). Under load means
+ * that input was already waiting after each of the last several turns; it
+ * ends with the first sleep that finds nothing. What arrives meanwhile is
+ * then read, served and answered together: one read and one write for many
+ * messages, and peers whose sends wake nobody. A message waits at most about
+ * usec longer than it would have; request-response traffic, one call at a
+ * time, never coalesces (loop.c). Sleeping replaces busy-polling while it
+ * lasts. */
+void loop_coalesce(loop *l, int usec);
+/* Waits so far that slept on the clock (loop_coalesce), and whether the loop
+ * coalesces now. */
+unsigned long loop_coalesced(const loop *l);
+int loop_coalescing(const loop *l);
+int loop_coalesce_window_us(const loop *l);
 struct busy_poll;
 const struct busy_poll *loop_busy_poll(const loop *l);
 /* Rounds so far that polled instead of sleeping (busy-polling at work). */

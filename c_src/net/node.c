@@ -38,6 +38,7 @@
 #define CONNECT_RETRY_MS 5000   /* --connect nodes: dialed again this long after losing them */
 #define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
 #define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
+#define DEFAULT_COALESCE_US 40 /* --coalesce */
 #define DEFAULT_BUSY_POLL_US 100 /* the window while polling pays (--busy-poll) */
 #define MAX_HANDSHAKE_PACKET 2048
 #define JOBS_PER_TURN 256 /* finished jobs handed back per turn; more wait for the next */
@@ -1128,7 +1129,12 @@ static int node_stats(void *ctx, ei_x_buff *x)
         return -1;
     if (ei_x_encode_atom(x, "busy_poll") < 0 || encode_busy_poll(x, loop_busy_poll(n->loop)) < 0)
         return -1;
-    return 4;
+    if (ei_x_encode_atom(x, "coalesce") < 0 || ei_x_encode_map_header(x, 3) < 0 ||
+        ei_x_encode_atom(x, "window_us") < 0 || ei_x_encode_long(x, loop_coalesce_window_us(n->loop)) < 0 ||
+        ei_x_encode_atom(x, "now") < 0 || ei_x_encode_boolean(x, loop_coalescing(n->loop)) < 0 ||
+        ei_x_encode_atom(x, "sleeps") < 0 || ei_x_encode_ulong(x, loop_coalesced(n->loop)) < 0)
+        return -1;
+    return 5;
 }
 
 /* ---- setup ---- */
@@ -1318,6 +1324,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     loop_every(n->loop, TIMER_MS, every_second, n);
     loop_after_turn(n->loop, after_turn, n);
     set_busy_poll(n->loop, cfg);
+    loop_coalesce(n->loop, cfg->coalesce_us >= 0 ? cfg->coalesce_us : DEFAULT_COALESCE_US);
     return n;
 fail:
     node_destroy(n);

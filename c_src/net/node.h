@@ -47,6 +47,8 @@ typedef struct node_config {
     int busy_poll_us;        /* poll this long after answering before sleeping;
                                 -1: up to 100 while it measurably pays (busy_poll.h),
                                 or 0 when this process may use one CPU only */
+    int coalesce_us;         /* under load, sleep this long before reading
+                                (loop_coalesce); -1: the default, 0: never */
     int watch_stdin;         /* stop when stdin reaches EOF */
     size_t max_output;       /* bytes queued to a peer before it is dropped as one
                                 that does not read (0: 2 * max_message + 16 MiB) */

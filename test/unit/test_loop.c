@@ -1,6 +1,10 @@
 /* test_loop.c: the event loop's busy-poll: it spins after a turn that
  * answered, for as long as asked and no longer, and never after a turn that
- * only took messages in. */
+ * only took messages in; and its coalescing: it sleeps on the clock while
+ * input keeps waiting, stops when a sleep finds none, and never coalesces
+ * request-response traffic. */
+#include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +177,166 @@ static void test_auto_busy_poll_runs_a_trial(void)
     close(p.fds[1]);
 }
 
+/* ---- coalescing ---- */
+
+#define STREAM_BYTES 64
+
+struct stream {
+    int fds[2];
+    int answer;            /* what each turn returns */
+    int reads;
+    int max_pressed_turns; /* turns that ran while coalescing */
+};
+
+static void stream_read(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)events;
+    struct stream *p = data;
+    char c;
+    p->reads += read(fd, &c, 1) == 1; /* one byte a turn: the rest keeps waiting */
+}
+
+static int stream_turn(loop *l, void *data)
+{
+    struct stream *p = data;
+    p->max_pressed_turns += loop_coalescing(l);
+    if (p->reads == STREAM_BYTES && !loop_coalescing(l))
+        loop_stop(l);
+    return p->answer;
+}
+
+/* STREAM_BYTES bytes waiting at once, read one a turn, each turn answering
+ * or not, with a window of window_us; returns the loop's sleeps and sets
+ * *secs to how long it ran. */
+static unsigned long run_stream(int window_us, int answer, double *secs, struct stream *out)
+{
+    struct stream p = {.answer = answer};
+    loop *l = loop_create();
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT_FATAL(pipe(p.fds) == 0);
+    char bytes[STREAM_BYTES] = {0};
+    CU_ASSERT(write(p.fds[1], bytes, sizeof bytes) == (ssize_t)sizeof bytes);
+    loop_watch(l, p.fds[0], LOOP_READ, stream_read, &p);
+    loop_after_turn(l, stream_turn, &p);
+    loop_coalesce(l, window_us);
+    loop_every(l, 5000, on_timer, &p); /* a bound: the run takes far less */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT(loop_run(l) == 0);
+    *secs = since(&t0);
+    unsigned long sleeps = loop_coalesced(l);
+    CU_ASSERT_FALSE(loop_coalescing(l));
+    loop_destroy(l);
+    close(p.fds[0]);
+    close(p.fds[1]);
+    *out = p;
+    return sleeps;
+}
+
+static void test_coalesces_a_one_way_stream(void)
+{
+    double secs;
+    struct stream p;
+    unsigned long sleeps = run_stream(1000, 0, &secs, &p);
+    CU_ASSERT_EQUAL(p.reads, STREAM_BYTES);
+    /* The first 8 turns without an answer found input waiting and did not
+     * sleep; every later byte was read after a sleep, and one more sleep
+     * found nothing and ended it. */
+    CU_ASSERT(sleeps >= STREAM_BYTES - 8 && sleeps <= STREAM_BYTES - 8 + 2);
+    CU_ASSERT(p.max_pressed_turns >= STREAM_BYTES - 8);
+    /* Each sleep was the window, 1 ms, at least. */
+    CU_ASSERT(secs >= (double)sleeps * 0.001);
+}
+
+static void test_coalesces_callers_ahead_of_it(void)
+{
+    double secs;
+    struct stream p;
+    unsigned long sleeps = run_stream(1000, LOOP_TURN_SENT, &secs, &p);
+    CU_ASSERT_EQUAL(p.reads, STREAM_BYTES);
+    /* Turns that answered and still found input waiting: after 4 of them
+     * (several callers ahead of the node), it sleeps. */
+    CU_ASSERT(sleeps >= STREAM_BYTES - 4 && sleeps <= STREAM_BYTES - 4 + 2);
+    CU_ASSERT(secs >= (double)sleeps * 0.001);
+}
+
+static void test_coalesce_off_never_sleeps(void)
+{
+    double secs;
+    struct stream p;
+    CU_ASSERT_EQUAL(run_stream(0, 0, &secs, &p), 0);
+    CU_ASSERT_EQUAL(p.reads, STREAM_BYTES);
+    CU_ASSERT_EQUAL(p.max_pressed_turns, 0);
+    CU_ASSERT_EQUAL(run_stream(0, LOOP_TURN_SENT, &secs, &p), 0);
+}
+
+/* A peer thread that sends a request only once it has read the answer to
+ * the one before, as a caller does. */
+#define ROUND_TRIPS 2000
+
+struct rr {
+    int fds[2]; /* [0]: the loop's end; [1]: the peer's */
+    int got;
+    int answers;
+};
+
+static void *rr_peer(void *arg)
+{
+    struct rr *p = arg;
+    char c = 'q';
+    for (int i = 0; i < ROUND_TRIPS; i++)
+        if (write(p->fds[1], &c, 1) != 1 || read(p->fds[1], &c, 1) != 1)
+            break;
+    return NULL;
+}
+
+static void rr_read(loop *l, int fd, int events, void *data)
+{
+    (void)l;
+    (void)events;
+    struct rr *p = data;
+    char c;
+    p->got = read(fd, &c, 1) == 1;
+}
+
+static int rr_turn(loop *l, void *data)
+{
+    struct rr *p = data;
+    if (!p->got)
+        return 0;
+    p->got = 0;
+    if (write(p->fds[0], "a", 1) != 1 || ++p->answers == ROUND_TRIPS)
+        loop_stop(l);
+    return LOOP_TURN_SENT;
+}
+
+static void request_response(int spin_us)
+{
+    struct rr p = {0};
+    loop *l = loop_create();
+    CU_ASSERT_FATAL(l != NULL);
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, p.fds) == 0);
+    loop_watch(l, p.fds[0], LOOP_READ, rr_read, &p);
+    loop_after_turn(l, rr_turn, &p);
+    loop_spin(l, spin_us);
+    loop_coalesce(l, 1000);
+    loop_every(l, 20000, on_timer, &p); /* a bound */
+    pthread_t peer;
+    CU_ASSERT_FATAL(pthread_create(&peer, NULL, rr_peer, &p) == 0);
+    CU_ASSERT(loop_run(l) == 0);
+    CU_ASSERT_EQUAL(p.answers, ROUND_TRIPS);
+    CU_ASSERT_EQUAL(loop_coalesced(l), 0);
+    shutdown(p.fds[0], SHUT_RDWR); /* the peer is done, or stops now */
+    pthread_join(peer, NULL);
+    loop_destroy(l);
+    close(p.fds[0]);
+    close(p.fds[1]);
+}
+
+static void test_request_response_never_coalesces(void) { request_response(0); }
+static void test_request_response_spinning_never_coalesces(void) { request_response(50); }
+
 void unit_suite_loop(void)
 {
     CU_pSuite s = CU_add_suite("loop", NULL, NULL);
@@ -180,4 +344,10 @@ void unit_suite_loop(void)
     CU_add_test(s, "no spin after a one-way turn", test_no_spin_after_a_one_way_turn);
     CU_add_test(s, "--busy-poll 0 never spins", test_busy_poll_off_never_spins);
     CU_add_test(s, "automatic busy-poll runs a trial", test_auto_busy_poll_runs_a_trial);
+    CU_add_test(s, "coalesces a one-way stream", test_coalesces_a_one_way_stream);
+    CU_add_test(s, "coalesces callers ahead of it", test_coalesces_callers_ahead_of_it);
+    CU_add_test(s, "--coalesce 0 never sleeps", test_coalesce_off_never_sleeps);
+    CU_add_test(s, "request-response never coalesces", test_request_response_never_coalesces);
+    CU_add_test(s, "request-response with busy-poll never coalesces",
+                test_request_response_spinning_never_coalesces);
 }
