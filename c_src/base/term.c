@@ -303,7 +303,7 @@ static int utf8_char(const unsigned char *p, size_t n, size_t *used)
 }
 
 /* Is p[0 .. n) all ASCII? Eight bytes at a time. */
-static int all_ascii(const unsigned char *p, size_t n)
+static inline __attribute__((always_inline)) int all_ascii(const unsigned char *p, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -312,10 +312,27 @@ static int all_ascii(const unsigned char *p, size_t n)
         if (word & 0x8080808080808080ull)
             return 0;
     }
-    for (; i < n; i++)
-        if (p[i] & 0x80)
-            return 0;
-    return 1;
+    if (i == n)
+        return 1;
+    if (n >= 8) { /* the last eight bytes, overlapping what was checked */
+        uint64_t word;
+        memcpy(&word, p + n - 8, 8);
+        return !(word & 0x8080808080808080ull);
+    }
+    uint32_t acc = 0; /* fewer than eight in all */
+    if (n & 4) {
+        uint32_t w4;
+        memcpy(&w4, p, 4);
+        acc = w4;
+    }
+    if (n & 2) {
+        uint16_t w2;
+        memcpy(&w2, p + (n & 4), 2);
+        acc |= w2;
+    }
+    if (n & 1)
+        acc |= p[n - 1];
+    return !(acc & 0x80808080u);
 }
 
 /* Check that p[0 .. n) is strict UTF-8 and count its characters. */
@@ -1240,6 +1257,34 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
     return TERM_OK;
 }
 
+int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                        term_atom_cache *atoms, term_view *els, int max_els, int *arity)
+{
+    if (!index || *index > len || (!buf && len > 0) || max_depth >= UINT_MAX)
+        return TERM_EBAD;
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0};
+    size_t n;
+    if (w.pos + 2 <= len && w.buf[w.pos] == TAG_SMALL_TUPLE) {
+        n = w.buf[w.pos + 1];
+        w.pos += 2;
+    } else if (w.pos + 5 <= len && w.buf[w.pos] == TAG_LARGE_TUPLE) {
+        n = load_be32(w.buf + w.pos + 1);
+        w.pos += 5;
+    } else {
+        return TERM_EBAD;
+    }
+    if (n > (size_t)max_els)
+        return TERM_EBAD;
+    for (size_t k = 0; k < n; k++) {
+        size_t start = w.pos;
+        TRY(walk_term(&w, 1));
+        els[k] = (term_view){buf + start, w.pos - start};
+    }
+    *arity = (int)n;
+    *index = w.pos;
+    return TERM_OK;
+}
+
 int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
                    ei_x_buff *out)
 {
@@ -1300,7 +1345,7 @@ int term_atom(term_view v, int *i, const char **text, size_t *len)
     return 0;
 }
 
-int term_atom_is(term_view v, int *i, const char *name)
+int term_atom_is_slow(term_view v, int *i, const char *name)
 {
     int j = *i;
     const char *text;

@@ -67,6 +67,13 @@ typedef struct term_atom_cache {
 int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
                      term_atom_cache *atoms);
 
+/* The tuple at buf[*index], checked as term_skip_cached would check it, in
+ * one walk: its elements (each at most max_depth deep within itself) viewed
+ * in els, *arity set; *index moves past it. A tuple of more than max_els
+ * elements, or anything else, is TERM_EBAD. */
+int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                        term_atom_cache *atoms, term_view *els, int max_els, int *arity);
+
 /* Is t exactly one well-formed term, with nothing after it (within
  * TERM_NEXT_MAX_DEPTH)? TERM_OK, or a negative term_error. For what callers
  * of the public API hand in. */
@@ -91,7 +98,22 @@ void term_shrink(ei_x_buff *x, size_t keep);
  * sent) and length; advances *i. -1 when it is no atom (or runs past v). */
 int term_atom(term_view v, int *i, const char **text, size_t *len);
 /* Is the term at v.ptr[*i] the atom `name` (ASCII)? Advances *i past it if so. */
-int term_atom_is(term_view v, int *i, const char *name);
+int term_atom_is_slow(term_view v, int *i, const char *name);
+static inline int term_atom_is(term_view v, int *i, const char *name)
+{
+    /* OTP 23 and later send SMALL_ATOM_UTF8_EXT: compared in place (with a
+     * literal name, strlen and memcmp fold into a few instructions) */
+    size_t n = __builtin_strlen(name);
+    if (*i < 0 || n > 255)
+        return term_atom_is_slow(v, i, name);
+    const unsigned char *p = (const unsigned char *)v.ptr + *i;
+    if ((size_t)*i + 2 + n > v.len || p[0] != 119)
+        return term_atom_is_slow(v, i, name);
+    if (p[1] != n || __builtin_memcmp(p + 2, name, n) != 0)
+        return 0;
+    *i += (int)(2 + n);
+    return 1;
+}
 
 /* Append to out the canonical encoding (no version byte) of the term at
  * buf[*index .. len), advancing *index past it. The input need not have been

@@ -17,37 +17,24 @@ typedef struct control {
     term_view el[CONTROL_MAX_ELEMENTS];
 } control;
 
-/* The control tuple at buf[*i]: each element checked once and viewed; *i
- * moves past the tuple. */
+/* The control tuple at buf[*i]: checked in one walk, its elements viewed,
+ * the op read in place; *i moves past the tuple. */
 static int decode_control(const char *buf, size_t len, size_t *i, control *c, term_atom_cache *atoms)
 {
-    size_t at = *i, arity;
-    unsigned char tag = at < len ? (unsigned char)buf[at] : 0;
-    if (tag == 104 && at + 2 <= len) {
-        arity = (unsigned char)buf[at + 1];
-        at += 2;
-    } else if (tag == 105 && at + 5 <= len) {
-        arity = get_u32(buf + at + 1);
-        at += 5;
-    } else {
+    term_view el[CONTROL_MAX_ELEMENTS + 1];
+    int arity;
+    if (term_tuple_elements(buf, len, i, 16, atoms, el, CONTROL_MAX_ELEMENTS + 1, &arity) != TERM_OK ||
+        arity < 1)
         return -1;
-    }
-    if (arity < 1 || arity > CONTROL_MAX_ELEMENTS + 1)
+    const unsigned char *op = (const unsigned char *)el[0].ptr;
+    if (op[0] == ERL_SMALL_INTEGER_EXT)
+        c->op = op[1];
+    else if (op[0] == ERL_INTEGER_EXT)
+        c->op = (long)(int32_t)get_u32(el[0].ptr + 1);
+    else
         return -1;
-    size_t op_start = at;
-    if (term_skip_cached(buf, len, &at, 0, atoms) != TERM_OK)
-        return -1;
-    int idx = (int)op_start;
-    if (ei_decode_long(buf, &idx, &c->op) < 0)
-        return -1;
-    c->n = (int)arity - 1;
-    for (int k = 0; k < c->n; k++) {
-        size_t start = at;
-        if (term_skip_cached(buf, len, &at, 16, atoms) != TERM_OK)
-            return -1;
-        c->el[k] = (term_view){buf + start, at - start};
-    }
-    *i = at;
+    c->n = arity - 1;
+    memcpy(c->el, el + 1, (size_t)c->n * sizeof *el);
     return 0;
 }
 

@@ -182,6 +182,16 @@ ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key
     return NULL;
 }
 
+ml_record *ml_find_in(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
+                      term_view key)
+{
+    const ml_record *r = list->head;
+    if (r && r->owner == owner && r->kind == kind && r->len[0] == key.len &&
+        memcmp(r->bytes, key.ptr, key.len) == 0)
+        return list->head;
+    return ml_find(x, owner, kind, key);
+}
+
 void ml_remove(ml_index *x, ml_list *list, ml_record *r)
 {
     for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain) {

@@ -52,6 +52,10 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
                   const term_view *parts, int *added);
 /* The record of (owner, kind, key), or NULL. */
 ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key);
+/* The same, for a record of list: the newest is compared first, without
+ * hashing (a caller's demonitor follows its monitor, one call later). */
+ml_record *ml_find_in(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
+                      term_view key);
 /* Take r out of the index and of list, and free it. */
 void ml_remove(ml_index *x, ml_list *list, ml_record *r);
 

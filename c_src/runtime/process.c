@@ -75,6 +75,8 @@ struct process_table {
     size_t nprocs, cap;
     process **named;           /* the registered ones, sorted by name */
     size_t nnamed, named_cap;
+    process *last_named;       /* the one process_whereis found last (a name is
+                                  asked for over and over: kv, one per call) */
     uint32_t next_num;
     ml_index *ml;              /* every monitor and link */
     process *dying, **dying_tail; /* stopped, torn down at the next settle */
@@ -232,6 +234,8 @@ static void unindex(process_table *t, process *p)
         memmove(t->procs + i, t->procs + i + 1, (t->nprocs - i - 1) * sizeof *t->procs);
         t->nprocs--;
     }
+    if (t->last_named == p)
+        t->last_named = NULL;
     if (p->name) {
         i = name_slot(t, p->name, p->name_len);
         if (i < t->nnamed && t->named[i] == p) {
@@ -381,8 +385,13 @@ int process_register(process *p, const char *name)
 
 process *process_whereis(process_table *t, const char *name, size_t len)
 {
+    process *p = t->last_named;
+    if (p && p->name_len == len && memcmp(p->name, name, len) == 0)
+        return p;
     size_t i = name_slot(t, name, len);
-    return i < t->nnamed && name_cmp(t->named[i], name, len) == 0 ? t->named[i] : NULL;
+    if (i < t->nnamed && name_cmp(t->named[i], name, len) == 0)
+        return t->last_named = t->named[i];
+    return NULL;
 }
 
 process *process_lookup(process_table *t, term_view pid)
@@ -477,7 +486,7 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
 
 void process_demonitor(process *target, term_view watcher, term_view ref)
 {
-    ml_record *r = ml_find(target->table->ml, target->num, ML_MONITOR, ref);
+    ml_record *r = ml_find_in(target->table->ml, &target->monitors, target->num, ML_MONITOR, ref);
     term_view w = r ? ml_part(r, MON_WATCHER) : (term_view){NULL, 0};
     if (r && w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0)
         ml_remove(target->table->ml, &target->monitors, r);

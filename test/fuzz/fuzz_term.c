@@ -11,7 +11,11 @@
  *     bytes), binaries, bitstrings, pids, ports, references, funs, and maps
  *     whatever the order of their pairs.
  *   - term_skip_cached, with a validated-atom cache kept across inputs,
- *     accepts and ends exactly as term_skip does.
+ *     accepts and ends exactly as term_skip does;
+ *   - term_tuple_elements accepts a tuple of up to 8 elements exactly when
+ *     term_skip accepts it with one more level, ends at the same place, and
+ *     its element views lie end to end over the tuple's bytes;
+ *   - term_atom_is agrees with term_atom.
  * Any disagreement aborts.
  */
 #include <stdint.h>
@@ -467,6 +471,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int crc = term_skip_cached(buf, size, &cend, DEPTH, &atoms);
         if (crc != rc || (rc == TERM_OK && cend != end))
             fail("term_skip_cached disagrees with term_skip");
+    }
+    {
+        term_view els[8] = {{NULL, 0}};
+        int arity = -1;
+        size_t tend = 0, send = 0;
+        int trc = term_tuple_elements(buf, size, &tend, DEPTH - 1, &atoms, els, 8, &arity);
+        int src = term_skip(buf, size, &send, DEPTH);
+        int small_tuple = size >= 2 && ((unsigned char)buf[0] == 104 ? (unsigned char)buf[1] <= 8
+                                        : (unsigned char)buf[0] == 105 && size >= 5 && buf[1] == 0 &&
+                                              buf[2] == 0 && buf[3] == 0 && (unsigned char)buf[4] <= 8);
+        if ((trc == TERM_OK) != (src == TERM_OK && small_tuple) || (trc == TERM_OK && tend != send))
+            fail("term_tuple_elements disagrees with term_skip");
+        if (trc == TERM_OK) {
+            const char *at = arity > 0 ? els[0].ptr : NULL;
+            for (int k = 0; k < arity; k++) {
+                if (els[k].ptr != at || els[k].ptr < buf || els[k].ptr + els[k].len > buf + tend)
+                    fail("term_tuple_elements' views do not lie end to end");
+                at += els[k].len;
+            }
+            if (arity > 0 && at != buf + tend)
+                fail("term_tuple_elements' views do not end with the tuple");
+        }
+    }
+    {
+        static const char *names[] = {"$gen_call", "$gen_cast", "alias", "a", ""};
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+            int i = 0, j = 0;
+            const char *text;
+            size_t len;
+            int is = term_atom_is((term_view){buf, size}, &i, names[k]);
+            int want = term_atom((term_view){buf, size}, &j, &text, &len) == 0 && len == strlen(names[k]) &&
+                       memcmp(text, names[k], len) == 0;
+            if (is != want || (is && i != j) || (!is && i != 0))
+                fail("term_atom_is disagrees with term_atom");
+        }
     }
     if (rc == TERM_OK) {
         int i = 0;

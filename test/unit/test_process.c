@@ -153,6 +153,50 @@ static void test_demonitor_and_unlink_are_constant_time(void)
     wire_reset();
 }
 
+/* A demonitor that follows its monitor (a call's) finds it first thing;
+ * another watcher naming that reference, or another reference, does not
+ * take it off. */
+static void test_demonitor_of_the_newest(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    erlang_pid a = caller(1), b = caller(2);
+    ei_x_buff wa, wb, r1, r2;
+    ei_x_new(&wa);
+    ei_x_new(&wb);
+    ei_x_new(&r1);
+    ei_x_new(&r2);
+    ei_x_encode_pid(&wa, &a);
+    ei_x_encode_pid(&wb, &b);
+    erlang_ref x = ref(1), y = ref(2);
+    ei_x_encode_ref(&r1, &x);
+    ei_x_encode_ref(&r2, &y);
+    term_view va = {wa.buff, (size_t)wa.index}, vb = {wb.buff, (size_t)wb.index};
+    term_view ref1 = {r1.buff, (size_t)r1.index}, ref2 = {r2.buff, (size_t)r2.index};
+    for (int i = 0; i < 1000; i++) {
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, va, ref1, process_pid(p)), 0);
+        process_demonitor(p, vb, ref1); /* not b's */
+        process_demonitor(p, va, ref2); /* no such monitor */
+        CU_ASSERT_EQUAL(process_monitor_count(p), 1);
+        process_demonitor(p, va, ref1);
+        CU_ASSERT_EQUAL_FATAL(process_monitor_count(p), 0);
+    }
+    /* with an older one under it, each is still found */
+    CU_ASSERT_EQUAL(process_monitor(p, vb, ref2, process_pid(p)), 0);
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref1, process_pid(p)), 0);
+    process_demonitor(p, vb, ref2);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 1);
+    process_demonitor(p, va, ref1);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 0);
+    ei_x_free(&wa);
+    ei_x_free(&wb);
+    ei_x_free(&r1);
+    ei_x_free(&r2);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 /* A peer repeating one reference 40,000 times gets one monitor, not a
  * chain 40,000 long; and tearing 40,000 monitors down (the process stops,
  * or the watchers' node goes away) costs a few chain steps each. */
@@ -339,6 +383,7 @@ void unit_suite_process(void)
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
     CU_add_test(s, "thousands of processes found by pid and name", test_thousands_found_by_pid_and_name);
     CU_add_test(s, "demonitor and unlink are constant time", test_demonitor_and_unlink_are_constant_time);
+    CU_add_test(s, "a demonitor of the newest monitor", test_demonitor_of_the_newest);
     CU_add_test(s, "repeated references and mass teardown stay linear",
                 test_repeated_references_and_mass_teardown_stay_linear);
     CU_add_test(s, "monitors cannot be faked, redirected or taken off by another",

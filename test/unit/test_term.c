@@ -958,6 +958,111 @@ static void test_atom_cache(void)
     CU_ASSERT(atoms.hits >= 2 + 400); /* most second looks are found */
 }
 
+
+/* The ASCII fast path reads atoms' text a word at a time, and a word and
+ * what is left at the end: 0xFF (never UTF-8) at every place of atoms of 0
+ * to 40 bytes is refused, and the all-ASCII ones accepted, each with and
+ * without bytes after the atom. */
+static void test_ascii_check(void)
+{
+    unsigned char a[2 + 40 + 8];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t after = 0; after <= 8; after += 8) {
+            a[0] = 119;
+            a[1] = (unsigned char)n;
+            memset(a + 2, 'x', n + after);
+            size_t len = 2 + n + after, at = 0;
+            CU_ASSERT_EQUAL(term_skip((const char *)a, len, &at, 4), TERM_OK);
+            CU_ASSERT_EQUAL(at, 2 + n);
+            for (size_t k = 0; k < n; k++) {
+                a[2 + k] = 0xFF;
+                at = 0;
+                CU_ASSERT_EQUAL(term_skip((const char *)a, len, &at, 4), TERM_EBAD);
+                a[2 + k] = 'x';
+            }
+        }
+    }
+}
+
+/* A control tuple's elements, in one walk. */
+static void test_tuple_elements(void)
+{
+    /* {6, Pid, '', foo} as a REG_SEND's control */
+    unsigned char t[64];
+    size_t n = 0;
+    t[n++] = 104;
+    t[n++] = 4;
+    t[n++] = 97;
+    t[n++] = 6;
+    memcpy(t + n, otp_pid, sizeof otp_pid);
+    n += sizeof otp_pid;
+    t[n++] = 119;
+    t[n++] = 0;
+    memcpy(t + n, otp_foo, sizeof otp_foo);
+    n += sizeof otp_foo;
+    term_view els[4];
+    int arity = -1;
+    size_t at = 0;
+    CU_ASSERT_EQUAL_FATAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, els, 4, &arity), TERM_OK);
+    CU_ASSERT_EQUAL(at, n);
+    CU_ASSERT_EQUAL(arity, 4);
+    CU_ASSERT(els[0].ptr == (const char *)t + 2 && els[0].len == 2);
+    CU_ASSERT(els[1].len == sizeof otp_pid && memcmp(els[1].ptr, otp_pid, sizeof otp_pid) == 0);
+    CU_ASSERT(els[2].len == 2);
+    CU_ASSERT(els[3].len == sizeof otp_foo && memcmp(els[3].ptr, otp_foo, sizeof otp_foo) == 0);
+    /* more elements than room, a truncation anywhere, not a tuple */
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, els, 3, &arity), TERM_EBAD);
+    for (size_t cut = 0; cut < n; cut++) {
+        at = 0;
+        CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, cut, &at, 16, NULL, els, 4, &arity), TERM_EBAD);
+    }
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)otp_foo, sizeof otp_foo, &at, 16, NULL, els, 4, &arity),
+                    TERM_EBAD);
+    /* the depth counts within each element: {[[x]]} takes max_depth 2 */
+    static const unsigned char nested[] = {104, 1, 108, 0, 0, 0, 1, 108, 0, 0, 0, 1, 119, 1, 'x', 106, 106};
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 2, NULL, els, 4, &arity),
+                    TERM_OK);
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 1, NULL, els, 4, &arity),
+                    TERM_EDEPTH);
+    /* a large tuple header is taken too, with the same bound */
+    static const unsigned char large[] = {105, 0, 0, 0, 1, 97, 7};
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)large, sizeof large, &at, 2, NULL, els, 4, &arity), TERM_OK);
+    CU_ASSERT_EQUAL(arity, 1);
+    static const unsigned char huge[] = {105, 255, 255, 255, 255, 97, 7};
+    at = 0;
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)huge, sizeof huge, &at, 2, NULL, els, 4, &arity), TERM_EBAD);
+}
+
+/* term_atom_is in place (SMALL_ATOM_UTF8) and in the other encodings. */
+static void test_atom_is(void)
+{
+    static const unsigned char small_utf8[] = {119, 3, 'f', 'o', 'o'};
+    static const unsigned char latin1[] = {100, 0, 3, 'f', 'o', 'o'};
+    static const unsigned char small_latin1[] = {115, 3, 'f', 'o', 'o'};
+    static const unsigned char longer[] = {119, 4, 'f', 'o', 'o', 'd'};
+    static const unsigned char cut[] = {119, 3, 'f', 'o'};
+    const unsigned char *yes[] = {small_utf8, latin1, small_latin1};
+    size_t yes_len[] = {sizeof small_utf8, sizeof latin1, sizeof small_latin1};
+    for (int k = 0; k < 3; k++) {
+        int i = 0;
+        CU_ASSERT(term_atom_is((term_view){(const char *)yes[k], yes_len[k]}, &i, "foo"));
+        CU_ASSERT_EQUAL((size_t)i, yes_len[k]);
+        i = 0;
+        CU_ASSERT_FALSE(term_atom_is((term_view){(const char *)yes[k], yes_len[k]}, &i, "fo"));
+        CU_ASSERT_EQUAL(i, 0);
+    }
+    int i = 0;
+    CU_ASSERT_FALSE(term_atom_is((term_view){(const char *)longer, sizeof longer}, &i, "foo"));
+    CU_ASSERT_FALSE(term_atom_is((term_view){(const char *)cut, sizeof cut}, &i, "foo"));
+    CU_ASSERT_FALSE(term_atom_is((term_view){(const char *)otp_one, sizeof otp_one}, &i, "foo"));
+    CU_ASSERT_EQUAL(i, 0);
+}
+
 void unit_suite_term(void)
 {
     CU_pSuite suite = CU_add_suite("term", NULL, NULL);
@@ -985,4 +1090,7 @@ void unit_suite_term(void)
     CU_add_test(suite, "appending and restoring out", test_appends_and_restores);
     CU_add_test(suite, "term_strerror", test_strerror);
     CU_add_test(suite, "the validated-atom cache", test_atom_cache);
+    CU_add_test(suite, "a byte over 127 anywhere in an atom", test_ascii_check);
+    CU_add_test(suite, "term_tuple_elements", test_tuple_elements);
+    CU_add_test(suite, "term_atom_is", test_atom_is);
 }
