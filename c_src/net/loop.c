@@ -16,21 +16,18 @@
 #define LOOP_BATCH 256
 
 /* Coalescing (loop_coalesce). After a turn has served its input and before
- * the turn function flushes the answers, a look that does not wait tells
- * whether more input came meanwhile (input_waiting). That cannot be a peer's
- * reaction to this turn's answers, which are not sent yet, however fast the
- * peer or however the two are scheduled. So:
- *  - a caller that waits for each answer never has input waiting at a turn
- *    that answered; ANSWERED_AFTER of the last 8 answering turns finding
- *    some means several callers are ahead of the node;
- *  - a one-way stream (casts) keeps input waiting turn after turn without
- *    answers: STREAK_AFTER such turns in a row. A call from a BEAM node is at
- *    most three messages before its answer (monitor, send, demonitor), and
- *    a caller that casts a few times before each call makes a few more:
- *    both stay below it.
- * Either way the next waits sleep on the clock for the window instead of on
- * the descriptors, until a sleep finds nothing. */
-#define ANSWERED_AFTER 4
+ * the turn function flushes what it produced, a look that does not wait
+ * tells whether more input came meanwhile (input_waiting). STREAK_AFTER turns
+ * in a row that answered nothing and found input waiting are a one-way
+ * stream (casts) that the node keeps catching up with: the next waits sleep
+ * on the clock for the window instead of on the descriptors, until a sleep
+ * finds nothing. A turn that answered a call ends it, so a call waits one
+ * sleep at most, and request-response traffic never starts it: a call from
+ * a BEAM node is at most three messages before its answer (monitor, send,
+ * demonitor), a few casts before each call a few more, all below
+ * STREAK_AFTER. Calls under load are not coalesced:
+ * measured, many callers on one client node lost more throughput to the
+ * bursts of answers than the node saved (BENCHMARKS.md). */
 #define STREAK_AFTER 8
 
 struct watch {
@@ -58,7 +55,6 @@ struct loop {
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
     long long coalesce_ns;     /* 0: never (loop_coalesce) */
     int streak;                /* turns in a row without an answer that found input waiting */
-    unsigned answered;         /* the last 8 turns that answered: 1 bits found input waiting */
     unsigned long coalesced;   /* waits that slept on the clock instead */
 };
 
@@ -160,8 +156,7 @@ void loop_coalesce(loop *l, int usec)
 unsigned long loop_coalesced(const loop *l) { return l->coalesced; }
 int loop_coalescing(const loop *l)
 {
-    return l->coalesce_ns &&
-           (l->streak >= STREAK_AFTER || __builtin_popcount(l->answered & 0xff) >= ANSWERED_AFTER);
+    return l->coalesce_ns && l->streak >= STREAK_AFTER;
 }
 int loop_coalesce_window_us(const loop *l) { return (int)(l->coalesce_ns / 1000); }
 
@@ -179,12 +174,7 @@ static int input_waiting(loop *l)
 
 static void note_turn(loop *l, int waiting, int answered)
 {
-    if (answered) {
-        l->answered = (l->answered << 1 | (unsigned)waiting) & 0xff;
-        l->streak = 0;
-    } else {
-        l->streak = !waiting ? 0 : l->streak < STREAK_AFTER ? l->streak + 1 : STREAK_AFTER;
-    }
+    l->streak = answered || !waiting ? 0 : l->streak < STREAK_AFTER ? l->streak + 1 : STREAK_AFTER;
 }
 
 int loop_once(loop *l, int max_wait_ms)
@@ -232,10 +222,8 @@ int loop_once(loop *l, int max_wait_ms)
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
-    if (slept && n == 0) { /* caught up: stop; fresh signs of load soon resume it */
+    if (slept && n == 0) /* caught up: stop */
         l->streak = 0;
-        l->answered &= 0x7;
-    }
     if (slept)
         l->sample_due = 0; /* a turnaround that includes our own sleep says nothing of polling */
     if (n > 0 && l->sample_due) {
@@ -268,6 +256,8 @@ int loop_once(loop *l, int max_wait_ms)
         int r = l->turn_fn(l, l->turn_data);
         if (waiting >= 0)
             note_turn(l, waiting, (r & LOOP_TURN_SENT) != 0);
+        else if (slept && (r & LOOP_TURN_SENT))
+            l->streak = 0; /* a call came in the stream: it waited one sleep, no more */
         l->more = (r & LOOP_TURN_MORE) != 0;
         if ((r & LOOP_TURN_SENT) && l->bp.window_ns) { /* automatic implies a window */
             l->busy_at = clock_ns();

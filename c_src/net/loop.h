@@ -59,15 +59,14 @@ void loop_spin(loop *l, int usec);
 /* The same, but polling only while it measurably shortens the time from an
  * answer to the next request (busy_poll.h), usec being the window then. */
 void loop_spin_auto(loop *l, int usec);
-/* Under load, sleep on the clock for usec microseconds before each look for
- * input instead of waiting on the descriptors (0: never). Under load means
- * that input was already waiting after each of the last several turns; it
- * ends with the first sleep that finds nothing. What arrives meanwhile is
- * then read, served and answered together: one read and one write for many
- * messages, and peers whose sends wake nobody. A message waits at most about
- * usec longer than it would have; request-response traffic, one call at a
- * time, never coalesces (loop.c). Sleeping replaces busy-polling while it
- * lasts. */
+/* While a one-way stream (casts) keeps input waiting turn after turn, sleep
+ * on the clock for usec microseconds before each look for input instead of
+ * waiting on the descriptors (0: never). What arrives meanwhile is then read
+ * and served together: one read for many messages, and a sender whose sends
+ * wake nobody. It ends with the first sleep that finds nothing, or a turn
+ * that answers a call; a message waits at most about usec longer than it
+ * would have, and request-response traffic never coalesces (loop.c).
+ * Sleeping replaces busy-polling while it lasts. */
 void loop_coalesce(loop *l, int usec);
 /* Waits so far that slept on the clock (loop_coalesce), and whether the loop
  * coalesces now. */
