@@ -25,9 +25,9 @@
  * sleep at most, and request-response traffic never starts it: a call from
  * a BEAM node is at most three messages before its answer (monitor, send,
  * demonitor), a few casts before each call a few more, all below
- * STREAK_AFTER. Calls under load are not coalesced:
- * measured, many callers on one client node lost more throughput to the
- * bursts of answers than the node saved (BENCHMARKS.md). */
+ * STREAK_AFTER. Calls under load are not coalesced: measured, many callers
+ * on one client node lost more throughput to the bursts of answers than the
+ * node saved (BENCHMARKS.md). */
 #define STREAK_AFTER 8
 
 struct watch {
