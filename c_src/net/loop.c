@@ -15,9 +15,10 @@
 
 #define LOOP_BATCH 256
 
-/* Coalescing (loop_coalesce). After a turn has served its input and before
- * the turn function flushes what it produced, a look that does not wait
- * tells whether more input came meanwhile (input_waiting). STREAK_AFTER turns
+/* Coalescing (loop_coalesce). After a turn that answered no call, a look
+ * that does not wait tells whether more input came meanwhile (input_waiting;
+ * a turn that answered is not looked after: no syscall per call, and no
+ * peer's quick reply to that answer mistaken for load). STREAK_AFTER turns
  * in a row that answered nothing and found input waiting are a one-way
  * stream (casts) that the node keeps catching up with: the next waits sleep
  * on the clock for the window instead of on the descriptors, until a sleep
@@ -160,9 +161,9 @@ int loop_coalescing(const loop *l)
 }
 int loop_coalesce_window_us(const loop *l) { return (int)(l->coalesce_ns / 1000); }
 
-/* After serving input, before the turn function flushes what it produced:
- * is more input there already? Events stay ready (level-triggered) for the
- * next wait; only input counts, not a socket that can be written. */
+/* After a turn that answered nothing: is more input there already? Events
+ * stay ready (level-triggered) for the next wait; only input counts, not a
+ * socket that can be written. */
 static int input_waiting(loop *l)
 {
     struct epoll_event evs[8];
@@ -172,9 +173,9 @@ static int input_waiting(loop *l)
     return waiting;
 }
 
-static void note_turn(loop *l, int waiting, int answered)
+static void note_turn(loop *l, int waiting)
 {
-    l->streak = answered || !waiting ? 0 : l->streak < STREAK_AFTER ? l->streak + 1 : STREAK_AFTER;
+    l->streak = !waiting ? 0 : l->streak < STREAK_AFTER ? l->streak + 1 : STREAK_AFTER;
 }
 
 int loop_once(loop *l, int max_wait_ms)
@@ -250,14 +251,13 @@ int loop_once(loop *l, int max_wait_ms)
         l->timer_fn(l, l->timer_data);
         timer = 1;
     }
-    int waiting = l->coalesce_ns && n > 0 && !slept ? input_waiting(l) : -1;
     /* A round of spinning that found nothing has nothing to finish. */
     if (l->turn_fn && (n > 0 || timer || l->more || !spinning)) {
         int r = l->turn_fn(l, l->turn_data);
-        if (waiting >= 0)
-            note_turn(l, waiting, (r & LOOP_TURN_SENT) != 0);
-        else if (slept && (r & LOOP_TURN_SENT))
-            l->streak = 0; /* a call came in the stream: it waited one sleep, no more */
+        if (r & LOOP_TURN_SENT) /* a call: it ends a stream, and waited one sleep at most */
+            l->streak = 0;
+        else if (l->coalesce_ns && n > 0 && !slept)
+            note_turn(l, input_waiting(l));
         l->more = (r & LOOP_TURN_MORE) != 0;
         if ((r & LOOP_TURN_SENT) && l->bp.window_ns) { /* automatic implies a window */
             l->busy_at = clock_ns();
