@@ -10,6 +10,14 @@
 #define HANDSHAKE_CHUNK 2048      /* handshake packets are small: idle peers cost little */
 #define KEEP_BUFFER (1024 * 1024) /* memory kept between frames */
 
+static int is_tcp(int fd)
+{
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+           (domain == AF_INET || domain == AF_INET6);
+}
+
 conn *conn_create(int fd, long long now_ms)
 {
     conn *c = calloc(1, sizeof *c);
@@ -42,8 +50,13 @@ enum conn_io conn_read(conn *c, size_t want)
         want = chunk;
     if (buffer_reserve(&c->in, want) < 0)
         return CONN_IO_ERROR;
-    ssize_t n = read(c->fd, buffer_tail(&c->in), c->in.cap - c->in.end);
+    if (c->state == CONN_UP && !c->peeks)
+        c->peeks = is_tcp(c->fd) ? 1 : -1;
+    int peek = c->state == CONN_UP && c->peeks > 0;
+    ssize_t n = recv(c->fd, buffer_tail(&c->in), c->in.cap - c->in.end, peek ? MSG_PEEK : 0);
     if (n > 0) {
+        if (peek)
+            c->unreleased += (size_t)n;
         c->in.end += (size_t)n;
         c->bytes_in += (uint64_t)n;
         return CONN_IO_OK;
@@ -51,6 +64,29 @@ enum conn_io conn_read(conn *c, size_t want)
     if (n == 0)
         return CONN_IO_EOF;
     return errno == EAGAIN || errno == EINTR ? CONN_IO_AGAIN : CONN_IO_ERROR;
+}
+
+enum conn_io conn_release(conn *c)
+{
+    /* MSG_TRUNC: TCP drops the bytes without copying them. The buffer is
+     * there for the syscall's checks (and valgrind's) only; peeks are TCP's
+     * alone (is_tcp), since a Unix socket would copy. */
+    char spare[256];
+    while (c->unreleased > 0) {
+        char *into = c->in.cap >= sizeof spare ? c->in.data : spare;
+        size_t room = c->in.cap >= sizeof spare ? c->in.cap : sizeof spare;
+        size_t want = c->unreleased < room ? c->unreleased : room;
+        ssize_t n = recv(c->fd, into, want, MSG_TRUNC | MSG_DONTWAIT);
+        if (n > 0 && (size_t)n <= want) {
+            c->unreleased -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        c->unreleased = 0;
+        return CONN_IO_ERROR;
+    }
+    return CONN_IO_OK;
 }
 
 int conn_frame(const conn *c, int header_len, size_t max, const char **frame, size_t *len)

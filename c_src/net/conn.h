@@ -5,6 +5,16 @@
  * socket has in one read and yields whole frames in place, without copying;
  * writing sends everything queued with one write per loop turn. What frames
  * mean is not its business.
+ *
+ * Once a TCP connection is up, a read peeks: the bytes stay in the socket,
+ * unacknowledged, until conn_release takes them out, which the node does at
+ * the end of the turn, after that turn's answers were written. Linux
+ * acknowledges a read that empties a socket of small segments at once, with
+ * a segment of its own; taking them out after the answer lets the answer
+ * carry the acknowledgement instead, which takes that segment's cost (a
+ * loopback delivery, run by the reader) off the way to every answer
+ * (BENCHMARKS.md: 5 segments per call from a BEAM node, now 4). Without an
+ * answer, conn_release acknowledges as the read would have, one turn later.
  */
 #ifndef GEN_CNODE_CONN_H
 #define GEN_CNODE_CONN_H
@@ -53,6 +63,10 @@ typedef struct conn {
     unsigned long held_msgs;
     uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
     int dirty;               /* queued on the node's flush list */
+    signed char peeks;       /* reads once up peek (TCP): 1; they do not: -1; not known yet: 0 */
+    size_t unreleased;       /* bytes read by peeking, still in the socket (conn_release) */
+    int releasing;           /* queued on the node's release list */
+    struct conn *next_release;
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */
     struct conn *next;       /* the node's list of connections */
@@ -66,8 +80,15 @@ void conn_destroy(conn *c);
 const char *conn_peer(const conn *c); /* the peer's node name, or "?" before the handshake said it */
 
 /* One read of what the socket has: room is made for `want` more bytes, or a
- * usual chunk (small during the handshake) if that is more. */
+ * usual chunk (small during the handshake) if that is more. Once up on TCP,
+ * the read peeks and adds what it took to c->unreleased: conn_release must
+ * run before the next read, or the next read takes the same bytes again. */
 enum conn_io conn_read(conn *c, size_t want);
+/* Take the bytes read by peeking out of the socket (acknowledging them if
+ * nothing sent since did). CONN_IO_OK, or CONN_IO_ERROR if the socket gave
+ * fewer than it had shown (the connection must then close: its next read
+ * would not follow on from the last). */
+enum conn_io conn_release(conn *c);
 
 /* The next whole frame in the input (header_len 2 or 4, the length itself
  * excluded): 1 and *frame and *len if there is one, 0 if more bytes are needed,

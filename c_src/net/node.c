@@ -53,6 +53,7 @@ struct node {
     process_table *procs;
     conn *conns;
     conn *dirty;
+    conn *releases;     /* connections with bytes read by peeking (conn_release) */
     uint32_t next_serial;
     int closing;        /* some connection is marked to close */
     size_t max_output;  /* bytes queued to a peer beyond which it is dropped */
@@ -220,9 +221,28 @@ static void flush(node *n, conn *c)
     }
 }
 
+/* Take what this turn's reads peeked out of the sockets (conn.h): after the
+ * answers were written, so that they carry the acknowledgements. Before any
+ * next read, so every turn does it. */
+static void release_reads(node *n)
+{
+    while (n->releases) {
+        conn *c = n->releases;
+        n->releases = c->next_release;
+        c->releasing = 0;
+        c->next_release = NULL;
+        if (c->state != CONN_UP || c->fd < 0) { /* closing: its socket goes with it */
+            c->unreleased = 0;
+            continue;
+        }
+        if (conn_release(c) != CONN_IO_OK)
+            conn_close(n, c, LOG_WARNING, "its socket lost bytes it had shown");
+    }
+}
+
 /* The end of every turn, the node's safe point: teardown, group commits,
- * then this turn's output, one write per connection, then dead connections
- * freed. Says whether processes sent anything (replies, mostly; not ticks or
+ * then this turn's output, one write per connection, then what this turn
+ * read taken out of the sockets, then dead connections freed. Says whether processes sent anything (replies, mostly; not ticks or
  * handshakes), so that the loop busy-polls for what comes back
  * (--busy-poll), and whether work is left for the next turn. */
 static int after_turn(loop *l, void *data)
@@ -240,6 +260,7 @@ static int after_turn(loop *l, void *data)
             c->dirty = 0;
             flush(n, c);
         }
+        release_reads(n);
         if (!n->closing)
             break;
         more |= settle(n); /* writes that failed: their DOWNs and EXITs go out too */
@@ -892,6 +913,11 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         return;
     }
     if (r == CONN_IO_OK) {
+        if (c->unreleased && !c->releasing) {
+            c->releasing = 1;
+            c->next_release = n->releases;
+            n->releases = c;
+        }
         c->read_ms = clock_ms();
         frames(n, c);
     }

@@ -3,8 +3,10 @@
  * (peer.h): what a hostile peer, or an unlucky disconnect, does to it.
  * Each case is one that used to crash the node: teardown ran inside a
  * send or a callback that still held what it freed. */
+#include <linux/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dist.h"
 #include "gen_server.h"
@@ -273,6 +275,83 @@ static void test_peer_vanishing_mid_call(void)
     node_destroy(n);
 }
 
+/* Segments the peer's socket has received so far. */
+static unsigned segments_in(const peer *p)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    CU_ASSERT_FATAL(getsockopt(p->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0);
+    return ti.tcpi_segs_in;
+}
+
+/* A call's acknowledgement leaves with its answer (conn.h): a call written
+ * in small pieces, as peer_send writes it, brings back one segment, the
+ * answer, not a bare acknowledgement before it. */
+static void test_answer_carries_the_acknowledgement(void)
+{
+    node *n = start_node(0);
+    peer p;
+    CU_ASSERT_FATAL(peer_connect(&p, n, "acks@127.0.0.1", COOKIE, 0) == 0);
+    for (int k = 0; k < 20; k++) /* out of TCP's quick-acknowledgement start */
+        call_long(&p, n, "kv", 100 + k, req_size);
+    peer_drain(&p, n);
+    int one = 0;
+    for (int k = 0; k < 50; k++) {
+        unsigned before = segments_in(&p);
+        CU_ASSERT_EQUAL(call_long(&p, n, "kv", 200 + k, req_size), 0);
+        one += segments_in(&p) - before == 1;
+    }
+    CU_ASSERT(one >= 45); /* a delayed-ACK timer may fire once in a while, on a loaded machine */
+    peer_close(&p);
+    node_destroy(n);
+}
+
+/* Bytes read by peeking are taken out of the socket exactly once: a stream
+ * of casts written in pieces of every size, frames split anywhere, with the
+ * node taking turns in between, is counted exactly. */
+static void test_peeked_stream_is_read_once(void)
+{
+    enum { CASTS = 3000 };
+    node *n = start_node(0);
+    peer p;
+    CU_ASSERT_FATAL(peer_connect(&p, n, "stream@127.0.0.1", COOKIE, 0) == 0);
+    ei_x_buff all, c, m;
+    ei_x_new(&all);
+    ei_x_new(&c);
+    ei_x_encode_tuple_header(&c, 4);
+    ei_x_encode_long(&c, DOP_REG_SEND);
+    ei_x_append_buf(&c, p.pid, (int)p.pid_len);
+    ei_x_encode_atom(&c, "");
+    ei_x_encode_atom(&c, "counter");
+    ei_x_new(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    ei_x_encode_atom(&m, "incr");
+    char head[6] = {0, 0, 0, 0, 112, (char)131}, v = (char)131;
+    put_u32(head, (uint32_t)(2 + c.index + 1 + m.index));
+    for (int k = 0; k < CASTS; k++) {
+        ei_x_append_buf(&all, head, sizeof head);
+        ei_x_append_buf(&all, c.buff, c.index);
+        ei_x_append_buf(&all, &v, 1);
+        ei_x_append_buf(&all, m.buff, m.index);
+    }
+    size_t at = 0, piece = 1;
+    while (at < (size_t)all.index) {
+        size_t len = piece < (size_t)all.index - at ? piece : (size_t)all.index - at;
+        CU_ASSERT_FATAL(peer_write(&p, all.buff + at, len) == 0);
+        at += len;
+        piece = piece * 7 % 997 + 1; /* 1 to 997 bytes, frames split anywhere */
+        node_run_once(n, 0);
+    }
+    CU_ASSERT_EQUAL(call_long(&p, n, "counter", 1, req_get), CASTS);
+    ei_x_free(&all);
+    ei_x_free(&c);
+    ei_x_free(&m);
+    peer_close(&p);
+    node_destroy(n);
+}
+
 void unit_suite_node(void)
 {
     CU_pSuite s = CU_add_suite("node", NULL, NULL);
@@ -280,4 +359,6 @@ void unit_suite_node(void)
     CU_add_test(s, "a waiter's reply that closes its peer", test_waiter_reply_that_closes_its_peer);
     CU_add_test(s, "a start_link reply that closes its peer", test_start_link_reply_that_closes_its_peer);
     CU_add_test(s, "a peer vanishing mid-call", test_peer_vanishing_mid_call);
+    CU_add_test(s, "an answer carries the acknowledgement", test_answer_carries_the_acknowledgement);
+    CU_add_test(s, "a peeked stream is read once", test_peeked_stream_is_read_once);
 }
