@@ -13,8 +13,9 @@
  * a segment of its own; taking them out after the answer lets the answer
  * carry the acknowledgement instead, which takes that segment's cost (a
  * loopback delivery, run by the reader) off the way to every answer
- * (BENCHMARKS.md: 5 segments per call from a BEAM node, now 4). Without an
- * answer, conn_release acknowledges as the read would have, one turn later.
+ * (BENCHMARKS.md: 5 segments per call from a BEAM node, now 4 to 4.8).
+ * Without an answer, conn_release acknowledges as the read would have, at
+ * the end of the same turn.
  */
 #ifndef GEN_CNODE_CONN_H
 #define GEN_CNODE_CONN_H
