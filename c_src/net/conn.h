@@ -65,8 +65,8 @@ typedef struct conn {
     uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
     int dirty;               /* queued on the node's flush list */
     signed char peeks;       /* reads once up peek (TCP): 1; they do not: -1; not known yet: 0 */
-    size_t unreleased;       /* bytes read by peeking, still in the socket (conn_release) */
-    int releasing;           /* queued on the node's release list */
+    size_t unreleased;       /* bytes read by peeking, still in the socket (conn_release);
+                              * more than 0: on the node's release list */
     struct conn *next_release;
     int writing;             /* waiting for the socket to become writable */
     void *owner;             /* the node, for the event loop's callbacks */

@@ -229,7 +229,6 @@ static void release_reads(node *n)
     while (n->releases) {
         conn *c = n->releases;
         n->releases = c->next_release;
-        c->releasing = 0;
         c->next_release = NULL;
         if (c->state != CONN_UP || c->fd < 0) { /* closing: its socket goes with it */
             c->unreleased = 0;
@@ -242,9 +241,10 @@ static void release_reads(node *n)
 
 /* The end of every turn, the node's safe point: teardown, group commits,
  * then this turn's output, one write per connection, then what this turn
- * read taken out of the sockets, then dead connections freed. Says whether processes sent anything (replies, mostly; not ticks or
- * handshakes), so that the loop busy-polls for what comes back
- * (--busy-poll), and whether work is left for the next turn. */
+ * read taken out of the sockets, then dead connections freed. Says whether
+ * processes sent anything (replies, mostly; not ticks or handshakes), so
+ * that the loop busy-polls for what comes back (--busy-poll), and whether
+ * work is left for the next turn. */
 static int after_turn(loop *l, void *data)
 {
     node *n = data;
@@ -904,6 +904,7 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         flush(n, c);
     if (!(events & LOOP_READ) || (c->state != CONN_HANDSHAKE && c->state != CONN_UP))
         return;
+    size_t unreleased_before = c->unreleased; /* not 0: on the release list already */
     enum conn_io r = conn_read(c, still_needed(c) > n->cfg.max_message ? 0 : still_needed(c));
     if (r == CONN_IO_EOF || r == CONN_IO_ERROR) {
         const char *why = r == CONN_IO_EOF ? "peer closed the connection" : "read failed";
@@ -913,8 +914,7 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
         return;
     }
     if (r == CONN_IO_OK) {
-        if (c->unreleased && !c->releasing) {
-            c->releasing = 1;
+        if (c->unreleased && !unreleased_before) {
             c->next_release = n->releases;
             n->releases = c;
         }
