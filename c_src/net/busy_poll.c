@@ -24,25 +24,26 @@ static void end_trial(busy_poll *bp, long long now_ns)
     bp->sleeping_ns = bp->count[0] ? bp->sum_ns[0] / bp->count[0] : 0;
     bp->polling_ns = bp->count[1] ? bp->sum_ns[1] / bp->count[1] : 0;
     /* Polling costs CPU: keep it only for a clear gain. */
-    bp->on = bp->verdict = bp->polling_ns * 100 <= bp->sleeping_ns * (100 - BUSY_POLL_GAIN_PCT);
+    bp->on = bp->verdict = bp->count[0] > 0 && bp->count[1] > 0 &&
+                           bp->sleeping_ns - bp->polling_ns >= BUSY_POLL_GAIN_NS;
     bp->trials++;
     bp->phase = -1;
     bp->next_trial_ns = now_ns + (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000000;
 }
 
-void busy_poll_sample(busy_poll *bp, long long turnaround_ns, long long now_ns)
+void busy_poll_sample(busy_poll *bp, long long interval_ns, int polled, long long now_ns)
 {
-    if (!bp->automatic || turnaround_ns < 0 || turnaround_ns > (long long)BUSY_POLL_MAX_SAMPLE_US * 1000)
+    if (!bp->automatic || interval_ns < 0 || interval_ns > (long long)BUSY_POLL_MAX_SAMPLE_US * 1000)
         return;
     if (bp->phase < 0) {
         if (now_ns < bp->next_trial_ns)
             return;
         start_trial(bp);
     }
-    /* The sample belongs to the mode its answer went out under. */
-    int polling = bp->on;
-    bp->sum_ns[polling] += turnaround_ns;
-    bp->count[polling]++;
+    /* The sample belongs to the mode in force after the answer it starts
+     * from: at a phase's change, the last interval of the old one. */
+    bp->sum_ns[polled != 0] += interval_ns;
+    bp->count[polled != 0]++;
     if (++bp->phase_samples < BUSY_POLL_PHASE_SAMPLES)
         return;
     bp->phase_samples = 0;

@@ -3,17 +3,29 @@
  * out on this machine by measuring it rather than guessed.
  *
  * Polling after a turn that answered saves the cost of sleeping in epoll_wait
- * and being woken for the next request. What that is worth differs from one
- * machine to the next by more than the call itself: on some virtual machines
- * waking an idle CPU costs tens of microseconds, elsewhere polling only takes
- * the core from the peer it waits for. So, in automatic mode, the loop feeds
- * this policy one sample per answer: the turnaround, from the turn that
- * answered to the next input. Now and then (at the first answers, then every
- * BUSY_POLL_TRIAL_EVERY_S) a trial alternates polling and sleeping over
- * BUSY_POLL_PHASES phases of BUSY_POLL_PHASE_SAMPLES samples each, and the
- * loop polls from then on only if polling cut the mean turnaround by at least
- * BUSY_POLL_GAIN_PCT per cent. Turnarounds over BUSY_POLL_MAX_SAMPLE_US are
- * the peer thinking, not the machine waking, and are left out.
+ * and being woken for the next request: the node's own wake-up, and the
+ * peer's send, which must wake a sleeping CPU. What that is worth differs
+ * from one machine to the next by more than the call itself: on some virtual
+ * machines waking an idle CPU costs tens of microseconds, elsewhere polling
+ * only takes the core from the peer it waits for. So, in automatic mode, the
+ * loop feeds this policy one sample per answer: the interval since the
+ * answer before, which for a peer making one call at a time is its whole
+ * round trip, both sides' wake-ups included. Now and then (at the first
+ * answers, then every BUSY_POLL_TRIAL_EVERY_S) a trial alternates polling and
+ * sleeping over BUSY_POLL_PHASES phases of BUSY_POLL_PHASE_SAMPLES samples
+ * each, and the loop polls from then on only if polling cut the mean
+ * interval by at least BUSY_POLL_GAIN_NS. Intervals over
+ * BUSY_POLL_MAX_SAMPLE_US are peers thinking, or streams of casts between
+ * calls, not the machine waking, and are left out.
+ *
+ * Measured on a 2-core VM (BENCHMARKS.md, 2026-11-28): until then the sample
+ * was the turnaround from an answer to the peer's next input, over phases of
+ * 200. From a BEAM caller that next input is its demonitor, not its next
+ * call, and phases that short hid most of the gain: fixed polling beat
+ * sleeping by 8-9 µs a call, the trials saw 0-10 µs, and their verdict
+ * changed from run to run (2 of 4 sequential runs: sleep). Answer to answer
+ * over phases of 2,000, they saw 4-10 µs in each of 9 runs.
+ *
  * Fixed mode (--busy-poll given) polls for its window, or never, and measures
  * nothing. Plain data: no allocation, no clock of its own (times are given).
  */
@@ -21,9 +33,9 @@
 #define GEN_CNODE_BUSY_POLL_H
 
 #define BUSY_POLL_PHASES 8
-#define BUSY_POLL_PHASE_SAMPLES 200
-#define BUSY_POLL_MAX_SAMPLE_US 2000
-#define BUSY_POLL_GAIN_PCT 10
+#define BUSY_POLL_PHASE_SAMPLES 2000
+#define BUSY_POLL_MAX_SAMPLE_US 500
+#define BUSY_POLL_GAIN_NS 2000
 #define BUSY_POLL_TRIAL_EVERY_S 60
 
 typedef struct busy_poll {
@@ -33,10 +45,10 @@ typedef struct busy_poll {
     int verdict;             /* polling outside trials: the last trial's verdict */
     int phase;               /* the trial's phase (even: polling), or -1 between trials */
     int phase_samples;       /* samples in this phase so far */
-    long long sum_ns[2];     /* this trial's turnarounds: [0] sleeping, [1] polling */
+    long long sum_ns[2];     /* this trial's intervals: [0] sleeping, [1] polling */
     long count[2];
     long long next_trial_ns; /* when the next trial starts (at its first sample after) */
-    /* The last trial's verdict, for the stats: mean turnarounds (ns). */
+    /* The last trial's measurements, for the stats: mean intervals (ns). */
     long long polling_ns, sleeping_ns;
     unsigned long trials;
 } busy_poll;
@@ -51,8 +63,9 @@ static inline long long busy_poll_window(const busy_poll *bp)
     return bp->on ? bp->window_ns : 0;
 }
 
-/* One turnaround: an answer went out turnaround_ns before the next input
- * came in, at now_ns (any monotonic clock, the same for every call). */
-void busy_poll_sample(busy_poll *bp, long long turnaround_ns, long long now_ns);
+/* One interval: an answer went out interval_ns after the one before, at
+ * now_ns (any monotonic clock, the same for every call); polled says whether
+ * the loop was to poll after that one (the mode then in force). */
+void busy_poll_sample(busy_poll *bp, long long interval_ns, int polled, long long now_ns);
 
 #endif

@@ -50,7 +50,7 @@ struct loop {
     void *turn_data;
     busy_poll bp;      /* whether, and how long, to poll after a turn that answered */
     long long busy_at; /* when the last such turn ended */
-    int sample_due;    /* no input since: the next input gives bp a turnaround */
+    int busy_polling;  /* whether the loop was to poll after it (bp's mode then) */
     int more;          /* the last turn left work: do not wait */
     unsigned long spin_rounds; /* rounds that polled instead of sleeping */
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
@@ -225,13 +225,6 @@ int loop_once(loop *l, int max_wait_ms)
         return errno == EINTR ? 0 : -1;
     if (slept && n == 0) /* caught up: stop */
         l->streak = 0;
-    if (slept)
-        l->sample_due = 0; /* a turnaround that includes our own sleep says nothing of polling */
-    if (n > 0 && l->sample_due) {
-        long long now = clock_ns();
-        busy_poll_sample(&l->bp, now - l->busy_at, now);
-        l->sample_due = 0;
-    }
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         /* An earlier callback of this turn may have stopped watching fd: look it up afresh. */
@@ -260,8 +253,12 @@ int loop_once(loop *l, int max_wait_ms)
             note_turn(l, input_waiting(l));
         l->more = (r & LOOP_TURN_MORE) != 0;
         if ((r & LOOP_TURN_SENT) && l->bp.window_ns) { /* automatic implies a window */
-            l->busy_at = clock_ns();
-            l->sample_due = l->bp.automatic;
+            long long now = clock_ns();
+            /* From one answer to the next: for a peer calling one call at a
+             * time, its whole round trip, both sides' wake-ups included. */
+            busy_poll_sample(&l->bp, now - l->busy_at, l->busy_polling, now);
+            l->busy_at = now;
+            l->busy_polling = l->bp.on;
         }
     }
     return 0;

@@ -1,18 +1,19 @@
 /* test_busy_poll.c: the policy that decides whether to poll after an answer,
- * fed with made-up turnarounds (the loop's own use is in test_loop.c). */
+ * fed with made-up intervals from one answer to the next (the loop's own use
+ * is in test_loop.c). */
 #include "busy_poll.h"
 #include "unit.h"
 
 #define US 1000LL
 #define TRIAL (BUSY_POLL_PHASES * BUSY_POLL_PHASE_SAMPLES)
 
-/* One trial's worth of samples, turnaround on_us while polling and off_us
- * while sleeping, one every 50 µs from *now. */
+/* Samples as the loop gives them: on_us from an answer after which it
+ * polled, off_us from one after which it slept, one every 50 µs from *now. */
 static void feed(busy_poll *bp, long long on_us, long long off_us, int samples, long long *now)
 {
     for (int i = 0; i < samples; i++) {
         *now += 50 * US;
-        busy_poll_sample(bp, (bp->on ? on_us : off_us) * US, *now);
+        busy_poll_sample(bp, (bp->on ? on_us : off_us) * US, bp->on, *now);
     }
 }
 
@@ -40,7 +41,7 @@ static void test_sleeps_where_it_does_not(void)
     busy_poll bp;
     long long now = 0;
     busy_poll_init(&bp, 100, 1);
-    feed(&bp, 40, 42, TRIAL, &now); /* under 10 per cent: not worth the CPU */
+    feed(&bp, 40, 41, TRIAL, &now); /* 1 µs an answer: not worth the CPU */
     CU_ASSERT_EQUAL(bp.trials, 1);
     CU_ASSERT(!bp.on);
     CU_ASSERT_EQUAL(busy_poll_window(&bp), 0);
@@ -63,19 +64,41 @@ static void test_trial_alternates_and_ignores_thinking(void)
     int switches = 0, was = bp.on;
     for (int i = 0; i < TRIAL - 1; i++) {
         now += 50 * US;
-        busy_poll_sample(&bp, 30 * US, now);
-        /* a peer that thought for 5 ms: left out, and counts for no phase */
-        busy_poll_sample(&bp, 5000 * US, now);
-        busy_poll_sample(&bp, -1, now);
+        busy_poll_sample(&bp, 30 * US, bp.on, now);
+        /* a peer that thought a while: left out, and counts for no phase */
+        busy_poll_sample(&bp, (BUSY_POLL_MAX_SAMPLE_US + 1) * US, bp.on, now);
+        busy_poll_sample(&bp, -1, bp.on, now);
         switches += bp.on != was;
         was = bp.on;
     }
     CU_ASSERT_EQUAL(bp.trials, 0);
     CU_ASSERT_EQUAL(switches, BUSY_POLL_PHASES - 1);
     CU_ASSERT_EQUAL(bp.count[0] + bp.count[1], TRIAL - 1);
-    busy_poll_sample(&bp, 30 * US, now);
+    busy_poll_sample(&bp, 30 * US, bp.on, now);
     CU_ASSERT_EQUAL(bp.trials, 1);
     CU_ASSERT(!bp.on); /* the same either way */
+}
+
+/* An interval belongs to the mode in force after the answer it starts
+ * from: the one across a phase's change counts for the phase before. */
+static void test_interval_counts_for_its_mode(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 1);
+    busy_poll_sample(&bp, 30 * US, 1, now += 50 * US); /* starts the trial: polling */
+    CU_ASSERT(bp.on && bp.phase == 0);
+    busy_poll_sample(&bp, 70 * US, 0, now += 50 * US);
+    CU_ASSERT_EQUAL(bp.count[1], 1);
+    CU_ASSERT_EQUAL(bp.count[0], 1);
+    CU_ASSERT_EQUAL(bp.sum_ns[0], 70 * US);
+    /* Polling in every phase (a peer too quick to tell apart): no verdict
+     * for polling without a sleeping phase's word. */
+    busy_poll_init(&bp, 100, 1);
+    for (int i = 0; i < TRIAL; i++)
+        busy_poll_sample(&bp, 30 * US, 1, now += 50 * US);
+    CU_ASSERT_EQUAL(bp.trials, 1);
+    CU_ASSERT(!bp.on);
 }
 
 static void test_fixed_never_changes(void)
@@ -98,6 +121,7 @@ void unit_suite_busy_poll(void)
     if (!suite)
         return;
     CU_add_test(suite, "polls where polling pays", test_polls_where_it_pays);
+    CU_add_test(suite, "an interval counts for the mode it started under", test_interval_counts_for_its_mode);
     CU_add_test(suite, "sleeps where it does not, trying again later", test_sleeps_where_it_does_not);
     CU_add_test(suite, "a trial alternates, leaving out peers that think", test_trial_alternates_and_ignores_thinking);
     CU_add_test(suite, "--busy-poll given: fixed", test_fixed_never_changes);
