@@ -24,7 +24,7 @@
  * call, and phases that short hid most of the gain: fixed polling beat
  * sleeping by 8-9 µs a call, the trials saw 0-10 µs, and their verdict
  * changed from run to run (2 of 4 sequential runs: sleep). Answer to answer
- * over phases of 2,000, they saw 4-10 µs in each of 9 runs.
+ * over phases of 2,000, they saw 4-11 µs in each of 9 runs.
  *
  * Fixed mode (--busy-poll given) polls for its window, or never, and measures
  * nothing. Plain data: no allocation, no clock of its own (times are given).
