@@ -28,7 +28,8 @@ CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
 LDLIBS   = -L$(EI_DIR)/lib -lei -pthread -ldl
 # The node exports the public API to the modules it loads (--load), and only that.
 EXPORT   = -Wl,--export-dynamic-symbol='gcn_*' -Wl,--export-dynamic-symbol=gen_cnode_main
-SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Sanitizer and fuzzing builds also check every frame dist_memo accepts whole (dist.c).
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DGEN_CNODE_CHECK_MEMO
 
 SRCS     = $(filter-out c_src/app/main.c,$(wildcard $(C_DIRS:%=c_src/%/*.c)))
 HDRS     = $(wildcard $(C_DIRS:%=c_src/%/*.h))
@@ -42,7 +43,8 @@ UNIT_HDRS = $(wildcard test/unit/*.h)
 FUZZ_CC      = clang
 FUZZ_CFLAGS  = -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread \
                -I$(EI_DIR)/include $(C_INC) -Itest/unit \
-               -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+               -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+               -DGEN_CNODE_CHECK_MEMO
 FUZZERS      = term frame handshake recovery match
 FUZZ_SUPPORT = test/unit/peer.c test/unit/node_env.c
 # Modules written against the public header, linked into the frame harness's

@@ -1,4 +1,4 @@
-/* siphash.c: SipHash-2-4 (see siphash.h), from the description in the paper. */
+/* siphash.c: SipHash-c-d (see siphash.h), from the description in the paper. */
 #include "siphash.h"
 
 #include <endian.h>
@@ -39,16 +39,17 @@ static inline void sip_round(struct sip_state *s)
     s->v2 = rotl64(s->v2, 32);
 }
 
-/* Mix one 64-bit message word in with two compression rounds. */
-static inline void sip_compress(struct sip_state *s, uint64_t m)
+/* Mix one 64-bit message word in with c compression rounds. */
+static inline void sip_compress(struct sip_state *s, uint64_t m, int c)
 {
     s->v3 ^= m;
-    sip_round(s);
-    sip_round(s);
+    for (int i = 0; i < c; i++)
+        sip_round(s);
     s->v0 ^= m;
 }
 
-uint64_t siphash(const unsigned char key[16], const void *data, size_t len)
+/* SipHash-c-d: c rounds per word, d to finish. */
+static inline uint64_t sip(const unsigned char key[16], const void *data, size_t len, int c, int d)
 {
     const unsigned char *p = data;
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
@@ -61,16 +62,26 @@ uint64_t siphash(const unsigned char key[16], const void *data, size_t len)
 
     size_t whole = len - len % 8;
     for (size_t i = 0; i < whole; i += 8)
-        sip_compress(&s, load_le64(p + i));
+        sip_compress(&s, load_le64(p + i), c);
 
     /* The last word: the remaining 0..7 bytes, and len mod 256 in the top byte. */
     uint64_t last = (uint64_t)(len & 0xff) << 56;
     for (size_t i = 0; i < len % 8; i++)
         last |= (uint64_t)p[whole + i] << (8 * i);
-    sip_compress(&s, last);
+    sip_compress(&s, last, c);
 
     s.v2 ^= 0xff;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < d; i++)
         sip_round(&s);
     return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+uint64_t siphash(const unsigned char key[16], const void *data, size_t len)
+{
+    return sip(key, data, len, 1, 3);
+}
+
+uint64_t siphash24(const unsigned char key[16], const void *data, size_t len)
+{
+    return sip(key, data, len, 2, 4);
 }

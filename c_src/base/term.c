@@ -1317,7 +1317,15 @@ int term_next(term_view v, int *i, term_view *out)
     return 0;
 }
 
-int term_atom(term_view v, int *i, const char **text, size_t *len)
+size_t term_quick_len(const char *p, size_t left)
+{
+    if (!p || left == 0)
+        return 0;
+    struct walk w = {(const unsigned char *)p, left, 1, 0, NULL, NULL, 0};
+    return quick_check(&w, (unsigned char)p[0]) ? w.pos : 0;
+}
+
+int term_atom_slow(term_view v, int *i, const char **text, size_t *len)
 {
     size_t at = (size_t)*i, hdr;
     if (*i < 0 || at >= v.len)

@@ -74,6 +74,12 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
                         term_atom_cache *atoms, term_view *els, int max_els, int *arity);
 
+/* The length of the term at p (left bytes there) when it is one of those
+ * peers send most, and well-formed: an atom as SMALL_ATOM_UTF8_EXT, a pid as
+ * NEW_PID_EXT or a reference as NEWER_REFERENCE_EXT, their node's name in
+ * ASCII; else 0 (walk it with term_next). */
+size_t term_quick_len(const char *p, size_t left);
+
 /* Is t exactly one well-formed term, with nothing after it (within
  * TERM_NEXT_MAX_DEPTH)? TERM_OK, or a negative term_error. For what callers
  * of the public API hand in. */
@@ -96,7 +102,19 @@ void term_shrink(ei_x_buff *x, size_t keep);
 
 /* The atom at v.ptr[*i], in any atom encoding: its text (latin1 or UTF-8 as
  * sent) and length; advances *i. -1 when it is no atom (or runs past v). */
-int term_atom(term_view v, int *i, const char **text, size_t *len);
+int term_atom_slow(term_view v, int *i, const char **text, size_t *len);
+static inline int term_atom(term_view v, int *i, const char **text, size_t *len)
+{
+    /* SMALL_ATOM_UTF8_EXT, as OTP 23 and later send atoms, read in place */
+    if (*i >= 0 && (size_t)*i + 2 <= v.len && (unsigned char)v.ptr[*i] == 119 &&
+        (size_t)*i + 2 + (unsigned char)v.ptr[*i + 1] <= v.len) {
+        *len = (unsigned char)v.ptr[*i + 1];
+        *text = v.ptr + *i + 2;
+        *i += (int)(2 + *len);
+        return 0;
+    }
+    return term_atom_slow(v, i, text, len);
+}
 /* Is the term at v.ptr[*i] the atom `name` (ASCII)? Advances *i past it if so. */
 int term_atom_is_slow(term_view v, int *i, const char *name);
 static inline int term_atom_is(term_view v, int *i, const char *name)

@@ -24,8 +24,8 @@
 #include <stdint.h>
 
 #include "buffer.h"
+#include "dist.h"
 #include "handshake.h"
-#include "term.h"
 
 /* HANDSHAKE -> UP -> CLOSING -> DEAD. CLOSING: marked to close (nothing more
  * is read from it), torn down by the node at its next safe point; DEAD:
@@ -52,7 +52,7 @@ typedef struct conn {
     /* Figures for the stats call: bytes through the socket (handshake
      * included), messages (frames but ticks) in and out once up. */
     uint64_t bytes_in, bytes_out, messages_in, messages_out;
-    term_atom_cache atoms;   /* atoms this peer sent that passed the checks (term.h) */
+    dist_seen seen;          /* atoms and frame shapes this peer sent that passed the checks (dist.h) */
     size_t drain;            /* bytes of an oversized frame still to be read and dropped */
     /* The node's attempt to reach this peer (dialed, or an accepted one that
      * took a dial's place): what processes send the peer meanwhile is held,

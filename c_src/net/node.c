@@ -821,7 +821,7 @@ static int oversized(node *n, conn *c, size_t len)
         return 0;
     c->messages_in++;
     enum dist_result r = dist_refuse_oversized(n->procs, buffer_head(&c->in) + 4, head, len,
-                                               n->cfg.max_message, &c->atoms, n->why, sizeof n->why);
+                                               n->cfg.max_message, &c->seen.atoms, n->why, sizeof n->why);
     if (r == DIST_EPROTO) {
         conn_close(n, c, LOG_WARNING, n->why);
         return -1;
@@ -872,7 +872,7 @@ static void frames(node *n, conn *c)
         } else {
             c->messages_in++;
             enum dist_result r2 = dist_receive(n->procs, c->hs.peer_name, c->peer_len, f, len,
-                                               n->cfg.max_depth, &c->atoms, n->why, sizeof n->why);
+                                               n->cfg.max_depth, &c->seen, n->why, sizeof n->why);
             if (r2 == DIST_EPROTO) {
                 conn_close(n, c, LOG_WARNING, n->why);
                 return;

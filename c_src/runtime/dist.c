@@ -2,6 +2,7 @@
 #include "dist.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -17,23 +18,31 @@ typedef struct control {
     term_view el[CONTROL_MAX_ELEMENTS];
 } control;
 
-/* The control tuple at buf[*i]: checked in one walk, its elements viewed,
- * the op read in place; *i moves past the tuple. */
-static int decode_control(const char *buf, size_t len, size_t *i, control *c, term_atom_cache *atoms)
+/* The op of a control tuple, read in place from its first element (a
+ * checked term): 0 and *op set for a SMALL_INTEGER_EXT or an INTEGER_EXT,
+ * else -1. */
+static int read_op(term_view el, long *op)
 {
-    term_view el[CONTROL_MAX_ELEMENTS + 1];
-    int arity;
-    if (term_tuple_elements(buf, len, i, 16, atoms, el, CONTROL_MAX_ELEMENTS + 1, &arity) != TERM_OK ||
-        arity < 1)
-        return -1;
-    const unsigned char *op = (const unsigned char *)el[0].ptr;
-    if (op[0] == ERL_SMALL_INTEGER_EXT)
-        c->op = op[1];
-    else if (op[0] == ERL_INTEGER_EXT)
-        c->op = (long)(int32_t)get_u32(el[0].ptr + 1);
+    const unsigned char *p = (const unsigned char *)el.ptr;
+    if (p[0] == ERL_SMALL_INTEGER_EXT)
+        *op = p[1];
+    else if (p[0] == ERL_INTEGER_EXT)
+        *op = (long)(int32_t)get_u32(el.ptr + 1);
     else
         return -1;
-    c->n = arity - 1;
+    return 0;
+}
+
+/* The control tuple at buf[*i]: checked in one walk, its elements viewed
+ * (in el too, op first: *arity of them), the op read in place; *i moves
+ * past the tuple. */
+static int decode_control(const char *buf, size_t len, size_t *i, control *c, term_atom_cache *atoms,
+                          term_view el[CONTROL_MAX_ELEMENTS + 1], int *arity)
+{
+    if (term_tuple_elements(buf, len, i, 16, atoms, el, CONTROL_MAX_ELEMENTS + 1, arity) != TERM_OK ||
+        *arity < 1 || read_op(el[0], &c->op) < 0)
+        return -1;
+    c->n = *arity - 1;
     memcpy(c->el, el + 1, (size_t)c->n * sizeof *el);
     return 0;
 }
@@ -86,6 +95,9 @@ static int of_peer(term_view pid, const char *peer, size_t peer_len)
 {
     const char *node;
     size_t len;
+    if (pid.len > 3 + peer_len && (unsigned char)pid.ptr[0] == 88 && (unsigned char)pid.ptr[1] == 119 &&
+        (unsigned char)pid.ptr[2] == peer_len) /* NEW_PID_EXT, SMALL_ATOM_UTF8_EXT: compared in place */
+        return memcmp(pid.ptr + 3, peer, peer_len) == 0;
     return is_pid(pid) && process_term_node(pid, &node, &len) == 0 && len == peer_len &&
            memcmp(node, peer, len) == 0;
 }
@@ -176,44 +188,118 @@ static enum dist_result apply(process_table *t, const char *peer, size_t peer_le
 #undef NEED
 }
 
+/* The control tuple and the message of a frame of a shape already accepted
+ * (dist_memo.h): where the terms lie comes from the memo, what they say from
+ * the frame. */
+static int recall(const char *frame, size_t len, const dist_memo_terms *t, control *c, term_view *msg)
+{
+    if (read_op((term_view){frame + t->at[0], t->len[0]}, &c->op) < 0)
+        return -1; /* cannot be: the op's tag is a shape byte */
+    c->n = t->n - 1;
+    for (int k = 1; k < t->n; k++)
+        c->el[k - 1] = (term_view){frame + t->at[k], t->len[k]};
+    if (t->msg_at)
+        *msg = (term_view){frame + t->msg_at, len - t->msg_at};
+    return 0;
+}
+
+#ifdef GEN_CNODE_CHECK_MEMO
+/* Sanitizer and fuzzing builds (the Makefile defines GEN_CNODE_CHECK_MEMO):
+ * a frame the memo accepts is checked whole as well, and must come out the
+ * same, or the process aborts for the sanitizers and the fuzzers to see. */
+static void check_recalled(const char *frame, size_t len, unsigned max_depth, const control *c,
+                           term_view msg)
+{
+    size_t i = 2;
+    control full;
+    term_view el[CONTROL_MAX_ELEMENTS + 1];
+    int arity, ok = decode_control(frame, len, &i, &full, NULL, el, &arity) == 0 && full.op == c->op &&
+                    full.n == c->n;
+    for (int k = 0; ok && k < c->n; k++)
+        ok = full.el[k].ptr == c->el[k].ptr && full.el[k].len == c->el[k].len;
+    if (ok && i < len) {
+        size_t start = i + 1;
+        i = start;
+        ok = (unsigned char)frame[start - 1] == VERSION_MAGIC && term_skip(frame, len, &i, max_depth) == TERM_OK &&
+             i == len && msg.ptr == frame + start && msg.len == len - start;
+    } else if (ok) {
+        ok = msg.ptr == NULL;
+    }
+    if (!ok) {
+        log_error("dist_memo accepted a frame of %zu bytes that the whole check does not", len);
+        abort();
+    }
+}
+#endif
+
+/* What the memo keeps of an accepted frame: where its terms lie. */
+static void remember(dist_memo *m, const char *frame, size_t len, const term_view *el, int n,
+                     const term_view *msg)
+{
+    if (len > DIST_MEMO_BYTES || n > DIST_MEMO_TERMS)
+        return;
+    dist_memo_terms t = {.n = n, .msg_at = (uint16_t)(msg->ptr ? msg->ptr - frame : 0)};
+    for (int k = 0; k < n; k++) {
+        t.at[k] = (uint16_t)(el[k].ptr - frame);
+        t.len[k] = (uint16_t)el[k].len;
+    }
+    dist_memo_learn(m, frame, len, &t);
+}
+
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
-                              size_t len, unsigned max_depth, term_atom_cache *atoms, char *why,
+                              size_t len, unsigned max_depth, dist_seen *seen, char *why,
                               size_t whylen)
 {
     if (len < 2 || (unsigned char)frame[0] != PASS_THROUGH || (unsigned char)frame[1] != VERSION_MAGIC) {
         snprintf(why, whylen, "unexpected frame (type %u)", len ? (unsigned char)frame[0] : 0);
         return DIST_EPROTO;
     }
-    size_t i = 2;
     control c;
-    if (decode_control(frame, len, &i, &c, atoms) < 0) {
-        snprintf(why, whylen, "malformed control message");
-        return DIST_EPROTO;
-    }
     term_view msg = {NULL, 0};
-    if (i < len) {
-        if ((unsigned char)frame[i] != VERSION_MAGIC) {
-            snprintf(why, whylen, "message without version byte");
+    const dist_memo_terms *known = seen ? dist_memo_find(&seen->frames, frame, len) : NULL;
+    if (known) {
+        if (recall(frame, len, known, &c, &msg) < 0) {
+            snprintf(why, whylen, "malformed control message");
             return DIST_EPROTO;
         }
-        size_t start = ++i;
-        int rc = term_skip_cached(frame, len, &i, max_depth, atoms);
-        if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
-            /* Well-framed, but not one we take: it costs itself only. The
-             * recipient answers it if it is a call; the node logs it. */
-            process *p = recipient(t, &c);
-            if (p)
-                process_refuse(p, (term_view){frame + start, len - start},
-                               rc == TERM_EDEPTH ? "too_deep" : "unsupported");
-            snprintf(why, whylen, "a message of %zu bytes (op %ld) %s: %s", len, c.op,
-                     p ? "refused" : "to no such process dropped", term_strerror(rc));
-            return DIST_DROPPED;
-        }
-        if (rc != TERM_OK || i != len) {
-            snprintf(why, whylen, "malformed message: %s", rc ? term_strerror(rc) : "trailing bytes");
+#ifdef GEN_CNODE_CHECK_MEMO
+        check_recalled(frame, len, max_depth, &c, msg);
+#endif
+    } else {
+        size_t i = 2;
+        term_atom_cache *atoms = seen ? &seen->atoms : NULL;
+        term_view el[CONTROL_MAX_ELEMENTS + 1];
+        int arity;
+        if (decode_control(frame, len, &i, &c, atoms, el, &arity) < 0) {
+            snprintf(why, whylen, "malformed control message");
             return DIST_EPROTO;
         }
-        msg = (term_view){frame + start, len - start};
+        if (i < len) {
+            if ((unsigned char)frame[i] != VERSION_MAGIC) {
+                snprintf(why, whylen, "message without version byte");
+                return DIST_EPROTO;
+            }
+            size_t start = ++i;
+            int rc = term_skip_cached(frame, len, &i, max_depth, atoms);
+            if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
+                /* Well-framed, but not one we take: it costs itself only. The
+                 * recipient answers it if it is a call; the node logs it. */
+                process *p = recipient(t, &c);
+                if (p)
+                    process_refuse(p, (term_view){frame + start, len - start},
+                                   rc == TERM_EDEPTH ? "too_deep" : "unsupported");
+                snprintf(why, whylen, "a message of %zu bytes (op %ld) %s: %s", len, c.op,
+                         p ? "refused" : "to no such process dropped", term_strerror(rc));
+                return DIST_DROPPED;
+            }
+            if (rc != TERM_OK || i != len) {
+                snprintf(why, whylen, "malformed message: %s", rc ? term_strerror(rc) : "trailing bytes");
+                return DIST_EPROTO;
+            }
+            msg = (term_view){frame + start, len - start};
+        }
+        if (seen)
+            remember(&seen->frames, frame, len, el, arity, &msg);
     }
     enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
     if (r == DIST_EPROTO)
@@ -231,7 +317,9 @@ enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_
     }
     size_t i = 2;
     control c;
-    if (decode_control(head, have, &i, &c, atoms) < 0) {
+    term_view el[CONTROL_MAX_ELEMENTS + 1];
+    int arity;
+    if (decode_control(head, have, &i, &c, atoms, el, &arity) < 0) {
         snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) whose "
                  "control message is not whole and well-formed in its first %zu bytes", len, max, have);
         return DIST_EPROTO;

@@ -15,6 +15,7 @@
 #define GEN_CNODE_DIST_H
 
 #include "buffer.h"
+#include "dist_memo.h"
 #include "process.h"
 #include "term.h"
 
@@ -32,12 +33,20 @@ enum dist_result {
     DIST_EPROTO = -1,  /* malformed: the connection should be closed */
 };
 
+/* What one connection remembers of the frames its peer sent, so as to check
+ * less: the atoms that passed (term.h) and the shapes of whole frames that
+ * did (dist_memo.h). A zeroed struct remembers nothing. */
+typedef struct dist_seen {
+    term_atom_cache atoms;
+    dist_memo frames;
+} dist_seen;
+
 /* Apply one frame from the node named peer (peer_len bytes). A link,
  * unlink, monitor, demonitor or exit signal whose sender is not a process
- * of that node is malformed (ERTS closes the connection too). atoms: the
- * connection's validated-atom cache (term.h), or NULL. */
+ * of that node is malformed (ERTS closes the connection too). seen: the
+ * connection's memory of its peer's frames, or NULL. */
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
-                              size_t len, unsigned max_depth, term_atom_cache *atoms, char *why,
+                              size_t len, unsigned max_depth, dist_seen *seen, char *why,
                               size_t whylen);
 
 /* A frame of len bytes, over the limit max, of which the first have bytes

@@ -57,9 +57,19 @@ static int is(term_view v, const char *name)
     return term_atom_is(v, &i, name) && (size_t)i == v.len;
 }
 
+/* [alias | Ref] as OTP 24 and later encode a call's tag: a LIST_EXT of one
+ * element, the atom alias as SMALL_ATOM_UTF8_EXT, then Ref as the tail. */
+static const char alias_head[12] = {108, 0, 0, 0, 1, 119, 5, 'a', 'l', 'i', 'a', 's'};
+#define NEWER_REFERENCE_EXT 90
+
 /* The Ref of a tag that is exactly [alias | Ref]. */
 static int alias_ref(term_view tag, term_view *alias)
 {
+    if (tag.len > sizeof alias_head && memcmp(tag.ptr, alias_head, sizeof alias_head) == 0 &&
+        (unsigned char)tag.ptr[sizeof alias_head] == NEWER_REFERENCE_EXT) {
+        *alias = (term_view){tag.ptr + sizeof alias_head, tag.len - sizeof alias_head};
+        return 1;
+    }
     int i = 0, arity, type, size;
     if (ei_decode_list_header(tag.ptr, &i, &arity) < 0 || arity != 1 || !term_atom_is(tag, &i, "alias") ||
         ei_get_type(tag.ptr, &i, &type, &size) < 0 ||
@@ -81,9 +91,26 @@ static int alias_of(term_view tag, term_view *alias)
            term_next(tag, &i, &head) == 0 && alias_ref(head, alias);
 }
 
-/* {Pid, Tag} of a call or a system message. */
+/* {Pid, Tag} of a call or a system message. A checked message: as OTP 23
+ * and later send it ({NEW_PID_EXT, [alias | NEWER_REFERENCE_EXT]}), its
+ * parts' lengths are read off their headers; otherwise walked. */
 static int decode_from(term_view msg, int *i, gcn_from *from)
 {
+    const char *p = msg.ptr + *i;
+    size_t left = msg.len - (size_t)*i;
+    if (left > 2 && p[0] == 104 && p[1] == 2) {
+        size_t pid = term_quick_len(p + 2, left - 2), at = 2 + pid;
+        if (pid && (unsigned char)p[2] == ERL_NEW_PID_EXT && left - at > sizeof alias_head &&
+            memcmp(p + at, alias_head, sizeof alias_head) == 0) {
+            size_t ref = term_quick_len(p + at + sizeof alias_head, left - at - sizeof alias_head);
+            if (ref && (unsigned char)p[at + sizeof alias_head] == NEWER_REFERENCE_EXT) {
+                from->pid = (term_view){p + 2, pid};
+                from->tag = (term_view){p + at, sizeof alias_head + ref};
+                *i += (int)(at + sizeof alias_head + ref);
+                return 0;
+            }
+        }
+    }
     int arity;
     return ei_decode_tuple_header(msg.ptr, i, &arity) == 0 && arity == 2 &&
                    term_next(msg, i, &from->pid) == 0 && term_next(msg, i, &from->tag) == 0 &&
@@ -431,10 +458,11 @@ static void handle_call(gen_server *gs, term_view msg, int i)
 {
     gcn_from from;
     term_view request;
-    if (decode_from(msg, &i, &from) < 0 || term_next(msg, &i, &request) < 0) {
+    if (decode_from(msg, &i, &from) < 0 || (size_t)i >= msg.len) {
         log_warning("%s: ignoring a '$gen_call' whose From is not {Pid, Tag}", gs->cb->name);
         return;
     }
+    request = (term_view){msg.ptr + i, msg.len - (size_t)i}; /* the last element: to the end */
     begin_reply(&gs->out, &from);
     size_t before = (size_t)gcn_buf_ei(&gs->out)->index;
     gcn_buf_lend(&gs->out); /* the module sees its reply only, not the {Tag, before it */
@@ -464,7 +492,8 @@ static void dispatch(gen_server *gs, term_view msg)
             timeout_on(gs);
             return;
         }
-        if (arity == 2 && term_atom_is(msg, &i, "$gen_cast") && term_next(msg, &i, &request) == 0) {
+        if (arity == 2 && term_atom_is(msg, &i, "$gen_cast") && (size_t)i < msg.len) {
+            request = (term_view){msg.ptr + i, msg.len - (size_t)i}; /* the last element: to the end */
             if (gs->cb->handle_cast && result(gs, "handle_cast", gs->cb->handle_cast(gs, gs->state, request)) < 0)
                 return;
             timeout_on(gs);

@@ -84,7 +84,7 @@ typedef struct process_router {
 
 /* What a process does with what it receives. */
 typedef struct process_behaviour {
-    /* One message, already checked to be a well-formed term. */
+    /* One message, already checked to be exactly one well-formed term. */
     void (*message)(process *self, term_view msg);
     /* The process is going away with reason: release the behaviour's state. */
     void (*destroy)(process *self, term_view reason);
@@ -173,7 +173,8 @@ void process_table_flush(process_table *t);
 /* Tell p's behaviour of a message it cannot be given (see refused). */
 void process_refuse(process *p, term_view raw, const char *why);
 
-/* Hand msg (a checked term) to p's behaviour now. Only for the node's own
+/* Hand msg (exactly one checked term, nothing after it: behaviours take the
+ * last element of a tuple to run to msg's end) to p's behaviour now. Only for the node's own
  * top level (a frame from a peer): processes send with process_send. */
 void process_deliver(process *p, term_view msg);
 

@@ -142,8 +142,14 @@ static kv_request parse(term_view req)
         int j = i;
         if (ops[k].arity != arity || !term_atom_is(req, &j, ops[k].name))
             continue;
-        if ((arity >= 2 && term_next(req, &j, &r.key) < 0) || (arity == 3 && term_next(req, &j, &r.value) < 0))
+        /* req is exactly one term, so its last element runs to its end */
+        if (arity == 3 && term_next(req, &j, &r.key) < 0)
             return r;
+        term_view last = {req.ptr + j, req.len - (size_t)j};
+        if (arity == 2)
+            r.key = last;
+        else if (arity == 3)
+            r.value = last;
         r.op = ops[k].op;
         return r;
     }

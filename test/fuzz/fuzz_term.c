@@ -15,7 +15,14 @@
  *   - term_tuple_elements accepts a tuple of up to 8 elements exactly when
  *     term_skip accepts it with one more level, ends at the same place, and
  *     its element views lie end to end over the tuple's bytes;
- *   - term_atom_is agrees with term_atom.
+ *   - term_atom_is agrees with term_atom;
+ *   - what term_quick_len measures, term_skip accepts to the same end;
+ *   - term_shape marks what term_skip accepts (within its depth) to the same
+ *     end, and the term with its data bytes replaced (by bytes of the input
+ *     read backwards, then all 0x00, then all 0xff) is accepted alike: the
+ *     same end, the same verdict at every smaller depth, and as a tuple the
+ *     same element views. That is what lets dist_memo accept a frame by its
+ *     shape bytes alone.
  * Any disagreement aborts.
  */
 #include <stdint.h>
@@ -24,6 +31,7 @@
 #include <string.h>
 
 #include "term.h"
+#include "term_shape.h"
 
 #define DEPTH 64
 
@@ -454,6 +462,59 @@ static int equal(const char *a, int *ia, const char *b, int *ib, int depth)
     return *ia - sa == *ib - sb && memcmp(a + sa, b + sb, (size_t)(*ia - sa)) == 0;
 }
 
+/* The tuple at b as term_tuple_elements views it: arity (-1: not such a
+ * tuple), and the offsets and lengths of up to 8 elements. */
+static int tuple_views(const char *b, size_t size, size_t *offs, size_t *lens)
+{
+    term_view els[8];
+    int arity;
+    size_t i = 0;
+    if (term_tuple_elements(b, size, &i, DEPTH - 1, NULL, els, 8, &arity) != TERM_OK)
+        return -1;
+    for (int k = 0; k < arity; k++) {
+        offs[k] = (size_t)(els[k].ptr - b);
+        lens[k] = els[k].len;
+    }
+    return arity;
+}
+
+static void check_shape(const char *buf, size_t size, size_t end)
+{
+    unsigned char *mask = malloc(size ? size : 1);
+    char *other = malloc(size ? size : 1);
+    size_t i = 0;
+    if (term_shape(buf, size, &i, mask, DEPTH) < 0) {
+        free(mask);
+        free(other);
+        return; /* deeper than DEPTH counts for term_shape: not marked, nothing to hold */
+    }
+    if (i != end)
+        fail("term_shape ends elsewhere than term_skip");
+    size_t offs[8], lens[8], ooffs[8], olens[8];
+    int arity = tuple_views(buf, size, offs, lens);
+    for (int variant = 0; variant < 3; variant++) {
+        for (size_t k = 0; k < size; k++) {
+            char data = variant == 0 ? buf[size - 1 - k] : variant == 1 ? 0 : (char)0xff;
+            other[k] = k < end && mask[k] == 0 ? data : buf[k];
+        }
+        size_t oend = 0;
+        if (term_skip(other, size, &oend, DEPTH) != TERM_OK || oend != end)
+            fail("a term of the same shape is not accepted alike");
+        for (unsigned d = 0; d < 4; d++) {
+            size_t e1 = 0, e2 = 0;
+            if (term_skip(buf, size, &e1, d) != term_skip(other, size, &e2, d))
+                fail("a term of the same shape has another verdict at a smaller depth");
+        }
+        if (tuple_views(other, size, ooffs, olens) != arity)
+            fail("a tuple of the same shape has another arity");
+        for (int k = 0; k < arity; k++)
+            if (ooffs[k] != offs[k] || olens[k] != lens[k])
+                fail("a tuple of the same shape has its elements elsewhere");
+    }
+    free(mask);
+    free(other);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *buf = malloc(size ? size : 1); /* exactly the input: overreads are seen */
@@ -506,6 +567,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (is != want || (is && i != j) || (!is && i != 0))
                 fail("term_atom_is disagrees with term_atom");
         }
+    }
+    if (rc == TERM_OK)
+        check_shape(buf, size, end);
+    {
+        size_t q = term_quick_len(buf, size);
+        if (q && (rc != TERM_OK || q != end))
+            fail("term_quick_len measures what term_skip does not accept so");
     }
     if (rc == TERM_OK) {
         int i = 0;

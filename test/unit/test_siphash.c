@@ -1,5 +1,7 @@
 /* test_siphash.c: SipHash-2-4 against the reference vectors of the SipHash
- * paper and its reference code (key 00 01 .. 0f, message 00 01 .. len-1). */
+ * paper and its reference code (key 00 01 .. 0f, message 00 01 .. len-1),
+ * which check the code SipHash-1-3 shares with it; SipHash-1-3 against
+ * values published with other implementations of it. */
 #include <stdint.h>
 
 #include "siphash.h"
@@ -57,7 +59,7 @@ static void test_reference_vectors(void)
     for (int i = 0; i < 64; i++)
         message[i] = (unsigned char)i;
     for (size_t len = 0; len < 64; len++)
-        CU_ASSERT_EQUAL(siphash(key, message, len), le64(vectors[len]));
+        CU_ASSERT_EQUAL(siphash24(key, message, len), le64(vectors[len]));
 }
 
 /* The values printed in the paper itself (appendix A): the empty message and
@@ -69,8 +71,24 @@ static void test_paper_values(void)
         key[i] = (unsigned char)i;
     for (int i = 0; i < 15; i++)
         message[i] = (unsigned char)i;
-    CU_ASSERT_EQUAL(siphash(key, message, 0), UINT64_C(0x726fdb47dd0e0e31));
-    CU_ASSERT_EQUAL(siphash(key, message, 15), UINT64_C(0xa129ca6149be45e5));
+    CU_ASSERT_EQUAL(siphash24(key, message, 0), UINT64_C(0x726fdb47dd0e0e31));
+    CU_ASSERT_EQUAL(siphash24(key, message, 15), UINT64_C(0xa129ca6149be45e5));
+}
+
+/* SipHash-1-3 as other implementations publish it: under the all-zero key,
+ * the digest crate's sip_hash tests ("" and "siphash"); under the key
+ * 00 01 .. 0f, the first two of Rust's core::hash::sip tests (the message
+ * 00 01 .. len-1, lengths 0 and 1). */
+static void test_siphash13_values(void)
+{
+    unsigned char zero[16] = {0}, key[16], message[1] = {0};
+    for (int i = 0; i < 16; i++)
+        key[i] = (unsigned char)i;
+    CU_ASSERT_EQUAL(siphash(zero, "", 0), UINT64_C(0xd1fba762150c532c));
+    CU_ASSERT_EQUAL(siphash(zero, "siphash", 7), UINT64_C(0x8264ceeccb16bcbe));
+    CU_ASSERT_EQUAL(siphash(key, message, 0), UINT64_C(0xabac0158050fc4dc));
+    CU_ASSERT_EQUAL(siphash(key, message, 1), UINT64_C(0xc9f49bf37d57ca93));
+    CU_ASSERT(siphash(zero, "siphash", 7) != siphash24(zero, "siphash", 7));
 }
 
 /* The hash depends on the key, and reads only len bytes wherever they sit. */
@@ -96,5 +114,6 @@ void unit_suite_siphash(void)
         return;
     CU_add_test(suite, "reference vectors, lengths 0..63", test_reference_vectors);
     CU_add_test(suite, "values printed in the paper", test_paper_values);
+    CU_add_test(suite, "SipHash-1-3 values", test_siphash13_values);
     CU_add_test(suite, "key dependence and alignment", test_key_and_alignment);
 }
