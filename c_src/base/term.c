@@ -1285,6 +1285,27 @@ int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max
     return TERM_OK;
 }
 
+/* Where the term at w->pos ends when it is a scalar already in canonical
+ * form, as keys mostly are (an ASCII atom as SMALL_ATOM_UTF8_EXT, a
+ * SMALL_INTEGER_EXT, an INTEGER_EXT outside 0..255, a BINARY_EXT); else 0. */
+static size_t canonical_scalar_end(const struct walk *w)
+{
+    size_t at = w->pos, left = w->len - at;
+    const unsigned char *p = w->buf + at;
+    switch (left ? p[0] : 0) {
+    case TAG_SMALL_ATOM_UTF8:
+        return ascii_atom_end(w, at);
+    case TAG_SMALL_INTEGER:
+        return left >= 2 ? at + 2 : 0;
+    case TAG_INTEGER:
+        return left >= 5 && load_be32(p + 1) > 255 ? at + 5 : 0;
+    case TAG_BINARY:
+        return left >= 5 && load_be32(p + 1) <= left - 5 ? at + 5 + load_be32(p + 1) : 0;
+    default:
+        return 0;
+    }
+}
+
 int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
                    ei_x_buff *out)
 {
@@ -1294,6 +1315,12 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
     if (start < 0 || start > (out->buff ? out->buffsz : 0))
         return TERM_EBAD;
     struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0};
+    size_t end = canonical_scalar_end(&w);
+    if (end) { /* its bytes are its canonical form */
+        TRY(emit(&w, buf + *index, end - *index));
+        *index = end;
+        return TERM_OK;
+    }
     int rc = walk_term(&w, 0);
     if (rc != TERM_OK) {
         out->index = start;

@@ -140,8 +140,14 @@ static void begin_reply(gcn_buf *b, const gcn_from *to)
     ei_x_buff *x = gcn_buf_ei(b);
     x->index = 0;
     b->failed = 0;
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_append_buf(x, to->tag.ptr, (int)to->tag.len);
+    if (term_reserve(x, 2 + to->tag.len) < 0) {
+        b->failed = 1;
+        return;
+    }
+    x->buff[0] = 104; /* SMALL_TUPLE_EXT, 2 */
+    x->buff[1] = 2;
+    memcpy(x->buff + 2, to->tag.ptr, to->tag.len);
+    x->index = (int)(2 + to->tag.len);
 }
 
 int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply)
