@@ -1107,13 +1107,14 @@ static int encode_node_atom(ei_x_buff *x, const char *name)
 
 static int encode_conn(ei_x_buff *x, const conn *c, long long now)
 {
-    return ei_x_encode_map_header(x, 7) < 0 ||
+    return ei_x_encode_map_header(x, 8) < 0 ||
            ei_x_encode_atom(x, "node") < 0 || encode_node_atom(x, c->hs.peer_name) < 0 ||
            ei_x_encode_atom(x, "since_ms") < 0 || ei_x_encode_longlong(x, now - c->up_ms) < 0 ||
            ei_x_encode_atom(x, "bytes_in") < 0 || ei_x_encode_ulonglong(x, c->bytes_in) < 0 ||
            ei_x_encode_atom(x, "bytes_out") < 0 || ei_x_encode_ulonglong(x, c->bytes_out) < 0 ||
            ei_x_encode_atom(x, "messages_in") < 0 || ei_x_encode_ulonglong(x, c->messages_in) < 0 ||
            ei_x_encode_atom(x, "messages_out") < 0 || ei_x_encode_ulonglong(x, c->messages_out) < 0 ||
+           ei_x_encode_atom(x, "messages_by_shape") < 0 || ei_x_encode_ulonglong(x, c->seen.frames.hits) < 0 ||
            ei_x_encode_atom(x, "otp_release") < 0 ||
            (c->otp_release ? ei_x_encode_long(x, c->otp_release) : ei_x_encode_atom(x, "undefined")) < 0
                ? -1
