@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "term.h"
 
 #define REF_MAX_WORDS 5 /* as term.c: the BEAM sends at most five */
@@ -32,11 +33,8 @@ static int data_bytes(struct marker *m, size_t *i, size_t n)
     return 0;
 }
 
-static uint32_t be16(const unsigned char *p) { return (uint32_t)p[0] << 8 | p[1]; }
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
+static uint32_t be16(const unsigned char *p) { return get_u16((const char *)p); }
+static uint32_t be32(const unsigned char *p) { return get_u32((const char *)p); }
 
 /* An atom, all shape bytes: its tag, its length and its text. */
 static int atom(struct marker *m, size_t *i)
@@ -44,9 +42,9 @@ static int atom(struct marker *m, size_t *i)
     if (*i >= m->len)
         return -1;
     switch (m->buf[*i]) {
-    case 115: case 119: /* SMALL_ATOM(_UTF8)_EXT */
+    case ERL_SMALL_ATOM_EXT: case ERL_SMALL_ATOM_UTF8_EXT:
         return *i + 2 <= m->len ? shape_bytes(m, i, 2 + (size_t)m->buf[*i + 1]) : -1;
-    case 100: case 118: /* ATOM(_UTF8)_EXT */
+    case ERL_ATOM_EXT: case ERL_ATOM_UTF8_EXT:
         return *i + 3 <= m->len ? shape_bytes(m, i, 3 + (size_t)be16(m->buf + *i + 1)) : -1;
     default:
         return -1;
@@ -61,15 +59,15 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
     const unsigned char *p = m->buf + at;
     size_t left = m->len - at;
     switch (p[0]) {
-    case 97: /* SMALL_INTEGER_EXT: Int */
+    case ERL_SMALL_INTEGER_EXT: /* Int */
         return shape_bytes(m, i, 1) < 0 ? -1 : data_bytes(m, i, 1);
-    case 98: /* INTEGER_EXT: Int[4] */
+    case ERL_INTEGER_EXT: /* Int[4] */
         return shape_bytes(m, i, 1) < 0 ? -1 : data_bytes(m, i, 4);
-    case 88: /* NEW_PID_EXT: Node, ID[4], Serial[4], Creation[4] */
+    case ERL_NEW_PID_EXT: /* Node, ID[4], Serial[4], Creation[4] */
         if (shape_bytes(m, i, 1) < 0 || atom(m, i) < 0)
             return -1;
         return data_bytes(m, i, 12);
-    case 90: { /* NEWER_REFERENCE_EXT: Len[2], Node, Creation[4], ID[4 * Len] */
+    case ERL_NEWER_REFERENCE_EXT: { /* Len[2], Node, Creation[4], ID[4 * Len] */
         if (left < 3)
             return -1;
         size_t words = be16(p + 1);
@@ -77,15 +75,15 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
             return -1;
         return data_bytes(m, i, 4 + 4 * words);
     }
-    case 109: /* BINARY_EXT: Len[4], Data */
+    case ERL_BINARY_EXT: /* Len[4], Data */
         if (left < 5 || shape_bytes(m, i, 5) < 0)
             return -1;
         return data_bytes(m, i, be32(p + 1));
-    case 104: case 105: { /* SMALL_TUPLE_EXT, LARGE_TUPLE_EXT */
-        size_t head = p[0] == 104 ? 2 : 5;
+    case ERL_SMALL_TUPLE_EXT: case ERL_LARGE_TUPLE_EXT: {
+        size_t head = p[0] == ERL_SMALL_TUPLE_EXT ? 2 : 5;
         if (left < head)
             return -1;
-        size_t arity = p[0] == 104 ? p[1] : be32(p + 1);
+        size_t arity = p[0] == ERL_SMALL_TUPLE_EXT ? p[1] : be32(p + 1);
         if (arity > left - head || shape_bytes(m, i, head) < 0)
             return -1;
         for (size_t k = 0; k < arity; k++)
@@ -93,7 +91,7 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
                 return -1;
         return 0;
     }
-    case 116: { /* MAP_EXT: Arity[4], then keys and values */
+    case ERL_MAP_EXT: { /* Arity[4], then keys and values */
         if (left < 5)
             return -1;
         size_t pairs = be32(p + 1);
@@ -104,8 +102,8 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
                 return -1;
         return 0;
     }
-    case 108: /* LIST_EXT: Length[4], Elements, Tail; a tail that is a list goes on in the loop */
-        while (*i < m->len && m->buf[*i] == 108) {
+    case ERL_LIST_EXT: /* Length[4], Elements, Tail; a tail that is a list goes on in the loop */
+        while (*i < m->len && m->buf[*i] == ERL_LIST_EXT) {
             if (m->len - *i < 5)
                 return -1;
             size_t n = be32(m->buf + *i + 1);
@@ -116,7 +114,7 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
                     return -1;
         }
         return mark(m, i, depth + 1, max_depth);
-    case 100: case 115: case 118: case 119:
+    case ERL_ATOM_EXT: case ERL_SMALL_ATOM_EXT: case ERL_ATOM_UTF8_EXT: case ERL_SMALL_ATOM_UTF8_EXT:
         return atom(m, i);
     default: { /* every other term: all shape bytes, its end found by term_skip */
         size_t end = at;

@@ -1,19 +1,19 @@
 /* dist_memo.c: frames by shape; see dist_memo.h. */
 #include "dist_memo.h"
 
+#include <ei.h>
 #include <string.h>
 
 #include "term_shape.h"
 
-#define PASS_THROUGH 112
-#define VERSION_MAGIC 131
+#define VERSION_MAGIC 131 /* before each term of a frame; ei.h has no name for it */
 
 /* The op byte of a frame whose control tuple starts {SMALL_INTEGER_EXT, as
  * every BEAM sends it (else 0): frames of different ops and the same length
  * should not share a slot. */
 static unsigned op_of(const unsigned char *f, size_t len)
 {
-    return len > 5 && f[4] == 97 ? f[5] : 0;
+    return len > 5 && f[4] == ERL_SMALL_INTEGER_EXT ? f[5] : 0;
 }
 
 static dist_memo_slot *slot_of(dist_memo *m, size_t len, unsigned op)
@@ -58,7 +58,6 @@ const dist_memo_terms *dist_memo_find(dist_memo *m, const char *frame, size_t le
             return &s->terms;
         }
     }
-    m->misses++;
     return NULL;
 }
 
@@ -67,7 +66,7 @@ const dist_memo_terms *dist_memo_find(dist_memo *m, const char *frame, size_t le
  * cannot be marked (too deep here). */
 static int mark_frame(const unsigned char *f, size_t len, const dist_memo_terms *t, unsigned char *mask)
 {
-    if (len < 2 || f[0] != PASS_THROUGH || f[1] != VERSION_MAGIC)
+    if (len < 2 || f[0] != ERL_PASS_THROUGH || f[1] != VERSION_MAGIC)
         return -1;
     mask[0] = mask[1] = 0xff;
     size_t i = 2;

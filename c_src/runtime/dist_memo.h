@@ -58,11 +58,11 @@ typedef struct dist_memo_slot {
 
 typedef struct dist_memo {
     dist_memo_slot slot[DIST_MEMO_SLOTS];
-    uint64_t hits, misses, learned;
+    uint64_t hits, learned;    /* frames accepted by shape; shapes learned */
 } dist_memo;
 
 /* The terms of frame f (len bytes, from its 'p' on) if a frame of its shape
- * was learned, else NULL (a miss, counted for learning). */
+ * was learned, else NULL. */
 const dist_memo_terms *dist_memo_find(dist_memo *m, const char *f, size_t len);
 
 /* f was accepted whole, with its terms where t says: learn its shape if the

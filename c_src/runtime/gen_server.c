@@ -60,13 +60,12 @@ static int is(term_view v, const char *name)
 /* [alias | Ref] as OTP 24 and later encode a call's tag: a LIST_EXT of one
  * element, the atom alias as SMALL_ATOM_UTF8_EXT, then Ref as the tail. */
 static const char alias_head[12] = {108, 0, 0, 0, 1, 119, 5, 'a', 'l', 'i', 'a', 's'};
-#define NEWER_REFERENCE_EXT 90
 
 /* The Ref of a tag that is exactly [alias | Ref]. */
 static int alias_ref(term_view tag, term_view *alias)
 {
     if (tag.len > sizeof alias_head && memcmp(tag.ptr, alias_head, sizeof alias_head) == 0 &&
-        (unsigned char)tag.ptr[sizeof alias_head] == NEWER_REFERENCE_EXT) {
+        (unsigned char)tag.ptr[sizeof alias_head] == ERL_NEWER_REFERENCE_EXT) {
         *alias = (term_view){tag.ptr + sizeof alias_head, tag.len - sizeof alias_head};
         return 1;
     }
@@ -103,7 +102,7 @@ static int decode_from(term_view msg, int *i, gcn_from *from)
         if (pid && (unsigned char)p[2] == ERL_NEW_PID_EXT && left - at > sizeof alias_head &&
             memcmp(p + at, alias_head, sizeof alias_head) == 0) {
             size_t ref = term_quick_len(p + at + sizeof alias_head, left - at - sizeof alias_head);
-            if (ref && (unsigned char)p[at + sizeof alias_head] == NEWER_REFERENCE_EXT) {
+            if (ref && (unsigned char)p[at + sizeof alias_head] == ERL_NEWER_REFERENCE_EXT) {
                 from->pid = (term_view){p + 2, pid};
                 from->tag = (term_view){p + at, sizeof alias_head + ref};
                 *i += (int)(at + sizeof alias_head + ref);
