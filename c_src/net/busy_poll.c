@@ -8,6 +8,7 @@ void busy_poll_init(busy_poll *bp, int window_us, int automatic)
     bp->automatic = automatic && bp->window_ns > 0;
     bp->on = bp->verdict = bp->window_ns > 0;
     bp->phase = -1; /* next_trial_ns 0: the first trial starts at the first sample */
+    bp->every_s = BUSY_POLL_TRIAL_EVERY_S;
 }
 
 static void start_trial(busy_poll *bp)
@@ -24,11 +25,27 @@ static void end_trial(busy_poll *bp, long long now_ns)
     bp->sleeping_ns = bp->count[0] ? bp->sum_ns[0] / bp->count[0] : 0;
     bp->polling_ns = bp->count[1] ? bp->sum_ns[1] / bp->count[1] : 0;
     /* Polling costs CPU: keep it only for a clear gain. */
-    bp->on = bp->verdict = bp->count[0] > 0 && bp->count[1] > 0 &&
-                           bp->sleeping_ns - bp->polling_ns >= BUSY_POLL_GAIN_NS;
+    int said = bp->count[0] > 0 && bp->count[1] > 0 &&
+               bp->sleeping_ns - bp->polling_ns >= BUSY_POLL_GAIN_NS;
+    long long next_s;
+    if (bp->trials > 0 && said == bp->verdict) { /* confirmed: try again later */
+        if (!bp->doubted) /* twice as late, unless the trial before doubted */
+            bp->every_s = bp->every_s * 2 < BUSY_POLL_TRIAL_MAX_S ? bp->every_s * 2 : BUSY_POLL_TRIAL_MAX_S;
+        bp->doubted = 0;
+        next_s = bp->every_s;
+    } else if (bp->trials > 0 && !bp->doubted) { /* one trial against: ask again soon */
+        bp->doubted = 1;
+        next_s = BUSY_POLL_CONFIRM_S;
+    } else { /* the first trial, or two in a row against the verdict */
+        bp->verdict = said;
+        bp->doubted = 0;
+        bp->every_s = BUSY_POLL_TRIAL_EVERY_S;
+        next_s = bp->every_s;
+    }
+    bp->on = bp->verdict;
     bp->trials++;
     bp->phase = -1;
-    bp->next_trial_ns = now_ns + (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000000;
+    bp->next_trial_ns = now_ns + next_s * 1000000000;
 }
 
 void busy_poll_sample(busy_poll *bp, long long interval_ns, int polled, long long now_ns)

@@ -14,7 +14,14 @@
  * answers, then every BUSY_POLL_TRIAL_EVERY_S) a trial alternates polling and
  * sleeping over BUSY_POLL_PHASES phases of BUSY_POLL_PHASE_SAMPLES samples
  * each, and the loop polls from then on only if polling cut the mean
- * interval by at least BUSY_POLL_GAIN_NS. Intervals over
+ * interval by at least BUSY_POLL_GAIN_NS. Only the first trial decides on
+ * its own: a later one that disagrees with the standing verdict is a doubt,
+ * and a second trial BUSY_POLL_CONFIRM_S later decides (so one noisy minute,
+ * a neighbour taking the CPU for the sleeping phases, say, cannot switch
+ * polling off until the next trial). A trial that agrees doubles the time to
+ * the next, up to BUSY_POLL_TRIAL_MAX_S: on a machine that keeps its
+ * character, trials, whose sleeping phases cost latency, grow rare.
+ * Intervals over
  * BUSY_POLL_MAX_SAMPLE_US are peers thinking, or streams of casts between
  * calls, not the machine waking, and are left out.
  *
@@ -37,6 +44,8 @@
 #define BUSY_POLL_MAX_SAMPLE_US 500
 #define BUSY_POLL_GAIN_NS 2000
 #define BUSY_POLL_TRIAL_EVERY_S 60
+#define BUSY_POLL_TRIAL_MAX_S 960
+#define BUSY_POLL_CONFIRM_S 5
 
 typedef struct busy_poll {
     long long window_ns;     /* how long to poll, when polling */
@@ -48,6 +57,8 @@ typedef struct busy_poll {
     long long sum_ns[2];     /* this trial's intervals: [0] sleeping, [1] polling */
     long count[2];
     long long next_trial_ns; /* when the next trial starts (at its first sample after) */
+    long long every_s;       /* the time from a trial that agreed to the next */
+    int doubted;             /* the last trial disagreed: the next one decides */
     /* The last trial's measurements, for the stats: mean intervals (ns). */
     long long polling_ns, sleeping_ns;
     unsigned long trials;

@@ -1124,10 +1124,11 @@ static int encode_conn(ei_x_buff *x, const conn *c, long long now)
 /* How the loop polls after answering, and what the last trial measured. */
 static int encode_busy_poll(ei_x_buff *x, const busy_poll *bp)
 {
-    return ei_x_encode_map_header(x, 7) < 0 ||
+    return ei_x_encode_map_header(x, 8) < 0 ||
            ei_x_encode_atom(x, "mode") < 0 || ei_x_encode_atom(x, bp->automatic ? "auto" : "fixed") < 0 ||
            ei_x_encode_atom(x, "polling") < 0 || ei_x_encode_boolean(x, bp->verdict) < 0 ||
            ei_x_encode_atom(x, "in_trial") < 0 || ei_x_encode_boolean(x, bp->phase >= 0) < 0 ||
+           ei_x_encode_atom(x, "confirming") < 0 || ei_x_encode_boolean(x, bp->doubted) < 0 ||
            ei_x_encode_atom(x, "window_us") < 0 || ei_x_encode_longlong(x, bp->window_ns / 1000) < 0 ||
            ei_x_encode_atom(x, "trials") < 0 || ei_x_encode_ulong(x, bp->trials) < 0 ||
            ei_x_encode_atom(x, "polling_turnaround_us") < 0 ||

@@ -17,6 +17,7 @@ struct ml_record {
     uint64_t hash;
     uint32_t owner;
     uint8_t kind, nparts;
+    uint8_t hashed;            /* in the table (else its list's unhashed) */
     uint32_t len[ML_MAX_PARTS];
     char *bytes;               /* the parts, one after another */
     char inline_bytes[ML_INLINE];
@@ -89,10 +90,38 @@ static uint64_t hash_of(const ml_index *x, uint32_t owner, enum ml_kind kind, te
     return h ^ (h >> 33);
 }
 
+static void resize(ml_index *x, size_t n);
+
+static int same_key(const ml_record *r, uint32_t owner, enum ml_kind kind, term_view key)
+{
+    return r->owner == owner && r->kind == kind && r->len[0] == key.len &&
+           memcmp(r->bytes, key.ptr, key.len) == 0;
+}
+
 static int same(const ml_record *r, uint64_t h, uint32_t owner, enum ml_kind kind, term_view key)
 {
-    return r->hash == h && r->owner == owner && r->kind == kind && r->len[0] == key.len &&
-           memcmp(r->bytes, key.ptr, key.len) == 0;
+    return r->hash == h && same_key(r, owner, kind, key);
+}
+
+static void insert(ml_index *x, ml_record *r)
+{
+    if (x->count > x->nbuckets)
+        resize(x, x->nbuckets * 2);
+    ml_record **bucket = &x->buckets[r->hash & (x->nbuckets - 1)];
+    r->chain = *bucket;
+    *bucket = r;
+    r->hashed = 1;
+}
+
+/* Put list's unhashed record into the table: a second record joins the
+ * list. It cannot be a duplicate: it came to an empty list, and none came
+ * after it unhashed. */
+static void hash_unhashed(ml_index *x, ml_list *list)
+{
+    ml_record *r = list->unhashed;
+    list->unhashed = NULL;
+    r->hash = hash_of(x, r->owner, (enum ml_kind)r->kind, (term_view){r->bytes, r->len[0]});
+    insert(x, r);
 }
 
 /* Move every record into a table of n buckets (at once: amortised O(1) per
@@ -118,14 +147,23 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
                   const term_view *parts, int *added)
 {
     size_t need = 0;
+    uint64_t h = 0;
     *added = 0;
     if (nparts < 1 || nparts > ML_MAX_PARTS)
         return NULL;
-    uint64_t h = hash_of(x, owner, kind, parts[0]);
-    for (ml_record *r = x->buckets[h & (x->nbuckets - 1)]; r; r = r->chain) {
-        x->probes++;
-        if (same(r, h, owner, kind, parts[0]))
-            return r; /* one record a key: a duplicate cannot make a chain long */
+    if (list->unhashed) {
+        if (same_key(list->unhashed, owner, kind, parts[0]))
+            return list->unhashed;
+        hash_unhashed(x, list);
+    }
+    int defer = list->head == NULL; /* nothing to be a duplicate of */
+    if (!defer) {
+        h = hash_of(x, owner, kind, parts[0]);
+        for (ml_record *r = x->buckets[h & (x->nbuckets - 1)]; r; r = r->chain) {
+            x->probes++;
+            if (same(r, h, owner, kind, parts[0]))
+                return r; /* one record a key: a duplicate cannot make a chain long */
+        }
     }
     for (int i = 0; i < nparts; i++) {
         if (parts[i].len > UINT32_MAX || need > SIZE_MAX - parts[i].len)
@@ -156,12 +194,14 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     r->kind = (uint8_t)kind;
     r->hash = h;
     *added = 1;
-    if (x->count >= x->nbuckets)
-        resize(x, x->nbuckets * 2);
-    ml_record **bucket = &x->buckets[r->hash & (x->nbuckets - 1)];
-    r->chain = *bucket;
-    *bucket = r;
     x->count++;
+    if (defer) {
+        r->hashed = 0;
+        r->chain = NULL;
+        list->unhashed = r;
+    } else {
+        insert(x, r);
+    }
     r->prev = NULL;
     r->next = list->head;
     if (list->head)
@@ -171,8 +211,15 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     return r;
 }
 
-ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key)
+ml_record *ml_find(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
+                   term_view key)
 {
+    if (!list->head)
+        return NULL;
+    if (same_key(list->head, owner, kind, key))
+        return list->head;
+    if (list->count == 1)
+        return NULL; /* the head was the only one (an unhashed record always is) */
     uint64_t h = hash_of(x, owner, kind, key);
     for (ml_record *r = x->buckets[h & (x->nbuckets - 1)]; r; r = r->chain) {
         x->probes++;
@@ -182,25 +229,18 @@ ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key
     return NULL;
 }
 
-ml_record *ml_find_in(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
-                      term_view key)
-{
-    const ml_record *r = list->head;
-    if (r && r->owner == owner && r->kind == kind && r->len[0] == key.len &&
-        memcmp(r->bytes, key.ptr, key.len) == 0)
-        return list->head;
-    return ml_find(x, owner, kind, key);
-}
-
 void ml_remove(ml_index *x, ml_list *list, ml_record *r)
 {
-    for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain) {
-        x->probes++;
-        if (*p == r) {
-            *p = r->chain;
-            break;
+    if (!r->hashed)
+        list->unhashed = NULL;
+    else
+        for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain) {
+            x->probes++;
+            if (*p == r) {
+                *p = r->chain;
+                break;
+            }
         }
-    }
     x->count--;
     if (r->prev)
         r->prev->next = r->next;

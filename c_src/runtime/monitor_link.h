@@ -14,6 +14,12 @@
  * Hashing is SipHash under a random key, so a peer cannot aim keys at one
  * bucket.
  *
+ * A record added to an empty list is not hashed at once: no other record of
+ * its (process, kind) exists, so it cannot be a duplicate, and it is found
+ * through its list. It is hashed into the table when a second record joins
+ * that list. So the monitor of a gen_server:call, set and removed while its
+ * server has no other, costs no hash at all.
+ *
  * It knows encoded bytes only: nothing of processes beyond their numbers,
  * nor of nodes or connections.
  */
@@ -31,16 +37,20 @@ enum ml_kind { ML_MONITOR = 1, ML_LINK = 2, ML_WATCH = 3 };
 
 typedef struct ml_record ml_record;
 
-/* A process's records of one kind, newest first. */
+/* A process's records of one kind, newest first: every record of one
+ * (owner, kind) is in one list, and every call below that takes a list and
+ * an owner and kind takes that one. */
 typedef struct ml_list {
     ml_record *head;
     size_t count;
+    ml_record *unhashed; /* the list's only record, not in the table yet (above) */
 } ml_list;
 
 typedef struct ml_index ml_index;
 
 ml_index *ml_index_create(void);
-/* Frees the records still listed (their owners are going away too). */
+/* Frees x. Its records go first, through their lists (ml_remove): it can
+ * free only those in the table. */
 void ml_index_destroy(ml_index *x);
 size_t ml_index_count(const ml_index *x);
 
@@ -50,12 +60,11 @@ size_t ml_index_count(const ml_index *x);
  * NULL when out of memory. */
 ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind, int nparts,
                   const term_view *parts, int *added);
-/* The record of (owner, kind, key), or NULL. */
-ml_record *ml_find(ml_index *x, uint32_t owner, enum ml_kind kind, term_view key);
-/* The same, for a record of list: the newest is compared first, without
- * hashing (a caller's demonitor follows its monitor, one call later). */
-ml_record *ml_find_in(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
-                      term_view key);
+/* The record of (owner, kind, key), or NULL. The newest of list is
+ * compared first, without hashing (a caller's demonitor follows its
+ * monitor, one call later). */
+ml_record *ml_find(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kind kind,
+                   term_view key);
 /* Take r out of the index and of list, and free it. */
 void ml_remove(ml_index *x, ml_list *list, ml_record *r);
 

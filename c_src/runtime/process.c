@@ -486,7 +486,7 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
 
 void process_demonitor(process *target, term_view watcher, term_view ref)
 {
-    ml_record *r = ml_find_in(target->table->ml, &target->monitors, target->num, ML_MONITOR, ref);
+    ml_record *r = ml_find(target->table->ml, &target->monitors, target->num, ML_MONITOR, ref);
     term_view w = r ? ml_part(r, MON_WATCHER) : (term_view){NULL, 0};
     if (r && w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0)
         ml_remove(target->table->ml, &target->monitors, r);
@@ -542,7 +542,7 @@ static void queue_down(process_table *t, process *watcher, term_view ref, term_v
 {
     static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
     static const char process_atom[] = {119, 7, 'p', 'r', 'o', 'c', 'e', 's', 's'};
-    ml_record *r = ml_find(t->ml, watcher->num, ML_WATCH, ref);
+    ml_record *r = ml_find(t->ml, &watcher->watches, watcher->num, ML_WATCH, ref);
     if (!r)
         return; /* taken off meanwhile: no DOWN, as demonitor promises */
     size_t len = sizeof down + ref.len + sizeof process_atom + watched.len + reason.len;
@@ -701,7 +701,7 @@ int process_connect(process_table *t, const char *node, size_t len)
 /* Remove the link to other; 1 if there was one. */
 static int unlink_one(process *p, term_view other)
 {
-    ml_record *r = ml_find(p->table->ml, p->num, ML_LINK, other);
+    ml_record *r = ml_find(p->table->ml, &p->links, p->num, ML_LINK, other);
     if (r)
         ml_remove(p->table->ml, &p->links, r);
     return r != NULL;
@@ -1061,7 +1061,7 @@ int process_watch(process *p, term_view target, char *ref)
 int process_unwatch(process *p, term_view ref)
 {
     process_table *t = p->table;
-    ml_record *r = ml_find(t->ml, p->num, ML_WATCH, ref);
+    ml_record *r = ml_find(t->ml, &p->watches, p->num, ML_WATCH, ref);
     if (!r)
         return 0;
     term_view target = ml_part(r, 1);
@@ -1078,7 +1078,7 @@ void process_watch_fired(process *p, term_view ref, term_view target, term_view 
 {
     /* Only the node of the process p monitors can say it went, and only of
      * that process: a peer cannot fake a DOWN for a monitor of another's. */
-    ml_record *r = ml_find(p->table->ml, p->num, ML_WATCH, ref);
+    ml_record *r = ml_find(p->table->ml, &p->watches, p->num, ML_WATCH, ref);
     if (!r)
         return;
     term_view watched = ml_part(r, 1);

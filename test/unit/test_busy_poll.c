@@ -49,11 +49,65 @@ static void test_sleeps_where_it_does_not(void)
     feed(&bp, 10, 60, TRIAL, &now);
     CU_ASSERT_EQUAL(bp.trials, 1);
     CU_ASSERT(!bp.on);
-    /* ...then one, which finds that polling pays now. */
+    /* ...then one, which finds that polling pays now: a doubt, which the
+     * trial BUSY_POLL_CONFIRM_S later settles. */
     now += (long long)BUSY_POLL_TRIAL_EVERY_S * 1000000 * US;
     feed(&bp, 10, 60, TRIAL, &now);
     CU_ASSERT_EQUAL(bp.trials, 2);
-    CU_ASSERT(bp.on);
+    CU_ASSERT(!bp.on && bp.doubted);
+    now += (long long)BUSY_POLL_CONFIRM_S * 1000000 * US;
+    feed(&bp, 10, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 3);
+    CU_ASSERT(bp.on && bp.verdict && !bp.doubted);
+    CU_ASSERT_EQUAL(bp.every_s, BUSY_POLL_TRIAL_EVERY_S);
+}
+
+#define S (1000000 * US)
+
+/* One trial that says otherwise (a noisy minute) does not switch: the one
+ * after it, soon, does not agree, and the verdict stands throughout. */
+static void test_one_noisy_trial_does_not_switch(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 1);
+    feed(&bp, 20, 60, TRIAL, &now);
+    CU_ASSERT(bp.verdict && bp.trials == 1);
+    now += BUSY_POLL_TRIAL_EVERY_S * S;
+    feed(&bp, 60, 60, TRIAL, &now); /* the sleeping phases as quick: noise */
+    CU_ASSERT_EQUAL(bp.trials, 2);
+    CU_ASSERT(bp.on && bp.verdict && bp.doubted);
+    /* No trial before BUSY_POLL_CONFIRM_S, then one that polls again. */
+    feed(&bp, 60, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 2);
+    now += BUSY_POLL_CONFIRM_S * S;
+    feed(&bp, 20, 60, TRIAL, &now);
+    CU_ASSERT_EQUAL(bp.trials, 3);
+    CU_ASSERT(bp.on && bp.verdict && !bp.doubted);
+    CU_ASSERT_EQUAL(bp.every_s, BUSY_POLL_TRIAL_EVERY_S); /* not later after a doubt */
+}
+
+/* Trials that agree come twice as late each time, up to the bound. */
+static void test_agreeing_trials_grow_rare(void)
+{
+    busy_poll bp;
+    long long now = 0;
+    busy_poll_init(&bp, 100, 1);
+    feed(&bp, 20, 60, TRIAL, &now);
+    long long every = BUSY_POLL_TRIAL_EVERY_S;
+    for (unsigned long t = 2; t <= 8; t++) {
+        long long next = every * 2 < BUSY_POLL_TRIAL_MAX_S ? every * 2 : BUSY_POLL_TRIAL_MAX_S;
+        now += every * S - S; /* a second early: nothing */
+        feed(&bp, 20, 60, TRIAL, &now);
+        CU_ASSERT_EQUAL(bp.trials, t - 1);
+        now += S;
+        feed(&bp, 20, 60, TRIAL, &now);
+        CU_ASSERT_EQUAL(bp.trials, t);
+        CU_ASSERT(bp.on && !bp.doubted);
+        CU_ASSERT_EQUAL(bp.every_s, next);
+        every = next;
+    }
+    CU_ASSERT_EQUAL(bp.every_s, BUSY_POLL_TRIAL_MAX_S);
 }
 
 static void test_trial_alternates_and_ignores_thinking(void)
@@ -123,6 +177,8 @@ void unit_suite_busy_poll(void)
     CU_add_test(suite, "polls where polling pays", test_polls_where_it_pays);
     CU_add_test(suite, "an interval counts for the mode it started under", test_interval_counts_for_its_mode);
     CU_add_test(suite, "sleeps where it does not, trying again later", test_sleeps_where_it_does_not);
+    CU_add_test(suite, "one noisy trial does not switch polling", test_one_noisy_trial_does_not_switch);
+    CU_add_test(suite, "trials that agree grow rare", test_agreeing_trials_grow_rare);
     CU_add_test(suite, "a trial alternates, leaving out peers that think", test_trial_alternates_and_ignores_thinking);
     CU_add_test(suite, "--busy-poll given: fixed", test_fixed_never_changes);
 }

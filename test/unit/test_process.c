@@ -197,6 +197,69 @@ static void test_demonitor_of_the_newest(void)
     wire_reset();
 }
 
+/* The monitor of a call, alone on its server, is never hashed: set and
+ * taken off 1,000 times, no hash chain is looked at. A second monitor puts
+ * the first in the table; either is then found, and neither reference makes
+ * a second monitor, whatever the order it comes again in. */
+static void test_a_lone_monitor_is_not_hashed(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    erlang_pid a = caller(1);
+    ei_x_buff wa, r1, r2, r3;
+    ei_x_new(&wa);
+    ei_x_encode_pid(&wa, &a);
+    ei_x_buff *bufs[] = {&r1, &r2, &r3};
+    for (int k = 0; k < 3; k++) {
+        erlang_ref r = ref((unsigned)k + 1);
+        ei_x_new(bufs[k]);
+        ei_x_encode_ref(bufs[k], &r);
+    }
+    term_view va = {wa.buff, (size_t)wa.index}, me = process_pid(p);
+    term_view ref1 = {r1.buff, (size_t)r1.index}, ref2 = {r2.buff, (size_t)r2.index},
+              ref3 = {r3.buff, (size_t)r3.index};
+    uint64_t before = process_table_probes(t);
+    for (int i = 0; i < 1000; i++) {
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, va, ref1, me), 0);
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, va, ref1, me), 0); /* the same again: one */
+        process_demonitor(p, va, ref2);                              /* another: none */
+        CU_ASSERT_EQUAL_FATAL(process_monitor_count(p), 1);
+        process_demonitor(p, va, ref1);
+        CU_ASSERT_EQUAL_FATAL(process_monitor_count(p), 0);
+    }
+    CU_ASSERT_EQUAL(process_table_probes(t), before);
+    /* two, then each again in either order: still two */
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref1, me), 0);
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref2, me), 0);
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref1, me), 0);
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref2, me), 0);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 2);
+    process_demonitor(p, va, ref3);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 2);
+    process_demonitor(p, va, ref1); /* the older: found in the table */
+    CU_ASSERT_EQUAL(process_monitor_count(p), 1);
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref2, me), 0);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 1);
+    /* the one left is in the table: a new one joins it alone, and a stop
+     * sends both their DOWNs */
+    CU_ASSERT_EQUAL(process_monitor(p, va, ref3, me), 0);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 2);
+    wire_reset();
+    process_exit(p, (term_view){normal, sizeof normal});
+    process_table_settle(t);
+    int downs_sent = 0, ctrl, msg;
+    const char *buf;
+    for (; buffer_len(&wire) >= 4; drop_frame())
+        downs_sent += next_frame(&buf, &ctrl, &msg) == 21; /* MONITOR_P_EXIT */
+    CU_ASSERT_EQUAL(downs_sent, 2);
+    ei_x_free(&wa);
+    for (int k = 0; k < 3; k++)
+        ei_x_free(bufs[k]);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 /* A peer repeating one reference 40,000 times gets one monitor, not a
  * chain 40,000 long; and tearing 40,000 monitors down (the process stops,
  * or the watchers' node goes away) costs a few chain steps each. */
@@ -384,6 +447,7 @@ void unit_suite_process(void)
     CU_add_test(s, "thousands of processes found by pid and name", test_thousands_found_by_pid_and_name);
     CU_add_test(s, "demonitor and unlink are constant time", test_demonitor_and_unlink_are_constant_time);
     CU_add_test(s, "a demonitor of the newest monitor", test_demonitor_of_the_newest);
+    CU_add_test(s, "a lone monitor is not hashed", test_a_lone_monitor_is_not_hashed);
     CU_add_test(s, "repeated references and mass teardown stay linear",
                 test_repeated_references_and_mass_teardown_stay_linear);
     CU_add_test(s, "monitors cannot be faked, redirected or taken off by another",
