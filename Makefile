@@ -16,6 +16,11 @@ EI_DIR  := $(or $(lastword $(sort $(wildcard /usr/lib/erlang/lib/erl_interface-*
 PREFIX  ?= /usr/local
 CC      ?= cc
 OPT     ?= -O2
+# Link-time optimisation for the node (GCC): the small functions of one layer
+# (buffers, frames, terms, lookups) inline into the callers of another, about
+# a tenth of the instructions of a call (tools/run-callgrind). Fat objects,
+# so that priv/libgen_cnode.a and the unit tests link without it too.
+LTO     ?= $(if $(shell $(CC) -v 2>&1 | grep '^gcc version'),-flto=auto -ffat-lto-objects)
 # c_src/ is grouped by layer; arrows point down this list and never back:
 #   app/ (command line, wiring) -> servers/ (kv, counter, starter, net_kernel)
 #   -> net/ (loop, node, connections, handshake) -> runtime/ (dist, processes,
@@ -124,11 +129,11 @@ deps:
 
 priv/gen_cnode: _build/c/main.o $(OBJS)
 	@mkdir -p priv
-	$(CC) $(CFLAGS) $(EXPORT) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LTO) $(EXPORT) -o $@ $^ $(LDLIBS)
 
 _build/c/%.o: %.c $(HDRS)
 	@mkdir -p _build/c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(LTO) -c -o $@ $<
 
 _build/san/%.o: %.c $(HDRS)
 	@mkdir -p _build/san

@@ -39,13 +39,6 @@ int buffer_append(buffer *b, const void *p, size_t n)
     return 0;
 }
 
-void buffer_consume(buffer *b, size_t n)
-{
-    b->start += n;
-    if (b->start >= b->end)
-        b->start = b->end = 0;
-}
-
 void buffer_trim(buffer *b, size_t keep)
 {
     if (buffer_len(b) == 0 && b->cap > keep) {
@@ -54,7 +47,7 @@ void buffer_trim(buffer *b, size_t keep)
     }
 }
 
-void buffer_shrink(buffer *b, size_t keep)
+void buffer_shrink_now(buffer *b, size_t keep)
 {
     size_t len = buffer_len(b);
     if (b->cap <= keep || len > b->cap / 4)

@@ -27,12 +27,23 @@ static inline char *buffer_tail(const buffer *b) { return b->data ? b->data + b-
  * bytes to the front first). Returns 0, or -1 when out of memory. */
 int buffer_reserve(buffer *b, size_t extra);
 int buffer_append(buffer *b, const void *p, size_t n);
-void buffer_consume(buffer *b, size_t n);
+static inline void buffer_consume(buffer *b, size_t n)
+{
+    b->start += n;
+    if (b->start >= b->end)
+        b->start = b->end = 0;
+}
 /* Give memory back when the buffer is empty and has grown beyond `keep` bytes. */
 void buffer_trim(buffer *b, size_t keep);
 /* Give most of it back when it has grown beyond `keep` bytes and holds at most
- * a quarter of its capacity: what it holds moves to a smaller block. */
-void buffer_shrink(buffer *b, size_t keep);
+ * a quarter of its capacity: what it holds moves to a smaller block. Called
+ * after every frame: the test is inline, the move is not. */
+void buffer_shrink_now(buffer *b, size_t keep);
+static inline void buffer_shrink(buffer *b, size_t keep)
+{
+    if (b->cap > keep && buffer_len(b) <= b->cap / 4)
+        buffer_shrink_now(b, keep);
+}
 void buffer_free(buffer *b);
 
 /* Big-endian stores and loads, byte by byte (no alignment assumed). */

@@ -1344,12 +1344,17 @@ int term_next(term_view v, int *i, term_view *out)
     return 0;
 }
 
-size_t term_quick_len(const char *p, size_t left)
+size_t term_checked_id_len(const char *p, size_t left)
 {
-    if (!p || left == 0)
+    const unsigned char *u = (const unsigned char *)p;
+    if (!p || left == 0 || (u[0] != TAG_NEW_PID && u[0] != TAG_NEWER_REFERENCE))
         return 0;
-    struct walk w = {(const unsigned char *)p, left, 1, 0, NULL, NULL, 0};
-    return quick_check(&w, (unsigned char)p[0]) ? w.pos : 0;
+    int pid = u[0] == TAG_NEW_PID;
+    size_t node = pid ? 1 : 3; /* a reference's count of IDs comes first */
+    if (left < node + 2 || u[node] != TAG_SMALL_ATOM_UTF8)
+        return 0;
+    size_t len = node + 2 + u[node + 1] + (pid ? 12 : 4 + 4 * (size_t)load_be16(u + 1));
+    return len <= left ? len : 0;
 }
 
 int term_atom_slow(term_view v, int *i, const char **text, size_t *len)

@@ -74,11 +74,12 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
                         term_atom_cache *atoms, term_view *els, int max_els, int *arity);
 
-/* The length of the term at p (left bytes there) when it is one of those
- * peers send most, and well-formed: an atom as SMALL_ATOM_UTF8_EXT, a pid as
- * NEW_PID_EXT or a reference as NEWER_REFERENCE_EXT, their node's name in
- * ASCII; else 0 (walk it with term_next). */
-size_t term_quick_len(const char *p, size_t left);
+/* The length of the pid (NEW_PID_EXT) or reference (NEWER_REFERENCE_EXT)
+ * at p (left bytes there) of a term already checked (term_skip), read off
+ * its headers without a walk, when its node is a SMALL_ATOM_UTF8_EXT as OTP
+ * 23 and later send it; else 0 (walk it with term_next). Nothing is checked:
+ * for bytes not checked before, its length means nothing. */
+size_t term_checked_id_len(const char *p, size_t left);
 
 /* Is t exactly one well-formed term, with nothing after it (within
  * TERM_NEXT_MAX_DEPTH)? TERM_OK, or a negative term_error. For what callers

@@ -55,6 +55,7 @@ struct loop {
     unsigned long spin_rounds; /* rounds that polled instead of sleeping */
     long long wake_at;         /* µs; 0: none (loop_wake_at) */
     long long coalesce_ns;     /* 0: never (loop_coalesce) */
+    long long now_ns;          /* the clock when this turn's wait ended (loop_now_ns) */
     int streak;                /* turns in a row without an answer that found input waiting */
     unsigned long coalesced;   /* waits that slept on the clock instead */
 };
@@ -146,6 +147,7 @@ void loop_wake_at(loop *l, unsigned long long due_us)
 void loop_spin(loop *l, int usec) { busy_poll_init(&l->bp, usec, 0); }
 void loop_spin_auto(loop *l, int usec) { busy_poll_init(&l->bp, usec, 1); }
 const busy_poll *loop_busy_poll(const loop *l) { return &l->bp; }
+long long loop_now_ns(const loop *l) { return l->now_ns ? l->now_ns : clock_ns(); }
 unsigned long loop_spin_rounds(const loop *l) { return l->spin_rounds; }
 
 void loop_coalesce(loop *l, int usec)
@@ -182,15 +184,16 @@ int loop_once(loop *l, int max_wait_ms)
 {
     struct epoll_event evs[LOOP_BATCH];
     int timeout = max_wait_ms;
+    long long now = clock_ns(); /* one reading before the wait, one after */
     if (l->timer_fn) {
-        long long left = l->timer_due - clock_ms();
+        long long left = l->timer_due - now / 1000000;
         if (left < 0)
             left = 0;
         if (timeout < 0 || left < timeout)
             timeout = (int)left;
     }
     if (l->wake_at) {
-        long long now_us = clock_ns() / 1000;
+        long long now_us = now / 1000;
         /* no overflow: wake_at >= now_us here, both non-negative */
         long long left_us = l->wake_at > now_us ? l->wake_at - now_us : 0;
         long long left = left_us / 1000 + (left_us % 1000 != 0);
@@ -212,7 +215,7 @@ int loop_once(loop *l, int max_wait_ms)
         timeout = 0;
         slept = 1;
         l->coalesced++;
-    } else if (timeout != 0 && spin_ns && clock_ns() - l->busy_at < spin_ns) {
+    } else if (timeout != 0 && spin_ns && now - l->busy_at < spin_ns) {
         /* Spinning: poll, and let anything else runnable on this core go
          * first (on a small machine that is often the peer we wait for). */
         timeout = 0;
@@ -223,6 +226,7 @@ int loop_once(loop *l, int max_wait_ms)
     int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
+    l->now_ns = now = clock_ns();
     if (slept && n == 0) /* caught up: stop */
         l->streak = 0;
     for (int i = 0; i < n; i++) {
@@ -238,9 +242,9 @@ int loop_once(loop *l, int max_wait_ms)
             events |= LOOP_WRITE;
         w.fn(l, fd, events, w.data);
     }
-    int timer = l->wake_at && clock_ns() / 1000 >= l->wake_at;
-    if (l->timer_fn && clock_ms() >= l->timer_due) {
-        l->timer_due = clock_ms() + l->timer_ms;
+    int timer = l->wake_at && now / 1000 >= l->wake_at;
+    if (l->timer_fn && now / 1000000 >= l->timer_due) {
+        l->timer_due = now / 1000000 + l->timer_ms;
         l->timer_fn(l, l->timer_data);
         timer = 1;
     }

@@ -46,6 +46,11 @@ void loop_after_turn(loop *l, loop_turn_fn *fn, void *data);
  * descriptors, serve them, the timer if due, then the turn function.
  * Returns 0, or -1 if epoll failed. */
 int loop_once(loop *l, int max_wait_ms);
+/* The clock (CLOCK_MONOTONIC, ns) when this turn's wait ended: what the
+ * turn's callbacks count from, rather than reading the clock each (a turn is
+ * microseconds long; timers and timeouts are rounded to more than that).
+ * Before the first turn, the clock now. */
+long long loop_now_ns(const loop *l);
 /* Run turns until loop_stop is called. Returns 0, or -1 if epoll failed. */
 int loop_run(loop *l);
 void loop_stop(loop *l);

@@ -213,7 +213,7 @@ static void flush(node *n, conn *c)
         return;
     }
     if (progress)
-        c->write_ms = clock_ms();
+        c->write_ms = loop_now_ns(n->loop) / 1000000;
     int want_write = r == CONN_IO_AGAIN;
     if (want_write != c->writing) {
         c->writing = want_write;
@@ -249,7 +249,9 @@ static int after_turn(loop *l, void *data)
 {
     node *n = data;
     uint64_t due;
-    process_table_run_timers(n->procs, clock_us()); /* at the top, like frames: see LIFETIMES */
+    /* at the top, like frames (see LIFETIMES); by the turn's clock, read
+     * when its wait ended */
+    process_table_run_timers(n->procs, (uint64_t)loop_now_ns(l) / 1000);
     int more = settle(n);
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     more |= settle(n);
@@ -918,7 +920,7 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
             c->next_release = n->releases;
             n->releases = c;
         }
-        c->read_ms = clock_ms();
+        c->read_ms = loop_now_ns(n->loop) / 1000000;
         frames(n, c);
     }
 }

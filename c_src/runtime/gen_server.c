@@ -90,18 +90,18 @@ static int alias_of(term_view tag, term_view *alias)
            term_next(tag, &i, &head) == 0 && alias_ref(head, alias);
 }
 
-/* {Pid, Tag} of a call or a system message. A checked message: as OTP 23
- * and later send it ({NEW_PID_EXT, [alias | NEWER_REFERENCE_EXT]}), its
+/* {Pid, Tag} of a call or a system message, a term already checked. As OTP
+ * 23 and later send it ({NEW_PID_EXT, [alias | NEWER_REFERENCE_EXT]}), its
  * parts' lengths are read off their headers; otherwise walked. */
 static int decode_from(term_view msg, int *i, gcn_from *from)
 {
     const char *p = msg.ptr + *i;
     size_t left = msg.len - (size_t)*i;
     if (left > 2 && p[0] == 104 && p[1] == 2) {
-        size_t pid = term_quick_len(p + 2, left - 2), at = 2 + pid;
+        size_t pid = term_checked_id_len(p + 2, left - 2), at = 2 + pid;
         if (pid && (unsigned char)p[2] == ERL_NEW_PID_EXT && left - at > sizeof alias_head &&
             memcmp(p + at, alias_head, sizeof alias_head) == 0) {
-            size_t ref = term_quick_len(p + at + sizeof alias_head, left - at - sizeof alias_head);
+            size_t ref = term_checked_id_len(p + at + sizeof alias_head, left - at - sizeof alias_head);
             if (ref && (unsigned char)p[at + sizeof alias_head] == ERL_NEWER_REFERENCE_EXT) {
                 from->pid = (term_view){p + 2, pid};
                 from->tag = (term_view){p + at, sizeof alias_head + ref};

@@ -16,7 +16,8 @@
  *     term_skip accepts it with one more level, ends at the same place, and
  *     its element views lie end to end over the tuple's bytes;
  *   - term_atom_is agrees with term_atom;
- *   - what term_quick_len measures, term_skip accepts to the same end;
+ *   - a pid or reference term_skip accepts, term_checked_id_len measures to
+ *     the same end (and nothing else);
  *   - term_shape marks what term_skip accepts (within its depth) to the same
  *     end, and the term with its data bytes replaced (by bytes of the input
  *     read backwards, then all 0x00, then all 0xff) is accepted alike: the
@@ -570,10 +571,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc == TERM_OK)
         check_shape(buf, size, end);
-    {
-        size_t q = term_quick_len(buf, size);
-        if (q && (rc != TERM_OK || q != end))
-            fail("term_quick_len measures what term_skip does not accept so");
+    if (rc == TERM_OK) {
+        size_t q = term_checked_id_len(buf, size);
+        const unsigned char *u = (const unsigned char *)buf;
+        int id = size > 3 && ((u[0] == ERL_NEW_PID_EXT && u[1] == ERL_SMALL_ATOM_UTF8_EXT) ||
+                              (u[0] == ERL_NEWER_REFERENCE_EXT && u[3] == ERL_SMALL_ATOM_UTF8_EXT));
+        if (q != (id ? end : 0))
+            fail("term_checked_id_len does not measure a checked pid or reference as term_skip does");
     }
     if (rc == TERM_OK) {
         int i = 0;

@@ -610,6 +610,36 @@ static void test_refs(void)
     CU_ASSERT_EQUAL(canon_rc(ARR(five_words), 64), TERM_OK);
 }
 
+/* The length of a checked pid or reference, read off its headers: the same
+ * end as term_skip's for each count of IDs, 0 for other tags, other atom
+ * tags, or what does not fit. */
+static void test_checked_id_len(void)
+{
+    unsigned char ref[3 + 2 + 40 + 4 + 20] = {90, 0, 0, 119, 40};
+    unsigned char pid[1 + 2 + 40 + 12] = {88, 119, 40};
+    memset(ref + 5, 'a', 40);
+    memset(pid + 3, 'a', 40);
+    for (unsigned ids = 1; ids <= 5; ids++) {
+        ref[2] = (unsigned char)ids;
+        size_t end = 0, len = 3 + 2 + 40 + 4 + 4 * ids;
+        CU_ASSERT_EQUAL(term_skip((const char *)ref, len, &end, 4), TERM_OK);
+        CU_ASSERT_EQUAL(end, len);
+        CU_ASSERT_EQUAL(term_checked_id_len((const char *)ref, sizeof ref), len);
+        CU_ASSERT_EQUAL(term_checked_id_len((const char *)ref, len), len);
+        CU_ASSERT_EQUAL(term_checked_id_len((const char *)ref, len - 1), 0); /* does not fit */
+    }
+    size_t end = 0;
+    CU_ASSERT_EQUAL(term_skip((const char *)pid, sizeof pid, &end, 4), TERM_OK);
+    CU_ASSERT_EQUAL(end, sizeof pid);
+    CU_ASSERT_EQUAL(term_checked_id_len((const char *)pid, sizeof pid), sizeof pid);
+    CU_ASSERT_EQUAL(term_checked_id_len((const char *)pid, sizeof pid - 1), 0);
+    pid[1] = 118; /* ATOM_UTF8_EXT: walked instead */
+    CU_ASSERT_EQUAL(term_checked_id_len((const char *)pid, sizeof pid), 0);
+    static const unsigned char atom[] = {119, 2, 'o', 'k'};
+    CU_ASSERT_EQUAL(term_checked_id_len((const char *)atom, sizeof atom), 0);
+    CU_ASSERT_EQUAL(term_checked_id_len(NULL, 0), 0);
+}
+
 /* ---- binaries ---- */
 
 static void test_binaries(void)
@@ -1080,6 +1110,7 @@ void unit_suite_term(void)
     CU_add_test(suite, "pids", test_pids);
     CU_add_test(suite, "ports", test_ports);
     CU_add_test(suite, "refs", test_refs);
+    CU_add_test(suite, "a checked pid's or reference's length", test_checked_id_len);
     CU_add_test(suite, "binaries and bitstrings", test_binaries);
     CU_add_test(suite, "exports and funs", test_funs);
     CU_add_test(suite, "distinct terms stay distinct", test_distinct);
