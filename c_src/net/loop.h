@@ -57,7 +57,8 @@ void loop_stop(loop *l);
 
 /* After a turn whose turn function returned nonzero, keep polling without
  * sleeping for usec microseconds before blocking, yielding the core to
- * anything else runnable on each round (0: never spin). A peer that sends one
+ * anything else runnable (every round while something else wants the core,
+ * every other round while nothing does; 0: never spin). A peer that sends one
  * request at a time is then read without the cost of sleeping and waking;
  * one-way streams (casts) are not spun on, so their sender keeps the CPU. */
 void loop_spin(loop *l, int usec);
