@@ -28,15 +28,15 @@ static void end_trial(busy_poll *bp, long long now_ns)
     int said = bp->count[0] > 0 && bp->count[1] > 0 &&
                bp->sleeping_ns - bp->polling_ns >= BUSY_POLL_GAIN_NS;
     long long next_s;
-    if (bp->trials > 0 && said == bp->verdict) { /* confirmed: try again later */
-        if (!bp->doubted) /* twice as late, unless the trial before doubted */
+    if (said == bp->verdict) { /* confirmed: try again later */
+        if (!bp->doubted && bp->trials > 0) /* twice as late, unless the trial before doubted */
             bp->every_s = bp->every_s * 2 < BUSY_POLL_TRIAL_MAX_S ? bp->every_s * 2 : BUSY_POLL_TRIAL_MAX_S;
         bp->doubted = 0;
         next_s = bp->every_s;
-    } else if (bp->trials > 0 && !bp->doubted) { /* one trial against: ask again soon */
+    } else if (!bp->doubted) { /* one trial against: ask again soon */
         bp->doubted = 1;
         next_s = BUSY_POLL_CONFIRM_S;
-    } else { /* the first trial, or two in a row against the verdict */
+    } else { /* two in a row against the verdict */
         bp->verdict = said;
         bp->doubted = 0;
         bp->every_s = BUSY_POLL_TRIAL_EVERY_S;

@@ -14,11 +14,12 @@
  * answers, then every BUSY_POLL_TRIAL_EVERY_S) a trial alternates polling and
  * sleeping over BUSY_POLL_PHASES phases of BUSY_POLL_PHASE_SAMPLES samples
  * each, and the loop polls from then on only if polling cut the mean
- * interval by at least BUSY_POLL_GAIN_NS. Only the first trial decides on
- * its own: a later one that disagrees with the standing verdict is a doubt,
- * and a second trial BUSY_POLL_CONFIRM_S later decides (so one noisy minute,
- * a neighbour taking the CPU for the sleeping phases, say, cannot switch
- * polling off until the next trial). A trial that agrees doubles the time to
+ * interval by at least BUSY_POLL_GAIN_NS. The verdict before any trial is
+ * to poll. A trial that disagrees with the standing verdict is a doubt, and
+ * a second trial BUSY_POLL_CONFIRM_S later decides (so one noisy minute, a
+ * neighbour taking the CPU in the polling phases, say, cannot switch polling
+ * off until the next trial: measured, a first trial in the warm-up of a
+ * benchmark once did, for its whole latency figure). A trial that agrees doubles the time to
  * the next, up to BUSY_POLL_TRIAL_MAX_S: on a machine that keeps its
  * character, trials, whose sleeping phases cost latency, grow rare.
  * Intervals over
