@@ -17,7 +17,6 @@ struct ml_record {
     uint64_t hash;
     uint32_t owner;
     uint8_t kind, nparts;
-    uint8_t hashed;            /* in the table (else its list's unhashed) */
     uint32_t len[ML_MAX_PARTS];
     char *bytes;               /* the parts, one after another */
     char inline_bytes[ML_INLINE];
@@ -110,7 +109,6 @@ static void insert(ml_index *x, ml_record *r)
     ml_record **bucket = &x->buckets[r->hash & (x->nbuckets - 1)];
     r->chain = *bucket;
     *bucket = r;
-    r->hashed = 1;
 }
 
 /* Put list's unhashed record into the table: a second record joins the
@@ -196,7 +194,6 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     *added = 1;
     x->count++;
     if (defer) {
-        r->hashed = 0;
         r->chain = NULL;
         list->unhashed = r;
     } else {
@@ -231,7 +228,7 @@ ml_record *ml_find(ml_index *x, const ml_list *list, uint32_t owner, enum ml_kin
 
 void ml_remove(ml_index *x, ml_list *list, ml_record *r)
 {
-    if (!r->hashed)
+    if (r == list->unhashed) /* not in the table */
         list->unhashed = NULL;
     else
         for (ml_record **p = &x->buckets[r->hash & (x->nbuckets - 1)]; *p; p = &(*p)->chain) {
