@@ -21,6 +21,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 
 -export([mutated_and_truncated_frames/1,
+         forged_ids_of_a_third_node/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -40,6 +41,7 @@ suite() ->
 
 all() ->
     [mutated_and_truncated_frames,
+     forged_ids_of_a_third_node,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -120,6 +122,92 @@ mutated_and_truncated_frames(Config) ->
            [length(Frames), length(Truncated), length(Mutated), Closed]),
     ?assert(Closed > 0), %% some of them it must not trust
     ok = served(Node).
+
+%% A peer passes on pids and references of a third node (this CT node) that
+%% the third node could not have made: a reference whose first word has
+%% more than 18 bits, a pid whose ID has more than 28. The CT node would take
+%% either, coming back to it, for a corrupted term of its own and drop its
+%% connection to the C node (a BEAM server in the C node's place would pass
+%% them on). Put in a call's alias, in its From pid, in its tag (which the
+%% reply copies), in a stored value: the C node refuses each frame,
+%% closing the forger's connection, logged once, and the CT node stays
+%% connected throughout. What passes: unusual ids of the forger's own node
+%% (sent back, they cost the forger only), and an alias of the CT node as
+%% it makes them (5 words on OTP 27).
+forged_ids_of_a_third_node(Config) ->
+    Node = ?config(cnode, Config),
+    pong = net_adm:ping(Node),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    monitor_node(Node, true),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    %% Once the node knows this node's release (it asks its rex), the rules
+    %% of that release apply: on OTP 25, a pid's ID over 15 bits and a
+    %% reference of 5 words are refused as well; OTP 27 makes both.
+    Release = list_to_integer(erlang:system_info(otp_release)),
+    gen_cnode_test_env:wait_until(
+      fun() -> #{connections := Cs} = gen_server:call({gen_cnode, Node}, stats),
+               [Release] =:= [R || #{node := N, otp_release := R} <- Cs, N =:= node()] end, 5000),
+    Forged = [{fun(R, _) -> {{'$gen_call', {Me, [alias | R]}, {get, k}}, R} end, high_bits},
+              {fun(_, P) -> {{'$gen_call', {P, make_ref()}, {get, k}}, P} end, high_bits},
+              {fun(R, _) -> {{'$gen_call', {self(), R}, {get, k}}, R} end, high_bits},
+              {fun(R, P) -> {{'$gen_cast', {put, forged, [R, P]}}, R} end, high_bits},
+              {fun(R, _) -> {{'$gen_call', {Me, [alias | R]}, {get, k}}, R} end, otp27},
+              {fun(_, P) -> {{'$gen_call', {P, make_ref()}, {get, k}}, P} end, otp27}],
+    Outcomes = [begin
+                    {Msg, Placeholder} = Make(make_ref(), spawn(fun() -> ok end)),
+                    Frame = binary:replace(frame({6, Me, '', kv}, Msg), enc(Placeholder),
+                                           forge(Placeholder, How)),
+                    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+                    ok = hostile_peer:send_payload(P, Frame),
+                    case How =:= high_bits orelse Release =< 25 of
+                        true -> ?assertEqual(closed, drain_until_closed(P, 10000)),
+                                refused;
+                        false -> ?assertEqual(timeout, drain_until_closed(P, 500)),
+                                 hostile_peer:close(P),
+                                 passed
+                    end
+                end || {Make, How} <- Forged],
+    ct:log("on OTP ~b: ~p", [Release, lists:zip([How || {_, How} <- Forged], Outcomes)]),
+    Refused = [R || R = refused <- Outcomes],
+    ?assertEqual(nil, gen_server:call({kv, Node}, {get, forged})),
+    %% The forger's own unusual pid: answered, on its connection.
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Own = binary:replace(frame({6, Me, '', kv}, {'$gen_call', {Me, tag}, {get, k}}), enc(Me),
+                         forge(Me, high_bits)),
+    ok = hostile_peer:send_payload(P, Own),
+    ?assertMatch({ok, _, _}, hostile_peer:recv(P, 5000)),
+    %% The CT node's own alias, passed on: answered, to the alias.
+    Alias = alias(),
+    ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Me, [alias | Alias]}, {get, k}}),
+    receive {[alias | Alias], Reply} -> ?assertEqual(v, Reply) after 5000 -> ct:fail(no_reply_to_alias) end,
+    hostile_peer:close(P),
+    receive {nodedown, Node} -> ct:fail(the_ct_node_was_cut_off) after 200 -> ok end,
+    monitor_node(Node, false),
+    Logged = [L || L <- durable_harness:log_lines(?config(log, Config)),
+                   string:find(L, "its own node would refuse") =/= nomatch],
+    ?assertEqual(length(Refused), length(Logged)),
+    ok = served(Node).
+
+%% T (a reference or a pid) encoded with numbers its node could not have
+%% made: with high_bits, the reference's first word with bit 20 set, the
+%% pid's ID with bit 28 (no release makes them); with otp27, a reference of
+%% 5 words, a pid's ID with bit 15 set (OTP 27 makes them, OTP 25 does not).
+forge(T, How) when is_reference(T) ->
+    <<90, Len:16, Rest/binary>> = Enc = enc(T),
+    NodeLen = byte_size(Rest) - 4 - 4 * Len,
+    <<Node:NodeLen/binary, Cre:32, W0:32, Ws/binary>> = Rest,
+    Forged = case How of
+                 high_bits -> <<90, Len:16, Node/binary, Cre:32, (W0 bor (1 bsl 20)):32, Ws/binary>>;
+                 otp27 -> <<90, 5:16, Node/binary, Cre:32, W0:32, Ws/binary, 7:((5 - Len) * 32)>>
+             end,
+    true = Forged =/= Enc,
+    Forged;
+forge(T, How) when is_pid(T) ->
+    <<88, Rest/binary>> = enc(T),
+    NodeLen = byte_size(Rest) - 12,
+    <<Node:NodeLen/binary, Num:32, Ser:32, Cre:32>> = Rest,
+    Bit = case How of high_bits -> 28; otp27 -> 15 end,
+    <<88, Node/binary, (Num bor (1 bsl Bit)):32, Ser:32, Cre:32>>.
 
 %% Control messages no node sends (unknown ops, and ops a hidden node is not
 %% offered: spawn requests, aliases of nobody), and atoms that are not: bad

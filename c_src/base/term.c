@@ -79,6 +79,7 @@ struct walk {
     ei_x_buff *out; /* NULL: check only */
     term_atom_cache *atoms; /* NULL: none (check only, see term_skip_cached) */
     int accepted;           /* the bytes passed term_skip before: atoms' text is not checked again (term_next) */
+    term_sender *sender;    /* NULL: third nodes' ids pass unasked (check only, see term_sender) */
 };
 
 static inline int walk_term(struct walk *w, unsigned depth);
@@ -956,16 +957,57 @@ static int take_creation(struct walk *w, int old, uint32_t *creation)
     return TERM_OK;
 }
 
+/* ---- pids and references of third nodes (term_sender in term.h) ---- */
+
+/* Numbers beyond what every release makes (TERM_USUAL_*). */
+static inline int unusual_pid(const unsigned char *id_serial)
+{
+    return (load_be32(id_serial) >> TERM_USUAL_PID_ID_BITS) != 0 ||
+           (load_be32(id_serial + 4) >> TERM_USUAL_PID_SERIAL_BITS) != 0;
+}
+
+static inline int unusual_ref(const unsigned char *ids, size_t words)
+{
+    return words > TERM_USUAL_REF_WORDS || (load_be32(ids) >> TERM_USUAL_REF_FIRST_BITS) != 0;
+}
+
+/* An unusual pid or reference whose node atom (checked) is at buf[node_at]:
+ * passes when it names the sender, else as the sender's check says. */
+__attribute__((noinline)) static int check_foreign(struct walk *w, int is_ref, size_t node_at,
+                                                   uint32_t creation, const unsigned char *words,
+                                                   size_t n_words)
+{
+    term_sender *s = w->sender;
+    const unsigned char *a = w->buf + node_at;
+    size_t len, skip;
+    if (a[0] == TAG_SMALL_ATOM || a[0] == TAG_SMALL_ATOM_UTF8) {
+        len = a[1];
+        skip = 2;
+    } else {
+        len = load_be16(a + 1);
+        skip = 3;
+    }
+    const char *node = (const char *)a + skip;
+    if (!s->check || (len == s->name_len && memcmp(node, s->name, len) == 0))
+        return TERM_OK;
+    s->checked++;
+    term_foreign_id id = {is_ref, node, len, creation, words, n_words};
+    return s->check(s->ctx, &id) == 0 ? TERM_OK : TERM_EFOREIGN;
+}
+
 /* PID_EXT / NEW_PID_EXT body: canonically NEW_PID_EXT. */
 static int walk_pid_body(struct walk *w, unsigned tag)
 {
     TRY(emit_u8(w, TAG_NEW_PID));
+    size_t node_at = w->pos;
     TRY(walk_atom(w));
     const unsigned char *id_serial;
     TRY(take(w, 8, &id_serial));
     TRY(emit(w, id_serial, 8));
     uint32_t creation;
     TRY(take_creation(w, tag == TAG_PID, &creation));
+    if (w->sender && unusual_pid(id_serial))
+        TRY(check_foreign(w, 0, node_at, creation, id_serial, 2));
     return emit_be32(w, creation);
 }
 
@@ -1030,6 +1072,7 @@ static int walk_ref_body(struct walk *w, unsigned tag)
     TRY(emit_u8(w, TAG_NEWER_REFERENCE));
     size_t len_at = out_mark(w);
     TRY(emit_be16(w, 0)); /* patched once the words are known */
+    size_t node_at = w->pos;
     TRY(walk_atom(w));
 
     const unsigned char *ids;
@@ -1044,6 +1087,8 @@ static int walk_ref_body(struct walk *w, unsigned tag)
     /* The old tags' first word has 18 significant bits: the BEAM refuses more. */
     if (tag != TAG_NEWER_REFERENCE && load_be32(ids) > 0x3FFFF)
         return TERM_EBAD;
+    if (w->sender && unusual_ref(ids, words))
+        TRY(check_foreign(w, 1, node_at, creation, ids, words));
     size_t kept = ref_words_kept(ids, words);
     patch_be16(w, len_at, (uint32_t)kept);
     TRY(emit_be32(w, creation));
@@ -1126,6 +1171,8 @@ static inline int quick_check(struct walk *w, unsigned tag)
     case TAG_NEW_PID: /* Node, ID, Serial, Creation */
         end = ascii_atom_end(w, w->pos);
         end = end && w->len - end >= 12 ? end + 12 : 0;
+        if (end && w->sender && unusual_pid(w->buf + end - 12))
+            return 0; /* walk_pid_body asks */
         break;
     case TAG_NEWER_REFERENCE: { /* Len, Node, Creation, ID[Len] */
         if (remaining(w) < 2)
@@ -1135,6 +1182,8 @@ static inline int quick_check(struct walk *w, unsigned tag)
             return 0;
         end = ascii_atom_end(w, w->pos + 2);
         end = end && w->len - end >= 4 + 4 * words ? end + 4 + 4 * words : 0;
+        if (end && w->sender && unusual_ref(w->buf + end - 4 * words, words))
+            return 0; /* walk_ref_body asks */
         break;
     }
     default:
@@ -1231,6 +1280,8 @@ const char *term_strerror(int err)
         return "unsupported term encoding";
     case TERM_ENOMEM:
         return "out of memory";
+    case TERM_EFOREIGN:
+        return "a pid or reference its own node would refuse";
     default:
         return "unknown term error";
     }
@@ -1240,29 +1291,30 @@ int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0, NULL};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
 }
 
 int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
-                     term_atom_cache *atoms)
+                     term_atom_cache *atoms, term_sender *sender)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0, sender};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
 }
 
 int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
-                        term_atom_cache *atoms, term_view *els, int max_els, int *arity)
+                        term_atom_cache *atoms, term_sender *sender, term_view *els, int max_els,
+                        int *arity)
 {
     if (!index || *index > len || (!buf && len > 0) || max_depth >= UINT_MAX)
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0, sender};
     size_t n;
     if (w.pos + 2 <= len && w.buf[w.pos] == TAG_SMALL_TUPLE) {
         n = w.buf[w.pos + 1];
@@ -1314,7 +1366,7 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
     int start = out->index;
     if (start < 0 || start > (out->buff ? out->buffsz : 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0, NULL};
     size_t end = canonical_scalar_end(&w);
     if (end) { /* its bytes are its canonical form */
         TRY(emit(&w, buf + *index, end - *index));
@@ -1336,7 +1388,7 @@ int term_next(term_view v, int *i, term_view *out)
         return -1;
     /* Structure and bounds are checked again, the atoms' text is not:
      * term_skip accepted it already. */
-    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1};
+    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1, NULL};
     if (walk_term(&w, 0) != TERM_OK)
         return -1;
     *out = (term_view){v.ptr + *i, w.pos - (size_t)*i};

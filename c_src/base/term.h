@@ -37,7 +37,8 @@ enum term_error {
     TERM_EBAD = -1,         /* malformed or truncated */
     TERM_EDEPTH = -2,       /* nested deeper than max_depth */
     TERM_EUNSUPPORTED = -3, /* a tag we refuse (atom cache refs, LOCAL_EXT, old FUN_EXT, compressed) */
-    TERM_ENOMEM = -4
+    TERM_ENOMEM = -4,
+    TERM_EFOREIGN = -5      /* a pid or reference another node would refuse as its own (term_sender) */
 };
 
 /* A short human-readable name for a term_error, for logs and error replies. */
@@ -63,16 +64,62 @@ typedef struct term_atom_cache {
     unsigned long long hits, misses;
 } term_atom_cache;
 
-/* term_skip, with atoms looked up in (and added to) atoms. */
+/* Pids and references a peer passes on from a third node.
+ *
+ * The node that a pid or a reference names, when the creation is its own,
+ * decodes it as one of its own, and refuses one it could not have made: a
+ * reference whose first word has more than 18 bits (every release), a pid
+ * whose ID has more than 15 bits or Serial more than 13 (OTP 25; OTP 27
+ * allows IDs of 28 bits), a reference of more than 3 words (OTP 25; OTP 27
+ * makes aliases of 5). It then takes the whole frame for a corrupted term
+ * and drops the connection it came on. So a peer that sends this node a
+ * forged pid or reference of a third node, in a call's From or alias or
+ * anywhere in a message, would have this node's reply, or what it stores
+ * and later hands out, cut this node off from that third node.
+ *
+ * term_skip_cached therefore looks at each pid and reference whose numbers
+ * go beyond what every release makes (TERM_USUAL_*: nearly none do) and
+ * that names another node than the sender: those it hands to check, which
+ * knows the nodes connected now, with their creations and releases. What
+ * check refuses makes the term TERM_EFOREIGN, and costs the sender its
+ * frame. Ids of the sender's own node are not handed over: sent back, they
+ * cost the sender only. A node not connected now cannot be asked; an id of
+ * it passes (the README's limits). */
+#define TERM_USUAL_PID_ID_BITS 15     /* a pid's ID */
+#define TERM_USUAL_PID_SERIAL_BITS 13 /* a pid's Serial */
+#define TERM_USUAL_REF_FIRST_BITS 18  /* a reference's first word */
+#define TERM_USUAL_REF_WORDS 3
+
+typedef struct term_foreign_id {
+    int is_ref;                  /* else a pid */
+    const char *node;            /* the node's name as sent (not NUL-terminated) */
+    size_t node_len;
+    uint32_t creation;
+    const unsigned char *words;  /* big-endian: a pid's ID and Serial, a reference's ID words */
+    size_t n_words;
+} term_foreign_id;
+
+typedef struct term_sender {
+    const char *name;            /* the sending node's name */
+    size_t name_len;
+    int (*check)(void *ctx, const term_foreign_id *id); /* 0: pass; else TERM_EFOREIGN. NULL: all pass */
+    void *ctx;
+    unsigned long long checked;  /* ids handed to check: a frame with any is not remembered (dist_memo.h) */
+} term_sender;
+
+/* term_skip, with atoms looked up in (and added to) atoms, and third
+ * nodes' unusual pids and references handed to sender's check (either may
+ * be NULL). */
 int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
-                     term_atom_cache *atoms);
+                     term_atom_cache *atoms, term_sender *sender);
 
 /* The tuple at buf[*index], checked as term_skip_cached would check it, in
  * one walk: its elements (each at most max_depth deep within itself) viewed
  * in els, *arity set; *index moves past it. A tuple of more than max_els
  * elements, or anything else, is TERM_EBAD. */
 int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,
-                        term_atom_cache *atoms, term_view *els, int max_els, int *arity);
+                        term_atom_cache *atoms, term_sender *sender, term_view *els, int max_els,
+                        int *arity);
 
 /* The length of the pid (NEW_PID_EXT) or reference (NEWER_REFERENCE_EXT)
  * at p (left bytes there) of a term already checked (term_skip), read off

@@ -33,6 +33,20 @@ static int data_bytes(struct marker *m, size_t *i, size_t n)
     return 0;
 }
 
+/* A 32-bit big-endian word whose low `usual` bits are data and the others
+ * shape: a pid's or reference's number, whose high bits decide whether the
+ * check looks at it (term_sender in term.h). */
+static int word_above(struct marker *m, size_t *i, unsigned usual)
+{
+    if (4 > m->len - *i)
+        return -1;
+    uint32_t shape = ~(uint32_t)0 << usual;
+    for (int k = 0; k < 4; k++)
+        m->mask[*i + (size_t)k] = (unsigned char)(shape >> (24 - 8 * k));
+    *i += 4;
+    return 0;
+}
+
 static uint32_t be16(const unsigned char *p) { return get_u16((const char *)p); }
 static uint32_t be32(const unsigned char *p) { return get_u32((const char *)p); }
 
@@ -64,16 +78,18 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
     case ERL_INTEGER_EXT: /* Int[4] */
         return shape_bytes(m, i, 1) < 0 ? -1 : data_bytes(m, i, 4);
     case ERL_NEW_PID_EXT: /* Node, ID[4], Serial[4], Creation[4] */
-        if (shape_bytes(m, i, 1) < 0 || atom(m, i) < 0)
+        if (shape_bytes(m, i, 1) < 0 || atom(m, i) < 0 || word_above(m, i, TERM_USUAL_PID_ID_BITS) < 0 ||
+            word_above(m, i, TERM_USUAL_PID_SERIAL_BITS) < 0)
             return -1;
-        return data_bytes(m, i, 12);
+        return data_bytes(m, i, 4);
     case ERL_NEWER_REFERENCE_EXT: { /* Len[2], Node, Creation[4], ID[4 * Len] */
         if (left < 3)
             return -1;
         size_t words = be16(p + 1);
-        if (words < 1 || words > REF_MAX_WORDS || shape_bytes(m, i, 3) < 0 || atom(m, i) < 0)
+        if (words < 1 || words > REF_MAX_WORDS || shape_bytes(m, i, 3) < 0 || atom(m, i) < 0 ||
+            data_bytes(m, i, 4) < 0 || word_above(m, i, TERM_USUAL_REF_FIRST_BITS) < 0)
             return -1;
-        return data_bytes(m, i, 4 + 4 * words);
+        return data_bytes(m, i, 4 * (words - 1));
     }
     case ERL_BINARY_EXT: /* Len[4], Data */
         if (left < 5 || shape_bytes(m, i, 5) < 0)

@@ -765,6 +765,29 @@ static void dials_ready(loop *l, int fd, int events, void *data)
 
 /* ---- reading ---- */
 
+/* A peer passed on a pid or reference of another node, with numbers beyond
+ * what every release makes (term_sender in term.h): refused when that node
+ * is connected, the creation is its own, and it would take the id for a
+ * corrupted term of its own (and drop this node's connection with it). A
+ * release not known yet (its rex has not said) is held to OTP 27's rules,
+ * the looser: an id is refused only when no release could have made it. */
+static int third_party_id(void *ctx, const term_foreign_id *id)
+{
+    node *n = ctx;
+    const conn *o = NULL;
+    for (const conn *k = n->conns; k && !o; k = k->next)
+        if (k->state == CONN_UP && k->peer_len == id->node_len && memcmp(k->hs.peer_name, id->node, id->node_len) == 0)
+            o = k;
+    if (!o || o->hs.peer_creation != id->creation)
+        return 0; /* not connected, or an earlier incarnation: it would not decode it as its own */
+    int otp25 = o->otp_release && o->otp_release <= 25;
+    uint32_t first = get_u32((const char *)id->words);
+    if (id->is_ref)
+        return first >> 18 || (otp25 && id->n_words > 3) ? -1 : 0;
+    uint32_t serial = get_u32((const char *)id->words + 4);
+    return (otp25 ? first >> 15 || serial >> 13 : first >> 28) ? -1 : 0;
+}
+
 static void handshake_done(node *n, conn *c)
 {
     /* The old connection is torn down (and its peer forgotten) at the end of
@@ -796,6 +819,8 @@ static void handshake_done(node *n, conn *c)
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
+    c->seen.sender = (term_sender){.name = c->hs.peer_name, .name_len = c->peer_len,
+                                   .check = third_party_id, .ctx = n};
     c->up_ms = clock_ms();
     log_info("connected to %s%s", c->hs.peer_name, c->dial_id ? " (dialed)" : "");
     ask_release(n, c);
@@ -823,7 +848,7 @@ static int oversized(node *n, conn *c, size_t len)
         return 0;
     c->messages_in++;
     enum dist_result r = dist_refuse_oversized(n->procs, buffer_head(&c->in) + 4, head, len,
-                                               n->cfg.max_message, &c->seen.atoms, n->why, sizeof n->why);
+                                               n->cfg.max_message, &c->seen, n->why, sizeof n->why);
     if (r == DIST_EPROTO) {
         conn_close(n, c, LOG_WARNING, n->why);
         return -1;

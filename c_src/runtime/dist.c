@@ -33,18 +33,32 @@ static int read_op(term_view el, long *op)
     return 0;
 }
 
-/* The control tuple at buf[*i]: checked in one walk, its elements viewed
- * (in el too, op first: *arity of them), the op read in place; *i moves
- * past the tuple. */
-static int decode_control(const char *buf, size_t len, size_t *i, control *c, term_atom_cache *atoms,
+/* The control tuple at buf[*i]: checked in one walk (seen: the peer's, or
+ * NULL), its elements viewed (in el too, op first: *arity of them), the op
+ * read in place; *i moves past the tuple. 0, or a term_error (TERM_EBAD
+ * when it is no control tuple). */
+static int decode_control(const char *buf, size_t len, size_t *i, control *c, dist_seen *seen,
                           term_view el[CONTROL_MAX_ELEMENTS + 1], int *arity)
 {
-    if (term_tuple_elements(buf, len, i, 16, atoms, el, CONTROL_MAX_ELEMENTS + 1, arity) != TERM_OK ||
-        *arity < 1 || read_op(el[0], &c->op) < 0)
-        return -1;
+    int rc = term_tuple_elements(buf, len, i, 16, seen ? &seen->atoms : NULL, seen ? &seen->sender : NULL,
+                                 el, CONTROL_MAX_ELEMENTS + 1, arity);
+    if (rc != TERM_OK)
+        return rc;
+    if (*arity < 1 || read_op(el[0], &c->op) < 0)
+        return TERM_EBAD;
     c->n = *arity - 1;
     memcpy(c->el, el + 1, (size_t)c->n * sizeof *el);
     return 0;
+}
+
+/* why: a control message that is malformed, or names a third node's pid
+ * or reference that node would refuse (term_sender in term.h). */
+static void bad_control(char *why, size_t whylen, int rc)
+{
+    if (rc == TERM_EFOREIGN)
+        snprintf(why, whylen, "control message passing on %s", term_strerror(rc));
+    else
+        snprintf(why, whylen, "malformed control message");
 }
 
 static int is_atom(term_view v)
@@ -267,11 +281,11 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
 #endif
     } else {
         size_t i = 2;
-        term_atom_cache *atoms = seen ? &seen->atoms : NULL;
+        unsigned long long asked = seen ? seen->sender.checked : 0;
         term_view el[CONTROL_MAX_ELEMENTS + 1];
-        int arity;
-        if (decode_control(frame, len, &i, &c, atoms, el, &arity) < 0) {
-            snprintf(why, whylen, "malformed control message");
+        int arity, rc = decode_control(frame, len, &i, &c, seen, el, &arity);
+        if (rc != 0) {
+            bad_control(why, whylen, rc);
             return DIST_EPROTO;
         }
         if (i < len) {
@@ -280,7 +294,8 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
                 return DIST_EPROTO;
             }
             size_t start = ++i;
-            int rc = term_skip_cached(frame, len, &i, max_depth, atoms);
+            rc = term_skip_cached(frame, len, &i, max_depth, seen ? &seen->atoms : NULL,
+                                  seen ? &seen->sender : NULL);
             if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
                 /* Well-framed, but not one we take: it costs itself only. The
                  * recipient answers it if it is a call; the node logs it. */
@@ -292,13 +307,19 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
                          p ? "refused" : "to no such process dropped", term_strerror(rc));
                 return DIST_DROPPED;
             }
+            if (rc == TERM_EFOREIGN) {
+                snprintf(why, whylen, "message (op %ld) passing on %s", c.op, term_strerror(rc));
+                return DIST_EPROTO;
+            }
             if (rc != TERM_OK || i != len) {
                 snprintf(why, whylen, "malformed message: %s", rc ? term_strerror(rc) : "trailing bytes");
                 return DIST_EPROTO;
             }
             msg = (term_view){frame + start, len - start};
         }
-        if (seen)
+        /* A frame whose ids a third node was asked about is not remembered:
+         * the answer depends on who is connected, which changes. */
+        if (seen && seen->sender.checked == asked)
             remember(&seen->frames, frame, len, el, arity, &msg);
     }
     enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
@@ -308,7 +329,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
 }
 
 enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_t have, size_t len,
-                                       size_t max, term_atom_cache *atoms, char *why, size_t whylen)
+                                       size_t max, dist_seen *seen, char *why, size_t whylen)
 {
     if (have < 2 || (unsigned char)head[0] != PASS_THROUGH || (unsigned char)head[1] != VERSION_MAGIC) {
         snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) that is "
@@ -319,7 +340,7 @@ enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_
     control c;
     term_view el[CONTROL_MAX_ELEMENTS + 1];
     int arity;
-    if (decode_control(head, have, &i, &c, atoms, el, &arity) < 0) {
+    if (decode_control(head, have, &i, &c, seen, el, &arity) != 0) {
         snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) whose "
                  "control message is not whole and well-formed in its first %zu bytes", len, max, have);
         return DIST_EPROTO;

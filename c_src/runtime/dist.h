@@ -35,16 +35,21 @@ enum dist_result {
 
 /* What one connection remembers of the frames its peer sent, so as to check
  * less: the atoms that passed (term.h) and the shapes of whole frames that
- * did (dist_memo.h). A zeroed struct remembers nothing. */
+ * did (dist_memo.h); and who the peer is, with whom to ask about the pids
+ * and references of third nodes it passes on (term_sender in term.h; the
+ * connection layer fills it in). A zeroed struct remembers nothing and asks
+ * nobody. */
 typedef struct dist_seen {
     term_atom_cache atoms;
     dist_memo frames;
+    term_sender sender;
 } dist_seen;
 
 /* Apply one frame from the node named peer (peer_len bytes). A link,
  * unlink, monitor, demonitor or exit signal whose sender is not a process
- * of that node is malformed (ERTS closes the connection too). seen: the
- * connection's memory of its peer's frames, or NULL. */
+ * of that node is malformed (ERTS closes the connection too), as is one
+ * with a third node's pid or reference that seen->sender's check refuses.
+ * seen: the connection's memory of its peer's frames, or NULL. */
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
                               size_t len, unsigned max_depth, dist_seen *seen, char *why,
                               size_t whylen);
@@ -56,7 +61,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
  * DIST_EPROTO when head is not a message whose control message is whole
  * and well-formed (the stream can no longer be trusted). */
 enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_t have, size_t len,
-                                       size_t max, term_atom_cache *atoms, char *why, size_t whylen);
+                                       size_t max, dist_seen *seen, char *why, size_t whylen);
 
 /* Append a whole frame (length included) to out; 0, or -1 when out of memory. */
 int dist_encode_send(buffer *out, term_view to_pid, term_view msg);

@@ -11,7 +11,9 @@
  *     bytes), binaries, bitstrings, pids, ports, references, funs, and maps
  *     whatever the order of their pairs.
  *   - term_skip_cached, with a validated-atom cache kept across inputs,
- *     accepts and ends exactly as term_skip does;
+ *     accepts and ends exactly as term_skip does; with a sender whose check
+ *     refuses every third node's unusual id, it fails only with the
+ *     check asked, and as term_skip does or with TERM_EFOREIGN;
  *   - term_tuple_elements accepts a tuple of up to 8 elements exactly when
  *     term_skip accepts it with one more level, ends at the same place, and
  *     its element views lie end to end over the tuple's bytes;
@@ -22,8 +24,9 @@
  *     end, and the term with its data bytes replaced (by bytes of the input
  *     read backwards, then all 0x00, then all 0xff) is accepted alike: the
  *     same end, the same verdict at every smaller depth, and as a tuple the
- *     same element views. That is what lets dist_memo accept a frame by its
- *     shape bytes alone.
+ *     same element views, and, if the check was not asked about the term,
+ *     it is not asked about the other either. That is what lets dist_memo
+ *     accept a frame by its shape bytes alone.
  * Any disagreement aborts.
  */
 #include <stdint.h>
@@ -470,13 +473,34 @@ static int tuple_views(const char *b, size_t size, size_t *offs, size_t *lens)
     term_view els[8];
     int arity;
     size_t i = 0;
-    if (term_tuple_elements(b, size, &i, DEPTH - 1, NULL, els, 8, &arity) != TERM_OK)
+    if (term_tuple_elements(b, size, &i, DEPTH - 1, NULL, NULL, els, 8, &arity) != TERM_OK)
         return -1;
     for (int k = 0; k < arity; k++) {
         offs[k] = (size_t)(els[k].ptr - b);
         lens[k] = els[k].len;
     }
     return arity;
+}
+
+/* A sender whose check refuses every id it is handed (term_sender). */
+static int refuse_all(void *ctx, const term_foreign_id *id)
+{
+    (void)ctx;
+    if (!id->node || id->n_words < 1 || id->n_words > 5 || (id->is_ref == 0 && id->n_words != 2))
+        fail("the check was handed a malformed id");
+    return -1;
+}
+
+/* The verdict of term_skip_cached with a refuse-all sender ("peer@h"), and
+ * whether the check was asked. */
+static int refused_skip(const char *b, size_t size, size_t *end, int *asked)
+{
+    term_sender s = {.name = "peer@h", .name_len = 6, .check = refuse_all};
+    int rc = term_skip_cached(b, size, end, DEPTH, NULL, &s);
+    *asked = s.checked > 0;
+    if (rc == TERM_EFOREIGN && !*asked)
+        fail("TERM_EFOREIGN without asking the check");
+    return rc;
 }
 
 static void check_shape(const char *buf, size_t size, size_t end)
@@ -496,11 +520,19 @@ static void check_shape(const char *buf, size_t size, size_t end)
     for (int variant = 0; variant < 3; variant++) {
         for (size_t k = 0; k < size; k++) {
             char data = variant == 0 ? buf[size - 1 - k] : variant == 1 ? 0 : (char)0xff;
-            other[k] = k < end && mask[k] == 0 ? data : buf[k];
+            /* data bits replaced, shape bits kept (a byte may hold both) */
+            other[k] = k < end ? (char)((buf[k] & mask[k]) | (data & ~mask[k])) : buf[k];
         }
         size_t oend = 0;
         if (term_skip(other, size, &oend, DEPTH) != TERM_OK || oend != end)
             fail("a term of the same shape is not accepted alike");
+        /* What passed without asking about third nodes' ids passes so in
+         * every shape-alike term (dist.c remembers only such frames). */
+        size_t e1 = 0, e2 = 0;
+        int asked1, asked2;
+        int r1 = refused_skip(buf, size, &e1, &asked1), r2 = refused_skip(other, size, &e2, &asked2);
+        if (!asked1 && (r1 != TERM_OK || e1 != end || r2 != TERM_OK || e2 != end || asked2))
+            fail("a term of the same shape is asked about where the first was not");
         for (unsigned d = 0; d < 4; d++) {
             size_t e1 = 0, e2 = 0;
             if (term_skip(buf, size, &e1, d) != term_skip(other, size, &e2, d))
@@ -530,15 +562,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static term_atom_cache atoms;
     for (int pass = 0; pass < 2; pass++) {
         size_t cend = 0;
-        int crc = term_skip_cached(buf, size, &cend, DEPTH, &atoms);
+        int crc = term_skip_cached(buf, size, &cend, DEPTH, &atoms, NULL);
         if (crc != rc || (rc == TERM_OK && cend != end))
             fail("term_skip_cached disagrees with term_skip");
+    }
+    {
+        /* A sender whose check refuses: the verdict is term_skip's, or
+         * TERM_EFOREIGN once the check was asked. */
+        size_t fend = 0;
+        int asked, frc = refused_skip(buf, size, &fend, &asked);
+        if (!asked && (frc != rc || (rc == TERM_OK && fend != end)))
+            fail("term_skip_cached with a sender disagrees with term_skip");
+        if (asked && frc != rc && frc != TERM_EFOREIGN)
+            fail("term_skip_cached with a sender fails otherwise than term_skip");
     }
     {
         term_view els[8] = {{NULL, 0}};
         int arity = -1;
         size_t tend = 0, send = 0;
-        int trc = term_tuple_elements(buf, size, &tend, DEPTH - 1, &atoms, els, 8, &arity);
+        int trc = term_tuple_elements(buf, size, &tend, DEPTH - 1, &atoms, NULL, els, 8, &arity);
         int src = term_skip(buf, size, &send, DEPTH);
         int small_tuple = size >= 2 && ((unsigned char)buf[0] == 104 ? (unsigned char)buf[1] <= 8
                                         : (unsigned char)buf[0] == 105 && size >= 5 && buf[1] == 0 &&

@@ -79,7 +79,7 @@ static dist_memo_terms terms_of(const ei_x_buff *f)
     size_t i = 2;
     term_view el[DIST_MEMO_TERMS];
     int arity = 0;
-    CU_ASSERT_EQUAL_FATAL(term_tuple_elements(f->buff, (size_t)f->index, &i, 16, NULL, el, DIST_MEMO_TERMS,
+    CU_ASSERT_EQUAL_FATAL(term_tuple_elements(f->buff, (size_t)f->index, &i, 16, NULL, NULL, el, DIST_MEMO_TERMS,
                                               &arity), TERM_OK);
     t.n = arity;
     for (int k = 0; k < arity; k++) {
@@ -100,12 +100,30 @@ static void test_shape_of_a_call(void)
     unsigned char *mask = malloc(len);
     CU_ASSERT_EQUAL(term_shape(f.buff, len, &i, mask, 16), 0);
     CU_ASSERT_EQUAL(i, len);
-    /* data: the pid's ID, Serial, Creation (12), the reference's Creation
-     * and three words (16), the integer 42 (1) */
-    size_t data = 0;
-    for (size_t k = at; k < len; k++)
+    /* data: the pid's Creation (4) and the low bytes of its ID and Serial
+     * (1 + 1), the reference's Creation (4), the low two bytes of its first
+     * word (2) and its other two words (8), the integer 42 (1); partly data:
+     * the bytes holding the ID's bits 8-15, the Serial's 8-15, the first
+     * word's 16-23 (the bits above TERM_USUAL_* are shape: term_sender in
+     * term.h). */
+    size_t data = 0, partly = 0;
+    for (size_t k = at; k < len; k++) {
         data += mask[k] == 0;
-    CU_ASSERT_EQUAL(data, 12 + 16 + 1);
+        partly += mask[k] != 0 && mask[k] != 0xff;
+    }
+    CU_ASSERT_EQUAL(data, 6 + 14 + 1);
+    CU_ASSERT_EQUAL(partly, 3);
+    /* the pid: ID and Serial, then Creation (no other pid in the message) */
+    erlang_pid p = pid_of(5, 0);
+    ei_x_buff pe;
+    ei_x_new(&pe);
+    ei_x_encode_pid(&pe, &p);
+    char *pid_at = memmem(f.buff + at, len - at, pe.buff, (size_t)pe.index);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pid_at);
+    const unsigned char *pm = mask + (pid_at - f.buff) + pe.index - 12;
+    static const unsigned char pid_mask[12] = {0xff, 0xff, 0x80, 0, 0xff, 0xff, 0xe0, 0, 0, 0, 0, 0};
+    CU_ASSERT_EQUAL(memcmp(pm, pid_mask, 12), 0);
+    ei_x_free(&pe);
     CU_ASSERT_EQUAL(mask[len - 1], 0);        /* 42 */
     CU_ASSERT_EQUAL(mask[len - 2], 0xff);     /* its tag */
     CU_ASSERT_EQUAL(mask[at], 0xff);          /* the tuple's tag */
@@ -233,11 +251,22 @@ static void test_memo_tells_shapes_apart(void)
         a.buff[k] ^= 0x5a;
         const dist_memo_terms *t = dist_memo_find(m, a.buff, len);
         /* the op (k 5) is a data byte, but it picks the slot: another op looks elsewhere */
-        CU_ASSERT((t != NULL) == (k != 5 && mask[k] == 0));
+        CU_ASSERT((t != NULL) == (k != 5 && (mask[k] & 0x5a) == 0));
         a.buff[k] ^= 0x5a;
     }
     /* a shorter frame never matches a longer one's shape */
     CU_ASSERT_PTR_NULL(dist_memo_find(m, a.buff, len - 1));
+    /* Another caller and tag: found. A pid's ID past 15 bits, a reference's
+     * first word past 18: not found, and so checked whole (term_sender). */
+    struct { unsigned num, refword; int found; } other[] = {
+        {9, 2, 1}, {0x7fff, 0x3ffff, 1}, {0x8000, 1, 0}, {5, 0x40000, 0}, {5 | 1u << 27, 1, 0}};
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++) {
+        ei_x_buff c;
+        call_frame(&c, other[k].num, other[k].refword, "k", 0);
+        CU_ASSERT_EQUAL_FATAL(c.index, a.index);
+        CU_ASSERT_EQUAL((dist_memo_find(m, c.buff, (size_t)c.index) != NULL), other[k].found);
+        ei_x_free(&c);
+    }
     free(mask);
     ei_x_free(&a);
     ei_x_free(&b);

@@ -939,7 +939,7 @@ static void test_appends_and_restores(void)
 
 static void test_strerror(void)
 {
-    const int codes[] = {TERM_OK, TERM_EBAD, TERM_EDEPTH, TERM_EUNSUPPORTED, TERM_ENOMEM, 42};
+    const int codes[] = {TERM_OK, TERM_EBAD, TERM_EDEPTH, TERM_EUNSUPPORTED, TERM_ENOMEM, TERM_EFOREIGN, 42};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *s = term_strerror(codes[i]);
         CU_ASSERT(s != NULL && s[0] != '\0');
@@ -960,34 +960,169 @@ static void test_atom_cache(void)
     static const unsigned char ascii[] = {119, 3, 'f', 'o', 'o'};
     static const unsigned char pair[] = {104, 2, 119, 2, 0xC3, 0xA9, 119, 2, 0xC3, 0xA9};
     size_t at = 0;
-    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute, &at, 4, &atoms, NULL), TERM_OK);
     CU_ASSERT_EQUAL(at, sizeof e_acute);
     CU_ASSERT_EQUAL(atoms.hits, 0);
     at = 0; /* {'é', 'é'}: both found */
-    CU_ASSERT_EQUAL(term_skip_cached((const char *)pair, sizeof pair, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)pair, sizeof pair, &at, 4, &atoms, NULL), TERM_OK);
     CU_ASSERT_EQUAL(at, sizeof pair);
     CU_ASSERT_EQUAL(atoms.hits, 2);
     for (int k = 0; k < 2; k++) {
         at = 0;
-        CU_ASSERT_EQUAL(term_skip_cached((const char *)surrogate, sizeof surrogate, &at, 4, &atoms), TERM_EBAD);
+        CU_ASSERT_EQUAL(term_skip_cached((const char *)surrogate, sizeof surrogate, &at, 4, &atoms, NULL), TERM_EBAD);
     }
     unsigned long long misses = atoms.misses;
     at = 0;
-    CU_ASSERT_EQUAL(term_skip_cached((const char *)ascii, sizeof ascii, &at, 4, &atoms), TERM_OK);
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)ascii, sizeof ascii, &at, 4, &atoms, NULL), TERM_OK);
     CU_ASSERT_EQUAL(atoms.misses, misses); /* not looked up */
     at = 0; /* a truncated copy of a cached atom is still refused */
-    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute - 1, &at, 4, &atoms), TERM_EBAD);
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)e_acute, sizeof e_acute - 1, &at, 4, &atoms, NULL), TERM_EBAD);
     /* Many distinct UTF-8 atoms, more than the slots: each accepted, twice. */
     for (unsigned v = 0x100; v < 0x100 + 500; v++) {
         unsigned char a[4] = {119, 2, (unsigned char)(0xC0 | v >> 6), (unsigned char)(0x80 | (v & 0x3F))};
         for (int k = 0; k < 2; k++) {
             at = 0;
-            CU_ASSERT_EQUAL(term_skip_cached((const char *)a, sizeof a, &at, 4, &atoms), TERM_OK);
+            CU_ASSERT_EQUAL(term_skip_cached((const char *)a, sizeof a, &at, 4, &atoms, NULL), TERM_OK);
         }
     }
     CU_ASSERT(atoms.hits >= 2 + 400); /* most second looks are found */
 }
 
+/* What the sender's check was handed (test_third_node_ids). */
+static struct {
+    int calls, refuse, is_ref;
+    char node[64];
+    uint32_t creation, first;
+    size_t words;
+} asked;
+
+static int ask(void *ctx, const term_foreign_id *id)
+{
+    CU_ASSERT_PTR_EQUAL(ctx, &asked);
+    asked.calls++;
+    asked.is_ref = id->is_ref;
+    snprintf(asked.node, sizeof asked.node, "%.*s", (int)id->node_len, id->node);
+    asked.creation = id->creation;
+    asked.first = (uint32_t)id->words[0] << 24 | (uint32_t)id->words[1] << 16 |
+                  (uint32_t)id->words[2] << 8 | id->words[3];
+    asked.words = id->n_words;
+    return asked.refuse ? -1 : 0;
+}
+
+/* NEW_PID_EXT or NEWER_REFERENCE_EXT of node (as SMALL_ATOM_UTF8_EXT, or
+ * ATOM_EXT when latin1), inside a 1-tuple: its length. */
+static size_t id_term(unsigned char *b, int is_ref, const char *node, int latin1, uint32_t creation,
+                      const uint32_t *w, size_t words)
+{
+    size_t n = 0, len = strlen(node);
+    b[n++] = 104;
+    b[n++] = 1;
+    if (is_ref) {
+        b[n++] = 90;
+        b[n++] = 0;
+        b[n++] = (unsigned char)words;
+    } else {
+        b[n++] = 88;
+    }
+    if (latin1) {
+        b[n++] = 100;
+        b[n++] = 0;
+    } else {
+        b[n++] = 119;
+    }
+    b[n++] = (unsigned char)len;
+    memcpy(b + n, node, len);
+    n += len;
+    uint32_t be[8];
+    size_t k = 0;
+    if (is_ref)
+        be[k++] = creation;
+    for (size_t i = 0; i < words; i++)
+        be[k++] = w[i];
+    if (!is_ref)
+        be[k++] = creation;
+    for (size_t i = 0; i < k; i++) {
+        b[n++] = (unsigned char)(be[i] >> 24);
+        b[n++] = (unsigned char)(be[i] >> 16);
+        b[n++] = (unsigned char)(be[i] >> 8);
+        b[n++] = (unsigned char)be[i];
+    }
+    return n;
+}
+
+/* Pids and references of third nodes (term_sender): only those with
+ * numbers beyond what every release makes, and not of the sender's own
+ * node, are handed to the check, whose refusal makes TERM_EFOREIGN; the
+ * same in a control tuple (term_tuple_elements). */
+static void test_third_node_ids(void)
+{
+    term_sender sender = {.name = "peer@h", .name_len = 6, .check = ask, .ctx = &asked};
+    unsigned char b[128];
+    size_t at, n;
+    static const uint32_t usual_ref[] = {0x3FFFF, 0xFFFFFFFF, 0xFFFFFFFF};
+    static const uint32_t high_ref[] = {0x40000, 1, 2};
+    static const uint32_t alias27[] = {5, 1, 2, 3, 0}; /* OTP 27's aliases: 5 words */
+    static const uint32_t usual_pid[] = {0x7FFF, 0x1FFF};
+    static const uint32_t big_id[] = {0x8000, 0};
+    static const uint32_t big_serial[] = {1, 0x2000};
+    struct {
+        int is_ref;
+        const char *node;
+        int latin1;
+        const uint32_t *w;
+        size_t words;
+        int asked;
+    } cases[] = {
+        {1, "third@h", 0, usual_ref, 3, 0},  {1, "third@h", 0, high_ref, 3, 1},
+        {1, "third@h", 0, alias27, 5, 1},    {1, "peer@h", 0, high_ref, 3, 0},
+        {1, "third@h", 1, high_ref, 3, 1},   {0, "third@h", 0, usual_pid, 2, 0},
+        {0, "third@h", 0, big_id, 2, 1},     {0, "third@h", 0, big_serial, 2, 1},
+        {0, "peer@h", 0, big_id, 2, 0},      {0, "third@h", 1, big_id, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        n = id_term(b, cases[i].is_ref, cases[i].node, cases[i].latin1, 0xABCD1234, cases[i].w, cases[i].words);
+        for (int refuse = 0; refuse <= 1; refuse++) {
+            memset(&asked, 0, sizeof asked);
+            asked.refuse = refuse;
+            sender.checked = 0;
+            at = 0;
+            int want = cases[i].asked && refuse ? TERM_EFOREIGN : TERM_OK;
+            CU_ASSERT_EQUAL(term_skip_cached((const char *)b, n, &at, 4, NULL, &sender), want);
+            CU_ASSERT_EQUAL(asked.calls, cases[i].asked);
+            CU_ASSERT_EQUAL(sender.checked, (unsigned long long)cases[i].asked);
+            if (cases[i].asked) {
+                CU_ASSERT_EQUAL(asked.is_ref, cases[i].is_ref);
+                CU_ASSERT_STRING_EQUAL(asked.node, "third@h");
+                CU_ASSERT_EQUAL(asked.creation, 0xABCD1234);
+                CU_ASSERT_EQUAL(asked.first, cases[i].w[0]);
+                CU_ASSERT_EQUAL(asked.words, cases[i].words);
+            }
+            /* Without a sender, or without a check, nothing is asked. */
+            memset(&asked, 0, sizeof asked);
+            at = 0;
+            CU_ASSERT_EQUAL(term_skip_cached((const char *)b, n, &at, 4, NULL, NULL), TERM_OK);
+            CU_ASSERT_EQUAL(term_skip((const char *)b, n, &(size_t){0}, 4), TERM_OK);
+            CU_ASSERT_EQUAL(asked.calls, 0);
+            /* In a control tuple, the same. */
+            memset(&asked, 0, sizeof asked);
+            asked.refuse = refuse;
+            term_view els[2];
+            int arity;
+            at = 0;
+            CU_ASSERT_EQUAL(term_tuple_elements((const char *)b, n, &at, 4, NULL, &sender, els, 2, &arity), want);
+            CU_ASSERT_EQUAL(asked.calls, cases[i].asked);
+        }
+    }
+    /* The old tags: a PID_EXT of a third node with a big ID is asked about. */
+    static const unsigned char old_pid[] = {103, 100, 0, 7, 't', 'h', 'i', 'r', 'd', '@', 'h',
+                                            0, 1, 0, 0, 0, 0, 0, 0, 1};
+    memset(&asked, 0, sizeof asked);
+    asked.refuse = 1;
+    at = 0;
+    CU_ASSERT_EQUAL(term_skip_cached((const char *)old_pid, sizeof old_pid, &at, 4, NULL, &sender), TERM_EFOREIGN);
+    CU_ASSERT_EQUAL(asked.first, 0x10000);
+    CU_ASSERT_EQUAL(asked.creation, 1);
+}
 
 /* The ASCII fast path reads atoms' text a word at a time, and a word and
  * what is left at the end: 0xFF (never UTF-8) at every place of atoms of 0
@@ -1033,7 +1168,7 @@ static void test_tuple_elements(void)
     term_view els[4];
     int arity = -1;
     size_t at = 0;
-    CU_ASSERT_EQUAL_FATAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, els, 4, &arity), TERM_OK);
+    CU_ASSERT_EQUAL_FATAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, NULL, els, 4, &arity), TERM_OK);
     CU_ASSERT_EQUAL(at, n);
     CU_ASSERT_EQUAL(arity, 4);
     CU_ASSERT(els[0].ptr == (const char *)t + 2 && els[0].len == 2);
@@ -1042,30 +1177,30 @@ static void test_tuple_elements(void)
     CU_ASSERT(els[3].len == sizeof otp_foo && memcmp(els[3].ptr, otp_foo, sizeof otp_foo) == 0);
     /* more elements than room, a truncation anywhere, not a tuple */
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, els, 3, &arity), TERM_EBAD);
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, n, &at, 16, NULL, NULL, els, 3, &arity), TERM_EBAD);
     for (size_t cut = 0; cut < n; cut++) {
         at = 0;
-        CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, cut, &at, 16, NULL, els, 4, &arity), TERM_EBAD);
+        CU_ASSERT_EQUAL(term_tuple_elements((const char *)t, cut, &at, 16, NULL, NULL, els, 4, &arity), TERM_EBAD);
     }
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)otp_foo, sizeof otp_foo, &at, 16, NULL, els, 4, &arity),
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)otp_foo, sizeof otp_foo, &at, 16, NULL, NULL, els, 4, &arity),
                     TERM_EBAD);
     /* the depth counts within each element: {[[x]]} takes max_depth 2 */
     static const unsigned char nested[] = {104, 1, 108, 0, 0, 0, 1, 108, 0, 0, 0, 1, 119, 1, 'x', 106, 106};
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 2, NULL, els, 4, &arity),
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 2, NULL, NULL, els, 4, &arity),
                     TERM_OK);
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 1, NULL, els, 4, &arity),
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)nested, sizeof nested, &at, 1, NULL, NULL, els, 4, &arity),
                     TERM_EDEPTH);
     /* a large tuple header is taken too, with the same bound */
     static const unsigned char large[] = {105, 0, 0, 0, 1, 97, 7};
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)large, sizeof large, &at, 2, NULL, els, 4, &arity), TERM_OK);
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)large, sizeof large, &at, 2, NULL, NULL, els, 4, &arity), TERM_OK);
     CU_ASSERT_EQUAL(arity, 1);
     static const unsigned char huge[] = {105, 255, 255, 255, 255, 97, 7};
     at = 0;
-    CU_ASSERT_EQUAL(term_tuple_elements((const char *)huge, sizeof huge, &at, 2, NULL, els, 4, &arity), TERM_EBAD);
+    CU_ASSERT_EQUAL(term_tuple_elements((const char *)huge, sizeof huge, &at, 2, NULL, NULL, els, 4, &arity), TERM_EBAD);
 }
 
 /* term_atom_is in place (SMALL_ATOM_UTF8) and in the other encodings. */
@@ -1123,5 +1258,6 @@ void unit_suite_term(void)
     CU_add_test(suite, "the validated-atom cache", test_atom_cache);
     CU_add_test(suite, "a byte over 127 anywhere in an atom", test_ascii_check);
     CU_add_test(suite, "term_tuple_elements", test_tuple_elements);
+    CU_add_test(suite, "third nodes' pids and references", test_third_node_ids);
     CU_add_test(suite, "term_atom_is", test_atom_is);
 }
