@@ -1161,7 +1161,7 @@ static inline size_t ascii_atom_end(const struct walk *w, size_t at)
  * atom, and a pid or a reference of a node with an ASCII name, as OTP 23 and
  * later send them. 1 when the term was one of these and is well-formed (and
  * skipped); 0 to take the general path, which then says what is wrong. */
-static inline int quick_check(struct walk *w, unsigned tag)
+__attribute__((always_inline)) static inline int quick_check(struct walk *w, unsigned tag)
 {
     size_t end;
     switch (tag) {
