@@ -34,6 +34,12 @@ pid(Node, Id, Creation) ->
     N = atom_to_binary(Node, utf8),
     binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, Id:32, 0:32, Creation:32>>).
 
+%% A reference of another node, with the given ID words.
+ref(Node, Words, Creation) ->
+    N = atom_to_binary(Node, utf8),
+    binary_to_term(<<131, 90, (length(Words)):16, 119, (byte_size(N)), N/binary, Creation:32,
+                     << <<W:32>> || W <- Words >>/binary>>).
+
 %%% terms
 
 term_seeds(Dir) ->
@@ -184,6 +190,18 @@ frame_seeds(Dir) ->
                          <<5>>, Send(b, B, w, Call(B, 11, {monitor, B})), Run, <<4>>, Run,
                          Send(a, A, w, Call(A, 12, seen)), Send(a, A, w, {system, {A, 13}, {terminate, normal}}),
                          Run, <<3>>],
+          %% Peer a passes on ids of peer b (connected) that b could not
+          %% have made: each frame closes a's connection, not b's.
+          "third-node-ids" => [<<5>>, Run, Send(a, A, kv, Call(pid('b@127.0.0.1', 1 bor (1 bsl 28), ?PEER_CREATION), 1,
+                                                           {get, key})), Run,
+                               Send(a, A, kv, Call(A, [alias | ref('b@127.0.0.1', [1 bsl 20, 2, 3], ?PEER_CREATION)],
+                                                   size)), Run,
+                               Send(a, A, kv, Call(A, [alias | ref('b@127.0.0.1', [1, 2, 3, 4, 5], ?PEER_CREATION)],
+                                                   size)), Run,
+                               Send(b, pid('b@127.0.0.1', 1 bsl 28, ?PEER_CREATION), kv,
+                                    Call(pid('b@127.0.0.1', 1 bsl 28, ?PEER_CREATION), 2, size)), Run,
+                               Send(a, A, kv, {'$gen_cast', {put, forged, ref('b@127.0.0.1', [1 bsl 31, 0, 0], 1)}}),
+                               Run, <<3>>],
           "malformed" => [<<0, 0, 3, 112, 131, 104>>, <<6, 0, 4, 255, 255, 255, 255>>, Run],
           "stranger" => [stranger(<<$N, 16#0000000d07df7fbd:64, 1:32, 11:16, "s@127.0.0.1">>), Run]},
     maps:foreach(fun(Name, Parts) -> write(Dir, Name, iolist_to_binary(Parts)) end, Seeds).
