@@ -978,16 +978,11 @@ __attribute__((noinline)) static int check_foreign(struct walk *w, int is_ref, s
                                                    size_t n_words)
 {
     term_sender *s = w->sender;
-    const unsigned char *a = w->buf + node_at;
-    size_t len, skip;
-    if (a[0] == TAG_SMALL_ATOM || a[0] == TAG_SMALL_ATOM_UTF8) {
-        len = a[1];
-        skip = 2;
-    } else {
-        len = load_be16(a + 1);
-        skip = 3;
-    }
-    const char *node = (const char *)a + skip;
+    const char *node;
+    size_t len;
+    int at = 0;
+    if (term_atom_slow((term_view){(const char *)w->buf + node_at, w->len - node_at}, &at, &node, &len) < 0)
+        return TERM_EBAD; /* cannot be: walk_atom took it */
     if (!s->check || (len == s->name_len && memcmp(node, s->name, len) == 0))
         return TERM_OK;
     s->checked++;

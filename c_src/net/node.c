@@ -773,12 +773,8 @@ static void dials_ready(loop *l, int fd, int events, void *data)
  * the looser: an id is refused only when no release could have made it. */
 static int third_party_id(void *ctx, const term_foreign_id *id)
 {
-    node *n = ctx;
-    const conn *o = NULL;
-    for (const conn *k = n->conns; k && !o; k = k->next)
-        if (k->state == CONN_UP && k->peer_len == id->node_len && memcmp(k->hs.peer_name, id->node, id->node_len) == 0)
-            o = k;
-    if (!o || o->hs.peer_creation != id->creation)
+    const conn *o = conn_for(ctx, id->node, id->node_len);
+    if (!o || o->state != CONN_UP || o->hs.peer_creation != id->creation)
         return 0; /* not connected, or an earlier incarnation: it would not decode it as its own */
     int otp25 = o->otp_release && o->otp_release <= 25;
     uint32_t first = get_u32((const char *)id->words);
