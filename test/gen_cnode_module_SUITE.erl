@@ -34,7 +34,8 @@
          a_crashing_module_takes_the_node_down_and_the_owner_says_so/1,
          load_errors_exit_2_with_one_line/1,
          an_embedded_binary_serves_its_own_module/1,
-         sending_links_and_monitors_from_c/1]).
+         sending_links_and_monitors_from_c/1,
+         last_words_when_the_node_stops/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -56,7 +57,8 @@ all() ->
      a_crashing_module_takes_the_node_down_and_the_owner_says_so,
      load_errors_exit_2_with_one_line,
      an_embedded_binary_serves_its_own_module,
-     sending_links_and_monitors_from_c].
+     sending_links_and_monitors_from_c,
+     last_words_when_the_node_stops].
 
 init_per_suite(Config) ->
     durable_harness:init_suite(?MODULE, Config).
@@ -92,7 +94,8 @@ end_per_testcase(Case, Config) ->
     Log = ?config(log, Config),
     Stop = case is_process_alive(Owner) of
                true -> gen_cnode:stop(Owner);
-               false when Case =:= stopping_the_node_waits_for_running_jobs -> ok;
+               false when Case =:= stopping_the_node_waits_for_running_jobs;
+                          Case =:= last_words_when_the_node_stops -> ok;
                false -> owner_gone
            end,
     gen_cnode_test_env:reap(),
@@ -556,3 +559,28 @@ collect(Port, Acc) ->
 
 wait_until(Fun, Timeout) ->
     gen_cnode_test_env:wait_until(Fun, Timeout).
+
+%% Stopping the node (SIGTERM) stops its servers first, while it can still
+%% send: what a terminate sends to a connected node arrives, by pid and by
+%% {Name, Node}; to a node not connected it is dropped and logged, since a
+%% stopping node dials no one (it once dialed through freed memory there).
+%% The node exits 0, and the sanitizer build reports nothing.
+last_words_when_the_node_stops(Config) ->
+    Node = ?config(cnode, Config),
+    Owner = ?config(owner, Config),
+    Log = ?config(log, Config),
+    {ok, W} = start(Node, watcher, [], lw),
+    register(last_words_inbox, self()),
+    Words = [{self(), bye}, {{last_words_inbox, node()}, by_name},
+             {{inbox, 'nobody_here@127.0.0.1'}, lost}, {self(), after_lost}],
+    [ok = gen_server:call(W, {last_words, To, Msg}) || {To, Msg} <- Words],
+    ?assertEqual(ok, gen_cnode:stop(Owner)),
+    Got = [receive {Msg, Why} -> {Msg, Why} after 5000 -> {Msg, none} end
+           || Msg <- [bye, by_name, after_lost]],
+    ?assertEqual([{bye, shutdown}, {by_name, shutdown}, {after_lost, shutdown}], Got),
+    receive {lost, _} = Lost -> ct:fail({delivered, Lost}) after 0 -> ok end,
+    ?assertEqual([], gen_cnode_test_env:sanitizer_reports(Log)),
+    Dropped = [L || L <- durable_harness:log_lines(Log),
+                    string:find(L, "nobody_here@127.0.0.1 is not connected (this node is stopping)") =/= nomatch],
+    ?assertMatch([_], Dropped).
+

@@ -218,7 +218,9 @@ typedef struct gcn_module {
     void (*flush)(gcn_server *self, void *state);
     /* Release the state; reason is why the server stops (optional). Timers
      * are cancelled; jobs still running finish and are given to their done
-     * function with a NULL server. */
+     * function with a NULL server. When the node stops, reason is shutdown,
+     * and what terminate sends to a connected node still goes out, as far
+     * as its socket takes it at once; a stopping node connects to no one. */
     void (*terminate)(void *state, gcn_term reason);
     /* Later minor versions add fields here, at the end only; the node reads
      * a field only when the module's api_minor says it has it. */

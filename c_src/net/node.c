@@ -56,6 +56,7 @@ struct node {
     conn *releases;     /* connections with bytes read by peeking (conn_release) */
     uint32_t next_serial;
     int closing;        /* some connection is marked to close */
+    int stopping;       /* node_destroy runs: nothing dials any more */
     size_t max_output;  /* bytes queued to a peer beyond which it is dropped */
     int spare_fd;       /* given up to refuse a connection when out of descriptors */
     int listen_paused;  /* out of descriptors and no spare: listening again at the next tick */
@@ -687,6 +688,10 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
     }
     if (strlen(n->cfg.name) == len && memcmp(n->cfg.name, name, len) == 0) {
         snprintf(n->why, sizeof n->why, "is this node");
+        return -1;
+    }
+    if (n->stopping) {
+        snprintf(n->why, sizeof n->why, "is not connected (this node is stopping)");
         return -1;
     }
     if (n->cfg.no_dial || (n->cfg.no_auto_connect && !force)) {
@@ -1388,10 +1393,27 @@ int node_port(const node *n) { return n->port; }
 int node_run(node *n) { return loop_run(n->loop); }
 int node_run_once(node *n, int max_wait_ms) { return loop_once(n->loop, max_wait_ms); }
 
+/* Stopping, in the order of the lifetimes above: the servers go first,
+ * while everything they may reach in their terminate still stands (the
+ * connections, the dialer, the loop). What a terminate sends to a connected
+ * node goes out below, as far as its socket takes it at once (no waiting:
+ * a peer that does not read holds up no stop); a node not connected is not
+ * dialed any more (dial refuses), and the message is dropped and logged, as
+ * for any node that cannot be reached. */
 void node_destroy(node *n)
 {
     if (!n)
         return;
+    n->stopping = 1;
+    if (n->procs)
+        process_table_stop_workers(n->procs); /* queued jobs dropped, running ones waited for */
+    process_table_destroy(n->procs);
+    n->procs = NULL;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && c->fd >= 0 && buffer_len(&c->out) > 0) {
+            int progress;
+            conn_flush(c, &progress);
+        }
     while (n->conns) {
         conn *c = n->conns;
         n->conns = c->next;
@@ -1401,9 +1423,6 @@ void node_destroy(node *n)
     for (size_t i = 0; i < n->nwanted; i++)
         free(n->wanted[i].node);
     free(n->wanted);
-    if (n->procs)
-        process_table_stop_workers(n->procs); /* queued jobs dropped, running ones waited for */
-    process_table_destroy(n->procs);
     if (n->epmd_fd >= 0)
         close(n->epmd_fd); /* unpublishes */
     if (n->listen_fd >= 0)

@@ -11,6 +11,8 @@
  *                        default: the scope pg; gcn_pg_join, gcn_pg_leave)
  *   seen                 every info so far ({'DOWN', ...}, {'EXIT', ...},
  *                        anything sent to it), oldest first; then forgets them
+ *   {last_words, To, Msg}  ok | error: its terminate sends {Msg, Reason} to
+ *                        To (gcn_send), in the order given (at most 8)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,14 @@ typedef struct item {
     char bytes[]; /* one info, encoded */
 } item;
 
+#define MAX_LAST_WORDS 8
+
 typedef struct seen {
     item *first, **last;
     size_t count;
+    gcn_server *self; /* for terminate's sends: valid as long as this state */
+    gcn_buf *to[MAX_LAST_WORDS], *msg[MAX_LAST_WORDS];
+    int nwords;
 } seen;
 
 static void forget(seen *s)
@@ -41,13 +48,13 @@ static void forget(seen *s)
 
 static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
 {
-    (void)self;
     (void)arg;
     seen *s = calloc(1, sizeof *s);
     if (!s) {
         *error = "out_of_memory";
         return -1;
     }
+    s->self = self;
     s->last = &s->first;
     out->state = s;
     out->trap_exit = 1;
@@ -86,6 +93,18 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
             gcn_put_atom(reply, "error");
         else
             gcn_put_atom(reply, (join ? gcn_pg_join(self, sc, b) : gcn_pg_leave(self, sc, b)) == 0 ? "ok" : "error");
+    } else if (gcn_match(req, "{last_words, ~t, ~t}", &a, &b)) {
+        int k = s->nwords;
+        int ok = k < MAX_LAST_WORDS && (s->to[k] = gcn_buf_new()) && (s->msg[k] = gcn_buf_new()) &&
+                 gcn_put_term(s->to[k], a) == 0 && gcn_put_term(s->msg[k], b) == 0;
+        if (ok) {
+            s->nwords++;
+        } else if (k < MAX_LAST_WORDS) {
+            gcn_buf_free(s->to[k]);
+            gcn_buf_free(s->msg[k]);
+            s->to[k] = s->msg[k] = NULL;
+        }
+        gcn_put_atom(reply, ok ? "ok" : "error");
     } else if (gcn_match(req, "seen")) {
         gcn_put_list(reply, s->count);
         for (item *i = s->first; i; i = i->next)
@@ -117,8 +136,15 @@ static enum gcn_result info(gcn_server *self, void *state, gcn_term msg)
 
 static void terminate(void *state, gcn_term reason)
 {
-    (void)reason;
     seen *s = state;
+    for (int k = 0; k < s->nwords; k++) {
+        gcn_buf *out = gcn_buf_new();
+        if (out && gcn_build(out, "{~t, ~t}", gcn_buf_term(s->msg[k]), reason) == 0)
+            gcn_send(s->self, gcn_buf_term(s->to[k]), gcn_buf_term(out));
+        gcn_buf_free(out);
+        gcn_buf_free(s->to[k]);
+        gcn_buf_free(s->msg[k]);
+    }
     forget(s);
     free(s);
 }
