@@ -236,7 +236,7 @@ unknown_control_messages_and_bad_atoms(Config) ->
 
 %% EXIT2 (kill and other reasons) and EXIT to every process the node has:
 %% its own (the release probe <N.1.0>, net_kernel, the starter) ignore them,
-%% and refuse sys:terminate; kv and counter are ordinary servers, and die as
+%% and refuse sys:terminate and sys:suspend; kv and counter are ordinary servers, and die as
 %% a BEAM server would. The next peer's handshake (which the probe serves)
 %% and ping (net_kernel) work, and the starter starts what it is asked to.
 exit_signals_to_every_process_of_the_node(Config) ->
@@ -248,10 +248,11 @@ exit_signals_to_every_process_of_the_node(Config) ->
     [ok = hostile_peer:send_ctrl(P, Ctrl)
      || T <- Targets, R <- [shutdown, {weird, reason}, normal, kill],
         Ctrl <- [{8, Me, T, R}, {3, Me, T, R}, {18, Me, T, token, R}, {13, Me, T, token, R}]],
-    %% GenServer.stop of the node's own servers is refused.
+    %% GenServer.stop and sys:suspend of the node's own servers are refused
+    %% (suspended, they would hold every peer's pings, starts and pg traffic).
     [?assertEqual({ok, {error, {not_supported_by_c_node, system_process}}},
-                  hostile_peer:system_call(P, Name, {terminate, kill}, 5000))
-     || Name <- [net_kernel, gen_cnode]],
+                  hostile_peer:system_call(P, Name, Req, 5000))
+     || Name <- [net_kernel, gen_cnode, pg], Req <- [{terminate, kill}, suspend]],
     hostile_peer:close(P),
     %% kv and counter were killed, like any server; the node's own processes were not.
     ?assertExit({noproc, _}, gen_server:call({kv, Node}, size, 5000)),

@@ -663,6 +663,12 @@ static void handle_system(gen_server *gs, term_view msg, int i)
         }
     } else if (is(req, "get_status")) {
         encode_status(gs, x);
+    } else if (is(req, "suspend") && process_is_system(gs->self)) {
+        /* Suspended, it would hold every peer's pings, starts or pg traffic,
+         * queued without bound, until someone resumed it: refused, as stop is. */
+        static const char why[] = {119, 14, 's', 'y', 's', 't', 'e', 'm', '_', 'p', 'r', 'o', 'c', 'e', 's', 's'};
+        log_warning("%s: refused to suspend: it is one of the node's own processes", gs->cb->name);
+        gcn_error(b, "not_supported_by_c_node", (term_view){why, sizeof why});
     } else if (is(req, "suspend")) {
         if (!gs->suspended && gs->timeout_timer) { /* no timeout while suspended, as in OTP */
             gs->suspended_ms = gs->armed_ms;
