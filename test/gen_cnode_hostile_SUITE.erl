@@ -22,6 +22,7 @@
 
 -export([mutated_and_truncated_frames/1,
          forged_ids_of_a_third_node/1,
+         forged_release_of_another_peer/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -42,6 +43,7 @@ suite() ->
 all() ->
     [mutated_and_truncated_frames,
      forged_ids_of_a_third_node,
+     forged_release_of_another_peer,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -601,3 +603,44 @@ rss_kb(OsPid) ->
     [Line] = [L || L <- binary:split(Status, <<"\n">>, [global]), binary:match(L, <<"VmRSS:">>) =/= nomatch],
     [_, Kb | _] = string:lexemes(binary_to_list(Line), " \t"),
     list_to_integer(Kb).
+
+%% The node asks each new peer's rex for its OTP release, from its probe
+%% process; a peer learns the probe's pid from its own question. A hostile
+%% peer answers in every other peer's name (every serial below its own,
+%% with its own tag's shape and a guessed secret): the CT node's release,
+%% as the node knows it, does not change, and the forger's own true answer
+%% is taken.
+forged_release_of_another_peer(Config) ->
+    Node = ?config(cnode, Config),
+    pong = net_adm:ping(Node),
+    Release = list_to_integer(erlang:system_info(otp_release)),
+    ReleaseOf = fun(Of) ->
+                        #{connections := Cs} = gen_server:call({gen_cnode, Node}, stats),
+                        [R || #{node := N, otp_release := R} <- Cs, N =:= Of]
+                end,
+    gen_cnode_test_env:wait_until(fun() -> ReleaseOf(node()) =:= [Release] end, 5000),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    {Probe, Tag} = rex_question(P),
+    Serial = case Tag of {S0, _Secret} -> S0; S0 when is_integer(S0) -> S0 end,
+    Forged = case Release of 25 -> "27"; _ -> "25" end,
+    [ok = hostile_peer:send(P, {2, '', Probe}, {T, Forged})
+     || S <- lists:seq(1, Serial), T <- [S, {S, 0}, {S, 1}, {S, Serial}]],
+    ok = hostile_peer:send(P, {2, '', Probe}, {Tag, "26"}),
+    %% A call on the same connection: what was sent before it was handled.
+    {ok, yes} = hostile_peer:call(P, net_kernel, {is_auth, ?HOSTILE}, 5000),
+    gen_cnode_test_env:wait_until(fun() -> ReleaseOf(?HOSTILE) =:= [26] end, 5000),
+    ?assertEqual([Release], ReleaseOf(node())),
+    hostile_peer:close(P),
+    ok = served(Node).
+
+%% The node's question to this peer's rex: {ProbePid, Tag}.
+rex_question(P) ->
+    case hostile_peer:recv(P, 5000) of
+        {ok, {6, Probe, _, rex}, {'$gen_call', {Probe, Tag}, {call, erlang, system_info, [otp_release], user}}} ->
+            {Probe, Tag};
+        {ok, _, _} ->
+            rex_question(P);
+        Other ->
+            ct:fail({no_question_to_rex, Other})
+    end.
+

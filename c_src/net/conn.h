@@ -44,6 +44,7 @@ typedef struct conn {
     uint32_t serial;         /* tells this connection from a later one to the same node */
     size_t peer_len;         /* strlen(hs.peer_name), once up */
     int otp_release;         /* the peer's OTP release, once its rex said; 0 before */
+    uint64_t release_secret; /* in the tag of the question to its rex (node.c, ask_release) */
     long long opened_ms, read_ms, write_ms;
     long long up_ms;         /* when the handshake completed */
     int was_up;              /* the handshake had completed when it was marked to close */

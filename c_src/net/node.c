@@ -589,7 +589,11 @@ static int route_connect(void *ctx, const char *name, size_t len)
  * Reply shapes of sys differ between OTP releases, and the handshake does not
  * tell them apart, so right after a handshake the probe process calls the
  * peer's rex for erlang:system_info(otp_release), tagged with the
- * connection's serial; the answer {Serial, "27"} comes back to the probe. */
+ * connection's serial and a random secret; the answer {{Serial, Secret},
+ * "27"} comes back to the probe. Only that peer sees the secret: any peer
+ * can send the probe a message (it learns the probe's pid from its own
+ * question), and without it one could set another connection's release,
+ * and with it the rules the forged-id check applies to that node. */
 
 static void ask_release(node *n, conn *c)
 {
@@ -602,7 +606,11 @@ static void ask_release(node *n, conn *c)
     ei_encode_tuple_header(msg, &i, 2);
     memcpy(msg + i, probe.ptr, probe.len); /* a pid of this node: under 300 bytes */
     i += (int)probe.len;
+    if (getrandom(&c->release_secret, sizeof c->release_secret, 0) != sizeof c->release_secret)
+        return; /* no question, no answer: the release stays unknown (OTP 27's rules) */
+    ei_encode_tuple_header(msg, &i, 2);
     ei_encode_ulong(msg, &i, c->serial);
+    ei_encode_ulonglong(msg, &i, c->release_secret);
     ei_encode_tuple_header(msg, &i, 5);
     ei_encode_atom(msg, &i, "call");
     ei_encode_atom(msg, &i, "erlang");
@@ -618,15 +626,18 @@ static void ask_release(node *n, conn *c)
 static void probe_message(process *self, term_view msg)
 {
     node *n = process_state(self);
-    int i = 0, arity, type, size;
+    int i = 0, arity, tag_arity, type, size;
     unsigned long serial;
+    unsigned long long secret;
     char release[16];
     if (ei_decode_tuple_header(msg.ptr, &i, &arity) < 0 || arity != 2 ||
-        ei_decode_ulong(msg.ptr, &i, &serial) < 0 || ei_get_type(msg.ptr, &i, &type, &size) < 0 ||
+        ei_decode_tuple_header(msg.ptr, &i, &tag_arity) < 0 || tag_arity != 2 ||
+        ei_decode_ulong(msg.ptr, &i, &serial) < 0 || ei_decode_ulonglong(msg.ptr, &i, &secret) < 0 ||
+        ei_get_type(msg.ptr, &i, &type, &size) < 0 ||
         type != ERL_STRING_EXT || size >= (int)sizeof release || ei_decode_string(msg.ptr, &i, release) < 0)
         return;
     for (conn *c = n->conns; c; c = c->next)
-        if (c->serial == serial && c->state == CONN_UP) {
+        if (c->serial == serial && c->state == CONN_UP && c->release_secret == secret && secret) {
             c->otp_release = atoi(release);
             log_debug("%s runs OTP %d", c->hs.peer_name, c->otp_release);
         }
