@@ -20,7 +20,10 @@ typedef struct blob {
 
 typedef struct join_entry { blob group, pid; } join_entry; /* one join: a pid may join a group twice, as in pg */
 typedef struct member { blob pid, ref; } member;           /* a local pid with joins, monitored */
-typedef struct peer { blob pid, ref; } peer;               /* a scope that discovered this one, monitored */
+typedef struct peer {
+    blob pid, ref;
+    int asked; /* it sent a discover: it knows this scope, and got its sync */
+} peer;                                                     /* a scope that discovered this one, monitored */
 typedef struct known_node { char *name; int tries; } known_node; /* connected, for discovery */
 
 typedef struct pg_scope {
@@ -211,6 +214,7 @@ static int add_peer(pg_scope *s, term_view pid)
         free(p->pid.ptr);
         return 0;
     }
+    p->asked = 0;
     s->npeers++;
     log_debug("pg scope %s: discovered by a scope on another node", s->name);
     return 1;
@@ -222,6 +226,11 @@ static void discovered(pg_scope *s, gcn_term peer_pid)
     send_sync(s, peer_pid);
     if (add_peer(s, peer_pid))
         send_discover(s, peer_pid);
+    if (canonical(s, peer_pid) == 0) {
+        peer *p = find_peer(s, (term_view){s->canon.buff, (size_t)s->canon.index});
+        if (p)
+            p->asked = 1;
+    }
 }
 
 /* ---- local members ---- */
@@ -518,7 +527,12 @@ static enum gcn_result pg_cast(gcn_server *self, void *state, gcn_term req)
     return GCN_NOREPLY;
 }
 
-/* Ask each connected node whose scope has not answered yet; again later while some have not. */
+/* Ask each connected node whose scope has not answered yet; again later
+ * while some have not. Answered means it sent a discover of its own, not
+ * only a sync: a scope that took this one for a scope it knew already (the
+ * same pid, from before a restart, its DOWN not in yet) syncs but does not
+ * ask, and then forgets this scope when that DOWN comes; it would never
+ * learn this node's members. Asked again, it does. */
 static void rediscover(pg_scope *s)
 {
     int waiting = 0;
@@ -529,8 +543,8 @@ static void rediscover(pg_scope *s)
         for (size_t j = 0; j < s->npeers && !answered; j++) {
             const char *node;
             size_t nlen;
-            answered = process_term_node(view(s->peers[j].pid), &node, &nlen) == 0 && nlen == len &&
-                       memcmp(node, k->name, len) == 0;
+            answered = s->peers[j].asked && process_term_node(view(s->peers[j].pid), &node, &nlen) == 0 &&
+                       nlen == len && memcmp(node, k->name, len) == 0;
         }
         if (answered || k->tries >= REDISCOVER_TRIES)
             continue;
