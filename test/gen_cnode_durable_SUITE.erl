@@ -16,7 +16,9 @@
 %%     --compact-min, or cut short by SIGKILL) loses nothing and drops the
 %%     logs its snapshot covers;
 %%   - without --data-dir nothing survives a restart;
-%%   - sync and put_sync answer ok under every policy.
+%%   - sync and put_sync answer ok under every policy;
+%%   - on a full disk (a file size limit set on the running node) no call is
+%%     answered ok before its change is written, and nothing is lost.
 %%
 %% The file layout the cases read (record boundaries, the snapshot's
 %% generation) is the one c_src/aof.h and c_src/snapshot.h document.
@@ -39,7 +41,8 @@
          compaction_starts_by_itself_past_compact_min/1,
          kill9_during_compaction_loses_nothing/1,
          memory_only_restart_is_empty/1,
-         sync_and_put_sync_reply_ok/1]).
+         sync_and_put_sync_reply_ok/1,
+         full_disk_fails_calls_until_there_is_room/1]).
 
 -define(CALL, 10000).
 -define(H, durable_harness).
@@ -58,7 +61,8 @@ all() ->
      compaction_starts_by_itself_past_compact_min,
      kill9_during_compaction_loses_nothing,
      memory_only_restart_is_empty,
-     sync_and_put_sync_reply_ok].
+     sync_and_put_sync_reply_ok,
+     full_disk_fails_calls_until_there_is_room].
 
 init_per_suite(Config) ->
     ?H:init_suite(?MODULE, Config).
@@ -578,3 +582,50 @@ sync_and_put_sync_reply_ok(Config) ->
          ?H:stop_cnode(Owner2, Log2)
      end || Policy <- ["always", "everysec", "no"]],
     ok.
+
+%%% (g) a full disk
+
+%% A full disk, played by a file size limit set on the running node with
+%% prlimit (writes past it fail with EFBIG; the node ignores SIGXFSZ). Every
+%% call that changes the store waits for its change to be written: plain put
+%% and delete calls, like put_sync and sync, get {error, {disk, Why}}, not ok.
+%% Reads are served from memory, the failure is logged once. (That the log
+%% is cut back to its last whole record is test_durable.c's: here a retry
+%% may be under way at any moment.) With room again the kept changes are
+%% written, and after SIGKILL every change is there, the ones answered with
+%% an error too (they were kept, not dropped: an error says "not known to be
+%% on disk", as a timeout would).
+full_disk_fails_calls_until_there_is_room(Config) ->
+    Dir = filename:join(?config(case_dir, Config), "data"),
+    Args = ["--data-dir", Dir, "--fsync", "always", {register, store}],
+    {Owner, Server, Log} = ?H:start_cnode(Config, kvfull, Args),
+    ok = gen_server:call(Server, {put, before, 1}, ?CALL),
+    LogFile = filename:join(Dir, "store.log.1"),
+    Size = filelib:file_size(LogFile),
+    OsPid = gen_cnode:os_pid(Owner),
+    fsize_limit(OsPid, integer_to_list(Size + 64)),
+    Big = binary:copy(<<"x">>, 1000),
+    ?assertMatch({error, {disk, _}}, gen_server:call(Server, {put, big, Big}, ?CALL)),
+    ?assertMatch({error, {disk, _}}, gen_server:call(Server, {delete, before}, ?CALL)),
+    ?assertMatch({error, {disk, _}}, gen_server:call(Server, {put_sync, big2, Big}, ?CALL)),
+    ?assertMatch({error, {disk, _}}, gen_server:call(Server, sync, ?CALL)),
+    ok = gen_server:cast(Server, {put, cast, 3}),
+    ?assertEqual(Big, gen_server:call(Server, {get, big}, ?CALL)),
+    ?assertEqual(nil, gen_server:call(Server, {get, before}, ?CALL)),
+    fsize_limit(OsPid, "unlimited"),
+    ?assertEqual(ok, gen_server:call(Server, {put, 'after', 2}, ?CALL)),
+    ?assertEqual(ok, gen_server:call(Server, sync, ?CALL)),
+    Lines = ?H:log_lines(Log),
+    ct:log("log:~n~s", [lists:join("\n", Lines)]),
+    Count = fun(Pattern) -> length([L || L <- Lines, binary:match(L, Pattern) =/= nomatch]) end,
+    ?assertEqual(1, Count(<<"the changes are kept and written again once it works">>)),
+    ?assertEqual(1, Count(<<"writing the log works again">>)),
+    ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
+    {Owner2, Server2, Log2} = ?H:start_cnode(Config, kvfull, Args),
+    ?assert(?H:state(Server2) =:= #{big => Big, big2 => Big, cast => 3, 'after' => 2}),
+    ?H:stop_cnode(Owner2, Log2).
+
+%% The soft limit only: raising a hard limit back needs CAP_SYS_RESOURCE.
+fsize_limit(OsPid, Limit) ->
+    Cmd = "prlimit --pid " ++ integer_to_list(OsPid) ++ " --fsize=" ++ Limit ++ ": 2>&1; echo $?",
+    ?assertEqual("0\n", os:cmd(Cmd)).

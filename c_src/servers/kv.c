@@ -10,15 +10,19 @@
 #include "log.h"
 #include "store.h"
 
+/* A caller answered at the end of the batch, once the log says how it went:
+ * a plain put or delete once written, a put_sync or sync once fsynced. */
 typedef struct waiting {
     struct waiting *next;
     gcn_caller *caller;
+    int sync;
 } waiting;
 
 typedef struct kv {
     store *store;
     durable *durable;   /* NULL: memory only */
     waiting *syncing;   /* callers waiting for their changes to reach the disk */
+    size_t nsync;       /* how many of them wait for an fsync */
     size_t max_entries;
     ei_x_buff key;      /* canonical bytes of the key at hand, reused */
     unsigned max_depth;
@@ -201,14 +205,17 @@ static void delete(gen_server *self, kv *k, term_view key)
     }
 }
 
-/* Keep a caller until the next flush has put its changes on disk. */
-static int wait_for_disk(gen_server *self, kv *k, const gcn_from *from)
+/* Keep a caller until the next flush has written its changes (and synced
+ * them, if sync). */
+static int wait_for_disk(gen_server *self, kv *k, const gcn_from *from, int sync)
 {
     waiting *w = malloc(sizeof *w);
     if (!w || !(w->caller = gcn_hold(from))) {
         free(w);
         return -1;
     }
+    w->sync = sync;
+    k->nsync += sync != 0;
     w->next = k->syncing;
     k->syncing = w;
     gcn_want_flush(self);
@@ -270,18 +277,16 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
         }
         break;
     case KV_PUT:
-        encode_put_result(reply, put(self, k, key, r.value));
-        break;
     case KV_PUT_SYNC: {
         int rc = put(self, k, key, r.value);
-        if (rc != PUT_OK || !k->durable || wait_for_disk(self, k, from) < 0)
+        if (rc != PUT_OK || !k->durable || wait_for_disk(self, k, from, r.op == KV_PUT_SYNC) < 0)
             encode_put_result(reply, rc);
         else
             return GCN_NOREPLY; /* answered by kv_flush */
         break;
     }
     case KV_SYNC:
-        if (!k->durable || wait_for_disk(self, k, from) < 0)
+        if (!k->durable || wait_for_disk(self, k, from, 1) < 0)
             ei_x_encode_atom(reply, "ok");
         else
             return GCN_NOREPLY;
@@ -299,7 +304,10 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
     }
     case KV_DELETE:
         delete(self, k, key);
-        ei_x_encode_atom(reply, "ok");
+        if (!k->durable || wait_for_disk(self, k, from, 0) < 0)
+            ei_x_encode_atom(reply, "ok");
+        else
+            return GCN_NOREPLY;
         break;
     case KV_SIZE:
         ei_x_encode_ulong(reply, store_size(k->store));
@@ -380,20 +388,24 @@ static void kv_handle_continue(gen_server *self, void *state)
 }
 
 /* End of a batch: the log written (and synced as the policy says, or now if
- * somebody waits), then the waiting callers answered. */
+ * somebody waits for that), then the waiting callers answered: ok, or
+ * {error, {disk, Why}} when their change is not known to be written (or
+ * synced). It stays in memory, is written by a later flush, and may still
+ * survive: an error says "not known", as a timeout would. */
 static void kv_flush(gen_server *self, void *state)
 {
     kv *k = state;
     char why[512];
     if (!k->durable)
         return;
-    int pending, rc = durable_flush(k->durable, k->syncing != NULL, &pending, why, sizeof why);
+    int pending, rc = durable_flush(k->durable, k->nsync > 0, &pending, why, sizeof why);
+    k->nsync = 0;
     while (k->syncing) {
         waiting *w = k->syncing;
         char reply[600];
         int i = 0;
         k->syncing = w->next;
-        if (rc == 0) {
+        if (w->sync ? rc == DURABLE_OK : rc != DURABLE_WRITE_FAILED) {
             ei_encode_atom(reply, &i, "ok");
         } else {
             ei_encode_tuple_header(reply, &i, 2);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "folder.h"
 #include "log.h"
 
 #define RECORD_HEADER 8
@@ -22,10 +23,19 @@
 int aof_open(aof *a, const char *path, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
-    a->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int created = 1;
+    a->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (a->fd < 0 && errno == EEXIST) {
+        created = 0;
+        a->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
     struct stat st;
-    if (a->fd < 0 || fstat(a->fd, &st) < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    /* A new log's name must be on disk before any record in it is called
+     * synced: a log that vanished in a power cut would read as "no more
+     * records", with no gap to tell (durable.c checks gaps, not ends). */
+    if (a->fd < 0 || fstat(a->fd, &st) < 0 || (created && folder_sync(path) < 0)) {
+        snprintf(err, errlen, "cannot %s %s: %s", a->fd >= 0 && created ? "sync the folder of" : "open",
+                 path, strerror(errno));
         if (a->fd >= 0)
             close(a->fd);
         a->fd = -1;

@@ -31,6 +31,14 @@ struct durable {
     uint64_t child_gen;
     int unsynced;       /* written since the last fsync */
     int failing;        /* the last write or sync failed: said once, retried */
+    /* The generation of a log whose fsync failed, or 0. After a failed
+     * fsync the kernel may have dropped that log's unwritten pages and
+     * cleared the error, so a retry "succeeds" on data that is gone. It is
+     * never trusted again: a compaction starts, and only once its snapshot
+     * (written from memory) covers that log are syncs answered ok again. */
+    uint64_t sync_lost_gen;
+    double compact_after_ms;   /* no compaction starts by itself before this */
+    double compact_backoff_ms; /* after a failure: 1 s, doubling to a minute */
     double last_sync_ms;
     uint64_t snapshot_bytes;
     uint64_t old_log_bytes; /* in logs older than the newest */
@@ -241,8 +249,9 @@ void durable_close(durable *d)
     if (!d)
         return;
     char err[256];
-    if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) == 0 && d->policy != FSYNC_NO)
-        aof_sync(&d->log, err, sizeof err);
+    if (d->log.fd >= 0 && (aof_write(&d->log, err, sizeof err) < 0 ||
+                           (d->policy != FSYNC_NO && aof_sync(&d->log, err, sizeof err) < 0)))
+        log_error("%s/%s: closing: %s", d->dir, d->name, err);
     if (d->child > 0)
         waitpid(d->child, NULL, 0); /* let a compaction finish rather than leave it half done */
     aof_close(&d->log);
@@ -263,6 +272,28 @@ int durable_delete(durable *d, term_view key)
     return aof_append(&d->log, AOF_DELETE, key, (term_view){NULL, 0});
 }
 
+/* A compaction that could not start or did not finish: the next one that
+ * would start by itself waits, longer each time, up to a minute. */
+static void compaction_failed(durable *d)
+{
+    d->stats.compaction_failures++;
+    d->compact_backoff_ms = d->compact_backoff_ms > 0 ? d->compact_backoff_ms * 2 : 1000.0;
+    if (d->compact_backoff_ms > 60000.0)
+        d->compact_backoff_ms = 60000.0;
+    d->compact_after_ms = now_ms() + d->compact_backoff_ms;
+}
+
+/* An fsync of the newest log failed: see sync_lost_gen. */
+static void sync_lost(durable *d, const char *err)
+{
+    if (d->sync_lost_gen)
+        return;
+    d->sync_lost_gen = d->gen;
+    log_error("%s/%s: %s; that log is not trusted again: a snapshot from memory replaces it", d->dir,
+              d->name, err);
+    d->compact_after_ms = 0; /* now, whatever an earlier failure said */
+}
+
 /* A finished compaction: drop the logs its snapshot covers. */
 static void reap(durable *d)
 {
@@ -271,7 +302,9 @@ static void reap(durable *d)
         return;
     d->child = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        log_error("%s/%s: compaction failed; keeping every log", d->dir, d->name);
+        compaction_failed(d);
+        log_error("%s/%s: compaction failed; keeping every log, trying again in %.0f s", d->dir, d->name,
+                  d->compact_backoff_ms / 1000.0);
         return;
     }
     char path[4096];
@@ -281,26 +314,41 @@ static void reap(durable *d)
     }
     d->base_gen = d->child_gen;
     d->old_log_bytes = 0;
+    d->compact_backoff_ms = 0;
     path_of(d, path, sizeof path, "snap", 0);
     d->snapshot_bytes = file_size(path);
     d->stats.compactions++;
     log_info("%s/%s: compaction finished: snapshot of %" PRIu64 " bytes", d->dir, d->name,
              d->snapshot_bytes);
+    if (d->sync_lost_gen && d->sync_lost_gen < d->base_gen) {
+        d->sync_lost_gen = 0;
+        log_info("%s/%s: the log whose fsync failed is replaced by the snapshot; syncing works again",
+                 d->dir, d->name);
+    }
 }
 
-int durable_compact(durable *d, char *err, size_t errlen)
+/* The log is switched to a new generation, the old one synced (the
+ * snapshot to come does not cover what is logged after the switch, and until
+ * it is in place the old logs are what recovery reads), then a child writes
+ * the snapshot. */
+static int start_compaction(durable *d, char *err, size_t errlen)
 {
-    if (d->child > 0)
-        return 1;
-    if (aof_write(&d->log, err, errlen) < 0)
-        return -1;
+    if (aof_pending(&d->log)) {
+        if (aof_write(&d->log, err, errlen) < 0)
+            return -1;
+        d->unsynced = 1;
+    }
     char path[4096];
     aof next;
     path_of(d, path, sizeof path, "log", d->gen + 1);
     if (aof_open(&next, path, err, errlen) < 0)
         return -1;
-    if (d->policy != FSYNC_NO)
-        aof_sync(&d->log, err, errlen);
+    if (d->policy != FSYNC_NO && !d->sync_lost_gen && d->unsynced) {
+        char serr[512];
+        if (aof_sync(&d->log, serr, sizeof serr) < 0)
+            sync_lost(d, serr); /* this very compaction is the repair */
+    }
+    d->unsynced = 0; /* the new log has nothing yet; the old is synced or lost */
     d->old_log_bytes += d->log.size;
     aof_close(&d->log);
     d->log = next;
@@ -328,39 +376,59 @@ int durable_compact(durable *d, char *err, size_t errlen)
     return 0;
 }
 
+int durable_compact(durable *d, char *err, size_t errlen)
+{
+    if (d->child > 0)
+        return 1;
+    if (start_compaction(d, err, errlen) == 0)
+        return 0;
+    compaction_failed(d);
+    return -1;
+}
+
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen)
 {
-    int rc = 0;
+    int rc = DURABLE_OK;
     if (aof_pending(&d->log)) {
         if (aof_write(&d->log, err, errlen) < 0)
-            rc = -1;
+            rc = DURABLE_WRITE_FAILED;
         else
             d->unsynced = 1;
     }
     double now = now_ms();
-    if (rc == 0 && d->unsynced && d->policy != FSYNC_NO &&
+    if (rc == DURABLE_OK && d->unsynced && d->policy != FSYNC_NO && !d->sync_lost_gen &&
         (force_sync || d->policy == FSYNC_ALWAYS || now - d->last_sync_ms >= 1000.0)) {
-        if (aof_sync(&d->log, err, errlen) < 0)
-            rc = -1;
-        else
+        if (aof_sync(&d->log, err, errlen) < 0) {
+            rc = DURABLE_SYNC_FAILED;
+            sync_lost(d, err);
+        } else {
             d->unsynced = 0;
+        }
         d->last_sync_ms = now;
     }
     if (d->policy == FSYNC_NO)
         d->unsynced = 0;
-    if (rc < 0 && !d->failing)
+    if (rc == DURABLE_WRITE_FAILED && !d->failing)
         log_error("%s/%s: %s; the changes are kept and written again once it works", d->dir, d->name, err);
-    else if (rc == 0 && d->failing)
+    else if (rc == DURABLE_OK && d->failing)
         log_info("%s/%s: writing the log works again", d->dir, d->name);
-    d->failing = rc < 0;
+    d->failing = rc == DURABLE_WRITE_FAILED;
     reap(d);
     uint64_t logs = d->old_log_bytes + d->log.size;
-    if (!d->child && logs >= d->compact_min && logs >= d->snapshot_bytes) {
-        char cerr[256];
+    if (!d->child && now >= d->compact_after_ms &&
+        (d->sync_lost_gen || (logs >= d->compact_min && logs >= d->snapshot_bytes))) {
+        char cerr[512];
         if (durable_compact(d, cerr, sizeof cerr) < 0)
-            log_error("%s/%s: %s", d->dir, d->name, cerr);
+            log_error("%s/%s: %s; trying again in %.0f s", d->dir, d->name, cerr,
+                      d->compact_backoff_ms / 1000.0);
     }
-    *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0;
+    if (rc == DURABLE_OK && force_sync && d->sync_lost_gen && d->policy != FSYNC_NO) {
+        snprintf(err, errlen, "an fsync of %s.log.%" PRIu64 " failed; not on disk until a snapshot "
+                 "replaces it (%s)", d->name, d->sync_lost_gen,
+                 d->child ? "one is being written" : "none could be written yet");
+        rc = DURABLE_SYNC_FAILED;
+    }
+    *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0 || d->sync_lost_gen;
     return rc;
 }
 

@@ -33,6 +33,7 @@ typedef struct durable_stats {
     double recovery_ms;
     double last_fork_ms, max_fork_ms; /* the pause compaction costs the server */
     uint64_t compactions;
+    uint64_t compaction_failures;     /* each followed by a pause before the next try */
     uint64_t log_bytes;               /* in every log still kept */
 } durable_stats;
 
@@ -52,11 +53,22 @@ void durable_close(durable *d);
 int durable_put(durable *d, term_view key, term_view value);
 int durable_delete(durable *d, term_view key);
 
+enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2 };
+
 /* End of a batch: write what was logged, fsync as the policy says (or now,
- * with force_sync, unless the policy is no), look after compaction. Returns
- * 0, or -1 with err if writing or syncing failed (the records are kept and
- * tried again). *pending says whether it wants to be called again soon (data
- * not yet fsynced, a compaction under way). */
+ * with force_sync, unless the policy is no), look after compaction.
+ * Returns DURABLE_OK: written, and synced if asked;
+ *   DURABLE_WRITE_FAILED, with err: not written (a full disk): the records
+ *     are kept and tried again at the next flush;
+ *   DURABLE_SYNC_FAILED, with err: written, but asked to sync, not known to
+ *     be on disk: an fsync failed, now or earlier. A failed fsync is never
+ *     retried on the same log (the kernel may have dropped its pages and
+ *     forgotten the error): a compaction starts at once and, once its
+ *     snapshot covers that log, syncs succeed again.
+ * A compaction that fails is not tried again by itself for a while (1 s,
+ * doubling up to a minute), so a full disk does not fork a child per batch.
+ * *pending says whether it wants to be called again soon (data not yet
+ * fsynced, a compaction under way). */
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen);
 
 /* Start a compaction now: 0, 1 if one is already under way, -1 with err. */

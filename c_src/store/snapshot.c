@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "buffer.h"
 #include "crc32c.h"
+#include "folder.h"
 
 #define MAGIC "GCNSNAP1"
 #define HEADER 24
@@ -36,20 +36,6 @@ static void put64(writer *w, uint64_t v)
     put_u32(b, (uint32_t)(v >> 32));
     put_u32(b + 4, (uint32_t)v);
     put(w, b, 8);
-}
-
-static int sync_folder(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 int snapshot_write(const char *path, uint64_t generation, const store *s, char *err, size_t errlen)
@@ -85,7 +71,7 @@ int snapshot_write(const char *path, uint64_t generation, const store *s, char *
     int e = errno;
     if (fclose(w.f) != 0)
         w.failed = 1;
-    if (w.failed || rename(tmp, path) != 0 || sync_folder(path) != 0) {
+    if (w.failed || rename(tmp, path) != 0 || folder_sync(path) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(w.failed ? e : errno));
         unlink(tmp);
         return -1;

@@ -1,6 +1,7 @@
 /* test_durable.c: CRC-32C, the append-only log (round trip, torn tails cut,
  * corruption refused), snapshots, and recovery and compaction of a durable
  * store in a scratch folder. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,111 @@ static void test_recovery_and_compaction(void)
     store_destroy(s);
 }
 
+/* fdatasync as the log calls it: the unit tests link with
+ * -Wl,--wrap=fdatasync (Makefile), and it fails with EIO while fail_syncs
+ * is above zero, as a failing disk makes it fail. */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static int fail_syncs;
+
+int __wrap_fdatasync(int fd)
+{
+    if (fail_syncs > 0) {
+        fail_syncs--;
+        errno = EIO;
+        return -1;
+    }
+    return __real_fdatasync(fd);
+}
+
+/* Flushes, forcing a sync, until one says ok (for at most ten seconds). An
+ * ok must not come before a compaction has replaced the log whose fsync
+ * failed: retrying that fsync "succeeds" on pages the kernel dropped. */
+static int flush_until_synced(durable *d)
+{
+    char err[512];
+    int pending, rc = DURABLE_SYNC_FAILED;
+    for (int i = 0; i < 2000 && rc != DURABLE_OK; i++) {
+        rc = durable_flush(d, 1, &pending, err, sizeof err);
+        if (rc == DURABLE_OK) {
+            CU_ASSERT_EQUAL(durable_stats_of(d)->compactions, 1);
+        } else {
+            CU_ASSERT_EQUAL(rc, DURABLE_SYNC_FAILED);
+        }
+        usleep(5000);
+    }
+    return rc;
+}
+
+static void assert_reopens_with(const char *sub, const char *const *keys, size_t n)
+{
+    store *s;
+    durable *d = open_store(sub, &s);
+    term_view got;
+    CU_ASSERT_EQUAL(store_size(s), n);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT(store_get(s, v(keys[i]), &got));
+    durable_close(d);
+    store_destroy(s);
+}
+
+static void test_a_failed_fsync_is_not_retried_but_replaced(void)
+{
+    store *s;
+    durable *d = open_store("fsync_failed", &s);
+    char err[512], path[160];
+    int pending;
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    store_put(s, v("b"), v("2"));
+    durable_put(d, v("b"), v("2"));
+    fail_syncs = 1;
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+    CU_ASSERT(strstr(err, "Input/output error") != NULL);
+    CU_ASSERT_EQUAL(flush_until_synced(d), DURABLE_OK);
+    snprintf(path, sizeof path, "%s/fsync_failed/kv.log.1", dir);
+    CU_ASSERT_EQUAL(file_size(path), -1); /* the log whose fsync failed is gone */
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("fsync_failed", (const char *const[]){"a", "b"}, 2);
+}
+
+/* A compaction's switch to a new log syncs the old one first; when that
+ * fails the compaction itself is the repair, and until it is done no sync
+ * is called done. When the snapshot cannot be written, the next attempt
+ * waits (no fork per batch), and the one after the pause succeeds. */
+static void test_a_failed_compaction_waits_and_syncs_wait_for_it(void)
+{
+    store *s;
+    durable *d = open_store("compaction_failed", &s);
+    char err[512], path[160];
+    int pending;
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    snprintf(path, sizeof path, "%s/compaction_failed/kv.snap.tmp", dir);
+    CU_ASSERT_FATAL(mkdir(path, 0755) == 0); /* the snapshot cannot be written */
+    fail_syncs = 1;
+    CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
+    for (int i = 0; i < 1000 && durable_stats_of(d)->compaction_failures == 0; i++) {
+        CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+        usleep(5000);
+    }
+    CU_ASSERT_EQUAL_FATAL(durable_stats_of(d)->compaction_failures, 1);
+    for (int i = 0; i < 60; i++) { /* 300 ms of batches: no second attempt yet */
+        CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+        usleep(5000);
+    }
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compaction_failures, 1);
+    CU_ASSERT(pending); /* it asks to be called again: the repair is still due */
+    rmdir(path);
+    CU_ASSERT_EQUAL(flush_until_synced(d), DURABLE_OK); /* after the pause, a second try */
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compaction_failures, 1);
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("compaction_failed", (const char *const[]){"a"}, 1);
+}
+
 /* Writes len bytes to dir/sub/file. */
 static void write_file(const char *sub, const char *file, const void *bytes, size_t len)
 {
@@ -389,6 +495,9 @@ void unit_suite_durable(void)
     CU_add_test(s, "a full disk keeps earlier records and retries", test_full_disk_keeps_earlier_records_and_retries);
     CU_add_test(s, "snapshot round trip and corruption", test_snapshot_round_trip_and_corruption);
     CU_add_test(s, "recovery and compaction", test_recovery_and_compaction);
+    CU_add_test(s, "a failed fsync is not retried but replaced", test_a_failed_fsync_is_not_retried_but_replaced);
+    CU_add_test(s, "a failed compaction waits, and syncs wait for it",
+                test_a_failed_compaction_waits_and_syncs_wait_for_it);
     CU_add_test(s, "a snapshot's generation is checked against the logs",
                 test_snapshot_generation_is_checked_against_the_logs);
     CU_add_test(s, "recovery is linear on crafted logs", test_recovery_is_linear_on_crafted_logs);
