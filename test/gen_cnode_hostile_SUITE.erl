@@ -23,6 +23,7 @@
 -export([mutated_and_truncated_frames/1,
          forged_ids_of_a_third_node/1,
          forged_release_of_another_peer/1,
+         forged_messages_to_the_pg_scope/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -44,6 +45,7 @@ all() ->
     [mutated_and_truncated_frames,
      forged_ids_of_a_third_node,
      forged_release_of_another_peer,
+     forged_messages_to_the_pg_scope,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -632,6 +634,68 @@ forged_release_of_another_peer(Config) ->
     ?assertEqual([Release], ReleaseOf(node())),
     hostile_peer:close(P),
     ok = served(Node).
+
+%% What a peer can send the pg scope as plain messages, and pg itself
+%% would not take from it:
+%%   - a 'DOWN' for a member, with the member's pid (every peer learns it
+%%     from the scope's sync) and references made up from one the peer saw
+%%     (the monitor the scope sets on it): the member stays in its group;
+%%   - {nodeup, Node} for nodes that are not connected: ignored, logged once,
+%%     none of them dialed;
+%%   - discovers from many pids of its own node: it is kept as at most a few
+%%     scopes (it cannot fill the scope's table of peers).
+forged_messages_to_the_pg_scope(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, A} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{pg, workers}]}, 10000),
+    ?assertEqual([A], gen_server:call({pg, Node}, {get_local_members, workers})),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = maps:get(pid, P),
+    ok = hostile_peer:send(P, {6, Me, '', pg}, {discover, Me}),
+    {Scope, Ref} = scope_monitor(P, Me),
+    %% The reference's three words, and the ones next to them (the monitor
+    %% on A was set before this one).
+    %% (minor_version 2: atoms as the node writes them, so that the bytes of
+    %% a right guess are the very bytes of the node's reference)
+    Utf8 = [{minor_version, 2}],
+    RefBin = term_to_binary(Ref, Utf8),
+    HeadLen = byte_size(RefBin) - 12,
+    <<Head:HeadLen/binary, W1:32, W2:32, W3:32>> = RefBin,
+    Guesses = [binary_to_term(<<Head/binary, X:32, Y:32, Z:32>>)
+               || X <- lists:seq(max(0, W1 - 64), W1 + 2), Y <- [W2, W2 - 1], Z <- [W3, W3 - 1, W3 + 1]],
+    [ok = hostile_peer:send_payload(P, [112, term_to_binary({2, '', Scope}, Utf8),
+                                        term_to_binary({'DOWN', G, process, A, killed}, Utf8)])
+     || G <- Guesses],
+    %% nodeups for nodes that are not connected
+    Ghosts = [list_to_atom("ghost" ++ integer_to_list(I) ++ "@127.0.0.1") || I <- lists:seq(1, 50)],
+    [ok = hostile_peer:send(P, {6, Me, '', pg}, {nodeup, G}) || G <- Ghosts],
+    %% discovers from 50 pids of the hostile node
+    [ok = hostile_peer:send(P, {6, Me, '', pg}, {discover, hostile_peer:pid(?HOSTILE, I)})
+     || I <- lists:seq(2, 51)],
+    %% A call on the same connection: everything before it was handled.
+    ?assertEqual({ok, [A]}, hostile_peer:call(P, pg, {get_local_members, workers}, 5000)),
+    ?assertEqual([A], gen_server:call({pg, Node}, {get_local_members, workers})),
+    #{peers := Peers} = sys:get_state({pg, Node}),
+    OnHostile = [X || X <- Peers, node(X) =:= ?HOSTILE],
+    ct:log("peers: ~p", [Peers]),
+    ?assert(length(OnHostile) =< 4),
+    ?assert(lists:member(Me, OnHostile)),
+    Lines = durable_harness:log_lines(?config(log, Config)),
+    Ghostly = [L || L <- Lines, binary:match(L, <<"ghost">>) =/= nomatch],
+    ct:log("lines about ghosts: ~p", [Ghostly]),
+    ?assertMatch([_], Ghostly),
+    hostile_peer:close(P),
+    %% A is still a member, as every BEAM node sees it
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> gen_server:call({pg, Node}, {get_local_members, workers}) =:= [A] end, 2000),
+    ok = gen_server:stop(A).
+
+%% The monitor the scope sets on pid Me (MONITOR_P): {ScopePid, Ref}.
+scope_monitor(P, Me) ->
+    case hostile_peer:recv(P, 5000) of
+        {ok, {19, Scope, Me, Ref}, _} -> {Scope, Ref};
+        {ok, _, _} -> scope_monitor(P, Me);
+        Other -> ct:fail({no_monitor_from_the_scope, Other})
+    end.
 
 %% The node's question to this peer's rex: {ProbePid, Tag}.
 rex_question(P) ->

@@ -585,6 +585,12 @@ static int route_connect(void *ctx, const char *name, size_t len)
     return 0;
 }
 
+static int route_connected(void *ctx, const char *name, size_t len)
+{
+    conn *c = conn_for(ctx, name, len);
+    return c && c->state == CONN_UP;
+}
+
 /* ---- the peer's release ----
  * Reply shapes of sys differ between OTP releases, and the handshake does not
  * tell them apart, so right after a handshake the probe process calls the
@@ -1340,7 +1346,8 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
                              .exit = route_exit, .unlink_ack = route_unlink_ack,
                              .release = route_release, .reg_send = route_reg_send,
                              .unlink = route_unlink, .monitor = route_monitor,
-                             .demonitor = route_demonitor, .connect = route_connect};
+                             .demonitor = route_demonitor, .connect = route_connect,
+                             .connected = route_connected};
     n->procs = process_table_create(cfg->name, n->creation, &router);
     if (!n->procs || !(n->probe = process_spawn(n->procs, &probe_behaviour, n))) {
         snprintf(err, errlen, "out of memory");

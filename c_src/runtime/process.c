@@ -9,6 +9,7 @@
 #include "buffer.h"
 #include "log.h"
 #include "monitor_link.h"
+#include "siphash.h"
 #include "timer_heap.h"
 #include "workers.h"
 
@@ -90,7 +91,11 @@ struct process_table {
     struct workers *workers;   /* the node's pool for blocking jobs */
     uint64_t unlink_ids;       /* the last UNLINK_ID sent */
     uint64_t refs;             /* references made so far (process_watch) */
-    uint32_t ref_salt[2];      /* random words in those references: no peer can guess one */
+    /* What makes those references unguessable: a peer that saw some (a
+     * monitor set on its process carries one) must not make up another,
+     * say to send a scope a 'DOWN' it would take for a member's. */
+    uint32_t ref_salt;         /* random, xored into the second word */
+    unsigned char ref_key[16]; /* random, the key of the third word's hash */
     uint64_t spawned;          /* processes spawned so far (their serials) */
     process_stats_fn *stats;   /* the node's part of the stats map */
     void *stats_ctx;
@@ -175,9 +180,10 @@ process_table *process_table_create(const char *node, uint32_t creation,
     t->creation = creation;
     t->router = *router;
     t->next_num = 1;
-    if (getrandom(t->ref_salt, sizeof t->ref_salt, 0) != (ssize_t)sizeof t->ref_salt) {
-        t->ref_salt[0] = (uint32_t)(uintptr_t)t;
-        t->ref_salt[1] = (uint32_t)((uintptr_t)t >> 16) ^ creation;
+    if (getrandom(&t->ref_salt, sizeof t->ref_salt, 0) != (ssize_t)sizeof t->ref_salt ||
+        getrandom(t->ref_key, sizeof t->ref_key, 0) != (ssize_t)sizeof t->ref_key) {
+        log_error("getrandom failed: this node's references can be guessed by a peer");
+        t->ref_salt = (uint32_t)(uintptr_t)t ^ creation;
     }
     t->dying_tail = &t->dying;
     t->mail_tail = &t->mail;
@@ -698,6 +704,11 @@ int process_connect(process_table *t, const char *node, size_t len)
     return t->router.connect ? t->router.connect(t->router.ctx, node, len) : -1;
 }
 
+int process_connected(process_table *t, const char *node, size_t len)
+{
+    return t->router.connected ? t->router.connected(t->router.ctx, node, len) != 0 : 0;
+}
+
 /* Remove the link to other; 1 if there was one. */
 static int unlink_one(process *p, term_view other)
 {
@@ -1029,7 +1040,8 @@ int process_watch(process *p, term_view target, char *ref)
         process_term_node(target, &tnode, &tlen) < 0)
         return -1;
     /* NEWER_REFERENCE_EXT: this node, its creation, three words no other
-     * reference of this node has. */
+     * reference of this node has (the first two are a bijection of n), the
+     * third a keyed hash of n that no peer can compute. */
     uint64_t n = ++t->refs;
     size_t len = 3 + 2 + t->node_len + 4 + 12;
     ref[0] = (char)90;
@@ -1041,8 +1053,8 @@ int process_watch(process *p, term_view target, char *ref)
     char *w = ref + 5 + t->node_len;
     put_u32(w, t->creation);
     put_u32(w + 4, (uint32_t)n & 0x3ffff);            /* 18 bits, as the BEAM's own */
-    put_u32(w + 8, (uint32_t)(n >> 18) ^ t->ref_salt[0]); /* unique: a bijection of n */
-    put_u32(w + 12, p->num ^ t->ref_salt[1]);
+    put_u32(w + 8, (uint32_t)(n >> 18) ^ t->ref_salt);
+    put_u32(w + 12, (uint32_t)siphash(t->ref_key, &n, sizeof n));
     term_view r = {ref, len};
     term_view parts[2] = {r, target};
     int added;

@@ -80,6 +80,8 @@ typedef struct process_router {
     /* Start connecting to node (name, len bytes of UTF-8) if it is not
      * connected or being connected to: 0, or -1 (logged). Optional. */
     int (*connect)(void *ctx, const char *node, size_t len);
+    /* Is node connected (its handshake done, not closing)? Optional. */
+    int (*connected)(void *ctx, const char *node, size_t len);
 } process_router;
 
 /* What a process does with what it receives. */
@@ -138,6 +140,9 @@ void process_exit_signal(process *p, term_view from, term_view reason, int via_l
 int process_link(process *p, term_view other, int notify);
 /* Connect to node (the router's connect): 0, or -1. */
 int process_connect(process_table *t, const char *node, size_t len);
+/* Is node connected now (the router's connected)? 1 or 0. A {nodeup, Node}
+ * message may be a peer's forgery: this is what a watcher asks. */
+int process_connected(process_table *t, const char *node, size_t len);
 /* Have p told {nodeup, Node} (a message, delivered at the next settle)
  * whenever a connection to a node comes up, for as long as it lives, as
  * net_kernel:monitor_nodes/1 does (nodedown is what process_behaviour's

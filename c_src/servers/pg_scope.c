@@ -10,7 +10,9 @@
 #define REDISCOVER_MS 3000 /* a connected node whose scope has not answered is asked again */
 #define REDISCOVER_TRIES 20 /* then not until it connects again */
 #define MAX_GROUP_DEPTH 100
-#define MAX_PEERS 4096 /* scopes a scope keeps: more discovers from a peer are ignored (logged) */
+#define MAX_PEERS 4096 /* scopes a scope keeps: more discovers are ignored (logged) */
+#define MAX_REF 300 /* a reference's canonical bytes: a node name of 255, five words */
+#define MAX_PEERS_PER_NODE 4 /* a node runs one scope of a name: a restarted one may overlap the old */
 
 /* A term's canonical bytes (term.h), owned. */
 typedef struct blob {
@@ -19,9 +21,11 @@ typedef struct blob {
 } blob;
 
 typedef struct join_entry { blob group, pid; } join_entry; /* one join: a pid may join a group twice, as in pg */
-typedef struct member { blob pid, ref; } member;           /* a local pid with joins, monitored */
+/* A local pid with joins, monitored: ref as made (to demonitor), cref its
+ * canonical bytes (to match a 'DOWN'). */
+typedef struct member { blob pid, ref, cref; } member;
 typedef struct peer {
-    blob pid, ref;
+    blob pid, cref; /* canonical, as cref of a member */
     int asked; /* it sent a discover: it knows this scope, and got its sync */
 } peer;                                                     /* a scope that discovered this one, monitored */
 typedef struct known_node { char *name; int tries; } known_node; /* connected, for discovery */
@@ -38,7 +42,8 @@ typedef struct pg_scope {
     known_node *nodes;
     size_t nnodes, nodes_cap;
     gcn_timer rediscover;
-    unsigned warned_peers; /* discovers ignored past MAX_PEERS */
+    unsigned warned_peers; /* discovers ignored past MAX_PEERS or MAX_PEERS_PER_NODE */
+    unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
     ei_x_buff canon; /* scratch for canonical bytes */
     gcn_buf *msg;    /* scratch for messages */
     gcn_buf *ref;    /* scratch for monitor references */
@@ -79,6 +84,13 @@ static int canonical(pg_scope *s, term_view t)
     size_t i = 0;
     s->canon.index = 0;
     return term_canonical(t.ptr, t.len, &i, MAX_GROUP_DEPTH, &s->canon) < 0 || i != t.len ? -1 : 0;
+}
+
+/* b = t's canonical bytes (a monitor's reference, compared with a 'DOWN's
+ * however that peer encoded it): 0, or -1. Uses s->canon. */
+static int blob_canonical(pg_scope *s, blob *b, term_view t)
+{
+    return canonical(s, t) < 0 ? -1 : blob_set(b, s->canon.buff, (size_t)s->canon.index);
 }
 
 static int is_local_pid(pg_scope *s, term_view t)
@@ -191,6 +203,23 @@ static peer *find_peer(pg_scope *s, term_view pid)
     return NULL;
 }
 
+static int same_node(term_view a, term_view b)
+{
+    const char *na, *nb;
+    size_t la, lb;
+    return process_term_node(a, &na, &la) == 0 && process_term_node(b, &nb, &lb) == 0 && la == lb &&
+           memcmp(na, nb, la) == 0;
+}
+
+/* Peers on pid's node: one node cannot crowd out the others' scopes. */
+static size_t peers_on_node_of(pg_scope *s, term_view pid)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->npeers; i++)
+        n += same_node(view(s->peers[i].pid), pid);
+    return n;
+}
+
 /* The peer scope pid: found, or monitored and kept from now on (*added);
  * NULL when it cannot be kept. */
 static peer *add_peer(pg_scope *s, term_view pid, int *added)
@@ -201,10 +230,10 @@ static peer *add_peer(pg_scope *s, term_view pid, int *added)
     peer *p = find_peer(s, (term_view){s->canon.buff, (size_t)s->canon.index});
     if (p)
         return p;
-    if (s->npeers >= MAX_PEERS) {
+    if (s->npeers >= MAX_PEERS || peers_on_node_of(s, pid) >= MAX_PEERS_PER_NODE) {
         if (!s->warned_peers++)
-            log_warning("pg scope %s: more than %d peer scopes; discovers from more are ignored",
-                        s->name, MAX_PEERS);
+            log_warning("pg scope %s: more than %d peer scopes, or %d on one node; discovers from "
+                        "more are ignored", s->name, MAX_PEERS, MAX_PEERS_PER_NODE);
         return NULL;
     }
     gcn_buf_reset(s->ref);
@@ -212,10 +241,9 @@ static peer *add_peer(pg_scope *s, term_view pid, int *added)
         gcn_monitor(s->self, pid, s->ref) < 0)
         return NULL;
     p = &s->peers[s->npeers];
-    gcn_term r = gcn_buf_term(s->ref);
     if (blob_set(&p->pid, s->canon.buff, (size_t)s->canon.index) < 0)
         return NULL;
-    if (blob_set(&p->ref, r.ptr, r.len) < 0) {
+    if (blob_canonical(s, &p->cref, gcn_buf_term(s->ref)) < 0) {
         free(p->pid.ptr);
         return NULL;
     }
@@ -248,24 +276,28 @@ static member *find_member(pg_scope *s, term_view pid)
     return NULL;
 }
 
-/* pid (canonical) joins group (canonical), monitored from its first join. */
+/* pid (canonical; it may be s->canon's) joins group (canonical), monitored
+ * from its first join. */
 static int add_join(pg_scope *s, term_view group, term_view pid)
 {
-    if (!find_member(s, pid)) {
+    member *m = find_member(s, pid);
+    if (!m) {
         gcn_buf_reset(s->ref);
         if (grow((void **)&s->members, &s->members_cap, s->nmembers, sizeof *s->members) < 0 ||
             gcn_monitor(s->self, pid, s->ref) < 0)
             return -1;
-        member *m = &s->members[s->nmembers];
+        m = &s->members[s->nmembers];
         gcn_term r = gcn_buf_term(s->ref);
         if (blob_set(&m->pid, pid.ptr, pid.len) < 0)
             return -1;
-        if (blob_set(&m->ref, r.ptr, r.len) < 0) {
+        if (blob_set(&m->ref, r.ptr, r.len) < 0 || blob_canonical(s, &m->cref, r) < 0) {
             free(m->pid.ptr);
+            free(m->ref.ptr);
             return -1;
         }
         s->nmembers++;
     }
+    pid = view(m->pid); /* s->canon is reused above */
     if (grow((void **)&s->joins, &s->joins_cap, s->njoins, sizeof *s->joins) < 0)
         return -1;
     join_entry *j = &s->joins[s->njoins];
@@ -300,6 +332,7 @@ static void forget_member_if_done(pg_scope *s, term_view pid, int demonitor)
         gcn_demonitor(s->self, view(m->ref));
     free(m->pid.ptr);
     free(m->ref.ptr);
+    free(m->cref.ptr);
     size_t at = (size_t)(m - s->members);
     memmove(m, m + 1, (s->nmembers - at - 1) * sizeof *m);
     s->nmembers--;
@@ -473,9 +506,9 @@ static void pg_terminate(void *state, gcn_term reason)
     for (size_t i = 0; i < s->njoins; i++)
         free(s->joins[i].group.ptr), free(s->joins[i].pid.ptr);
     for (size_t i = 0; i < s->nmembers; i++)
-        free(s->members[i].pid.ptr), free(s->members[i].ref.ptr);
+        free(s->members[i].pid.ptr), free(s->members[i].ref.ptr), free(s->members[i].cref.ptr);
     for (size_t i = 0; i < s->npeers; i++)
-        free(s->peers[i].pid.ptr), free(s->peers[i].ref.ptr);
+        free(s->peers[i].pid.ptr), free(s->peers[i].cref.ptr);
     for (size_t i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);
     free(s->joins);
@@ -567,6 +600,12 @@ static void rediscover(pg_scope *s)
 
 static void node_up(pg_scope *s, const char *node)
 {
+    if (!process_connected(process_table_of(gen_server_process(s->self)), node, strlen(node))) {
+        if (!s->warned_nodeup++)
+            log_warning("pg scope %s: ignoring {nodeup, '%s'}: no such node is connected (a message "
+                        "from a peer, not from this node?)", s->name, node);
+        return;
+    }
     size_t i = 0;
     while (i < s->nnodes && strcmp(s->nodes[i].name, node) != 0)
         i++;
@@ -593,9 +632,20 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
     char node[GCN_ATOM_MAX];
     if (gcn_match(msg, "{discover, ~p}", &peer_pid) || gcn_match(msg, "{discover, ~p, _}", &peer_pid)) {
         discovered(s, peer_pid);
-    } else if (gcn_match(msg, "{'DOWN', ~t, process, ~t, _}", &ref, &pid)) {
+    } else if (gcn_match(msg, "{'DOWN', ~t, process, ~p, _}", &ref, &pid)) {
+        /* As pg: the reference and the pid must both be the monitor's. A
+         * peer can send a 'DOWN' too, and knows the pids; this node's
+         * references it cannot make up (process.c). */
+        char cref[MAX_REF];
+        size_t cref_len = (size_t)s->canon.index;
+        if (canonical(s, ref) < 0 || (cref_len = (size_t)s->canon.index) > sizeof cref)
+            return GCN_NOREPLY;
+        memcpy(cref, s->canon.buff, cref_len);
+        if (canonical(s, pid) < 0)
+            return GCN_NOREPLY;
+        term_view cpid = {s->canon.buff, (size_t)s->canon.index};
         for (size_t i = 0; i < s->nmembers; i++)
-            if (blob_is(s->members[i].ref, ref.ptr, ref.len)) {
+            if (blob_is(s->members[i].cref, cref, cref_len) && blob_is(s->members[i].pid, cpid.ptr, cpid.len)) {
                 blob p = s->members[i].pid; /* member_down frees it: use a copy */
                 blob copy;
                 if (blob_set(&copy, p.ptr, p.len) == 0) {
@@ -605,9 +655,9 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
                 return GCN_NOREPLY;
             }
         for (size_t i = 0; i < s->npeers; i++)
-            if (blob_is(s->peers[i].ref, ref.ptr, ref.len)) {
+            if (blob_is(s->peers[i].cref, cref, cref_len) && blob_is(s->peers[i].pid, cpid.ptr, cpid.len)) {
                 free(s->peers[i].pid.ptr);
-                free(s->peers[i].ref.ptr);
+                free(s->peers[i].cref.ptr);
                 memmove(&s->peers[i], &s->peers[i + 1], (s->npeers - i - 1) * sizeof *s->peers);
                 s->npeers--;
                 return GCN_NOREPLY;
