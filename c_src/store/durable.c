@@ -244,24 +244,6 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
     return d;
 }
 
-void durable_close(durable *d)
-{
-    if (!d)
-        return;
-    char err[256];
-    if (d->log.fd >= 0 && (aof_write(&d->log, err, sizeof err) < 0 ||
-                           (d->policy != FSYNC_NO && aof_sync(&d->log, err, sizeof err) < 0)))
-        log_error("%s/%s: closing: %s", d->dir, d->name, err);
-    if (d->child > 0)
-        waitpid(d->child, NULL, 0); /* let a compaction finish rather than leave it half done */
-    aof_close(&d->log);
-    if (d->lock_fd >= 0)
-        close(d->lock_fd);
-    free(d->dir);
-    free(d->name);
-    free(d);
-}
-
 int durable_put(durable *d, term_view key, term_view value)
 {
     return aof_append(&d->log, AOF_PUT, key, value);
@@ -294,11 +276,12 @@ static void sync_lost(durable *d, const char *err)
     d->compact_after_ms = 0; /* now, whatever an earlier failure said */
 }
 
-/* A finished compaction: drop the logs its snapshot covers. */
-static void reap(durable *d)
+/* A finished compaction (or, with wait, one waited for): drop the logs its
+ * snapshot covers. */
+static void reap(durable *d, int wait)
 {
     int status;
-    if (d->child <= 0 || waitpid(d->child, &status, WNOHANG) != d->child)
+    if (d->child <= 0 || waitpid(d->child, &status, wait ? 0 : WNOHANG) != d->child)
         return;
     d->child = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -413,7 +396,7 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
     else if (rc == DURABLE_OK && d->failing)
         log_info("%s/%s: writing the log works again", d->dir, d->name);
     d->failing = rc == DURABLE_WRITE_FAILED;
-    reap(d);
+    reap(d, 0);
     uint64_t logs = d->old_log_bytes + d->log.size;
     if (!d->child && now >= d->compact_after_ms &&
         (d->sync_lost_gen || (logs >= d->compact_min && logs >= d->snapshot_bytes))) {
@@ -430,6 +413,33 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
     }
     *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0 || d->sync_lost_gen;
     return rc;
+}
+
+void durable_close(durable *d)
+{
+    if (!d)
+        return;
+    char err[512];
+    if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) < 0)
+        log_error("%s/%s: closing: %s; the changes not written are lost", d->dir, d->name, err);
+    else if (d->log.fd >= 0 && d->policy != FSYNC_NO && !d->sync_lost_gen && aof_sync(&d->log, err, sizeof err) < 0)
+        sync_lost(d, err);
+    reap(d, 1); /* let a compaction finish rather than leave it half done */
+    if (d->log.fd >= 0 && d->sync_lost_gen && d->policy != FSYNC_NO) {
+        /* The last chance to replace a log whose fsync failed (say the
+         * compaction that should have failed, and waits out its pause). */
+        if (start_compaction(d, err, sizeof err) < 0)
+            log_error("%s/%s: closing: %s; the log whose fsync failed is the only copy of its changes",
+                      d->dir, d->name, err);
+        else
+            reap(d, 1);
+    }
+    aof_close(&d->log);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    free(d->dir);
+    free(d->name);
+    free(d);
 }
 
 const durable_stats *durable_stats_of(durable *d)

@@ -372,6 +372,38 @@ static void test_a_failed_compaction_waits_and_syncs_wait_for_it(void)
     assert_reopens_with("compaction_failed", (const char *const[]){"a"}, 1);
 }
 
+/* A store closed while the repair of a failed fsync waits out its pause
+ * writes the snapshot then, and waits for it. */
+static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
+{
+    store *s;
+    durable *d = open_store("close_repair", &s);
+    char err[512], path[160];
+    int pending;
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    snprintf(path, sizeof path, "%s/close_repair/kv.snap.tmp", dir);
+    CU_ASSERT_FATAL(mkdir(path, 0755) == 0);
+    store_put(s, v("b"), v("2"));
+    durable_put(d, v("b"), v("2"));
+    fail_syncs = 1;
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+    for (int i = 0; i < 1000 && durable_stats_of(d)->compaction_failures == 0; i++) {
+        durable_flush(d, 1, &pending, err, sizeof err);
+        usleep(5000);
+    }
+    CU_ASSERT_EQUAL_FATAL(durable_stats_of(d)->compaction_failures, 1);
+    rmdir(path);
+    durable_close(d); /* within the pause: no compaction would have started yet */
+    store_destroy(s);
+    snprintf(path, sizeof path, "%s/close_repair/kv.snap", dir);
+    CU_ASSERT(file_size(path) > 0);
+    assert_reopens_with("close_repair", (const char *const[]){"a", "b"}, 2);
+    snprintf(path, sizeof path, "%s/close_repair/kv.log.1", dir);
+    CU_ASSERT_EQUAL(file_size(path), -1); /* covered by the snapshot: removed when reopened */
+}
+
 /* Writes len bytes to dir/sub/file. */
 static void write_file(const char *sub, const char *file, const void *bytes, size_t len)
 {
@@ -498,6 +530,8 @@ void unit_suite_durable(void)
     CU_add_test(s, "a failed fsync is not retried but replaced", test_a_failed_fsync_is_not_retried_but_replaced);
     CU_add_test(s, "a failed compaction waits, and syncs wait for it",
                 test_a_failed_compaction_waits_and_syncs_wait_for_it);
+    CU_add_test(s, "a failed fsync is replaced when the store closes",
+                test_a_failed_fsync_is_replaced_when_the_store_closes);
     CU_add_test(s, "a snapshot's generation is checked against the logs",
                 test_snapshot_generation_is_checked_against_the_logs);
     CU_add_test(s, "recovery is linear on crafted logs", test_recovery_is_linear_on_crafted_logs);
