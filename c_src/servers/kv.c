@@ -196,13 +196,18 @@ static int put(gen_server *self, kv *k, term_view key, term_view value)
     return PUT_OK;
 }
 
-static void delete(gen_server *self, kv *k, term_view key)
+/* Remove and log: 0, or -1 when the delete could not be logged (out of
+ * memory; it is done in memory, and not on disk). */
+static int delete(gen_server *self, kv *k, term_view key)
 {
     if (store_delete(k->store, key) && k->durable) {
-        if (durable_delete(k->durable, key) < 0)
-            log_error("kv: out of memory logging a delete");
         gcn_want_flush(self);
+        if (durable_delete(k->durable, key) < 0) {
+            log_error("kv: out of memory logging a delete");
+            return -1;
+        }
     }
+    return 0;
 }
 
 /* Keep a caller until the next flush has written its changes (and synced
@@ -279,15 +284,19 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
     case KV_PUT:
     case KV_PUT_SYNC: {
         int rc = put(self, k, key, r.value);
-        if (rc != PUT_OK || !k->durable || wait_for_disk(self, k, from, r.op == KV_PUT_SYNC) < 0)
+        if (rc != PUT_OK || !k->durable)
             encode_put_result(reply, rc);
+        else if (wait_for_disk(self, k, from, r.op == KV_PUT_SYNC) < 0)
+            encode_put_result(reply, PUT_NOMEM); /* not ok before it is written */
         else
             return GCN_NOREPLY; /* answered by kv_flush */
         break;
     }
     case KV_SYNC:
-        if (!k->durable || wait_for_disk(self, k, from, 1) < 0)
+        if (!k->durable)
             ei_x_encode_atom(reply, "ok");
+        else if (wait_for_disk(self, k, from, 1) < 0)
+            encode_put_result(reply, PUT_NOMEM);
         else
             return GCN_NOREPLY;
         break;
@@ -303,8 +312,9 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
         break;
     }
     case KV_DELETE:
-        delete(self, k, key);
-        if (!k->durable || wait_for_disk(self, k, from, 0) < 0)
+        if (delete(self, k, key) < 0 || (k->durable && wait_for_disk(self, k, from, 0) < 0))
+            encode_put_result(reply, PUT_NOMEM);
+        else if (!k->durable)
             ei_x_encode_atom(reply, "ok");
         else
             return GCN_NOREPLY;
@@ -428,13 +438,15 @@ static int kv_format_status(gen_server *self, void *state, gcn_buf *out_buf)
 {
     ei_x_buff *out = gcn_buf_ei(out_buf);
     kv *k = state;
-    ei_x_encode_map_header(out, k->durable ? 7 : 3);
+    ei_x_encode_map_header(out, k->durable ? 8 : 3);
     if (k->durable) {
         const durable_stats *st = durable_stats_of(k->durable);
         ei_x_encode_atom(out, "log_bytes");
         ei_x_encode_ulonglong(out, st->log_bytes);
         ei_x_encode_atom(out, "compactions");
         ei_x_encode_ulonglong(out, st->compactions);
+        ei_x_encode_atom(out, "compaction_failures");
+        ei_x_encode_ulonglong(out, st->compaction_failures);
         ei_x_encode_atom(out, "max_compaction_pause_ms");
         ei_x_encode_double(out, st->max_fork_ms);
         ei_x_encode_atom(out, "recovery_ms");

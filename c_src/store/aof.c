@@ -33,11 +33,14 @@ int aof_open(aof *a, const char *path, char *err, size_t errlen)
     /* A new log's name must be on disk before any record in it is called
      * synced: a log that vanished in a power cut would read as "no more
      * records", with no gap to tell (durable.c checks gaps, not ends). */
-    if (a->fd < 0 || fstat(a->fd, &st) < 0 || (created && folder_sync(path) < 0)) {
-        snprintf(err, errlen, "cannot %s %s: %s", a->fd >= 0 && created ? "sync the folder of" : "open",
-                 path, strerror(errno));
+    const char *failed = a->fd < 0 ? "open" : fstat(a->fd, &st) < 0 ? "stat"
+                       : created && folder_sync(path) < 0 ? "sync the folder of" : NULL;
+    if (failed) {
+        snprintf(err, errlen, "cannot %s %s: %s", failed, path, strerror(errno));
         if (a->fd >= 0)
             close(a->fd);
+        if (a->fd >= 0 && created)
+            unlink(path); /* not left for a next try to open as if its name were synced */
         a->fd = -1;
         return -1;
     }

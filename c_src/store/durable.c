@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "aof.h"
+#include "folder.h"
 #include "log.h"
 #include "snapshot.h"
 
@@ -210,7 +211,8 @@ static int recover(durable *d, char *err, size_t errlen)
 durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,
                       store *s, char *err, size_t errlen)
 {
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    int made = mkdir(dir, 0755) == 0;
+    if ((!made && errno != EEXIST) || (made && folder_sync(dir) < 0)) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return NULL;
     }
@@ -268,7 +270,7 @@ static void compaction_failed(durable *d)
 /* An fsync of the newest log failed: see sync_lost_gen. */
 static void sync_lost(durable *d, const char *err)
 {
-    if (d->sync_lost_gen)
+    if (d->sync_lost_gen >= d->gen)
         return;
     d->sync_lost_gen = d->gen;
     log_error("%s/%s: %s; that log is not trusted again: a snapshot from memory replaces it", d->dir,
@@ -326,7 +328,7 @@ static int start_compaction(durable *d, char *err, size_t errlen)
     path_of(d, path, sizeof path, "log", d->gen + 1);
     if (aof_open(&next, path, err, errlen) < 0)
         return -1;
-    if (d->policy != FSYNC_NO && !d->sync_lost_gen && d->unsynced) {
+    if (d->policy != FSYNC_NO && d->sync_lost_gen != d->gen && d->unsynced) {
         char serr[512];
         if (aof_sync(&d->log, serr, sizeof serr) < 0)
             sync_lost(d, serr); /* this very compaction is the repair */
@@ -372,6 +374,9 @@ int durable_compact(durable *d, char *err, size_t errlen)
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen)
 {
     int rc = DURABLE_OK;
+    /* First: a repair that finished may clear sync_lost_gen, and what this
+     * flush writes must be synced by it, not skipped as if still lost. */
+    reap(d, 0);
     if (aof_pending(&d->log)) {
         if (aof_write(&d->log, err, errlen) < 0)
             rc = DURABLE_WRITE_FAILED;
@@ -379,7 +384,9 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
             d->unsynced = 1;
     }
     double now = now_ms();
-    if (rc == DURABLE_OK && d->unsynced && d->policy != FSYNC_NO && !d->sync_lost_gen &&
+    /* A log newer than the one whose fsync failed is synced as usual
+     * while the repair runs; only a forced sync is refused till then. */
+    if (rc == DURABLE_OK && d->unsynced && d->policy != FSYNC_NO && d->sync_lost_gen != d->gen &&
         (force_sync || d->policy == FSYNC_ALWAYS || now - d->last_sync_ms >= 1000.0)) {
         if (aof_sync(&d->log, err, errlen) < 0) {
             rc = DURABLE_SYNC_FAILED;
@@ -396,7 +403,6 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
     else if (rc == DURABLE_OK && d->failing)
         log_info("%s/%s: writing the log works again", d->dir, d->name);
     d->failing = rc == DURABLE_WRITE_FAILED;
-    reap(d, 0);
     uint64_t logs = d->old_log_bytes + d->log.size;
     if (!d->child && now >= d->compact_after_ms &&
         (d->sync_lost_gen || (logs >= d->compact_min && logs >= d->snapshot_bytes))) {
@@ -420,11 +426,12 @@ void durable_close(durable *d)
     if (!d)
         return;
     char err[512];
+    reap(d, 1); /* let a compaction finish rather than leave it half done */
     if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) < 0)
         log_error("%s/%s: closing: %s; the changes not written are lost", d->dir, d->name, err);
-    else if (d->log.fd >= 0 && d->policy != FSYNC_NO && !d->sync_lost_gen && aof_sync(&d->log, err, sizeof err) < 0)
+    else if (d->log.fd >= 0 && d->policy != FSYNC_NO && d->sync_lost_gen != d->gen &&
+             aof_sync(&d->log, err, sizeof err) < 0)
         sync_lost(d, err);
-    reap(d, 1); /* let a compaction finish rather than leave it half done */
     if (d->log.fd >= 0 && d->sync_lost_gen && d->policy != FSYNC_NO) {
         /* The last chance to replace a log whose fsync failed (say the
          * compaction that should have failed, and waits out its pause). */
