@@ -643,7 +643,10 @@ forged_release_of_another_peer(Config) ->
 %%   - {nodeup, Node} for nodes that are not connected: ignored, logged once,
 %%     none of them dialed;
 %%   - discovers from many pids of its own node: it is kept as at most a few
-%%     scopes (it cannot fill the scope's table of peers).
+%%     scopes (it cannot fill the scope's table of peers);
+%%   - discovers and syncs naming live pids of another node (this CT node):
+%%     ignored, so no peer can take another node's places (pg sends them
+%%     with its own pid only).
 forged_messages_to_the_pg_scope(Config) ->
     Node = ?config(cnode, Config),
     {ok, A} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{pg, workers}]}, 10000),
@@ -671,6 +674,12 @@ forged_messages_to_the_pg_scope(Config) ->
     %% discovers from 50 pids of the hostile node
     [ok = hostile_peer:send(P, {6, Me, '', pg}, {discover, hostile_peer:pid(?HOSTILE, I)})
      || I <- lists:seq(2, 51)],
+    %% discovers and syncs in the name of live processes of this node (ones
+    %% that ignore what they get: the node would send them syncs, as it
+    %% would send any process a peer names, such as application_controller)
+    Theirs = [spawn_link(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 8)],
+    [ok = hostile_peer:send(P, {6, Me, '', pg}, M)
+     || T <- Theirs, M <- [{discover, T}, {'$gen_cast', {sync, T, []}}]],
     %% A call on the same connection: everything before it was handled.
     ?assertEqual({ok, [A]}, hostile_peer:call(P, pg, {get_local_members, workers}, 5000)),
     ?assertEqual([A], gen_server:call({pg, Node}, {get_local_members, workers})),
@@ -679,10 +688,16 @@ forged_messages_to_the_pg_scope(Config) ->
     ct:log("peers: ~p", [Peers]),
     ?assert(length(OnHostile) =< 4),
     ?assert(lists:member(Me, OnHostile)),
-    Lines = durable_harness:log_lines(?config(log, Config)),
-    Ghostly = [L || L <- Lines, binary:match(L, <<"ghost">>) =/= nomatch],
-    ct:log("lines about ghosts: ~p", [Ghostly]),
-    ?assertMatch([_], Ghostly),
+    ?assertEqual([], [X || X <- Peers, lists:member(X, Theirs)]),
+    Ghostly = fun() ->
+                      [L || L <- durable_harness:log_lines(?config(log, Config)),
+                            binary:match(L, <<"ghost">>) =/= nomatch]
+              end,
+    %% (the log line travels through the owner: wait for it)
+    ok = gen_cnode_test_env:wait_until(fun() -> Ghostly() =/= [] end, 5000),
+    ct:log("lines about ghosts: ~p", [Ghostly()]),
+    ?assertMatch([_], Ghostly()),
+    [T ! stop || T <- Theirs],
     hostile_peer:close(P),
     %% A is still a member, as every BEAM node sees it
     ok = gen_cnode_test_env:wait_until(

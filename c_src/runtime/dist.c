@@ -78,13 +78,14 @@ static enum dist_result dropped(char *why, size_t whylen, const char *fmt, long 
     return DIST_DROPPED;
 }
 
-static enum dist_result deliver(process *p, term_view msg, char *why, size_t whylen, long op)
+static enum dist_result deliver(process *p, term_view msg, const char *peer, size_t peer_len, char *why,
+                                size_t whylen, long op)
 {
     if (!p)
         return dropped(why, whylen, "message (op %ld) to no such process", op);
     if (!msg.ptr)
         return dropped(why, whylen, "send (op %ld) without a message", op);
-    process_deliver(p, msg);
+    process_deliver_from(p, msg, peer, peer_len);
     return DIST_OK;
 }
 
@@ -125,10 +126,10 @@ static enum dist_result apply(process_table *t, const char *peer, size_t peer_le
     case DOP_SEND: case DOP_SEND_TT:               /* {2, Unused, To} */
     case DOP_SEND_SENDER: case DOP_SEND_SENDER_TT: /* {22, From, To} */
         NEED(2, is_pid(c->el[1]));
-        return deliver(recipient(t, c), msg, why, whylen, c->op);
+        return deliver(recipient(t, c), msg, peer, peer_len, why, whylen, c->op);
     case DOP_REG_SEND: case DOP_REG_SEND_TT:       /* {6, From, Unused, ToName} */
         NEED(3, is_atom(c->el[2]));
-        return deliver(recipient(t, c), msg, why, whylen, c->op);
+        return deliver(recipient(t, c), msg, peer, peer_len, why, whylen, c->op);
     case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
         NEED(3, FROM_PEER(0));
         process *p = process_resolve(t, c->el[1]);

@@ -95,6 +95,8 @@ struct process_table {
      * monitor set on its process carries one) must not make up another,
      * say to send a scope a 'DOWN' it would take for a member's. */
     uint32_t ref_salt;         /* random, xored into the second word */
+    const char *sender_node;   /* whose connection brought the message being delivered, or NULL */
+    size_t sender_len;
     unsigned char ref_key[16]; /* random, the key of the third word's hash */
     uint64_t spawned;          /* processes spawned so far (their serials) */
     process_stats_fn *stats;   /* the node's part of the stats map */
@@ -433,6 +435,24 @@ void process_deliver(process *p, term_view msg)
 {
     if (!p->exit_reason)
         p->behaviour->message(p, msg);
+}
+
+void process_deliver_from(process *p, term_view msg, const char *node, size_t len)
+{
+    process_table *t = p->table;
+    const char *was = t->sender_node;
+    size_t was_len = t->sender_len;
+    t->sender_node = node;
+    t->sender_len = len;
+    process_deliver(p, msg);
+    t->sender_node = was;
+    t->sender_len = was_len;
+}
+
+const char *process_sender_node(const process *p, size_t *len)
+{
+    *len = p->table->sender_len;
+    return p->table->sender_node;
 }
 
 /* Queue msg for process number `to`, delivered at the next settle. */

@@ -182,6 +182,14 @@ void process_refuse(process *p, term_view raw, const char *why);
  * last element of a tuple to run to msg's end) to p's behaviour now. Only for the node's own
  * top level (a frame from a peer): processes send with process_send. */
 void process_deliver(process *p, term_view msg);
+/* The same for a message a peer's connection brought: while p handles it,
+ * process_sender_node says node (len bytes). */
+void process_deliver_from(process *p, term_view msg, const char *node, size_t len);
+/* The node whose connection brought the message p is handling (*len bytes),
+ * or NULL when it came from this node (a local send, a timer, the node's
+ * own notices). Whatever pids a message names, this is where it came from:
+ * the only node a peer cannot forge. */
+const char *process_sender_node(const process *p, size_t *len);
 
 /* Send msg from `from`: to a process of this node it is queued (delivered at
  * the next settle), to a remote one it goes through the router. */

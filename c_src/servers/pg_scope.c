@@ -25,7 +25,7 @@ typedef struct join_entry { blob group, pid; } join_entry; /* one join: a pid ma
  * canonical bytes (to match a 'DOWN'). */
 typedef struct member { blob pid, ref, cref; } member;
 typedef struct peer {
-    blob pid, cref; /* canonical, as cref of a member */
+    blob pid, ref, cref; /* pid canonical; ref and cref as a member's */
     int asked; /* it sent a discover: it knows this scope, and got its sync */
 } peer;                                                     /* a scope that discovered this one, monitored */
 typedef struct known_node { char *name; int tries; } known_node; /* connected, for discovery */
@@ -44,6 +44,7 @@ typedef struct pg_scope {
     gcn_timer rediscover;
     unsigned warned_peers; /* discovers ignored past MAX_PEERS or MAX_PEERS_PER_NODE */
     unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
+    unsigned warned_foreign; /* a discover or sync naming another node's scope than its sender's */
     ei_x_buff canon; /* scratch for canonical bytes */
     gcn_buf *msg;    /* scratch for messages */
     gcn_buf *ref;    /* scratch for monitor references */
@@ -211,6 +212,28 @@ static int same_node(term_view a, term_view b)
            memcmp(na, nb, la) == 0;
 }
 
+/* Did pid's own node send the message at hand? pg sends discover and sync
+ * with its own pid (self()); a peer naming another node's pids in them
+ * would have this scope watch, and take for that node's scope, whatever it
+ * likes. */
+static int from_its_node(pg_scope *s, term_view pid)
+{
+    size_t len;
+    const char *from = process_sender_node(gen_server_process(s->self), &len);
+    if (!from) {
+        from = gcn_node(s->self);
+        len = strlen(from);
+    }
+    const char *node;
+    size_t nlen;
+    if (process_term_node(pid, &node, &nlen) == 0 && nlen == len && memcmp(node, from, len) == 0)
+        return 1;
+    if (!s->warned_foreign++)
+        log_warning("pg scope %s: ignoring a discover or sync from %.*s naming a scope of another node",
+                    s->name, (int)len, from);
+    return 0;
+}
+
 /* Peers on pid's node: one node cannot crowd out the others' scopes. */
 static size_t peers_on_node_of(pg_scope *s, term_view pid)
 {
@@ -241,10 +264,13 @@ static peer *add_peer(pg_scope *s, term_view pid, int *added)
         gcn_monitor(s->self, pid, s->ref) < 0)
         return NULL;
     p = &s->peers[s->npeers];
-    if (blob_set(&p->pid, s->canon.buff, (size_t)s->canon.index) < 0)
-        return NULL;
-    if (blob_canonical(s, &p->cref, gcn_buf_term(s->ref)) < 0) {
+    gcn_term r = gcn_buf_term(s->ref);
+    p->ref.ptr = NULL;
+    if (blob_set(&p->pid, s->canon.buff, (size_t)s->canon.index) < 0 || blob_set(&p->ref, r.ptr, r.len) < 0 ||
+        blob_canonical(s, &p->cref, r) < 0) {
         free(p->pid.ptr);
+        free(p->ref.ptr);
+        gcn_demonitor(s->self, r); /* not kept: not watched */
         return NULL;
     }
     p->asked = 0;
@@ -288,11 +314,12 @@ static int add_join(pg_scope *s, term_view group, term_view pid)
             return -1;
         m = &s->members[s->nmembers];
         gcn_term r = gcn_buf_term(s->ref);
-        if (blob_set(&m->pid, pid.ptr, pid.len) < 0)
-            return -1;
-        if (blob_set(&m->ref, r.ptr, r.len) < 0 || blob_canonical(s, &m->cref, r) < 0) {
+        m->pid.ptr = m->ref.ptr = NULL;
+        if (blob_set(&m->pid, pid.ptr, pid.len) < 0 || blob_set(&m->ref, r.ptr, r.len) < 0 ||
+            blob_canonical(s, &m->cref, r) < 0) {
             free(m->pid.ptr);
             free(m->ref.ptr);
+            gcn_demonitor(s->self, r);
             return -1;
         }
         s->nmembers++;
@@ -508,7 +535,7 @@ static void pg_terminate(void *state, gcn_term reason)
     for (size_t i = 0; i < s->nmembers; i++)
         free(s->members[i].pid.ptr), free(s->members[i].ref.ptr), free(s->members[i].cref.ptr);
     for (size_t i = 0; i < s->npeers; i++)
-        free(s->peers[i].pid.ptr), free(s->peers[i].cref.ptr);
+        free(s->peers[i].pid.ptr), free(s->peers[i].ref.ptr), free(s->peers[i].cref.ptr);
     for (size_t i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);
     free(s->joins);
@@ -561,7 +588,7 @@ static enum gcn_result pg_cast(gcn_server *self, void *state, gcn_term req)
     gcn_term peer_pid;
     /* A peer's groups: not kept (pg_scope.h); but it is a peer now, as in pg's handle_sync. */
     int added;
-    if (gcn_match(req, "{sync, ~p, _}", &peer_pid))
+    if (gcn_match(req, "{sync, ~p, _}", &peer_pid) && from_its_node(state, peer_pid))
         add_peer(state, peer_pid, &added);
     return GCN_NOREPLY;
 }
@@ -602,8 +629,8 @@ static void node_up(pg_scope *s, const char *node)
 {
     if (!process_connected(process_table_of(gen_server_process(s->self)), node, strlen(node))) {
         if (!s->warned_nodeup++)
-            log_warning("pg scope %s: ignoring {nodeup, '%s'}: no such node is connected (a message "
-                        "from a peer, not from this node?)", s->name, node);
+            log_warning("pg scope %s: ignoring {nodeup, '%s'}: that node is not connected (any more; "
+                        "or a peer sent it)", s->name, node);
         return;
     }
     size_t i = 0;
@@ -631,7 +658,8 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
     gcn_term peer_pid, ref, pid;
     char node[GCN_ATOM_MAX];
     if (gcn_match(msg, "{discover, ~p}", &peer_pid) || gcn_match(msg, "{discover, ~p, _}", &peer_pid)) {
-        discovered(s, peer_pid);
+        if (from_its_node(s, peer_pid))
+            discovered(s, peer_pid);
     } else if (gcn_match(msg, "{'DOWN', ~t, process, ~p, _}", &ref, &pid)) {
         /* As pg: the reference and the pid must both be the monitor's. A
          * peer can send a 'DOWN' too, and knows the pids; this node's
@@ -656,7 +684,12 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
             }
         for (size_t i = 0; i < s->npeers; i++)
             if (blob_is(s->peers[i].cref, cref, cref_len) && blob_is(s->peers[i].pid, cpid.ptr, cpid.len)) {
+                /* A peer may send this 'DOWN' of its own process while it
+                 * lives (it saw the reference in the monitor): the monitor
+                 * goes too, or such rounds would pile monitors up. */
+                gcn_demonitor(s->self, view(s->peers[i].ref));
                 free(s->peers[i].pid.ptr);
+                free(s->peers[i].ref.ptr);
                 free(s->peers[i].cref.ptr);
                 memmove(&s->peers[i], &s->peers[i + 1], (s->npeers - i - 1) * sizeof *s->peers);
                 s->npeers--;

@@ -15,11 +15,12 @@
  *     members are monitored, and one that stops leaves all its groups;
  *   - when this node goes, BEAM scopes see their monitor of it fire and
  *     drop its members.
- * Any peer can send it plain messages; it takes from them what pg would:
- * a 'DOWN' only with both the monitor's reference and pid, a {nodeup, Node}
- * only for a node that is connected (the one the node's process table
- * sends; a peer's forgery is ignored, logged once), and at most 4 peer
- * scopes per node.
+ * Any peer can send it plain messages; it takes from them what pg would,
+ * or less: a 'DOWN' only with both the monitor's reference and pid (and a
+ * peer's goes with its monitor); a discover or sync only from the node of
+ * the pid it names (process_sender_node); a {nodeup, Node} only for a node
+ * that is connected (the one the node's process table sends; a peer's
+ * forgery is ignored, logged once); and at most 4 peer scopes per node.
  * It keeps only its own members: what other nodes' scopes send of theirs
  * (sync contents, joins, leaves) is not kept, so `get_local_members` is
  * all it answers about membership.
