@@ -646,7 +646,9 @@ forged_release_of_another_peer(Config) ->
 %%     scopes (it cannot fill the scope's table of peers);
 %%   - discovers and syncs naming live pids of another node (this CT node):
 %%     ignored, so no peer can take another node's places (pg sends them
-%%     with its own pid only).
+%%     with its own pid only);
+%%   - a discover relayed through a server of the C node (a stored value
+%%     as the reply to a call whose From names the scope): ignored too.
 forged_messages_to_the_pg_scope(Config) ->
     Node = ?config(cnode, Config),
     {ok, A} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{pg, workers}]}, 10000),
@@ -680,6 +682,9 @@ forged_messages_to_the_pg_scope(Config) ->
     Theirs = [spawn_link(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, 8)],
     [ok = hostile_peer:send(P, {6, Me, '', pg}, M)
      || T <- Theirs, M <- [{discover, T}, {'$gen_cast', {sync, T, []}}]],
+    %% A replies {discover, A} to the scope: a message from the C node itself
+    ok = gen_server:call(A, {put, relay, A}),
+    ok = hostile_peer:send(P, {2, '', A}, {'$gen_call', {Scope, discover}, {get, relay}}),
     %% A call on the same connection: everything before it was handled.
     ?assertEqual({ok, [A]}, hostile_peer:call(P, pg, {get_local_members, workers}, 5000)),
     ?assertEqual([A], gen_server:call({pg, Node}, {get_local_members, workers})),
@@ -688,7 +693,7 @@ forged_messages_to_the_pg_scope(Config) ->
     ct:log("peers: ~p", [Peers]),
     ?assert(length(OnHostile) =< 4),
     ?assert(lists:member(Me, OnHostile)),
-    ?assertEqual([], [X || X <- Peers, lists:member(X, Theirs)]),
+    ?assertEqual([], [X || X <- Peers, lists:member(X, Theirs) orelse X =:= A]),
     Ghostly = fun() ->
                       [L || L <- durable_harness:log_lines(?config(log, Config)),
                             binary:match(L, <<"ghost">>) =/= nomatch]

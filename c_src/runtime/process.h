@@ -188,7 +188,9 @@ void process_deliver_from(process *p, term_view msg, const char *node, size_t le
 /* The node whose connection brought the message p is handling (*len bytes),
  * or NULL when it came from this node (a local send, a timer, the node's
  * own notices). Whatever pids a message names, this is where it came from:
- * the only node a peer cannot forge. */
+ * the only node a peer cannot forge. (A gen_server that was suspended
+ * handles its queued messages while it handles the resume: they read as
+ * the resume's sender. The pg scopes cannot be suspended.) */
 const char *process_sender_node(const process *p, size_t *len);
 
 /* Send msg from `from`: to a process of this node it is queued (delivered at

@@ -213,24 +213,22 @@ static int same_node(term_view a, term_view b)
 }
 
 /* Did pid's own node send the message at hand? pg sends discover and sync
- * with its own pid (self()); a peer naming another node's pids in them
- * would have this scope watch, and take for that node's scope, whatever it
- * likes. */
+ * with its own pid (self()), from its node over its own connection; a peer
+ * naming another node's pids in them would have this scope watch, and take
+ * for that node's scope, whatever it likes. Not from this node either: no
+ * scope of ours sends them, and a peer can have a local server send what it
+ * shapes (a stored value as the reply to a call whose From it made up). */
 static int from_its_node(pg_scope *s, term_view pid)
 {
     size_t len;
     const char *from = process_sender_node(gen_server_process(s->self), &len);
-    if (!from) {
-        from = gcn_node(s->self);
-        len = strlen(from);
-    }
     const char *node;
     size_t nlen;
-    if (process_term_node(pid, &node, &nlen) == 0 && nlen == len && memcmp(node, from, len) == 0)
+    if (from && process_term_node(pid, &node, &nlen) == 0 && nlen == len && memcmp(node, from, len) == 0)
         return 1;
     if (!s->warned_foreign++)
         log_warning("pg scope %s: ignoring a discover or sync from %.*s naming a scope of another node",
-                    s->name, (int)len, from);
+                    s->name, from ? (int)len : 10, from ? from : "this node");
     return 0;
 }
 
@@ -302,6 +300,8 @@ static member *find_member(pg_scope *s, term_view pid)
     return NULL;
 }
 
+static void forget_member_if_done(pg_scope *s, term_view pid, int demonitor);
+
 /* pid (canonical; it may be s->canon's) joins group (canonical), monitored
  * from its first join. */
 static int add_join(pg_scope *s, term_view group, term_view pid)
@@ -325,13 +325,15 @@ static int add_join(pg_scope *s, term_view group, term_view pid)
         s->nmembers++;
     }
     pid = view(m->pid); /* s->canon is reused above */
-    if (grow((void **)&s->joins, &s->joins_cap, s->njoins, sizeof *s->joins) < 0)
+    join_entry *j = grow((void **)&s->joins, &s->joins_cap, s->njoins, sizeof *s->joins) < 0
+                        ? NULL : &s->joins[s->njoins];
+    if (!j || blob_set(&j->group, group.ptr, group.len) < 0) {
+        forget_member_if_done(s, pid, 1); /* a member just added, with no join: not kept */
         return -1;
-    join_entry *j = &s->joins[s->njoins];
-    if (blob_set(&j->group, group.ptr, group.len) < 0)
-        return -1;
+    }
     if (blob_set(&j->pid, pid.ptr, pid.len) < 0) {
         free(j->group.ptr);
+        forget_member_if_done(s, pid, 1);
         return -1;
     }
     s->njoins++;

@@ -18,7 +18,8 @@
  * Any peer can send it plain messages; it takes from them what pg would,
  * or less: a 'DOWN' only with both the monitor's reference and pid (and a
  * peer's goes with its monitor); a discover or sync only from the node of
- * the pid it names (process_sender_node); a {nodeup, Node} only for a node
+ * the pid it names, over its connection (process_sender_node: never from
+ * this node's own processes); a {nodeup, Node} only for a node
  * that is connected (the one the node's process table sends; a peer's
  * forgery is ignored, logged once); and at most 4 peer scopes per node.
  * It keeps only its own members: what other nodes' scopes send of theirs
