@@ -33,6 +33,8 @@ defmodule GenCnode do
     * `:start` - servers to start at boot: `["module[:name][=arg]"]`, arg in
       Erlang syntax
     * `:workers` - threads for blocking jobs
+    * `:pg_join` - `group` or `{scope, group}` (atoms): the KeyValue server
+      joins that `:pg` group at boot (as `GenCnode.Shard` wants)
     * `:log_level` - `:error | :warning | :notice | :info | :debug`
     * `:args` - other command-line strings for the C node
     * `:executable` - the C node's path (default: `$GEN_CNODE_EXE`, else
@@ -46,6 +48,7 @@ defmodule GenCnode do
 
   Strings may be binaries or charlists. Errors from `start/1`:
   `:not_distributed`, `{:needs_long_names, node}`, `{:no_executable, path}`,
+  `{:name_taken, node}` (a node of that name runs already),
   `{:exited, status, last_lines}`, `{:start_timeout, last_lines}`,
   `{:badopt, opt}`, among others.
   """
@@ -80,7 +83,7 @@ defmodule GenCnode do
         id: Map.get(map, :id, __MODULE__),
         start: {:gen_cnode, :start_link, [Map.delete(map, :id)]},
         restart: :permanent,
-        shutdown: 15_000,
+        shutdown: 8_000,
         type: :worker,
         modules: [:gen_cnode]
       }
@@ -90,6 +93,8 @@ defmodule GenCnode do
   @doc """
   Stops the C node and its owner: `:ok` when the node exited with status 0,
   `{:error, {:exit_status, status}}` or `{:error, {:killed, status}}` otherwise.
+  The owner exits `:normal`, so a supervisor restarts a permanent one: to
+  stop a supervised node, use `Supervisor.terminate_child/2`.
   """
   @spec stop(pid()) :: :ok | {:error, term()}
   def stop(owner), do: :gen_cnode.stop(owner)
@@ -97,6 +102,10 @@ defmodule GenCnode do
   @doc "The C node's node name, such as `:\"kv@127.0.0.1\"`."
   @spec node(pid()) :: node()
   def node(owner), do: :gen_cnode.node(owner)
+
+  @doc "The C node's operating-system process id."
+  @spec os_pid(pid()) :: integer()
+  def os_pid(owner), do: :gen_cnode.os_pid(owner)
 
   @doc false
   @spec to_map(opts()) :: map()

@@ -15,7 +15,8 @@
 %% {Name, Node} keeps working; a durable store recovers what it had
 %% acknowledged. Like a supervisor, it gives up after more than `intensity`
 %% restarts within `period` seconds and stops with {too_many_restarts,
-%% LastExit}, for its own supervisor to decide. restart => false makes it stop
+%% LastExit}, for its own supervisor to decide; so it does after `intensity`
+%% attempts in a row that did not come up, however slow. restart => false makes it stop
 %% with the C node's exit instead ({exit_status, Status}).
 %%
 %% Options of start/1, start_link/1 and child_spec/1 (all optional):
@@ -52,6 +53,7 @@
 -define(INTENSITY, 10).       % restarts of the C node allowed...
 -define(PERIOD, 60).          % ...within this many seconds
 -define(RETRY_DELAY, 500).    % ms between two failed attempts to start it again
+-define(MAX_PARTIAL, 65536).  % bytes of a line kept before it is cut (a line with no end)
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
@@ -64,6 +66,8 @@
                 restarts = [] :: [integer()], % when the C node was restarted (ms)
                 %% a restart under way: the pinger and the timer that ends it
                 starting = undefined :: undefined | {pid(), reference(), reference()},
+                failed = 0 :: non_neg_integer(), % attempts in a row that did not come up
+                skipping = false :: boolean(),  % the rest of a line already cut
                 last_exit :: term()}).        % why the C node went, for too_many_restarts
 
 -type opts() :: #{name => atom() | string(), cookie => atom(), register => atom(),
@@ -82,7 +86,7 @@
 %%% API
 
 %% Starts a C node and returns once it answers ping. Errors: not_distributed,
-%% {no_executable, Path}, {exited, Status, LastStderrLines},
+%% {no_executable, Path}, {name_taken, Node}, {exited, Status, LastStderrLines},
 %% {start_timeout, LastStderrLines}, {badopt, Opt}, {log, Path, Reason}.
 -spec start(opts()) -> {ok, pid()} | {error, term()}.
 start(Opts) when is_map(Opts) ->
@@ -105,7 +109,9 @@ child_spec(Opts) when is_map(Opts) ->
 
 %% Stops the C node: ok when it exited with status 0 after SIGTERM,
 %% {error, {exit_status, S}} when it exited otherwise, {error, {killed, S}}
-%% when it had to be killed with SIGKILL.
+%% when it had to be killed with SIGKILL. The owner exits normal, so a
+%% supervisor restarts a permanent one: stop a supervised node with
+%% supervisor:terminate_child/2.
 -spec stop(pid()) -> ok | {error, term()}.
 stop(Pid) ->
     gen_server:call(Pid, stop, ?STOP_GRACE + ?KILL_GRACE + 5000).
@@ -154,7 +160,7 @@ handle_info({Port, {exit_status, Status}}, S = #state{port = Port, starting = un
 handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
     attempt_failed({exited, Status, tail(S)}, S#state{port = undefined});
 handle_info({'DOWN', Ref, process, _, pong}, S = #state{starting = {_, Ref, _}}) ->
-    {noreply, note(end_attempt(S), "gen_cnode owner: C node up again", notice)};
+    {noreply, note(end_attempt(S#state{failed = 0}), "gen_cnode owner: C node up again", notice)};
 handle_info({'DOWN', Ref, process, _, Why}, S = #state{starting = {_, Ref, _}}) ->
     attempt_failed({ping_failed, Why, tail(S)}, S);
 handle_info({restart_timeout, Ref}, S = #state{starting = {_, Ref, _}}) ->
@@ -167,7 +173,7 @@ handle_info(_Msg, S) ->
     {noreply, S}.
 
 terminate(_Reason, S) ->
-    {_, S1} = shutdown(S),
+    {_, S1} = shutdown(end_attempt(S)),
     case S1#state.log of
         logger -> ok;
         Fd -> file:close(Fd)
@@ -209,6 +215,23 @@ launch(Cfg = #{node := Node, cookie := Cookie, exe := Exe, args := Args, env := 
 launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
     Node = S0#state.node,
     erlang:set_cookie(Node, Cookie),
+    case name_taken(Node) of
+        true -> {error, {name_taken, Node}, S0};
+        false -> launch_port(S0, Deadline, Exe, Args, Env)
+    end.
+
+%% Is Node's name registered with epmd already (another node of that name
+%% runs)? Then the pings would reach that one, and say ok for a node that
+%% is not ours.
+name_taken(Node) ->
+    [Alive, Host] = string:split(atom_to_list(Node), "@"),
+    case erl_epmd:port_please(Alive, Host, 5000) of
+        {port, _, _} -> true;
+        _ -> false
+    end.
+
+launch_port(S0, Deadline, Exe, Args, Env) ->
+    Node = S0#state.node,
     try open_port({spawn_executable, Exe},
                   [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
                    binary, {line, 65536}, hide]) of
@@ -227,13 +250,17 @@ launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
 %% its exit or the start timeout arrive as messages.
 restart(S = #state{restart = false, last_exit = Exit}) ->
     {stop, Exit, S};
-restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, last_exit = Exit}) ->
+restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, last_exit = Exit,
+                   failed = Failed}) ->
     Now = now_ms(),
     Recent = [T || T <- Past, Now - T < Period * 1000],
-    case length(Recent) >= Intensity of
+    %% Attempts that never come up may each take longer than Period /
+    %% Intensity (a start timeout): so many in a row count as well.
+    case length(Recent) >= Intensity orelse (Failed > 0 andalso Failed >= Intensity) of
         true ->
-            S1 = note(S, io_lib:format("gen_cnode owner: ~b restarts in ~b s; giving up",
-                                       [length(Recent), Period]), error),
+            S1 = note(S, io_lib:format("gen_cnode owner: ~b restarts in ~b s (~b in a row that did "
+                                       "not come up); giving up", [length(Recent), Period, Failed]),
+                      error),
             {stop, {too_many_restarts, Exit}, S1};
         false ->
             S1 = note(S#state{restarts = [Now | Recent]},
@@ -260,7 +287,7 @@ attempt_failed(Reason, S) ->
     S1 = kill_port(end_attempt(S)),
     S2 = note(S1, io_lib:format("gen_cnode owner: restart failed: ~0p", [Reason]), error),
     erlang:send_after(?RETRY_DELAY, self(), restart_now),
-    {noreply, S2#state{last_exit = {restart_failed, Reason}}}.
+    {noreply, S2#state{last_exit = {restart_failed, Reason}, failed = S2#state.failed + 1}}.
 
 %% No restart under way any more: its pinger and timer go.
 end_attempt(S = #state{starting = undefined}) ->
@@ -275,8 +302,13 @@ end_attempt(S = #state{starting = {PingPid, PingRef, Timer}}) ->
 %% A node that did not come up is not waited for: SIGKILL, then its status.
 kill_port(S = #state{port = undefined}) ->
     S;
-kill_port(S = #state{os_pid = OsPid}) ->
-    signal("KILL", OsPid),
+kill_port(S0 = #state{os_pid = OsPid}) ->
+    case await_exit(S0, now_ms()) of %% exited already: its pid may be another's by now
+        {ok, _, S} -> S;
+        {timeout, S} -> signal("KILL", OsPid), kill_port_wait(S)
+    end.
+
+kill_port_wait(S) ->
     case await_exit(S, now_ms() + ?KILL_GRACE) of
         {ok, _, S1} -> S1;
         {timeout, S1 = #state{port = Port}} -> catch port_close(Port), S1#state{port = undefined}
@@ -287,8 +319,9 @@ exit_reason(Status) -> {exit_status, Status}.
 
 %% Pings from a separate process: net_adm:ping/1 waits without a timeout for a
 %% node that accepted the connection but never answers.
+%% Linked too: it goes with an owner that is killed.
 spawn_pinger(Node) ->
-    spawn_monitor(fun() -> ping_until_pong(Node) end).
+    spawn_opt(fun() -> ping_until_pong(Node) end, [link, monitor]).
 
 ping_until_pong(Node) ->
     case net_adm:ping(Node) of
@@ -339,9 +372,14 @@ signal_name(N) -> "signal " ++ integer_to_list(N).
 %% SIGTERM, then SIGKILL; returns the reply for stop/1 and a state without port.
 shutdown(S = #state{port = undefined}) ->
     {ok, S};
-shutdown(S = #state{os_pid = OsPid}) ->
-    signal("TERM", OsPid),
-    case await_exit(S, now_ms() + ?STOP_GRACE) of
+shutdown(S0 = #state{os_pid = OsPid}) ->
+    %% An exit status already here: the pid is not signalled (it may be
+    %% another process's by now).
+    {S, Deadline} = case await_exit(S0, now_ms()) of
+                        {ok, _, _} -> {S0, now_ms()};
+                        {timeout, S00} -> signal("TERM", OsPid), {S00, now_ms() + ?STOP_GRACE}
+                    end,
+    case await_exit(S, Deadline) of
         {ok, 0, S1} ->
             {ok, note(S1, "gen_cnode owner: C node exited with status 0", notice)};
         {ok, Status, S1} ->
@@ -376,8 +414,18 @@ signal(Sig, OsPid) ->
 
 %%% The C node's stderr
 
+output({noeol, _}, S = #state{skipping = true}) ->
+    S;
+output({eol, _}, S = #state{skipping = true}) ->
+    S#state{skipping = false};
 output({noeol, Part}, S = #state{partial = P}) ->
-    S#state{partial = <<P/binary, Part/binary>>};
+    case <<P/binary, Part/binary>> of
+        Long when byte_size(Long) > ?MAX_PARTIAL -> %% no end in sight: cut, keep none of the rest
+            note(S#state{partial = <<>>, skipping = true},
+                 <<(binary:part(Long, 0, ?MAX_PARTIAL))/binary, " [cut: a line over 64 KiB]">>);
+        Longer ->
+            S#state{partial = Longer}
+    end;
 output({eol, Part}, S = #state{partial = P}) ->
     note(S#state{partial = <<>>}, <<P/binary, Part/binary>>).
 

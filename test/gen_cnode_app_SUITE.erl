@@ -21,6 +21,10 @@
          too_many_restarts_stop_the_owner/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
+         a_name_taken_is_refused/1,
+         restarts_that_never_come_up_stop_the_owner/1,
+         a_killed_owner_leaves_no_pinger/1,
+         a_line_with_no_end_is_cut/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -38,6 +42,10 @@ all() ->
      readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
+     a_name_taken_is_refused,
+     restarts_that_never_come_up_stop_the_owner,
+     a_killed_owner_leaves_no_pinger,
+     a_line_with_no_end_is_cut,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -263,6 +271,82 @@ too_many_restarts_stop_the_owner(Config) ->
             ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
     after 30000 -> ct:fail(owner_did_not_give_up)
     end.
+
+%% A second owner asked for a name a running node has: {error, {name_taken,
+%% Node}} at once, not ok because the pings reach the other node; the first
+%% one is untouched.
+a_name_taken_is_refused(Config) ->
+    Node = name("taken"),
+    Log = filename:join(?config(priv_dir, Config), "taken.log"),
+    {ok, First} = gen_cnode:start(#{name => Node, log => Log}),
+    gen_cnode_test_env:track({cnode, First}),
+    ?assertEqual({error, {name_taken, Node}}, gen_cnode:start(#{name => Node, log => Log})),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    ok = gen_cnode:stop(First).
+
+%% Restarts that never come up (each one's start timeout longer than period
+%% / intensity, so that never so many fall within the period) stop the
+%% owner after `intensity` of them in a row, rather than SIGKILL a node
+%% every few seconds forever.
+restarts_that_never_come_up_stop_the_owner(Config) ->
+    Flag = filename:join(?config(priv_dir, Config), "never"),
+    _ = file:delete(Flag),
+    Exe = wrapper(Config, "never-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
+    Node = name("never"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe, start_timeout => 1500,
+                                    restart => #{intensity => 3, period => 2},
+                                    log => filename:join(?config(priv_dir, Config), "never.log")}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    Ref = monitor(process, Owner),
+    ok = file:write_file(Flag, <<>>),
+    _ = kill9(Owner),
+    receive {'DOWN', Ref, process, Owner, Why} ->
+            ?assertMatch({too_many_restarts, {restart_failed, {start_timeout, _}}}, Why)
+    after 30000 -> ct:fail(owner_did_not_give_up)
+    end.
+
+%% An owner killed (a supervisor's brutal_kill) in the middle of a restart
+%% leaves no process pinging the node's name behind it.
+a_killed_owner_leaves_no_pinger(Config) ->
+    Flag = filename:join(?config(priv_dir, Config), "pinger"),
+    _ = file:delete(Flag),
+    Exe = wrapper(Config, "pinger-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
+    Node = name("pinger"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe, start_timeout => 20000,
+                                    log => filename:join(?config(priv_dir, Config), "pinger.log")}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ok = file:write_file(Flag, <<>>),
+    OsPid = kill9(Owner),
+    ok = gen_cnode_test_env:wait_until(fun() -> gen_cnode:os_pid(Owner) =/= OsPid end, 10000),
+    gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
+    ok = gen_cnode_test_env:wait_until(fun() -> pingers() =/= [] end, 5000),
+    Ref = monitor(process, Owner),
+    exit(Owner, kill),
+    receive {'DOWN', Ref, process, Owner, killed} -> ok after 5000 -> ct:fail(owner_not_killed) end,
+    ok = gen_cnode_test_env:wait_until(fun() -> pingers() =:= [] end, 2000).
+
+pingers() ->
+    [P || P <- processes(), P =/= self(),
+          {current_stacktrace, St} <- [process_info(P, current_stacktrace)],
+          lists:any(fun(F) -> element(1, F) =:= gen_cnode andalso element(2, F) =:= ping_until_pong end, St)].
+
+%% A line with no end (a module writing megabytes to stderr with no
+%% newline) is cut at 64 KiB, the rest of it dropped; the lines after it
+%% come through as they are.
+a_line_with_no_end_is_cut(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "long.log"),
+    Exe = wrapper(Config, "long-wrapper",
+                  "head -c 300000 /dev/zero | tr '\\0' x >&2; echo ' end of the long one' >&2; "
+                  "echo 'a short one' >&2"),
+    {ok, Owner} = gen_cnode:start(#{name => name("long"), executable => Exe, log => Log}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ok = gen_cnode:stop(Owner),
+    {ok, Text} = file:read_file(Log),
+    Lines = binary:split(Text, <<"\n">>, [global]),
+    [Cut] = [L || L <- Lines, binary:match(L, <<"[cut: a line over 64 KiB]">>) =/= nomatch],
+    ?assert(byte_size(Cut) < 66000),
+    ?assertEqual([], [L || L <- Lines, binary:match(L, <<"end of the long one">>) =/= nomatch]),
+    ?assertMatch([_], [L || L <- Lines, L =:= <<"a short one">>]).
 
 child_spec_is_a_permanent_worker(_Config) ->
     Spec = gen_cnode:child_spec(#{name => x, id => my_node}),

@@ -15,7 +15,8 @@ defmodule GenCnode.Shard do
       :ok = GenCnode.Shard.delete(:kvs, :foo)
 
   `put/4` and `delete/3` are calls: `:ok` means the owner applied them.
-  Every function returns `{:error, :no_members}` when the group is empty.
+  When the group is empty, `put/4`, `get/3` and `delete/3` return
+  `{:error, :no_members}`, `owner/3` returns `:none` and `members/2` `[]`.
   Options: `:scope` (`:pg`) and `:timeout` (5000 ms).
   """
 
