@@ -24,6 +24,7 @@
          forged_ids_of_a_third_node/1,
          forged_release_of_another_peer/1,
          forged_messages_to_the_pg_scope/1,
+         waiters_a_peer_piles_up_are_bounded/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -46,6 +47,7 @@ all() ->
      forged_ids_of_a_third_node,
      forged_release_of_another_peer,
      forged_messages_to_the_pg_scope,
+     waiters_a_peer_piles_up_are_bounded,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -708,6 +710,34 @@ forged_messages_to_the_pg_scope(Config) ->
     ok = gen_cnode_test_env:wait_until(
            fun() -> gen_server:call({pg, Node}, {get_local_members, workers}) =:= [A] end, 2000),
     ok = gen_server:stop(A).
+
+%% A {wait_for, N} call to the counter is held until the count gets there
+%% or its caller's node goes, and a peer chooses the call's tag: 16 calls
+%% with tags of 1 MiB each, for counts that never come, fill the 16 MiB the
+%% counter holds for waiters; the next gets {error, too_many_waiters} at
+%% once. A waiter that can be answered still is.
+waiters_a_peer_piles_up_are_bounded(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = maps:get(pid, P),
+    Never = 1 bsl 62,
+    [ok = hostile_peer:send(P, {6, Me, '', counter},
+                            {'$gen_call', {Me, {I, binary:copy(<<I>>, 1 bsl 20)}}, {wait_for, Never}})
+     || I <- lists:seq(1, 15)],
+    ?assertEqual({ok, {error, too_many_waiters}},
+                 hostile_peer:call(P, counter, {wait_for, Never}, {16, binary:copy(<<16>>, 1 bsl 20)}, 10000)),
+    ?assertMatch(#{waiting := 15}, durable_harness:status({counter, Node})),
+    Count = gen_server:call({counter, Node}, get),
+    Pid = spawn_link(fun() -> exit({got, gen_server:call({counter, Node}, {wait_for, Count + 1})}) end),
+    process_flag(trap_exit, true),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> maps:get(waiting, durable_harness:status({counter, Node})) =:= 16 end, 5000),
+    ok = gen_server:cast({counter, Node}, incr),
+    receive {'EXIT', Pid, Why} -> ?assertEqual({got, {ok, Count + 1}}, Why)
+    after 5000 -> ct:fail(no_answer_to_a_small_waiter)
+    end,
+    process_flag(trap_exit, false),
+    hostile_peer:close(P).
 
 %% The monitor the scope sets on pid Me (MONITOR_P): {ScopePid, Ref}.
 scope_monitor(P, Me) ->

@@ -199,7 +199,8 @@ typedef struct gcn_module {
     void (*handle_continue)(gcn_server *self, void *state);
     /* A GenServer.call. Write exactly one term into reply and return
      * GCN_REPLY; or keep the caller (gcn_hold), return GCN_NOREPLY and reply
-     * later with gcn_reply. */
+     * later with gcn_reply. A reply the node ran out of memory writing is
+     * sent as {error, out_of_memory}, and the server goes on. */
     enum gcn_result (*handle_call)(gcn_server *self, void *state, gcn_term request,
                                    const gcn_from *from, gcn_buf *reply);
     enum gcn_result (*handle_cast)(gcn_server *self, void *state, gcn_term request);

@@ -476,9 +476,22 @@ static void handle_call(gen_server *gs, term_view msg, int i)
     if (result(gs, "handle_call", r) < 0)
         return;
     if (r != GCN_NOREPLY) {
+        if (gs->out.failed) {
+            /* Out of memory (a reply of every key of a large store, say):
+             * the caller is told so, and the server, whose state is whole,
+             * goes on; stopping it would lose a memory-only store. */
+            log_error("%s: out of memory writing the reply to a call: answered {error, out_of_memory}",
+                      gs->cb->name);
+            begin_reply(&gs->out, &from);
+            ei_x_encode_tuple_header(gcn_buf_ei(&gs->out), 2);
+            ei_x_encode_atom(gcn_buf_ei(&gs->out), "error");
+            ei_x_encode_atom(gcn_buf_ei(&gs->out), "out_of_memory");
+            if (!gs->out.failed)
+                send_to(gs, &from, &gs->out);
+            return;
+        }
         if (!gcn_buf_ok_term(&gs->out, before)) {
-            bad_return(gs, "handle_call", gs->out.failed ? "ran out of memory writing its reply"
-                                                         : "wrote a reply that is not exactly one term");
+            bad_return(gs, "handle_call", "wrote a reply that is not exactly one term");
             return;
         }
         send_to(gs, &from, &gs->out);

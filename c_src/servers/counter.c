@@ -4,16 +4,23 @@
 
 #include <stdlib.h>
 
+/* Waiters kept at most, and bytes of their From (a peer chooses the tag):
+ * a waiter stays until the count gets there or its node goes, so peers
+ * could otherwise pile up memory without end. */
+#define MAX_WAITERS 65536
+#define MAX_WAITER_BYTES (16u << 20)
+
 typedef struct waiter {
     struct waiter *next;
     int64_t until;
+    size_t bytes;
     gcn_caller *caller;
 } waiter;
 
 typedef struct counter {
     int64_t count;
     waiter *waiting;
-    size_t nwaiting;
+    size_t nwaiting, waiting_bytes;
 } counter;
 
 static int counter_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
@@ -34,6 +41,7 @@ static void drop(counter *c, waiter **pw)
     waiter *w = *pw;
     *pw = w->next;
     gcn_release(w->caller);
+    c->waiting_bytes -= w->bytes;
     free(w);
     c->nwaiting--;
 }
@@ -75,6 +83,11 @@ static enum gcn_result counter_call(gcn_server *self, void *state, gcn_term req,
             gcn_build(reply, "{ok, ~i}", c->count);
             return GCN_REPLY;
         }
+        size_t bytes = from->pid.len + from->tag.len;
+        if (c->nwaiting >= MAX_WAITERS || c->waiting_bytes + bytes > MAX_WAITER_BYTES) {
+            gcn_build(reply, "{error, too_many_waiters}");
+            return GCN_REPLY;
+        }
         waiter *w = malloc(sizeof *w);
         if (!w || !(w->caller = gcn_hold(from))) {
             free(w);
@@ -82,9 +95,11 @@ static enum gcn_result counter_call(gcn_server *self, void *state, gcn_term req,
             return GCN_REPLY;
         }
         w->until = n;
+        w->bytes = bytes;
         w->next = c->waiting;
         c->waiting = w;
         c->nwaiting++;
+        c->waiting_bytes += bytes;
         return GCN_NOREPLY; /* answered by wake() */
     } else {
         gcn_error(reply, "unknown_call", req);

@@ -58,6 +58,7 @@ static int parse_arg(kv *k, term_view arg, gcn_init *out, const char **error)
         int j = 0, vtype, vsize;
         ei_get_type(value.ptr, &j, &vtype, &vsize);
         if (strcmp(atom, "preload") == 0 && vtype == ERL_MAP_EXT) {
+            free(k->preload); /* a map whose key came twice (hand-made: the term checks allow it) */
             k->preload = malloc(value.len);
             if (!k->preload) {
                 *error = "out_of_memory";
