@@ -267,18 +267,24 @@ restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, la
                       "gen_cnode owner: starting the C node again", warning),
             #{exe := Exe, args := Args, env := Env, cookie := Cookie, timeout := Timeout} = Cfg,
             erlang:set_cookie(S1#state.node, Cookie),
-            try open_port({spawn_executable, Exe},
-                          [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
-                           binary, {line, 65536}, hide]) of
-                Port ->
-                    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                    {PingPid, PingRef} = spawn_pinger(S1#state.node),
-                    Timer = erlang:send_after(Timeout, self(), {restart_timeout, PingRef}),
-                    {noreply, S1#state{port = Port, os_pid = OsPid, partial = <<>>,
-                                       starting = {PingPid, PingRef, Timer}}}
-            catch
-                error:Reason -> attempt_failed({open_port, Exe, Reason}, S1)
-            end
+            %% (No name_taken check here: epmd may not have seen the old
+            %% node's exit yet, and the node itself refuses a name in use.)
+            reopen(S1, Exe, Args, Env, Timeout)
+    end.
+
+%% The port of a restart: its pong, its exit or its timeout come as messages.
+reopen(S, Exe, Args, Env, Timeout) ->
+    try open_port({spawn_executable, Exe},
+                  [{args, Args}, {env, Env}, exit_status, use_stdio, stderr_to_stdout,
+                   binary, {line, 65536}, hide]) of
+        Port ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            {PingPid, PingRef} = spawn_pinger(S#state.node),
+            Timer = erlang:send_after(Timeout, self(), {restart_timeout, PingRef}),
+            {noreply, S#state{port = Port, os_pid = OsPid, partial = <<>>, skipping = false,
+                              starting = {PingPid, PingRef, Timer}}}
+    catch
+        error:Reason -> attempt_failed({open_port, Exe, Reason}, S)
     end.
 
 %% A restart that did not come up: the node is stopped if it runs, the
@@ -375,11 +381,11 @@ shutdown(S = #state{port = undefined}) ->
 shutdown(S0 = #state{os_pid = OsPid}) ->
     %% An exit status already here: the pid is not signalled (it may be
     %% another process's by now).
-    {S, Deadline} = case await_exit(S0, now_ms()) of
-                        {ok, _, _} -> {S0, now_ms()};
-                        {timeout, S00} -> signal("TERM", OsPid), {S00, now_ms() + ?STOP_GRACE}
-                    end,
-    case await_exit(S, Deadline) of
+    Exited = case await_exit(S0, now_ms()) of
+                 {ok, _, _} = Already -> Already;
+                 {timeout, S} -> signal("TERM", OsPid), await_exit(S, now_ms() + ?STOP_GRACE)
+             end,
+    case Exited of
         {ok, 0, S1} ->
             {ok, note(S1, "gen_cnode owner: C node exited with status 0", notice)};
         {ok, Status, S1} ->
