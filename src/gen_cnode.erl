@@ -291,9 +291,16 @@ reopen(S, Exe, Args, Env, Timeout) ->
 %% failure counts as a restart, and the next attempt comes a little later.
 attempt_failed(Reason, S) ->
     S1 = kill_port(end_attempt(S)),
-    S2 = note(S1, io_lib:format("gen_cnode owner: restart failed: ~0p", [Reason]), error),
+    %% The line names the failure, not the lines it carries: those are in
+    %% the log already, and each failure's line would carry the last ones'.
+    S2 = note(S1, io_lib:format("gen_cnode owner: restart failed: ~0p", [without_lines(Reason)]), error),
     erlang:send_after(?RETRY_DELAY, self(), restart_now),
     {noreply, S2#state{last_exit = {restart_failed, Reason}, failed = S2#state.failed + 1}}.
+
+without_lines({start_timeout, _Lines}) -> start_timeout;
+without_lines({exited, Status, _Lines}) -> {exited, Status};
+without_lines({ping_failed, Why, _Lines}) -> {ping_failed, Why};
+without_lines(Reason) -> Reason.
 
 %% No restart under way any more: its pinger and timer go.
 end_attempt(S = #state{starting = undefined}) ->

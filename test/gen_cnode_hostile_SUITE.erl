@@ -712,20 +712,20 @@ forged_messages_to_the_pg_scope(Config) ->
     ok = gen_server:stop(A).
 
 %% A {wait_for, N} call to the counter is held until the count gets there
-%% or its caller's node goes, and a peer chooses the call's tag: 16 calls
-%% with tags of 1 MiB each, for counts that never come, fill the 16 MiB the
-%% counter holds for waiters; the next gets {error, too_many_waiters} at
-%% once. A waiter that can be answered still is.
+%% or its caller's node goes, and a peer chooses the call's tag: 15 calls
+%% with tags of 4 MiB each, for counts that never come, nearly fill the 64
+%% MiB the counter holds for waiters; the next gets {error,
+%% too_many_waiters} at once. A waiter that can be answered still is.
 waiters_a_peer_piles_up_are_bounded(Config) ->
     Node = ?config(cnode, Config),
     {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
     Me = maps:get(pid, P),
     Never = 1 bsl 62,
     [ok = hostile_peer:send(P, {6, Me, '', counter},
-                            {'$gen_call', {Me, {I, binary:copy(<<I>>, 1 bsl 20)}}, {wait_for, Never}})
+                            {'$gen_call', {Me, {I, binary:copy(<<I>>, 4 bsl 20)}}, {wait_for, Never}})
      || I <- lists:seq(1, 15)],
     ?assertEqual({ok, {error, too_many_waiters}},
-                 hostile_peer:call(P, counter, {wait_for, Never}, {16, binary:copy(<<16>>, 1 bsl 20)}, 10000)),
+                 hostile_peer:call(P, counter, {wait_for, Never}, {16, binary:copy(<<16>>, 4 bsl 20)}, 10000)),
     ?assertMatch(#{waiting := 15}, durable_harness:status({counter, Node})),
     Count = gen_server:call({counter, Node}, get),
     Pid = spawn_link(fun() -> exit({got, gen_server:call({counter, Node}, {wait_for, Count + 1})}) end),

@@ -8,7 +8,7 @@
  * a waiter stays until the count gets there or its node goes, so peers
  * could otherwise pile up memory without end. */
 #define MAX_WAITERS 65536
-#define MAX_WAITER_BYTES (16u << 20)
+#define MAX_WAITER_BYTES (64u << 20)
 
 typedef struct waiter {
     struct waiter *next;
