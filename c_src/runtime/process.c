@@ -95,9 +95,9 @@ struct process_table {
      * monitor set on its process carries one) must not make up another,
      * say to send a scope a 'DOWN' it would take for a member's. */
     uint32_t ref_salt;         /* random, xored into the second word */
+    unsigned char ref_key[16]; /* random, the key of the third word's hash */
     const char *sender_node;   /* whose connection brought the message being delivered, or NULL */
     size_t sender_len;
-    unsigned char ref_key[16]; /* random, the key of the third word's hash */
     uint64_t spawned;          /* processes spawned so far (their serials) */
     process_stats_fn *stats;   /* the node's part of the stats map */
     void *stats_ctx;

@@ -94,13 +94,18 @@ static int blob_canonical(pg_scope *s, blob *b, term_view t)
     return canonical(s, t) < 0 ? -1 : blob_set(b, s->canon.buff, (size_t)s->canon.index);
 }
 
+/* Is pid (or reference) of node (len bytes)? */
+static int on_node(term_view pid, const char *node, size_t len)
+{
+    const char *its;
+    size_t its_len;
+    return node && process_term_node(pid, &its, &its_len) == 0 && its_len == len && memcmp(its, node, len) == 0;
+}
+
 static int is_local_pid(pg_scope *s, term_view t)
 {
-    const char *node;
-    size_t len;
     const char *me = gcn_node(s->self);
-    return gcn_type(t) == GCN_PID && process_term_node(t, &node, &len) == 0 && len == strlen(me) &&
-           memcmp(node, me, len) == 0;
+    return gcn_type(t) == GCN_PID && on_node(t, me, strlen(me));
 }
 
 /* ---- talking to the other scopes ---- */
@@ -204,14 +209,6 @@ static peer *find_peer(pg_scope *s, term_view pid)
     return NULL;
 }
 
-static int same_node(term_view a, term_view b)
-{
-    const char *na, *nb;
-    size_t la, lb;
-    return process_term_node(a, &na, &la) == 0 && process_term_node(b, &nb, &lb) == 0 && la == lb &&
-           memcmp(na, nb, la) == 0;
-}
-
 /* Did pid's own node send the message at hand? pg sends discover and sync
  * with its own pid (self()), from its node over its own connection; a peer
  * naming another node's pids in them would have this scope watch, and take
@@ -222,9 +219,7 @@ static int from_its_node(pg_scope *s, term_view pid)
 {
     size_t len;
     const char *from = process_sender_node(gen_server_process(s->self), &len);
-    const char *node;
-    size_t nlen;
-    if (from && process_term_node(pid, &node, &nlen) == 0 && nlen == len && memcmp(node, from, len) == 0)
+    if (on_node(pid, from, len))
         return 1;
     if (!s->warned_foreign++)
         log_warning("pg scope %s: ignoring a discover or sync from %.*s naming a scope of another node",
@@ -235,9 +230,12 @@ static int from_its_node(pg_scope *s, term_view pid)
 /* Peers on pid's node: one node cannot crowd out the others' scopes. */
 static size_t peers_on_node_of(pg_scope *s, term_view pid)
 {
-    size_t n = 0;
+    const char *node;
+    size_t len, n = 0;
+    if (process_term_node(pid, &node, &len) < 0)
+        return 0;
     for (size_t i = 0; i < s->npeers; i++)
-        n += same_node(view(s->peers[i].pid), pid);
+        n += on_node(view(s->peers[i].pid), node, len);
     return n;
 }
 
@@ -609,12 +607,8 @@ static void rediscover(pg_scope *s)
         known_node *k = &s->nodes[i];
         size_t len = strlen(k->name);
         int answered = 0;
-        for (size_t j = 0; j < s->npeers && !answered; j++) {
-            const char *node;
-            size_t nlen;
-            answered = s->peers[j].asked && process_term_node(view(s->peers[j].pid), &node, &nlen) == 0 &&
-                       nlen == len && memcmp(node, k->name, len) == 0;
-        }
+        for (size_t j = 0; j < s->npeers && !answered; j++)
+            answered = s->peers[j].asked && on_node(view(s->peers[j].pid), k->name, len);
         if (answered || k->tries >= REDISCOVER_TRIES)
             continue;
         k->tries++;
