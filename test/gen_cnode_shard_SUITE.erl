@@ -16,7 +16,7 @@
 -export([keys_survive_a_kill_and_others_stay_readable/1,
          owners_follow_membership/1]).
 %% Run on the client peers.
--export([write_keys/3, read_keys/3, read_until/3]).
+-export([write_keys/3, read_keys/3, read_until/3, watch_group/1, group_changes/1]).
 
 -define(KEYS, 100000).
 -define(WORKERS, 8).
@@ -73,6 +73,28 @@ write_keys(From, To, Tag) ->
 read_keys(From, To, Tag) ->
     parallel(From, To, fun(I) -> gen_cnode_shard:get(kvs, {k, I}) =:= {Tag, I} end).
 
+%% A process that records the changes of Group in the scope pg, in order:
+%% its pid, for group_changes/1.
+watch_group(Group) ->
+    Self = self(),
+    W = spawn(fun() ->
+                      {Ref, _} = pg:monitor(pg, Group),
+                      Self ! {watching, self()},
+                      watch_loop(Ref, [])
+              end),
+    receive {watching, W} -> W end.
+
+watch_loop(Ref, Changes) ->
+    receive
+        {Ref, Change, _Group, Pids} -> watch_loop(Ref, [{Change, Pids} | Changes]);
+        {changes, From} -> From ! {changes, self(), lists:reverse(Changes)}, watch_loop(Ref, Changes)
+    end.
+
+%% The changes a watcher recorded so far: [{join | leave, Pids}].
+group_changes(W) ->
+    W ! {changes, self()},
+    receive {changes, W, Changes} -> Changes after 5000 -> error(watcher_silent) end.
+
 %% Read the keys Keys over and over until Stop() says so: {Reads, Failures}.
 read_until(Keys, Tag, Stop) ->
     read_until(Keys, Tag, Stop, 0, []).
@@ -95,6 +117,14 @@ parallel(From, To, F) ->
                                Self ! {self(), [I || I <- lists:seq(Lo, Hi), not (catch F(I))]}
                        end) || W <- lists:seq(0, ?WORKERS - 1)],
     lists:append([receive {P, Bad} -> Bad end || P <- Pids]).
+
+%% Whether Changes has a member on Node leave, and later one on Node join.
+left_and_back(Changes, Node) ->
+    On = fun(Pids) -> lists:any(fun(P) -> node(P) =:= Node end, Pids) end,
+    case lists:dropwhile(fun({C, Pids}) -> not (C =:= leave andalso On(Pids)) end, Changes) of
+        [] -> false;
+        [_ | After] -> lists:any(fun({C, Pids}) -> C =:= join andalso On(Pids) end, After)
+    end.
 
 %%% Test cases
 
@@ -146,11 +176,17 @@ keys_survive_a_kill_and_others_stay_readable(Config) ->
     ok = peer:call(P2, persistent_term, put, [shard_stop_reading, false]),
     Stop = fun() -> persistent_term:get(shard_stop_reading) end, %% runs on the peer
     spawn_link(fun() -> Self ! {reads, peer:call(P2, ?MODULE, read_until, [Others, v1, Stop], 120000)} end),
+    %% Each client's pg reports the group's changes as they happen: the
+    %% owner restarts the node within milliseconds, faster than polling
+    %% the membership could catch it at two.
+    Watchers = [{P, peer:call(P, ?MODULE, watch_group, [kvs])} || {P, _} <- Clients],
     timer:sleep(100),
     os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     ct:log("killed ~p (os pid ~p)", [Victim, OsPid]),
     %% gone from the clients' view, then back (its owner restarts it)
-    wait_members(Clients, 2),
+    [ok = gen_cnode_test_env:wait_until(
+            fun() -> left_and_back(peer:call(P, ?MODULE, group_changes, [W]), Victim) end, 15000)
+     || {P, W} <- Watchers],
     wait_members(Clients, 3),
     ?assertNotEqual(OsPid, gen_cnode:os_pid(VictimOwner)),
     ok = peer:call(P2, persistent_term, put, [shard_stop_reading, true]),
