@@ -25,6 +25,7 @@
          forged_release_of_another_peer/1,
          forged_messages_to_the_pg_scope/1,
          waiters_a_peer_piles_up_are_bounded/1,
+         servers_a_peer_starts_are_bounded/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -48,6 +49,7 @@ all() ->
      forged_release_of_another_peer,
      forged_messages_to_the_pg_scope,
      waiters_a_peer_piles_up_are_bounded,
+     servers_a_peer_starts_are_bounded,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -75,6 +77,7 @@ init_per_testcase(Case, Config) ->
     {Owner, {kv, Node}, Log} = durable_harness:start_cnode(Config, Name, Args),
     [{owner, Owner}, {cnode, Node}, {log, Log}, {dir, Dir}, {args, Args} | Config].
 
+args(servers_a_peer_starts_are_bounded, _) -> ["--max-processes", "40"];
 args(peer_that_stops_reading_is_dropped, _) -> ["--max-message", "1000000"];
 args(waiters_of_a_peer_that_stops_reading, _) -> ["--max-message", "1000000"];
 args(vanishing_during_a_compaction, Dir) -> ["--data-dir", Dir, "--fsync", "always"];
@@ -738,6 +741,38 @@ waiters_a_peer_piles_up_are_bounded(Config) ->
     end,
     process_flag(trap_exit, false),
     hostile_peer:close(P).
+
+%% A peer starting servers in a loop gets {error, system_limit} at
+%% --max-processes, logged once until one stops; what runs is served, and a
+%% server stopped makes room for one more. A name of 255 characters (510
+%% bytes of UTF-8) is registered as register/2 would.
+servers_a_peer_starts_are_bounded(Config) ->
+    Node = ?config(cnode, Config),
+    Start = fun() -> gen_server:call({gen_cnode, Node}, {start, kv, []}) end,
+    Started = start_until_refused(Start, []),
+    ct:log("~b servers started before the first refusal", [length(Started)]),
+    ?assert(length(Started) > 20 andalso length(Started) < 40),
+    [?assertEqual({error, system_limit}, Start()) || _ <- lists:seq(1, 50)],
+    Full = fun() -> [L || L <- durable_harness:log_lines(?config(log, Config)),
+                          string:find(L, "as many as --max-processes allows") =/= nomatch] end,
+    ?assertEqual(1, length(Full())),
+    [ok = gen_server:cast(P, {put, k, P}) || P <- Started],
+    [?assertEqual(P, gen_server:call(P, {get, k})) || P <- Started],
+    ok = gen_server:stop(hd(Started)),
+    Name = list_to_atom(lists:duplicate(255, 233)), %% é
+    {ok, Named} = gen_server:call({gen_cnode, Node}, {start, kv, [], [{name, Name}]}),
+    ok = gen_server:cast({Name, Node}, {put, k, named}),
+    ?assertEqual(named, gen_server:call({Name, Node}, {get, k})),
+    ?assertEqual({error, system_limit}, Start()),
+    ?assertEqual(2, length(Full())),
+    ok = gen_server:stop(Named),
+    [ok = gen_server:stop(P) || P <- tl(Started)].
+
+start_until_refused(Start, Acc) when length(Acc) < 100 ->
+    case Start() of
+        {ok, Pid} -> start_until_refused(Start, [Pid | Acc]);
+        {error, system_limit} -> lists:reverse(Acc)
+    end.
 
 %% The monitor the scope sets on pid Me (MONITOR_P): {ScopePid, Ref}.
 scope_monitor(P, Me) ->

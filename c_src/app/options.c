@@ -27,6 +27,8 @@ void options_usage(const char *prog)
            "                        (default 67108864)\n"
            "  --max-depth N         deepest term nesting accepted (default 1000, at most 2000)\n"
            "  --max-entries N       most entries the store holds (default 0: no limit)\n"
+           "  --max-processes N     most servers at once, the node's own included; a start\n"
+           "                        beyond gets {error, system_limit} (default 262144)\n"
            "  --data-dir DIR        make the store durable: a log and snapshots in DIR\n"
            "                        (default: memory only)\n"
            "  --fsync POLICY        always | everysec | no: how often the log is fsynced\n"
@@ -105,7 +107,8 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_COALESCE, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO };
+           O_COMPACTMIN, O_BUSYPOLL, O_COALESCE, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO,
+           O_MAXPROCS };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
         {"register", required_argument, 0, O_REGISTER}, {"listen", required_argument, 0, O_LISTEN},
@@ -125,6 +128,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"pg-scope", required_argument, 0, O_PGSCOPE},
         {"pg-join", required_argument, 0, O_PGJOIN},
         {"no-auto-connect", no_argument, 0, O_NOAUTO},
+        {"max-processes", required_argument, 0, O_MAXPROCS},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->node.name = "kv@127.0.0.1";
@@ -138,6 +142,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
     o->node.workers = (int)workers_default_threads();
+    o->node.max_processes = NODE_MAX_PROCESSES;
     o->log_level = LOG_INFO;
     optind = 1;
     opterr = 0;
@@ -245,6 +250,11 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             *list = grown;
             break;
         }
+        case O_MAXPROCS:
+            if (number("--max-processes", optarg, 16, 1LL << 27, &v, err, errlen) < 0)
+                return -1;
+            o->node.max_processes = (size_t)v;
+            break;
         case O_WORKERS:
             if (number("--workers", optarg, 0, 1024, &v, err, errlen) < 0)
                 return -1;

@@ -1354,6 +1354,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     process_set_system(n->probe); /* n->probe stays valid: nothing can stop it */
+    process_table_set_limit(n->procs, cfg->max_processes);
     process_table_set_stats(n->procs, node_stats, n);
     unsigned threads = cfg->workers > 0 ? (unsigned)cfg->workers : 0;
     workers *pool = threads ? workers_create(threads) : NULL;

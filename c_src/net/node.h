@@ -40,6 +40,10 @@
 
 #include "process.h"
 
+/* --max-processes by default: an empty kv server takes about 1 KB, so a
+ * peer starting servers in a loop stops at about 256 MiB of them. */
+#define NODE_MAX_PROCESSES 262144
+
 typedef struct node_config {
     const char *name;        /* alive@host */
     const char *cookie;
@@ -65,6 +69,7 @@ typedef struct node_config {
     int no_dial;             /* never connect out at all (tests and fuzzing, which must not
                                 reach real nodes) */
     int workers;             /* threads for blocking jobs (0: no pool; gcn_submit fails) */
+    size_t max_processes;    /* most processes at once, as the BEAM's +P (0: no limit) */
     const char **connect;    /* nodes to connect to at boot and keep connected (--connect) */
     size_t nconnect;
 } node_config;

@@ -572,7 +572,7 @@ static void encode_status(gen_server *gs, ei_x_buff *x)
 {
     const char *sys_state = gs->suspended ? "suspended" : "running";
     term_view pid = process_pid(gs->self);
-    char header[512];
+    char header[64 + GCN_ATOM_MAX];
     const char *name = process_name(gs->self);
     if (name)
         snprintf(header, sizeof header, "Status for generic server %s", name);
@@ -839,6 +839,10 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
     static const char nil[] = {106};
     gcn_init init = {NULL, 0, 0};
     *error = "out_of_memory";
+    if (name && !atom_text_ok(name, strlen(name))) {
+        *error = "badarg"; /* as register/2: no atom's text */
+        return NULL;
+    }
     if (name && process_whereis(t, name, strlen(name))) {
         *error = "already_started";
         return NULL;
@@ -862,6 +866,8 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
      * link can be on it yet). */
     process *p = process_spawn(t, &gen_server_behaviour, gs);
     if (!p) {
+        if (process_table_full(t))
+            *error = "system_limit"; /* as spawn beyond +P; process_spawn logged it */
         free_server(gs, (term_view){shutdown, sizeof shutdown});
         return NULL;
     }

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "monitor_link.h"
 #include "siphash.h"
+#include "term_template.h"
 #include "timer_heap.h"
 #include "workers.h"
 
@@ -74,6 +75,8 @@ struct process_table {
     process_router router;
     process **procs;           /* live processes, sorted by number: found by binary search */
     size_t nprocs, cap;
+    size_t max_procs;          /* most processes at once (--max-processes); 0: no limit */
+    int full_logged;           /* a spawn was refused at max_procs, and none stopped since */
     process **named;           /* the registered ones, sorted by name */
     size_t nnamed, named_cap;
     process *last_named;       /* the one process_whereis found last (a name is
@@ -241,6 +244,7 @@ static void unindex(process_table *t, process *p)
     if (i < t->nprocs && t->procs[i] == p) {
         memmove(t->procs + i, t->procs + i + 1, (t->nprocs - i - 1) * sizeof *t->procs);
         t->nprocs--;
+        t->full_logged = 0;
     }
     if (t->last_named == p)
         t->last_named = NULL;
@@ -318,12 +322,21 @@ void process_table_destroy(process_table *t)
 
 const char *process_table_node(const process_table *t) { return t->node; }
 size_t process_count(const process_table *t) { return t->nprocs; }
+void process_table_set_limit(process_table *t, size_t max) { t->max_procs = max; }
+int process_table_full(const process_table *t) { return t->max_procs && t->nprocs >= t->max_procs; }
 uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
 
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
 {
     if (t->node_len > 255)
         return NULL;
+    if (process_table_full(t)) {
+        if (!t->full_logged)
+            log_warning("%zu processes, as many as --max-processes allows: a new one is refused, "
+                        "and so is every other until one stops (logged once until then)", t->nprocs);
+        t->full_logged = 1;
+        return NULL;
+    }
     if (t->nprocs == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 8;
         process **procs = realloc(t->procs, cap * sizeof *procs);
@@ -369,7 +382,7 @@ int process_register(process *p, const char *name)
 {
     process_table *t = p->table;
     size_t len = strlen(name);
-    if (p->name || p->exit_reason || len > 255)
+    if (p->name || p->exit_reason || !atom_text_ok(name, len))
         return -1;
     size_t i = name_slot(t, name, len);
     if (i < t->nnamed && name_cmp(t->named[i], name, len) == 0)

@@ -168,6 +168,9 @@ const char *process_name(const process *p); /* NULL when not registered */
 process_table *process_table_of(const process *p);
 void *process_state(const process *p);
 size_t process_count(const process_table *t);
+/* At most max processes at once (0: no limit); process_spawn refuses more. */
+void process_table_set_limit(process_table *t, size_t max);
+int process_table_full(const process_table *t);
 
 /* Have p's behaviour flush at the end of this batch (once, however often asked). */
 void process_want_flush(process *p);

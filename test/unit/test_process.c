@@ -441,6 +441,42 @@ static void test_node_watchers_hear_of_new_connections(void)
     process_table_destroy(t);
 }
 
+/* process_table_set_limit: no spawn beyond the limit, room again as soon as
+ * one stops (a stopping process is no longer found by its pid either);
+ * names are atoms' texts. */
+static void test_the_limit_and_names(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(t != NULL);
+    process_table_set_limit(t, 3);
+    process *a = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(a && process_spawn(t, &quiet, NULL) && process_spawn(t, &quiet, NULL));
+    CU_ASSERT(process_table_full(t));
+    CU_ASSERT_PTR_NULL(process_spawn(t, &quiet, NULL));
+    CU_ASSERT_PTR_NULL(process_spawn(t, &quiet, NULL));
+    CU_ASSERT_EQUAL(process_count(t), 3);
+    process_exit(a, (term_view){normal, sizeof normal});
+    process *b = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT(process_table_full(t));
+    /* 255 characters of two bytes each: a name; 256 of them, or bad UTF-8: not. */
+    char name[2 * 256 + 1];
+    for (int i = 0; i < 256; i++)
+        name[2 * i] = (char)0xC3, name[2 * i + 1] = (char)0xA9;
+    name[2 * 256] = '\0';
+    CU_ASSERT_EQUAL(process_register(b, name), -1);
+    name[2 * 255] = '\0';
+    name[0] = (char)0xC3, name[1] = (char)0x28;
+    CU_ASSERT_EQUAL(process_register(b, name), -1);
+    name[1] = (char)0xA9;
+    CU_ASSERT_EQUAL(process_register(b, name), 0);
+    CU_ASSERT_PTR_EQUAL(process_whereis(t, name, 2 * 255), b);
+    process_table_set_limit(t, 0);
+    CU_ASSERT(!process_table_full(t));
+    CU_ASSERT_PTR_NOT_NULL(process_spawn(t, &quiet, NULL));
+    process_table_destroy(t);
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -454,4 +490,5 @@ void unit_suite_process(void)
                 test_monitors_cannot_be_faked_or_taken);
     CU_add_test(s, "teardown survives a terminate that stops", test_teardown_survives_a_terminate_that_stops);
     CU_add_test(s, "node watchers hear of new connections", test_node_watchers_hear_of_new_connections);
+    CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
 }
