@@ -323,8 +323,10 @@ no_auto_connect_dials_only_on_request(Config) ->
     ?assertEqual(ok, peer:call(Peer, gen_server, call, [Router, {{kv, CNode}, {put, noauto, 2}}, 5000])).
 
 %% Both sides connect at the same moment, over and over, with the C node's
-%% name before and after the peer's: every time exactly one connection is
-%% left, and it serves.
+%% name before and after the peer's: every time both say they connected
+%% (the side that yields is told nok, as OTP tells it, and waits for the
+%% other's connection rather than failing), exactly one connection is left,
+%% and it serves.
 simultaneous_connects_settle_on_one(Config) ->
     {Peer, PeerNode} = gen_cnode_test_env:start_tracked_peer(dial_mid_peer),
     Rounds = 15,
@@ -341,11 +343,11 @@ simultaneous_connects_settle_on_one(Config) ->
 race(CNode, Peer, PeerNode) ->
     Self = self(),
     Go = make_ref(),
-    Racers = [spawn_link(fun() -> receive Go -> Self ! {Go, F()} end end)
+    Racers = [spawn_link(fun() -> receive Go -> Self ! {Go, self(), F()} end end)
               || F <- [fun() -> gen_server:call({gen_cnode, CNode}, {connect, PeerNode}) end,
                        fun() -> peer:call(Peer, net_kernel, connect_node, [CNode]) end]],
     [R ! Go || R <- Racers],
-    [receive {Go, _} -> ok after 10000 -> error(race_timeout) end || _ <- Racers],
+    ?assertEqual([ok, true], [receive {Go, Racer, R} -> R after 10000 -> error(race_timeout) end || Racer <- Racers]),
     ok = gen_cnode_test_env:wait_until(
            fun() -> lists:member(CNode, hidden_nodes(Peer))
                         andalso [PeerNode] =:= [N || N <- connections(CNode), N =:= PeerNode] end, 10000),

@@ -379,6 +379,25 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
     %% The reply buffer is the module's own to read and redo.
     {ok, M6} = start(Node, misbehave, [], m6),
     ?assertEqual(fine, gen_server:call(M6, second_thoughts)),
+    %% A value no term can hold, from the module or from a peer's bytes:
+    %% that caller is answered bad_reply, and the server goes on.
+    ?assertEqual({ok, 'café'}, gen_server:call(M6, {atom_of, <<"café"/utf8>>})),
+    ?assertEqual({error, bad_reply}, gen_server:call(M6, {atom_of, <<"caf", 233>>})),
+    ?assertEqual({error, bad_reply}, gen_server:call(M6, nan)),
+    ?assertEqual(pong, gen_server:call(M6, ping)),
+    %% A stop reason that is no term: bad_stop_reason, and the DOWN gets
+    %% here whole (the connection to this node is not dropped over it).
+    monitor_node(Node, true),
+    {ok, M7} = start(Node, misbehave, [], m7),
+    Ref7 = monitor(process, M7),
+    ?assertEqual(ok, gen_server:call(M7, bad_stop)),
+    receive {'DOWN', Ref7, process, M7, Why7} -> ?assertEqual(bad_stop_reason, Why7)
+    after 5000 -> ct:fail(no_down_of_bad_stop) end,
+    receive {nodedown, Node} -> ct:fail(cut_off_by_a_bad_stop_reason) after 200 -> ok end,
+    monitor_node(Node, false),
+    %% The name is registered before init runs, as in OTP.
+    {ok, M8} = start(Node, misbehave, name_in_init, m8),
+    ok = gen_server:stop(M8),
     ok = gen_server:stop(M6),
     %% An init error that no atom can carry: init_failed, and the starter serves on.
     ?assertEqual({error, init_failed},
@@ -391,12 +410,14 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
     ?assertEqual(pong, gen_server:call(M5, ping)),
     ?assertEqual(v, gen_server:call({kv, Node}, {get, k})),
     %% The owner writes the node's lines as they come: wait for the fourth.
-    Said = fun() -> [L || L <- durable_harness:log_lines(Log),
-                          string:find(L, "misbehave: handle_call") =/= nomatch] end,
-    ok = wait_until(fun() -> length(Said()) >= 4 end, 5000),
+    Said = fun(What) -> [L || L <- durable_harness:log_lines(Log),
+                              string:find(L, "misbehave: handle_call") =/= nomatch,
+                              (string:find(L, "bad_reply") =/= nomatch) =:= (What =:= bad_reply)] end,
+    ok = wait_until(fun() -> length(Said(stop)) >= 4 end, 5000),
     timer:sleep(200),
-    ct:log("~p", [Said()]),
-    ?assertEqual(4, length(Said())).
+    ct:log("~p", [Said(stop) ++ Said(bad_reply)]),
+    ?assertEqual(4, length(Said(stop))),
+    ?assertEqual(2, length(Said(bad_reply))).
 
 %% A module that crashes takes the node down with it (it runs in the node's
 %% process); the owner says so, with the signal.

@@ -18,6 +18,11 @@
 struct gcn_buf {
     ei_x_buff x; /* x.buff[0 .. x.index): the terms written, no version byte */
     int failed;
+    /* Since the buffer was lent (or made): did a write run out of memory, or
+     * refuse a value no term can hold? Unlike failed, gcn_build's undoing
+     * and gcn_buf_reset leave these, so that the engine can tell a reply
+     * left empty by a failed write from one never written (gen_server.c). */
+    int out_of_memory, bad_value;
     size_t base; /* where what the module writes begins: a buffer the engine hands
                     a callback may hold the engine's own bytes before it (the
                     {Tag, of a reply), which gcn_buf_term and gcn_buf_reset leave
@@ -37,7 +42,11 @@ void gcn_buf_release(gcn_buf *b);
 /* Append bytes as they are (an encoded term or part of one): 0, or -1. */
 int gcn_buf_append(gcn_buf *b, const void *bytes, size_t len);
 /* Hand b to a module's callback from its current end on, and take it back. */
-static inline void gcn_buf_lend(gcn_buf *b) { b->base = (size_t)b->x.index; }
+static inline void gcn_buf_lend(gcn_buf *b)
+{
+    b->base = (size_t)b->x.index;
+    b->out_of_memory = b->bad_value = 0;
+}
 static inline void gcn_buf_unlend(gcn_buf *b) { b->base = 0; }
 
 /* Do the bytes [from, x.index) of b make exactly one well-formed term (to

@@ -24,7 +24,8 @@ int gcn_buf_init(gcn_buf *b)
 {
     b->x = (ei_x_buff){.buff = NULL, .buffsz = 0, .index = 0};
     b->base = 0;
-    b->failed = term_reserve(&b->x, 64) != TERM_OK;
+    b->bad_value = 0;
+    b->failed = b->out_of_memory = term_reserve(&b->x, 64) != TERM_OK;
     return b->failed ? -1 : 0;
 }
 
@@ -84,7 +85,7 @@ static char *grow(gcn_buf *b, size_t n)
     if (!b || b->failed)
         return NULL;
     if (term_reserve(&b->x, n) != TERM_OK) {
-        b->failed = 1;
+        b->failed = b->out_of_memory = 1;
         return NULL;
     }
     char *p = b->x.buff + b->x.index;
@@ -92,11 +93,15 @@ static char *grow(gcn_buf *b, size_t n)
     return p;
 }
 
-/* A value no term can hold: the buffer fails as if out of memory. */
+/* A value no term can hold (or a write after memory ran out): the buffer
+ * fails as if out of memory. */
 static int refuse(gcn_buf *b)
 {
-    if (b)
+    if (b) {
+        if (!b->failed)
+            b->bad_value = 1;
         b->failed = 1;
+    }
     return -1;
 }
 
@@ -228,11 +233,8 @@ int gcn_put_string(gcn_buf *b, const char *utf8)
 
 int gcn_put_term(gcn_buf *b, gcn_term t)
 {
-    if (term_skip_one(t) != TERM_OK) { /* not one term: nothing half-made goes out */
-        if (b)
-            b->failed = 1;
-        return -1;
-    }
+    if (term_skip_one(t) != TERM_OK) /* not one term: nothing half-made goes out */
+        return refuse(b);
     return gcn_buf_append(b, t.ptr, t.len);
 }
 

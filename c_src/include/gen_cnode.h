@@ -200,7 +200,9 @@ typedef struct gcn_module {
     /* A GenServer.call. Write exactly one term into reply and return
      * GCN_REPLY; or keep the caller (gcn_hold), return GCN_NOREPLY and reply
      * later with gcn_reply. A reply the node ran out of memory writing is
-     * sent as {error, out_of_memory}, and the server goes on. */
+     * sent as {error, out_of_memory}, one that held a value no term can hold
+     * (see gcn_buf) as {error, bad_reply}, logged, and the server goes on;
+     * so is a reply left empty because a gcn_build failed so. */
     enum gcn_result (*handle_call)(gcn_server *self, void *state, gcn_term request,
                                    const gcn_from *from, gcn_buf *reply);
     enum gcn_result (*handle_cast)(gcn_server *self, void *state, gcn_term request);
@@ -244,15 +246,17 @@ typedef struct gcn_module {
     const gcn_module *gen_cnode_module(void) { return &gcn_module_##NAME; }
 #endif
 
-/* This server's pid, registered name (NULL: none), node name, and the
- * module's priv (see load). */
+/* This server's pid, registered name (NULL: none; registered before init
+ * runs, as in OTP), node name, and the module's priv (see load). */
 gcn_term gcn_self(const gcn_server *self);
 const char *gcn_name(const gcn_server *self);
 const char *gcn_node(const gcn_server *self);
 void *gcn_priv(const gcn_server *self);
 
 /* Stop after this callback with reason (copied). GCN_STOP is gcn_stop
- * with `normal`. Monitors get DOWN and links EXIT with the reason. */
+ * with `normal`. Monitors get DOWN and links EXIT with the reason. A reason
+ * that is not one term (a failed buffer's empty view, say) is logged and
+ * replaced by bad_stop_reason. */
 void gcn_stop(gcn_server *self, gcn_term reason);
 
 /* Have flush run at the end of this batch of messages. */

@@ -42,10 +42,15 @@ static int send_packet(buffer *out, const char *p, size_t n)
     return buffer_append(out, len, 2) < 0 || buffer_append(out, p, n) < 0 ? -1 : 0;
 }
 
+/* A node name: alive@host, with no control character (it is logged, and a
+ * newline in it would forge a log line before any cookie was checked). */
 static int set_peer_name(handshake *hs, const char *name, size_t n)
 {
-    if (n == 0 || n > HANDSHAKE_MAX_NAME || !memchr(name, '@', n) || memchr(name, '\0', n))
+    if (n == 0 || n > HANDSHAKE_MAX_NAME || !memchr(name, '@', n))
         return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return -1;
     memcpy(hs->peer_name, name, n);
     hs->peer_name[n] = '\0';
     return 0;

@@ -122,6 +122,14 @@ static int close_marked(node *n)
             continue;
         if (c->fd >= 0) {
             loop_unwatch(n->loop, c->fd);
+            if (!c->was_up && buffer_len(&c->out)) {
+                /* What the handshake said last: the nok that tells a peer
+                 * that lost a simultaneous connect to wait for this node's
+                 * own attempt (OTP's dist_util waits on nok, and gives up
+                 * on a closed socket). One try: the socket never blocks. */
+                int progress;
+                conn_flush(c, &progress);
+            }
             close(c->fd);
             c->fd = -1;
         }

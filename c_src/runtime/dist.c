@@ -347,8 +347,21 @@ enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_
         return DIST_EPROTO;
     }
     process *p = recipient(t, &c);
-    if (p && i < have && (unsigned char)head[i] == VERSION_MAGIC)
+    if (p && i < have && (unsigned char)head[i] == VERSION_MAGIC) {
+        /* The answer goes to the From in these bytes: its ids are checked
+         * as a whole message's would be (a forged pid of a third node there
+         * would have the answer cut this node off from that node). The
+         * walk ends where the bytes do; a From deeper than 16 goes
+         * unanswered (gen_server.c reads one of at most 8). */
+        size_t j = i + 1;
+        if (term_skip_cached(head, have, &j, 16, seen ? &seen->atoms : NULL, seen ? &seen->sender : NULL) ==
+            TERM_EFOREIGN) {
+            snprintf(why, whylen, "a message of %zu bytes (op %ld) over the %zu-byte limit (--max-message) "
+                     "passing on %s", len, c.op, max, term_strerror(TERM_EFOREIGN));
+            return DIST_EPROTO;
+        }
         process_refuse(p, (term_view){head + i + 1, have - i - 1}, "too_large");
+    }
     snprintf(why, whylen, "a message of %zu bytes (op %ld) over the %zu-byte limit (--max-message) %s",
              len, c.op, max, p ? "refused" : "dropped");
     return DIST_DROPPED;

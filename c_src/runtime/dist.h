@@ -59,7 +59,8 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
  * message from head and tell the recipient, if any, that its message is
  * too_large (a call is answered). DIST_DROPPED with why saying so, or
  * DIST_EPROTO when head is not a message whose control message is whole
- * and well-formed (the stream can no longer be trusted). */
+ * and well-formed (the stream can no longer be trusted), or when what it
+ * has of the message passes on a forged id of a third node (term.h). */
 enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_t have, size_t len,
                                        size_t max, dist_seen *seen, char *why, size_t whylen);
 

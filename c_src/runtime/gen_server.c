@@ -203,7 +203,17 @@ const char *gcn_name(const gcn_server *self) { return process_name(self->self); 
 const char *gcn_node(const gcn_server *self) { return process_table_node(process_table_of(self->self)); }
 void *gcn_priv(const gcn_server *self) { return self->priv; }
 void gcn_want_flush(gcn_server *self) { process_want_flush(self->self); }
-void gcn_stop(gcn_server *self, gcn_term reason) { process_exit(self->self, reason); }
+void gcn_stop(gcn_server *self, gcn_term reason)
+{
+    /* The reason goes out in DOWNs and EXITs to other nodes, which would
+     * drop the connection over one that is no term. */
+    static const char bad[] = {119, 15, 'b', 'a', 'd', '_', 's', 't', 'o', 'p', '_', 'r', 'e', 'a', 's', 'o', 'n'};
+    if (term_skip_one(reason) < 0) {
+        log_error("%s: gcn_stop: the reason is not one term; stopping with bad_stop_reason", self->cb->name);
+        reason = (gcn_term){bad, sizeof bad};
+    }
+    process_exit(self->self, reason);
+}
 
 void gcn_log(enum gcn_log_level level, const char *fmt, ...)
 {
@@ -476,16 +486,25 @@ static void handle_call(gen_server *gs, term_view msg, int i)
     if (result(gs, "handle_call", r) < 0)
         return;
     if (r != GCN_NOREPLY) {
-        if (gs->out.failed) {
-            /* Out of memory (a reply of every key of a large store, say):
-             * the caller is told so, and the server, whose state is whole,
+        int empty = (size_t)gcn_buf_ei(&gs->out)->index == before;
+        if (gs->out.failed || (empty && (gs->out.out_of_memory || gs->out.bad_value))) {
+            /* A reply that could not be written: out of memory (a reply of
+             * every key of a large store, say), or a value no term can hold
+             * (an atom's text from a peer that is not UTF-8, say), the
+             * failed write undone by gcn_build and nothing written instead.
+             * The caller is told so, and the server, whose state is whole,
              * goes on; stopping it would lose a memory-only store. */
-            log_error("%s: out of memory writing the reply to a call: answered {error, out_of_memory}",
-                      gs->cb->name);
+            const char *why = gs->out.bad_value && !gs->out.out_of_memory ? "bad_reply" : "out_of_memory";
+            if (why[0] == 'o')
+                log_error("%s: out of memory writing the reply to a call: answered {error, out_of_memory}",
+                          gs->cb->name);
+            else
+                log_warning("%s: handle_call wrote a value no term can hold into its reply (an atom "
+                            "that is not UTF-8, a NaN, ...): answered {error, bad_reply}", gs->cb->name);
             begin_reply(&gs->out, &from);
             ei_x_encode_tuple_header(gcn_buf_ei(&gs->out), 2);
             ei_x_encode_atom(gcn_buf_ei(&gs->out), "error");
-            ei_x_encode_atom(gcn_buf_ei(&gs->out), "out_of_memory");
+            ei_x_encode_atom(gcn_buf_ei(&gs->out), why);
             if (!gs->out.failed)
                 send_to(gs, &from, &gs->out);
             return;
@@ -872,6 +891,11 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
         return NULL;
     }
     gs->self = p;
+    /* Registered before init runs, as OTP does: init may use its name. */
+    if (name && process_register(p, name) < 0) {
+        process_exit(p, (term_view){shutdown, sizeof shutdown});
+        return NULL; /* out of memory: the name was free, and is an atom's text */
+    }
     if (!arg.len)
         arg = (term_view){nil, sizeof nil};
     if (cb->init) {
@@ -897,10 +921,6 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
     gs->state = init.state;
     gs->want_continue = init.want_continue && cb->handle_continue;
     process_set_trap_exit(p, init.trap_exit);
-    if (name && process_register(p, name) < 0) {
-        process_exit(p, (term_view){shutdown, sizeof shutdown});
-        return NULL;
-    }
     timeout_on(gs); /* init may ask for a timeout, as {ok, State, Timeout} */
     return p;
 }

@@ -2,7 +2,8 @@
  * misbehave.c: a module that breaks the callback contract on request, for
  * the tests of what the engine does then (the server stops with
  * {bad_return_value, Callback}, logged; the node and its other servers carry
- * on). Start argument null_state: init returns no state.
+ * on). Start argument null_state: init returns no state; name_in_init: init
+ * fails with no_name unless the server is registered already.
  *   half_reply     writes a tuple header and no elements: not one term
  *   two_replies    writes two terms
  *   bad_result     returns a value that is no gcn_result
@@ -11,8 +12,15 @@
  *   crash          dereferences NULL: the whole node dies (SIGSEGV)
  *   ping           pong
  *   second_thoughts   writes junk, resets its reply buffer, answers fine
+ *   {atom_of, Bin}    answers {ok, Atom} with gcn_build, whatever Bin holds,
+ *                     ignoring a failure (the engine answers bad_reply)
+ *   nan               writes a NaN (the engine answers bad_reply)
+ *   bad_stop          answers ok and stops with a reason that is no term
+ *                     (the engine stops it with bad_stop_reason)
  */
+#include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <gen_cnode.h>
 
@@ -20,8 +28,10 @@ static int broken_state;
 
 static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
 {
-    (void)self;
-    (void)error;
+    if (gcn_match(arg, "name_in_init") && !gcn_name(self)) {
+        *error = "no_name";
+        return -1;
+    }
     out->state = gcn_match(arg, "null_state") ? NULL : &broken_state;
     return 0;
 }
@@ -29,8 +39,8 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
 static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
                             gcn_buf *reply)
 {
-    (void)self;
     (void)from;
+    gcn_bin bin;
     if (gcn_match(req, "half_reply")) {
         gcn_put_tuple(reply, 2);
     } else if (gcn_match(req, "two_replies")) {
@@ -49,6 +59,18 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
         *nowhere = 1;
     } else if (gcn_match(req, "ping")) {
         gcn_put_atom(reply, "pong");
+    } else if (gcn_match(req, "bad_stop")) {
+        static const char half_tuple[] = {104, 2, 100}; /* a tuple of 2, and 1 byte of an atom */
+        gcn_stop(self, (gcn_term){half_tuple, sizeof half_tuple});
+        gcn_put_atom(reply, "ok");
+    } else if (gcn_match(req, "nan")) {
+        gcn_put_double(reply, NAN);
+    } else if (gcn_match(req, "{atom_of, ~b}", &bin)) {
+        char text[GCN_ATOM_MAX];
+        size_t n = bin.len < sizeof text - 1 ? bin.len : sizeof text - 1;
+        memcpy(text, bin.ptr, n);
+        text[n] = '\0';
+        gcn_build(reply, "{ok, ~a}", text);
     } else if (gcn_match(req, "second_thoughts")) { /* the reply buffer is the module's to redo */
         gcn_put_atom(reply, "junk");
         if (!gcn_is_atom(gcn_buf_term(reply), "junk"))

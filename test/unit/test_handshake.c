@@ -103,6 +103,18 @@ static void test_refuses_old_and_malformed_peers(void)
     handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
     CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, name_packet(pkt, PEER_FLAGS, "no-at-sign"), &out,
                                      why, sizeof why), HS_FAILED);
+    /* control characters (a newline would forge a line of the log) */
+    const char *bad_names[] = {"x@127.0.0.1\n2026 kv@127.0.0.1 notice: forged", "x\t@h", "x@h\x7f"};
+    for (size_t k = 0; k < sizeof bad_names / sizeof *bad_names; k++) {
+        handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, pkt, name_packet(pkt, PEER_FLAGS, bad_names[k]), &out,
+                                         why, sizeof why), HS_FAILED);
+    }
+    handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
+    CU_ASSERT_NOT_EQUAL(handshake_packet(&hs, pkt, name_packet(pkt, PEER_FLAGS, "caf\xc3\xa9@h"), &out,
+                                         why, sizeof why), HS_FAILED);
+    buffer_free(&out);
+    out = (buffer){0};
     handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
     size_t n = name_packet(pkt, PEER_FLAGS, PEER);
     put_u16(pkt + 13, 200); /* name length past the packet */
