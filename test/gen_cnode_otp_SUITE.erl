@@ -240,8 +240,26 @@ start_link_links_server_to_caller(Config) ->
     ?assertEqual(0, gen_server:call({otp_linked_counter, Node}, get)),
     ok = gen_server:stop({otp_linked_counter, Node}, {shutdown, done}, 5000),
     ?assertEqual({'EXIT', Pid3, {shutdown, done}}, forwarded(H3)),
+    %% A server that traps exits stops all the same when its parent (the
+    %% start_link caller) goes, with the parent's reason, normal included.
+    [begin
+         {H4, _} = spawn_monitor(fun() ->
+                                         Self ! {started, self(), start(T, {start_link, kv, #{trap_exit => true}})},
+                                         receive {exit, Why} -> exit(Why) end
+                                 end),
+         {ok, Pid4} = receive {started, H4, R4} -> R4 after ?PROMPT * 5 -> error(no_start) end,
+         M4 = monitor(process, Pid4),
+         exit(Pid4, not_the_parent),
+         ?assertEqual(pong, ping(Pid4)),
+         H4 ! {exit, ParentWhy},
+         ?assertEqual({'DOWN', M4, process, Pid4, ParentWhy}, next_down(M4))
+     end || ParentWhy <- [normal, parent_crashed]],
     exit(H, kill),
     exit(H3, kill).
+
+%% A trapping kv is alive: it answers a call.
+ping(Pid) ->
+    gen_server:call(Pid, {get, nothing_here}, 5000) =:= nil andalso pong.
 
 start_with_name_registers_it(Config) ->
     T = #{node := Node} = target(Config),
@@ -534,7 +552,16 @@ exit_other_stops_the_server(Config) ->
     {ok, Pid2} = start_kv(T, []),
     M2 = monitor(process, Pid2),
     exit(Pid2, {shutdown, x}),
-    ?assertEqual({'DOWN', M2, process, Pid2, {shutdown, x}}, next_down(M2)).
+    ?assertEqual({'DOWN', M2, process, Pid2, {shutdown, x}}, next_down(M2)),
+    %% A reason as deep as a crash's (which holds the state it crashed
+    %% with), both ways, whole: the connection is not dropped over it.
+    Deep = lists:foldl(fun(I, Acc) -> {I, [Acc]} end, crashed, lists:seq(1, 40)),
+    {ok, Pid3} = start_kv(T, []),
+    M3 = monitor(process, Pid3),
+    Trapping3 = watcher(Pid3, true),
+    exit(Pid3, Deep),
+    ?assertEqual({'DOWN', M3, process, Pid3, Deep}, next_down(M3)),
+    ?assertEqual({'EXIT', Pid3, Deep}, forwarded(Trapping3)).
 
 unlink_is_honoured(Config) ->
     T = target(Config),

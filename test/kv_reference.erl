@@ -58,6 +58,13 @@ handle_cast(Msg, Store) ->
         _ -> {noreply, Store}
     end.
 
+%% The start_link caller's exit (see starter_reference:parent/0), as
+%% gen_server itself handles its parent's.
+handle_info({'EXIT', Parent, Reason}, Store) ->
+    case starter_reference:parent() of
+        Parent -> {stop, Reason, Store};
+        _ -> handled(), {noreply, Store}
+    end;
 handle_info(_Info, Store) ->
     handled(),
     {noreply, Store}.

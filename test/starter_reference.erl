@@ -17,7 +17,7 @@
 -module(starter_reference).
 -behaviour(gen_server).
 
--export([boot/0, link_caller/1]).
+-export([boot/0, link_caller/1, parent/0]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 boot() ->
@@ -26,9 +26,14 @@ boot() ->
     {ok, _} = gen_server:start({local, counter}, counter_reference, {nolink, []}, []),
     ok.
 
-%% Called from the servers' init/1.
+%% Called from the servers' init/1. The caller is remembered as the parent
+%% (parent/0): gen_server:start_link would have made it the parent, whose
+%% exit stops a server that traps exits.
 link_caller(nolink) -> ok;
-link_caller({link, Caller}) -> link(Caller), ok.
+link_caller({link, Caller}) -> link(Caller), put({?MODULE, parent}, Caller), ok.
+
+%% The caller of a start_link, or undefined.
+parent() -> get({?MODULE, parent}).
 
 init([]) ->
     {ok, no_state}.

@@ -34,13 +34,19 @@ static int read_op(term_view el, long *op)
 }
 
 /* The control tuple at buf[*i]: checked in one walk (seen: the peer's, or
- * NULL), its elements viewed (in el too, op first: *arity of them), the op
- * read in place; *i moves past the tuple. 0, or a term_error (TERM_EBAD
- * when it is no control tuple). */
+ * NULL), each element to max_depth (--max-depth: exit reasons travel here,
+ * as the node does not take DFLAG_EXIT_PAYLOAD, and a crash's reason holds
+ * the state it crashed with), its elements viewed (in el too, op first:
+ * *arity of them), the op read in place; *i moves past the tuple. 0, or a
+ * term_error (TERM_EBAD when it is no control tuple). */
+/* The control message of a frame over --max-message: a send's (what else
+ * would be that large is refused whole anyway). */
+#define CONTROL_OVERSIZED_DEPTH 16
+
 static int decode_control(const char *buf, size_t len, size_t *i, control *c, dist_seen *seen,
-                          term_view el[CONTROL_MAX_ELEMENTS + 1], int *arity)
+                          unsigned max_depth, term_view el[CONTROL_MAX_ELEMENTS + 1], int *arity)
 {
-    int rc = term_tuple_elements(buf, len, i, 16, seen ? &seen->atoms : NULL, seen ? &seen->sender : NULL,
+    int rc = term_tuple_elements(buf, len, i, max_depth, seen ? &seen->atoms : NULL, seen ? &seen->sender : NULL,
                                  el, CONTROL_MAX_ELEMENTS + 1, arity);
     if (rc != TERM_OK)
         return rc;
@@ -228,7 +234,7 @@ static void check_recalled(const char *frame, size_t len, unsigned max_depth, co
     size_t i = 2;
     control full;
     term_view el[CONTROL_MAX_ELEMENTS + 1];
-    int arity, ok = decode_control(frame, len, &i, &full, NULL, el, &arity) == 0 && full.op == c->op &&
+    int arity, ok = decode_control(frame, len, &i, &full, NULL, max_depth, el, &arity) == 0 && full.op == c->op &&
                     full.n == c->n;
     for (int k = 0; ok && k < c->n; k++)
         ok = full.el[k].ptr == c->el[k].ptr && full.el[k].len == c->el[k].len;
@@ -284,7 +290,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         size_t i = 2;
         unsigned long long asked = seen ? seen->sender.checked : 0;
         term_view el[CONTROL_MAX_ELEMENTS + 1];
-        int arity, rc = decode_control(frame, len, &i, &c, seen, el, &arity);
+        int arity, rc = decode_control(frame, len, &i, &c, seen, max_depth, el, &arity);
         if (rc != 0) {
             bad_control(why, whylen, rc);
             return DIST_EPROTO;
@@ -341,7 +347,7 @@ enum dist_result dist_refuse_oversized(process_table *t, const char *head, size_
     control c;
     term_view el[CONTROL_MAX_ELEMENTS + 1];
     int arity;
-    if (decode_control(head, have, &i, &c, seen, el, &arity) != 0) {
+    if (decode_control(head, have, &i, &c, seen, CONTROL_OVERSIZED_DEPTH, el, &arity) != 0) {
         snprintf(why, whylen, "a frame of %zu bytes over the %zu-byte limit (--max-message) whose "
                  "control message is not whole and well-formed in its first %zu bytes", len, max, have);
         return DIST_EPROTO;

@@ -739,14 +739,50 @@ static void handle_system(gen_server *gs, term_view msg, int i)
 
 /* ---- the behaviour ---- */
 
+/* Are pids a and b the same (compared canonically: a peer may encode its
+ * node's name either way)? */
+static int same_pid(term_view a, term_view b)
+{
+    if (a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0)
+        return 1;
+    ei_x_buff ca = {0}, cb = {0};
+    size_t i = 0, j = 0;
+    int same = term_canonical(a.ptr, a.len, &i, 4, &ca) == TERM_OK &&
+               term_canonical(b.ptr, b.len, &j, 4, &cb) == TERM_OK && ca.index == cb.index &&
+               memcmp(ca.buff, cb.buff, (size_t)ca.index) == 0;
+    free(ca.buff);
+    free(cb.buff);
+    return same;
+}
+
+/* {'EXIT', Parent, Reason} from start_link's caller, when trapping exits:
+ * OTP's gen_server stops with Reason (terminate runs), suspended or not,
+ * and so does this one. i is past the tuple's header. */
+static int parent_exit(gen_server *gs, term_view msg, int i, term_view *reason)
+{
+    term_view from;
+    if (!gs->parent || !term_atom_is(msg, &i, "EXIT") || term_next(msg, &i, &from) < 0 ||
+        !same_pid(from, (term_view){gs->parent, gs->parent_len}))
+        return 0;
+    *reason = (term_view){msg.ptr + i, msg.len - (size_t)i};
+    return 1;
+}
+
 static void message(process *self, term_view msg)
 {
     gen_server *gs = process_state(self);
-    int i = 0, arity;
+    int i = 0, arity = 0;
+    term_view reason;
     gs->handled++;
-    if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 3 && term_atom_is(msg, &i, "system")) {
+    if (ei_decode_tuple_header(msg.ptr, &i, &arity) < 0)
+        arity = 0;
+    if (arity == 3 && term_atom_is(msg, &i, "system")) {
         handle_system(gs, msg, i);
         timeout_restart(gs);
+        return;
+    }
+    if (arity == 3 && parent_exit(gs, msg, i, &reason)) {
+        process_exit(gs->self, reason);
         return;
     }
     if (gs->suspended) {
