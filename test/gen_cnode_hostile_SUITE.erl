@@ -26,6 +26,7 @@
          forged_messages_to_the_pg_scope/1,
          waiters_a_peer_piles_up_are_bounded/1,
          servers_a_peer_starts_are_bounded/1,
+         monitors_with_another_nodes_reference/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -50,6 +51,7 @@ all() ->
      forged_messages_to_the_pg_scope,
      waiters_a_peer_piles_up_are_bounded,
      servers_a_peer_starts_are_bounded,
+     monitors_with_another_nodes_reference,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -776,6 +778,35 @@ servers_a_peer_starts_are_bounded(Config) ->
     ?assertEqual(2, length(Full())),
     ok = gen_server:stop(Named),
     [ok = gen_server:stop(P) || P <- tl(Started)].
+
+%% A monitor is keyed by its reference, made by the node that monitors. A
+%% peer that sends MONITOR_P with another node's reference (one it could
+%% only have predicted, to take that node's monitor first) is refused,
+%% logged, and carries on; with a reference of its own, it gets its DOWN.
+monitors_with_another_nodes_reference(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, S} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = maps:get(pid, P),
+    Name = atom_to_binary(?HOSTILE, utf8),
+    Own = binary_to_term(<<131, 90, 3:16, 119, (byte_size(Name)), Name/binary, 16#1234567:32, 7:32, 8:32, 9:32>>),
+    Theirs = make_ref(), %% the CT node's
+    ok = hostile_peer:send_ctrl(P, {19, Me, S, Theirs}),
+    ok = hostile_peer:send_ctrl(P, {19, Me, S, Own}),
+    ok = gen_server:stop(S, bye, 5000),
+    Downs = downs(P, []),
+    ?assertEqual([{21, S, Me, Own, bye}], Downs),
+    ?assertEqual(1, length([L || L <- durable_harness:log_lines(?config(log, Config)),
+                                 string:find(L, "reference of another node") =/= nomatch])),
+    hostile_peer:close(P).
+
+%% The MONITOR_P_EXITs a peer gets within half a second.
+downs(P, Acc) ->
+    case hostile_peer:recv(P, 500) of
+        {ok, Down, _} when element(1, Down) =:= 21 -> downs(P, [Down | Acc]);
+        {ok, _, _} -> downs(P, Acc);
+        _ -> lists:reverse(Acc)
+    end.
 
 start_until_refused(Start, Acc) when length(Acc) < 100 ->
     case Start() of

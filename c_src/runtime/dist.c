@@ -123,6 +123,20 @@ static int of_peer(term_view pid, const char *peer, size_t peer_len)
            memcmp(node, peer, len) == 0;
 }
 
+/* Is ref a reference the peer made? A monitor's is made by the node that
+ * monitors: one of another node's, a peer could only have predicted, to
+ * take that node's monitor in advance (the first one with a reference
+ * stands, monitor_link.h). */
+static int ref_of_peer(term_view ref, const char *peer, size_t peer_len)
+{
+    const char *node;
+    size_t len;
+    if (ref.len > 5 + peer_len && (unsigned char)ref.ptr[0] == 90 && (unsigned char)ref.ptr[3] == 119 &&
+        (unsigned char)ref.ptr[4] == peer_len) /* NEWER_REFERENCE_EXT, SMALL_ATOM_UTF8_EXT */
+        return memcmp(ref.ptr + 5, peer, peer_len) == 0;
+    return process_term_node(ref, &node, &len) == 0 && len == peer_len && memcmp(node, peer, len) == 0;
+}
+
 static enum dist_result apply(process_table *t, const char *peer, size_t peer_len, const control *c,
                               term_view msg, char *why, size_t whylen)
 {
@@ -138,12 +152,16 @@ static enum dist_result apply(process_table *t, const char *peer, size_t peer_le
         return deliver(recipient(t, c), msg, peer, peer_len, why, whylen, c->op);
     case DOP_MONITOR_P: { /* {19, From, ToProc, Ref} */
         NEED(3, FROM_PEER(0));
+        if (!ref_of_peer(c->el[2], peer, peer_len))
+            return dropped(why, whylen, "a monitor (op %ld) with a reference of another node than the "
+                           "sender's: refused", c->op);
         process *p = process_resolve(t, c->el[1]);
         if (!p)
             return process_monitor_noproc(t, c->el[1], c->el[0], c->el[2]) == 0
                        ? DIST_OK : dropped(why, whylen, "cannot answer monitor (op %ld)", c->op);
         if (process_monitor(p, c->el[0], c->el[2], c->el[1]) < 0)
-            return dropped(why, whylen, "out of memory for a monitor (op %ld)", c->op);
+            return dropped(why, whylen, "a monitor (op %ld) refused: its reference is another watcher's "
+                           "monitor's already, or memory ran out", c->op);
         return DIST_OK;
     }
     case DOP_LINK: { /* {1, From, To} */
