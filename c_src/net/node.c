@@ -1432,9 +1432,8 @@ void node_destroy(node *n)
     if (!n)
         return;
     n->stopping = 1;
-    if (n->procs)
-        process_table_stop_workers(n->procs); /* queued jobs dropped, running ones waited for */
-    process_table_destroy(n->procs);
+    process_table_destroy(n->procs); /* every terminate, then the jobs: queued ones dropped,
+                                        running ones waited for */
     n->procs = NULL;
     for (conn *c = n->conns; c; c = c->next)
         if (c->state == CONN_UP && c->fd >= 0 && buffer_len(&c->out) > 0) {

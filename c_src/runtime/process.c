@@ -279,6 +279,8 @@ static void free_process(process_table *t, process *p)
     free(p);
 }
 
+static void stop_workers(process_table *t);
+
 void process_table_destroy(process_table *t)
 {
     if (!t)
@@ -302,6 +304,9 @@ void process_table_destroy(process_table *t)
             p->behaviour->destroy(p, (term_view){p->exit_reason, p->exit_len});
         free_process(t, p);
     }
+    /* After every terminate, as when a server stops alone: a terminate may
+     * still reach its jobs (a cancel flag), whose done then frees them. */
+    stop_workers(t);
     while (t->mail) {
         mail *m = t->mail;
         t->mail = m->next;
@@ -1054,7 +1059,8 @@ static void job_abandoned(void *arg, void *tag, int ran, void *ctx)
     free(j);
 }
 
-void process_table_stop_workers(process_table *t)
+/* Stop the pool: drop queued jobs, wait for running ones, finish them all. */
+static void stop_workers(process_table *t)
 {
     if (t->workers)
         workers_destroy(t->workers, job_abandoned, NULL);

@@ -105,7 +105,9 @@ typedef struct process_behaviour {
 
 process_table *process_table_create(const char *node, uint32_t creation,
                                     const process_router *router);
-/* Destroys every process (without DOWN messages: the node is going away). */
+/* Destroys every process (without DOWN messages: the node is going away),
+ * then the worker pool: queued jobs dropped, running ones waited for, and
+ * every job's done run with a NULL process, after every terminate. */
 void process_table_destroy(process_table *t);
 const char *process_table_node(const process_table *t);
 
@@ -269,8 +271,6 @@ void process_table_set_workers(process_table *t, struct workers *w);
 int process_submit(process *p, process_job_run *run, process_job_done *done, void *job);
 /* Hand finished jobs to their done functions (at most max); returns how many. */
 size_t process_table_collect_jobs(process_table *t, size_t max);
-/* Stop the pool: drop queued jobs, wait for running ones, finish them all. */
-void process_table_stop_workers(process_table *t);
 
 /* ---- figures, for the starter's stats call ----
  * The node hands in a function that writes its own part of the stats map as

@@ -3,10 +3,12 @@
  * the order they stop in. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "process.h"
 #include "unit.h"
 #include "wire.h"
+#include "workers.h"
 
 #define MANY 5000
 
@@ -477,6 +479,54 @@ static void test_the_limit_and_names(void)
     process_table_destroy(t);
 }
 
+/* A table destroyed with a job running: every terminate first, then the
+ * job is waited for and finished with no process, as when a server stops
+ * alone (a terminate may still reach its jobs, whose done frees them). */
+static char order[8];
+static int norder;
+
+static void note_terminate(process *self, term_view reason)
+{
+    (void)self;
+    (void)reason;
+    if (norder < (int)sizeof order)
+        order[norder++] = 't';
+}
+
+static void slow_job(void *job)
+{
+    (void)job;
+    nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+}
+
+static void note_done(process *p, void *job, int ran)
+{
+    (void)job;
+    if (norder < (int)sizeof order)
+        order[norder++] = p ? 'P' : ran ? 'd' : 'x';
+}
+
+static const process_behaviour with_job = {.message = on_message, .destroy = note_terminate};
+
+static void test_terminate_before_jobs_at_the_end(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(t && w);
+    process_table_set_workers(t, w);
+    process *p = process_spawn(t, &with_job, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    norder = 0;
+    CU_ASSERT_EQUAL(process_submit(p, slow_job, note_done, NULL), 0); /* runs */
+    CU_ASSERT_EQUAL(process_submit(p, slow_job, note_done, NULL), 0); /* queued behind it */
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    process_table_destroy(t);
+    CU_ASSERT_EQUAL(norder, 3);
+    CU_ASSERT_EQUAL(order[0], 't');
+    /* then the running one (ran) and the queued one (dropped), in either order */
+    CU_ASSERT((order[1] == 'd' && order[2] == 'x') || (order[1] == 'x' && order[2] == 'd'));
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -491,4 +541,5 @@ void unit_suite_process(void)
     CU_add_test(s, "teardown survives a terminate that stops", test_teardown_survives_a_terminate_that_stops);
     CU_add_test(s, "node watchers hear of new connections", test_node_watchers_hear_of_new_connections);
     CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
+    CU_add_test(s, "terminate before jobs, at the end", test_terminate_before_jobs_at_the_end);
 }
