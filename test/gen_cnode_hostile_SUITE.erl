@@ -27,6 +27,7 @@
          waiters_a_peer_piles_up_are_bounded/1,
          servers_a_peer_starts_are_bounded/1,
          monitors_with_another_nodes_reference/1,
+         replies_to_gone_processes_of_the_node/1,
          unknown_control_messages_and_bad_atoms/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
@@ -52,6 +53,7 @@ all() ->
      waiters_a_peer_piles_up_are_bounded,
      servers_a_peer_starts_are_bounded,
      monitors_with_another_nodes_reference,
+     replies_to_gone_processes_of_the_node,
      unknown_control_messages_and_bad_atoms,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
@@ -799,6 +801,25 @@ monitors_with_another_nodes_reference(Config) ->
     ?assertEqual(1, length([L || L <- durable_harness:log_lines(?config(log, Config)),
                                  string:find(L, "reference of another node") =/= nomatch])),
     hostile_peer:close(P).
+
+%% A call whose From is a process of the C node that has gone: its reply is
+%% dropped, as the BEAM drops a send to a dead local pid, without the node
+%% trying to reach itself (which it logged as an undeliverable message).
+replies_to_gone_processes_of_the_node(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, S} = gen_server:call({gen_cnode, Node}, {start, kv, []}),
+    ok = gen_server:stop(S),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    Me = maps:get(pid, P),
+    [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {S, {tag, I}}, {get, k}}) || I <- lists:seq(1, 20)],
+    ?assertMatch({ok, _}, hostile_peer:call(P, kv, {get, k}, tag, 5000)),
+    hostile_peer:close(P),
+    %% The log comes through the owner as it is written: its line about the
+    %% closed connection comes after anything said of the replies.
+    Lines = fun(Text) -> [L || L <- durable_harness:log_lines(?config(log, Config)),
+                               string:find(L, Text) =/= nomatch] end,
+    ok = gen_cnode_test_env:wait_until(fun() -> Lines("connection to hostile@127.0.0.1 closed") =/= [] end, 5000),
+    ?assertEqual([], Lines("is this node")).
 
 %% The MONITOR_P_EXITs a peer gets within half a second.
 downs(P, Acc) ->
