@@ -412,17 +412,21 @@ vanishing_during_a_compaction(Config) ->
     %% end_per_testcase stops this one.
     persistent_term:put({?MODULE, replaced}, {Owner2, Log2}).
 
-%% A thousand connections that never finish (or start) their handshake,
-%% twenty of which trickle one byte a second: the node answers a client
-%% meanwhile as ever, drops each after the handshake timeout (10 s), and its
-%% descriptors are back to what they were.
+%% 1,100 connections that never finish (or start) their handshake, twenty
+%% of which trickle one byte a second: at most 1,024 may wait for their
+%% handshake, so the oldest 76 are dropped at once; the node answers a
+%% client meanwhile as ever, drops each of the others after the handshake
+%% timeout (10 s), and its descriptors are back to what they were.
 thousand_idle_connections_and_trickled_bytes(Config) ->
     Node = ?config(cnode, Config),
     OsPid = gen_cnode:os_pid(?config(owner, Config)),
     Fds0 = fd_count(OsPid),
-    Idle = [S || _ <- lists:seq(1, 1000), {ok, S} <- [hostile_peer:connect_raw(Node)]],
-    ?assertEqual(1000, length(Idle)),
-    {Trickling, _} = lists:split(20, Idle),
+    Idle0 = [S || _ <- lists:seq(1, 1100), {ok, S} <- [hostile_peer:connect_raw(Node)]],
+    ?assertEqual(1100, length(Idle0)),
+    {Oldest, Idle} = lists:split(76, Idle0),
+    [?assertEqual(closed, recv_closed(S, 3000)) || S <- Oldest],
+    ?assertEqual(timeout, recv_closed(hd(Idle), 100)),
+    Trickling = lists:nthtail(length(Idle) - 20, Idle),
     Hello = <<0, 22, $N, 16#c07070fbc:64, 1:32, 7:16, "x@127.0">>,
     T0 = erlang:monotonic_time(millisecond),
     [begin

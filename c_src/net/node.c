@@ -29,6 +29,7 @@
 #include "workers.h"
 
 #define HANDSHAKE_TIMEOUT_MS 10000
+#define MAX_ACCEPTED_HANDSHAKES 1024 /* beyond, a new one drops the oldest (node_accept) */
 #define TIMER_MS 1000
 #define PEER_NOTES 16           /* nodes remembered for dropped sends and failed attempts */
 #define REACH_LOG_PER_S 10      /* warnings about unreachable nodes, at most, whatever the nodes */
@@ -368,7 +369,10 @@ static buffer *outbox(conn *c) { return c->state == CONN_UP ? &c->out : &c->held
 
 static int names(const conn *c, const char *name, size_t len)
 {
-    return strlen(c->hs.peer_name) == len && memcmp(c->hs.peer_name, name, len) == 0;
+    /* strncmp stops at the first difference: a peer that named itself with
+     * 1,000 bytes costs a send no more than one with 20 (conn_for walks
+     * every connection, those still shaking hands included) */
+    return len <= HANDSHAKE_MAX_NAME && strncmp(c->hs.peer_name, name, len) == 0 && c->hs.peer_name[len] == '\0';
 }
 
 /* Still trying to reach its peer: dialing, shaking hands, or waiting for
@@ -1023,8 +1027,31 @@ static void accept_ready(loop *l, int fd, int events, void *data)
     }
 }
 
+/* Connections accepted and still shaking hands are at most
+ * MAX_ACCEPTED_HANDSHAKES: a peer with no cookie could open them faster
+ * than the handshake timeout ends them, and each costs memory and a place
+ * in every send's walk (conn_for). A new one drops the oldest, which a
+ * real peer, done within milliseconds, hardly ever is; refusing the new
+ * one instead would let an attacker who holds every place keep real peers
+ * out. Only marked here (a safe point closes it). */
+static void make_room_for_a_handshake(node *n)
+{
+    size_t waiting = 0;
+    conn *oldest = NULL;
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_HANDSHAKE && !c->dial_id) {
+            waiting++;
+            if (!oldest || c->opened_ms <= oldest->opened_ms)
+                oldest = c;
+        }
+    if (waiting >= MAX_ACCEPTED_HANDSHAKES && oldest)
+        conn_close(n, oldest, LOG_WARNING, "handshake not finished, and the most connections that may "
+                   "wait for theirs are waiting: the oldest is dropped");
+}
+
 int node_accept(node *n, int fd)
 {
+    make_room_for_a_handshake(n);
     conn *c = conn_create(fd, clock_ms());
     uint32_t challenge;
     if (!c)
