@@ -307,7 +307,9 @@ int gcn_unlink(gcn_server *self, gcn_term pid);
  * appended to ref (may be NULL), for gcn_demonitor. 0, or -1 (not a pid, or
  * out of memory). */
 int gcn_monitor(gcn_server *self, gcn_term pid, gcn_buf *ref);
-/* Take a monitor off: no DOWN for it will arrive. 1 if it was on, else 0. */
+/* Take a monitor off: no DOWN for it will arrive (one that was sent already,
+ * the monitor having fired, is taken out before it is handled, as OTP's
+ * demonitor(Ref, [flush])). 1 if it was on, else 0. */
 int gcn_demonitor(gcn_server *self, gcn_term ref);
 
 /* Connect to node (name@host) if it is not connected or being connected to,

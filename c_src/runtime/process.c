@@ -73,6 +73,7 @@ struct process_table {
     size_t node_len;
     uint32_t creation;
     process_router router;
+    mail *batch;               /* what the settle under way still has to deliver */
     process **procs;           /* live processes, sorted by number: found by binary search */
     size_t nprocs, cap;
     size_t max_procs;          /* most processes at once (--max-processes); 0: no limit */
@@ -631,13 +632,14 @@ static void finish(process_table *t, process *p)
 
 int process_table_settle(process_table *t)
 {
-    /* What was sent before this settle; what these deliveries send waits. */
-    mail *batch = t->mail;
+    /* What was sent before this settle; what these deliveries send waits.
+     * The batch is the table's, for flush_down to take a DOWN out of. */
+    t->batch = t->mail;
     t->mail = NULL;
     t->mail_tail = &t->mail;
-    while (batch) {
-        mail *m = batch;
-        batch = m->next;
+    while (t->batch) {
+        mail *m = t->batch;
+        t->batch = m->next;
         process *p = by_num(t, m->to);
         if (p)
             process_deliver(p, (term_view){m->msg, m->len});
@@ -1109,12 +1111,42 @@ int process_watch(process *p, term_view target, char *ref)
     return (int)len;
 }
 
+/* Take the first mail to num that is {'DOWN', ref, ...} out of the list at
+ * *head (whose last next is *tail, when tail is not NULL): 1 if there was one. */
+static int take_down(mail **head, mail ***tail, uint32_t num, term_view ref)
+{
+    static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
+    for (mail **at = head; *at; at = &(*at)->next) {
+        mail *m = *at;
+        if (m->to != num || m->len < sizeof down + ref.len || memcmp(m->msg, down, sizeof down) != 0 ||
+            memcmp(m->msg + sizeof down, ref.ptr, ref.len) != 0)
+            continue;
+        *at = m->next;
+        if (tail && *tail == &m->next)
+            *tail = at;
+        free(m);
+        return 1;
+    }
+    return 0;
+}
+
+/* The monitor ref of process num fired, and its DOWN may wait to be
+ * delivered (the record went when it was queued): taken out, as OTP's
+ * demonitor(Ref, [flush]) does, so that a demonitor keeps its promise. */
+static void flush_down(process_table *t, uint32_t num, term_view ref)
+{
+    if (!take_down(&t->batch, NULL, num, ref))
+        take_down(&t->mail, &t->mail_tail, num, ref);
+}
+
 int process_unwatch(process *p, term_view ref)
 {
     process_table *t = p->table;
     ml_record *r = ml_find(t->ml, &p->watches, p->num, ML_WATCH, ref);
-    if (!r)
+    if (!r) {
+        flush_down(t, p->num, ref);
         return 0;
+    }
     term_view target = ml_part(r, 1);
     process *local = process_lookup(t, target);
     if (local)

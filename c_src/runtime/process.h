@@ -225,7 +225,8 @@ uint64_t process_table_probes(const process_table *t);
  * target of this node that does not exist gives noproc. */
 #define PROCESS_REF_MAX 280
 int process_watch(process *p, term_view target, char *ref);
-/* Take a monitor of p's off (its target is told). 1 if there was one. */
+/* Take a monitor of p's off (its target is told). 1 if there was one; else
+ * its DOWN, if queued and not yet delivered, is taken out. */
 int process_unwatch(process *p, term_view ref);
 /* A monitor p set fired (MONITOR_P_EXIT from the target's node). */
 void process_watch_fired(process *p, term_view ref, term_view target, term_view reason);

@@ -527,6 +527,46 @@ static void test_terminate_before_jobs_at_the_end(void)
     CU_ASSERT((order[1] == 'd' && order[2] == 'x') || (order[1] == 'x' && order[2] == 'd'));
 }
 
+/* A demonitor after the monitor fired, its DOWN not yet delivered: the
+ * DOWN is taken out (OTP's demonitor(Ref, [flush])), local or remote. */
+static void test_demonitor_flushes_a_queued_down(void)
+{
+    static const char boom[] = {119, 4, 'b', 'o', 'o', 'm'};
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &keeper, NULL), *q = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p && q);
+    char r[PROCESS_REF_MAX];
+    int len = process_watch(p, process_pid(q), r);
+    CU_ASSERT_FATAL(len > 0);
+    downs = 0;
+    process_exit(q, (term_view){boom, sizeof boom});
+    process_table_settle(t); /* q torn down: its DOWN queued for p */
+    CU_ASSERT_EQUAL(downs, 0);
+    CU_ASSERT_EQUAL(process_unwatch(p, (term_view){r, (size_t)len}), 0); /* fired already */
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(downs, 0);
+    /* the same for a monitor of a remote pid, fired by its node */
+    ei_x_buff a;
+    term_view target = enc_pid(&a, caller(3));
+    len = process_watch(p, target, r);
+    CU_ASSERT_FATAL(len > 0);
+    process_watch_fired(p, (term_view){r, (size_t)len}, target, (term_view){boom, sizeof boom});
+    CU_ASSERT_EQUAL(process_unwatch(p, (term_view){r, (size_t)len}), 0);
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(downs, 0);
+    /* and one that is not taken off arrives */
+    len = process_watch(p, target, r);
+    process_watch_fired(p, (term_view){r, (size_t)len}, target, (term_view){boom, sizeof boom});
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(downs, 1);
+    ei_x_free(&a);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -542,4 +582,5 @@ void unit_suite_process(void)
     CU_add_test(s, "node watchers hear of new connections", test_node_watchers_hear_of_new_connections);
     CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
     CU_add_test(s, "terminate before jobs, at the end", test_terminate_before_jobs_at_the_end);
+    CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
 }
