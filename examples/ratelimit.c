@@ -16,10 +16,14 @@
  *   tokens        the tokens in the bucket now
  * :sys.get_state shows #{tokens => T, burst => B, rate => R, waiting => W}.
  *
- * The bucket is refilled by a timer, one token at a time, only while it is
- * not full: a full, idle limiter costs nothing and lets the idle timeout run.
+ * Tokens accrue with the time that passed (CLOCK_MONOTONIC), the part of a
+ * token not yet earned carried over, so that the rate holds whatever the
+ * timer's granularity (whole milliseconds) and lateness. A timer checks the
+ * bucket, at most once a millisecond, only while it is not full: a full,
+ * idle limiter costs nothing and lets the idle timeout run.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include <gen_cnode.h>
 
@@ -31,6 +35,8 @@ typedef struct waiter {
 
 typedef struct bucket {
     int64_t tokens, burst, rate;
+    int64_t since_us;           /* when tokens were last credited */
+    int64_t part;               /* a token not yet whole, in millionths */
     int64_t idle_ms;            /* 0: never stop */
     gcn_timer refill;           /* pending refill tick, 0: none (full) */
     waiter *first, **last;      /* FIFO of {wait, N} callers */
@@ -38,6 +44,29 @@ typedef struct bucket {
 } bucket;
 
 static const char tick[] = {119, 6, 'r', 'e', 'f', 'i', 'l', 'l'}; /* the atom refill */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Credit the tokens earned since the last credit; nothing accrues while
+ * the bucket is full. */
+static void credit(bucket *b)
+{
+    int64_t now = now_us();
+    if (b->tokens < b->burst) {
+        b->part += (now - b->since_us) * b->rate;
+        int64_t add = b->part / 1000000;
+        b->part %= 1000000;
+        b->tokens = add >= b->burst - b->tokens ? b->burst : b->tokens + add;
+    }
+    if (b->tokens == b->burst)
+        b->part = 0;
+    b->since_us = now;
+}
 
 /* Keep ticking while the bucket is not full; when it is, maybe go idle. */
 static void schedule(gcn_server *self, bucket *b)
@@ -81,6 +110,7 @@ static int rl_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **e
     }
     b->tokens = b->burst = burst;
     b->rate = rate;
+    b->since_us = now_us();
     b->idle_ms = idle > 0 ? idle : 0;
     b->last = &b->first;
     out->state = b;
@@ -93,6 +123,7 @@ static enum gcn_result rl_call(gcn_server *self, void *state, gcn_term req, cons
 {
     bucket *b = state;
     int64_t n = 1;
+    credit(b);
     if (gcn_is_atom(req, "tokens")) {
         gcn_put_int(reply, b->tokens);
     } else if (gcn_is_atom(req, "take") || gcn_match(req, "{take, ~i}", &n)) {
@@ -131,8 +162,7 @@ static enum gcn_result rl_info(gcn_server *self, void *state, gcn_term msg)
     bucket *b = state;
     if (gcn_is_atom(msg, "refill")) {
         b->refill = 0;
-        if (b->tokens < b->burst)
-            b->tokens++;
+        credit(b);
         serve(self, b);
     } else if (gcn_is_atom(msg, "timeout")) {
         gcn_log(GCN_LOG_INFO, "ratelimit: idle for %lld ms, stopping", (long long)b->idle_ms);

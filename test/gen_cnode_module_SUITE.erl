@@ -200,7 +200,14 @@ ratelimit_refills_on_timers(Config) ->
     Order = [receive {served, I, ok} -> I after 5000 -> timeout end || _ <- lists:seq(1, 3)],
     ?assertEqual([1, 2, 3], lists:sort(Order)),
     ok = wait_until(fun() -> gen_server:call({rl, Node}, tokens) =:= 5 end, 5000),
-    ?assertEqual({error, {badarg, {take, 6}}}, gen_server:call({rl, Node}, {take, 6})).
+    ?assertEqual({error, {badarg, {take, 6}}}, gen_server:call({rl, Node}, {take, 6})),
+    %% Above a token a millisecond, the rate holds: 3,000 tokens at 3,000/s
+    %% come back in about a second (a token per timer tick took 3 s and more).
+    {ok, _} = start(Node, ratelimit, #{rate => 3000, burst => 3000}, fast),
+    ok = gen_server:call({fast, Node}, {take, 3000}),
+    {FastUs, ok} = timer:tc(fun() -> gen_server:call({fast, Node}, {wait, 3000}, 10000) end),
+    ct:log("3,000 tokens at 3,000/s refilled in ~.1f ms", [FastUs / 1000]),
+    ?assert(FastUs >= 900000 andalso FastUs < 2500000).
 
 %% idle => Ms: a full bucket with no request for Ms stops, reason normal
 %% (the gen_server timeout, which any message puts off).
