@@ -214,7 +214,9 @@ typedef struct gcn_module {
     int (*format_state)(void *state, gcn_buf *out);
     /* A short summary for :sys.get_status (optional; format_state otherwise). */
     int (*format_status)(gcn_server *self, void *state, gcn_buf *out);
-    /* A node went away: drop what is kept for its callers (optional). */
+    /* A node went away: drop what is kept for its callers (optional). The
+     * server's links and monitors of that node are gone by then; the DOWNs
+     * and trapped EXITs they give arrive as messages. */
     void (*node_down)(gcn_server *self, void *state, const char *node, size_t len);
     /* The messages that arrived together were handled and their replies are
      * about to go out: the place to group-commit (optional; after gcn_want_flush). */

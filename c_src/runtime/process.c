@@ -842,11 +842,12 @@ void process_forget_node(process_table *t, const char *node, size_t len)
             if (on_node(ml_part(r, 1), node, len))
                 queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
         }
-        if (p->behaviour->node_down)
-            p->behaviour->node_down(p, node, len);
         /* The links to that node come out first, their pids copied: the
          * exit signals run behaviours (a trapped EXIT), which may link and
-         * unlink as they please. */
+         * unlink as they please, and so may node_down, which is told once
+         * its monitors and links of that node are gone (a link it made
+         * again to that node would otherwise be taken out with them, and
+         * its peer, reconnected, would keep it). */
         t->gone.start = t->gone.end = 0;
         for (ml_record *r = p->links.head, *next; r; r = next) {
             next = ml_next(r);
@@ -860,6 +861,8 @@ void process_forget_node(process_table *t, const char *node, size_t len)
             }
             ml_remove(t->ml, &p->links, r);
         }
+        if (p->behaviour->node_down)
+            p->behaviour->node_down(p, node, len);
         for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {
             uint32_t n32;
             memcpy(&n32, t->gone.data + at, sizeof n32);

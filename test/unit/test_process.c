@@ -567,6 +567,45 @@ static void test_demonitor_flushes_a_queued_down(void)
     wire_reset();
 }
 
+/* node_down is told once the links to that node are gone: it sees none,
+ * and a link it makes again to that node stays. */
+static size_t links_seen_in_node_down;
+static term_view relink_to;
+
+static void relink_on_node_down(process *self, const char *node, size_t len)
+{
+    (void)node;
+    (void)len;
+    links_seen_in_node_down = process_link_count(self);
+    process_link(self, relink_to, 0);
+}
+
+static const process_behaviour relinker = {.message = on_message, .node_down = relink_on_node_down};
+
+static void test_node_down_after_its_links_are_gone(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &relinker, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    process_set_trap_exit(p, 1);
+    ei_x_buff a;
+    relink_to = enc_pid(&a, caller(4));
+    CU_ASSERT_EQUAL_FATAL(process_link(p, relink_to, 0), 0);
+    CU_ASSERT_EQUAL(process_link_count(p), 1);
+    const char *node;
+    size_t len;
+    CU_ASSERT_FATAL(process_term_node(relink_to, &node, &len) == 0);
+    links_seen_in_node_down = 99;
+    process_forget_node(t, node, len);
+    CU_ASSERT_EQUAL(links_seen_in_node_down, 0);
+    CU_ASSERT_EQUAL(process_link_count(p), 1);
+    while (process_table_settle(t))
+        ;
+    ei_x_free(&a);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -583,4 +622,5 @@ void unit_suite_process(void)
     CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
     CU_add_test(s, "terminate before jobs, at the end", test_terminate_before_jobs_at_the_end);
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
+    CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
 }
