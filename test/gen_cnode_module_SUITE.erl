@@ -354,7 +354,22 @@ a_job_outliving_its_caller_is_harmless(Config) ->
     ok = wait_until(fun() -> gen_server:call(D, jobs) =:= {0, 1} end, 5000),
     timer:sleep(400),
     ?assertEqual(v, begin ok = gen_server:call({kv, Node}, {put, k, v}),
-                          gen_server:call({kv, Node}, {get, k}) end).
+                          gen_server:call({kv, Node}, {get, k}) end),
+    %% A job that ends while its server is suspended: its done waits for the
+    %% resume, as everything else does (no module code runs meanwhile), and
+    %% one whose server stops while suspended is dropped with it.
+    {ok, D3} = start(Node, digest, [], digest3),
+    Job3 = gen_server:send_request(D3, {sleep, 100}),
+    ok = sys:suspend(D3),
+    ?assertEqual(timeout, gen_server:wait_response(Job3, 400)),
+    ok = sys:resume(D3),
+    ?assertEqual({reply, slept}, gen_server:wait_response(Job3, 5000)),
+    ?assertEqual({0, 1}, gen_server:call(D3, jobs)),
+    Job4 = gen_server:send_request(D3, {sleep, 100}),
+    ok = sys:suspend(D3),
+    timer:sleep(300),
+    ok = gen_server:stop(D3),
+    ?assertMatch({error, {normal, _}}, gen_server:wait_response(Job4, 5000)).
 
 %% SIGTERM while a job runs: the node waits for it, then exits 0.
 stopping_the_node_waits_for_running_jobs(Config) ->

@@ -15,8 +15,13 @@
 
 #define KEEP_REPLY_BUFFER (64 * 1024) /* reply memory kept between messages */
 
+typedef struct job job;
+
+/* What came while the server was suspended: a message, or a job that
+ * finished (its done waits too: no module code runs while suspended). */
 typedef struct queued {
     struct queued *next;
+    job *job;   /* NULL: a message */
     size_t len;
     char msg[];
 } queued;
@@ -424,11 +429,11 @@ int gcn_demonitor(gcn_server *self, gcn_term ref)
 
 /* ---- worker jobs ---- */
 
-typedef struct job {
+struct job {
     gcn_job_run *run;
     gcn_job_done *done;
     void *arg;
-} job;
+};
 
 static void job_run(void *arg)
 {
@@ -442,7 +447,20 @@ static void job_done(process *p, void *arg, int ran)
     gen_server *gs = p ? process_state(p) : NULL;
     if (!gs || !ran) {
         j->done(NULL, NULL, j->arg);
-    } else {
+    } else if (gs->suspended) {
+        queued *q = malloc(sizeof *q);
+        if (!q) {
+            log_error("%s: out of memory holding a job's end while suspended: done runs now", gs->cb->name);
+        } else {
+            q->next = NULL;
+            q->job = j;
+            q->len = 0;
+            *gs->queue_tail = q;
+            gs->queue_tail = &q->next;
+            return; /* j runs on resume (or is dropped with the server) */
+        }
+    }
+    if (gs && ran) {
         gs->handled++;
         timeout_off(gs);
         timeout_clear(gs);
@@ -664,7 +682,10 @@ static void resume(gen_server *gs)
         gs->queue = q->next;
         if (!gs->queue)
             gs->queue_tail = &gs->queue;
-        dispatch(gs, (term_view){q->msg, q->len});
+        if (q->job)
+            job_done(gs->self, q->job, 1);
+        else
+            dispatch(gs, (term_view){q->msg, q->len});
         free(q);
     }
 }
@@ -792,6 +813,7 @@ static void message(process *self, term_view msg)
             return;
         }
         q->next = NULL;
+        q->job = NULL;
         q->len = msg.len;
         memcpy(q->msg, msg.ptr, msg.len);
         *gs->queue_tail = q;
@@ -808,6 +830,10 @@ static void free_server(gen_server *gs, term_view reason)
     while (gs->queue) {
         queued *q = gs->queue;
         gs->queue = q->next;
+        if (q->job) { /* finished while suspended: done with no server, as for any stopped one */
+            q->job->done(NULL, NULL, q->job->arg);
+            free(q->job);
+        }
         free(q);
     }
     gcn_buf_release(&gs->out);
