@@ -431,14 +431,15 @@ static size_t held_total(const node *n)
  * went with the node). */
 static conn *route_to_node(node *n, const char *name, size_t len, int may_dial, const char *what)
 {
-    if (strlen(n->cfg.name) == len && memcmp(n->cfg.name, name, len) == 0) {
+    conn *c = conn_for(n, name, len);
+    if (!c && strlen(n->cfg.name) == len && memcmp(n->cfg.name, name, len) == 0) {
         /* A process of this node that has gone (or never was: a peer's
          * made-up pid or alias of this node): dropped, as the BEAM drops a
-         * send to a dead local pid, without trying to reach itself. */
+         * send to a dead local pid, without trying to reach itself. (No
+         * connection ever names this node: the handshake refuses it.) */
         log_debug("%s for a process of this node that is gone: dropped", what ? what : "a signal");
         return NULL;
     }
-    conn *c = conn_for(n, name, len);
     if (!c && !may_dial) {
         return NULL;
     } else if (c && c->state == CONN_CLOSING && !trying(c)) {
