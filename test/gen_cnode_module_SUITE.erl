@@ -435,7 +435,7 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
     Said = fun(What) -> [L || L <- durable_harness:log_lines(Log),
                               string:find(L, "misbehave: handle_call") =/= nomatch,
                               (string:find(L, "bad_reply") =/= nomatch) =:= (What =:= bad_reply)] end,
-    ok = wait_until(fun() -> length(Said(stop)) >= 4 end, 5000),
+    ok = wait_until(fun() -> length(Said(stop)) >= 4 andalso length(Said(bad_reply)) >= 2 end, 5000),
     timer:sleep(200),
     ct:log("~p", [Said(stop) ++ Said(bad_reply)]),
     ?assertEqual(4, length(Said(stop))),
