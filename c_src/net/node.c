@@ -401,6 +401,8 @@ static int named_handshake(const conn *c)
 static conn *conn_for(node *n, const char *name, size_t len)
 {
     conn *attempt = NULL, *closing = NULL;
+    if (memchr(name, '\0', len)) /* an atom may hold one; no node's name does (names() would stop at it) */
+        return NULL;
     for (conn *c = n->conns; c; c = c->next) {
         if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
             return c;
@@ -1042,7 +1044,8 @@ static void make_room_for_a_handshake(node *n)
     for (conn *c = n->conns; c; c = c->next)
         if (c->state == CONN_HANDSHAKE && !c->dial_id) {
             waiting++;
-            if (!oldest || c->opened_ms <= oldest->opened_ms)
+            /* not one that carries what was sent to its peer meanwhile */
+            if (!c->pending && (!oldest || c->opened_ms <= oldest->opened_ms))
                 oldest = c;
         }
     if (waiting >= MAX_ACCEPTED_HANDSHAKES && oldest)

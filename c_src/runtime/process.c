@@ -2,6 +2,7 @@
  * the node's processes; see process.h. */
 #include "process.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -22,6 +23,7 @@ enum { MON_REF = 0, MON_WATCHER = 1, MON_WATCHED = 2 };
 typedef struct mail {
     struct mail *next;
     uint32_t to;
+    int down;    /* a DOWN of a monitor `to` set (counted in its downs_queued) */
     size_t len;
     char msg[];
 } mail;
@@ -29,6 +31,7 @@ typedef struct mail {
 struct process {
     process_table *table;
     uint32_t num;
+    size_t downs_queued;       /* DOWNs of its monitors in the mail, not yet delivered */
     char *pid;
     size_t pid_len;
     char *name;
@@ -475,6 +478,12 @@ const char *process_sender_node(const process *p, size_t *len)
 }
 
 /* Queue msg for process number `to`, delivered at the next settle. */
+/* The mail queued last (t->mail is not empty). */
+static mail *last_mail(process_table *t)
+{
+    return (mail *)((char *)t->mail_tail - offsetof(mail, next));
+}
+
 static int queue_mail(process_table *t, uint32_t to, term_view msg)
 {
     mail *m = malloc(sizeof *m + msg.len);
@@ -482,6 +491,7 @@ static int queue_mail(process_table *t, uint32_t to, term_view msg)
         return -1;
     m->next = NULL;
     m->to = to;
+    m->down = 0;
     m->len = msg.len;
     memcpy(m->msg, msg.ptr, msg.len);
     *t->mail_tail = m;
@@ -599,8 +609,12 @@ static void queue_down(process_table *t, process *watcher, term_view ref, term_v
         memcpy(at, process_atom, sizeof process_atom), at += sizeof process_atom;
         memcpy(at, watched.ptr, watched.len), at += watched.len;
         memcpy(at, reason.ptr, reason.len);
-        if (queue_mail(t, watcher->num, (term_view){m, len}) < 0)
+        if (queue_mail(t, watcher->num, (term_view){m, len}) < 0) {
             log_error("out of memory: a DOWN for process %u is lost", watcher->num);
+        } else {
+            last_mail(t)->down = 1;
+            watcher->downs_queued++;
+        }
         free(m);
     } else {
         log_error("out of memory: a DOWN for process %u is lost", watcher->num);
@@ -641,6 +655,8 @@ int process_table_settle(process_table *t)
         mail *m = t->batch;
         t->batch = m->next;
         process *p = by_num(t, m->to);
+        if (p && m->down)
+            p->downs_queued--;
         if (p)
             process_deliver(p, (term_view){m->msg, m->len});
         free(m);
@@ -1114,15 +1130,18 @@ int process_watch(process *p, term_view target, char *ref)
     return (int)len;
 }
 
-/* Take the first mail to num that is {'DOWN', ref, ...} out of the list at
- * *head (whose last next is *tail, when tail is not NULL): 1 if there was one. */
+/* Take the first DOWN to num of the monitor ref, {'DOWN', Ref, process,
+ * ...}, out of the list at *head (whose last next is *tail, when tail is
+ * not NULL): 1 if there was one. */
 static int take_down(mail **head, mail ***tail, uint32_t num, term_view ref)
 {
     static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
+    static const char process_atom[] = {119, 7, 'p', 'r', 'o', 'c', 'e', 's', 's'};
     for (mail **at = head; *at; at = &(*at)->next) {
         mail *m = *at;
-        if (m->to != num || m->len < sizeof down + ref.len || memcmp(m->msg, down, sizeof down) != 0 ||
-            memcmp(m->msg + sizeof down, ref.ptr, ref.len) != 0)
+        if (!m->down || m->to != num || m->len < sizeof down + ref.len + sizeof process_atom ||
+            memcmp(m->msg + sizeof down, ref.ptr, ref.len) != 0 ||
+            memcmp(m->msg + sizeof down + ref.len, process_atom, sizeof process_atom) != 0)
             continue;
         *at = m->next;
         if (tail && *tail == &m->next)
@@ -1133,13 +1152,20 @@ static int take_down(mail **head, mail ***tail, uint32_t num, term_view ref)
     return 0;
 }
 
-/* The monitor ref of process num fired, and its DOWN may wait to be
+/* The monitor ref of process p fired, and its DOWN may wait to be
  * delivered (the record went when it was queued): taken out, as OTP's
- * demonitor(Ref, [flush]) does, so that a demonitor keeps its promise. */
-static void flush_down(process_table *t, uint32_t num, term_view ref)
+ * demonitor(Ref, [flush]) does, so that a demonitor keeps its promise.
+ * Only when p has DOWNs queued: the walk is of the mail not yet delivered,
+ * and a process that demonitors what fired, DOWN by DOWN in another order
+ * than they came, makes it quadratic in those (a node_down that takes off
+ * each monitor of the node that went, say; README, Limits). */
+static void flush_down(process_table *t, process *p, term_view ref)
 {
-    if (!take_down(&t->batch, NULL, num, ref))
-        take_down(&t->mail, &t->mail_tail, num, ref);
+    unsigned char tag = ref.len ? (unsigned char)ref.ptr[0] : 0;
+    if (!p->downs_queued || (tag != 90 && tag != 114 && tag != 101) || term_skip_one(ref) != TERM_OK)
+        return;
+    if (take_down(&t->batch, NULL, p->num, ref) || take_down(&t->mail, &t->mail_tail, p->num, ref))
+        p->downs_queued--;
 }
 
 int process_unwatch(process *p, term_view ref)
@@ -1147,7 +1173,7 @@ int process_unwatch(process *p, term_view ref)
     process_table *t = p->table;
     ml_record *r = ml_find(t->ml, &p->watches, p->num, ML_WATCH, ref);
     if (!r) {
-        flush_down(t, p->num, ref);
+        flush_down(t, p, ref);
         return 0;
     }
     term_view target = ml_part(r, 1);
