@@ -512,8 +512,9 @@ static void handle_call(gen_server *gs, term_view msg, int i)
              * failed write undone by gcn_build and nothing written instead.
              * The caller is told so, and the server, whose state is whole,
              * goes on; stopping it would lose a memory-only store. */
-            const char *why = gs->out.bad_value && !gs->out.out_of_memory ? "bad_reply" : "out_of_memory";
-            if (why[0] == 'o')
+            int oom = gs->out.out_of_memory || !gs->out.bad_value;
+            const char *why = oom ? "out_of_memory" : "bad_reply";
+            if (oom)
                 log_error("%s: out of memory writing the reply to a call: answered {error, out_of_memory}",
                           gs->cb->name);
             else

@@ -477,13 +477,13 @@ const char *process_sender_node(const process *p, size_t *len)
     return p->table->sender_node;
 }
 
-/* Queue msg for process number `to`, delivered at the next settle. */
 /* The mail queued last (t->mail is not empty). */
 static mail *last_mail(process_table *t)
 {
     return (mail *)((char *)t->mail_tail - offsetof(mail, next));
 }
 
+/* Queue msg for process number `to`, delivered at the next settle. */
 static int queue_mail(process_table *t, uint32_t to, term_view msg)
 {
     mail *m = malloc(sizeof *m + msg.len);
