@@ -16,7 +16,7 @@ struct ml_record {
     ml_record *prev, *next;    /* its owner's list */
     uint64_t hash;
     uint32_t owner;
-    uint8_t kind, nparts;
+    uint8_t kind, nparts, fired;
     uint32_t len[ML_MAX_PARTS];
     char *bytes;               /* the parts, one after another */
     char inline_bytes[ML_INLINE];
@@ -190,6 +190,7 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     r->nparts = (uint8_t)nparts;
     r->owner = owner;
     r->kind = (uint8_t)kind;
+    r->fired = 0;
     r->hash = h;
     *added = 1;
     x->count++;
@@ -259,6 +260,9 @@ void ml_remove(ml_index *x, ml_list *list, ml_record *r)
     if (x->nbuckets > ML_MIN_BUCKETS && x->count < x->nbuckets / 8)
         resize(x, x->nbuckets / 4);
 }
+
+int ml_fired(const ml_record *r) { return r->fired; }
+void ml_set_fired(ml_record *r) { r->fired = 1; }
 
 term_view ml_part(const ml_record *r, int i)
 {

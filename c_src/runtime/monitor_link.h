@@ -70,6 +70,10 @@ void ml_remove(ml_index *x, ml_list *list, ml_record *r);
 
 /* Part i of r (0 is the key). */
 term_view ml_part(const ml_record *r, int i);
+/* A mark the owner may set on a record: a watch whose DOWN is on its way
+ * (process.c). A new record is not marked. */
+int ml_fired(const ml_record *r);
+void ml_set_fired(ml_record *r);
 /* The next record in r's list, or NULL. */
 ml_record *ml_next(const ml_record *r);
 

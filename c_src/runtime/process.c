@@ -23,7 +23,7 @@ enum { MON_REF = 0, MON_WATCHER = 1, MON_WATCHED = 2 };
 typedef struct mail {
     struct mail *next;
     uint32_t to;
-    int down;    /* a DOWN of a monitor `to` set (counted in its downs_queued) */
+    uint16_t down_ref_len; /* a DOWN of a monitor `to` set: its reference's length; else 0 */
     size_t len;
     char msg[];
 } mail;
@@ -31,7 +31,6 @@ typedef struct mail {
 struct process {
     process_table *table;
     uint32_t num;
-    size_t downs_queued;       /* DOWNs of its monitors in the mail, not yet delivered */
     char *pid;
     size_t pid_len;
     char *name;
@@ -76,7 +75,6 @@ struct process_table {
     size_t node_len;
     uint32_t creation;
     process_router router;
-    mail *batch;               /* what the settle under way still has to deliver */
     process **procs;           /* live processes, sorted by number: found by binary search */
     size_t nprocs, cap;
     size_t max_procs;          /* most processes at once (--max-processes); 0: no limit */
@@ -491,7 +489,7 @@ static int queue_mail(process_table *t, uint32_t to, term_view msg)
         return -1;
     m->next = NULL;
     m->to = to;
-    m->down = 0;
+    m->down_ref_len = 0;
     m->len = msg.len;
     memcpy(m->msg, msg.ptr, msg.len);
     *t->mail_tail = m;
@@ -592,34 +590,51 @@ int process_exiting(const process *p) { return p->exit_reason != NULL; }
 
 /* {'DOWN', Ref, process, Watched, Reason} queued for watcher, whose watch
  * record goes with it. */
+/* {'DOWN', : how every DOWN mail starts (queue_down, deliver_down) */
+static const char down_head[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
+
 static void queue_down(process_table *t, process *watcher, term_view ref, term_view watched,
                        term_view reason)
 {
-    static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
     static const char process_atom[] = {119, 7, 'p', 'r', 'o', 'c', 'e', 's', 's'};
     ml_record *r = ml_find(t->ml, &watcher->watches, watcher->num, ML_WATCH, ref);
-    if (!r)
-        return; /* taken off meanwhile: no DOWN, as demonitor promises */
-    size_t len = sizeof down + ref.len + sizeof process_atom + watched.len + reason.len;
+    if (!r || ml_fired(r))
+        return; /* taken off meanwhile (no DOWN, as demonitor promises), or fired already */
+    size_t len = sizeof down_head + ref.len + sizeof process_atom + watched.len + reason.len;
     char *m = malloc(len);
     if (m) {
         char *at = m;
-        memcpy(at, down, sizeof down), at += sizeof down;
+        memcpy(at, down_head, sizeof down_head), at += sizeof down_head;
         memcpy(at, ref.ptr, ref.len), at += ref.len;
         memcpy(at, process_atom, sizeof process_atom), at += sizeof process_atom;
         memcpy(at, watched.ptr, watched.len), at += watched.len;
         memcpy(at, reason.ptr, reason.len);
-        if (queue_mail(t, watcher->num, (term_view){m, len}) < 0) {
-            log_error("out of memory: a DOWN for process %u is lost", watcher->num);
-        } else {
-            last_mail(t)->down = 1;
-            watcher->downs_queued++;
+        if (queue_mail(t, watcher->num, (term_view){m, len}) == 0) {
+            /* The record stays, marked, until the DOWN is delivered: a
+             * demonitor meanwhile takes it off, and the DOWN is not
+             * delivered (deliver_down), as demonitor(Ref, [flush]). */
+            last_mail(t)->down_ref_len = (uint16_t)ref.len;
+            ml_set_fired(r);
+            free(m);
+            return;
         }
         free(m);
-    } else {
-        log_error("out of memory: a DOWN for process %u is lost", watcher->num);
     }
+    log_error("out of memory: a DOWN for process %u is lost", watcher->num);
     ml_remove(t->ml, &watcher->watches, r);
+}
+
+/* A DOWN mail for p: delivered if its monitor is still on (marked fired),
+ * which it then leaves; else p took the monitor off since (process_unwatch),
+ * and it is dropped. Constant time, whatever p monitors. */
+static void deliver_down(process_table *t, process *p, const mail *m)
+{
+    term_view ref = {m->msg + sizeof down_head, m->down_ref_len};
+    ml_record *r = ml_find(t->ml, &p->watches, p->num, ML_WATCH, ref);
+    if (!r || !ml_fired(r))
+        return;
+    ml_remove(t->ml, &p->watches, r);
+    process_deliver(p, (term_view){m->msg, m->len});
 }
 
 /* Tear p down: behaviour first (its terminate), then DOWN to monitors and
@@ -646,18 +661,17 @@ static void finish(process_table *t, process *p)
 
 int process_table_settle(process_table *t)
 {
-    /* What was sent before this settle; what these deliveries send waits.
-     * The batch is the table's, for flush_down to take a DOWN out of. */
-    t->batch = t->mail;
+    /* What was sent before this settle; what these deliveries send waits. */
+    mail *batch = t->mail;
     t->mail = NULL;
     t->mail_tail = &t->mail;
-    while (t->batch) {
-        mail *m = t->batch;
-        t->batch = m->next;
+    while (batch) {
+        mail *m = batch;
+        batch = m->next;
         process *p = by_num(t, m->to);
-        if (p && m->down)
-            p->downs_queued--;
-        if (p)
+        if (p && m->down_ref_len)
+            deliver_down(t, p, m);
+        else if (p)
             process_deliver(p, (term_view){m->msg, m->len});
         free(m);
     }
@@ -1130,50 +1144,14 @@ int process_watch(process *p, term_view target, char *ref)
     return (int)len;
 }
 
-/* Take the first DOWN to num of the monitor ref, {'DOWN', Ref, process,
- * ...}, out of the list at *head (whose last next is *tail, when tail is
- * not NULL): 1 if there was one. */
-static int take_down(mail **head, mail ***tail, uint32_t num, term_view ref)
-{
-    static const char down[] = {104, 5, 119, 4, 'D', 'O', 'W', 'N'};
-    static const char process_atom[] = {119, 7, 'p', 'r', 'o', 'c', 'e', 's', 's'};
-    for (mail **at = head; *at; at = &(*at)->next) {
-        mail *m = *at;
-        if (!m->down || m->to != num || m->len < sizeof down + ref.len + sizeof process_atom ||
-            memcmp(m->msg + sizeof down, ref.ptr, ref.len) != 0 ||
-            memcmp(m->msg + sizeof down + ref.len, process_atom, sizeof process_atom) != 0)
-            continue;
-        *at = m->next;
-        if (tail && *tail == &m->next)
-            *tail = at;
-        free(m);
-        return 1;
-    }
-    return 0;
-}
-
-/* The monitor ref of process p fired, and its DOWN may wait to be
- * delivered (the record went when it was queued): taken out, as OTP's
- * demonitor(Ref, [flush]) does, so that a demonitor keeps its promise.
- * Only when p has DOWNs queued: the walk is of the mail not yet delivered,
- * and a process that demonitors what fired, DOWN by DOWN in another order
- * than they came, makes it quadratic in those (a node_down that takes off
- * each monitor of the node that went, say; README, Limits). */
-static void flush_down(process_table *t, process *p, term_view ref)
-{
-    unsigned char tag = ref.len ? (unsigned char)ref.ptr[0] : 0;
-    if (!p->downs_queued || (tag != 90 && tag != 114 && tag != 101) || term_skip_one(ref) != TERM_OK)
-        return;
-    if (take_down(&t->batch, NULL, p->num, ref) || take_down(&t->mail, &t->mail_tail, p->num, ref))
-        p->downs_queued--;
-}
-
 int process_unwatch(process *p, term_view ref)
 {
     process_table *t = p->table;
     ml_record *r = ml_find(t->ml, &p->watches, p->num, ML_WATCH, ref);
-    if (!r) {
-        flush_down(t, p, ref);
+    if (!r)
+        return 0;
+    if (ml_fired(r)) { /* its DOWN is on its way: it will not be delivered */
+        ml_remove(t->ml, &p->watches, r);
         return 0;
     }
     term_view target = ml_part(r, 1);

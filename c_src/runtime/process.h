@@ -225,8 +225,9 @@ uint64_t process_table_probes(const process_table *t);
  * target of this node that does not exist gives noproc. */
 #define PROCESS_REF_MAX 280
 int process_watch(process *p, term_view target, char *ref);
-/* Take a monitor of p's off (its target is told). 1 if there was one; else
- * its DOWN, if queued and not yet delivered, is taken out. */
+/* Take a monitor of p's off (its target is told). 1 if it was on; 0 if
+ * there was none, or if it had fired and its DOWN waits to be delivered:
+ * that DOWN is then not delivered. */
 int process_unwatch(process *p, term_view ref);
 /* A monitor p set fired (MONITOR_P_EXIT from the target's node). */
 void process_watch_fired(process *p, term_view ref, term_view target, term_view reason);

@@ -621,6 +621,51 @@ static void test_node_down_after_its_links_are_gone(void)
     wire_reset();
 }
 
+/* The same when the demonitor comes from a message delivered in the same
+ * batch as the DOWN, just before it. */
+static char off_ref[PROCESS_REF_MAX];
+static size_t off_ref_len;
+static int offs, others, unwatched;
+
+static void off_then_count(process *self, term_view msg)
+{
+    static const char off[] = {119, 3, 'o', 'f', 'f'};
+    if (msg.len == sizeof off && memcmp(msg.ptr, off, sizeof off) == 0) {
+        offs++;
+        unwatched = process_unwatch(self, (term_view){off_ref, off_ref_len});
+    } else {
+        others++;
+    }
+}
+
+static const process_behaviour unwatcher = {.message = off_then_count};
+
+static void test_demonitor_in_the_batch_of_its_down(void)
+{
+    static const char boom[] = {119, 4, 'b', 'o', 'o', 'm'};
+    static const char off[] = {119, 3, 'o', 'f', 'f'};
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &unwatcher, NULL), *q = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p && q);
+    ei_x_buff a;
+    term_view target = enc_pid(&a, caller(5));
+    int len = process_watch(p, target, off_ref);
+    CU_ASSERT_FATAL(len > 0);
+    off_ref_len = (size_t)len;
+    offs = others = 0;
+    unwatched = -1;
+    CU_ASSERT_EQUAL(process_send(q, process_pid(p), (term_view){off, sizeof off}), 0);
+    process_watch_fired(p, (term_view){off_ref, off_ref_len}, target, (term_view){boom, sizeof boom});
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(offs, 1);
+    CU_ASSERT_EQUAL(unwatched, 0); /* it had fired */
+    CU_ASSERT_EQUAL(others, 0);    /* and its DOWN, behind, was not delivered */
+    ei_x_free(&a);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 void unit_suite_process(void)
 {
     CU_pSuite s = CU_add_suite("process", NULL, NULL);
@@ -637,5 +682,6 @@ void unit_suite_process(void)
     CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
     CU_add_test(s, "terminate before jobs, at the end", test_terminate_before_jobs_at_the_end);
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
+    CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
 }
