@@ -137,20 +137,27 @@ wrapper(Config, Name, Script) ->
     ok = file:change_mode(Path, 8#755),
     Path.
 
-%% A restart that hangs (the new node never answers) does not hold the
-%% owner: it answers calls meanwhile, and stop/1 stops it at once.
-owner_serves_while_a_restart_hangs(Config) ->
-    Flag = filename:join(?config(priv_dir, Config), "hang"),
+%% An owner of a node named Tag whose node was killed and is being started
+%% again by a wrapper that hangs (it never answers): {Owner, Node}, both
+%% tracked for the reaper.
+hanging_restart(Config, Tag) ->
+    Flag = filename:join(?config(priv_dir, Config), Tag ++ ".flag"),
     _ = file:delete(Flag),
-    Exe = wrapper(Config, "hang-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
-    Node = name("hangs"),
+    Exe = wrapper(Config, Tag ++ "-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
+    Node = name(Tag),
     {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe, start_timeout => 20000,
-                                    log => filename:join(?config(priv_dir, Config), "hangs.log")}),
+                                    log => filename:join(?config(priv_dir, Config), Tag ++ ".log")}),
     gen_cnode_test_env:track({cnode, Owner}),
     ok = file:write_file(Flag, <<>>),
     OsPid = kill9(Owner),
     ok = gen_cnode_test_env:wait_until(fun() -> gen_cnode:os_pid(Owner) =/= OsPid end, 10000),
     gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
+    {Owner, Node}.
+
+%% A restart that hangs (the new node never answers) does not hold the
+%% owner: it answers calls meanwhile, and stop/1 stops it at once.
+owner_serves_while_a_restart_hangs(Config) ->
+    {Owner, Node} = hanging_restart(Config, "hangs"),
     {Us, Node} = timer:tc(fun() -> gen_cnode:node(Owner) end),
     ?assert(Us < 1000000),
     {StopUs, _} = timer:tc(fun() -> gen_cnode:stop(Owner) end),
@@ -308,17 +315,7 @@ restarts_that_never_come_up_stop_the_owner(Config) ->
 %% An owner killed (a supervisor's brutal_kill) in the middle of a restart
 %% leaves no process pinging the node's name behind it.
 a_killed_owner_leaves_no_pinger(Config) ->
-    Flag = filename:join(?config(priv_dir, Config), "pinger"),
-    _ = file:delete(Flag),
-    Exe = wrapper(Config, "pinger-wrapper", ["[ -e ", Flag, " ] && exec sleep 60"]),
-    Node = name("pinger"),
-    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe, start_timeout => 20000,
-                                    log => filename:join(?config(priv_dir, Config), "pinger.log")}),
-    gen_cnode_test_env:track({cnode, Owner}),
-    ok = file:write_file(Flag, <<>>),
-    OsPid = kill9(Owner),
-    ok = gen_cnode_test_env:wait_until(fun() -> gen_cnode:os_pid(Owner) =/= OsPid end, 10000),
-    gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
+    {Owner, _Node} = hanging_restart(Config, "pinger"),
     ok = gen_cnode_test_env:wait_until(fun() -> pingers() =/= [] end, 5000),
     Ref = monitor(process, Owner),
     exit(Owner, kill),

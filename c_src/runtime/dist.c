@@ -112,29 +112,32 @@ static process *recipient(process_table *t, const control *c)
  * must come from the peer's processes, as ERTS requires (invalid_message
  * otherwise): what names another node would never be forgotten when the
  * peer goes, since it is the peer's name that its going forgets. */
-static int of_peer(term_view pid, const char *peer, size_t peer_len)
+/* Is t a pid (ref 0) or a reference (ref 1) of the peer's node? The usual
+ * encodings, NEW_PID_EXT and NEWER_REFERENCE_EXT with the node as
+ * SMALL_ATOM_UTF8_EXT, are compared in place. */
+static inline __attribute__((always_inline)) int made_by_peer(term_view t, int ref, const char *peer, size_t peer_len)
 {
     const char *node;
-    size_t len;
-    if (pid.len > 3 + peer_len && (unsigned char)pid.ptr[0] == 88 && (unsigned char)pid.ptr[1] == 119 &&
-        (unsigned char)pid.ptr[2] == peer_len) /* NEW_PID_EXT, SMALL_ATOM_UTF8_EXT: compared in place */
-        return memcmp(pid.ptr + 3, peer, peer_len) == 0;
-    return is_pid(pid) && process_term_node(pid, &node, &len) == 0 && len == peer_len &&
-           memcmp(node, peer, len) == 0;
+    size_t len, at = ref ? 3 : 1; /* the node's atom: after the tag (and a reference's Len) */
+    unsigned char tag = t.len ? (unsigned char)t.ptr[0] : 0;
+    if (t.len > at + 2 + peer_len && tag == (ref ? 90 : 88) && (unsigned char)t.ptr[at] == 119 &&
+        (unsigned char)t.ptr[at + 1] == peer_len)
+        return memcmp(t.ptr + at + 2, peer, peer_len) == 0;
+    int kind_ok = ref ? tag == 90 || tag == 114 || tag == 101 : is_pid(t);
+    return kind_ok && process_term_node(t, &node, &len) == 0 && len == peer_len && memcmp(node, peer, len) == 0;
 }
 
-/* Is ref a reference the peer made? A monitor's is made by the node that
- * monitors: one of another node's, a peer could only have predicted, to
- * take that node's monitor in advance (the first one with a reference
- * stands, monitor_link.h). */
+static int of_peer(term_view pid, const char *peer, size_t peer_len)
+{
+    return made_by_peer(pid, 0, peer, peer_len);
+}
+
+/* A monitor's reference is made by the node that monitors: one of another
+ * node's, a peer could only have predicted, to take that node's monitor in
+ * advance (the first one with a reference stands, monitor_link.h). */
 static int ref_of_peer(term_view ref, const char *peer, size_t peer_len)
 {
-    const char *node;
-    size_t len;
-    if (ref.len > 5 + peer_len && (unsigned char)ref.ptr[0] == 90 && (unsigned char)ref.ptr[3] == 119 &&
-        (unsigned char)ref.ptr[4] == peer_len) /* NEWER_REFERENCE_EXT, SMALL_ATOM_UTF8_EXT */
-        return memcmp(ref.ptr + 5, peer, peer_len) == 0;
-    return process_term_node(ref, &node, &len) == 0 && len == peer_len && memcmp(node, peer, len) == 0;
+    return made_by_peer(ref, 1, peer, peer_len);
 }
 
 static enum dist_result apply(process_table *t, const char *peer, size_t peer_len, const control *c,
