@@ -10,7 +10,24 @@
 -module(fidelity_terms).
 
 -export([every_kind/0, random_term/2, random_terms/3, nested_list/1, pattern/1,
-         external_pid/0, external_ref/0, external_port/0, a_port/0]).
+         external_pid/0, external_ref/0, external_port/0, a_port/0,
+         made_fun/1, get_by_closure/2, holds_fun/1]).
+
+%% A fun over X, made by whoever calls this: the same fun (=:=) from
+%% any process and any node running this module.
+made_fun(X) ->
+    fun() -> X end.
+
+%% {get, made_fun(X)} to Server, the fun made here (on a peer, say).
+get_by_closure(Server, X) ->
+    gen_server:call(Server, {get, made_fun(X)}, 10000).
+
+%% Whether T holds a fun anywhere (improper lists included).
+holds_fun(T) when is_function(T) -> true;
+holds_fun(T) when is_tuple(T) -> holds_fun(tuple_to_list(T));
+holds_fun(T) when is_map(T) -> holds_fun(maps:to_list(T));
+holds_fun([H | T]) -> holds_fun(H) orelse holds_fun(T);
+holds_fun(_) -> false.
 
 %% One (or a few) of every kind, each as its own term.
 every_kind() ->

@@ -59,6 +59,7 @@ enum {
 #define REF_MAX_WORDS 5
 #define FLOAT_TEXT_LEN 31       /* FLOAT_EXT's NUL-padded "%.20e" text */
 #define STRING_MAX_LEN 65535    /* STRING_EXT's 2-byte length */
+#define KEY_MAX_DEPTH 2000      /* --max-depth's largest: no stored key is deeper */
 #define FUN_FIXED_LEN 25        /* NEW_FUN_EXT: Arity, Uniq[16], Index, NumFree */
 /* OTP 25 writes a port as NEW_PORT_EXT only while its number fits 28 bits
  * (ERTS_MAX_V3_PORT_NUMBER) and as V4_PORT_EXT above that; so do we. */
@@ -1123,7 +1124,21 @@ static int walk_fun(struct walk *w, unsigned depth)
     uint32_t old_index, old_uniq;
     TRY(walk_fixnum(w, &old_index));
     TRY(walk_fixnum(w, &old_uniq));
+    /* The pid is no part of a fun's identity: the BEAM compares funs by
+     * their module, indices, uniq and free variables. OTP 25 puts the
+     * creating process there (the same fun made by two processes is =:=
+     * and encodes apart), OTP 26 and later its own init process (apart on
+     * each node, and each restart of it). Canonically it is always
+     * nonode@nohost's <0.0.0>. */
+    size_t pid_out = out_mark(w);
     TRY(walk_pid(w));
+    if (w->out) {
+        static const unsigned char no_pid[] = {TAG_NEW_PID, TAG_SMALL_ATOM_UTF8, 13, 'n', 'o', 'n', 'o', 'd', 'e',
+                                               '@', 'n', 'o', 'h', 'o', 's', 't', 0, 0, 0, 0, 0, 0, 0, 0,
+                                               0, 0, 0, 0};
+        w->out->index = (int)pid_out;
+        TRY(emit(w, no_pid, sizeof no_pid));
+    }
     if (num_free > remaining(w))
         return TERM_EBAD;
     for (uint32_t i = 0; i < num_free; i++)
@@ -1301,6 +1316,68 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
+}
+
+/* No recursion here: what is left to pass over is a count of terms, each
+ * compound's header adding its elements to it, each scalar walked as
+ * term_skip would walk it (a scalar's own nesting, a pid's node atom say,
+ * is at most 2 deep). Every term takes at least a byte, so a count over the
+ * bytes left is malformed at once. */
+int term_skip_flat(const char *buf, size_t len, size_t *index)
+{
+    if (!index || *index > len || (!buf && len > 0))
+        return TERM_EBAD;
+    struct walk w = {(const unsigned char *)buf, len, *index, 4, NULL, NULL, 0, NULL};
+    uint64_t pending = 1;
+    while (pending) {
+        if (pending > remaining(&w))
+            return TERM_EBAD;
+        const unsigned char *p = w.buf + w.pos;
+        size_t left = remaining(&w);
+        switch (p[0]) {
+        case TAG_SMALL_TUPLE:
+            if (left < 2)
+                return TERM_EBAD;
+            pending += p[1];
+            w.pos += 2;
+            break;
+        case TAG_LARGE_TUPLE:
+        case TAG_LIST:
+        case TAG_MAP:
+            if (left < 5)
+                return TERM_EBAD;
+            pending += (uint64_t)load_be32(p + 1) * (p[0] == TAG_MAP ? 2 : 1) + (p[0] == TAG_LIST);
+            w.pos += 5;
+            break;
+        case TAG_NEW_FUN: { /* passed over by its Size, which counts itself but not the tag */
+            if (left < 5)
+                return TERM_EBAD;
+            uint32_t size = load_be32(p + 1);
+            if (size < 4 + FUN_FIXED_LEN || size > left - 1)
+                return TERM_EBAD;
+            w.pos += 1 + (size_t)size;
+            break;
+        }
+        default:
+            TRY(walk_term(&w, 0));
+        }
+        pending--;
+    }
+    *index = w.pos;
+    return TERM_OK;
+}
+
+int term_key_today(term_view *key, ei_x_buff *today)
+{
+    size_t i = 0;
+    if (!key->len || !memchr(key->ptr, TAG_NEW_FUN, key->len) || ei_x_new(today) < 0)
+        return 0;
+    if (term_canonical(key->ptr, key->len, &i, KEY_MAX_DEPTH, today) != TERM_OK || i != key->len) {
+        ei_x_free(today);
+        return 0;
+    }
+    *key = (term_view){today->buff, (size_t)today->index};
+    return 1;
 }
 
 int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max_depth,

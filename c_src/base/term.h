@@ -8,8 +8,9 @@
  * map pairs in any order, old or new pid/port/ref tags), and different bytes
  * otherwise (1 and 1.0 stay apart; 0.0 and -0.0 stay apart, deliberately: that
  * is OTP 27's =:=, while OTP 25 says they are equal). Canonical bytes equal
- * OTP's term_to_binary(T, [{minor_version, 2}]) for terms without maps; map
- * pairs are ordered by their canonical key bytes.
+ * OTP's term_to_binary(T, [{minor_version, 2}]) for terms without maps or
+ * funs; map pairs are ordered by their canonical key bytes, and a fun's
+ * creator pid, no part of its identity, is always nonode@nohost's <0.0.0>.
  *
  * Depth: the top-level term is depth 0, each element of a compound one
  * deeper (a STRING_EXT's characters too, as for the equivalent list); node
@@ -112,6 +113,20 @@ typedef struct term_sender {
  * be NULL). */
 int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_depth,
                      term_atom_cache *atoms, term_sender *sender);
+
+/* The term at buf[*index], of any depth, checked for its framing only: each
+ * tag, length and arity against the bytes present, each scalar as term_skip
+ * checks it, a fun passed over by its Size. For a term that is passed over
+ * and never used (the node stands in for an exit reason nested deeper than
+ * --max-depth): it walks without recursion, in constant memory. TERM_OK
+ * with *index past the term, or a negative term_error. */
+int term_skip_flat(const char *buf, size_t len, size_t *index);
+
+/* A key read back from disk, written canonical by an older rule, perhaps:
+ * until 0.2.0 a fun's creator pid was kept (term.h's head). If it may hold
+ * a fun, its canonical form today is made in *today (freed with ei_x_free)
+ * and *key points there: 1. Otherwise, or if it cannot be, *key stays: 0. */
+int term_key_today(term_view *key, ei_x_buff *today);
 
 /* The tuple at buf[*index], checked as term_skip_cached would check it, in
  * one walk: its elements (each at most max_depth deep within itself) viewed

@@ -838,7 +838,11 @@ static void handshake_done(node *n, conn *c)
             continue;
         if (o->state == CONN_UP)
             conn_close(n, o, LOG_INFO, "replaced by a new connection from the same node");
-        else if (trying(o))
+        else if (trying(o) || (o->pending && !o->superseded && o->state == CONN_CLOSING))
+            /* The second case: our attempt failed in this very turn, and
+             * is only marked. Taken over, it is not taken for a node that
+             * cannot be reached (close_marked would forget the peer, now
+             * up), and what it held goes out first, in order. */
             take_over(n, c, o, "the peer's own connection came up");
     }
     /* What was held for the peer goes out first, in the order it was sent,
@@ -944,7 +948,7 @@ static void frames(node *n, conn *c)
                 conn_close(n, c, LOG_WARNING, n->why);
                 return;
             }
-            if (r2 == DIST_DROPPED)
+            if (r2 == DIST_DROPPED || r2 == DIST_ALTERED)
                 log_warning("from %s: %s", conn_peer(c), n->why);
         }
         conn_consume(c, hdr, len);

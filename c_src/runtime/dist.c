@@ -57,6 +57,48 @@ static int decode_control(const char *buf, size_t len, size_t *i, control *c, di
     return 0;
 }
 
+/* An exit signal's or a DOWN's reason travels as the last element of its
+ * control tuple, and a crash's reason holds the state it crashed with,
+ * which may be nested deeper than --max-depth. Such a reason is passed over
+ * without recursion (term_skip_flat) and too_deep stands in for it: the
+ * signal still does what it would (the recipient exits, or is told), and
+ * the connection, which carries everyone else's traffic, stays. The other
+ * elements are checked as decode_control checks them. 0 (*deep set to the
+ * op's), or TERM_EDEPTH when the tuple is not such a signal. */
+static const char too_deep_atom[] = {119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
+
+static int decode_deep_reason(const char *buf, size_t len, size_t *i, control *c, dist_seen *seen,
+                              unsigned max_depth)
+{
+    size_t at = *i;
+    if (at + 2 > len || (unsigned char)buf[at] != 104)
+        return TERM_EDEPTH;
+    int n = (unsigned char)buf[at + 1];
+    if (n < 4 || n > CONTROL_MAX_ELEMENTS + 1)
+        return TERM_EDEPTH;
+    at += 2;
+    term_view el[CONTROL_MAX_ELEMENTS + 1];
+    for (int k = 0; k < n - 1; k++) {
+        size_t start = at;
+        int rc = term_skip_cached(buf, len, &at, max_depth, seen ? &seen->atoms : NULL,
+                                  seen ? &seen->sender : NULL);
+        if (rc != TERM_OK)
+            return rc;
+        el[k] = (term_view){buf + start, at - start};
+    }
+    if (read_op(el[0], &c->op) < 0)
+        return TERM_EDEPTH;
+    int reason_last = ((c->op == DOP_EXIT || c->op == DOP_EXIT2) && n == 4) ||
+                      ((c->op == DOP_EXIT_TT || c->op == DOP_EXIT2_TT || c->op == DOP_MONITOR_P_EXIT) && n == 5);
+    if (!reason_last || term_skip_flat(buf, len, &at) != TERM_OK)
+        return TERM_EDEPTH;
+    el[n - 1] = (term_view){too_deep_atom, sizeof too_deep_atom};
+    c->n = n - 1;
+    memcpy(c->el, el + 1, (size_t)c->n * sizeof *el);
+    *i = at;
+    return 0;
+}
+
 /* why: a control message that is malformed, or names a third node's pid
  * or reference that node would refuse (term_sender in term.h). */
 static void bad_control(char *why, size_t whylen, int rc)
@@ -298,6 +340,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
     }
     control c;
     term_view msg = {NULL, 0};
+    int stand_in = 0; /* a reason too deep, stood in for (decode_deep_reason) */
     const dist_memo_terms *known = seen ? dist_memo_find(&seen->frames, frame, len) : NULL;
     if (known) {
         if (recall(frame, len, known, &c, &msg) < 0) {
@@ -312,6 +355,11 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         unsigned long long asked = seen ? seen->sender.checked : 0;
         term_view el[CONTROL_MAX_ELEMENTS + 1];
         int arity, rc = decode_control(frame, len, &i, &c, seen, max_depth, el, &arity);
+        if (rc == TERM_EDEPTH) {
+            i = 2;
+            rc = decode_deep_reason(frame, len, &i, &c, seen, max_depth);
+            stand_in = rc == 0;
+        }
         if (rc != 0) {
             bad_control(why, whylen, rc);
             return DIST_EPROTO;
@@ -347,12 +395,17 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         }
         /* A frame whose ids a third node was asked about is not remembered:
          * the answer depends on who is connected, which changes. */
-        if (seen && seen->sender.checked == asked)
+        if (seen && seen->sender.checked == asked && !stand_in)
             remember(&seen->frames, frame, len, el, arity, &msg);
     }
     enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
     if (r == DIST_EPROTO)
         snprintf(why, whylen, "malformed control message (op %ld)", c.op);
+    else if (r == DIST_OK && stand_in) {
+        snprintf(why, whylen, "an exit signal or DOWN (op %ld) whose reason is nested deeper than "
+                 "--max-depth (%u): taken with the reason too_deep", c.op, max_depth);
+        r = DIST_ALTERED;
+    }
     return r;
 }
 

@@ -30,6 +30,7 @@ enum dist_op {
 enum dist_result {
     DIST_OK = 0,
     DIST_DROPPED = 1,  /* well-formed, but not acted on (reason in why) */
+    DIST_ALTERED = 2,  /* acted on, but not quite as sent (what changed in why) */
     DIST_EPROTO = -1,  /* malformed: the connection should be closed */
 };
 
@@ -49,7 +50,10 @@ typedef struct dist_seen {
  * unlink, monitor, demonitor or exit signal whose sender is not a process
  * of that node is malformed (ERTS closes the connection too), as is one
  * with a third node's pid or reference that seen->sender's check refuses.
- * seen: the connection's memory of its peer's frames, or NULL. */
+ * A message deeper than max_depth is refused (a call answered too_deep);
+ * an exit signal or DOWN whose reason is deeper is taken with the reason
+ * too_deep (DIST_ALTERED). seen: the connection's memory of its peer's
+ * frames, or NULL. */
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
                               size_t len, unsigned max_depth, dist_seen *seen, char *why,
                               size_t whylen);

@@ -18,6 +18,7 @@
 #include "folder.h"
 #include "log.h"
 #include "snapshot.h"
+#include "term.h"
 
 struct durable {
     char *dir, *name;
@@ -84,11 +85,15 @@ static uint64_t file_size(const char *path)
 static int apply(void *ctx, enum aof_op op, term_view key, term_view value)
 {
     store *s = ctx;
-    if (op == AOF_DELETE) {
+    ei_x_buff today;
+    int redone = term_key_today(&key, &today), rc = 0; /* written by an older rule, perhaps */
+    if (op == AOF_DELETE)
         store_delete(s, key);
-        return 0;
-    }
-    return store_put(s, key, value);
+    else
+        rc = store_put(s, key, value);
+    if (redone)
+        ei_x_free(&today);
+    return rc;
 }
 
 static int cmp_u64(const void *a, const void *b)

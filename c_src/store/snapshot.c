@@ -13,6 +13,7 @@
 #include "buffer.h"
 #include "crc32c.h"
 #include "folder.h"
+#include "term.h"
 
 #define MAGIC "GCNSNAP1"
 #define HEADER 24
@@ -106,19 +107,27 @@ int snapshot_read(const char *path, store *s, uint64_t *generation, char *err, s
     *generation = get_u64(p + 8);
     uint64_t n = get_u64(p + 16);
     size_t at = HEADER, end = len - 4;
+    uint64_t merged = 0; /* keys an older rule kept apart (term_key_today) */
     for (uint64_t i = 0; i < n; i++) {
         if (end - at < 8)
             break;
         size_t kl = get_u32(p + at), vl = get_u32(p + at + 4);
         if (kl > end - at - 8 || vl > end - at - 8 - kl)
             break;
-        if (store_put(s, (term_view){p + at + 8, kl}, (term_view){p + at + 8 + kl, vl}) < 0) {
+        term_view key = {p + at + 8, kl}, was;
+        ei_x_buff today;
+        int redone = term_key_today(&key, &today);
+        merged += redone && store_get(s, key, &was);
+        int rc = store_put(s, key, (term_view){p + at + 8 + kl, vl});
+        if (redone)
+            ei_x_free(&today);
+        if (rc < 0) {
             snprintf(err, errlen, "%s: out of memory loading entry %llu", path, (unsigned long long)i);
             goto done;
         }
         at += 8 + kl + vl;
     }
-    if (at != end || store_size(s) != n)
+    if (at != end || store_size(s) + merged != n)
         snprintf(err, errlen, "%s: entries do not add up; refusing to start", path);
     else
         rc = 0;

@@ -17,6 +17,9 @@
  *   - term_tuple_elements accepts a tuple of up to 8 elements exactly when
  *     term_skip accepts it with one more level, ends at the same place, and
  *     its element views lie end to end over the tuple's bytes;
+ *   - term_skip_flat takes what term_skip takes, to the same end, never
+ *     fails on depth, and takes nothing term_skip finds malformed but for
+ *     what lies inside a fun;
  *   - term_atom_is agrees with term_atom;
  *   - a pid or reference term_skip accepts, term_checked_id_len measures to
  *     the same end (and nothing else);
@@ -575,6 +578,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("term_skip_cached with a sender disagrees with term_skip");
         if (asked && frc != rc && frc != TERM_EFOREIGN)
             fail("term_skip_cached with a sender fails otherwise than term_skip");
+    }
+    {
+        /* term_skip_flat: whatever term_skip takes, to the same end; never
+         * a depth error; and nothing term_skip finds malformed, but for
+         * what is inside a fun (passed over by its Size). */
+        size_t flend = 0;
+        int flrc = term_skip_flat(buf, size, &flend);
+        if (rc == TERM_OK && (flrc != TERM_OK || flend != end))
+            fail("term_skip_flat refuses, or ends elsewhere than, what term_skip takes");
+        if (flrc == TERM_EDEPTH)
+            fail("term_skip_flat minds depth");
+        if (flrc == TERM_OK && rc == TERM_EBAD && !memchr(buf, 112, size))
+            fail("term_skip_flat takes what term_skip finds malformed");
     }
     {
         term_view els[8] = {{NULL, 0}};

@@ -687,8 +687,24 @@ static void test_funs(void)
     CU_ASSERT_EQUAL(canon_rc(ARR(export_bad_arity), 64), TERM_EBAD);
     CU_ASSERT_EQUAL(canon_rc(ARR(export_atom_arity), 64), TERM_EBAD);
 
-    check_canon(ARR(fun_old), ARR(otp_fun));
-    check_canon(ARR(otp_fun), ARR(otp_fun));
+    /* Canonically the creator pid is nonode@nohost's <0.0.0>: it is no
+     * part of a fun's identity (two processes' funs are =:=, and OTP 26+
+     * puts its init process there), and Size follows. */
+    static const unsigned char canon_fun[] = {
+        112, 0, 0, 0, 69, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 0, 0,
+        0, 1, 119, 1, 109, 97, 0, 97, 7, 88, 119, 13, 'n', 'o', 'n', 'o', 'd', 'e', '@', 'n', 'o', 'h',
+        'o', 's', 't', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 107, 0, 2, 97, 98};
+    check_canon(ARR(fun_old), ARR(canon_fun));
+    check_canon(ARR(otp_fun), ARR(canon_fun));
+    unsigned char other_creator[sizeof otp_fun];
+    memcpy(other_creator, otp_fun, sizeof otp_fun);
+    other_creator[40] = 'x'; /* the pid's node: x@h */
+    other_creator[46] = 9;   /* its number */
+    check_canon(ARR(other_creator), ARR(canon_fun));
+    unsigned char other_env[sizeof otp_fun];
+    memcpy(other_env, otp_fun, sizeof otp_fun);
+    other_env[sizeof otp_fun - 1] = 'c'; /* the free variable: "ac" */
+    check_distinct(ARR(otp_fun), ARR(other_env));
 
     /* A Size that does not match what follows. */
     unsigned char bad_size[sizeof fun_old];
@@ -875,6 +891,67 @@ static void test_depth(void)
     CU_ASSERT_EQUAL(canon_rc(ARR(only_tail), 0), TERM_OK);
     CU_ASSERT_EQUAL(canon_rc(ARR(improper), 0), TERM_EDEPTH);
     CU_ASSERT_EQUAL(canon_rc(ARR(improper), 1), TERM_OK);
+}
+
+static int flat_rc(const unsigned char *in, size_t len)
+{
+    size_t index = 0;
+    int rc = term_skip_flat((const char *)in, len, &index);
+    if (rc == TERM_OK) {
+        CU_ASSERT_EQUAL(index, len);
+    }
+    return rc;
+}
+
+/* term_skip_flat: any depth, without recursion; framing still checked. */
+static void test_skip_flat(void)
+{
+    size_t len;
+    for (int tuples = 0; tuples <= 1; tuples++) {
+        unsigned char *deep = deep_term(1000000, tuples, &len);
+        CU_ASSERT_EQUAL(flat_rc(deep, len), TERM_OK);
+        CU_ASSERT_EQUAL(flat_rc(deep, len - 1), TERM_EBAD);
+        free(deep);
+    }
+    /* A map whose value is 100,000 deep, then a second pair. */
+    unsigned char *deep = deep_term(100000, 1, &len);
+    unsigned char *map = malloc(len + 9);
+    CU_ASSERT_FATAL(map != NULL);
+    static const unsigned char head[] = {116, 0, 0, 0, 2, 97, 1};
+    memcpy(map, head, sizeof head);
+    memcpy(map + sizeof head, deep, len);
+    map[sizeof head + len] = 106;
+    map[sizeof head + len + 1] = 106;
+    CU_ASSERT_EQUAL(flat_rc(map, len + 9), TERM_OK);
+    CU_ASSERT_EQUAL(flat_rc(map, len + 8), TERM_EBAD);
+    free(map);
+    free(deep);
+    /* Every tag of nested_term (a fun passed over by its Size), and every
+     * truncation of it refused, reading no byte past it. */
+    CU_ASSERT_EQUAL(flat_rc(ARR(nested_term)), TERM_OK);
+    int all_bad = 1;
+    for (size_t cut = 0; cut < sizeof nested_term; cut++) {
+        unsigned char *prefix = malloc(cut ? cut : 1);
+        CU_ASSERT_FATAL(prefix != NULL);
+        memcpy(prefix, nested_term, cut);
+        if (flat_rc(prefix, cut) != TERM_EBAD) {
+            fprintf(stderr, "\n    prefix %zu passed", cut);
+            all_bad = 0;
+        }
+        free(prefix);
+    }
+    CU_ASSERT(all_bad);
+    /* Counts beyond the bytes present, and scalars checked as term_skip does. */
+    static const unsigned char list_claim[] = {108, 255, 255, 255, 255, 97, 1, 106};
+    static const unsigned char map_claim[] = {116, 128, 0, 0, 0, 97, 1, 97, 2};
+    static const unsigned char bad_atom[] = {104, 1, 119, 2, 0xC3, 0x28};
+    static const unsigned char cached[] = {104, 1, 82, 0};
+    CU_ASSERT_EQUAL(flat_rc(ARR(list_claim)), TERM_EBAD);
+    CU_ASSERT_EQUAL(flat_rc(ARR(map_claim)), TERM_EBAD);
+    CU_ASSERT_EQUAL(flat_rc(ARR(bad_atom)), TERM_EBAD);
+    CU_ASSERT_EQUAL(flat_rc(ARR(cached)), TERM_EUNSUPPORTED);
+    size_t at = 0;
+    CU_ASSERT_EQUAL(term_skip_flat(NULL, 0, &at), TERM_EBAD);
 }
 
 static void test_unsupported(void)
@@ -1252,6 +1329,7 @@ void unit_suite_term(void)
     CU_add_test(suite, "every truncation refused", test_truncation);
     CU_add_test(suite, "huge counts refused", test_huge_counts);
     CU_add_test(suite, "nesting depth", test_depth);
+    CU_add_test(suite, "term_skip_flat: any depth, no recursion", test_skip_flat);
     CU_add_test(suite, "unsupported and unknown tags", test_unsupported);
     CU_add_test(suite, "appending and restoring out", test_appends_and_restores);
     CU_add_test(suite, "term_strerror", test_strerror);
