@@ -35,6 +35,7 @@
          load_errors_exit_2_with_one_line/1,
          an_embedded_binary_serves_its_own_module/1,
          sending_links_and_monitors_from_c/1,
+         deep_exit_reasons_arrive_as_too_deep/1,
          last_words_when_the_node_stops/1]).
 
 suite() ->
@@ -58,6 +59,7 @@ all() ->
      load_errors_exit_2_with_one_line,
      an_embedded_binary_serves_its_own_module,
      sending_links_and_monitors_from_c,
+     deep_exit_reasons_arrive_as_too_deep,
      last_words_when_the_node_stops].
 
 init_per_suite(Config) ->
@@ -81,6 +83,7 @@ args(modules_start_at_boot_and_from_any_node) ->
     ["--start", "ratelimit:rl=#{rate => 1000, burst => 5}", "--start", "ticket:tickets",
      "--start", "ticket:from100={first, 100}"];
 args(a_blocking_job_does_not_hold_up_the_node) -> ["--workers", "2"];
+args(deep_exit_reasons_arrive_as_too_deep) -> ["--max-depth", "50"];
 args(_) -> [].
 
 end_per_testcase(load_errors_exit_2_with_one_line, _Config) ->
@@ -417,6 +420,19 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
     after 5000 -> ct:fail(no_down_of_bad_stop) end,
     receive {nodedown, Node} -> ct:fail(cut_off_by_a_bad_stop_reason) after 200 -> ok end,
     monitor_node(Node, false),
+    %% An init that fails exits with its error, as OTP's with {stop, Reason}:
+    %% a link it made is told that. One that calls gcn_stop is a failed
+    %% start: {error, Reason} for an atom (OTP: any term), never {ok, Pid}.
+    process_flag(trap_exit, true),
+    ?assertEqual({error, refused_in_init},
+                 gen_server:call({gen_cnode, Node}, {start, misbehave, {link_then_fail, self()}})),
+    receive {'EXIT', _, InitWhy} -> ?assertEqual(refused_in_init, InitWhy)
+    after 5000 -> ct:fail(no_exit_from_a_failed_init) end,
+    process_flag(trap_exit, false),
+    ?assertEqual({error, gave_up},
+                 gen_server:call({gen_cnode, Node}, {start, misbehave, {stop_in_init, gave_up}})),
+    ?assertEqual({error, init_stopped},
+                 gen_server:call({gen_cnode, Node}, {start, misbehave, {stop_in_init, {a, 1}}})),
     %% The name is registered before init runs, as in OTP.
     {ok, M8} = start(Node, misbehave, name_in_init, m8),
     ok = gen_server:stop(M8),
@@ -471,6 +487,7 @@ load_errors_exit_2_with_one_line(_Config) ->
     Cases = [{["--load", Missing], "no/such/module.so"},
              {["--load", test_module("no_entry")], "no gen_cnode_module()"},
              {["--load", test_module("wrong_version")], "built against API 99.0"},
+             {["--load", test_module("borrowed")], "returns a module that is not in the file"},
              {["--load", test_module("failing_load") ++ "=refuse"], "its load function failed"},
              {["--load", example("ratelimit"), "--load", example("ratelimit")], "already loaded"},
              {["--load", test_module("failing_load"), "--start", "failing_load=fail"], "asked_to_fail"},
@@ -581,6 +598,62 @@ sending_links_and_monitors_from_c(Config) ->
     ?assertEqual(error, gen_server:call(W, {link, W})),
     ok = gen_server:stop(W, shutdown, 5000),
     receive {l_exit, W, shutdown} -> ok after 5000 -> ct:fail(link_not_told) end.
+
+%% --max-depth 50. A crash's reason holds the state it crashed with, and
+%% may be nested deeper than that: such a reason, of an exit signal or a
+%% DOWN, arrives as too_deep, in both directions, and the connection, which
+%% carries everyone's traffic, stays up. A reason within the limit arrives
+%% whole. Each is logged once.
+deep_exit_reasons_arrive_as_too_deep(Config) ->
+    Node = ?config(cnode, Config),
+    Log = ?config(log, Config),
+    {ok, W} = start(Node, watcher, [], wdeep),
+    Seen = fun() -> gen_server:call(W, seen) end,
+    Deep = lists:foldl(fun(I, Acc) -> {I, [Acc]} end, crashed, lists:seq(1, 200)),
+    Fits = lists:foldl(fun(I, Acc) -> {I, Acc} end, crashed, lists:seq(1, 40)),
+    true = erlang:monitor_node(Node, true),
+    Dying = fun() -> spawn(fun() -> receive {go, Why} -> exit(Why) end end) end,
+    %% A monitor from C: its DOWN.
+    P = Dying(),
+    {ok, Ref} = gen_server:call(W, {monitor, P}),
+    P ! {go, Deep},
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', Ref, process, P, too_deep}] end, 5000),
+    P2 = Dying(),
+    {ok, Ref2} = gen_server:call(W, {monitor, P2}),
+    P2 ! {go, Fits},
+    ok = wait_until(fun() -> Seen() =:= [{'DOWN', Ref2, process, P2, Fits}] end, 5000),
+    %% A link from C, trapping: its EXIT; and exit/2 to it.
+    L = Dying(),
+    ok = gen_server:call(W, {link, L}),
+    L ! {go, Deep},
+    ok = wait_until(fun() -> Seen() =:= [{'EXIT', L, too_deep}] end, 5000),
+    exit(W, Deep),
+    ok = wait_until(fun() -> Seen() =:= [{'EXIT', self(), too_deep}] end, 5000),
+    %% A server that does not trap: it exits, and its monitors and links
+    %% are told too_deep (the BEAM's side of the DOWN and EXIT).
+    {ok, K} = gen_server:call({gen_cnode, Node}, {start, kv, []}, 10000),
+    MK = monitor(process, K),
+    Self = self(),
+    Linked = spawn(fun() -> process_flag(trap_exit, true), link(K), Self ! linked,
+                            receive {'EXIT', K, Why} -> Self ! {linked_exit, Why} end end),
+    receive linked -> ok after 5000 -> ct:fail(not_linked) end,
+    exit(K, Deep),
+    receive {'DOWN', MK, process, K, Why} -> ?assertEqual(too_deep, Why)
+    after 5000 -> ct:fail(no_down)
+    end,
+    receive {linked_exit, LWhy} -> ?assertEqual(too_deep, LWhy)
+    after 5000 -> ct:fail(no_exit)
+    end,
+    %% One connection all along, and everything else served.
+    receive {nodedown, Node} -> ct:fail(connection_dropped_for_a_deep_reason) after 0 -> ok end,
+    erlang:monitor_node(Node, false),
+    ok = gen_server:call({kv, Node}, {put, after_deep, 1}),
+    ?assertEqual(1, gen_server:call({kv, Node}, {get, after_deep})),
+    ?assertEqual([], Seen()),
+    Lines = fun() -> [X || X <- durable_harness:log_lines(Log), string:find(X, "nested deeper than --max-depth") =/= nomatch] end,
+    ok = wait_until(fun() -> length(Lines()) =:= 4 end, 5000),
+    timer:sleep(200),
+    ?assertEqual(4, length(Lines())).
 
 peer_name() ->
     list_to_atom("mpeer" ++ integer_to_list(erlang:unique_integer([positive]))).

@@ -193,7 +193,9 @@ typedef struct gcn_module {
     void (*unload)(void *priv);
     /* Make the state. arg is the start argument ([] at boot without '=').
      * Return 0, or -1 with an atom naming the error in *error: the start
-     * then fails with {error, Error}. */
+     * then fails with {error, Error}, and the server exits with Error (a
+     * link init made is told it). A gcn_stop in init fails the start too:
+     * {error, Reason} (init_stopped if Reason is no atom); terminate runs. */
     int (*init)(gcn_server *self, gcn_term arg, gcn_init *out, const char **error);
     /* Post-init work, when init asked for it: after the starter has replied. */
     void (*handle_continue)(gcn_server *self, void *state);
@@ -216,14 +218,18 @@ typedef struct gcn_module {
     int (*format_status)(gcn_server *self, void *state, gcn_buf *out);
     /* A node went away: drop what is kept for its callers (optional). The
      * server's links and monitors of that node are gone by then; the DOWNs
-     * and trapped EXITs they give arrive as messages. */
+     * and trapped EXITs they give arrive as messages. While the server is
+     * suspended (:sys.suspend), it waits with the messages for the resume. */
     void (*node_down)(gcn_server *self, void *state, const char *node, size_t len);
     /* The messages that arrived together were handled and their replies are
      * about to go out: the place to group-commit (optional; after gcn_want_flush). */
     void (*flush)(gcn_server *self, void *state);
     /* Release the state; reason is why the server stops (optional). Timers
-     * are cancelled; jobs still running finish and are given to their done
-     * function with a NULL server. When the node stops, reason is shutdown,
+     * are cancelled; jobs still queued or running run to their end and are
+     * given to their done function with a NULL server (a job that should
+     * end early watches a flag of its own that terminate sets: an atomic
+     * one, C11 <stdatomic.h>, as the job reads it on a worker thread).
+     * When the node stops, reason is shutdown,
      * and what terminate sends to a connected node still goes out, as far
      * as its socket takes it at once; a stopping node connects to no one. */
     void (*terminate)(void *state, gcn_term reason);
@@ -236,7 +242,7 @@ typedef struct gcn_module {
  * and, unless GEN_CNODE_STATIC is defined (a module linked into a binary of
  * your own, see gen_cnode_main), the entry point the loader looks for. */
 #define GEN_CNODE_MODULE(NAME, ...)                                                              \
-    const gcn_module gcn_module_##NAME = {                                                       \
+    __attribute__((visibility("hidden"))) const gcn_module gcn_module_##NAME = {                 \
         .api_major = GEN_CNODE_API_MAJOR, .api_minor = GEN_CNODE_API_MINOR, .name = #NAME,        \
         __VA_ARGS__};                                                                            \
     GCN_MODULE_ENTRY_(NAME)
@@ -357,9 +363,12 @@ void gcn_set_timeout(gcn_server *self, uint64_t ms);
  * owns), never the server, its state, terms handed to callbacks, or any
  * gcn_ function but the term readers and gcn_buf writers. */
 typedef void gcn_job_run(void *job);
-/* Runs on the node's thread once run has returned. self and state are NULL
- * when the server stopped meanwhile: only free the job then. Its result
- * counts as a callback's (GCN_STOP stops the server). */
+/* Runs on the node's thread once run has returned, or once the job was
+ * dropped unrun at node stop. self and state are NULL when the server
+ * stopped meanwhile, and in both cases at node stop: only release the job
+ * then (and whatever run would have released: a job that owns a resource
+ * records in itself whether run took care of it). Its result counts as a
+ * callback's (GCN_STOP stops the server). */
 typedef enum gcn_result gcn_job_done(gcn_server *self, void *state, void *job);
 
 /* Hand job to the worker pool (--workers N). A caller kept with gcn_hold can

@@ -17,11 +17,13 @@
 
 typedef struct job job;
 
-/* What came while the server was suspended: a message, or a job that
- * finished (its done waits too: no module code runs while suspended). */
+/* What came while the server was suspended: a message, a job that
+ * finished, or a node that went down (its done and node_down wait too: no
+ * module code runs while suspended). */
 typedef struct queued {
     struct queued *next;
-    job *job;   /* NULL: a message */
+    job *job;      /* NULL: a message, or a node's going */
+    int node_down; /* msg is the name of a node that went down */
     size_t len;
     char msg[];
 } queued;
@@ -39,7 +41,8 @@ struct gcn_server {
     uint64_t timeout_ms;    /* asked for by the callback running now */
     int timeout_wanted;
     uint64_t armed_ms;      /* the timeout pending now, in ms (valid while timeout_timer) */
-    uint64_t suspended_ms;  /* a timeout :sys.suspend put aside, to arm again at resume (0: none) */
+    uint64_t suspended_ms;  /* a timeout :sys.suspend put aside, to arm again at resume */
+    int timeout_aside;      /* whether there is one (suspended_ms may be 0: {noreply, S, 0}) */
     int init_failed;        /* no state: terminate is not run */
     int want_continue;
     int suspended;
@@ -47,6 +50,24 @@ struct gcn_server {
     char *parent;                /* start_link's caller; NULL: the server is its own parent */
     size_t parent_len;
 };
+
+/* What arrives while the server is suspended waits, in order, for the
+ * resume: 0, or -1 when out of memory. */
+static int hold(gen_server *gs, job *j, int node_down, const char *bytes, size_t len)
+{
+    queued *q = malloc(sizeof *q + len);
+    if (!q)
+        return -1;
+    q->next = NULL;
+    q->job = j;
+    q->node_down = node_down;
+    q->len = len;
+    if (len)
+        memcpy(q->msg, bytes, len);
+    *gs->queue_tail = q;
+    gs->queue_tail = &q->next;
+    return 0;
+}
 
 struct gcn_caller {
     size_t pid_len, tag_len;
@@ -448,17 +469,9 @@ static void job_done(process *p, void *arg, int ran)
     if (!gs || !ran) {
         j->done(NULL, NULL, j->arg);
     } else if (gs->suspended) {
-        queued *q = malloc(sizeof *q);
-        if (!q) {
-            log_error("%s: out of memory holding a job's end while suspended: done runs now", gs->cb->name);
-        } else {
-            q->next = NULL;
-            q->job = j;
-            q->len = 0;
-            *gs->queue_tail = q;
-            gs->queue_tail = &q->next;
+        if (hold(gs, j, 0, NULL, 0) == 0)
             return; /* j runs on resume (or is dropped with the server) */
-        }
+        log_error("%s: out of memory holding a job's end while suspended: done runs now", gs->cb->name);
     }
     if (gs && ran) {
         gs->handled++;
@@ -671,13 +684,17 @@ static void encode_status(gen_server *gs, ei_x_buff *x)
     ei_x_encode_empty_list(x);
 }
 
+static void node_down(process *self, const char *node, size_t len);
+
 static void resume(gen_server *gs)
 {
-    uint64_t put_aside = gs->queue ? 0 : gs->suspended_ms; /* a message that waited decides anew */
+    /* Armed again, then what waited is handled: a message or a job's end
+     * puts it off, as it would have, a node's going does not. */
+    int put_aside = gs->timeout_aside;
     gs->suspended = 0;
-    gs->suspended_ms = 0;
+    gs->timeout_aside = 0;
     if (put_aside)
-        timeout_arm(gs, put_aside);
+        timeout_arm(gs, gs->suspended_ms);
     while (gs->queue && !gs->suspended && !process_exiting(gs->self)) {
         queued *q = gs->queue;
         gs->queue = q->next;
@@ -685,6 +702,8 @@ static void resume(gen_server *gs)
             gs->queue_tail = &gs->queue;
         if (q->job)
             job_done(gs->self, q->job, 1);
+        else if (q->node_down)
+            node_down(gs->self, q->msg, q->len);
         else
             dispatch(gs, (term_view){q->msg, q->len});
         free(q);
@@ -726,6 +745,7 @@ static void handle_system(gen_server *gs, term_view msg, int i)
     } else if (is(req, "suspend")) {
         if (!gs->suspended && gs->timeout_timer) { /* no timeout while suspended, as in OTP */
             gs->suspended_ms = gs->armed_ms;
+            gs->timeout_aside = 1;
             timeout_off(gs);
         }
         gs->suspended = 1;
@@ -808,17 +828,8 @@ static void message(process *self, term_view msg)
         return;
     }
     if (gs->suspended) {
-        queued *q = malloc(sizeof *q + msg.len);
-        if (!q) {
+        if (hold(gs, NULL, 0, msg.ptr, msg.len) < 0)
             log_error("%s: out of memory queueing a message while suspended", gs->cb->name);
-            return;
-        }
-        q->next = NULL;
-        q->job = NULL;
-        q->len = msg.len;
-        memcpy(q->msg, msg.ptr, msg.len);
-        *gs->queue_tail = q;
-        gs->queue_tail = &q->next;
         return;
     }
     dispatch(gs, msg);
@@ -849,6 +860,11 @@ static void destroy(process *self, term_view reason) { free_server(process_state
 static void node_down(process *self, const char *node, size_t len)
 {
     gen_server *gs = process_state(self);
+    if (gs->cb->node_down && gs->suspended) { /* told at resume, in order with the messages */
+        if (hold(gs, NULL, 1, node, len) == 0)
+            return;
+        log_error("%s: out of memory holding a node's going while suspended: node_down runs now", gs->cb->name);
+    }
     if (gs->cb->node_down) {
         timeout_clear(gs);
         gs->cb->node_down(gs, gs->state, node, len);
@@ -970,7 +986,12 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
                 why = NULL;
             }
             *error = why ? why : "init_failed";
-            process_exit(p, (term_view){shutdown, sizeof shutdown});
+            /* It exits with that reason, as an OTP server whose init
+             * returns {stop, Reason}: links init made see it. */
+            char reason[2 + 255] = {119};
+            reason[1] = (char)strlen(*error);
+            memcpy(reason + 2, *error, strlen(*error));
+            process_exit(p, (term_view){reason, 2 + strlen(*error)});
             return NULL;
         }
         if (!init.state) {
@@ -981,7 +1002,18 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
         }
     }
     gs->init_failed = 0;
-    gs->state = init.state;
+    gs->state = init.state; /* terminate releases it, whatever follows */
+    if (process_exiting(p)) {
+        /* init called gcn_stop: a failed start, as an OTP init that exits
+         * is one ({error, Reason} from the starter, when Reason is an atom). */
+        static char stopped[256];
+        term_view r = process_exit_reason(p);
+        const unsigned char *b = (const unsigned char *)r.ptr;
+        int atom = r.len >= 2 && b[0] == 119 && (size_t)b[1] + 2 == r.len && b[1] > 0;
+        snprintf(stopped, sizeof stopped, "%.*s", atom ? (int)b[1] : 0, atom ? r.ptr + 2 : "");
+        *error = atom ? stopped : "init_stopped";
+        return NULL;
+    }
     gs->want_continue = init.want_continue && cb->handle_continue;
     process_set_trap_exit(p, init.trap_exit);
     timeout_on(gs); /* init may ask for a timeout, as {ok, State, Timeout} */
@@ -993,6 +1025,7 @@ void gen_server_continue(process *p)
     gen_server *gs = process_state(p);
     if (gs->want_continue && !process_exiting(p)) {
         gs->want_continue = 0;
+        timeout_off(gs); /* handle_continue's return decides, as in OTP (init's has no timeout then) */
         timeout_clear(gs);
         gs->cb->handle_continue(gs, gs->state);
         timeout_on(gs);

@@ -101,6 +101,20 @@ int module_table_load(module_table *mt, const char *spec, char *err, size_t errl
         dlclose(handle);
         return -1;
     }
+    /* The module must be the file's own, defined there by GEN_CNODE_MODULE
+     * (whose symbol is hidden: one named as one of the node's, kv say, can
+     * bind to nothing else), not another library's. Checked before it is
+     * read. */
+    Dl_info info;
+    void *own = dladdr(m, &info) && info.dli_fname ? dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD) : NULL;
+    if (own)
+        dlclose(own);
+    if (own != handle) {
+        snprintf(err, errlen, "--load %s: its gen_cnode_module() returns a module that is not in the file "
+                 "(a module is the file's own: GEN_CNODE_MODULE(name, ...) at its end)", path);
+        dlclose(handle);
+        return -1;
+    }
     char where[4200];
     snprintf(where, sizeof where, "--load %s", path);
     if (add(mt, m, NULL, handle, eq ? eq + 1 : NULL, where, err, errlen) < 0) {

@@ -587,6 +587,7 @@ void process_exit(process *p, term_view reason)
 }
 
 int process_exiting(const process *p) { return p->exit_reason != NULL; }
+term_view process_exit_reason(const process *p) { return (term_view){p->exit_reason, p->exit_reason ? p->exit_len : 0}; }
 
 /* {'DOWN', Ref, process, Watched, Reason} queued for watcher, whose watch
  * record goes with it. */

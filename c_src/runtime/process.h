@@ -119,6 +119,8 @@ int process_register(process *p, const char *name);
  * DOWN and every link EXIT with reason). The first reason stands. */
 void process_exit(process *p, term_view reason);
 int process_exiting(const process *p);
+/* Why it stops (a term), once it is stopping; else an empty view. */
+term_view process_exit_reason(const process *p);
 
 /* Deliver what processes sent each other, then tear down the processes that
  * stopped (and those their going stops in turn). Called by the node at its

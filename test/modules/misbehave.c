@@ -3,7 +3,9 @@
  * the tests of what the engine does then (the server stops with
  * {bad_return_value, Callback}, logged; the node and its other servers carry
  * on). Start argument null_state: init returns no state; name_in_init: init
- * fails with no_name unless the server is registered already.
+ * fails with no_name unless the server is registered already;
+ * {link_then_fail, Pid}: init links to Pid, then fails (refused_in_init);
+ * {stop_in_init, Reason}: init calls gcn_stop(Reason), then returns 0.
  *   half_reply     writes a tuple header and no elements: not one term
  *   two_replies    writes two terms
  *   bad_result     returns a value that is no gcn_result
@@ -28,10 +30,18 @@ static int broken_state;
 
 static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
 {
+    gcn_term t;
     if (gcn_match(arg, "name_in_init") && !gcn_name(self)) {
         *error = "no_name";
         return -1;
     }
+    if (gcn_match(arg, "{link_then_fail, ~t}", &t)) {
+        gcn_link(self, t);
+        *error = "refused_in_init";
+        return -1;
+    }
+    if (gcn_match(arg, "{stop_in_init, ~t}", &t))
+        gcn_stop(self, t);
     out->state = gcn_match(arg, "null_state") ? NULL : &broken_state;
     return 0;
 }

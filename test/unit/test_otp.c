@@ -16,6 +16,62 @@ static process_table *t;
 static kv_options kvo = {.max_depth = 1000};
 static module_table *startable;
 
+/* probe: a module of this file, for the gen_server timeout and node_down
+ * around suspend and handle_continue. Its arg: [] or continue (init asks
+ * for a 0 ms timeout and handle_continue, which asks for none). A cast
+ * {timeout, Ms} asks for a timeout; infos timeout are counted, as are
+ * node_downs (here, since a suspended server cannot be asked). */
+static int probe_timeouts, probe_node_downs;
+
+static int probe_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
+{
+    (void)error;
+    static int state;
+    out->state = &state;
+    if (gcn_match(arg, "continue")) {
+        gcn_set_timeout(self, 0);
+        out->want_continue = 1;
+    }
+    return 0;
+}
+
+static enum gcn_result probe_call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
+                                  gcn_buf *reply)
+{
+    (void)self; (void)state; (void)req; (void)from;
+    gcn_put_atom(reply, "ok");
+    return GCN_REPLY;
+}
+
+static enum gcn_result probe_cast(gcn_server *self, void *state, gcn_term req)
+{
+    (void)state;
+    long long ms;
+    if (gcn_match(req, "{timeout, ~i}", &ms))
+        gcn_set_timeout(self, (uint64_t)ms);
+    return GCN_NOREPLY;
+}
+
+static enum gcn_result probe_info(gcn_server *self, void *state, gcn_term msg)
+{
+    (void)self; (void)state;
+    probe_timeouts += gcn_match(msg, "timeout");
+    return GCN_NOREPLY;
+}
+
+static void probe_continue(gcn_server *self, void *state) { (void)self; (void)state; }
+
+static void probe_node_down(gcn_server *self, void *state, const char *node, size_t len)
+{
+    (void)self; (void)state; (void)node; (void)len;
+    probe_node_downs++;
+}
+
+static const gcn_module probe_module = {
+    .api_major = GEN_CNODE_API_MAJOR, .api_minor = GEN_CNODE_API_MINOR, .name = "probe",
+    .init = probe_init, .handle_call = probe_call, .handle_cast = probe_cast, .handle_info = probe_info,
+    .handle_continue = probe_continue, .node_down = probe_node_down};
+
 static int setup(void)
 {
     const char *why;
@@ -24,7 +80,8 @@ static int setup(void)
     t = process_table_create(NODE, CREATION, &wire_router);
     startable = module_table_create();
     if (!t || !startable || module_table_add(startable, &gcn_module_kv, &kvo, NULL, err, sizeof err) < 0 ||
-        module_table_add(startable, &gcn_module_counter, NULL, NULL, err, sizeof err) < 0)
+        module_table_add(startable, &gcn_module_counter, NULL, NULL, err, sizeof err) < 0 ||
+        module_table_add(startable, &probe_module, NULL, NULL, err, sizeof err) < 0)
         return 1;
     return gen_server_start(t, &gcn_module_gen_cnode, startable, none, "gen_cnode", &why) ? 0 : 1;
 }
@@ -283,6 +340,113 @@ static void test_exit_signals(void)
     ei_x_free(&w); ei_x_free(&a); ei_x_free(&b); ei_x_free(&k); ei_x_free(&tr); ei_x_free(&pid_copy);
 }
 
+/* An exit signal whose reason is nested deeper than --max-depth (1000 in
+ * these tests) is taken with the reason too_deep, in constant stack: the
+ * server exits, its monitor's DOWN says too_deep. Deep anywhere else in the
+ * control tuple, it is still malformed. */
+static void test_deep_exit_reason_is_too_deep(void)
+{
+    erlang_pid me = caller(8);
+    ei_x_buff w, r, deep, tok;
+    const char *buf;
+    int ctrl, msg;
+    erlang_ref mref = ref(56);
+    process *p = start(&me, "start", "kv", NULL);
+    ei_x_new(&r);
+    ei_x_encode_ref(&r, &mref);
+    term_view mon[3] = {enc_pid(&me, &w), process_pid(p), {r.buff, (size_t)r.index}};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P, 3, mon), DIST_OK);
+    ei_x_new(&deep);
+    for (int k = 0; k < 200000; k++)
+        ei_x_encode_tuple_header(&deep, 1);
+    ei_x_encode_atom(&deep, "crashed");
+    term_view view = {deep.buff, (size_t)deep.index};
+    /* deep in the token of an EXIT_TT: malformed, nothing happens */
+    ei_x_new(&tok);
+    ei_x_encode_atom(&tok, "boom");
+    term_view tt[4] = {mon[0], process_pid(p), view, {tok.buff, (size_t)tok.index}};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2_TT, 4, tt), DIST_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL(process_lookup(t, process_pid(p)));
+    /* cut short: malformed too */
+    term_view cut[3] = {mon[0], process_pid(p), {deep.buff, (size_t)deep.index - 1}};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, cut), DIST_EPROTO);
+    CU_ASSERT_PTR_NOT_NULL(process_lookup(t, process_pid(p)));
+    /* whole: the server exits with too_deep */
+    ei_x_buff pid_copy; /* the process's own pid goes with it */
+    ei_x_new(&pid_copy);
+    ei_x_append_buf(&pid_copy, process_pid(p).ptr, (int)process_pid(p).len);
+    term_view ex[3] = {mon[0], {pid_copy.buff, (size_t)pid_copy.index}, view};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, ex), DIST_ALTERED);
+    CU_ASSERT_PTR_NULL(process_lookup(t, ex[1]));
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
+    ei_skip_term(buf, &ctrl); /* watched */
+    ei_skip_term(buf, &ctrl); /* watcher */
+    ei_skip_term(buf, &ctrl); /* ref */
+    CU_ASSERT(is_atom(buf, &ctrl, "too_deep"));
+    drop_frame();
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    ei_x_free(&w); ei_x_free(&r); ei_x_free(&deep); ei_x_free(&tok); ei_x_free(&pid_copy);
+}
+
+static void cast_timeout(process *p, const erlang_pid *from, long ms)
+{
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "timeout");
+    ei_x_encode_long(&m, ms);
+    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(p), &m), DIST_OK);
+    ei_x_free(&m);
+}
+
+static void run_due_timers(void)
+{
+    process_table_run_timers(t, UINT64_MAX / 2);
+    process_table_settle(t);
+}
+
+/* The gen_server timeout and node_down around :sys.suspend, as OTP has
+ * them: a pending timeout, 0 ms included ({noreply, S, 0}), is put aside
+ * and armed again at resume; a node's going is told at resume, not while
+ * suspended. And handle_continue's return decides the timeout, not init's. */
+static void test_timeout_and_node_down_around_suspend(void)
+{
+    erlang_pid me = caller(9);
+    const char *buf;
+    process *p = start(&me, "start", "probe", NULL);
+    probe_timeouts = probe_node_downs = 0;
+    cast_timeout(p, &me, 0);
+    system_msg(p, &me, 30, req_suspend);
+    wire_reply(30, &buf);
+    drop_frame();
+    run_due_timers();
+    CU_ASSERT_EQUAL(probe_timeouts, 0);
+    process_forget_node(t, "gone@host", 9);
+    CU_ASSERT_EQUAL(probe_node_downs, 0);
+    system_msg(p, &me, 31, req_resume);
+    wire_reply(31, &buf);
+    drop_frame();
+    CU_ASSERT_EQUAL(probe_node_downs, 1);
+    run_due_timers();
+    CU_ASSERT_EQUAL(probe_timeouts, 1);
+    process_exit(p, (term_view){"\x77\x04test", 6});
+    process_table_settle(t);
+
+    ei_x_buff arg;
+    ei_x_new(&arg);
+    ei_x_encode_atom(&arg, "continue");
+    probe_timeouts = 0;
+    p = start(&me, "start", "probe", &arg);
+    ei_x_free(&arg);
+    run_due_timers();
+    CU_ASSERT_EQUAL(probe_timeouts, 0);
+    process_exit(p, (term_view){"\x77\x04test", 6});
+    process_table_settle(t);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+}
+
 static void test_link_unlink_id_is_acked(void)
 {
     erlang_pid me = caller(7);
@@ -343,6 +507,9 @@ void unit_suite_otp(void)
                 test_suspend_holds_calls_and_resume_serves_them_in_order);
     CU_add_test(s, "terminate replies ok, then DOWN and EXIT", test_terminate_replies_ok_then_down_and_exit);
     CU_add_test(s, "exit signals", test_exit_signals);
+    CU_add_test(s, "an exit reason deeper than --max-depth is too_deep", test_deep_exit_reason_is_too_deep);
+    CU_add_test(s, "the timeout and node_down around suspend and handle_continue",
+                test_timeout_and_node_down_around_suspend);
     CU_add_test(s, "UNLINK_ID is acknowledged", test_link_unlink_id_is_acked);
     CU_add_test(s, "a node going away stops linked servers and drops its waiters",
                 test_node_down_stops_linked_servers_and_drops_waiters);
