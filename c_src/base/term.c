@@ -1370,7 +1370,12 @@ int term_skip_flat(const char *buf, size_t len, size_t *index)
 int term_key_today(term_view *key, ei_x_buff *today)
 {
     size_t i = 0;
-    if (!key->len || !memchr(key->ptr, TAG_NEW_FUN, key->len) || ei_x_new(today) < 0)
+    /* Only a fun, or a compound that may hold one, and whose bytes hold its
+     * tag somewhere: most keys (atoms, integers, binaries) cost a byte's look. */
+    unsigned tag = key->len ? (unsigned char)key->ptr[0] : 0;
+    int compound = tag == TAG_NEW_FUN || tag == TAG_SMALL_TUPLE || tag == TAG_LARGE_TUPLE || tag == TAG_LIST ||
+                   tag == TAG_MAP;
+    if (!compound || !memchr(key->ptr, TAG_NEW_FUN, key->len) || ei_x_new(today) < 0)
         return 0;
     if (term_canonical(key->ptr, key->len, &i, KEY_MAX_DEPTH, today) != TERM_OK || i != key->len) {
         ei_x_free(today);

@@ -182,8 +182,11 @@ static int ref_of_peer(term_view ref, const char *peer, size_t peer_len)
     return made_by_peer(ref, 1, peer, peer_len);
 }
 
-static enum dist_result apply(process_table *t, const char *peer, size_t peer_len, const control *c,
-                              term_view msg, char *why, size_t whylen)
+/* Inlined where the common path calls it (dist_receive), as it was when
+ * it had no other caller. */
+static inline __attribute__((always_inline)) enum dist_result
+apply(process_table *t, const char *peer, size_t peer_len, const control *c, term_view msg, char *why,
+      size_t whylen)
 {
 #define NEED(count, cond) if (c->n < (count) || !(cond)) return DIST_EPROTO
 #define FROM_PEER(i) of_peer(c->el[i], peer, peer_len)
@@ -330,6 +333,32 @@ static void remember(dist_memo *m, const char *frame, size_t len, const term_vie
     dist_memo_learn(m, frame, len, &t);
 }
 
+/* A frame whose control message is nested deeper than max_depth: one
+ * signal whose reason is (decode_deep_reason) is applied with too_deep for
+ * it, anything else is malformed. Off the common path, and never
+ * remembered (dist_memo): its views are not all in the frame. */
+__attribute__((noinline, cold)) static enum dist_result
+receive_deep_reason(process_table *t, const char *peer, size_t peer_len, const char *frame, size_t len,
+                    unsigned max_depth, dist_seen *seen, char *why, size_t whylen)
+{
+    control c;
+    size_t i = 2;
+    int rc = decode_deep_reason(frame, len, &i, &c, seen, max_depth);
+    if (rc != 0 || i != len) { /* these signals carry no message */
+        bad_control(why, whylen, rc ? rc : TERM_EBAD);
+        return DIST_EPROTO;
+    }
+    enum dist_result r = apply(t, peer, peer_len, &c, (term_view){NULL, 0}, why, whylen);
+    if (r == DIST_EPROTO)
+        snprintf(why, whylen, "malformed control message (op %ld)", c.op);
+    else if (r == DIST_OK) {
+        snprintf(why, whylen, "an exit signal or DOWN (op %ld) whose reason is nested deeper than "
+                 "--max-depth (%u): taken with the reason too_deep", c.op, max_depth);
+        r = DIST_ALTERED;
+    }
+    return r;
+}
+
 enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_len, const char *frame,
                               size_t len, unsigned max_depth, dist_seen *seen, char *why,
                               size_t whylen)
@@ -340,7 +369,6 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
     }
     control c;
     term_view msg = {NULL, 0};
-    int stand_in = 0; /* a reason too deep, stood in for (decode_deep_reason) */
     const dist_memo_terms *known = seen ? dist_memo_find(&seen->frames, frame, len) : NULL;
     if (known) {
         if (recall(frame, len, known, &c, &msg) < 0) {
@@ -355,11 +383,8 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         unsigned long long asked = seen ? seen->sender.checked : 0;
         term_view el[CONTROL_MAX_ELEMENTS + 1];
         int arity, rc = decode_control(frame, len, &i, &c, seen, max_depth, el, &arity);
-        if (rc == TERM_EDEPTH) {
-            i = 2;
-            rc = decode_deep_reason(frame, len, &i, &c, seen, max_depth);
-            stand_in = rc == 0;
-        }
+        if (rc == TERM_EDEPTH)
+            return receive_deep_reason(t, peer, peer_len, frame, len, max_depth, seen, why, whylen);
         if (rc != 0) {
             bad_control(why, whylen, rc);
             return DIST_EPROTO;
@@ -395,17 +420,12 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
         }
         /* A frame whose ids a third node was asked about is not remembered:
          * the answer depends on who is connected, which changes. */
-        if (seen && seen->sender.checked == asked && !stand_in)
+        if (seen && seen->sender.checked == asked)
             remember(&seen->frames, frame, len, el, arity, &msg);
     }
     enum dist_result r = apply(t, peer, peer_len, &c, msg, why, whylen);
     if (r == DIST_EPROTO)
         snprintf(why, whylen, "malformed control message (op %ld)", c.op);
-    else if (r == DIST_OK && stand_in) {
-        snprintf(why, whylen, "an exit signal or DOWN (op %ld) whose reason is nested deeper than "
-                 "--max-depth (%u): taken with the reason too_deep", c.op, max_depth);
-        r = DIST_ALTERED;
-    }
     return r;
 }
 

@@ -1006,11 +1006,17 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
     if (process_exiting(p)) {
         /* init called gcn_stop: a failed start, as an OTP init that exits
          * is one ({error, Reason} from the starter, when Reason is an atom). */
-        static char stopped[256];
+        static char stopped[4 * 255 + 1];
         term_view r = process_exit_reason(p);
-        const unsigned char *b = (const unsigned char *)r.ptr;
-        int atom = r.len >= 2 && b[0] == 119 && (size_t)b[1] + 2 == r.len && b[1] > 0;
-        snprintf(stopped, sizeof stopped, "%.*s", atom ? (int)b[1] : 0, atom ? r.ptr + 2 : "");
+        int at = 0;
+        const char *text;
+        size_t len;
+        int utf8 = r.len && ((unsigned char)r.ptr[0] == 118 || (unsigned char)r.ptr[0] == 119);
+        int atom = term_atom(r, &at, &text, &len) == 0 && (size_t)at == r.len && len > 0 &&
+                   len < sizeof stopped && !memchr(text, '\0', len);
+        for (size_t k = 0; atom && !utf8 && k < len; k++)
+            atom = (unsigned char)text[k] < 128; /* latin1 beyond ASCII: not UTF-8 text as it stands */
+        snprintf(stopped, sizeof stopped, "%.*s", atom ? (int)len : 0, atom ? text : "");
         *error = atom ? stopped : "init_stopped";
         return NULL;
     }

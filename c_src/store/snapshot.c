@@ -13,6 +13,7 @@
 #include "buffer.h"
 #include "crc32c.h"
 #include "folder.h"
+#include "log.h"
 #include "term.h"
 
 #define MAGIC "GCNSNAP1"
@@ -127,6 +128,10 @@ int snapshot_read(const char *path, store *s, uint64_t *generation, char *err, s
         }
         at += 8 + kl + vl;
     }
+    if (merged)
+        log_warning("%s: %llu keys holding funs, kept apart by an older release though =:= (made by "
+                    "other processes or nodes), are one key each now; of each, the one read last is kept",
+                    path, (unsigned long long)merged);
     if (at != end || store_size(s) + merged != n)
         snprintf(err, errlen, "%s: entries do not add up; refusing to start", path);
     else
