@@ -63,8 +63,9 @@ static int decode_control(const char *buf, size_t len, size_t *i, control *c, di
  * without recursion (term_skip_flat) and too_deep stands in for it: the
  * signal still does what it would (the recipient exits, or is told), and
  * the connection, which carries everyone else's traffic, stays. The other
- * elements are checked as decode_control checks them. 0 (*deep set to the
- * op's), or TERM_EDEPTH when the tuple is not such a signal. */
+ * elements are checked as decode_control checks them. 0 with *c filled in
+ * and *i past the tuple; TERM_EDEPTH when it is no such signal; or the
+ * term_error of another element. */
 static const char too_deep_atom[] = {119, 8, 't', 'o', 'o', '_', 'd', 'e', 'e', 'p'};
 
 static int decode_deep_reason(const char *buf, size_t len, size_t *i, control *c, dist_seen *seen,
