@@ -276,27 +276,46 @@ static void test_suspend_holds_calls_and_resume_serves_them_in_order(void)
     process_exit(p, (term_view){"\x77\x04test", 6});
 }
 
+/* me monitors p (MONITOR_P with reference n): mon is {me, p, Ref}, its
+ * encodings in w and r. */
+static void monitor_by(const erlang_pid *me, process *p, unsigned n, ei_x_buff *w, ei_x_buff *r,
+                       term_view mon[3])
+{
+    erlang_ref mref = ref(n);
+    ei_x_new(r);
+    ei_x_encode_ref(r, &mref);
+    mon[0] = enc_pid(me, w);
+    mon[1] = process_pid(p);
+    mon[2] = (term_view){r->buff, (size_t)r->index};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P, 3, mon), DIST_OK);
+}
+
+/* The next frame is a DOWN (MONITOR_P_EXIT) with reason the atom why. */
+static void expect_down(const char *why)
+{
+    const char *buf;
+    int ctrl, msg;
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
+    ei_skip_term(buf, &ctrl); /* watched */
+    ei_skip_term(buf, &ctrl); /* watcher */
+    ei_skip_term(buf, &ctrl); /* ref */
+    CU_ASSERT(is_atom(buf, &ctrl, why));
+    drop_frame();
+}
+
 static void test_terminate_replies_ok_then_down_and_exit(void)
 {
     erlang_pid me = caller(5);
     const char *buf;
     int ctrl, msg;
     ei_x_buff w, r;
-    erlang_ref mref = ref(55);
+    term_view mon[3];
     process *p = start(&me, "start_link", "counter", NULL);
-    ei_x_new(&r);
-    ei_x_encode_ref(&r, &mref);
-    term_view mon[3] = {enc_pid(&me, &w), process_pid(p), {r.buff, (size_t)r.index}};
-    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P, 3, mon), DIST_OK);
+    monitor_by(&me, p, 55, &w, &r, mon);
     system_msg(p, &me, 20, req_terminate_bye);
     wire_reply(20, &buf);
     drop_frame();
-    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
-    ei_skip_term(buf, &ctrl); /* watched */
-    ei_skip_term(buf, &ctrl); /* watcher */
-    ei_skip_term(buf, &ctrl); /* ref */
-    CU_ASSERT(is_atom(buf, &ctrl, "bye"));
-    drop_frame();
+    expect_down("bye");
     CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_EXIT);
     ei_skip_term(buf, &ctrl);
     ei_skip_term(buf, &ctrl);
@@ -348,14 +367,9 @@ static void test_deep_exit_reason_is_too_deep(void)
 {
     erlang_pid me = caller(8);
     ei_x_buff w, r, deep, tok;
-    const char *buf;
-    int ctrl, msg;
-    erlang_ref mref = ref(56);
+    term_view mon[3];
     process *p = start(&me, "start", "kv", NULL);
-    ei_x_new(&r);
-    ei_x_encode_ref(&r, &mref);
-    term_view mon[3] = {enc_pid(&me, &w), process_pid(p), {r.buff, (size_t)r.index}};
-    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P, 3, mon), DIST_OK);
+    monitor_by(&me, p, 56, &w, &r, mon);
     ei_x_new(&deep);
     for (int k = 0; k < 200000; k++)
         ei_x_encode_tuple_header(&deep, 1);
@@ -378,12 +392,7 @@ static void test_deep_exit_reason_is_too_deep(void)
     term_view ex[3] = {mon[0], {pid_copy.buff, (size_t)pid_copy.index}, view};
     CU_ASSERT_EQUAL(wire_control(t, DOP_EXIT2, 3, ex), DIST_ALTERED);
     CU_ASSERT_PTR_NULL(process_lookup(t, ex[1]));
-    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P_EXIT);
-    ei_skip_term(buf, &ctrl); /* watched */
-    ei_skip_term(buf, &ctrl); /* watcher */
-    ei_skip_term(buf, &ctrl); /* ref */
-    CU_ASSERT(is_atom(buf, &ctrl, "too_deep"));
-    drop_frame();
+    expect_down("too_deep");
     CU_ASSERT_EQUAL(buffer_len(&wire), 0);
     ei_x_free(&w); ei_x_free(&r); ei_x_free(&deep); ei_x_free(&tok); ei_x_free(&pid_copy);
 }
