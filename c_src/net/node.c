@@ -259,8 +259,13 @@ static int after_turn(loop *l, void *data)
 {
     node *n = data;
     uint64_t due;
-    /* at the top, like frames (see LIFETIMES); by the turn's clock, read
-     * when its wait ended */
+    /* Mail the last turn's last settle left goes first: a gen_server
+     * timeout armed beside it (0 ms, say) must not overtake mail sent before
+     * it was armed, as it cannot in an OTP mailbox. Then the timers, at the
+     * top like frames (see LIFETIMES), by the turn's clock, read when its
+     * wait ended. */
+    if (process_table_has_mail(n->procs))
+        settle(n);
     process_table_run_timers(n->procs, (uint64_t)loop_now_ns(l) / 1000);
     int more = settle(n);
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */

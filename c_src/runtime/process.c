@@ -660,6 +660,8 @@ static void finish(process_table *t, process *p)
     free_process(t, p);
 }
 
+int process_table_has_mail(const process_table *t) { return t->mail != NULL; }
+
 int process_table_settle(process_table *t)
 {
     /* What was sent before this settle; what these deliveries send waits. */

@@ -127,6 +127,8 @@ term_view process_exit_reason(const process *p);
  * safe points. Returns nonzero when messages sent during this settle wait for
  * the next one (the loop should not sleep). */
 int process_table_settle(process_table *t);
+/* Whether messages wait for a settle. */
+int process_table_has_mail(const process_table *t);
 
 /* Exit signals as they arrive from other processes. */
 void process_set_trap_exit(process *p, int on);

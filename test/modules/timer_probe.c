@@ -9,6 +9,14 @@
  *   {cancel_many, N}     sets N timers of 60 s and cancels them: {cancelled, N}
  *   {timeout, Ms}        ok, and asks for the gen_server timeout: the atom
  *                        timeout arrives Ms later unless another message does
+ *   {self_then_timeout, Hops}
+ *                        ok; passes {hop, Hops} to itself as mail, Hops
+ *                        times, and then sends itself the atom poke and
+ *                        asks for a gen_server timeout of 0: poke is in the
+ *                        mailbox first, so no timeout may come (OTP's
+ *                        `self() ! poke, {noreply, S, 0}`), whichever of
+ *                        the node's deliveries of local mail it happens in
+ *   pokes                how many pokes arrived
  *   timeouts             how many timeouts arrived
  *   pending              timers of this server not yet fired
  */
@@ -23,6 +31,7 @@ typedef struct probe {
     uint64_t set_at_us;
     int64_t many_left, many_n, early;
     int64_t timeouts;
+    int64_t pokes;
     int64_t pending;
 } probe;
 
@@ -94,6 +103,14 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
     } else if (gcn_match(req, "{timeout, ~i}", &ms) && ms >= 0) {
         gcn_set_timeout(self, (uint64_t)ms);
         gcn_put_atom(reply, "ok");
+    } else if (gcn_match(req, "{self_then_timeout, ~i}", &n) && n >= 0) {
+        gcn_build(msg, "{hop, ~i}", n);
+        if (gcn_send(self, gcn_self(self), gcn_buf_term(msg)) == 0)
+            gcn_put_atom(reply, "ok");
+        else
+            gcn_build(reply, "{error, not_sent}");
+    } else if (gcn_match(req, "pokes")) {
+        gcn_put_int(reply, p->pokes);
     } else if (gcn_match(req, "timeouts")) {
         gcn_put_int(reply, p->timeouts);
     } else if (gcn_match(req, "pending")) {
@@ -134,6 +151,14 @@ static enum gcn_result info(gcn_server *self, void *state, gcn_term msg)
         }
     } else if (gcn_match(msg, "timeout")) {
         p->timeouts++;
+    } else if (gcn_match(msg, "poke")) {
+        p->pokes++;
+    } else if (gcn_match(msg, "{hop, ~i}", &ms)) {
+        gcn_buf *b = gcn_buf_new();
+        if (b && (ms > 0 ? gcn_build(b, "{hop, ~i}", ms - 1) : gcn_put_atom(b, "poke")) == 0 &&
+            gcn_send(self, gcn_self(self), gcn_buf_term(b)) == 0 && ms == 0)
+            gcn_set_timeout(self, 0);
+        gcn_buf_free(b);
     }
     return GCN_NOREPLY;
 }
