@@ -384,13 +384,26 @@ a_job_outliving_its_caller_is_harmless(Config) ->
     ?assertMatch({error, {normal, _}}, gen_server:wait_response(Job4, 5000)).
 
 %% SIGTERM while a job runs: the node waits for it, then exits 0.
+%% Meanwhile it is already gone from epmd, so that a node started again
+%% under its name (a supervisor's restart) can publish it at once.
 stopping_the_node_waits_for_running_jobs(Config) ->
     Node = ?config(cnode, Config),
+    [Alive, _] = string:split(atom_to_list(Node), "@"),
+    Published = fun() -> {ok, Names} = net_adm:names("127.0.0.1"),
+                         lists:keymember(Alive, 1, Names) end,
+    ?assert(Published()),
     {ok, D} = start(Node, digest, [], digest),
-    _ = gen_server:send_request(D, {sleep, 1000}),
+    _ = gen_server:send_request(D, {sleep, 3000}),
     ok = wait_until(fun() -> gen_server:call(D, jobs) =:= {1, 0} end, 5000),
-    {Us, Stop} = timer:tc(fun() -> gen_cnode:stop(?config(owner, Config)) end),
-    ct:log("stopped in ~b ms with a 1 s job running", [Us div 1000]),
+    Self = self(),
+    Stopper = spawn_link(fun() ->
+                                 Self ! {stopped, timer:tc(fun() -> gen_cnode:stop(?config(owner, Config)) end)}
+                         end),
+    ok = wait_until(fun() -> not Published() end, 1500),
+    receive {stopped, Early} -> ct:fail({stopped_before_the_job_ended, Early}) after 0 -> ok end,
+    {Us, Stop} = receive {stopped, R} -> R after 20000 -> ct:fail({no_stop, Stopper}) end,
+    ct:log("stopped in ~b ms with a 3 s job running", [Us div 1000]),
+    ?assert(Us > 1500000),
     ?assertEqual(ok, Stop).
 
 %% Replies that are not one term, results that are no gcn_result, a NULL

@@ -1467,7 +1467,8 @@ int node_port(const node *n) { return n->port; }
 int node_run(node *n) { return loop_run(n->loop); }
 int node_run_once(node *n, int max_wait_ms) { return loop_once(n->loop, max_wait_ms); }
 
-/* Stopping, in the order of the lifetimes above: the servers go first,
+/* Stopping, in the order of the lifetimes above: the node unpublishes
+ * itself and stops listening, then the servers go,
  * while everything they may reach in their terminate still stands (the
  * connections, the dialer, the loop). What a terminate sends to a connected
  * node goes out below, as far as its socket takes it at once (no waiting:
@@ -1479,6 +1480,15 @@ void node_destroy(node *n)
     if (!n)
         return;
     n->stopping = 1;
+    /* Unpublished and deaf first: a node that is stopping takes no new
+     * peer, and a node started again under the same name (a supervisor's
+     * restart) can publish it while the terminates and jobs below, or a
+     * dial attempt's name lookup, still run. */
+    if (n->epmd_fd >= 0)
+        close(n->epmd_fd);
+    if (n->listen_fd >= 0)
+        close(n->listen_fd);
+    n->epmd_fd = n->listen_fd = -1;
     process_table_destroy(n->procs); /* every terminate, then the jobs: queued ones dropped,
                                         running ones waited for */
     n->procs = NULL;
@@ -1496,10 +1506,6 @@ void node_destroy(node *n)
     for (size_t i = 0; i < n->nwanted; i++)
         free(n->wanted[i].node);
     free(n->wanted);
-    if (n->epmd_fd >= 0)
-        close(n->epmd_fd); /* unpublishes */
-    if (n->listen_fd >= 0)
-        close(n->listen_fd);
     if (n->signal_fd >= 0)
         close(n->signal_fd);
     if (n->spare_fd >= 0)

@@ -27,9 +27,9 @@
  * is freed last, after the turn's output is written. Whatever else runs on
  * the loop (timers, the results of worker jobs, outgoing connections) must
  * close and free things the same way, at that safe point and nowhere else.
- * Stopping (node_destroy) keeps the same order: the servers stop first
- * (terminate may still send), while the connections, the dialer and the
- * loop stand; a stopping node dials no one; what they sent is written as far
+ * Stopping (node_destroy) keeps the same order: the node leaves epmd and
+ * closes its listener, then the servers stop (terminate may still send),
+ * while the connections, the dialer and the loop stand; a stopping node dials no one; what they sent is written as far
  * as the sockets take it at once; then the connections and the dialer go.
  */
 #ifndef GEN_CNODE_NODE_H
