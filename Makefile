@@ -75,7 +75,8 @@ c: priv/gen_cnode priv/libgen_cnode.a priv/include/gen_cnode.h examples
 # ---- the platform: the public header, the library, the example modules ----
 # A module is built with one command (README, "Writing a server in C"):
 #   cc -std=c11 -shared -fPIC -I priv/include -o ring.so ring.c
-MODULE_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -shared -fPIC -Ipriv/include
+# and so, with no -D_GNU_SOURCE: a module that needs POSIX says so itself.
+MODULE_CFLAGS = -std=c11 -O2 -g -Wall -Wextra -Werror -shared -fPIC -Ipriv/include
 EXAMPLES      = $(patsubst examples/%.c,priv/examples/%.so,$(wildcard examples/*.c)) \
                 priv/examples/readme_ticket.so
 
@@ -97,7 +98,7 @@ examples: $(EXAMPLES) priv/examples/ratelimit_node
 # Embedding: a static binary with a module of its own linked in (README).
 priv/examples/ratelimit_node: examples/embedded/main.c examples/ratelimit.c priv/libgen_cnode.a priv/include/gen_cnode.h
 	@mkdir -p priv/examples
-	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -DGEN_CNODE_STATIC -Ipriv/include -o $@ \
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -DGEN_CNODE_STATIC -Ipriv/include -o $@ \
 	    examples/embedded/main.c examples/ratelimit.c priv/libgen_cnode.a -pthread -ldl
 
 # Modules that only the tests load (test/modules/), built the same way.

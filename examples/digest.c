@@ -14,6 +14,8 @@
  * A job outliving its caller's timeout is harmless: the reply goes to a
  * caller that has stopped waiting, and is dropped there, as in OTP.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep: plain -std=c11 declares neither */
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

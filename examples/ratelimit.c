@@ -22,6 +22,8 @@
  * bucket, at most once a millisecond, only while it is not full: a full,
  * idle limiter costs nothing and lets the idle timeout run.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep: plain -std=c11 declares neither */
+
 #include <stdlib.h>
 #include <time.h>
 

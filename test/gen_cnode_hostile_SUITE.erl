@@ -275,6 +275,13 @@ exit_signals_to_every_process_of_the_node(Config) ->
     [?assertEqual({ok, {error, {not_supported_by_c_node, system_process}}},
                   hostile_peer:system_call(P, Name, Req, 5000))
      || Name <- [net_kernel, gen_cnode, pg], Req <- [{terminate, kill}, suspend]],
+    %% As OTP's own callers see it (README): sys:suspend returns the error,
+    %% gen_server:stop exits with it inside (proc_lib:stop takes only ok).
+    [begin
+         ?assertEqual({error, {not_supported_by_c_node, system_process}}, sys:suspend({Name, Node})),
+         ?assertMatch({'EXIT', {{_, {error, {not_supported_by_c_node, system_process}}}, _}},
+                      catch gen_server:stop({Name, Node}))
+     end || Name <- [net_kernel, gen_cnode, pg]],
     hostile_peer:close(P),
     %% kv and counter were killed, like any server; the node's own processes were not.
     ?assertExit({noproc, _}, gen_server:call({kv, Node}, size, 5000)),

@@ -450,6 +450,11 @@ callbacks_that_break_the_contract_stop_only_their_server(Config) ->
                  gen_server:call({gen_cnode, Node}, {start, misbehave, {link_then_fail, self()}})),
     receive {'EXIT', _, InitWhy} -> ?assertEqual(refused_in_init, InitWhy)
     after 5000 -> ct:fail(no_exit_from_a_failed_init) end,
+    %% So does one that returns no state, with bad_return_value.
+    ?assertEqual({error, bad_return_value},
+                 gen_server:call({gen_cnode, Node}, {start, misbehave, {link_then_null_state, self()}})),
+    receive {'EXIT', _, NullWhy} -> ?assertEqual(bad_return_value, NullWhy)
+    after 5000 -> ct:fail(no_exit_from_an_init_with_no_state) end,
     process_flag(trap_exit, false),
     ?assertEqual({error, gave_up},
                  gen_server:call({gen_cnode, Node}, {start, misbehave, {stop_in_init, gave_up}})),

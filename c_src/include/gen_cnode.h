@@ -180,7 +180,7 @@ typedef struct gcn_init {
 } gcn_init;
 
 /* A server module: its name (the atom the starter knows it by) and its
- * callbacks. Only handle_call is required; see the guide in README.md for
+ * callbacks. Only handle_call is required; see doc/writing-a-server.md for
  * the lifecycle. Write it with GEN_CNODE_MODULE. */
 typedef struct gcn_module {
     int api_major, api_minor; /* GEN_CNODE_API_*: filled in by GEN_CNODE_MODULE */
@@ -317,7 +317,8 @@ int gcn_unlink(gcn_server *self, gcn_term pid);
 int gcn_monitor(gcn_server *self, gcn_term pid, gcn_buf *ref);
 /* Take a monitor off: no DOWN for it will arrive (one that was sent already,
  * the monitor having fired, is taken out before it is handled, as OTP's
- * demonitor(Ref, [flush])). 1 if it was on, else 0. */
+ * demonitor(Ref, [flush]); but not one a suspended server holds in its queue
+ * already: that one still comes after the resume). 1 if it was on, else 0. */
 int gcn_demonitor(gcn_server *self, gcn_term ref);
 
 /* Connect to node (name@host) if it is not connected or being connected to,
@@ -397,7 +398,7 @@ void gcn_log(enum gcn_log_level level, const char *fmt, ...) __attribute__((form
  *         const gcn_module *mods[] = {&gcn_module_ring};
  *         return gen_cnode_main(argc, argv, mods, 1);
  *     }
- * linked with priv/libgen_cnode.a (see README). */
+ * linked with priv/libgen_cnode.a (see doc/writing-a-server.md). */
 int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size_t count);
 
 #ifdef __cplusplus

@@ -995,9 +995,11 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
             return NULL;
         }
         if (!init.state) {
+            static const char bad_return_value[] = {119, 16, 'b', 'a', 'd', '_', 'r', 'e', 't', 'u',
+                                                    'r', 'n', '_', 'v', 'a', 'l', 'u', 'e'};
             log_error("%s: init returned no state; the server is not started", cb->name);
             *error = "bad_return_value";
-            process_exit(p, (term_view){shutdown, sizeof shutdown});
+            process_exit(p, (term_view){bad_return_value, sizeof bad_return_value});
             return NULL;
         }
     }

@@ -27,6 +27,35 @@ defmodule GenCnode.ModulesTest do
     code
   end
 
+  # The README's first session: each `iex>` line, with the node's name made
+  # the test node's, gives what the README shows under it (read back as an
+  # Elixir term), or exits as shown.
+  test "the README's iex session, line by line" do
+    {owner, node, log} = start_node("iexsession")
+    readme = File.read!(System.get_env("GEN_CNODE_README", "README.md"))
+    [_, session] = String.split(readme, "$ iex --name", parts: 2)
+    [session | _] = String.split(session, "```", parts: 2)
+    [_ | steps] = String.split(session, "iex> ")
+    assert length(steps) >= 10
+
+    for step <- steps do
+      [line | shown] = String.split(String.trim_trailing(step), "\n")
+      code = String.replace(line, ~s(:"kv@127.0.0.1"), inspect(node))
+      shown = Enum.join(shown, "\n")
+
+      if String.starts_with?(shown, "** (exit)") do
+        assert shown =~ "no process"
+        assert {:noproc, _} = catch_exit(Code.eval_string(code))
+      else
+        {got, _} = Code.eval_string(code)
+        {want, _} = Code.eval_string(shown)
+        assert {line, got} == {line, want}
+      end
+    end
+
+    GenCnodeTest.stop_cnode(owner, log)
+  end
+
   test "the README's dependency lines: GenCnode under a supervisor, GenCnode.KV" do
     for f <- ["lib/gen_cnode.ex", "lib/gen_cnode/kv.ex"], do: Code.require_file(f)
     node = :"readmedep#{System.unique_integer([:positive])}@127.0.0.1"

@@ -5,6 +5,7 @@
  * on). Start argument null_state: init returns no state; name_in_init: init
  * fails with no_name unless the server is registered already;
  * {link_then_fail, Pid}: init links to Pid, then fails (refused_in_init);
+ * {link_then_null_state, Pid}: init links to Pid, then returns no state;
  * {stop_in_init, Reason}: init calls gcn_stop(Reason), then returns 0.
  *   half_reply     writes a tuple header and no elements: not one term
  *   two_replies    writes two terms
@@ -42,6 +43,11 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
     }
     if (gcn_match(arg, "{stop_in_init, ~t}", &t))
         gcn_stop(self, t);
+    if (gcn_match(arg, "{link_then_null_state, ~t}", &t)) {
+        gcn_link(self, t);
+        out->state = NULL;
+        return 0;
+    }
     out->state = gcn_match(arg, "null_state") ? NULL : &broken_state;
     return 0;
 }

@@ -20,6 +20,8 @@
  *   timeouts             how many timeouts arrived
  *   pending              timers of this server not yet fired
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep: plain -std=c11 declares neither */
+
 #include <stdlib.h>
 #include <time.h>
 
