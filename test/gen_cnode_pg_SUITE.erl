@@ -19,7 +19,9 @@
          a_scope_started_later_finds_the_c_node/1,
          other_scopes_by_name/1,
          joining_from_c/1,
-         members_go_with_their_node/1]).
+         members_go_with_their_node/1,
+         a_restarted_scope_finds_the_c_node_again/1,
+         a_scope_that_syncs_first_hears_the_groups_first/1]).
 
 -define(WAIT, 10000).
 
@@ -34,7 +36,9 @@ all() ->
      a_scope_started_later_finds_the_c_node,
      other_scopes_by_name,
      joining_from_c,
-     members_go_with_their_node].
+     members_go_with_their_node,
+     a_restarted_scope_finds_the_c_node_again,
+     a_scope_that_syncs_first_hears_the_groups_first].
 
 init_per_suite(Config) ->
     gen_cnode_test_env:init_suite(Config).
@@ -176,3 +180,67 @@ members_go_with_their_node(Config) ->
     os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     wait_members(here, pg, doomed, []),
     wait_members(Peer, pg, doomed, []).
+
+%% This node's scope stops and starts again while the C node stays
+%% connected: the new scope asks only nodes(), which leaves out the hidden C
+%% node, so the C node's scope, seeing the old one go, asks again.
+a_restarted_scope_finds_the_c_node_again(Config) ->
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_again, #{}),
+    A = start_kv(CNode, [{pg, again}]),
+    wait_members(here, pg, again, [A]),
+    %% past the C node's first rounds of asking (every 3 s while a node has
+    %% not answered), so that only the stop can have it ask again
+    timer:sleep(3500),
+    ok = gen_server:stop(pg),
+    scope(pg),
+    wait_members(here, pg, again, [A]),
+    ?assert(lists:member(CNode, nodes(hidden))).
+
+%% A scope whose sync reaches the C node before its discover does (pg sends
+%% the sync first when it answers a discover of the C node's) is a peer from
+%% then on, and hears of every change: it gets the C node's groups before
+%% any of them, or OTP's pg would crash on a leave of a group it does not
+%% hold. Played by a raw distribution peer, as such a scope. A nodeup or
+%% pg_rediscover from a peer (the node's own notice, the scope's own timer)
+%% is ignored, and logged once.
+a_scope_that_syncs_first_hears_the_groups_first(Config) ->
+    {CNode, Log, _} = gen_cnode_test_env:start_cnode(Config, pg_order, #{}),
+    A = start_kv(CNode, [{pg, order}]),
+    Name = 'pgraw@127.0.0.1',
+    {ok, P} = hostile_peer:connect(CNode, Name, erlang:get_cookie()),
+    Scope = hostile_peer:pid(Name, 1),
+    ok = hostile_peer:cast(P, pg, {sync, Scope, []}),
+    [ok = hostile_peer:send(P, {6, Scope, '', pg}, Forged) || Forged <- [{nodeup, node()}, pg_rediscover]],
+    %% the cast was handled once a call sent after it on this connection is
+    Tag = make_ref(),
+    ok = hostile_peer:send(P, {6, Scope, '', pg}, {'$gen_call', {Scope, Tag}, which_local_groups}),
+    Before = heard(P, fun(M) -> is_tuple(M) andalso element(1, M) =:= Tag end),
+    ok = gen_server:stop(A),
+    After = heard(P, fun(M) -> is_tuple(M) andalso element(1, M) =:= leave end),
+    ?assertMatch([{'$gen_cast', {sync, _, [{order, [A]}]}}, {leave, _, A, [order]}],
+                 [M || M <- Before ++ After, is_tuple(M), lists:member(element(1, M), ['$gen_cast', join, leave])]),
+    hostile_peer:close(P),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> [L || L <- durable_harness:log_lines(Log),
+                          binary:match(L, <<"ignoring a nodeup or pg_rediscover sent by pgraw@127.0.0.1">>) =/= nomatch]
+                    =/= [] end, 5000),
+    timer:sleep(200),
+    ?assertMatch([_], [L || L <- durable_harness:log_lines(Log),
+                            binary:match(L, <<"ignoring a nodeup or pg_rediscover">>) =/= nomatch]).
+
+%% What the raw peer P hears, in order, up to the first message for which
+%% Last holds.
+heard(P, Last) ->
+    heard(P, Last, []).
+
+heard(P, Last, Acc) ->
+    case hostile_peer:recv(P, 5000) of
+        {ok, _Ctrl, M} ->
+            case Last(M) of
+                true -> lists:reverse([M | Acc]);
+                false -> heard(P, Last, [M | Acc])
+            end;
+        Error ->
+            ct:fail({heard, Error, lists:reverse(Acc)})
+    end.

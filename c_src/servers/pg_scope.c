@@ -45,6 +45,7 @@ typedef struct pg_scope {
     unsigned warned_peers; /* discovers ignored past MAX_PEERS or MAX_PEERS_PER_NODE */
     unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
     unsigned warned_foreign; /* a discover or sync naming another node's scope than its sender's */
+    unsigned warned_forged;  /* a nodeup or pg_rediscover from another node */
     ei_x_buff canon; /* scratch for canonical bytes */
     gcn_buf *msg;    /* scratch for messages */
     gcn_buf *ref;    /* scratch for monitor references */
@@ -110,11 +111,20 @@ static int is_local_pid(pg_scope *s, term_view t)
 
 /* ---- talking to the other scopes ---- */
 
-/* Send what s->msg holds to every known peer scope. */
+static process_table *table_of(pg_scope *s) { return process_table_of(gen_server_process(s->self)); }
+
+/* Send what s->msg holds to every known peer scope, as pg's broadcast:
+ * [noconnect], so that a peer whose node has just gone (its 'DOWN' not
+ * handled yet) does not have that node dialed again. */
 static void broadcast(pg_scope *s)
 {
-    for (size_t i = 0; i < s->npeers; i++)
-        gcn_send(s->self, view(s->peers[i].pid), gcn_buf_term(s->msg));
+    for (size_t i = 0; i < s->npeers; i++) {
+        const char *node;
+        size_t len;
+        term_view to = view(s->peers[i].pid);
+        if (process_term_node(to, &node, &len) == 0 && process_connected(table_of(s), node, len))
+            gcn_send(s->self, to, gcn_buf_term(s->msg));
+    }
 }
 
 static void send_discover(pg_scope *s, gcn_term to)
@@ -276,14 +286,17 @@ static peer *add_peer(pg_scope *s, term_view pid, int *added)
     return p;
 }
 
-/* pg's handle_discover: our groups back, and a discover of our own to a peer new to us. */
+/* pg's handle_discover: our groups back, and a discover of our own to a
+ * peer new to us. Only to a peer kept: one refused (too many) would have our
+ * groups and never hear of a change to them. */
 static void discovered(pg_scope *s, gcn_term peer_pid)
 {
     int added;
-    send_sync(s, peer_pid);
     peer *p = add_peer(s, peer_pid, &added);
-    if (p)
-        p->asked = 1;
+    if (!p)
+        return;
+    p->asked = 1;
+    send_sync(s, peer_pid);
     if (added)
         send_discover(s, peer_pid);
 }
@@ -586,10 +599,15 @@ static enum gcn_result pg_cast(gcn_server *self, void *state, gcn_term req)
 {
     (void)self;
     gcn_term peer_pid;
-    /* A peer's groups: not kept (pg_scope.h); but it is a peer now, as in pg's handle_sync. */
+    /* A peer's groups: not kept (pg_scope.h); but it is a peer now, as in
+     * pg's handle_sync, and hears of every change from now on. So it gets
+     * our groups first: a peer that synced before it asked (its discover
+     * still on its way) holds us with no groups, and OTP's pg crashes on a
+     * leave of a group it does not hold (leave_remote's maps:get). */
     int added;
-    if (gcn_match(req, "{sync, ~p, _}", &peer_pid) && from_its_node(state, peer_pid))
-        add_peer(state, peer_pid, &added);
+    if (gcn_match(req, "{sync, ~p, _}", &peer_pid) && from_its_node(state, peer_pid) &&
+        add_peer(state, peer_pid, &added) && added)
+        send_sync(state, peer_pid);
     return GCN_NOREPLY;
 }
 
@@ -616,14 +634,31 @@ static void rediscover(pg_scope *s)
         waiting = 1;
     }
     gcn_buf_reset(s->msg);
+    if (s->rediscover)
+        gcn_cancel_timer(s->self, s->rediscover); /* one round pending at a time */
     s->rediscover = 0;
     if (waiting && gcn_build(s->msg, "pg_rediscover") == 0)
         s->rediscover = gcn_send_after(s->self, REDISCOVER_MS, gcn_buf_term(s->msg));
 }
 
+/* A peer scope stopped while its node stays connected (a pg restarted by
+ * its supervisor, say): the new one asks only the nodes() it sees, and this
+ * hidden node is not among them. So its node is asked again, as when it
+ * came up. */
+static void peer_gone(pg_scope *s, term_view pid)
+{
+    const char *node;
+    size_t len;
+    if (process_term_node(pid, &node, &len) < 0 || !process_connected(table_of(s), node, len))
+        return;
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (strlen(s->nodes[i].name) == len && memcmp(s->nodes[i].name, node, len) == 0)
+            s->nodes[i].tries = 0;
+}
+
 static void node_up(pg_scope *s, const char *node)
 {
-    if (!process_connected(process_table_of(gen_server_process(s->self)), node, strlen(node))) {
+    if (!process_connected(table_of(s), node, strlen(node))) {
         if (!s->warned_nodeup++)
             log_warning("pg scope %s: ignoring {nodeup, '%s'}: that node is not connected (any more; "
                         "or a peer sent it)", s->name, node);
@@ -684,17 +719,32 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
                  * lives (it saw the reference in the monitor): the monitor
                  * goes too, or such rounds would pile monitors up. */
                 gcn_demonitor(s->self, view(s->peers[i].ref));
+                peer_gone(s, view(s->peers[i].pid));
                 free(s->peers[i].pid.ptr);
                 free(s->peers[i].ref.ptr);
                 free(s->peers[i].cref.ptr);
                 memmove(&s->peers[i], &s->peers[i + 1], (s->npeers - i - 1) * sizeof *s->peers);
                 s->npeers--;
+                if (!s->rediscover)
+                    rediscover(s);
                 return GCN_NOREPLY;
             }
-    } else if (gcn_match(msg, "{nodeup, ~a}", node)) {
-        node_up(s, node);
-    } else if (gcn_is_atom(msg, "pg_rediscover")) {
-        rediscover(s);
+    } else if (gcn_match(msg, "{nodeup, ~a}", node) || gcn_is_atom(msg, "pg_rediscover")) {
+        /* the node's own notice and this scope's own timer: from a peer, a
+         * forgery that would have this scope discover (and a node sync back
+         * to it) at the peer's bidding */
+        size_t len;
+        const char *from = process_sender_node(gen_server_process(s->self), &len);
+        if (from) {
+            if (!s->warned_forged++)
+                log_warning("pg scope %s: ignoring a nodeup or pg_rediscover sent by %.*s", s->name,
+                            (int)len, from);
+        } else if (gcn_is_atom(msg, "pg_rediscover")) {
+            s->rediscover = 0; /* this one fired */
+            rediscover(s);
+        } else {
+            node_up(s, node);
+        }
     }
     /* {join, ...} and {leave, ...} of other nodes' members: not kept (pg_scope.h) */
     return GCN_NOREPLY;
@@ -704,6 +754,10 @@ static void pg_node_down(gcn_server *self, void *state, const char *node, size_t
 {
     (void)self;
     pg_scope *s = state;
+    /* A connection replaced by a newer one from the same node goes after
+     * that one's nodeup: the node is connected, and stays one to ask. */
+    if (process_connected(table_of(s), node, len))
+        return;
     for (size_t i = 0; i < s->nnodes; i++)
         if (strlen(s->nodes[i].name) == len && memcmp(s->nodes[i].name, node, len) == 0) {
             free(s->nodes[i].name);
