@@ -21,7 +21,8 @@
          joining_from_c/1,
          members_go_with_their_node/1,
          a_restarted_scope_finds_the_c_node_again/1,
-         a_scope_that_syncs_first_hears_the_groups_first/1]).
+         a_scope_that_syncs_first_hears_the_groups_first/1,
+         thousands_of_groups_and_members/1]).
 
 -define(WAIT, 10000).
 
@@ -38,7 +39,8 @@ all() ->
      joining_from_c,
      members_go_with_their_node,
      a_restarted_scope_finds_the_c_node_again,
-     a_scope_that_syncs_first_hears_the_groups_first].
+     a_scope_that_syncs_first_hears_the_groups_first,
+     thousands_of_groups_and_members].
 
 init_per_suite(Config) ->
     gen_cnode_test_env:init_suite(Config).
@@ -228,6 +230,35 @@ a_scope_that_syncs_first_hears_the_groups_first(Config) ->
     timer:sleep(200),
     ?assertMatch([_], [L || L <- durable_harness:log_lines(Log),
                             binary:match(L, <<"ignoring a nodeup or pg_rediscover">>) =/= nomatch]).
+
+%% One server in 3,000 groups, 200 servers in one group (one of them twice):
+%% this node's scope, which learns them from the C node's sync, and the C
+%% node's own answers agree at every step; a server that stops leaves every
+%% group, a group with no member left is gone.
+thousands_of_groups_and_members(Config) ->
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_many, #{}),
+    A = start_kv(CNode, []),
+    Groups = [{g, I} || I <- lists:seq(1, 3000)],
+    [ok = gen_server:call({pg, CNode}, {join_local, G, A}) || G <- Groups],
+    Crowd = [start_kv(CNode, [{pg, crowd}]) || _ <- lists:seq(1, 200)],
+    [First | _] = Crowd,
+    ok = gen_server:call({pg, CNode}, {join_local, crowd, First}),
+    ?assertEqual(lists:sort([crowd | Groups]), lists:sort(gen_server:call({pg, CNode}, which_local_groups))),
+    ?assertEqual(lists:sort([First | Crowd]), lists:sort(gen_server:call({pg, CNode}, {get_local_members, crowd}))),
+    scope(pg), %% asks nodes() only: the C node's scope finds it
+    wait_members(here, pg, crowd, [First | Crowd]),
+    ?assertEqual([A], members_on(here, pg, {g, 1500})),
+    ?assertEqual(3001, length(pg:which_groups(pg))),
+    ok = gen_server:stop(A),
+    ok = gen_cnode_test_env:wait_until(fun() -> pg:which_groups(pg) =:= [crowd] end, ?WAIT),
+    ?assertEqual([crowd], gen_server:call({pg, CNode}, which_local_groups)),
+    {Stopped, Kept} = lists:split(100, Crowd),
+    [ok = gen_server:stop(P) || P <- Stopped],
+    wait_members(here, pg, crowd, Kept),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {leave_local, crowd, Kept})),
+    ok = gen_cnode_test_env:wait_until(fun() -> pg:which_groups(pg) =:= [] end, ?WAIT),
+    ?assertEqual([], gen_server:call({pg, CNode}, which_local_groups)),
+    ?assertMatch(#{groups := G} when map_size(G) =:= 0, sys:get_state({pg, CNode})).
 
 %% What the raw peer P hears, in order, up to the first message for which
 %% Last holds.

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes_map.h"
 #include "log.h"
 
 #define REDISCOVER_MS 3000 /* a connected node whose scope has not answered is asked again */
@@ -20,10 +21,25 @@ typedef struct blob {
     size_t len;
 } blob;
 
-typedef struct join_entry { blob group, pid; } join_entry; /* one join: a pid may join a group twice, as in pg */
-/* A local pid with joins, monitored: ref as made (to demonitor), cref its
- * canonical bytes (to match a 'DOWN'). */
-typedef struct member { blob pid, ref, cref; } member;
+/* Membership, found by hash both ways, so that no operation walks every
+ * join (a peer's discover costs a sync of them all, and a node may hold a
+ * group per server): a group lists its members, a member its groups, one
+ * entry per join (a pid may join a group twice, as in pg), in join order.
+ * A member is a local pid with joins, monitored: ref as made (to
+ * demonitor), cref its canonical bytes (to match a 'DOWN'). */
+typedef struct pg_group pg_group;
+typedef struct member {
+    blob pid, ref, cref;
+    pg_group **groups;
+    size_t ngroups, groups_cap;
+    size_t at; /* its index in the scope's members */
+} member;
+struct pg_group {
+    blob name; /* canonical */
+    member **pids;
+    size_t npids, pids_cap;
+    size_t at; /* its index in the scope's groups */
+};
 typedef struct peer {
     blob pid, ref, cref; /* pid canonical; ref and cref as a member's */
     int asked; /* it sent a discover: it knows this scope, and got its sync */
@@ -33,9 +49,11 @@ typedef struct known_node { char *name; int tries; } known_node; /* connected, f
 typedef struct pg_scope {
     gen_server *self;
     char name[GCN_ATOM_MAX];
-    join_entry *joins;
-    size_t njoins, joins_cap;
-    member *members;
+    bytes_map *group_index;  /* canonical group -> its pg_group */
+    bytes_map *member_index; /* canonical pid -> member */
+    pg_group **groups;       /* in no order: a group gone is replaced by the last */
+    size_t ngroups, groups_cap;
+    member **members;        /* the same */
     size_t nmembers, members_cap;
     peer *peers;
     size_t npeers, peers_cap;
@@ -142,33 +160,14 @@ static void discover_node(pg_scope *s, const char *node)
     gcn_buf_free(to);
 }
 
-/* Is join i the first of its group (the one a group is written with)? */
-static int first_of_group(const pg_scope *s, size_t i)
-{
-    for (size_t j = 0; j < i; j++)
-        if (blob_is(s->joins[j].group, s->joins[i].group.ptr, s->joins[i].group.len))
-            return 0;
-    return 1;
-}
-
-static size_t count_groups(const pg_scope *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->njoins; i++)
-        n += first_of_group(s, i);
-    return n;
-}
-
 /* The members of group g (canonical), a pid as often as it joined: [Pid]. */
 static void put_members(const pg_scope *s, gcn_buf *b, term_view g)
 {
-    size_t n = 0;
-    for (size_t k = 0; k < s->njoins; k++)
-        n += blob_is(s->joins[k].group, g.ptr, g.len);
+    const pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
+    size_t n = gr ? gr->npids : 0;
     gcn_put_list(b, n);
-    for (size_t k = 0; k < s->njoins; k++)
-        if (blob_is(s->joins[k].group, g.ptr, g.len))
-            gcn_put_term(b, view(s->joins[k].pid));
+    for (size_t k = 0; k < n; k++)
+        gcn_put_term(b, view(gr->pids[k]->pid));
     if (n)
         gcn_put_nil(b);
 }
@@ -178,19 +177,22 @@ static void put_members(const pg_scope *s, gcn_buf *b, term_view g)
 enum groups_shape { AS_PAIRS, AS_MAP, GROUPS_ONLY };
 static void put_groups(const pg_scope *s, gcn_buf *b, enum groups_shape shape)
 {
-    size_t n = count_groups(s);
+    size_t n = s->ngroups;
     if (shape == AS_MAP)
         gcn_put_map(b, n);
     else
         gcn_put_list(b, n);
-    for (size_t i = 0; i < s->njoins; i++) {
-        if (!first_of_group(s, i))
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        const pg_group *g = s->groups[i];
         if (shape == AS_PAIRS)
             gcn_put_tuple(b, 2);
-        gcn_put_term(b, view(s->joins[i].group));
-        if (shape != GROUPS_ONLY)
-            put_members(s, b, view(s->joins[i].group));
+        gcn_put_term(b, view(g->name));
+        if (shape != GROUPS_ONLY) {
+            gcn_put_list(b, g->npids); /* never empty: a group goes with its last member */
+            for (size_t k = 0; k < g->npids; k++)
+                gcn_put_term(b, view(g->pids[k]->pid));
+            gcn_put_nil(b);
+        }
     }
     if (n && shape != AS_MAP)
         gcn_put_nil(b);
@@ -305,77 +307,142 @@ static void discovered(pg_scope *s, gcn_term peer_pid)
 
 static member *find_member(pg_scope *s, term_view pid)
 {
-    for (size_t i = 0; i < s->nmembers; i++)
-        if (blob_is(s->members[i].pid, pid.ptr, pid.len))
-            return &s->members[i];
-    return NULL;
+    return bytes_map_get(s->member_index, pid.ptr, pid.len);
 }
 
-static void forget_member_if_done(pg_scope *s, term_view pid, int demonitor);
-
-/* pid (canonical; it may be s->canon's) joins group (canonical), monitored
- * from its first join. */
-static int add_join(pg_scope *s, term_view group, term_view pid)
+/* Take one entry equal to x out of arr (the first), keeping the order: 1,
+ * or 0 when there is none. */
+static int take_one(void **arr, size_t *n, const void *x)
 {
-    member *m = find_member(s, pid);
-    if (!m) {
-        gcn_buf_reset(s->ref);
-        if (grow((void **)&s->members, &s->members_cap, s->nmembers, sizeof *s->members) < 0 ||
-            gcn_monitor(s->self, pid, s->ref) < 0)
-            return -1;
-        m = &s->members[s->nmembers];
-        gcn_term r = gcn_buf_term(s->ref);
-        m->pid.ptr = m->ref.ptr = NULL;
-        if (blob_set(&m->pid, pid.ptr, pid.len) < 0 || blob_set(&m->ref, r.ptr, r.len) < 0 ||
-            blob_canonical(s, &m->cref, r) < 0) {
-            free(m->pid.ptr);
-            free(m->ref.ptr);
-            gcn_demonitor(s->self, r);
-            return -1;
+    for (size_t i = 0; i < *n; i++)
+        if (arr[i] == x) {
+            memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof *arr);
+            (*n)--;
+            return 1;
         }
-        s->nmembers++;
-    }
-    pid = view(m->pid); /* s->canon is reused above */
-    join_entry *j = grow((void **)&s->joins, &s->joins_cap, s->njoins, sizeof *s->joins) < 0
-                        ? NULL : &s->joins[s->njoins];
-    if (!j || blob_set(&j->group, group.ptr, group.len) < 0) {
-        forget_member_if_done(s, pid, 1); /* a member just added, with no join: not kept */
-        return -1;
-    }
-    if (blob_set(&j->pid, pid.ptr, pid.len) < 0) {
-        free(j->group.ptr);
-        forget_member_if_done(s, pid, 1);
-        return -1;
-    }
-    s->njoins++;
     return 0;
 }
 
-static void drop_join(pg_scope *s, size_t i)
+static void free_group(pg_group *g)
 {
-    free(s->joins[i].group.ptr);
-    free(s->joins[i].pid.ptr);
-    memmove(&s->joins[i], &s->joins[i + 1], (s->njoins - i - 1) * sizeof *s->joins);
-    s->njoins--;
+    free(g->name.ptr);
+    free(g->pids);
+    free(g);
 }
 
-/* A member with no join left is no longer watched. */
-static void forget_member_if_done(pg_scope *s, term_view pid, int demonitor)
+/* A group with no member left goes. */
+static void forget_group_if_empty(pg_scope *s, pg_group *g)
 {
-    for (size_t i = 0; i < s->njoins; i++)
-        if (blob_is(s->joins[i].pid, pid.ptr, pid.len))
-            return;
-    member *m = find_member(s, pid);
-    if (!m)
+    if (g->npids)
         return;
-    if (demonitor)
-        gcn_demonitor(s->self, view(m->ref));
+    bytes_map_remove(s->group_index, g->name.ptr, g->name.len);
+    s->groups[g->at] = s->groups[--s->ngroups];
+    s->groups[g->at]->at = g->at;
+    free_group(g);
+}
+
+static void free_member(member *m)
+{
     free(m->pid.ptr);
     free(m->ref.ptr);
     free(m->cref.ptr);
-    size_t at = (size_t)(m - s->members);
-    memmove(m, m + 1, (s->nmembers - at - 1) * sizeof *m);
-    s->nmembers--;
+    free(m->groups);
+    free(m);
+}
+
+/* A member with no join left is no longer watched. */
+static void forget_member_if_done(pg_scope *s, member *m, int demonitor)
+{
+    if (m->ngroups)
+        return;
+    if (demonitor)
+        gcn_demonitor(s->self, view(m->ref));
+    bytes_map_remove(s->member_index, m->pid.ptr, m->pid.len);
+    s->members[m->at] = s->members[--s->nmembers];
+    s->members[m->at]->at = m->at;
+    free_member(m);
+}
+
+/* The member pid (canonical; it may be s->canon's): found, or monitored and
+ * kept from now on. NULL when out of memory. */
+static member *member_of(pg_scope *s, term_view pid)
+{
+    member *m = find_member(s, pid);
+    if (m)
+        return m;
+    if (grow((void **)&s->members, &s->members_cap, s->nmembers, sizeof *s->members) < 0 ||
+        !(m = calloc(1, sizeof *m)))
+        return NULL;
+    if (blob_set(&m->pid, pid.ptr, pid.len) < 0) { /* before s->canon is reused below */
+        free(m);
+        return NULL;
+    }
+    gcn_buf_reset(s->ref);
+    if (gcn_monitor(s->self, view(m->pid), s->ref) < 0) {
+        free_member(m);
+        return NULL;
+    }
+    gcn_term r = gcn_buf_term(s->ref);
+    if (blob_set(&m->ref, r.ptr, r.len) < 0 || blob_canonical(s, &m->cref, r) < 0 ||
+        bytes_map_put(s->member_index, m->pid.ptr, m->pid.len, m) < 0) {
+        gcn_demonitor(s->self, r);
+        free_member(m);
+        return NULL;
+    }
+    m->at = s->nmembers;
+    s->members[s->nmembers++] = m;
+    return m;
+}
+
+/* The group g (canonical): found, or made (with no member yet). NULL when
+ * out of memory. */
+static pg_group *group_of(pg_scope *s, term_view g)
+{
+    pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
+    if (gr)
+        return gr;
+    if (grow((void **)&s->groups, &s->groups_cap, s->ngroups, sizeof *s->groups) < 0 ||
+        !(gr = calloc(1, sizeof *gr)))
+        return NULL;
+    if (blob_set(&gr->name, g.ptr, g.len) < 0 || bytes_map_put(s->group_index, g.ptr, g.len, gr) < 0) {
+        free_group(gr);
+        return NULL;
+    }
+    gr->at = s->ngroups;
+    s->groups[s->ngroups++] = gr;
+    return gr;
+}
+
+/* pid (canonical; it may be s->canon's) joins group (canonical), monitored
+ * from its first join. */
+static int add_join(pg_scope *s, term_view group_name, term_view pid)
+{
+    member *m = member_of(s, pid);
+    if (!m)
+        return -1;
+    pg_group *g = group_of(s, group_name);
+    if (!g || grow((void **)&g->pids, &g->pids_cap, g->npids, sizeof *g->pids) < 0 ||
+        grow((void **)&m->groups, &m->groups_cap, m->ngroups, sizeof *m->groups) < 0) {
+        if (g)
+            forget_group_if_empty(s, g);
+        forget_member_if_done(s, m, 1); /* a member just added, with no join: not kept */
+        return -1;
+    }
+    g->pids[g->npids++] = m;
+    m->groups[m->ngroups++] = g;
+    return 0;
+}
+
+/* One join of m to g undone (m and g may go with it): 1, or 0 when m had
+ * not joined g. */
+static int drop_join(pg_scope *s, member *m, pg_group *g, int demonitor)
+{
+    if (!take_one((void **)g->pids, &g->npids, m))
+        return 0;
+    take_one((void **)m->groups, &m->ngroups, g);
+    forget_group_if_empty(s, g);
+    forget_member_if_done(s, m, demonitor);
+    return 1;
 }
 
 /* PidOrPids, one pid after another (a list's elements, or the pid). */
@@ -468,14 +535,10 @@ static int leave(pg_scope *s, gcn_term group, gcn_term pids)
         while (pids_next(&pi, &p)) {
             if (canonical(s, p) < 0)
                 continue;
-            term_view pid = {s->canon.buff, (size_t)s->canon.index};
-            for (size_t i = 0; i < s->njoins; i++)
-                if (blob_is(s->joins[i].group, g.ptr, g.len) && blob_is(s->joins[i].pid, pid.ptr, pid.len)) {
-                    drop_join(s, i);
-                    left = 1;
-                    break;
-                }
-            forget_member_if_done(s, pid, 1);
+            member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
+            pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
+            if (m && gr && drop_join(s, m, gr, 1))
+                left = 1;
         }
         rc = left ? 0 : 1;
         gcn_buf_reset(s->msg);
@@ -486,32 +549,30 @@ static int leave(pg_scope *s, gcn_term group, gcn_term pids)
     return rc;
 }
 
-/* A member stopped: it leaves every group it joined, and the peers hear it. */
-static void member_down(pg_scope *s, term_view pid)
+/* A member stopped: it leaves every group it joined, and the peers hear it
+ * ({leave, Self, Pid, Groups}, a group as often as it was joined). m goes. */
+static void member_down(pg_scope *s, member *m)
 {
     gcn_buf *b = s->msg;
     gcn_buf_reset(b);
-    size_t n = 0;
-    for (size_t i = 0; i < s->njoins; i++)
-        n += blob_is(s->joins[i].pid, pid.ptr, pid.len);
     gcn_put_tuple(b, 4);
     gcn_put_atom(b, "leave");
     gcn_put_term(b, gcn_self(s->self));
-    gcn_put_term(b, pid);
-    gcn_put_list(b, n);
-    for (size_t i = 0; i < s->njoins;) {
-        if (blob_is(s->joins[i].pid, pid.ptr, pid.len)) {
-            gcn_put_term(b, view(s->joins[i].group));
-            drop_join(s, i);
-        } else {
-            i++;
-        }
-    }
-    if (n)
+    gcn_put_term(b, view(m->pid));
+    gcn_put_list(b, m->ngroups);
+    for (size_t i = 0; i < m->ngroups; i++)
+        gcn_put_term(b, view(m->groups[i]->name));
+    if (m->ngroups) {
         gcn_put_nil(b);
-    if (n)
         broadcast(s);
-    forget_member_if_done(s, pid, 0);
+    }
+    for (size_t i = 0; i < m->ngroups; i++) {
+        pg_group *g = m->groups[i];
+        take_one((void **)g->pids, &g->npids, m);
+        forget_group_if_empty(s, g);
+    }
+    m->ngroups = 0;
+    forget_member_if_done(s, m, 0); /* the monitor fired: nothing to take off */
 }
 
 /* ---- the server ---- */
@@ -525,11 +586,15 @@ static int pg_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **e
     s->self = self;
     s->msg = gcn_buf_new();
     s->ref = gcn_buf_new();
-    if (!s->msg || !s->ref || ei_x_new(&s->canon) < 0 || gcn_get_atom(arg, s->name) < 0 ||
-        process_monitor_nodes(gen_server_process(self)) < 0) {
+    s->group_index = bytes_map_create();
+    s->member_index = bytes_map_create();
+    if (!s->msg || !s->ref || !s->group_index || !s->member_index || ei_x_new(&s->canon) < 0 ||
+        gcn_get_atom(arg, s->name) < 0 || process_monitor_nodes(gen_server_process(self)) < 0) {
         *error = gcn_get_atom(arg, s->name) < 0 ? "badarg" : "out_of_memory";
         gcn_buf_free(s->msg);
         gcn_buf_free(s->ref);
+        bytes_map_destroy(s->group_index);
+        bytes_map_destroy(s->member_index);
         if (s->canon.buff)
             ei_x_free(&s->canon);
         free(s);
@@ -543,15 +608,17 @@ static void pg_terminate(void *state, gcn_term reason)
 {
     (void)reason;
     pg_scope *s = state;
-    for (size_t i = 0; i < s->njoins; i++)
-        free(s->joins[i].group.ptr), free(s->joins[i].pid.ptr);
+    for (size_t i = 0; i < s->ngroups; i++)
+        free_group(s->groups[i]);
     for (size_t i = 0; i < s->nmembers; i++)
-        free(s->members[i].pid.ptr), free(s->members[i].ref.ptr), free(s->members[i].cref.ptr);
+        free_member(s->members[i]);
+    bytes_map_destroy(s->group_index);
+    bytes_map_destroy(s->member_index);
     for (size_t i = 0; i < s->npeers; i++)
         free(s->peers[i].pid.ptr), free(s->peers[i].ref.ptr), free(s->peers[i].cref.ptr);
     for (size_t i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);
-    free(s->joins);
+    free(s->groups);
     free(s->members);
     free(s->peers);
     free(s->nodes);
@@ -703,16 +770,11 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
         if (canonical(s, pid) < 0)
             return GCN_NOREPLY;
         term_view cpid = {s->canon.buff, (size_t)s->canon.index};
-        for (size_t i = 0; i < s->nmembers; i++)
-            if (blob_is(s->members[i].cref, cref, cref_len) && blob_is(s->members[i].pid, cpid.ptr, cpid.len)) {
-                blob p = s->members[i].pid; /* member_down frees it: use a copy */
-                blob copy;
-                if (blob_set(&copy, p.ptr, p.len) == 0) {
-                    member_down(s, view(copy));
-                    free(copy.ptr);
-                }
-                return GCN_NOREPLY;
-            }
+        member *m = find_member(s, cpid);
+        if (m && blob_is(m->cref, cref, cref_len)) {
+            member_down(s, m);
+            return GCN_NOREPLY;
+        }
         for (size_t i = 0; i < s->npeers; i++)
             if (blob_is(s->peers[i].cref, cref, cref_len) && blob_is(s->peers[i].pid, cpid.ptr, cpid.len)) {
                 /* A peer may send this 'DOWN' of its own process while it

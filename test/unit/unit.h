@@ -27,5 +27,6 @@ void unit_suite_module(void);
 void unit_suite_log(void);
 void unit_suite_busy_poll(void);
 void unit_suite_dist_memo(void);
+void unit_suite_bytes_map(void);
 
 #endif

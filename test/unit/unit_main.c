@@ -27,6 +27,7 @@
 #pragma weak unit_suite_log
 #pragma weak unit_suite_busy_poll
 #pragma weak unit_suite_dist_memo
+#pragma weak unit_suite_bytes_map
 
 int main(void)
 {
@@ -36,7 +37,7 @@ int main(void)
         unit_suite_otp, unit_suite_durable, unit_suite_loop,
         unit_suite_process, unit_suite_node, unit_suite_term_api,
         unit_suite_timer_heap, unit_suite_workers, unit_suite_module,
-        unit_suite_log, unit_suite_busy_poll, unit_suite_dist_memo,
+        unit_suite_log, unit_suite_busy_poll, unit_suite_dist_memo, unit_suite_bytes_map,
     };
     log_set_level(LOG_ERROR); /* the warnings the tests provoke on purpose */
     if (CU_initialize_registry() != CUE_SUCCESS)
