@@ -699,7 +699,7 @@ forged_messages_to_the_pg_scope(Config) ->
     [ok = hostile_peer:send_payload(P, [112, term_to_binary({2, '', Scope}, Utf8),
                                         term_to_binary({'DOWN', G, process, A, killed}, Utf8)])
      || G <- Guesses],
-    %% nodeups for nodes that are not connected
+    %% nodeups for nodes that are not connected (from a peer: ignored whatever they name)
     Ghosts = [list_to_atom("ghost" ++ integer_to_list(I) ++ "@127.0.0.1") || I <- lists:seq(1, 50)],
     [ok = hostile_peer:send(P, {6, Me, '', pg}, {nodeup, G}) || G <- Ghosts],
     %% discovers from 50 pids of the hostile node

@@ -225,11 +225,11 @@ a_scope_that_syncs_first_hears_the_groups_first(Config) ->
     hostile_peer:close(P),
     ok = gen_cnode_test_env:wait_until(
            fun() -> [L || L <- durable_harness:log_lines(Log),
-                          binary:match(L, <<"ignoring a nodeup or pg_rediscover sent by pgraw@127.0.0.1">>) =/= nomatch]
+                          binary:match(L, <<"sent by pgraw@127.0.0.1">>) =/= nomatch]
                     =/= [] end, 5000),
     timer:sleep(200),
     ?assertMatch([_], [L || L <- durable_harness:log_lines(Log),
-                            binary:match(L, <<"ignoring a nodeup or pg_rediscover">>) =/= nomatch]).
+                            binary:match(L, <<"pg scope pg: ignoring">>) =/= nomatch]).
 
 %% One server in 3,000 groups, 200 servers in one group (one of them twice):
 %% this node's scope, which learns them from the C node's sync, and the C

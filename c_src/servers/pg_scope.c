@@ -754,7 +754,7 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
     (void)self;
     pg_scope *s = state;
     gcn_term peer_pid, ref, pid;
-    char node[GCN_ATOM_MAX];
+    char node[GCN_ATOM_MAX] = "";
     if (gcn_match(msg, "{discover, ~p}", &peer_pid) || gcn_match(msg, "{discover, ~p, _}", &peer_pid)) {
         if (from_its_node(s, peer_pid))
             discovered(s, peer_pid);
@@ -799,7 +799,8 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
         const char *from = process_sender_node(gen_server_process(s->self), &len);
         if (from) {
             if (!s->warned_forged++)
-                log_warning("pg scope %s: ignoring a nodeup or pg_rediscover sent by %.*s", s->name,
+                log_warning("pg scope %s: ignoring %s%s%s sent by %.*s (only this node sends those)",
+                            s->name, *node ? "{nodeup, '" : "pg_rediscover", node, *node ? "'}" : "",
                             (int)len, from);
         } else if (gcn_is_atom(msg, "pg_rediscover")) {
             s->rediscover = 0; /* this one fired */
