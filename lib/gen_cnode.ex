@@ -48,9 +48,11 @@ defmodule GenCnode do
 
   Strings may be binaries or charlists. Errors from `start/1`:
   `:not_distributed`, `{:needs_long_names, node}`, `{:no_executable, path}`,
-  `{:name_taken, node}` (a node of that name runs already),
+  `{:name_taken, node}` (a node of that name held it for the whole
+  `:start_timeout`), `{:badopt, {key, value}}` (a key not listed above too),
   `{:exited, status, last_lines}`, `{:start_timeout, last_lines}`,
-  `{:badopt, opt}`, among others.
+  among others. The cookie reaches the node in its environment, never on
+  its command line.
   """
 
   @typedoc "Options, as a keyword list or a map (see the module doc)."

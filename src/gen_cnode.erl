@@ -17,7 +17,8 @@
 %% restarts within `period` seconds and stops with {too_many_restarts,
 %% LastExit}, for its own supervisor to decide; so it does after `intensity`
 %% attempts in a row that did not come up, however slow. restart => false makes it stop
-%% with the C node's exit instead ({exit_status, Status}).
+%% with the C node's exit instead ({exit_status, Status}; {shutdown,
+%% {exit_status, 0}} for a clean one), and so does an exit while the VM stops.
 %%
 %% Options of start/1, start_link/1 and child_spec/1 (all optional):
 %%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1')
@@ -83,11 +84,20 @@
                   id => term()}.
 -export_type([opts/0]).
 
+%% The keys opts() has: any other is refused ({badopt, {Key, Value}}), so
+%% that a misspelt data_dir does not run a store in memory unnoticed.
+-define(OPTS, [name, cookie, register, data_dir, load, start, workers, pg_join, log_level,
+               executable, args, env, start_timeout, log, restart, id]).
+
 %%% API
 
 %% Starts a C node and returns once it answers ping. Errors: not_distributed,
-%% {no_executable, Path}, {name_taken, Node}, {exited, Status, LastStderrLines},
-%% {start_timeout, LastStderrLines}, {badopt, Opt}, {log, Path, Reason}.
+%% {needs_long_names, Node}, {unsupported_proto_dist, Proto, Why},
+%% {no_executable, Path}, {name_taken, Node} (held for the whole
+%% start_timeout), {exited, Status, LastStderrLines}, {start_timeout,
+%% LastStderrLines}, {ping_failed, Reason, LastStderrLines}, {open_port, Exe,
+%% Reason}, {badopt, {Key, Value}} (a key it does not know included),
+%% {log, Path, Reason}.
 -spec start(opts()) -> {ok, pid()} | {error, term()}.
 start(Opts) when is_map(Opts) ->
     launch_owner(start, Opts).
@@ -154,10 +164,12 @@ handle_cast(_Msg, S) ->
 
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
     {noreply, output(Data, S)};
-handle_info({Port, {exit_status, Status}}, S = #state{port = Port, starting = undefined}) ->
+handle_info({Port, {exit_status, Status}}, S0 = #state{port = Port, starting = undefined}) ->
+    S = last_words(S0),
     S1 = note(S, exit_line(Status), exit_level(Status)),
     restart(S1#state{port = undefined, last_exit = exit_reason(Status)});
-handle_info({Port, {exit_status, Status}}, S = #state{port = Port}) ->
+handle_info({Port, {exit_status, Status}}, S0 = #state{port = Port}) ->
+    S = last_words(S0),
     attempt_failed({exited, Status, tail(S)}, S#state{port = undefined});
 handle_info({'DOWN', Ref, process, _, pong}, S = #state{starting = {_, Ref, _}}) ->
     {noreply, note(end_attempt(S#state{failed = 0}), "gen_cnode owner: C node up again", notice)};
@@ -184,6 +196,10 @@ terminate(_Reason, S) ->
 configure(Opts) ->
     try
         erlang:is_alive() orelse throw(not_distributed),
+        case maps:keys(Opts) -- ?OPTS of
+            [] -> ok;
+            [Unknown | _] -> throw({badopt, {Unknown, maps:get(Unknown, Opts)}})
+        end,
         Node = node_name(maps:get(name, Opts, kv)),
         check_name_mode(Node),
         Cookie = atom_opt(cookie, Opts, erlang:get_cookie()),
@@ -193,15 +209,17 @@ configure(Opts) ->
         Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ pg_join(Opts) ++ strings(args, Opts)
             ++ lists:append([["--load", L] || L <- strings(load, Opts)])
             ++ lists:append([["--start", S] || S <- strings(start, Opts)]),
-        Env = maps:get(env, Opts, []),
-        is_list(Env) orelse throw({badopt, {env, Env}}),
+        Env = env_opt(maps:get(env, Opts, [])),
         Restart = restart_opt(Opts),
         check_proto_dist(),
         Log = open_log(maps:get(log, Opts, logger)),
-        Args = ["--name", atom_to_list(Node), "--cookie", atom_to_list(Cookie),
+        %% The cookie goes in the node's environment, which only its user
+        %% reads, never on its command line, which any local user reads (ps).
+        Args = ["--name", atom_to_list(Node),
                 "--register", atom_to_list(Register), "--watch-stdin" | Extra],
         {ok, #{node => Node, cookie => Cookie, exe => Exe, args => Args,
-               env => epmd_env(Env), log => Log, timeout => start_timeout(Opts),
+               env => [{"GEN_CNODE_COOKIE", atom_to_list(Cookie)} | epmd_env(Env)],
+               log => Log, timeout => start_timeout(Opts),
                restart => Restart}}
     catch
         throw:Reason -> {error, Reason}
@@ -215,9 +233,30 @@ launch(Cfg = #{node := Node, cookie := Cookie, exe := Exe, args := Args, env := 
 launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
     Node = S0#state.node,
     erlang:set_cookie(Node, Cookie),
+    case name_free_by(Node, Deadline, S0) of
+        {false, S1} -> {error, {name_taken, Node}, S1};
+        {true, S1} -> launch_port(S1, Deadline, Exe, Args, Env)
+    end.
+
+%% Wait for Node's name to be free, until Deadline: a node of that name that
+%% is stopping (an earlier owner's, killed with its owner: it stops at its
+%% stdin's end, but a node still recovering its store reads stdin only
+%% once it has) lets it go in a moment. {Free, S}.
+name_free_by(Node, Deadline, S) ->
     case name_taken(Node) of
-        true -> {error, {name_taken, Node}, S0};
-        false -> launch_port(S0, Deadline, Exe, Args, Env)
+        false -> {true, S};
+        true ->
+            case now_ms() >= Deadline of
+                true -> {false, S};
+                false ->
+                    S1 = case S#state.tail of
+                             [<<"gen_cnode owner: waiting for ", _/binary>> | _] -> S;
+                             _ -> note(S, io_lib:format("gen_cnode owner: waiting for ~s's name, "
+                                                        "held in epmd by another node", [Node]), notice)
+                         end,
+                    timer:sleep(?PING_INTERVAL),
+                    name_free_by(Node, Deadline, S1)
+            end
     end.
 
 %% Is Node's name registered with epmd already (another node of that name
@@ -253,10 +292,15 @@ restart(S = #state{restart = false, last_exit = Exit}) ->
 restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, last_exit = Exit,
                    failed = Failed}) ->
     Now = now_ms(),
+    %% A VM that is stopping (init:stop/0, or a service manager's SIGTERM to
+    %% the VM and the node at once) is not to get a node started again.
+    VmStopping = element(1, init:get_status()) =:= stopping,
     Recent = [T || T <- Past, Now - T < Period * 1000],
     %% Attempts that never come up may each take longer than Period /
     %% Intensity (a start timeout): so many in a row count as well.
-    case length(Recent) >= Intensity orelse (Failed > 0 andalso Failed >= Intensity) of
+    case VmStopping orelse length(Recent) >= Intensity orelse (Failed > 0 andalso Failed >= Intensity) of
+        true when VmStopping ->
+            {stop, Exit, note(S, "gen_cnode owner: the VM is stopping; not starting the C node again", notice)};
         true ->
             S1 = note(S, io_lib:format("gen_cnode owner: ~b restarts in ~b s (~b in a row that did "
                                        "not come up); giving up", [length(Recent), Period, Failed]),
@@ -427,6 +471,11 @@ signal(Sig, OsPid) ->
 
 %%% The C node's stderr
 
+%% A last line the node wrote without its newline (a module's message just
+%% before an abort, say), kept when the node exits.
+last_words(S = #state{partial = <<>>}) -> S;
+last_words(S = #state{partial = P}) -> note(S#state{partial = <<>>}, P).
+
 output({noeol, _}, S = #state{skipping = true}) ->
     S;
 output({eol, _}, S = #state{skipping = true}) ->
@@ -571,6 +620,22 @@ restart_opt(Opts) ->
                 _ -> throw({badopt, {restart, M}})
             end;
         Other -> throw({badopt, {restart, Other}})
+    end.
+
+%% env: [{Name, Value | false}], strings as charlists or binaries.
+env_opt(Env) when is_list(Env) ->
+    [case E of
+         {K, V} when (is_list(K) orelse is_binary(K)), (is_list(V) orelse is_binary(V) orelse V =:= false) ->
+             {text(env, K), case V of false -> false; _ -> text(env, V) end};
+         _ -> throw({badopt, {env, E}})
+     end || E <- Env];
+env_opt(Env) ->
+    throw({badopt, {env, Env}}).
+
+text(Key, T) ->
+    case unicode:characters_to_list(T) of
+        L when is_list(L) -> L;
+        _ -> throw({badopt, {Key, T}})
     end.
 
 %% The C node publishes itself to the epmd this VM uses: -epmd_port, else

@@ -15,7 +15,7 @@
 %% back under the same node name, it owns exactly the keys it owned before.
 %% Nothing is copied between nodes (no rebalancing):
 %%   - while an owner is away, reads of its keys get what another node holds
-%%     for them (usually nothing: undefined), and writes to them land on that
+%%     for them (usually nothing: nil, as kv answers), and writes to them land on that
 %%     other node;
 %%   - once it is back (with --data-dir it has every write it acknowledged),
 %%     reads see its copy again, and what was written elsewhere meanwhile is

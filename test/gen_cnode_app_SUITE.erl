@@ -22,6 +22,8 @@
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
+         a_killed_owners_name_is_taken_again/1,
+         options_are_checked_and_the_cookie_is_hidden/1,
          restarts_that_never_come_up_stop_the_owner/1,
          a_killed_owner_leaves_no_pinger/1,
          a_line_with_no_end_is_cut/1,
@@ -43,6 +45,8 @@ all() ->
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
      a_name_taken_is_refused,
+     a_killed_owners_name_is_taken_again,
+     options_are_checked_and_the_cookie_is_hidden,
      restarts_that_never_come_up_stop_the_owner,
      a_killed_owner_leaves_no_pinger,
      a_line_with_no_end_is_cut,
@@ -280,16 +284,62 @@ too_many_restarts_stop_the_owner(Config) ->
     end.
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
-%% Node}} at once, not ok because the pings reach the other node; the first
-%% one is untouched.
+%% Node}} once the name stayed taken for its start_timeout, not ok because
+%% the pings reach the other node; the first one is untouched.
 a_name_taken_is_refused(Config) ->
     Node = name("taken"),
     Log = filename:join(?config(priv_dir, Config), "taken.log"),
     {ok, First} = gen_cnode:start(#{name => Node, log => Log}),
     gen_cnode_test_env:track({cnode, First}),
-    ?assertEqual({error, {name_taken, Node}}, gen_cnode:start(#{name => Node, log => Log})),
+    {Us, Taken} = timer:tc(fun() -> gen_cnode:start(#{name => Node, log => Log, start_timeout => 1500}) end),
+    ?assertEqual({error, {name_taken, Node}}, Taken),
+    ?assert(Us >= 1500000),
     ?assertEqual(pong, net_adm:ping(Node)),
     ok = gen_cnode:stop(First).
+
+%% An owner killed (a supervisor's brutal_kill): its node stops at its
+%% stdin's end, and an owner started at once under the same name (the
+%% supervisor's restart) waits for the name rather than fail name_taken.
+%% Ten times over, each with a node still starting when its owner dies.
+a_killed_owners_name_is_taken_again(Config) ->
+    Node = name("again"),
+    Log = filename:join(?config(priv_dir, Config), "again.log"),
+    {ok, First} = gen_cnode:start(#{name => Node, log => Log}),
+    Last = lists:foldl(
+             fun(_, Owner) ->
+                     OsPid = gen_cnode:os_pid(Owner),
+                     exit(Owner, kill),
+                     {ok, Next} = gen_cnode:start(#{name => Node, log => Log}),
+                     gen_cnode_test_env:track({cnode, Next}),
+                     ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 5000),
+                     ?assertEqual(pong, net_adm:ping(Node)),
+                     Next
+             end, First, lists:seq(1, 10)),
+    ok = gen_cnode:stop(Last).
+
+%% An option the owner does not know is refused, as one of the wrong type
+%% is (a misspelt data_dir would run a store in memory unnoticed); env
+%% takes binaries as Elixir passes them; the cookie reaches the node through
+%% its environment, never its command line (any local user reads that).
+options_are_checked_and_the_cookie_is_hidden(Config) ->
+    Node = name("opts"),
+    Log = filename:join(?config(priv_dir, Config), "opts.log"),
+    ?assertEqual({error, {badopt, {datadir, "/tmp/x"}}},
+                 gen_cnode:start(#{name => Node, log => Log, datadir => "/tmp/x"})),
+    ?assertMatch({error, {badopt, {env, {"A", 1}}}},
+                 gen_cnode:start(#{name => Node, log => Log, env => [{"A", 1}]})),
+    %% a cookie of its own: the node must have it to answer the ping
+    Cookie = list_to_atom("hidden" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, cookie => Cookie,
+                                    env => [{<<"GEN_CNODE_TEST">>, <<"yes">>}]}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    OsPid = integer_to_list(gen_cnode:os_pid(Owner)),
+    {ok, Cmdline} = file:read_file("/proc/" ++ OsPid ++ "/cmdline"),
+    ?assertEqual(nomatch, binary:match(Cmdline, atom_to_binary(Cookie))),
+    {ok, Environ} = file:read_file("/proc/" ++ OsPid ++ "/environ"),
+    ?assertNotEqual(nomatch, binary:match(Environ, <<"GEN_CNODE_TEST=yes">>)),
+    ?assertEqual(pong, net_adm:ping(Node)),
+    ok = gen_cnode:stop(Owner).
 
 %% Restarts that never come up (each one's start timeout longer than period
 %% / intensity, so that never so many fall within the period) stop the

@@ -62,6 +62,8 @@ void options_usage(const char *prog)
            "                        LEVEL and more severe ones (stderr; default info)\n"
            "  --verbose, --quiet    the same as --log-level debug, --log-level warning\n"
            "  --help                this text\n\n"
+           "Without --cookie, the cookie is $GEN_CNODE_COOKIE, else ~/.erlang.cookie's\n"
+           "(a command line is any local user's to read: prefer the variable).\n"
            "The node publishes itself to epmd on 127.0.0.1 ($ERL_EPMD_PORT, default 4369)\n"
            "and stops cleanly on SIGINT or SIGTERM.\n",
            prog);
@@ -289,6 +291,19 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
         return -1;
     }
+    /* Else $GEN_CNODE_COOKIE, which a supervising owner sets: a command line
+     * is any local user's to read (ps), a process's environment only its
+     * owner's. Taken out of the environment once read. */
+    const char *env = getenv("GEN_CNODE_COOKIE");
+    if (!o->node.cookie && env) {
+        if (!*env || strlen(env) >= sizeof o->cookie_buf) {
+            snprintf(err, errlen, "$GEN_CNODE_COOKIE: must be 1 to %zu characters", sizeof o->cookie_buf - 1);
+            return -1;
+        }
+        memcpy(o->cookie_buf, env, strlen(env) + 1);
+        o->node.cookie = o->cookie_buf;
+    }
+    unsetenv("GEN_CNODE_COOKIE");
     if (!o->node.cookie) {
         if (cookie_default(o->cookie_buf, sizeof o->cookie_buf, err, errlen) < 0)
             return -1;
