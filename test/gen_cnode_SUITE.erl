@@ -457,9 +457,15 @@ oversized_message_costs_itself_only(Config) ->
     ?assertEqual(20, gen_server:call(Server, size)),
     receive {nodedown, Node} -> error(nodedown_for_an_oversized_message) after 0 -> ok end,
     erlang:monitor_node(Node, false),
-    {ok, Text} = file:read_file(Log),
-    Lines = [L || L <- binary:split(Text, <<"\n">>, [global]),
-                  binary:match(L, <<"over the 1000000-byte limit">>) =/= nomatch],
+    %% (the lines reach the log through the owner: wait for both)
+    Refused = fun() ->
+                      {ok, Text} = file:read_file(Log),
+                      [L || L <- binary:split(Text, <<"\n">>, [global]),
+                            binary:match(L, <<"over the 1000000-byte limit">>) =/= nomatch]
+              end,
+    ok = gen_cnode_test_env:wait_until(fun() -> length(Refused()) >= 2 end, 5000),
+    timer:sleep(100),
+    Lines = Refused(),
     ct:log("~p", [Lines]),
     ?assertMatch([_, _], Lines),
     [?assertNotEqual(nomatch, binary:match(L, atom_to_binary(node()))) || L <- Lines],
