@@ -29,8 +29,9 @@
  * close and free things the same way, at that safe point and nowhere else.
  * Stopping (node_destroy) keeps the same order: the node leaves epmd and
  * closes its listener, then the servers stop (terminate may still send),
- * while the connections, the dialer and the loop stand; a stopping node dials no one; what they sent is written as far
- * as the sockets take it at once; then the connections and the dialer go.
+ * while the connections, the dialer and the loop stand; a stopping node
+ * dials no one; what they sent is written as far as the sockets take it at
+ * once; then the connections and the dialer go.
  */
 #ifndef GEN_CNODE_NODE_H
 #define GEN_CNODE_NODE_H
