@@ -360,7 +360,7 @@ end_attempt(S = #state{starting = {PingPid, PingRef, Timer}}) ->
 kill_port(S = #state{port = undefined}) ->
     S;
 kill_port(S0 = #state{os_pid = OsPid}) ->
-    case await_exit(S0, now_ms()) of %% exited already: its pid may be another's by now
+    case exited_already(S0) of %% its pid may be another's by now
         {ok, _, S} -> S;
         {timeout, S} -> signal("KILL", OsPid), kill_port_wait(S)
     end.
@@ -432,7 +432,7 @@ shutdown(S = #state{port = undefined}) ->
 shutdown(S0 = #state{os_pid = OsPid}) ->
     %% An exit status already here: the pid is not signalled (it may be
     %% another process's by now).
-    Exited = case await_exit(S0, now_ms()) of
+    Exited = case exited_already(S0) of
                  {ok, _, _} = Already -> Already;
                  {timeout, S} -> signal("TERM", OsPid), await_exit(S, now_ms() + ?STOP_GRACE)
              end,
@@ -455,14 +455,38 @@ shutdown(S0 = #state{os_pid = OsPid}) ->
             end
     end.
 
+%% The node's exit status by Deadline, logging its lines meanwhile. A node
+%% that keeps writing does not hold the deadline off (one stuck in a loop
+%% that logs, and ignores SIGTERM, still gets its SIGKILL).
 await_exit(S = #state{port = Port}, Deadline) ->
     receive
         {Port, {data, Data}} ->
-            await_exit(output(Data, S), Deadline);
+            S1 = output(Data, S),
+            case now_ms() >= Deadline of
+                true -> exited_already(S1);
+                false -> await_exit(S1, Deadline)
+            end;
         {Port, {exit_status, Status}} ->
             {ok, Status, S#state{port = undefined}}
     after max(0, Deadline - now_ms()) ->
             {timeout, S}
+    end.
+
+%% Has the node exited already (its status waiting, maybe behind lines)? Then
+%% {ok, Status, S} with the lines before it logged; else {timeout, S}, with
+%% nothing taken from the mailbox.
+exited_already(S = #state{port = Port}) ->
+    receive
+        {Port, {exit_status, Status}} -> {ok, Status, drain(S#state{port = undefined}, Port)}
+    after 0 ->
+            {timeout, S}
+    end.
+
+drain(S, Port) ->
+    receive
+        {Port, {data, Data}} -> drain(output(Data, S), Port)
+    after 0 ->
+            S
     end.
 
 signal(Sig, OsPid) ->

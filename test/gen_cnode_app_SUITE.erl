@@ -23,6 +23,7 @@
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
          a_killed_owners_name_is_taken_again/1,
+         a_node_that_ignores_sigterm_and_keeps_logging_is_killed/1,
          options_are_checked_and_the_cookie_is_hidden/1,
          restarts_that_never_come_up_stop_the_owner/1,
          a_killed_owner_leaves_no_pinger/1,
@@ -46,6 +47,7 @@ all() ->
      too_many_restarts_stop_the_owner,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
+     a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
      options_are_checked_and_the_cookie_is_hidden,
      restarts_that_never_come_up_stop_the_owner,
      a_killed_owner_leaves_no_pinger,
@@ -316,6 +318,30 @@ a_killed_owners_name_is_taken_again(Config) ->
                      Next
              end, First, lists:seq(1, 10)),
     ok = gen_cnode:stop(Last).
+
+%% A node that ignores SIGTERM and keeps writing lines (a module stuck in a
+%% loop that logs, played by a wrapper shell that runs the node beside it)
+%% still gets its SIGKILL after the grace: stop returns {error, {killed,
+%% _}} in time rather than wait on the lines. (Lines that come faster than
+%% the owner logs them would queue ahead of the stop request itself: the
+%% node's own log is throttled, a module's fprintf is not.)
+a_node_that_ignores_sigterm_and_keeps_logging_is_killed(Config) ->
+    Exe = filename:join(?config(priv_dir, Config), "chatty-wrapper"),
+    %% (fd 3: a background job's stdin would be /dev/null, and the node
+    %% watches its stdin)
+    ok = file:write_file(Exe, ["#!/bin/sh\ntrap '' TERM\nexec 3<&0\n", gen_cnode_test_env:executable(),
+                               " \"$@\" <&3 3<&- &\n",
+                               "while :; do echo 'still here' >&2; sleep 0.002; done\n"]),
+    ok = file:change_mode(Exe, 8#755),
+    Node = name("chatty"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe,
+                                    log => filename:join(?config(priv_dir, Config), "chatty.log")}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    {Us, Stop} = timer:tc(fun() -> catch gen_cnode:stop(Owner) end),
+    ct:log("stopped in ~b ms: ~p", [Us div 1000, Stop]),
+    ?assertMatch({error, {killed, _}}, Stop),
+    %% the node beside the shell goes at its stdin's end
+    ok = gen_cnode_test_env:wait_until(fun() -> net_adm:ping(Node) =:= pang end, 10000).
 
 %% An option the owner does not know is refused, as one of the wrong type
 %% is (a misspelt data_dir would run a store in memory unnoticed); env
