@@ -337,6 +337,9 @@ a_node_that_ignores_sigterm_and_keeps_logging_is_killed(Config) ->
     {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe,
                                     log => filename:join(?config(priv_dir, Config), "chatty.log")}),
     gen_cnode_test_env:track({cnode, Owner}),
+    %% the shell ignores SIGTERM (and, as the VM's child, SIGPIPE): the
+    %% reaper kills it by pid if the case fails
+    gen_cnode_test_env:track({os_pid, gen_cnode:os_pid(Owner)}),
     {Us, Stop} = timer:tc(fun() -> catch gen_cnode:stop(Owner) end),
     ct:log("stopped in ~b ms: ~p", [Us div 1000, Stop]),
     ?assertMatch({error, {killed, _}}, Stop),
