@@ -233,7 +233,7 @@ launch(Cfg = #{node := Node, cookie := Cookie, exe := Exe, args := Args, env := 
 launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
     Node = S0#state.node,
     erlang:set_cookie(Node, Cookie),
-    case name_free_by(Node, Deadline, S0) of
+    case name_free_by(Node, Deadline, S0, false) of
         {false, S1} -> {error, {name_taken, Node}, S1};
         {true, S1} -> launch_port(S1, Deadline, Exe, Args, Env)
     end.
@@ -241,22 +241,18 @@ launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
 %% Wait for Node's name to be free, until Deadline: a node of that name that
 %% is stopping (an earlier owner's, killed with its owner: it stops at its
 %% stdin's end, but a node still recovering its store reads stdin only
-%% once it has) lets it go in a moment. {Free, S}.
-name_free_by(Node, Deadline, S) ->
-    case name_taken(Node) of
-        false -> {true, S};
-        true ->
-            case now_ms() >= Deadline of
-                true -> {false, S};
-                false ->
-                    S1 = case S#state.tail of
-                             [<<"gen_cnode owner: waiting for ", _/binary>> | _] -> S;
-                             _ -> note(S, io_lib:format("gen_cnode owner: waiting for ~s's name, "
-                                                        "held in epmd by another node", [Node]), notice)
-                         end,
-                    timer:sleep(?PING_INTERVAL),
-                    name_free_by(Node, Deadline, S1)
-            end
+%% once it has) lets it go in a moment. {Free, S}; the wait is logged once.
+name_free_by(Node, Deadline, S, Noted) ->
+    case {name_taken(Node), now_ms() >= Deadline} of
+        {false, _} -> {true, S};
+        {true, true} -> {false, S};
+        {true, false} when Noted ->
+            timer:sleep(?PING_INTERVAL),
+            name_free_by(Node, Deadline, S, Noted);
+        {true, false} ->
+            S1 = note(S, io_lib:format("gen_cnode owner: waiting for ~s's name, held in epmd by another node",
+                                       [Node]), notice),
+            name_free_by(Node, Deadline, S1, true)
     end.
 
 %% Is Node's name registered with epmd already (another node of that name

@@ -930,6 +930,17 @@ void *gen_server_state_of(process *p, const gcn_module *cb, gen_server **server)
     return gs->state;
 }
 
+/* A failed start exits with its error (an atom's text, at most 255 bytes),
+ * as an OTP server whose init returns {stop, Reason}: links init made see it. */
+static void exit_with_error(process *p, const char *error)
+{
+    char reason[2 + 255] = {119};
+    size_t len = strlen(error);
+    reason[1] = (char)len;
+    memcpy(reason + 2, error, len);
+    process_exit(p, (term_view){reason, 2 + len});
+}
+
 process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, term_view arg,
                           const char *name, const char **error)
 {
@@ -986,20 +997,13 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
                 why = NULL;
             }
             *error = why ? why : "init_failed";
-            /* It exits with that reason, as an OTP server whose init
-             * returns {stop, Reason}: links init made see it. */
-            char reason[2 + 255] = {119};
-            reason[1] = (char)strlen(*error);
-            memcpy(reason + 2, *error, strlen(*error));
-            process_exit(p, (term_view){reason, 2 + strlen(*error)});
+            exit_with_error(p, *error);
             return NULL;
         }
         if (!init.state) {
-            static const char bad_return_value[] = {119, 16, 'b', 'a', 'd', '_', 'r', 'e', 't', 'u',
-                                                    'r', 'n', '_', 'v', 'a', 'l', 'u', 'e'};
             log_error("%s: init returned no state; the server is not started", cb->name);
             *error = "bad_return_value";
-            process_exit(p, (term_view){bad_return_value, sizeof bad_return_value});
+            exit_with_error(p, *error);
             return NULL;
         }
     }

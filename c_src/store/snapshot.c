@@ -115,11 +115,12 @@ int snapshot_read(const char *path, store *s, uint64_t *generation, char *err, s
         size_t kl = get_u32(p + at), vl = get_u32(p + at + 4);
         if (kl > end - at - 8 || vl > end - at - 8 - kl)
             break;
-        term_view key = {p + at + 8, kl}, was;
+        term_view key = {p + at + 8, kl};
         ei_x_buff today;
         int redone = term_key_today(&key, &today);
-        merged += redone && store_get(s, key, &was);
+        size_t before = store_size(s);
         int rc = store_put(s, key, (term_view){p + at + 8 + kl, vl});
+        merged += redone && rc == 0 && store_size(s) == before; /* remade onto a key read before */
         if (redone)
             ei_x_free(&today);
         if (rc < 0) {
