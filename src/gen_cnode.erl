@@ -55,6 +55,8 @@
 -define(PERIOD, 60).          % ...within this many seconds
 -define(RETRY_DELAY, 500).    % ms between two failed attempts to start it again
 -define(MAX_PARTIAL, 65536).  % bytes of a line kept before it is cut (a line with no end)
+-define(MAX_QUEUED, 2000).    % messages waiting before the owner drops lines unlogged...
+-define(MAX_DROP, 200000).    % ...at most this many at a time
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
@@ -163,7 +165,7 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
-    {noreply, output(Data, S)};
+    {noreply, line(Data, S)};
 handle_info({Port, {exit_status, Status}}, S0 = #state{port = Port, starting = undefined}) ->
     S = last_words(S0),
     S1 = note(S, exit_line(Status), exit_level(Status)),
@@ -382,24 +384,43 @@ ping_until_pong(Node) ->
         pang -> timer:sleep(?PING_INTERVAL), ping_until_pong(Node)
     end.
 
-await_ready(S = #state{port = Port}, {PingPid, PingRef}, Deadline) ->
+await_ready(S = #state{port = Port}, Ping = {PingPid, PingRef}, Deadline) ->
     receive
         {Port, {data, Data}} ->
-            await_ready(output(Data, S), {PingPid, PingRef}, Deadline);
-        {Port, {exit_status, Status}} ->
-            demonitor(PingRef, [flush]),
-            exit(PingPid, kill),
-            S1 = S#state{port = undefined},
-            {error, {exited, Status, tail(S1)}, S1};
-        {'DOWN', PingRef, process, PingPid, pong} ->
-            {ok, S};
-        {'DOWN', PingRef, process, PingPid, Reason} ->
-            {error, {ping_failed, Reason, tail(S)}, S}
+            S1 = line(Data, S),
+            case now_ms() >= Deadline of %% a node that keeps writing does not hold it off
+                true -> ready_by_now(S1, Ping);
+                false -> await_ready(S1, Ping, Deadline)
+            end;
+        {Port, {exit_status, _}} = Exit -> ready(Exit, S, Ping);
+        {'DOWN', PingRef, process, PingPid, _} = Down -> ready(Down, S, Ping)
     after max(0, Deadline - now_ms()) ->
-            demonitor(PingRef, [flush]),
-            exit(PingPid, kill),
-            {error, {start_timeout, tail(S)}, S}
+            ready(start_timeout, S, Ping)
     end.
+
+%% The deadline passed while lines kept coming: the outcome if it is here
+%% already, behind them, else the timeout.
+ready_by_now(S = #state{port = Port}, Ping = {PingPid, PingRef}) ->
+    receive
+        {Port, {exit_status, _}} = Exit -> ready(Exit, S, Ping);
+        {'DOWN', PingRef, process, PingPid, _} = Down -> ready(Down, S, Ping)
+    after 0 ->
+            ready(start_timeout, S, Ping)
+    end.
+
+ready({_, {exit_status, Status}}, S, {PingPid, PingRef}) ->
+    demonitor(PingRef, [flush]),
+    exit(PingPid, kill),
+    S1 = S#state{port = undefined},
+    {error, {exited, Status, tail(S1)}, S1};
+ready({'DOWN', _, process, _, pong}, S, _) ->
+    {ok, S};
+ready({'DOWN', _, process, _, Reason}, S, _) ->
+    {error, {ping_failed, Reason, tail(S)}, S};
+ready(start_timeout, S, {PingPid, PingRef}) ->
+    demonitor(PingRef, [flush]),
+    exit(PingPid, kill),
+    {error, {start_timeout, tail(S)}, S}.
 
 %% What the owner says of an exit it did not ask for. A C node killed by a
 %% signal crashed: in its own code or in a loaded module's, which runs in
@@ -457,7 +478,7 @@ shutdown(S0 = #state{os_pid = OsPid}) ->
 await_exit(S = #state{port = Port}, Deadline) ->
     receive
         {Port, {data, Data}} ->
-            S1 = output(Data, S),
+            S1 = line(Data, S),
             case now_ms() >= Deadline of
                 true -> exited_already(S1);
                 false -> await_exit(S1, Deadline)
@@ -480,7 +501,7 @@ exited_already(S = #state{port = Port}) ->
 
 drain(S, Port) ->
     receive
-        {Port, {data, Data}} -> drain(output(Data, S), Port)
+        {Port, {data, Data}} -> drain(line(Data, S), Port)
     after 0 ->
             S
     end.
@@ -495,6 +516,39 @@ signal(Sig, OsPid) ->
 %% before an abort, say), kept when the node exits.
 last_words(S = #state{partial = <<>>}) -> S;
 last_words(S = #state{partial = P}) -> note(S#state{partial = <<>>}, P).
+
+%% A piece of a line from the port, logged; but when more messages wait than
+%% the owner can log (a module that writes in a loop), the lines waiting are
+%% dropped, counted in one line: else they would hold a stop request off
+%% for as long as they take, and fill this VM's memory.
+line(Data, S = #state{port = Port}) ->
+    S1 = output(Data, S),
+    case process_info(self(), message_queue_len) of
+        {message_queue_len, N} when N > ?MAX_QUEUED -> drop(S1, Port, 0, none);
+        _ -> S1
+    end.
+
+drop(S, Port, N, Last) when N < ?MAX_DROP ->
+    receive
+        {Port, {data, {Kind, _}}} -> drop(S, Port, N + 1, Kind)
+    after 0 ->
+            dropped(S, N, Last)
+    end;
+drop(S, _Port, N, Last) ->
+    dropped(S, N, Last).
+
+%% The rest of a line cut by the drop is skipped too, and the part of one
+%% before it goes.
+dropped(S, 0, _) ->
+    S;
+dropped(S, N, Last) ->
+    S1 = case Last of
+             none -> S;
+             eol -> S#state{partial = <<>>, skipping = false};
+             noeol -> S#state{partial = <<>>, skipping = true}
+         end,
+    note(S1, io_lib:format("gen_cnode owner: dropped ~b of the C node's lines: it writes them "
+                           "faster than they can be logged", [N]), warning).
 
 output({noeol, _}, S = #state{skipping = true}) ->
     S;

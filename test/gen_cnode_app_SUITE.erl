@@ -28,6 +28,8 @@
          restarts_that_never_come_up_stop_the_owner/1,
          a_killed_owner_leaves_no_pinger/1,
          a_line_with_no_end_is_cut/1,
+         a_flood_of_lines_is_dropped_not_queued/1,
+         a_start_that_floods_still_times_out/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -52,6 +54,8 @@ all() ->
      restarts_that_never_come_up_stop_the_owner,
      a_killed_owner_leaves_no_pinger,
      a_line_with_no_end_is_cut,
+     a_flood_of_lines_is_dropped_not_queued,
+     a_start_that_floods_still_times_out,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -423,6 +427,77 @@ a_line_with_no_end_is_cut(Config) ->
     ?assert(byte_size(Cut) < 66000),
     ?assertEqual([], [L || L <- Lines, binary:match(L, <<"end of the long one">>) =/= nomatch]),
     ?assertMatch([_], [L || L <- Lines, L =:= <<"a short one">>]).
+
+%% A module that writes lines faster than the owner can log them (here
+%% 400,000 at once): the owner drops what waits, and says how many, rather
+%% than queue them all in its mailbox, where they would fill the VM's memory
+%% and hold a stop request off for as long as they take to log.
+a_flood_of_lines_is_dropped_not_queued(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "flood.log"),
+    Module = filename:join([filename:dirname(gen_cnode_test_env:executable()), "test_modules",
+                            "misbehave.so"]),
+    Node = name("flood"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, load => [Module],
+                                    start => ["misbehave:chatty"]}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    Self = self(),
+    Sampler = spawn_link(fun() -> sample_queue(Owner, Self, 0) end),
+    gen_cnode_test_env:track({pid, Sampler}),
+    ?assertEqual(ok, gen_server:call({chatty, Node}, {chatter, 400000}, 60000)),
+    ?assertEqual(pong, gen_server:call({chatty, Node}, ping)),
+    {Us, Stop} = timer:tc(fun() -> gen_cnode:stop(Owner) end),
+    Sampler ! {stop, Self},
+    Most = receive {most_queued, M} -> M after 5000 -> ct:fail(no_sampler) end,
+    ct:log("most messages queued at the owner: ~b; stopped in ~b ms", [Most, Us div 1000]),
+    ?assertEqual(ok, Stop),
+    ?assert(Most < 200000), %% half the flood (the old owner held nearly all of it)
+    {ok, Text} = file:read_file(Log),
+    Dropped = [binary_to_integer(N)
+               || [N] <- element(2, re:run(Text, "dropped ([0-9]+) of the C node's lines",
+                                           [global, {capture, all_but_first, binary}]))],
+    Logged = length(binary:matches(Text, <<"chatter ">>)),
+    ct:log("dropped ~w, logged ~b", [Dropped, Logged]),
+    ?assert(lists:all(fun(N) -> N > 0 end, Dropped)),
+    %% every line is either logged or counted as dropped (a drop that cut a
+    %% line counts the piece it took)
+    ?assert(lists:sum(Dropped) + Logged >= 400000),
+    ?assert(lists:sum(Dropped) > 0).
+
+%% A node that writes without end and never answers ping: its start times
+%% out all the same (the lines, always there, must not keep the owner from
+%% noticing the deadline).
+a_start_that_floods_still_times_out(Config) ->
+    PidFile = filename:join(?config(priv_dir, Config), "yes.pid"),
+    Exe = filename:join(?config(priv_dir, Config), "yes-wrapper"),
+    ok = file:write_file(Exe, ["#!/bin/sh\necho $$ > ", PidFile, "\nexec yes 'no end to this' >&2\n"]),
+    ok = file:change_mode(Exe, 8#755),
+    _ = file:delete(PidFile),
+    Self = self(),
+    Starter = spawn(fun() ->
+                            Self ! {started, gen_cnode:start(#{name => name("yes"), executable => Exe,
+                                                               log => filename:join(?config(priv_dir, Config), "yes.log"),
+                                                               start_timeout => 1000})}
+                    end),
+    gen_cnode_test_env:track({pid, Starter}),
+    ok = gen_cnode_test_env:wait_until(fun() -> filelib:is_regular(PidFile) end, 10000),
+    {ok, PidText} = file:read_file(PidFile),
+    gen_cnode_test_env:track({os_pid, binary_to_integer(string:trim(PidText))}),
+    receive
+        {started, Result} ->
+            ?assertMatch({error, {start_timeout, [_ | _]}}, Result)
+    after 20000 ->
+            ct:fail(start_never_returned)
+    end.
+
+sample_queue(Owner, Parent, Most) ->
+    receive
+        {stop, Parent} -> Parent ! {most_queued, Most}
+    after 1 ->
+            case process_info(Owner, message_queue_len) of
+                {message_queue_len, N} -> sample_queue(Owner, Parent, max(N, Most));
+                undefined -> sample_queue(Owner, Parent, Most)
+            end
+    end.
 
 child_spec_is_a_permanent_worker(_Config) ->
     Spec = gen_cnode:child_spec(#{name => x, id => my_node}),

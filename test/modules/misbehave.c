@@ -20,9 +20,11 @@
  *   nan               writes a NaN (the engine answers bad_reply)
  *   bad_stop          answers ok and stops with a reason that is no term
  *                     (the engine stops it with bad_stop_reason)
+ *   {chatter, N}      writes N lines to stderr, as fast as it can, then ok
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <gen_cnode.h>
@@ -57,7 +59,19 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
 {
     (void)from;
     gcn_bin bin;
-    if (gcn_match(req, "half_reply")) {
+    uint64_t n;
+    if (gcn_match(req, "{chatter, ~u}", &n)) {
+        char chunk[65536];
+        size_t used = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            used += (size_t)snprintf(chunk + used, sizeof chunk - used, "chatter %llu\n", (unsigned long long)i);
+            if (used > sizeof chunk - 64 || i + 1 == n) {
+                fwrite(chunk, 1, used, stderr);
+                used = 0;
+            }
+        }
+        gcn_put_atom(reply, "ok");
+    } else if (gcn_match(req, "half_reply")) {
         gcn_put_tuple(reply, 2);
     } else if (gcn_match(req, "two_replies")) {
         gcn_put_atom(reply, "one");
