@@ -30,6 +30,7 @@
          a_line_with_no_end_is_cut/1,
          a_flood_of_lines_is_dropped_not_queued/1,
          a_start_that_floods_still_times_out/1,
+         a_stuck_job_does_not_hold_the_stop_off/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -56,6 +57,7 @@ all() ->
      a_line_with_no_end_is_cut,
      a_flood_of_lines_is_dropped_not_queued,
      a_start_that_floods_still_times_out,
+     a_stuck_job_does_not_hold_the_stop_off,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -488,6 +490,28 @@ a_start_that_floods_still_times_out(Config) ->
     after 20000 ->
             ct:fail(start_never_returned)
     end.
+
+%% A job that does not return (here a 60 s sleep on a worker, which no
+%% signal reaches) holds a stopping node for --jobs-grace at most: the node
+%% then says so and exits, 0, and the job goes with the process.
+a_stuck_job_does_not_hold_the_stop_off(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "stuck.log"),
+    Module = filename:join([filename:dirname(gen_cnode_test_env:executable()), "examples", "digest.so"]),
+    Node = name("stuck"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, load => [Module], workers => 2,
+                                    start => ["digest:digest"], args => ["--jobs-grace", "300"]}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    OsPid = gen_cnode:os_pid(Owner),
+    gen_cnode_test_env:track({os_pid, OsPid}),
+    _ = gen_server:send_request({digest, Node}, {sleep, 60000}),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> maps:get(jobs_running, gen_server:call({gen_cnode, Node}, stats)) =:= 1 end, 5000),
+    {Us, Stop} = timer:tc(fun() -> gen_cnode:stop(Owner) end),
+    ct:log("stopped in ~b ms: ~p", [Us div 1000, Stop]),
+    ?assertEqual(ok, Stop), %% not {error, {killed, _}}: it exited by itself
+    {ok, Text} = file:read_file(Log),
+    ?assertMatch({match, _}, re:run(Text, "stopping: 1 job still running after 300 ms, left to the exit")),
+    ?assertEqual(nomatch, re:run(Text, "no exit after SIGTERM")).
 
 sample_queue(Owner, Parent, Most) ->
     receive

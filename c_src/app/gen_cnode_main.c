@@ -203,16 +203,18 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
         }
     log_notice("ready name=%s port=%d register=%s", o.node.name, node_port(n), o.register_name);
     int rc = node_run(n);
-    node_destroy(n); /* every server and job is gone before the modules go */
-    module_table_destroy(mods);
+    /* Every server and job is gone before the modules go; but a job still
+     * running after the grace runs a module's code: that stays loaded. */
+    if (node_destroy(n) == 0)
+        module_table_destroy(mods);
     options_free(&o);
     log_notice("stopped");
     return rc == 0 ? 0 : 1;
 fail:
     if (err[0])
         log_error("%s", err);
-    node_destroy(n);
-    module_table_destroy(mods);
+    if (node_destroy(n) == 0)
+        module_table_destroy(mods);
     options_free(&o);
     return status;
 }

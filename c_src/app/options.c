@@ -50,6 +50,8 @@ void options_usage(const char *prog)
            "                        no floats, bitstrings or pids; default []) (repeatable)\n"
            "  --workers N           threads for blocking worker jobs (default: the CPUs usable;\n"
            "                        0: none)\n"
+           "  --jobs-grace MS       at stop, how long jobs still running are waited for; one\n"
+           "                        running longer is left to the exit (default 10000; 0: no limit)\n"
            "  --connect NODE        connect to NODE at boot, and again whenever the connection\n"
            "                        is lost (repeatable; other nodes are dialed on first send)\n"
            "  --no-auto-connect     do not connect to a node because something is sent to it\n"
@@ -110,7 +112,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
 {
     enum { O_NAME = 256, O_COOKIE, O_REGISTER, O_LISTEN, O_PORT, O_TICKTIME, O_MAXMSG,
            O_MAXDEPTH, O_WATCH, O_VERBOSE, O_QUIET, O_HELP, O_MAXENTRIES, O_DATADIR, O_FSYNC,
-           O_COMPACTMIN, O_BUSYPOLL, O_COALESCE, O_LOAD, O_START, O_WORKERS, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO,
+           O_COMPACTMIN, O_BUSYPOLL, O_COALESCE, O_LOAD, O_START, O_WORKERS, O_JOBS_GRACE, O_LOGLEVEL, O_CONNECT, O_PGSCOPE, O_PGJOIN, O_NOAUTO,
            O_MAXPROCS };
     static const struct option longopts[] = {
         {"name", required_argument, 0, O_NAME},         {"cookie", required_argument, 0, O_COOKIE},
@@ -125,7 +127,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         {"busy-poll", required_argument, 0, O_BUSYPOLL},
         {"coalesce", required_argument, 0, O_COALESCE},
         {"load", required_argument, 0, O_LOAD},         {"start", required_argument, 0, O_START},
-        {"workers", required_argument, 0, O_WORKERS},
+        {"workers", required_argument, 0, O_WORKERS},     {"jobs-grace", required_argument, 0, O_JOBS_GRACE},
         {"log-level", required_argument, 0, O_LOGLEVEL},
         {"connect", required_argument, 0, O_CONNECT},
         {"pg-scope", required_argument, 0, O_PGSCOPE},
@@ -145,6 +147,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
     o->node.workers = (int)workers_default_threads();
+    o->node.jobs_grace_ms = 10000;
     o->node.max_processes = NODE_MAX_PROCESSES;
     o->log_level = LOG_INFO;
     optind = 1;
@@ -262,6 +265,11 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             if (number("--workers", optarg, 0, 1024, &v, err, errlen) < 0)
                 return -1;
             o->node.workers = (int)v;
+            break;
+        case O_JOBS_GRACE:
+            if (number("--jobs-grace", optarg, 0, 86400000, &v, err, errlen) < 0)
+                return -1;
+            o->node.jobs_grace_ms = (long)v;
             break;
         case O_PGJOIN:
             if (!*optarg || optarg[strlen(optarg) - 1] == ':' || optarg[0] == ':') {

@@ -1139,7 +1139,7 @@ static int walk_fun(struct walk *w, unsigned depth)
         w->out->index = (int)pid_out;
         TRY(emit(w, no_pid, sizeof no_pid));
     }
-    if (num_free > remaining(w))
+    if (num_free > 255 || num_free > remaining(w)) /* the BEAM takes 255 at most (MAX_ARG) */
         return TERM_EBAD;
     for (uint32_t i = 0; i < num_free; i++)
         TRY(walk_term(w, depth + 1));

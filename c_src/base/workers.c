@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct job {
@@ -23,6 +24,7 @@ struct job {
 struct workers {
     pthread_mutex_t lock; /* guards every field below but efd, threads and nthreads */
     pthread_cond_t wake;  /* a job was queued, or the pool is stopping */
+    pthread_cond_t idle;  /* stopping, and the last running job finished */
     struct job *queue_head, *queue_tail;
     size_t queued;
     size_t running;
@@ -64,6 +66,8 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&w->lock);
         w->running--;
+        if (w->stopping && w->running == 0)
+            pthread_cond_broadcast(&w->idle);
         if (w->done_tail) {
             w->done_tail->next = j;
         } else {
@@ -86,6 +90,7 @@ static void teardown(workers *w, unsigned n)
     for (unsigned i = 0; i < n; i++)
         pthread_join(w->threads[i], NULL);
     close(w->efd);
+    pthread_cond_destroy(&w->idle);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->threads);
@@ -118,7 +123,16 @@ workers *workers_create(unsigned threads)
         free(w);
         return NULL;
     }
-    if (pthread_cond_init(&w->wake, NULL) != 0) {
+    pthread_condattr_t monotonic;
+    int cond_ok = pthread_condattr_init(&monotonic) == 0;
+    if (cond_ok) {
+        cond_ok = pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&w->idle, &monotonic) == 0;
+        pthread_condattr_destroy(&monotonic);
+    }
+    if (!cond_ok || pthread_cond_init(&w->wake, NULL) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&w->idle);
         pthread_mutex_destroy(&w->lock);
         close(w->efd);
         free(w->threads);
@@ -152,7 +166,7 @@ int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag)
         return -1;
     *j = (struct job){NULL, run, job, tag};
     pthread_mutex_lock(&w->lock);
-    if (w->stopping) {
+    if (w->stopping || w->queued >= WORKERS_MAX_QUEUED) {
         pthread_mutex_unlock(&w->lock);
         free(j);
         return -1;
@@ -219,10 +233,31 @@ static void finish_list(struct job *j, workers_done_fn *done, void *ctx, int ran
     }
 }
 
-void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
+/* Until running is 0, or wait_ms have passed (< 0: no limit); under the lock. */
+static void wait_idle(workers *w, long wait_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (wait_ms >= 0) {
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    while (w->running > 0) {
+        if (wait_ms < 0)
+            pthread_cond_wait(&w->idle, &w->lock);
+        else if (pthread_cond_timedwait(&w->idle, &w->lock, &until) == ETIMEDOUT)
+            break;
+    }
+}
+
+size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
 {
     if (!w)
-        return;
+        return 0;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     struct job *dropped = w->queue_head;
@@ -230,10 +265,17 @@ void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
     w->queued = 0;
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
-
     finish_list(dropped, done, ctx, 0);
+
+    pthread_mutex_lock(&w->lock);
+    wait_idle(w, wait_ms);
+    size_t running = w->running;
+    pthread_mutex_unlock(&w->lock);
+    if (running)
+        return running; /* the pool stays as it is: its threads may still use it */
+
     for (unsigned i = 0; i < w->nthreads; i++)
-        pthread_join(w->threads[i], NULL); /* each returns once its job (if any) is finished */
+        pthread_join(w->threads[i], NULL); /* each returns at once: no job left to run */
 
     pthread_mutex_lock(&w->lock);
     struct job *finished = w->done_head;
@@ -242,10 +284,17 @@ void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
     finish_list(finished, done, ctx, 1);
 
     close(w->efd);
+    pthread_cond_destroy(&w->idle);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w->threads);
     free(w);
+    return 0;
+}
+
+void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
+{
+    (void)workers_stop(w, done, ctx, -1);
 }
 
 size_t workers_queued(const workers *w)

@@ -39,8 +39,13 @@ workers *workers_create(unsigned threads);
 /* An eventfd (EFD_NONBLOCK|EFD_CLOEXEC), readable when finished jobs wait
  * to be collected. Owned by the pool: watch it, never read or close it. */
 int workers_fd(const workers *w);
+/* Jobs waiting to start, at most: a module that submits for every request
+ * a peer sends must not grow the queue without end. */
+#define WORKERS_MAX_QUEUED 65536
+
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
- * 0, or -1 when out of memory or the pool is being destroyed. */
+ * 0, or -1 when out of memory, when WORKERS_MAX_QUEUED jobs wait already,
+ * or when the pool is being destroyed. */
 int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag);
 /* On the loop thread: reads the eventfd and calls done (with ran = 1) for up
  * to max finished jobs, in the order they finished. Returns how many. When
@@ -52,6 +57,12 @@ size_t workers_collect(workers *w, workers_done_fn *done, void *ctx, size_t max)
  * everything freed. done may be NULL when the jobs need no freeing. NULL w:
  * nothing. */
 void workers_destroy(workers *w, workers_done_fn *done, void *ctx);
+/* workers_destroy, but jobs running are waited for wait_ms at most (< 0:
+ * no limit). Returns 0 when the pool is gone; else how many jobs still run,
+ * and the pool is left as it is, stopping, with no job queued: its threads
+ * (and whatever code the jobs run) are still in use. Call it again to wait
+ * more, or leave them to the process's exit. */
+size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms);
 
 /* For stats: jobs waiting, jobs running (each read under the lock). */
 size_t workers_queued(const workers *w);

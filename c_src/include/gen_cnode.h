@@ -373,11 +373,13 @@ typedef void gcn_job_run(void *job);
 typedef enum gcn_result gcn_job_done(gcn_server *self, void *state, void *job);
 
 /* Hand job to the worker pool (--workers N). A caller kept with gcn_hold can
- * be answered from done. 0, or -1 (no pool: --workers 0; or out of memory;
- * the job is not taken).
+ * be answered from done. 0, or -1 (no pool: --workers 0; 65,536 jobs of the
+ * node's wait to start already; or out of memory: the job is not taken).
  * When the node stops, every server's terminate runs first, as when one
  * stops alone; then queued jobs are dropped (done with a NULL server) and
- * the node waits for the running ones to return (done with a NULL server). */
+ * the node waits for the running ones to return (done with a NULL server),
+ * for --jobs-grace at most (10 s): a run still going then is left to the
+ * process's exit, with no done. */
 int gcn_submit(gcn_server *self, gcn_job_run *run, gcn_job_done *done, void *job);
 
 /* -------------------------------------------------------------- logging */

@@ -1418,7 +1418,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
         goto fail;
     }
     if (pool) {
-        process_table_set_workers(n->procs, pool);
+        process_table_set_workers(n->procs, pool, cfg->jobs_grace_ms > 0 ? cfg->jobs_grace_ms : -1);
         if (loop_watch(n->loop, workers_fd(pool), LOOP_READ, jobs_ready, n) < 0) {
             snprintf(err, errlen, "cannot watch the worker pool: %s", strerror(errno));
             goto fail;
@@ -1475,10 +1475,10 @@ int node_run_once(node *n, int max_wait_ms) { return loop_once(n->loop, max_wait
  * a peer that does not read holds up no stop); a node not connected is not
  * dialed any more (dial refuses), and the message is dropped and logged, as
  * for any node that cannot be reached. */
-void node_destroy(node *n)
+size_t node_destroy(node *n)
 {
     if (!n)
-        return;
+        return 0;
     n->stopping = 1;
     /* Unpublished and deaf first: a node that is stopping takes no new
      * peer, and a node started again under the same name (a supervisor's
@@ -1489,8 +1489,8 @@ void node_destroy(node *n)
     if (n->listen_fd >= 0)
         close(n->listen_fd);
     n->epmd_fd = n->listen_fd = -1;
-    process_table_destroy(n->procs); /* every terminate, then the jobs: queued ones dropped,
-                                        running ones waited for */
+    size_t stuck = process_table_destroy(n->procs); /* every terminate, then the jobs: queued
+                                                       ones dropped, running ones waited for */
     n->procs = NULL;
     for (conn *c = n->conns; c; c = c->next)
         if (c->state == CONN_UP && c->fd >= 0 && buffer_len(&c->out) > 0) {
@@ -1512,4 +1512,5 @@ void node_destroy(node *n)
         close(n->spare_fd);
     loop_destroy(n->loop);
     free(n);
+    return stuck;
 }

@@ -70,6 +70,8 @@ typedef struct node_config {
     int no_dial;             /* never connect out at all (tests and fuzzing, which must not
                                 reach real nodes) */
     int workers;             /* threads for blocking jobs (0: no pool; gcn_submit fails) */
+    long jobs_grace_ms;      /* how long a stop waits for running jobs (--jobs-grace;
+                                0: no limit) */
     size_t max_processes;    /* most processes at once, as the BEAM's +P (0: no limit) */
     const char **connect;    /* nodes to connect to at boot and keep connected (--connect) */
     size_t nconnect;
@@ -95,7 +97,9 @@ int node_accept(node *n, int fd);
  * without a handshake each time. Not from inside a loop callback.
  * 0, or -1 (fd is then still the caller's). */
 int node_attach(node *n, int fd, const char *peer_name, uint64_t peer_flags);
-/* Unpublish, close every connection, destroy every process. */
-void node_destroy(node *n);
+/* Unpublish, close every connection, destroy every process. Returns how
+ * many jobs were still running after the grace (process_table_destroy):
+ * then the modules must stay loaded. */
+size_t node_destroy(node *n);
 
 #endif

@@ -94,6 +94,7 @@ struct process_table {
     buffer gone;               /* pids of links to a node that went away */
     timer_heap *timers;        /* every process's pending timers */
     struct workers *workers;   /* the node's pool for blocking jobs */
+    long jobs_grace_ms;        /* how long a stop waits for running jobs (< 0: no limit) */
     uint64_t unlink_ids;       /* the last UNLINK_ID sent */
     uint64_t refs;             /* references made so far (process_watch) */
     /* What makes those references unguessable: a peer that saw some (a
@@ -281,12 +282,12 @@ static void free_process(process_table *t, process *p)
     free(p);
 }
 
-static void stop_workers(process_table *t);
+static size_t stop_workers(process_table *t);
 
-void process_table_destroy(process_table *t)
+size_t process_table_destroy(process_table *t)
 {
     if (!t)
-        return;
+        return 0;
     term_view shutdown = {shutdown_atom, sizeof shutdown_atom};
     while (t->nprocs) {
         process *p = t->procs[t->nprocs - 1];
@@ -308,7 +309,7 @@ void process_table_destroy(process_table *t)
     }
     /* After every terminate, as when a server stops alone: a terminate may
      * still reach its jobs (a cancel flag), whose done then frees them. */
-    stop_workers(t);
+    size_t stuck = stop_workers(t);
     while (t->mail) {
         mail *m = t->mail;
         t->mail = m->next;
@@ -325,6 +326,7 @@ void process_table_destroy(process_table *t)
     buffer_free(&t->gone);
     free(t->node);
     free(t);
+    return stuck;
 }
 
 const char *process_table_node(const process_table *t) { return t->node; }
@@ -332,6 +334,14 @@ size_t process_count(const process_table *t) { return t->nprocs; }
 void process_table_set_limit(process_table *t, size_t max) { t->max_procs = max; }
 int process_table_full(const process_table *t) { return t->max_procs && t->nprocs >= t->max_procs; }
 uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
+
+static int dying_num(const process_table *t, uint32_t num)
+{
+    for (const process *p = t->dying; p; p = p->next_dying)
+        if (p->num == num)
+            return 1;
+    return 0;
+}
 
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
 {
@@ -362,8 +372,10 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         return NULL;
     }
     p->table = t;
-    /* Skip numbers in use (only once the numbers have wrapped), and 0. */
-    while (t->next_num == 0 || by_num(t, t->next_num))
+    /* Skip numbers in use (only once the numbers have wrapped), and 0; a
+     * dying process's too: its timers and mail, due at this turn's settle,
+     * are addressed by number. */
+    while (t->next_num == 0 || by_num(t, t->next_num) || dying_num(t, t->next_num))
         t->next_num++;
     p->num = t->next_num++;
     p->serial = ++t->spawned;
@@ -1047,7 +1059,11 @@ size_t process_table_run_timers(process_table *t, uint64_t now_us)
 
 /* ---- worker jobs ---- */
 
-void process_table_set_workers(process_table *t, struct workers *w) { t->workers = w; }
+void process_table_set_workers(process_table *t, struct workers *w, long grace_ms)
+{
+    t->workers = w;
+    t->jobs_grace_ms = grace_ms;
+}
 
 static void job_run(void *arg)
 {
@@ -1097,12 +1113,17 @@ static void job_abandoned(void *arg, void *tag, int ran, void *ctx)
     free(j);
 }
 
-/* Stop the pool: drop queued jobs, wait for running ones, finish them all. */
-static void stop_workers(process_table *t)
+/* Stop the pool: drop queued jobs, wait for running ones (for the grace at
+ * most), finish them all. How many still run after the grace: a job stuck
+ * in a call that never returns must not keep the node from stopping. */
+static size_t stop_workers(process_table *t)
 {
-    if (t->workers)
-        workers_destroy(t->workers, job_abandoned, NULL);
+    size_t stuck = workers_stop(t->workers, job_abandoned, NULL, t->jobs_grace_ms);
+    if (stuck)
+        log_error("stopping: %zu job%s still running after %ld ms, left to the exit", stuck,
+                  stuck == 1 ? "" : "s", t->jobs_grace_ms);
     t->workers = NULL;
+    return stuck;
 }
 
 /* ---- monitors this node's processes set ---- */

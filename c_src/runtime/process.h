@@ -106,9 +106,12 @@ typedef struct process_behaviour {
 process_table *process_table_create(const char *node, uint32_t creation,
                                     const process_router *router);
 /* Destroys every process (without DOWN messages: the node is going away),
- * then the worker pool: queued jobs dropped, running ones waited for, and
- * every job's done run with a NULL process, after every terminate. */
-void process_table_destroy(process_table *t);
+ * then the worker pool: queued jobs dropped, running ones waited for (for
+ * the grace process_table_set_workers gave), and every job's done run with
+ * a NULL process, after every terminate. Returns how many jobs were still
+ * running after the grace: their threads are left to the process's exit,
+ * and the code they run must stay loaded. */
+size_t process_table_destroy(process_table *t);
 const char *process_table_node(const process_table *t);
 
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state);
@@ -272,7 +275,8 @@ size_t process_table_run_timers(process_table *t, uint64_t now_us);
 struct workers;
 typedef void process_job_run(void *job);
 typedef void process_job_done(process *p, void *job, int ran);
-void process_table_set_workers(process_table *t, struct workers *w);
+/* grace_ms: how long a stopping node waits for running jobs (< 0: no limit). */
+void process_table_set_workers(process_table *t, struct workers *w, long grace_ms);
 /* 0, or -1 (no pool, or out of memory: the job is not taken). */
 int process_submit(process *p, process_job_run *run, process_job_done *done, void *job);
 /* Hand finished jobs to their done functions (at most max); returns how many. */

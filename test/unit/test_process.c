@@ -516,7 +516,7 @@ static void test_terminate_before_jobs_at_the_end(void)
     process_table *t = process_table_create(NODE, CREATION, &wire_router);
     workers *w = workers_create(1);
     CU_ASSERT_FATAL(t && w);
-    process_table_set_workers(t, w);
+    process_table_set_workers(t, w, -1);
     process *p = process_spawn(t, &with_job, NULL);
     CU_ASSERT_FATAL(p != NULL);
     norder = 0;

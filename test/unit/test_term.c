@@ -719,6 +719,20 @@ static void test_funs(void)
     memcpy(bad_free, fun_old, sizeof fun_old);
     bad_free[29] = 2;
     CU_ASSERT_EQUAL(canon_rc(ARR(bad_free), 64), TERM_EBAD);
+    /* 255 free variables at most, as the BEAM's decoder takes (MAX_ARG): a
+     * fun it would refuse must not be stored and served to it. */
+    for (int n = 255; n <= 256; n++) {
+        unsigned char many[sizeof otp_fun + 256];
+        size_t len = sizeof otp_fun + (size_t)n - 1; /* n - 1 [] after "ab" */
+        memcpy(many, otp_fun, sizeof otp_fun);
+        memset(many + sizeof otp_fun, 106, (size_t)n - 1);
+        uint32_t size = (uint32_t)(len - 1);
+        many[1] = (unsigned char)(size >> 24), many[2] = (unsigned char)(size >> 16);
+        many[3] = (unsigned char)(size >> 8), many[4] = (unsigned char)size;
+        many[26] = 0, many[27] = 0, many[28] = (unsigned char)(n >> 8), many[29] = (unsigned char)n;
+        CU_ASSERT_EQUAL(canon_rc(many, len, 64), n == 255 ? TERM_OK : TERM_EBAD);
+        CU_ASSERT_EQUAL(skip_rc(many, len, 64), n == 255 ? TERM_OK : TERM_EBAD);
+    }
     /* The free variables are one level down, the characters of "ab" two. */
     CU_ASSERT_EQUAL(canon_rc(ARR(fun_old), 0), TERM_EDEPTH);
     CU_ASSERT_EQUAL(canon_rc(ARR(fun_old), 1), TERM_EDEPTH);

@@ -329,6 +329,73 @@ static void test_destroy_with_jobs(void)
     pthread_mutex_destroy(&g.m);
 }
 
+/* ---- a job that does not return; a full queue ---- */
+
+/* Blocks until a byte comes on its pipe (WAIT_MS at most). */
+static void pipe_run(void *job)
+{
+    int *fds = job;
+    struct pollfd p = {fds[0], POLLIN, 0};
+    if (poll(&p, 1, WAIT_MS) == 1) {
+        char c;
+        if (read(fds[0], &c, 1) < 0) {
+            /* the test sees it in the timing */
+        }
+    }
+}
+
+static void noop_run(void *job) { (void)job; }
+
+struct tally {
+    int dropped, ran;
+};
+
+static void tally_done(void *job, void *tag, int ran, void *ctx)
+{
+    (void)job;
+    (void)tag;
+    struct tally *t = ctx;
+    if (ran)
+        t->ran++;
+    else
+        t->dropped++;
+}
+
+static void test_stop_with_a_stuck_job(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_EQUAL(workers_submit(w, pipe_run, fds, NULL), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) == 0 && now_ms() < end;)
+        sleep_ms(1);
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 1);
+    /* the queue takes WORKERS_MAX_QUEUED behind it, and no more */
+    int refused = 0;
+    for (int i = 0; i < WORKERS_MAX_QUEUED; i++)
+        refused += workers_submit(w, noop_run, NULL, NULL) != 0;
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), -1);
+    CU_ASSERT_EQUAL(workers_queued(w), WORKERS_MAX_QUEUED);
+
+    struct tally t = {0, 0};
+    long long t0 = now_ms();
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 100), 1); /* the stuck one, after 100 ms */
+    long long took = now_ms() - t0;
+    CU_ASSERT(took >= 90 && took < WAIT_MS);
+    CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
+    CU_ASSERT_EQUAL(t.ran, 0);
+    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), -1); /* stopping */
+    /* the pool is still whole: released, the job ends and a second stop frees it all */
+    CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
+    CU_ASSERT_EQUAL(t.ran, 1);
+    CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* ---- collect's max ---- */
 
 static void test_collect_max(void)
@@ -401,5 +468,6 @@ void unit_suite_workers(void)
     CU_add_test(suite, "two jobs run in parallel", test_parallel);
     CU_add_test(suite, "destroy with queued, running and finished jobs", test_destroy_with_jobs);
     CU_add_test(suite, "collect's max; the fd stays readable", test_collect_max);
+    CU_add_test(suite, "stop with a stuck job; a full queue", test_stop_with_a_stuck_job);
     CU_add_test(suite, "default thread count", test_default_threads);
 }

@@ -13,8 +13,6 @@ void unit_suite_siphash(void);
 void unit_suite_store(void);
 void unit_suite_handshake(void);
 void unit_suite_gen_server(void);
-void unit_suite_kv(void);
-void unit_suite_frame(void);
 void unit_suite_otp(void);
 void unit_suite_durable(void);
 void unit_suite_loop(void);

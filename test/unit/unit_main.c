@@ -6,35 +6,11 @@
 #include "log.h"
 #include "unit.h"
 
-/* Weak, so that a suite still being written does not break the others' build. */
-#pragma weak unit_suite_term
-#pragma weak unit_suite_md5
-#pragma weak unit_suite_siphash
-#pragma weak unit_suite_store
-#pragma weak unit_suite_handshake
-#pragma weak unit_suite_gen_server
-#pragma weak unit_suite_kv
-#pragma weak unit_suite_frame
-#pragma weak unit_suite_otp
-#pragma weak unit_suite_durable
-#pragma weak unit_suite_loop
-#pragma weak unit_suite_process
-#pragma weak unit_suite_node
-#pragma weak unit_suite_term_api
-#pragma weak unit_suite_timer_heap
-#pragma weak unit_suite_workers
-#pragma weak unit_suite_module
-#pragma weak unit_suite_log
-#pragma weak unit_suite_busy_poll
-#pragma weak unit_suite_dist_memo
-#pragma weak unit_suite_bytes_map
-
 int main(void)
 {
     void (*suites[])(void) = {
         unit_suite_term, unit_suite_md5, unit_suite_siphash, unit_suite_store,
-        unit_suite_handshake, unit_suite_gen_server, unit_suite_kv, unit_suite_frame,
-        unit_suite_otp, unit_suite_durable, unit_suite_loop,
+        unit_suite_handshake, unit_suite_gen_server, unit_suite_otp, unit_suite_durable, unit_suite_loop,
         unit_suite_process, unit_suite_node, unit_suite_term_api,
         unit_suite_timer_heap, unit_suite_workers, unit_suite_module,
         unit_suite_log, unit_suite_busy_poll, unit_suite_dist_memo, unit_suite_bytes_map,
@@ -43,8 +19,7 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
-        if (suites[i])
-            suites[i]();
+        suites[i]();
     CU_basic_set_mode(CU_BRM_NORMAL);
     /* UNIT_SUITE=node (and UNIT_TEST="a test's name") runs just that. */
     const char *only = getenv("UNIT_SUITE"), *test = getenv("UNIT_TEST");
