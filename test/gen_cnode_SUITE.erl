@@ -568,19 +568,22 @@ cpu_ms(OsPid, Ms) ->
 invalid_option_exits_with_status_2(Config) ->
     Log = filename:join(?config(priv_dir, Config), "kvbadopt.log"),
     ?assertMatch({error, {exited, 2, _}},
-                 gen_cnode:start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                   args => ["--no-such-option"]})),
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--no-such-option"]})),
     ?assertMatch({error, {exited, 2, _}},
-                 gen_cnode:start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                   args => ["--port", "not-a-number"]})),
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--port", "not-a-number"]})),
     ?assertMatch({error, {exited, 2, _}},
-                 gen_cnode:start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                   args => ["--busy-poll", "-1"]})).
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--busy-poll", "-1"]})),
+    ?assertMatch({error, {exited, 2, _}},
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--jobs-grace", "-5"]})).
 
 start_without_executable_fails(_Config) ->
     Missing = "/nonexistent/gen_cnode",
     ?assertEqual({error, {no_executable, Missing}},
-                 gen_cnode:start(#{name => kvmissing, executable => Missing})).
+                 gen_cnode_test_env:failed_start(#{name => kvmissing, executable => Missing})).
 
 %% The owner dies without stopping the C node: --watch-stdin sees EOF and the
 %% C node exits by itself.
@@ -604,7 +607,9 @@ linked_owner_stops_with_its_parent(Config) ->
                            Self ! {owner, Owner, gen_cnode:os_pid(Owner)},
                            receive never -> ok end
                    end),
+    gen_cnode_test_env:track({pid, Parent}),
     {Owner, OsPid} = receive {owner, O, P} -> {O, P} after 15000 -> error(no_start) end,
+    gen_cnode_test_env:track({cnode, Owner}),
     gen_cnode_test_env:track({os_pid, OsPid}),
     ?assertEqual(pong, net_adm:ping('kvlinked@127.0.0.1')),
     Ref = monitor(process, Owner),

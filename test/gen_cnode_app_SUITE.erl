@@ -137,8 +137,9 @@ node_uses_the_vms_epmd_port(Config) ->
             end;
         _ ->
             %% make test always starts the VM with one (ERL_EPMD_PORT): a
-            %% VM without one has nothing to pass on.
-            ?assertEqual(false, os:getenv("ERL_EPMD_PORT"))
+            %% VM without one has nothing to pass on, and nothing to test.
+            ?assertEqual(false, os:getenv("ERL_EPMD_PORT")),
+            {skip, "the VM has no -epmd_port"}
     end.
 
 %% A wrapper around the C node: Script runs first (sh), then the node.
@@ -184,13 +185,26 @@ odd_log_lines_do_not_hurt_the_owner(Config) ->
     Exe = wrapper(Config, "odd-wrapper",
                   "printf 'x y error:\\n2026-01-01T00:00:00.000Z n info:\\ncaf\\303\\251 \\351t\\351 ~p ~s\\n' >&2"),
     Node = name("odd"),
-    {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe}),
-    gen_cnode_test_env:track({cnode, Owner}),
-    ?assertEqual(pong, net_adm:ping(Node)),
-    ?assert(is_process_alive(Owner)),
-    {ok, #{filters := Filters}} = logger:get_handler_config(default),
-    ?assert(lists:keymember(gen_cnode, 1, Filters)), %% the lines show in a plain erl
-    ok = gen_cnode:stop(Owner).
+    ok = logger:add_handler(gen_cnode_app_test, ?MODULE, #{config => #{to => self()}, level => all}),
+    try
+        {ok, Owner} = gen_cnode:start(#{name => Node, executable => Exe}),
+        gen_cnode_test_env:track({cnode, Owner}),
+        ?assertEqual(pong, net_adm:ping(Node)),
+        ?assert(is_process_alive(Owner)),
+        {ok, #{filters := Filters}} = logger:get_handler_config(default),
+        ?assert(lists:keymember(gen_cnode, 1, Filters)), %% the lines show in a plain erl
+        ok = gen_cnode:stop(Owner),
+        Events = collect_events([]),
+        ct:log("~p", [Events]),
+        %% each odd line whole, as a warning; the one that is not UTF-8 read
+        %% as Latin-1, every byte of it
+        Warned = [Text || {warning, _, Text} <- Events],
+        [?assert(lists:member(atom_to_list(Node) ++ ": " ++ Line, Warned))
+         || Line <- ["x y error:", "2026-01-01T00:00:00.000Z n info:",
+                     binary_to_list(<<"caf", 16#c3, 16#a9, " ", 16#e9, "t", 16#e9, " ~p ~s">>)]]
+    after
+        logger:remove_handler(gen_cnode_app_test)
+    end.
 
 %% README.md's supervisor, as the README shows it (its node name made unique
 %% for the test): compiled, started, used, stopped.
@@ -299,7 +313,8 @@ a_name_taken_is_refused(Config) ->
     Log = filename:join(?config(priv_dir, Config), "taken.log"),
     {ok, First} = gen_cnode:start(#{name => Node, log => Log}),
     gen_cnode_test_env:track({cnode, First}),
-    {Us, Taken} = timer:tc(fun() -> gen_cnode:start(#{name => Node, log => Log, start_timeout => 1500}) end),
+    {Us, Taken} = timer:tc(fun() -> gen_cnode_test_env:failed_start(#{name => Node, log => Log,
+                                                                       start_timeout => 1500}) end),
     ?assertEqual({error, {name_taken, Node}}, Taken),
     ?assert(Us >= 1500000),
     ?assertEqual(pong, net_adm:ping(Node)),
@@ -313,9 +328,12 @@ a_killed_owners_name_is_taken_again(Config) ->
     Node = name("again"),
     Log = filename:join(?config(priv_dir, Config), "again.log"),
     {ok, First} = gen_cnode:start(#{name => Node, log => Log}),
+    gen_cnode_test_env:track({cnode, First}),
     Last = lists:foldl(
              fun(_, Owner) ->
                      OsPid = gen_cnode:os_pid(Owner),
+                     %% its node goes at its stdin's end, or by the reaper
+                     gen_cnode_test_env:track({os_pid, OsPid}),
                      exit(Owner, kill),
                      {ok, Next} = gen_cnode:start(#{name => Node, log => Log}),
                      gen_cnode_test_env:track({cnode, Next}),
@@ -360,9 +378,9 @@ options_are_checked_and_the_cookie_is_hidden(Config) ->
     Node = name("opts"),
     Log = filename:join(?config(priv_dir, Config), "opts.log"),
     ?assertEqual({error, {badopt, {datadir, "/tmp/x"}}},
-                 gen_cnode:start(#{name => Node, log => Log, datadir => "/tmp/x"})),
+                 gen_cnode_test_env:failed_start(#{name => Node, log => Log, datadir => "/tmp/x"})),
     ?assertMatch({error, {badopt, {env, {"A", 1}}}},
-                 gen_cnode:start(#{name => Node, log => Log, env => [{"A", 1}]})),
+                 gen_cnode_test_env:failed_start(#{name => Node, log => Log, env => [{"A", 1}]})),
     %% a cookie of its own: the node must have it to answer the ping
     Cookie = list_to_atom("hidden" ++ integer_to_list(erlang:unique_integer([positive]))),
     {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, cookie => Cookie,
@@ -542,12 +560,13 @@ a_node_that_cannot_start_says_why(Config) ->
     {ok, Taken} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
     {ok, Port} = inet:port(Taken),
     {error, {exited, 1, Lines}} =
-        gen_cnode:start(#{name => name("busy"), log => Log, args => ["--port", integer_to_list(Port)]}),
+        gen_cnode_test_env:failed_start(#{name => name("busy"), log => Log,
+                                          args => ["--port", integer_to_list(Port)]}),
     ct:log("~p", [Lines]),
     ?assert(lists:any(fun(L) -> binary:match(L, <<"cannot listen">>) =/= nomatch end, Lines)),
     gen_tcp:close(Taken),
     {error, {exited, 2, Lines2}} =
-        gen_cnode:start(#{name => name("badload"), log => Log, load => ["/no/such.so"]}),
+        gen_cnode_test_env:failed_start(#{name => name("badload"), log => Log, load => ["/no/such.so"]}),
     ?assert(lists:any(fun(L) -> binary:match(L, <<"/no/such.so">>) =/= nomatch end, Lines2)).
 
 %% With no log file, each line goes to Logger at the level the C node gave

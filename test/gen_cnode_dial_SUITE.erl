@@ -165,8 +165,9 @@ held_reply_reaches_a_far_caller(Config) ->
                                                         [Router, {Counter, {wait_for, 1}}, ?CALL_TIMEOUT],
                                                         ?CALL_TIMEOUT + 1000)}
                         end),
-    %% The call is held by now (the counter holds callers until the count).
-    timer:sleep(300),
+    %% The counter holds the call until the count is reached.
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> maps:get(waiting, durable_harness:status(Counter)) =:= 1 end, 10000),
     ?assertNot(lists:member(CNode, hidden_nodes(Peer))),
     ok = gen_server:cast(Counter, incr),
     ?assertEqual({held, {ok, 1}}, receive {held, _} = H -> H after ?CALL_TIMEOUT + 2000 -> {timeout, Caller} end).

@@ -503,6 +503,7 @@ kill9_during_compaction_loses_nothing(Config) ->
     ok = gen_server:call(Server, compact, ?CALL),
     Children = ?H:children_of(OsPid),
     [gen_cnode_test_env:track({os_pid, C}) || C <- Children],
+    ?assertNotEqual([], Children), %% else the kill below is not during a compaction
     [ok = gen_server:call(Server, {put, {late, I}, I}, ?CALL) || I <- lists:seq(1, 50)],
     ct:log("compaction child(ren) ~p; files ~p", [Children, ?H:list_dir(Dir)]),
     ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),

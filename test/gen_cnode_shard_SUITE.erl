@@ -82,7 +82,7 @@ watch_group(Group) ->
                       Self ! {watching, self()},
                       watch_loop(Ref, [])
               end),
-    receive {watching, W} -> W end.
+    receive {watching, W} -> W after 10000 -> ct:fail(no_watcher) end.
 
 watch_loop(Ref, Changes) ->
     receive
@@ -116,7 +116,7 @@ parallel(From, To, F) ->
                                Hi = min(To, Lo + Chunk - 1),
                                Self ! {self(), [I || I <- lists:seq(Lo, Hi), not (catch F(I))]}
                        end) || W <- lists:seq(0, ?WORKERS - 1)],
-    lists:append([receive {P, Bad} -> Bad end || P <- Pids]).
+    lists:append([receive {P, Bad} -> Bad after 240000 -> ct:fail({worker_silent, P}) end || P <- Pids]).
 
 %% Whether Changes has a member on Node leave, and later one on Node join.
 left_and_back(Changes, Node) ->
@@ -164,7 +164,8 @@ keys_survive_a_kill_and_others_stay_readable(Config) ->
     Self = self(),
     [spawn_link(fun() -> Self ! {written, P, peer:call(P, ?MODULE, write_keys, [Lo, Hi, v1], 240000)} end)
      || {P, Lo, Hi} <- [{P1, 1, Half}, {P2, Half + 1, ?KEYS}]],
-    Unacked = lists:append([receive {written, P, R} -> R end || P <- [P1, P2]]),
+    Unacked = lists:append([receive {written, P, R} -> R after 250000 -> ct:fail({no_writes_from, P}) end
+                            || P <- [P1, P2]]),
     ct:log("~p keys put from two clients in ~p ms", [?KEYS, erlang:monotonic_time(millisecond) - T0]),
     ?assertEqual([], Unacked),
     %% The victim, and keys of the other two to read while it is away.

@@ -29,7 +29,7 @@
          os_alive/1,
          start_peer/2, start_tracked_peer/1, other_release_runtime/0, start_other_release_peer/1,
          start_cnode/3,
-         stop_reaper/0, track/1, reap/0,
+         stop_reaper/0, track/1, reap/0, failed_start/1,
          wait_until/2,
          sanitizer_reports/1]).
 
@@ -247,6 +247,14 @@ stop_reaper() ->
 track(Thing) ->
     ?REAPER ! {track, Thing},
     Thing.
+
+%% gen_cnode:start(Opts) for a case that expects it to fail: an owner that
+%% started all the same is tracked, so that the failed case leaves no node.
+failed_start(Opts) ->
+    case gen_cnode:start(Opts) of
+        {ok, Owner} = Started -> track({cnode, Owner}), Started;
+        Error -> Error
+    end.
 
 %% Cleans up what was tracked since the last reap, and logs how it went.
 reap() ->
