@@ -171,15 +171,14 @@ otp_tools_work_on_loaded_servers(Config) ->
     receive {took, R} -> ?assertEqual(ok, R) after 5000 -> ct:fail(no_answer_after_resume) end,
     Ref = monitor(process, Pid),
     {ok, Other} = start(Node, ratelimit, #{rate => 10, burst => 3}, other),
-    Linked = spawn(fun() -> process_flag(trap_exit, true), link(Other), Self ! linked,
-                            receive {'EXIT', Other, Why} -> Self ! {exit, Why} end end),
-    receive linked -> ok end,
+    spawn(fun() -> process_flag(trap_exit, true), link(Other), Self ! linked,
+                   receive {'EXIT', Other, Why} -> Self ! {exit, Why} end end),
+    receive linked -> ok after 5000 -> ct:fail(not_linked) end,
     ok = gen_server:stop(Pid, shutdown, 5000),
     receive {'DOWN', Ref, process, Pid, Reason} -> ?assertEqual(shutdown, Reason)
     after 5000 -> ct:fail(no_down) end,
     exit(Other, kill),
-    receive {exit, Why} -> ?assertEqual(killed, Why) after 5000 -> ct:fail(no_exit) end,
-    ?assertEqual(Linked, Linked).
+    receive {exit, Why} -> ?assertEqual(killed, Why) after 5000 -> ct:fail(no_exit) end.
 
 %% The bucket refills on a timer, one token per 1000/rate ms; {wait, N}
 %% holds the caller until the tokens are there.
@@ -266,12 +265,14 @@ thousands_of_timers(Config) ->
     ?assertEqual(0, gen_server:call(P, pending)).
 
 %% gcn_set_timeout: the atom timeout arrives when no message came in time;
-%% any message puts it off.
+%% any message puts it off. Whether it came is waited for on the node's
+%% count of pending timers (from the starter: no message to the server).
 gen_server_timeout(Config) ->
     Node = ?config(cnode, Config),
     {ok, P} = start(Node, timer_probe, [], tmo),
+    Fired = fun() -> ok = wait_until(fun() -> timers(Node) =:= 0 end, 5000) end,
     ok = gen_server:call(P, {timeout, 100}),
-    timer:sleep(400), %% no message meanwhile: a call would put the timeout off
+    Fired(),
     ?assertEqual(1, gen_server:call(P, timeouts)),
     ok = gen_server:call(P, {timeout, 300}),
     [begin timer:sleep(50), 1 = gen_server:call(P, timeouts) end || _ <- lists:seq(1, 10)],
@@ -282,7 +283,7 @@ gen_server_timeout(Config) ->
     [begin timer:sleep(100), _ = sys:get_state(P) end || _ <- lists:seq(1, 6)],
     ?assertEqual(1, gen_server:call(P, timeouts)),
     ok = gen_server:call(P, {timeout, 300}),
-    timer:sleep(500),
+    Fired(),
     ?assertEqual(2, gen_server:call(P, timeouts)),
     %% None while suspended; it runs again once resumed.
     ok = gen_server:call(P, {timeout, 200}),
@@ -290,16 +291,18 @@ gen_server_timeout(Config) ->
     timer:sleep(400),
     ok = sys:resume(P),
     ?assertEqual(#{timeouts => 2, pending => 0}, sys:get_state(P)),
-    timer:sleep(400),
+    Fired(),
     ?assertEqual(3, gen_server:call(P, timeouts)),
     %% Mail the server sent itself before asking for a timeout of 0 is in
     %% its mailbox already: it comes, the timeout never does. Whether the
     %% timeout is asked for in a callback a frame ran or in the first,
-    %% second or third delivery of local mail of the node's turn.
+    %% second or third delivery of local mail of the node's turn. (The
+    %% 20 ms keep the waits' calls out of the hops: a call puts a timeout off.)
     [begin
          ok = gen_server:call(P, {self_then_timeout, Hops}),
          timer:sleep(20),
-         ?assertEqual({Hops + 1, 3}, {gen_server:call(P, pokes), gen_server:call(P, timeouts)})
+         ok = wait_until(fun() -> gen_server:call(P, pokes) =:= Hops + 1 end, 5000),
+         ?assertEqual(3, gen_server:call(P, timeouts))
      end || Hops <- lists:seq(0, 4)],
     %% A delay no clock reaches: nothing wraps, the node serves on, timers run.
     ok = gen_server:call(P, {timeout, 9223372036854775807}),
@@ -349,7 +352,9 @@ digests_match_crypto(Config) ->
     Self = self(),
     Bins = [rand:bytes(rand:uniform(100000)) || _ <- lists:seq(1, 40)],
     [spawn_link(fun() -> Self ! {digest, B, gen_server:call(D, {sha256, B}, 10000)} end) || B <- Bins],
-    [receive {digest, B, R} -> ?assertEqual({ok, crypto:hash(sha256, B)}, R) end || B <- Bins],
+    [receive {digest, B, R} -> ?assertEqual({ok, crypto:hash(sha256, B)}, R)
+     after 15000 -> ct:fail({no_digest, byte_size(B)})
+     end || B <- Bins],
     ?assertEqual({0, length(Sizes) + 40}, gen_server:call(D, jobs)).
 
 %% The caller gives up before its job is done: the late reply is dropped,
@@ -595,6 +600,7 @@ sending_links_and_monitors_from_c(Config) ->
     %% (noconnection then). Of a pid of a node that cannot be reached:
     %% noconnection, promptly.
     {Peer, _PeerNode} = gen_cnode_test_env:start_peer(peer_name(), []),
+    gen_cnode_test_env:track({peer, Peer}),
     Far = peer:call(Peer, erlang, spawn, [timer, sleep, [infinity]]),
     ?assertNot(lists:member(Node, peer:call(Peer, erlang, nodes, [hidden]))),
     {ok, RefFar} = gen_server:call(W, {monitor, Far}),
@@ -610,7 +616,7 @@ sending_links_and_monitors_from_c(Config) ->
     Self = self(),
     L = spawn(fun() -> process_flag(trap_exit, true), Self ! ready,
                        receive {'EXIT', From, Why} -> Self ! {l_exit, From, Why} end end),
-    receive ready -> ok end,
+    receive ready -> ok after 5000 -> ct:fail(linker_not_ready) end,
     ok = gen_server:call(W, {link, L}),
     L2 = spawn(fun() -> receive go -> exit(bye) end end),
     ok = gen_server:call(W, {link, L2}),
@@ -702,6 +708,11 @@ collect(Port, Acc) ->
 
 wait_until(Fun, Timeout) ->
     gen_cnode_test_env:wait_until(Fun, Timeout).
+
+%% The servers' pending timers, as the node counts them (a gen_server
+%% timeout is one).
+timers(Node) ->
+    maps:get(timers, gen_server:call({gen_cnode, Node}, stats, 10000)).
 
 %% Stopping the node (SIGTERM) stops its servers first, while it can still
 %% send: what a terminate sends to a connected node arrives, by pid and by

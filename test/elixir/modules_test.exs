@@ -192,7 +192,11 @@ defmodule GenCnode.ModulesTest do
     assert GenServer.call(d, {:sha256, data}) == {:ok, :crypto.hash(:sha256, data)}
 
     task = Task.async(fn -> GenServer.call(d, {:sleep, 1000}) end)
-    Process.sleep(50)
+    # The job on a worker: the node's stats count it while it runs (1 s).
+    GenCnodeTest.wait_until(
+      fn -> match?(%{jobs_running: 1}, GenServer.call({:gen_cnode, node}, :stats)) end,
+      5000
+    )
     {us, nil} = :timer.tc(fn -> GenServer.call({:kv, node}, {:get, :nothing}) end)
     assert us < 500_000
     assert Task.await(task) == :slept

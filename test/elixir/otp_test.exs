@@ -271,7 +271,10 @@ defmodule GenCnode.OtpTest do
 
         {:ok, trapping} = start.(:start, :kv, %{trap_exit: true}, [])
         w2 = watcher(trapping, false)
+        w2_ref = Process.monitor(w2)
         send(w2, {:do_exit, :crash})
+        # w2 gone: its exit signal to the server left before the call below.
+        assert_receive {:DOWN, ^w2_ref, :process, ^w2, :crash}, 2000
         Process.exit(trapping, :other)
         assert GenServer.call(trapping, :size) == 0
       end
