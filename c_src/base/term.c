@@ -14,7 +14,9 @@
 #include "term.h"
 
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,6 +593,17 @@ static size_t count_digits(const char *s, size_t n)
     return i;
 }
 
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
+
+double term_strtod(const char *s, char **end)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale ? strtod_l(s, end, c_locale) : strtod(s, end);
+}
+
 /* The FLOAT_EXT text has the form the BEAM accepts:
  * [+-]digits(.|,)digits[(e|E)[+-]digits]. */
 static int float_text_ok(const char *s, size_t n)
@@ -634,7 +647,7 @@ static int walk_float_text(struct walk *w)
     if (comma)
         *comma = '.';
     char *end;
-    double d = strtod(text, &end);
+    double d = term_strtod(text, &end);
     if (end != text + n || !isfinite(d))
         return TERM_EBAD;
     uint64_t bits;

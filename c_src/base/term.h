@@ -42,6 +42,10 @@ enum term_error {
     TERM_EFOREIGN = -5      /* a pid or reference another node would refuse as its own (term_sender) */
 };
 
+/* strtod in the C locale, whatever setlocale a loaded module called: the
+ * text of FLOAT_EXT has a '.' (a ',' too, which callers turn into '.'). */
+double term_strtod(const char *s, char **end);
+
 /* A short human-readable name for a term_error, for logs and error replies. */
 const char *term_strerror(int err);
 

@@ -133,7 +133,7 @@ int gcn_get_double(gcn_term t, double *out)
         char *comma = strchr(text, ',');
         if (comma)
             *comma = '.';
-        *out = strtod(text, NULL);
+        *out = term_strtod(text, NULL);
         return 0;
     }
     int neg;

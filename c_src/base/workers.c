@@ -143,10 +143,21 @@ workers *workers_create(unsigned threads)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* A stack of a known size, whatever the libc's default: a job may read a
+     * term as deep as --max-depth lets one in (gcn_ readers recurse). */
+    pthread_attr_t attr;
+    int have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr && pthread_attr_setstacksize(&attr, WORKERS_STACK_BYTES) != 0) {
+        pthread_attr_destroy(&attr);
+        have_attr = 0;
+    }
     unsigned started = 0;
     int err = 0;
-    while (started < threads && (err = pthread_create(&w->threads[started], NULL, worker_main, w)) == 0)
+    while (started < threads &&
+           (err = pthread_create(&w->threads[started], have_attr ? &attr : NULL, worker_main, w)) == 0)
         started++;
+    if (have_attr)
+        pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (started < threads) {
         teardown(w, started);

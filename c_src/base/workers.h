@@ -42,6 +42,8 @@ int workers_fd(const workers *w);
 /* Jobs waiting to start, at most: a module that submits for every request
  * a peer sends must not grow the queue without end. */
 #define WORKERS_MAX_QUEUED 65536
+/* Each worker thread's stack. */
+#define WORKERS_STACK_BYTES (8u << 20)
 
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
  * 0, or -1 when out of memory, when WORKERS_MAX_QUEUED jobs wait already,

@@ -72,6 +72,8 @@ static int mark_frame(const unsigned char *f, size_t len, const dist_memo_terms 
     size_t i = 2;
     if (term_shape((const char *)f, len, &i, mask, DIST_MEMO_DEPTH) < 0)
         return -1;
+    if (op_of(f, len)) /* the op is shape: a frame of another op never matches */
+        mask[5] = 0xff;
     if (i == len)
         return t->msg_at == 0 ? 0 : -1;
     if (f[i] != VERSION_MAGIC || i + 1 != t->msg_at)

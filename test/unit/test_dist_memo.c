@@ -223,6 +223,34 @@ static void test_memo_learns_on_the_second_sight(void)
     free(m);
 }
 
+/* A frame of another op never matches a learned one, even where the two
+ * share a slot (the slot's hash as dist_memo.c computes it). */
+static void test_memo_tells_ops_apart(void)
+{
+    dist_memo *m = calloc(1, sizeof *m);
+    ei_x_buff a, b;
+    call_frame(&a, 5, 1, NULL, 42);
+    call_frame(&b, 6, 2, NULL, 43);
+    dist_memo_terms ta = terms_of(&a), tb = terms_of(&b);
+    dist_memo_learn(m, a.buff, (size_t)a.index, &ta);
+    dist_memo_learn(m, b.buff, (size_t)b.index, &tb);
+    CU_ASSERT_EQUAL_FATAL(m->learned, 1);
+    CU_ASSERT_EQUAL_FATAL((unsigned char)b.buff[5], 6); /* REG_SEND */
+    uint32_t len = (uint32_t)b.index, same = ((len << 8 | 6u) * 0x9E3779B1u) >> 29 & (DIST_MEMO_SLOTS - 1);
+    unsigned other = 0;
+    for (unsigned op = 1; op < 128 && !other; op++)
+        if (op != 6 && (((len << 8 | op) * 0x9E3779B1u) >> 29 & (DIST_MEMO_SLOTS - 1)) == same)
+            other = op;
+    CU_ASSERT_FATAL(other != 0);
+    b.buff[5] = (char)other;
+    CU_ASSERT_PTR_NULL(dist_memo_find(m, b.buff, (size_t)b.index));
+    b.buff[5] = 6;
+    CU_ASSERT_PTR_NOT_NULL(dist_memo_find(m, b.buff, (size_t)b.index));
+    ei_x_free(&a);
+    ei_x_free(&b);
+    free(m);
+}
+
 static void test_memo_tells_shapes_apart(void)
 {
     dist_memo *m = calloc(1, sizeof *m);
@@ -329,6 +357,7 @@ void unit_suite_dist_memo(void)
     CU_add_test(suite, "floats and strings are all shape", test_shape_of_other_terms_is_all_shape);
     CU_add_test(suite, "a shape is learned on the second sight", test_memo_learns_on_the_second_sight);
     CU_add_test(suite, "shape bytes tell frames apart, data bytes do not", test_memo_tells_shapes_apart);
+    CU_add_test(suite, "frames of other ops never match", test_memo_tells_ops_apart);
     CU_add_test(suite, "shapes that never repeat make it wait longer",
                 test_memo_waits_longer_for_shapes_that_never_repeat);
     CU_add_test(suite, "large frames are checked whole", test_memo_leaves_out_large_frames);

@@ -4,11 +4,13 @@
  * "OTP" are what OTP 25 gives for term_to_binary(T, [{minor_version, 2}])
  * (the OTP 26+ default, UTF-8 atoms), less the 131 version byte.
  */
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen_cnode.h"
 #include "term.h"
 #include "unit.h"
 
@@ -327,6 +329,37 @@ static void float_text(unsigned char out[32], const char *text)
     memset(out, 0, 32);
     out[0] = 99;
     memcpy(out + 1, text, strlen(text));
+}
+
+/* A module may call setlocale: FLOAT_EXT's text still reads as the BEAM
+ * wrote it. The locale is built for the test (localedef, from the libc's
+ * sources), as a fresh machine has none but C. */
+static void test_floats_comma_locale(void)
+{
+    char dir[] = "/tmp/gcn_locale_XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 >/dev/null 2>&1", dir);
+    int built = system(cmd);
+    setenv("LOCPATH", dir, 1);
+    const char *set = setlocale(LC_NUMERIC, "de_DE.UTF-8");
+    CU_ASSERT_EQUAL(built, 0);
+    CU_ASSERT_FATAL(set != NULL);
+    CU_ASSERT_EQUAL(localeconv()->decimal_point[0], ',');
+
+    unsigned char text[32];
+    static const unsigned char one_half[] = {70, 0x3F, 0xF8, 0, 0, 0, 0, 0, 0};
+    float_text(text, "1.50000000000000000000e+00");
+    check_canon(ARR(text), ARR(one_half));
+    CU_ASSERT_EQUAL(skip_rc(ARR(text), 64), TERM_OK);
+    double d = 0;
+    CU_ASSERT_EQUAL(gcn_get_double((gcn_term){(const char *)text, sizeof text}, &d), 0);
+    CU_ASSERT_EQUAL(d, 1.5);
+
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
 static void test_floats(void)
@@ -1329,6 +1362,7 @@ void unit_suite_term(void)
     CU_add_test(suite, "integers small, 32-bit and big", test_integers);
     CU_add_test(suite, "LARGE_BIG_EXT", test_large_big);
     CU_add_test(suite, "floats", test_floats);
+    CU_add_test(suite, "floats under a locale with a decimal comma", test_floats_comma_locale);
     CU_add_test(suite, "lists and strings", test_lists);
     CU_add_test(suite, "STRING_EXT length limit", test_string_limit);
     CU_add_test(suite, "flat list of 1,000,000", test_flat_list);
