@@ -29,6 +29,8 @@
          monitors_with_another_nodes_reference/1,
          replies_to_gone_processes_of_the_node/1,
          unknown_control_messages_and_bad_atoms/1,
+         a_map_with_a_repeated_key_is_refused/1,
+         a_too_deep_call_from_a_forged_tag_is_refused/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
          waiters_of_a_peer_that_stops_reading/1,
@@ -55,6 +57,8 @@ all() ->
      monitors_with_another_nodes_reference,
      replies_to_gone_processes_of_the_node,
      unknown_control_messages_and_bad_atoms,
+     a_map_with_a_repeated_key_is_refused,
+     a_too_deep_call_from_a_forged_tag_is_refused,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
      waiters_of_a_peer_that_stops_reading,
@@ -82,6 +86,7 @@ init_per_testcase(Case, Config) ->
     [{owner, Owner}, {cnode, Node}, {log, Log}, {dir, Dir}, {args, Args} | Config].
 
 args(forged_ids_of_a_third_node, _) -> ["--max-message", "1000000"];
+args(a_too_deep_call_from_a_forged_tag_is_refused, _) -> ["--max-depth", "3"];
 args(servers_a_peer_starts_are_bounded, _) -> ["--max-processes", "40"];
 args(peer_that_stops_reading_is_dropped, _) -> ["--max-message", "1000000"];
 args(waiters_of_a_peer_that_stops_reading, _) -> ["--max-message", "1000000"];
@@ -210,6 +215,44 @@ forged_ids_of_a_third_node(Config) ->
     ?assertEqual(length(Refused), length(Logged)),
     ok = served(Node).
 
+%% A call too deep for the node (--max-depth 3) is answered too_deep, to
+%% the From in it; the walk that found it too deep may have stopped before
+%% that From's ids, which are checked all the same: a forged reference of
+%% the CT node there closes the forger's connection, and the answer never
+%% goes to the CT node (which would refuse it, and the node with it).
+a_too_deep_call_from_a_forged_tag_is_refused(Config) ->
+    Node = ?config(cnode, Config),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    monitor_node(Node, true),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    R = make_ref(),
+    Frame = binary:replace(frame({6, Me, '', kv}, {'$gen_call', {Me, [[alias | R] | x]}, {get, k}}),
+                           enc(R), forge(R, high_bits)),
+    {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    ok = hostile_peer:send_payload(P, Frame),
+    ?assertEqual(closed, drain_until_closed(P, 10000)),
+    %% The same call with the forger's own tag: answered too_deep, on its connection.
+    {ok, P2} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+    ok = hostile_peer:send(P2, {6, Me, '', kv}, {'$gen_call', {Me, [[tag] | x]}, {get, k}}),
+    ?assertEqual({error, {bad_request, too_deep}}, reply_to(P2, [[tag] | x], 5000)),
+    hostile_peer:close(P2),
+    receive {nodedown, Node} -> ct:fail(the_ct_node_was_cut_off) after 200 -> ok end,
+    monitor_node(Node, false),
+    ok = served(Node).
+
+%% The reply sent to Tag on the hostile connection P, past other frames
+%% (the node's question to the peer's rex), or timeout.
+reply_to(P, Tag, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    Next = fun Next() ->
+                   case hostile_peer:recv(P, max(0, Deadline - erlang:monotonic_time(millisecond))) of
+                       {ok, _, {Tag, Reply}} -> Reply;
+                       {ok, _, _} -> Next();
+                       {error, _} -> timeout
+                   end
+           end,
+    Next().
+
 %% T (a reference or a pid) encoded with numbers its node could not have
 %% made: with high_bits, the reference's first word with bit 20 set, the
 %% pid's ID with bit 28 (no release makes them); with otp27, a reference of
@@ -254,6 +297,37 @@ unknown_control_messages_and_bad_atoms(Config) ->
             || BadAtom <- BadAtoms]
         ++ [<<0, 1, 2>>, <<112>>, <<112, 131>>, <<113, 131, 106>>],
     _ = send_all(Node, Frames),
+    ok = served(Node).
+
+%% A map whose key repeats (#{a => 1, a => 2}, the second 'a' in Latin-1,
+%% and #{1 => x, 1 => y} in two integer encodings), put as a value: the BEAM
+%% refuses such a map, and would drop its connection to the node that
+%% served it one. The node refuses it as the malformed term it is (the
+%% sender's connection closed, as a BEAM closes it, logged); a BEAM reading
+%% the key finds nothing, and stays connected.
+a_map_with_a_repeated_key_is_refused(Config) ->
+    Node = ?config(cnode, Config),
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    Maps = [<<116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 115, 1, 97, 97, 2>>,
+            <<116, 0, 0, 0, 2, 97, 1, 119, 1, 120, 98, 0, 0, 0, 1, 119, 1, 121>>],
+    Put = fun(Key, Map) ->
+                  <<112, (term_to_binary({6, Me, '', kv}))/binary, 131, 104, 2, (enc('$gen_cast'))/binary,
+                    104, 3, (enc(put))/binary, (enc(Key))/binary, Map/binary>>
+          end,
+    Fine = <<116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 115, 1, 98, 97, 2>>, %% #{a => 1, b => 2}
+    Log = ?config(log, Config),
+    Closed = fun() -> length([L || L <- durable_harness:log_lines(Log),
+                                   binary:match(L, <<"closed: malformed message">>) =/= nomatch])
+             end,
+    [begin %% one connection each: the first closes it
+         _ = send_all(Node, [Put({dup, I}, M)]),
+         ok = gen_cnode_test_env:wait_until(fun() -> Closed() =:= I end, 5000)
+     end || {I, M} <- lists:enumerate(Maps)],
+    _ = send_all(Node, [Put(fine, Fine)]),
+    ok = gen_cnode_test_env:wait_until(fun() -> gen_server:call({kv, Node}, {get, fine}) =/= nil end, 5000),
+    ?assertEqual(#{a => 1, b => 2}, gen_server:call({kv, Node}, {get, fine})),
+    [?assertEqual(nil, gen_server:call({kv, Node}, {get, {dup, I}})) || I <- [1, 2]],
+    ?assert(lists:member(Node, nodes(hidden))),
     ok = served(Node).
 
 %% EXIT2 (kill and other reasons) and EXIT to every process the node has:

@@ -776,7 +776,80 @@ static int map_canonical_pairs(struct walk *w, size_t arity, unsigned depth)
     return rc;
 }
 
-/* MAP_EXT. Only term_canonical sees repeated keys: term_skip does not. */
+/* The text of the atom at p (already checked) when its bytes compare as
+ * its canonical form's do: a UTF-8 tag, or a Latin-1 one of ASCII text. */
+static int plain_atom_text(const unsigned char *p, const unsigned char **text, size_t *len)
+{
+    size_t head;
+    switch (p[0]) {
+    case TAG_SMALL_ATOM_UTF8: case TAG_SMALL_ATOM: head = 2, *len = p[1]; break;
+    case TAG_ATOM_UTF8: case TAG_ATOM: head = 3, *len = load_be16(p + 1); break;
+    default: return 0;
+    }
+    *text = p + head;
+    if (p[0] == TAG_SMALL_ATOM || p[0] == TAG_ATOM)
+        for (size_t i = 0; i < *len; i++)
+            if ((*text)[i] >= 0x80)
+                return 0;
+    return 1;
+}
+
+/* Are the n keys (checked already) that begin at w->buf + at[0 .. n)
+ * distinct, as =:= tells terms apart? The BEAM's decoder refuses a map with
+ * a repeated key, and a message it cannot decode takes its connection
+ * down: a map this node would store or pass on must not have one. Atoms of
+ * plain text are compared by it; any other key set by canonical forms. */
+static int distinct_keys(struct walk *w, const size_t *at, size_t n, unsigned depth)
+{
+    struct map_pair small[16], *keys = n <= 16 ? small : malloc(n * sizeof *keys);
+    if (!keys)
+        return TERM_ENOMEM;
+    ei_x_buff canon = {NULL, 0, 0};
+    int rc = TERM_OK;
+    size_t i = 0;
+    for (; i < n; i++) {
+        keys[i].start = at[i];
+        if (!plain_atom_text(w->buf + at[i], &keys[i].key, &keys[i].key_len))
+            break;
+    }
+    if (i < n) { /* not all plain atoms: every key in its canonical form */
+        if (ei_x_new(&canon) != 0)
+            rc = TERM_ENOMEM;
+        for (i = 0; i < n && rc == TERM_OK; i++) {
+            size_t pos = at[i], from = (size_t)canon.index;
+            rc = term_canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, &canon);
+            keys[i].start = from;
+            keys[i].key_len = (size_t)canon.index - from;
+        }
+        for (i = 0; i < n && rc == TERM_OK; i++)
+            keys[i].key = (const unsigned char *)canon.buff + keys[i].start;
+    }
+    if (rc == TERM_OK) {
+        if (n <= 8) {
+            for (size_t a = 0; a < n && rc == TERM_OK; a++)
+                for (size_t b = a + 1; b < n; b++)
+                    if (map_pair_cmp(&keys[a], &keys[b]) == 0) {
+                        rc = TERM_EBAD;
+                        break;
+                    }
+        } else {
+            qsort(keys, n, sizeof *keys, map_pair_cmp);
+            for (i = 1; i < n; i++)
+                if (map_pair_cmp(&keys[i - 1], &keys[i]) == 0) {
+                    rc = TERM_EBAD;
+                    break;
+                }
+        }
+    }
+    if (canon.buff)
+        ei_x_free(&canon);
+    if (keys != small)
+        free(keys);
+    return rc;
+}
+
+/* MAP_EXT. A repeated key is refused, as the BEAM refuses it: term_canonical
+ * finds one as it sorts the keys, a check-only walk with distinct_keys. */
 static int walk_map(struct walk *w, unsigned depth)
 {
     uint32_t arity;
@@ -787,9 +860,26 @@ static int walk_map(struct walk *w, unsigned depth)
     TRY(emit_be32(w, arity));
     if (w->out)
         return map_canonical_pairs(w, arity, depth);
-    for (size_t i = 0; i < (size_t)arity * 2; i++)
-        TRY(walk_term(w, depth + 1));
-    return TERM_OK;
+    if (arity < 2 || w->accepted) { /* accepted: checked before, repeats included */
+        for (size_t i = 0; i < (size_t)arity * 2; i++)
+            TRY(walk_term(w, depth + 1));
+        return TERM_OK;
+    }
+    size_t small[16], *at = arity <= 16 ? small : malloc(arity * sizeof *at);
+    if (!at)
+        return TERM_ENOMEM;
+    int rc = TERM_OK;
+    for (size_t i = 0; i < arity && rc == TERM_OK; i++) {
+        at[i] = w->pos;
+        rc = walk_term(w, depth + 1);
+        if (rc == TERM_OK)
+            rc = walk_term(w, depth + 1);
+    }
+    if (rc == TERM_OK)
+        rc = distinct_keys(w, at, arity, depth);
+    if (at != small)
+        free(at);
+    return rc;
 }
 
 /* ---- lists ---- */

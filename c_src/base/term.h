@@ -53,7 +53,7 @@ const char *term_strerror(int err);
  * advance *index past it and return TERM_OK, else return a negative
  * term_error and leave *index unspecified. A term validated here is safe to
  * hand to ei's decode functions, which do not check bounds themselves.
- * Duplicate map keys are not looked for here: term_canonical refuses them. */
+ * A map with a repeated key is refused (TERM_EBAD), as the BEAM refuses it. */
 int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth);
 
 /* The atoms one peer already sent that passed term_skip_cached's checks, so
@@ -120,7 +120,8 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 
 /* The term at buf[*index], of any depth, checked for its framing only: each
  * tag, length and arity against the bytes present, each scalar as term_skip
- * checks it, a fun passed over by its Size. For a term that is passed over
+ * checks it, a fun passed over by its Size; a map's keys are not compared
+ * for repeats. For a term that is passed over
  * and never used (the node stands in for an exit reason nested deeper than
  * --max-depth): it walks without recursion, in constant memory. TERM_OK
  * with *index past the term, or a negative term_error. */

@@ -113,9 +113,14 @@ static int mark(struct marker *m, size_t *i, unsigned depth, unsigned max_depth)
         size_t pairs = be32(p + 1);
         if (pairs > (left - 5) / 2 || shape_bytes(m, i, 5) < 0)
             return -1;
-        for (size_t k = 0; k < 2 * pairs; k++)
-            if (mark(m, i, depth + 1, max_depth) < 0)
+        for (size_t k = 0; k < pairs; k++) {
+            /* A key is all shape: whether two keys repeat (which the check
+             * refuses) must not hang on bytes the memo does not compare. */
+            size_t end = *i;
+            if (depth + 1 > max_depth || term_skip((const char *)m->buf, m->len, &end, max_depth - depth - 1) != TERM_OK ||
+                shape_bytes(m, i, end - *i) < 0 || mark(m, i, depth + 1, max_depth) < 0)
                 return -1;
+        }
         return 0;
     }
     case ERL_LIST_EXT: /* Length[4], Elements, Tail; a tail that is a list goes on in the loop */

@@ -19,7 +19,9 @@
  *
  * Every other tag (floats, bigs, strings, funs, ports, the old pid and
  * reference tags, bitstrings) is all shape bytes: its values are checked, or
- * rare. Like term.c, this file knows nothing of the network.
+ * rare. So is a map's every key, whatever its tags: term_skip compares the
+ * keys of a map (a repeated one is refused). Like term.c, this file knows
+ * nothing of the network.
  */
 #ifndef GEN_CNODE_TERM_SHAPE_H
 #define GEN_CNODE_TERM_SHAPE_H

@@ -400,8 +400,17 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
                                   seen ? &seen->sender : NULL);
             if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
                 /* Well-framed, but not one we take: it costs itself only. The
-                 * recipient answers it if it is a call; the node logs it. */
+                 * recipient answers it if it is a call; the node logs it. The
+                 * answer goes to the From in it, whose ids are checked first,
+                 * as dist_refuse_oversized checks them: the walk above may
+                 * have stopped before them. */
                 process *p = recipient(t, &c);
+                size_t j = start;
+                if (p && term_skip_cached(frame, len, &j, 16, seen ? &seen->atoms : NULL,
+                                          seen ? &seen->sender : NULL) == TERM_EFOREIGN) {
+                    snprintf(why, whylen, "message (op %ld) passing on %s", c.op, term_strerror(TERM_EFOREIGN));
+                    return DIST_EPROTO;
+                }
                 if (p)
                     process_refuse(p, (term_view){frame + start, len - start},
                                    rc == TERM_EDEPTH ? "too_deep" : "unsupported");

@@ -42,20 +42,27 @@ static erlang_ref ref_of(unsigned a, unsigned b, unsigned c)
 /* The frame of a gen_server:call of {get, Key} from pid (num) with the
  * alias tag [alias | Ref], as OTP 25 sends it: 'p', the REG_SEND control
  * tuple, 131, the message. key: an atom, or NULL for the integer ikey. */
-static void call_frame(ei_x_buff *f, unsigned num, unsigned refword, const char *key, long ikey)
+/* A new frame's 'p' and REG_SEND control tuple from p to kv, and the
+ * message's 131. */
+static void reg_send_head(ei_x_buff *f, const erlang_pid *p)
 {
-    erlang_pid p = pid_of(num, 0);
-    erlang_ref r = ref_of(refword, refword * 7u, 0x12345u);
     char pass = 112;
     ei_x_new(f);
     ei_x_append_buf(f, &pass, 1);
     ei_x_encode_version(f);
     ei_x_encode_tuple_header(f, 4);
     ei_x_encode_long(f, 6);
-    ei_x_encode_pid(f, &p);
+    ei_x_encode_pid(f, p);
     ei_x_encode_atom(f, "");
     ei_x_encode_atom(f, "kv");
     ei_x_encode_version(f);
+}
+
+static void call_frame(ei_x_buff *f, unsigned num, unsigned refword, const char *key, long ikey)
+{
+    erlang_pid p = pid_of(num, 0);
+    erlang_ref r = ref_of(refword, refword * 7u, 0x12345u);
+    reg_send_head(f, &p);
     ei_x_encode_tuple_header(f, 3);
     ei_x_encode_atom(f, "$gen_call");
     ei_x_encode_tuple_header(f, 2);
@@ -223,6 +230,45 @@ static void test_memo_learns_on_the_second_sight(void)
     free(m);
 }
 
+/* A REG_SEND to kv of the map #{K1 => a, K2 => b}. */
+static void map_frame(ei_x_buff *f, long k1, long k2)
+{
+    erlang_pid p = pid_of(5, 0);
+    reg_send_head(f, &p);
+    ei_x_encode_map_header(f, 2);
+    ei_x_encode_long(f, k1);
+    ei_x_encode_atom(f, "a");
+    ei_x_encode_long(f, k2);
+    ei_x_encode_atom(f, "b");
+}
+
+/* A map's keys are all shape: a frame whose keys repeat (refused by the
+ * check) never matches one learned with distinct keys. */
+static void test_memo_compares_map_keys(void)
+{
+    dist_memo *m = calloc(1, sizeof *m);
+    ei_x_buff a, b, same, repeated;
+    map_frame(&a, 1, 2);
+    map_frame(&b, 1, 2);
+    map_frame(&same, 1, 2);
+    map_frame(&repeated, 1, 1);
+    CU_ASSERT_EQUAL_FATAL(a.index, repeated.index);
+    dist_memo_terms ta = terms_of(&a), tb = terms_of(&b);
+    dist_memo_learn(m, a.buff, (size_t)a.index, &ta);
+    dist_memo_learn(m, b.buff, (size_t)b.index, &tb);
+    CU_ASSERT_EQUAL_FATAL(m->learned, 1);
+    CU_ASSERT_PTR_NOT_NULL(dist_memo_find(m, same.buff, (size_t)same.index));
+    CU_ASSERT_PTR_NULL(dist_memo_find(m, repeated.buff, (size_t)repeated.index));
+    size_t i = (size_t)repeated.index - 15; /* the map: 5 + 2 + 3 + 2 + 3 bytes */
+    CU_ASSERT_EQUAL((unsigned char)repeated.buff[i], 116);
+    CU_ASSERT_EQUAL(term_skip(repeated.buff, (size_t)repeated.index, &i, 16), TERM_EBAD);
+    ei_x_free(&a);
+    ei_x_free(&b);
+    ei_x_free(&same);
+    ei_x_free(&repeated);
+    free(m);
+}
+
 /* A frame of another op never matches a learned one, even where the two
  * share a slot (the slot's hash as dist_memo.c computes it). */
 static void test_memo_tells_ops_apart(void)
@@ -358,6 +404,7 @@ void unit_suite_dist_memo(void)
     CU_add_test(suite, "a shape is learned on the second sight", test_memo_learns_on_the_second_sight);
     CU_add_test(suite, "shape bytes tell frames apart, data bytes do not", test_memo_tells_shapes_apart);
     CU_add_test(suite, "frames of other ops never match", test_memo_tells_ops_apart);
+    CU_add_test(suite, "a map's keys are shape", test_memo_compares_map_keys);
     CU_add_test(suite, "shapes that never repeat make it wait longer",
                 test_memo_waits_longer_for_shapes_that_never_repeat);
     CU_add_test(suite, "large frames are checked whole", test_memo_leaves_out_large_frames);

@@ -1057,8 +1057,49 @@ static void test_appends_and_restores(void)
     CU_ASSERT_EQUAL(index, 6);
     index = sizeof two + 1;
     CU_ASSERT_EQUAL(term_skip((const char *)two, sizeof two, &index, 8), TERM_EBAD);
-    /* term_skip checks structure only: a repeated map key is term_canonical's. */
-    CU_ASSERT_EQUAL(skip_rc(ARR(bad_map), 8), TERM_OK);
+    /* A repeated map key is refused by term_skip too, as the BEAM refuses it. */
+    CU_ASSERT_EQUAL(skip_rc(ARR(bad_map), 8), TERM_EBAD);
+}
+
+/* A map's keys repeat when =:= says so, whatever their encodings: the BEAM
+ * refuses such a map, so the node must not take one in and pass it on. */
+static void test_repeated_map_keys(void)
+{
+    /* #{a => 1, a => 2}: the second 'a' in Latin-1 */
+    static const unsigned char atoms[] = {116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 115, 1, 97, 97, 2};
+    /* #{1 => x, 1 => y}: SMALL_INTEGER_EXT and INTEGER_EXT */
+    static const unsigned char ints[] = {116, 0, 0, 0, 2, 97, 1, 119, 1, 120, 98, 0, 0, 0, 1, 119, 1, 121};
+    /* #{"ab" => 1, [97, 98] => 2}: STRING_EXT and a list */
+    static const unsigned char strings[] = {116, 0, 0, 0, 2, 107, 0, 2, 97, 98, 97, 1,
+                                            108, 0, 0, 0, 2, 97, 97, 97, 98, 106, 97, 2};
+    /* #{a => 1, 'b' => 2} in Latin-1 and UTF-8 tags, and #{1 => x, 2 => y}: all distinct */
+    static const unsigned char fine[] = {116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 115, 1, 98, 97, 2};
+    static const unsigned char fine_ints[] = {116, 0, 0, 0, 2, 97, 1, 119, 1, 120, 98, 0, 0, 0, 2, 119, 1, 121};
+    /* #{'é' => 1, 'é' => 2}: Latin-1 0xE9 and UTF-8 C3 A9 */
+    static const unsigned char accent[] = {116, 0, 0, 0, 2, 115, 1, 0xE9, 97, 1, 119, 2, 0xC3, 0xA9, 97, 2};
+    const struct { const unsigned char *bytes; size_t len; int rc; } cases[] = {
+        {ARR(atoms), TERM_EBAD}, {ARR(ints), TERM_EBAD}, {ARR(strings), TERM_EBAD},
+        {ARR(accent), TERM_EBAD}, {ARR(fine), TERM_OK}, {ARR(fine_ints), TERM_OK},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        CU_ASSERT_EQUAL(skip_rc(cases[k].bytes, cases[k].len, 8), cases[k].rc);
+        CU_ASSERT_EQUAL(canon_rc(cases[k].bytes, cases[k].len, 8), cases[k].rc);
+    }
+    /* 40 integer keys (sorted, not compared pairwise), the last one again or not;
+     * and the same map as the value of a key of an outer map */
+    for (int repeat = 0; repeat <= 1; repeat++) {
+        unsigned char big[8 + 40 * 4];
+        size_t n = 0;
+        big[n++] = 116, big[n++] = 0, big[n++] = 0, big[n++] = 0, big[n++] = 40;
+        for (int i = 0; i < 40; i++) {
+            big[n++] = 97, big[n++] = (unsigned char)(repeat && i == 39 ? 7 : i);
+            big[n++] = 97, big[n++] = 0;
+        }
+        CU_ASSERT_EQUAL(skip_rc(big, n, 8), repeat ? TERM_EBAD : TERM_OK);
+        unsigned char outer[16 + sizeof big] = {116, 0, 0, 0, 1, 106};
+        memcpy(outer + 6, big, n);
+        CU_ASSERT_EQUAL(skip_rc(outer, 6 + n, 8), repeat ? TERM_EBAD : TERM_OK);
+    }
 }
 
 static void test_strerror(void)
@@ -1362,6 +1403,7 @@ void unit_suite_term(void)
     CU_add_test(suite, "integers small, 32-bit and big", test_integers);
     CU_add_test(suite, "LARGE_BIG_EXT", test_large_big);
     CU_add_test(suite, "floats", test_floats);
+    CU_add_test(suite, "repeated map keys, in any encoding", test_repeated_map_keys);
     CU_add_test(suite, "floats under a locale with a decimal comma", test_floats_comma_locale);
     CU_add_test(suite, "lists and strings", test_lists);
     CU_add_test(suite, "STRING_EXT length limit", test_string_limit);
