@@ -125,6 +125,19 @@ static int start_one(process_table *t, module_table *mods, const char *spec)
     return 0;
 }
 
+/* The modules go once every server and job is gone; but a job still running
+ * after --jobs-grace runs a module's code: then they stay loaded, and
+ * reachable (a leak checker at exit does not count them), until the exit. */
+static module_table *volatile left_loaded; /* volatile: a store no code reads is kept */
+
+static void unload_unless_running(size_t jobs_running, module_table *mods)
+{
+    if (jobs_running == 0)
+        module_table_destroy(mods);
+    else
+        left_loaded = mods;
+}
+
 int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size_t count)
 {
     options o;
@@ -203,18 +216,14 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
         }
     log_notice("ready name=%s port=%d register=%s", o.node.name, node_port(n), o.register_name);
     int rc = node_run(n);
-    /* Every server and job is gone before the modules go; but a job still
-     * running after the grace runs a module's code: that stays loaded. */
-    if (node_destroy(n) == 0)
-        module_table_destroy(mods);
+    unload_unless_running(node_destroy(n), mods);
     options_free(&o);
     log_notice("stopped");
     return rc == 0 ? 0 : 1;
 fail:
     if (err[0])
         log_error("%s", err);
-    if (node_destroy(n) == 0)
-        module_table_destroy(mods);
+    unload_unless_running(node_destroy(n), mods);
     options_free(&o);
     return status;
 }

@@ -33,7 +33,13 @@ struct workers {
     int efd;
     unsigned nthreads;
     pthread_t *threads;
+    struct workers *volatile next_abandoned;
 };
+
+/* Pools left running jobs at a stop (workers_stop), till the process exits:
+ * reachable from here, so that a leak checker does not count them. */
+static workers *volatile abandoned; /* volatile: a store no code reads is kept */
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void signal_fd(workers *w)
 {
@@ -244,6 +250,16 @@ static void finish_list(struct job *j, workers_done_fn *done, void *ctx, int ran
     }
 }
 
+void workers_quiesce(workers *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* Until running is 0, or wait_ms have passed (< 0: no limit); under the lock. */
 static void wait_idle(workers *w, long wait_ms)
 {
@@ -282,8 +298,19 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     wait_idle(w, wait_ms);
     size_t running = w->running;
     pthread_mutex_unlock(&w->lock);
+    pthread_mutex_lock(&abandoned_lock);
+    workers *volatile *at = &abandoned;
+    while (*at && *at != w)
+        at = &(*at)->next_abandoned;
+    if (running && !*at) { /* the pool stays as it is, its threads may still use it: kept reachable */
+        w->next_abandoned = abandoned;
+        abandoned = w;
+    } else if (!running && *at) { /* abandoned by an earlier call: goes now */
+        *at = w->next_abandoned;
+    }
+    pthread_mutex_unlock(&abandoned_lock);
     if (running)
-        return running; /* the pool stays as it is: its threads may still use it */
+        return running;
 
     for (unsigned i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL); /* each returns at once: no job left to run */

@@ -59,6 +59,9 @@ size_t workers_collect(workers *w, workers_done_fn *done, void *ctx, size_t max)
  * everything freed. done may be NULL when the jobs need no freeing. NULL w:
  * nothing. */
 void workers_destroy(workers *w, workers_done_fn *done, void *ctx);
+/* On the loop thread: no job starts from now on, and none is taken (the
+ * queued ones wait for workers_stop to drop them); running ones go on. */
+void workers_quiesce(workers *w);
 /* workers_destroy, but jobs running are waited for wait_ms at most (< 0:
  * no limit). Returns 0 when the pool is gone; else how many jobs still run,
  * and the pool is left as it is, stopping, with no job queued: its threads

@@ -332,6 +332,9 @@ static void timeout_arm(gen_server *gs, uint64_t ms)
         return;
     gs->armed_ms = ms;
     gs->timeout_timer = process_send_after(gs->self, due_in(ms), (term_view){timeout_atom, sizeof timeout_atom});
+    if (!gs->timeout_timer) /* out of memory: a server waiting on it would wait for ever, unsaid */
+        log_error("%s: out of memory arming the gen_server timeout of %llu ms; it will not come",
+                  gs->cb->name, (unsigned long long)ms);
 }
 
 /* After a callback: arm the timeout it asked for. */

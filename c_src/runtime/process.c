@@ -289,6 +289,9 @@ size_t process_table_destroy(process_table *t)
     if (!t)
         return 0;
     term_view shutdown = {shutdown_atom, sizeof shutdown_atom};
+    /* No job starts while the servers stop: a queued one would only run
+     * after its server's terminate said it was no longer wanted. */
+    workers_quiesce(t->workers);
     while (t->nprocs) {
         process *p = t->procs[t->nprocs - 1];
         unindex(t, p);
@@ -1039,10 +1042,10 @@ int process_table_next_timer(const process_table *t, uint64_t *due_us)
 
 size_t process_table_run_timers(process_table *t, uint64_t now_us)
 {
-    size_t fired = 0;
+    size_t fired = 0, popped = 0;
     uint64_t id;
     void *payload;
-    while (timer_heap_pop_due(t->timers, now_us, &id, &payload)) {
+    while (popped++ < PROCESS_TIMERS_PER_TURN && timer_heap_pop_due(t->timers, now_us, &id, &payload)) {
         ptimer *pt = payload;
         /* A process that is stopping is found no more; its timers are freed
          * with it, this one included. */

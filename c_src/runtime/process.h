@@ -105,8 +105,8 @@ typedef struct process_behaviour {
 
 process_table *process_table_create(const char *node, uint32_t creation,
                                     const process_router *router);
-/* Destroys every process (without DOWN messages: the node is going away),
- * then the worker pool: queued jobs dropped, running ones waited for (for
+/* Destroys every process (without DOWN messages: the node is going away;
+ * no queued job starts meanwhile), then the worker pool: queued jobs dropped, running ones waited for (for
  * the grace process_table_set_workers gave), and every job's done run with
  * a NULL process, after every terminate. Returns how many jobs were still
  * running after the grace: their threads are left to the process's exit,
@@ -263,8 +263,11 @@ uint64_t process_send_after(process *p, uint64_t due_us, term_view msg);
 int process_cancel_timer(process *p, uint64_t id);
 /* The earliest due timer of any process: 1 and its time, or 0 when none. */
 int process_table_next_timer(const process_table *t, uint64_t *due_us);
-/* Deliver every timer due by now_us; returns how many. The node calls this
- * at the start of its safe point. */
+/* Deliver the timers due by now_us, PROCESS_TIMERS_PER_TURN at most (the
+ * rest stay due, and the next turn's wait is 0: sockets are served between
+ * batches of a million timers due at once); returns how many. The node
+ * calls this at the start of its safe point. */
+#define PROCESS_TIMERS_PER_TURN 4096
 size_t process_table_run_timers(process_table *t, uint64_t now_us);
 
 /* Jobs for the worker pool the node hands in (workers.h; the table owns it

@@ -399,6 +399,43 @@ static void test_teardown_survives_a_terminate_that_stops(void)
     wire_reset();
 }
 
+/* Timers all due at once fire PROCESS_TIMERS_PER_TURN a turn, the rest at
+ * the next turns, each once: a module that armed a million for the same
+ * moment does not hold the node's sockets for all of them. */
+static int timeouts_seen;
+
+static void on_timeout(process *self, term_view msg)
+{
+    (void)self;
+    (void)msg;
+    timeouts_seen++;
+}
+
+static const process_behaviour timed = {.message = on_timeout};
+
+static void test_timers_fire_in_batches(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(t != NULL);
+    process *p = process_spawn(t, &timed, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    static const char tick[] = {119, 4, 't', 'i', 'c', 'k'};
+    size_t n = 2 * PROCESS_TIMERS_PER_TURN + 100;
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_FATAL(process_send_after(p, 1000 + i % 7, (term_view){tick, sizeof tick}) != 0);
+    timeouts_seen = 0;
+    CU_ASSERT_EQUAL(process_table_run_timers(t, 999), 0); /* none due yet */
+    CU_ASSERT_EQUAL(process_table_run_timers(t, 5000), PROCESS_TIMERS_PER_TURN);
+    CU_ASSERT_EQUAL(process_table_run_timers(t, 5000), PROCESS_TIMERS_PER_TURN);
+    CU_ASSERT_EQUAL(process_table_run_timers(t, 5000), 100);
+    CU_ASSERT_EQUAL(process_table_run_timers(t, 5000), 0);
+    CU_ASSERT_EQUAL(timeouts_seen, (int)n);
+    uint64_t due;
+    CU_ASSERT_EQUAL(process_table_next_timer(t, &due), 0);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 /* process_monitor_nodes: {nodeup, Node} for every connection that comes
  * up, at the next settle, to the processes that asked, as long as they live. */
 static int nodeups;
@@ -684,4 +721,5 @@ void unit_suite_process(void)
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
+    CU_add_test(s, "timers all due at once fire in batches", test_timers_fire_in_batches);
 }
