@@ -165,7 +165,7 @@ handle_cast(_Msg, S) ->
     {noreply, S}.
 
 handle_info({Port, {data, Data}}, S = #state{port = Port}) ->
-    {noreply, line(Data, S)};
+    {noreply, line(Data, S, Port)};
 handle_info({Port, {exit_status, Status}}, S0 = #state{port = Port, starting = undefined}) ->
     S = last_words(S0),
     S1 = note(S, exit_line(Status), exit_level(Status)),
@@ -387,7 +387,7 @@ ping_until_pong(Node) ->
 await_ready(S = #state{port = Port}, Ping = {PingPid, PingRef}, Deadline) ->
     receive
         {Port, {data, Data}} ->
-            S1 = line(Data, S),
+            S1 = line(Data, S, Port),
             case now_ms() >= Deadline of %% a node that keeps writing does not hold it off
                 true -> ready_by_now(S1, Ping);
                 false -> await_ready(S1, Ping, Deadline)
@@ -478,7 +478,7 @@ shutdown(S0 = #state{os_pid = OsPid}) ->
 await_exit(S = #state{port = Port}, Deadline) ->
     receive
         {Port, {data, Data}} ->
-            S1 = line(Data, S),
+            S1 = line(Data, S, Port),
             case now_ms() >= Deadline of
                 true -> exited_already(S1);
                 false -> await_exit(S1, Deadline)
@@ -501,7 +501,7 @@ exited_already(S = #state{port = Port}) ->
 
 drain(S, Port) ->
     receive
-        {Port, {data, Data}} -> drain(line(Data, S), Port)
+        {Port, {data, Data}} -> drain(line(Data, S, Port), Port)
     after 0 ->
             S
     end.
@@ -521,7 +521,7 @@ last_words(S = #state{partial = P}) -> note(S#state{partial = <<>>}, P).
 %% the owner can log (a module that writes in a loop), the lines waiting are
 %% dropped, counted in one line: else they would hold a stop request off
 %% for as long as they take, and fill this VM's memory.
-line(Data, S = #state{port = Port}) ->
+line(Data, S, Port) ->
     S1 = output(Data, S),
     case process_info(self(), message_queue_len) of
         {message_queue_len, N} when N > ?MAX_QUEUED -> drop(S1, Port, 0, none);

@@ -51,7 +51,7 @@ void options_usage(const char *prog)
            "  --workers N           threads for blocking worker jobs (default: the CPUs usable;\n"
            "                        0: none)\n"
            "  --jobs-grace MS       at stop, how long jobs still running are waited for; one\n"
-           "                        running longer is left to the exit (default 10000; 0: no limit)\n"
+           "                        running longer is left to the exit (default 4000; 0: no limit)\n"
            "  --connect NODE        connect to NODE at boot, and again whenever the connection\n"
            "                        is lost (repeatable; other nodes are dialed on first send)\n"
            "  --no-auto-connect     do not connect to a node because something is sent to it\n"
@@ -147,7 +147,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->fsync = "everysec";
     o->compact_min = 64ull << 20;
     o->node.workers = (int)workers_default_threads();
-    o->node.jobs_grace_ms = 10000;
+    o->node.jobs_grace_ms = 4000; /* under the 5 s an owner gives before its SIGKILL */
     o->node.max_processes = NODE_MAX_PROCESSES;
     o->log_level = LOG_INFO;
     optind = 1;

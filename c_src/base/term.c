@@ -83,7 +83,17 @@ struct walk {
     term_atom_cache *atoms; /* NULL: none (check only, see term_skip_cached) */
     int accepted;           /* the bytes passed term_skip before: atoms' text is not checked again (term_next) */
     term_sender *sender;    /* NULL: third nodes' ids pass unasked (check only, see term_sender) */
+    unsigned in_key;        /* within a key of a map of 2 keys or more: distinct_keys of that
+                               map compares whole keys, maps inside them included */
+    size_t sort_budget;     /* bytes map_sort_pairs may still move (SORT_BUDGET) */
+    size_t *budget;         /* that of the walk this one serves (distinct_keys), or NULL */
 };
+
+/* Sorting a map's pairs moves every byte of them, maps inside included: a
+ * chain of maps nested in keys, each out of order, would move its inner
+ * bytes once per level. A walk moves this many bytes at most, else its term
+ * counts as too deep (TERM_EDEPTH). */
+#define SORT_BUDGET(len) ((size_t)(len) > SIZE_MAX / 32 ? SIZE_MAX : 16 * (size_t)(len) + 65536)
 
 static inline int walk_term(struct walk *w, unsigned depth);
 
@@ -726,19 +736,29 @@ static int map_pair_cmp(const void *a, const void *b)
     return (x->key_len > y->key_len) - (x->key_len < y->key_len);
 }
 
-/* Reorder the pairs written at out->buff[first ..] by key; EBAD on a repeated key. */
-static int map_sort_pairs(ei_x_buff *out, size_t first, struct map_pair *items, size_t count)
+/* Reorder the pairs written at out->buff[first ..] by key; EBAD on a
+ * repeated key; EDEPTH past the budget (SORT_BUDGET). Pairs in order
+ * already are not moved. */
+static int map_sort_pairs(ei_x_buff *out, size_t first, struct map_pair *items, size_t count, size_t *budget)
 {
     if (count < 2)
         return TERM_OK;
     for (size_t i = 0; i < count; i++)
         items[i].key = (const unsigned char *)out->buff + items[i].start;
     qsort(items, count, sizeof *items, map_pair_cmp);
-    for (size_t i = 1; i < count; i++)
+    int in_order = 1;
+    for (size_t i = 1; i < count; i++) {
         if (map_pair_cmp(&items[i - 1], &items[i]) == 0)
             return TERM_EBAD;
+        in_order &= items[i - 1].start < items[i].start;
+    }
+    if (in_order)
+        return TERM_OK;
 
     size_t total = (size_t)out->index - first;
+    if (total > *budget)
+        return TERM_EDEPTH;
+    *budget -= total;
     unsigned char *sorted = malloc(total);
     if (!sorted)
         return TERM_ENOMEM;
@@ -771,27 +791,42 @@ static int map_canonical_pairs(struct walk *w, size_t arity, unsigned depth)
         rc = map_pairs_push(&pairs, pair);
     }
     if (rc == TERM_OK)
-        rc = map_sort_pairs(w->out, first, pairs.items, pairs.count);
+        rc = map_sort_pairs(w->out, first, pairs.items, pairs.count, w->budget ? w->budget : &w->sort_budget);
     free(pairs.items);
     return rc;
 }
 
-/* The text of the atom at p (already checked) when its bytes compare as
- * its canonical form's do: a UTF-8 tag, or a Latin-1 one of ASCII text. */
-static int plain_atom_text(const unsigned char *p, const unsigned char **text, size_t *len)
+static int canonical(const char *buf, size_t len, size_t *index, unsigned max_depth, ei_x_buff *out,
+                     size_t *budget);
+
+/* A key (already checked) whose bytes compare as its canonical form's do,
+ * and of what kind: an atom in a UTF-8 tag or of ASCII text in a Latin-1
+ * one (1: its text), a SMALL_INTEGER_EXT (2: its byte), a BINARY_EXT (3:
+ * all of it). Keys of different kinds are never =:=; 0: compare canonical
+ * forms (any other encoding, which an equal term may have in another tag). */
+static int plain_key(const unsigned char *p, const unsigned char **bytes, size_t *len)
 {
-    size_t head;
     switch (p[0]) {
-    case TAG_SMALL_ATOM_UTF8: case TAG_SMALL_ATOM: head = 2, *len = p[1]; break;
-    case TAG_ATOM_UTF8: case TAG_ATOM: head = 3, *len = load_be16(p + 1); break;
+    case TAG_SMALL_ATOM_UTF8: case TAG_SMALL_ATOM: *bytes = p + 2, *len = p[1]; break;
+    case TAG_ATOM_UTF8: case TAG_ATOM: *bytes = p + 3, *len = load_be16(p + 1); break;
+    case TAG_SMALL_INTEGER: *bytes = p + 1, *len = 1; return 2;
+    case TAG_BINARY: *bytes = p, *len = 5 + (size_t)load_be32(p + 1); return 3;
     default: return 0;
     }
-    *text = p + head;
     if (p[0] == TAG_SMALL_ATOM || p[0] == TAG_ATOM)
         for (size_t i = 0; i < *len; i++)
-            if ((*text)[i] >= 0x80)
+            if ((*bytes)[i] >= 0x80)
                 return 0;
     return 1;
+}
+
+/* By kind (kept in len), then as map_pair_cmp. */
+static int key_cmp(const void *a, const void *b)
+{
+    const struct map_pair *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return map_pair_cmp(a, b);
 }
 
 /* Are the n keys (checked already) that begin at w->buf + at[0 .. n)
@@ -809,17 +844,19 @@ static int distinct_keys(struct walk *w, const size_t *at, size_t n, unsigned de
     size_t i = 0;
     for (; i < n; i++) {
         keys[i].start = at[i];
-        if (!plain_atom_text(w->buf + at[i], &keys[i].key, &keys[i].key_len))
+        if (!(keys[i].len = (size_t)plain_key(w->buf + at[i], &keys[i].key, &keys[i].key_len)))
             break;
     }
-    if (i < n) { /* not all plain atoms: every key in its canonical form */
+    if (i < n) { /* not all plain: every key in its canonical form, all of one kind (0) */
         if (ei_x_new(&canon) != 0)
             rc = TERM_ENOMEM;
         for (i = 0; i < n && rc == TERM_OK; i++) {
             size_t pos = at[i], from = (size_t)canon.index;
-            rc = term_canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, &canon);
+            rc = canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, &canon,
+                           w->budget ? w->budget : &w->sort_budget);
             keys[i].start = from;
             keys[i].key_len = (size_t)canon.index - from;
+            keys[i].len = 0;
         }
         for (i = 0; i < n && rc == TERM_OK; i++)
             keys[i].key = (const unsigned char *)canon.buff + keys[i].start;
@@ -828,14 +865,14 @@ static int distinct_keys(struct walk *w, const size_t *at, size_t n, unsigned de
         if (n <= 8) {
             for (size_t a = 0; a < n && rc == TERM_OK; a++)
                 for (size_t b = a + 1; b < n; b++)
-                    if (map_pair_cmp(&keys[a], &keys[b]) == 0) {
+                    if (key_cmp(&keys[a], &keys[b]) == 0) {
                         rc = TERM_EBAD;
                         break;
                     }
         } else {
-            qsort(keys, n, sizeof *keys, map_pair_cmp);
+            qsort(keys, n, sizeof *keys, key_cmp);
             for (i = 1; i < n; i++)
-                if (map_pair_cmp(&keys[i - 1], &keys[i]) == 0) {
+                if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
                     rc = TERM_EBAD;
                     break;
                 }
@@ -860,7 +897,7 @@ static int walk_map(struct walk *w, unsigned depth)
     TRY(emit_be32(w, arity));
     if (w->out)
         return map_canonical_pairs(w, arity, depth);
-    if (arity < 2 || w->accepted) { /* accepted: checked before, repeats included */
+    if (arity < 2 || w->accepted || w->in_key) { /* accepted: checked before, repeats included */
         for (size_t i = 0; i < (size_t)arity * 2; i++)
             TRY(walk_term(w, depth + 1));
         return TERM_OK;
@@ -871,7 +908,9 @@ static int walk_map(struct walk *w, unsigned depth)
     int rc = TERM_OK;
     for (size_t i = 0; i < arity && rc == TERM_OK; i++) {
         at[i] = w->pos;
+        w->in_key++; /* maps inside it are compared whole, as part of it, once */
         rc = walk_term(w, depth + 1);
+        w->in_key--;
         if (rc == TERM_OK)
             rc = walk_term(w, depth + 1);
     }
@@ -1404,7 +1443,7 @@ int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0, NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
@@ -1415,7 +1454,7 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0, sender};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
@@ -1430,7 +1469,7 @@ int term_skip_flat(const char *buf, size_t len, size_t *index)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, 4, NULL, NULL, 0, NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, 4, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL};
     uint64_t pending = 1;
     while (pending) {
         if (pending > remaining(&w))
@@ -1494,7 +1533,7 @@ int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max
 {
     if (!index || *index > len || (!buf && len > 0) || max_depth >= UINT_MAX)
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0, sender};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL};
     size_t n;
     if (w.pos + 2 <= len && w.buf[w.pos] == TAG_SMALL_TUPLE) {
         n = w.buf[w.pos + 1];
@@ -1538,15 +1577,16 @@ static size_t canonical_scalar_end(const struct walk *w)
     }
 }
 
-int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
-                   ei_x_buff *out)
+/* term_canonical, moving bytes against budget (NULL: a budget of its own). */
+static int canonical(const char *buf, size_t len, size_t *index, unsigned max_depth, ei_x_buff *out,
+                     size_t *budget)
 {
     if (!index || !out || *index > len || (!buf && len > 0))
         return TERM_EBAD;
     int start = out->index;
     if (start < 0 || start > (out->buff ? out->buffsz : 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0, NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0, NULL, 0, SORT_BUDGET(len), budget};
     size_t end = canonical_scalar_end(&w);
     if (end) { /* its bytes are its canonical form */
         TRY(emit(&w, buf + *index, end - *index));
@@ -1562,13 +1602,19 @@ int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_dept
     return TERM_OK;
 }
 
+int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
+                   ei_x_buff *out)
+{
+    return canonical(buf, len, index, max_depth, out, NULL);
+}
+
 int term_next(term_view v, int *i, term_view *out)
 {
     if (*i < 0 || (size_t)*i > v.len || (!v.ptr && v.len > 0))
         return -1;
     /* Structure and bounds are checked again, the atoms' text is not:
      * term_skip accepted it already. */
-    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1, NULL};
+    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1, NULL, 0, SORT_BUDGET(v.len), NULL};
     if (walk_term(&w, 0) != TERM_OK)
         return -1;
     *out = (term_view){v.ptr + *i, w.pos - (size_t)*i};

@@ -294,10 +294,15 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     pthread_mutex_unlock(&w->lock);
     finish_list(dropped, done, ctx, 0);
 
+    /* The jobs that finished by then get their done, whether or not some
+     * still run; those get none. */
     pthread_mutex_lock(&w->lock);
     wait_idle(w, wait_ms);
     size_t running = w->running;
+    struct job *finished = w->done_head;
+    w->done_head = w->done_tail = NULL;
     pthread_mutex_unlock(&w->lock);
+    finish_list(finished, done, ctx, 1);
     pthread_mutex_lock(&abandoned_lock);
     workers *volatile *at = &abandoned;
     while (*at && *at != w)
@@ -314,12 +319,6 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
 
     for (unsigned i = 0; i < w->nthreads; i++)
         pthread_join(w->threads[i], NULL); /* each returns at once: no job left to run */
-
-    pthread_mutex_lock(&w->lock);
-    struct job *finished = w->done_head;
-    w->done_head = w->done_tail = NULL;
-    pthread_mutex_unlock(&w->lock);
-    finish_list(finished, done, ctx, 1);
 
     close(w->efd);
     pthread_cond_destroy(&w->idle);

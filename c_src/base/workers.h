@@ -63,7 +63,8 @@ void workers_destroy(workers *w, workers_done_fn *done, void *ctx);
  * queued ones wait for workers_stop to drop them); running ones go on. */
 void workers_quiesce(workers *w);
 /* workers_destroy, but jobs running are waited for wait_ms at most (< 0:
- * no limit). Returns 0 when the pool is gone; else how many jobs still run,
+ * no limit); every job finished by then gets its done (a running one
+ * none). Returns 0 when the pool is gone; else how many jobs still run,
  * and the pool is left as it is, stopping, with no job queued: its threads
  * (and whatever code the jobs run) are still in use. Call it again to wait
  * more, or leave them to the process's exit. */

@@ -365,7 +365,8 @@ void gcn_set_timeout(gcn_server *self, uint64_t ms);
  * gcn_ function but the term readers and gcn_buf writers. */
 typedef void gcn_job_run(void *job);
 /* Runs on the node's thread once run has returned, or once the job was
- * dropped unrun at node stop. self and state are NULL when the server
+ * dropped unrun at node stop (not for a run still going at the end of
+ * --jobs-grace: see gcn_submit). self and state are NULL when the server
  * stopped meanwhile, and in both cases at node stop: only release the job
  * then (and whatever run would have released: a job that owns a resource
  * records in itself whether run took care of it). Its result counts as a
@@ -379,7 +380,7 @@ typedef enum gcn_result gcn_job_done(gcn_server *self, void *state, void *job);
  * When the node stops, no queued job starts any more; every server's
  * terminate runs, as when one stops alone; then queued jobs are dropped (done with a NULL server) and
  * the node waits for the running ones to return (done with a NULL server),
- * for --jobs-grace at most (10 s): a run still going then is left to the
+ * for --jobs-grace at most (4 s): a run still going then is left to the
  * process's exit, with no done. */
 int gcn_submit(gcn_server *self, gcn_job_run *run, gcn_job_done *done, void *job);
 

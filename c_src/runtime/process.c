@@ -378,7 +378,8 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
     /* Skip numbers in use (only once the numbers have wrapped), and 0; a
      * dying process's too: its timers and mail, due at this turn's settle,
      * are addressed by number. */
-    while (t->next_num == 0 || by_num(t, t->next_num) || dying_num(t, t->next_num))
+    while (t->next_num == 0 || by_num(t, t->next_num) ||
+           (t->spawned >= UINT32_MAX && dying_num(t, t->next_num)))
         t->next_num++;
     p->num = t->next_num++;
     p->serial = ++t->spawned;

@@ -396,6 +396,30 @@ static void test_stop_with_a_stuck_job(void)
     close(fds[1]);
 }
 
+/* A job that finished, uncollected, when the stop finds another still
+ * running: it gets its done all the same. */
+static void test_stop_finishes_what_finished(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(2);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_EQUAL(workers_submit(w, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), 0);
+    CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS)); /* the quick one is done */
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) == 0 && now_ms() < end;)
+        sleep_ms(1);
+    struct tally t = {0, 0};
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 50), 1);
+    CU_ASSERT_EQUAL(t.ran, 1);
+    CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
+    CU_ASSERT_EQUAL(t.ran, 2);
+    CU_ASSERT_EQUAL(t.dropped, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* ---- collect's max ---- */
 
 static void test_collect_max(void)
@@ -469,5 +493,6 @@ void unit_suite_workers(void)
     CU_add_test(suite, "destroy with queued, running and finished jobs", test_destroy_with_jobs);
     CU_add_test(suite, "collect's max; the fd stays readable", test_collect_max);
     CU_add_test(suite, "stop with a stuck job; a full queue", test_stop_with_a_stuck_job);
+    CU_add_test(suite, "stop with a stuck job finishes the finished", test_stop_finishes_what_finished);
     CU_add_test(suite, "default thread count", test_default_threads);
 }
