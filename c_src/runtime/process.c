@@ -49,6 +49,7 @@ struct process {
     uint64_t serial;     /* unique among all processes the table ever had */
     struct ptimer **timers; /* pending timers, each knowing its slot here */
     size_t ntimers, timers_cap;
+    size_t jobs_out;     /* its jobs submitted and not yet back (PROCESS_MAX_JOBS) */
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -1084,10 +1085,11 @@ int process_submit(process *p, process_job_run *run, process_job_done *done, voi
         return -1;
     }
     *j = (pjob){run, done, job, p->num, p->serial};
-    if (workers_submit(t->workers, job_run, j, t) < 0) {
+    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit(t->workers, job_run, j, t) < 0) {
         free(j);
         return -1;
     }
+    p->jobs_out++;
     return 0;
 }
 
@@ -1099,6 +1101,8 @@ static void job_finished(void *arg, void *tag, int ran, void *ctx)
     process *p = ran && t ? by_num(t, j->owner) : NULL;
     if (p && p->serial != j->serial)
         p = NULL;
+    if (p)
+        p->jobs_out--;
     j->done(p, j->job, ran);
     free(j);
 }

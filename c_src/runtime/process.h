@@ -280,7 +280,11 @@ typedef void process_job_run(void *job);
 typedef void process_job_done(process *p, void *job, int ran);
 /* grace_ms: how long a stopping node waits for running jobs (< 0: no limit). */
 void process_table_set_workers(process_table *t, struct workers *w, long grace_ms);
-/* 0, or -1 (no pool, or out of memory: the job is not taken). */
+/* 0, or -1 (no pool; PROCESS_MAX_JOBS of p's own not back yet; the pool's
+ * queue full or stopping; out of memory: the job is not taken). One
+ * server's jobs take a quarter of the pool's queue at most, so that one that
+ * submits for every request a peer sends leaves room to the others. */
+#define PROCESS_MAX_JOBS 16384
 int process_submit(process *p, process_job_run *run, process_job_done *done, void *job);
 /* Hand finished jobs to their done functions (at most max); returns how many. */
 size_t process_table_collect_jobs(process_table *t, size_t max);

@@ -571,6 +571,47 @@ static void test_terminate_before_jobs_at_the_end(void)
     CU_ASSERT(order[1] == 'd' || order[2] == 'd');
 }
 
+/* One process's jobs not back yet: PROCESS_MAX_JOBS at most, and another
+ * process's still taken; one back, the first may submit again. */
+static int quick_dones;
+
+static void count_done(process *p, void *job, int ran)
+{
+    (void)p;
+    (void)job;
+    (void)ran;
+    quick_dones++;
+}
+
+static void test_a_process_takes_a_share_of_the_queue(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(t && w);
+    process_table_set_workers(t, w, -1);
+    process *p = process_spawn(t, &quiet, NULL), *q = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p && q);
+    __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
+    CU_ASSERT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0); /* runs 50 ms */
+    int taken = 1;
+    while (taken < PROCESS_MAX_JOBS + 10 && process_submit(p, slow_job, count_done, NULL) == 0)
+        taken++;
+    CU_ASSERT_EQUAL(taken, PROCESS_MAX_JOBS);
+    CU_ASSERT_EQUAL(process_submit(q, slow_job, count_done, NULL), 0);
+    /* the first job back: p has room for one more */
+    quick_dones = 0;
+    for (int i = 0; i < 5000 && quick_dones == 0; i++) {
+        process_table_collect_jobs(t, 1);
+        if (quick_dones == 0)
+            nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    }
+    CU_ASSERT_EQUAL_FATAL(quick_dones, 1);
+    CU_ASSERT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0);
+    CU_ASSERT_NOT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0);
+    process_table_destroy(t); /* the queued ones dropped, done with no process */
+    CU_ASSERT_EQUAL(quick_dones, PROCESS_MAX_JOBS + 2);
+}
+
 /* A demonitor after the monitor fired, its DOWN not yet delivered: the
  * DOWN is taken out (OTP's demonitor(Ref, [flush])), local or remote. */
 static void test_demonitor_flushes_a_queued_down(void)
@@ -722,4 +763,5 @@ void unit_suite_process(void)
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
     CU_add_test(s, "timers all due at once fire in batches", test_timers_fire_in_batches);
+    CU_add_test(s, "a process takes a share of the job queue", test_a_process_takes_a_share_of_the_queue);
 }
