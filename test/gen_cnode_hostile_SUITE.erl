@@ -31,7 +31,6 @@
          unknown_control_messages_and_bad_atoms/1,
          a_map_with_a_repeated_key_is_refused/1,
          a_too_deep_call_from_a_forged_tag_is_refused/1,
-         made_up_nodes_take_a_share_of_the_dial_slots/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
          waiters_of_a_peer_that_stops_reading/1,
@@ -60,7 +59,6 @@ all() ->
      unknown_control_messages_and_bad_atoms,
      a_map_with_a_repeated_key_is_refused,
      a_too_deep_call_from_a_forged_tag_is_refused,
-     made_up_nodes_take_a_share_of_the_dial_slots,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
      waiters_of_a_peer_that_stops_reading,
@@ -240,45 +238,6 @@ a_too_deep_call_from_a_forged_tag_is_refused(Config) ->
     hostile_peer:close(P2),
     receive {nodedown, Node} -> ct:fail(the_ct_node_was_cut_off) after 200 -> ok end,
     monitor_node(Node, false),
-    ok = served(Node).
-
-%% A peer's calls from pids of 70 made-up nodes on a host whose epmd never
-%% answers (a listener on 127.0.0.2 that accepts nothing): each reply makes
-%% the node dial, and each attempt waits out its 7 s. They take a quarter
-%% of the 64 dial slots, no more (the rest dropped, logged), so a reply to
-%% a real node not connected yet is still dialed and delivered.
-made_up_nodes_take_a_share_of_the_dial_slots(Config) ->
-    Node = ?config(cnode, Config),
-    ok = gen_server:call({kv, Node}, {put, k, v}),
-    {ok, Hole} = gen_tcp:listen(gen_cnode_test_env:epmd_port(), [{ip, {127, 0, 0, 2}}, {backlog, 128}]),
-    try
-        {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
-        Me = hostile_peer:pid(?HOSTILE, 1),
-        [ok = hostile_peer:send(P, {6, Me, '', kv},
-                                {'$gen_call', {hostile_peer:pid(list_to_atom("ghost" ++ integer_to_list(I)
-                                                                             ++ "@127.0.0.2"), 1),
-                                               make_ref()}, {get, k}})
-         || I <- lists:seq(1, 70)],
-        %% (the 70 calls answered and their dials begun)
-        ?assertEqual({ok, v}, hostile_peer:call(P, kv, {get, k}, 5000)),
-        %% A call from a process of a node the C node has never met, passed
-        %% on by this node: the answer needs a dial of its own.
-        {Peer, _PeerNode} = gen_cnode_test_env:start_tracked_peer(hostile_far_peer),
-        Self = self(),
-        Far = peer:call(Peer, erlang, spawn, [fun() -> receive M -> Self ! {far_got, M} after 20000 -> ok end end]),
-        Tag = make_ref(),
-        {kv, Node} ! {'$gen_call', {Far, Tag}, {get, k}},
-        receive {far_got, Reply} -> ?assertEqual({Tag, v}, Reply)
-        after 6000 -> ct:fail(the_far_caller_got_no_answer)
-        end,
-        Log = ?config(log, Config),
-        ok = gen_cnode_test_env:wait_until(
-               fun() -> lists:any(fun(L) -> binary:match(L, <<"hostile@127.0.0.1's messages named">>) =/= nomatch end,
-                                  durable_harness:log_lines(Log)) end, 10000),
-        hostile_peer:close(P)
-    after
-        gen_tcp:close(Hole)
-    end,
     ok = served(Node).
 
 %% The reply sent to Tag on the hostile connection P, past other frames

@@ -38,7 +38,6 @@ void conn_destroy(conn *c)
     buffer_free(&c->in);
     buffer_free(&c->out);
     buffer_free(&c->held);
-    free(c->dial_cause);
     free(c);
 }
 

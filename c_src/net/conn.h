@@ -64,8 +64,6 @@ typedef struct conn {
     buffer held;
     unsigned long held_msgs;
     uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
-    char *dial_cause;        /* DIALING: the peer whose message made this node dial (its
-                                name, owned), or NULL (this node's own doing) */
     int dirty;               /* queued on the node's flush list */
     signed char peeks;       /* reads once up peek (TCP): 1; they do not: -1; not known yet: 0 */
     size_t unreleased;       /* bytes read by peeking, still in the socket (conn_release);

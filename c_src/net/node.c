@@ -36,8 +36,6 @@
 #define DROP_LOG_EVERY_MS 10000 /* at most one line per node this often */
 #define DIAL_TIMEOUT_MS 7000    /* reaching a node's socket (OTP's net_setuptime) */
 #define DIAL_RETRY_MS 1000      /* a node that could not be reached is not dialed again sooner */
-#define DIAL_PER_PEER (DIAL_MAX_ATTEMPTS / 4) /* attempts at once that one peer's messages cause:
-                                                 pids of made-up nodes must not take every slot */
 #define CONNECT_RETRY_MS 5000   /* --connect nodes: dialed again this long after losing them */
 #define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
 #define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
@@ -752,21 +750,6 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
                  now - note->failed_ms, DIAL_RETRY_MS);
         return -1;
     }
-    /* A peer's message that makes this node dial (a call whose From is on
-     * a node not connected, say) takes a share of the slots, no more. */
-    size_t cause_len = 0;
-    const char *cause = n->procs ? process_table_sender_node(n->procs, &cause_len) : NULL;
-    if (cause) {
-        int running = 0;
-        for (conn *d = n->conns; d; d = d->next)
-            running += d->state == CONN_DIALING && d->dial_cause && strlen(d->dial_cause) == cause_len &&
-                       memcmp(d->dial_cause, cause, cause_len) == 0;
-        if (running >= DIAL_PER_PEER) {
-            snprintf(n->why, sizeof n->why, "is not connected, and %d attempts to reach nodes that %.*s's "
-                     "messages named run already", DIAL_PER_PEER, (int)cause_len, cause);
-            return -1;
-        }
-    }
     char peer[HANDSHAKE_MAX_NAME + 1];
     memcpy(peer, name, len);
     peer[len] = '\0';
@@ -783,11 +766,6 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
     c->state = CONN_DIALING;
     c->pending = 1;
     c->dial_id = ++n->next_dial;
-    if (cause && !(c->dial_cause = strndup(cause, cause_len))) {
-        conn_destroy(c);
-        snprintf(n->why, sizeof n->why, "out of memory");
-        return -1;
-    }
     if (dialer_start(n->dialer, peer, c->dial_id, DIAL_TIMEOUT_MS) < 0) {
         conn_destroy(c);
         snprintf(n->why, sizeof n->why, "is not connected, and no more attempts can run at once (%d)",

@@ -488,13 +488,8 @@ void process_deliver_from(process *p, term_view msg, const char *node, size_t le
 
 const char *process_sender_node(const process *p, size_t *len)
 {
-    return process_table_sender_node(p->table, len);
-}
-
-const char *process_table_sender_node(const process_table *t, size_t *len)
-{
-    *len = t->sender_len;
-    return t->sender_node;
+    *len = p->table->sender_len;
+    return p->table->sender_node;
 }
 
 /* The mail queued last (t->mail is not empty). */

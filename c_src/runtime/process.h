@@ -204,8 +204,6 @@ void process_deliver_from(process *p, term_view msg, const char *node, size_t le
  * handles its queued messages while it handles the resume: they read as
  * the resume's sender. The pg scopes cannot be suspended.) */
 const char *process_sender_node(const process *p, size_t *len);
-/* The same for whichever process of t is handling a message now. */
-const char *process_table_sender_node(const process_table *t, size_t *len);
 
 /* Send msg from `from`: to a process of this node it is queued (delivered at
  * the next settle), to a remote one it goes through the router. */
