@@ -829,29 +829,24 @@ static int key_cmp(const void *a, const void *b)
     return map_pair_cmp(a, b);
 }
 
-/* Are the n keys (checked already) that begin at w->buf + at[0 .. n)
+/* Are the n keys (checked already) that begin at w->buf + keys[..].start
  * distinct, as =:= tells terms apart? The BEAM's decoder refuses a map with
  * a repeated key, and a message it cannot decode takes its connection
  * down: a map this node would store or pass on must not have one. Atoms of
  * plain text are compared by it; any other key set by canonical forms. */
-static int distinct_keys(struct walk *w, const size_t *at, size_t n, unsigned depth)
+static int distinct_keys(struct walk *w, struct map_pair *keys, size_t n, unsigned depth)
 {
-    struct map_pair small[16], *keys = n <= 16 ? small : malloc(n * sizeof *keys);
-    if (!keys)
-        return TERM_ENOMEM;
     ei_x_buff canon = {NULL, 0, 0};
     int rc = TERM_OK;
     size_t i = 0;
-    for (; i < n; i++) {
-        keys[i].start = at[i];
-        if (!(keys[i].len = (size_t)plain_key(w->buf + at[i], &keys[i].key, &keys[i].key_len)))
+    for (; i < n; i++)
+        if (!(keys[i].len = (size_t)plain_key(w->buf + keys[i].start, &keys[i].key, &keys[i].key_len)))
             break;
-    }
     if (i < n) { /* not all plain: every key in its canonical form, all of one kind (0) */
         if (ei_x_new(&canon) != 0)
             rc = TERM_ENOMEM;
         for (i = 0; i < n && rc == TERM_OK; i++) {
-            size_t pos = at[i], from = (size_t)canon.index;
+            size_t pos = keys[i].start, from = (size_t)canon.index;
             rc = canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, &canon,
                            w->budget ? w->budget : &w->sort_budget);
             keys[i].start = from;
@@ -880,8 +875,6 @@ static int distinct_keys(struct walk *w, const size_t *at, size_t n, unsigned de
     }
     if (canon.buff)
         ei_x_free(&canon);
-    if (keys != small)
-        free(keys);
     return rc;
 }
 
@@ -902,12 +895,13 @@ static int walk_map(struct walk *w, unsigned depth)
             TRY(walk_term(w, depth + 1));
         return TERM_OK;
     }
-    size_t small[16], *at = arity <= 16 ? small : malloc(arity * sizeof *at);
-    if (!at)
+    /* where each key begins; then distinct_keys' working array */
+    struct map_pair small[8], *keys = arity <= 8 ? small : malloc(arity * sizeof *keys);
+    if (!keys)
         return TERM_ENOMEM;
     int rc = TERM_OK;
     for (size_t i = 0; i < arity && rc == TERM_OK; i++) {
-        at[i] = w->pos;
+        keys[i].start = w->pos;
         w->in_key++; /* maps inside it are compared whole, as part of it, once */
         rc = walk_term(w, depth + 1);
         w->in_key--;
@@ -915,9 +909,9 @@ static int walk_map(struct walk *w, unsigned depth)
             rc = walk_term(w, depth + 1);
     }
     if (rc == TERM_OK)
-        rc = distinct_keys(w, at, arity, depth);
-    if (at != small)
-        free(at);
+        rc = distinct_keys(w, keys, arity, depth);
+    if (keys != small)
+        free(keys);
     return rc;
 }
 

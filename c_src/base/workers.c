@@ -86,13 +86,20 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Stop and join the first n threads (no job queued), free the rest. */
-static void teardown(workers *w, unsigned n)
+void workers_quiesce(workers *w)
 {
+    if (!w)
+        return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
+}
+
+/* Stop and join the first n threads (no job queued or running), free the rest. */
+static void teardown(workers *w, unsigned n)
+{
+    workers_quiesce(w);
     for (unsigned i = 0; i < n; i++)
         pthread_join(w->threads[i], NULL);
     close(w->efd);
@@ -250,16 +257,6 @@ static void finish_list(struct job *j, workers_done_fn *done, void *ctx, int ran
     }
 }
 
-void workers_quiesce(workers *w)
-{
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    w->stopping = 1;
-    pthread_cond_broadcast(&w->wake);
-    pthread_mutex_unlock(&w->lock);
-}
-
 /* Until running is 0, or wait_ms have passed (< 0: no limit); under the lock. */
 static void wait_idle(workers *w, long wait_ms)
 {
@@ -285,12 +282,11 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
 {
     if (!w)
         return 0;
+    workers_quiesce(w);
     pthread_mutex_lock(&w->lock);
-    w->stopping = 1;
     struct job *dropped = w->queue_head;
     w->queue_head = w->queue_tail = NULL;
     w->queued = 0;
-    pthread_cond_broadcast(&w->wake);
     pthread_mutex_unlock(&w->lock);
     finish_list(dropped, done, ctx, 0);
 
@@ -316,16 +312,7 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     pthread_mutex_unlock(&abandoned_lock);
     if (running)
         return running;
-
-    for (unsigned i = 0; i < w->nthreads; i++)
-        pthread_join(w->threads[i], NULL); /* each returns at once: no job left to run */
-
-    close(w->efd);
-    pthread_cond_destroy(&w->idle);
-    pthread_cond_destroy(&w->wake);
-    pthread_mutex_destroy(&w->lock);
-    free(w->threads);
-    free(w);
+    teardown(w, w->nthreads); /* each thread returns at once: no job left to run */
     return 0;
 }
 
