@@ -31,6 +31,8 @@
          unknown_control_messages_and_bad_atoms/1,
          a_map_with_a_repeated_key_is_refused/1,
          a_too_deep_call_from_a_forged_tag_is_refused/1,
+         made_up_nodes_take_a_share_of_the_dial_slots/1,
+         held_replies_to_made_up_nodes_count_as_their_callers/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
          waiters_of_a_peer_that_stops_reading/1,
@@ -59,6 +61,8 @@ all() ->
      unknown_control_messages_and_bad_atoms,
      a_map_with_a_repeated_key_is_refused,
      a_too_deep_call_from_a_forged_tag_is_refused,
+     made_up_nodes_take_a_share_of_the_dial_slots,
+     held_replies_to_made_up_nodes_count_as_their_callers,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
      waiters_of_a_peer_that_stops_reading,
@@ -90,6 +94,7 @@ args(a_too_deep_call_from_a_forged_tag_is_refused, _) -> ["--max-depth", "3"];
 args(servers_a_peer_starts_are_bounded, _) -> ["--max-processes", "40"];
 args(peer_that_stops_reading_is_dropped, _) -> ["--max-message", "1000000"];
 args(waiters_of_a_peer_that_stops_reading, _) -> ["--max-message", "1000000"];
+args(held_replies_to_made_up_nodes_count_as_their_callers, Dir) -> ["--data-dir", Dir];
 args(vanishing_during_a_compaction, Dir) -> ["--data-dir", Dir, "--fsync", "always"];
 %% (AddressSanitizer's quarantine would hold the freed memory back.)
 args(memory_of_a_large_value_is_given_back, _) ->
@@ -238,6 +243,72 @@ a_too_deep_call_from_a_forged_tag_is_refused(Config) ->
     hostile_peer:close(P2),
     receive {nodedown, Node} -> ct:fail(the_ct_node_was_cut_off) after 200 -> ok end,
     monitor_node(Node, false),
+    ok = served(Node).
+
+%% A peer's calls from pids of 70 made-up nodes on a host whose epmd never
+%% answers (a listener on 127.0.0.2 that accepts nothing): each reply makes
+%% the node dial, and each attempt waits out its 7 s. Those attempts take
+%% 48 of the 64 dial slots, no more; the other 22 wait for a slot. So:
+%% - a reply to a real node not connected yet, caused by another peer's
+%%   call, is dialed at once and delivered;
+%% - one more caused by the same peer waits behind its 22, and is
+%%   delivered once the first attempts end (7 s), not dropped.
+made_up_nodes_take_a_share_of_the_dial_slots(Config) ->
+    made_up_nodes(Config, {get, k}, v, both).
+
+%% The same with put_sync to a durable kv: each reply is held until the
+%% write is on disk, and sent from the kv's flush, between frames. Held
+%% replies count as the doing of the connection that brought their call:
+%% the made-up nodes' attempts are the hostile peer's, and a held reply to
+%% a far caller the CT node passed on is dialed at once.
+held_replies_to_made_up_nodes_count_as_their_callers(Config) ->
+    made_up_nodes(Config, {put_sync, k, v}, ok, other_peer).
+
+made_up_nodes(Config, Request, Answer, Parts) ->
+    Node = ?config(cnode, Config),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    {ok, Hole} = gen_tcp:listen(gen_cnode_test_env:epmd_port(), [{ip, {127, 0, 0, 2}}, {backlog, 128}]),
+    try
+        {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+        Me = hostile_peer:pid(?HOSTILE, 1),
+        Ghost = fun(I) -> hostile_peer:pid(list_to_atom("ghost" ++ integer_to_list(I) ++ "@127.0.0.2"), 1) end,
+        [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Ghost(I), make_ref()}, Request})
+         || I <- lists:seq(1, 70)],
+        %% (the 70 calls answered and their dials begun or queued)
+        ?assertEqual({ok, Answer}, hostile_peer:call(P, kv, Request, 5000)),
+        Self = self(),
+        Spawn = fun(Peer) ->
+                        peer:call(Peer, erlang, spawn,
+                                  [fun() -> receive M -> Self ! {far_got, self(), M} after 30000 -> ok end end])
+                end,
+        %% A call from a process of a node the C node has never met, passed
+        %% on by this node: the answer needs a dial of its own.
+        {Peer, _} = gen_cnode_test_env:start_tracked_peer(hostile_far_peer),
+        Far = Spawn(Peer),
+        Tag = make_ref(),
+        T0 = erlang:monotonic_time(millisecond),
+        {kv, Node} ! {'$gen_call', {Far, Tag}, Request},
+        receive {far_got, Far, Reply} -> ?assertEqual({Tag, Answer}, Reply)
+        after 5000 -> ct:fail(the_far_caller_got_no_answer)
+        end,
+        ?assert(erlang:monotonic_time(millisecond) - T0 < 5000),
+        Parts =:= both andalso begin
+            %% The same, passed on by the peer that named the made-up nodes.
+            {Peer2, _} = gen_cnode_test_env:start_tracked_peer(hostile_far_peer2),
+            Far2 = Spawn(Peer2),
+            Tag2 = make_ref(),
+            ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Far2, Tag2}, Request}),
+            receive {far_got, Far2, Reply2} -> ?assertEqual({Tag2, Answer}, Reply2)
+            after 20000 -> ct:fail(the_queued_reply_never_came)
+            end
+        end,
+        Log = ?config(log, Config),
+        ?assertEqual([], [L || L <- durable_harness:log_lines(Log),
+                               binary:match(L, <<"too many attempts to connect wait">>) =/= nomatch]),
+        hostile_peer:close(P)
+    after
+        gen_tcp:close(Hole)
+    end,
     ok = served(Node).
 
 %% The reply sent to Tag on the hostile connection P, past other frames

@@ -285,7 +285,11 @@ void gcn_release(gcn_caller *c);
  * when it cannot go out (its node could not be reached a moment ago: it is
  * dropped, as OTP drops it, and logged; or reply is not one term, logged). */
 int gcn_reply(gcn_server *self, const gcn_from *to, gcn_term reply);
-/* gcn_reply to a held caller, then gcn_release it. */
+/* gcn_reply to a held caller, then gcn_release it. Prefer it to gcn_reply
+ * with gcn_caller_from: a reply that must connect to the caller's node
+ * counts as the doing of the peer the call came from, as one sent during
+ * the call would, and the node shares its connection attempts out by peer
+ * (README, Limits); gcn_reply later counts as the node's own doing. */
 int gcn_reply_held(gcn_server *self, gcn_caller *c, gcn_term reply);
 /* Write {error, {What, Detail}}, the usual error reply. */
 int gcn_error(gcn_buf *reply, const char *what, gcn_term detail);

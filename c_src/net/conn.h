@@ -64,6 +64,9 @@ typedef struct conn {
     buffer held;
     unsigned long held_msgs;
     uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
+    uint32_t dial_cause;     /* DIALING: the serial of the connection whose message made
+                              * the node dial (0: the node's own sends; node.c, dial) */
+    int dial_queued;         /* DIALING: waiting for a dial slot, no thread yet */
     int dirty;               /* queued on the node's flush list */
     signed char peeks;       /* reads once up peek (TCP): 1; they do not: -1; not known yet: 0 */
     size_t unreleased;       /* bytes read by peeking, still in the socket (conn_release);

@@ -36,6 +36,9 @@
 #define DROP_LOG_EVERY_MS 10000 /* at most one line per node this often */
 #define DIAL_TIMEOUT_MS 7000    /* reaching a node's socket (OTP's net_setuptime) */
 #define DIAL_RETRY_MS 1000      /* a node that could not be reached is not dialed again sooner */
+#define DIAL_SHARE (DIAL_MAX_ATTEMPTS * 3 / 4) /* dial slots the sends one peer causes may hold */
+#define DIAL_MAX_QUEUED 1024    /* attempts waiting for a dial slot, all peers */
+#define DIAL_QUEUED_SHARE (DIAL_MAX_QUEUED / 4) /* of which one peer's sends */
 #define CONNECT_RETRY_MS 5000   /* --connect nodes: dialed again this long after losing them */
 #define OVERSIZED_HEAD (64 * 1024)      /* what is read of a frame over --max-message */
 #define OVERSIZED_MAX ((size_t)1 << 31) /* a frame announcing this much is not trusted */
@@ -66,6 +69,11 @@ struct node {
     long long started_ms; /* for the stats' uptime */
     dialer *dialer;
     uint64_t next_dial;
+    struct dial_slot {  /* the dialer's slots in use (id 0: free), by whose sends caused them */
+        uint64_t id;
+        uint32_t cause;
+    } dialing[DIAL_MAX_ATTEMPTS];
+    unsigned dials_queued; /* attempts waiting for a slot (dial_queued), closed ones until reaped */
     struct peer_note {    /* nodes sends to were dropped for, or that could not be reached */
         char node[HANDSHAKE_MAX_NAME + 1];
         long long logged_ms;
@@ -196,6 +204,7 @@ static void reap(node *n)
         conn *c = *pc;
         if (c->state == CONN_DEAD && !c->dirty) {
             *pc = c->next;
+            n->dials_queued -= c->dial_queued != 0; /* closed before a slot came free */
             conn_destroy(c);
         } else {
             pc = &c->next;
@@ -721,6 +730,109 @@ static int dialing(void *ctx, const char *peer)
     return HS_NOT_DIALING;
 }
 
+/* The dialer's slots (DIAL_MAX_ATTEMPTS threads) are shared out by whose
+ * sends caused the attempts (process_cause): the peer whose frame was being
+ * handled (its connection's serial), also for a reply to a caller a server
+ * held (gcn_reply_held), or the node itself (0: --connect, a timer's send). One cause holds DIAL_SHARE slots at most,
+ * so a peer naming made-up nodes on a host that never answers (each attempt
+ * then waits its DIAL_TIMEOUT_MS out) leaves slots to everyone else. An
+ * attempt past the slots, or past its cause's share, waits for one, with
+ * what is sent to its node held on it as on any attempt; it is never dropped
+ * for that. A slot that comes free goes to the waiting attempt whose cause
+ * holds the fewest, the oldest first (start_queued). Waiting is bounded in
+ * number (DIAL_MAX_QUEUED, a quarter of it per cause) and in time (an
+ * attempt not started within DIAL_TIMEOUT_MS fails). Slots are counted as
+ * the dialer holds them, from start to result: an attempt given up meanwhile
+ * (superseded by the peer's own connection) still holds its slot. */
+
+/* Slots held by cause's attempts; *total: all those in use. */
+static int slots_held(const node *n, uint32_t cause, int *total)
+{
+    int held = 0, used = 0;
+    for (int i = 0; i < DIAL_MAX_ATTEMPTS; i++)
+        if (n->dialing[i].id) {
+            used++;
+            held += n->dialing[i].cause == cause;
+        }
+    *total = used;
+    return held;
+}
+
+/* Attempts of cause waiting for a slot (a walk of the connections, only
+ * once that many wait at all). */
+static unsigned queued_by(const node *n, uint32_t cause)
+{
+    unsigned queued = 0;
+    if (n->dials_queued < DIAL_QUEUED_SHARE)
+        return 0;
+    for (const conn *c = n->conns; c; c = c->next)
+        queued += c->dial_queued && c->dial_cause == cause;
+    return queued;
+}
+
+/* Give c's attempt a dial thread (a slot is free): 0, or -1 (no thread). */
+static int start_attempt(node *n, conn *c)
+{
+    int slot = 0;
+    while (n->dialing[slot].id)
+        slot++; /* the caller saw fewer than DIAL_MAX_ATTEMPTS in use */
+    if (dialer_start(n->dialer, c->hs.peer_name, c->dial_id, DIAL_TIMEOUT_MS) < 0)
+        return -1;
+    n->dialing[slot].id = c->dial_id;
+    n->dialing[slot].cause = c->dial_cause;
+    return 0;
+}
+
+/* Slots came free: start the waiting attempts they can take, the attempt
+ * of the cause holding the fewest slots first, then the oldest. */
+static void start_queued(node *n)
+{
+    while (n->dials_queued && !n->stopping) {
+        struct cause_held {
+            uint32_t cause;
+            int held;
+        } causes[DIAL_MAX_ATTEMPTS];
+        int ncauses = 0, used = 0;
+        for (int i = 0; i < DIAL_MAX_ATTEMPTS; i++) {
+            if (!n->dialing[i].id)
+                continue;
+            used++;
+            int k = 0;
+            while (k < ncauses && causes[k].cause != n->dialing[i].cause)
+                k++;
+            if (k == ncauses)
+                causes[ncauses++] = (struct cause_held){n->dialing[i].cause, 0};
+            causes[k].held++;
+        }
+        if (used >= DIAL_MAX_ATTEMPTS)
+            return;
+        conn *best = NULL;
+        int best_held = 0;
+        for (conn *c = n->conns; c; c = c->next) {
+            if (!c->dial_queued || c->state != CONN_DIALING)
+                continue;
+            int held = 0;
+            for (int k = 0; k < ncauses; k++)
+                if (causes[k].cause == c->dial_cause)
+                    held = causes[k].held;
+            if (held < DIAL_SHARE && (!best || held < best_held || (held == best_held && c->dial_id < best->dial_id))) {
+                best = c;
+                best_held = held;
+            }
+        }
+        if (!best)
+            return;
+        best->dial_queued = 0;
+        n->dials_queued--;
+        if (start_attempt(n, best) < 0) {
+            conn_close(n, best, LOG_WARNING, "no thread could be started to connect");
+            continue;
+        }
+        log_debug("connecting to %s (it waited %lld ms for a dial slot)", best->hs.peer_name,
+                  clock_ms() - best->opened_ms);
+    }
+}
+
 /* Start an attempt to reach node name, unless one failed in the last
  * DIAL_RETRY_MS (force: regardless). 0 with *out, or -1 with n->why. */
 static int dial(node *n, const char *name, size_t len, int force, conn **out)
@@ -766,13 +878,25 @@ static int dial(node *n, const char *name, size_t len, int force, conn **out)
     c->state = CONN_DIALING;
     c->pending = 1;
     c->dial_id = ++n->next_dial;
-    if (dialer_start(n->dialer, peer, c->dial_id, DIAL_TIMEOUT_MS) < 0) {
+    c->dial_cause = process_cause();
+    int total, held = slots_held(n, c->dial_cause, &total);
+    if (total < DIAL_MAX_ATTEMPTS && held < DIAL_SHARE) {
+        if (start_attempt(n, c) < 0) {
+            conn_destroy(c);
+            snprintf(n->why, sizeof n->why, "is not connected, and no thread could be started to connect");
+            return -1;
+        }
+        log_debug("connecting to %s", peer);
+    } else if (n->dials_queued >= DIAL_MAX_QUEUED || queued_by(n, c->dial_cause) >= DIAL_QUEUED_SHARE) {
         conn_destroy(c);
-        snprintf(n->why, sizeof n->why, "is not connected, and no more attempts can run at once (%d)",
-                 DIAL_MAX_ATTEMPTS);
+        snprintf(n->why, sizeof n->why,
+                 "is not connected, and too many attempts to connect wait already (%u)", n->dials_queued);
         return -1;
+    } else {
+        c->dial_queued = 1;
+        n->dials_queued++;
+        log_debug("connecting to %s: waiting for one of %d attempts under way to end", peer, total);
     }
-    log_debug("connecting to %s", peer);
     c->next = n->conns;
     n->conns = c;
     *out = c;
@@ -788,6 +912,9 @@ static void dials_ready(loop *l, int fd, int events, void *data)
     node *n = data;
     dial_result r;
     while (dialer_next(n->dialer, &r)) {
+        for (int i = 0; i < DIAL_MAX_ATTEMPTS; i++)
+            if (n->dialing[i].id == r.id)
+                n->dialing[i].id = 0; /* its slot is free again */
         conn *c = n->conns;
         while (c && !(c->state == CONN_DIALING && c->dial_id == r.id))
             c = c->next;
@@ -810,6 +937,7 @@ static void dials_ready(loop *l, int fd, int events, void *data)
         c->opened_ms = c->read_ms = c->write_ms = clock_ms();
         mark_dirty(n, c); /* its name packet */
     }
+    start_queued(n);
 }
 
 /* ---- reading ---- */
@@ -910,7 +1038,7 @@ static int oversized(node *n, conn *c, size_t len)
 }
 
 /* Handle every whole frame in c's input. */
-static void frames(node *n, conn *c)
+static void frames_of(node *n, conn *c)
 {
     const char *f;
     size_t len;
@@ -958,6 +1086,15 @@ static void frames(node *n, conn *c)
         }
         conn_consume(c, hdr, len);
     }
+}
+
+/* The same, with c named as the cause of what its frames make the node's
+ * processes send (process_cause): the dial slots are shared out by it. */
+static void frames(node *n, conn *c)
+{
+    process_set_cause(c->serial);
+    frames_of(n, c);
+    process_set_cause(0);
 }
 
 /* How many more bytes complete the frame being received (for one big read). */
@@ -1127,6 +1264,10 @@ static void every_second(loop *l, void *data)
         n->nconns += c->state != CONN_DEAD;
         if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             conn_close(n, c, LOG_WARNING, "handshake timed out");
+        } else if (c->state == CONN_DIALING && c->dial_queued && now - c->opened_ms > DIAL_TIMEOUT_MS) {
+            snprintf(n->why, sizeof n->why, "no dial slot came free in %d ms (%d attempts under way)",
+                     DIAL_TIMEOUT_MS, DIAL_MAX_ATTEMPTS);
+            conn_close(n, c, LOG_WARNING, n->why);
         } else if (c->state == CONN_WAITING && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             c->hs.nok = 0; /* a failure now, not a wait */
             conn_close(n, c, LOG_WARNING, "simultaneous connect: the peer's own attempt never came up");

@@ -70,6 +70,7 @@ static int hold(gen_server *gs, job *j, int node_down, const char *bytes, size_t
 }
 
 struct gcn_caller {
+    uint32_t cause; /* whose doing the call was (process_cause): the reply is too */
     size_t pid_len, tag_len;
     char bytes[]; /* pid, then tag */
 };
@@ -190,6 +191,7 @@ gcn_caller *gcn_hold(const gcn_from *from)
     gcn_caller *c = malloc(sizeof *c + from->pid.len + from->tag.len);
     if (!c)
         return NULL;
+    c->cause = process_cause();
     c->pid_len = from->pid.len;
     c->tag_len = from->tag.len;
     memcpy(c->bytes, from->pid.ptr, from->pid.len);
@@ -207,7 +209,9 @@ void gcn_release(gcn_caller *c) { free(c); }
 int gcn_reply_held(gcn_server *self, gcn_caller *c, gcn_term reply)
 {
     gcn_from to = gcn_caller_from(c);
+    uint32_t was = process_set_cause(c->cause);
     int rc = gcn_reply(self, &to, reply);
+    process_set_cause(was);
     gcn_release(c);
     return rc;
 }

@@ -474,6 +474,17 @@ void process_deliver(process *p, term_view msg)
         p->behaviour->message(p, msg);
 }
 
+static _Thread_local uint32_t current_cause;
+
+uint32_t process_cause(void) { return current_cause; }
+
+uint32_t process_set_cause(uint32_t cause)
+{
+    uint32_t was = current_cause;
+    current_cause = cause;
+    return was;
+}
+
 void process_deliver_from(process *p, term_view msg, const char *node, size_t len)
 {
     process_table *t = p->table;

@@ -205,6 +205,16 @@ void process_deliver_from(process *p, term_view msg, const char *node, size_t le
  * the resume's sender. The pg scopes cannot be suspended.) */
 const char *process_sender_node(const process *p, size_t *len);
 
+/* Whose doing what runs now sends is: a number the router shares its own
+ * scarce resources by (the node's dial slots), opaque here. The node sets
+ * it to the serial of the connection whose frame it handles, and to 0 (its
+ * own doing) between frames; a reply to a held caller is the doing of the
+ * connection that brought the call (gen_server's gcn_hold keeps it). One
+ * per thread: the loop's is the one that counts. process_set_cause returns
+ * the cause it replaces. */
+uint32_t process_cause(void);
+uint32_t process_set_cause(uint32_t cause);
+
 /* Send msg from `from`: to a process of this node it is queued (delivered at
  * the next settle), to a remote one it goes through the router. */
 int process_send(process *from, term_view to_pid, term_view msg);

@@ -59,8 +59,8 @@ static void wake(gcn_server *self, counter *c)
             return; /* out of memory: they wait for the next change */
         gcn_buf_reset(b);
         if (gcn_build(b, "{ok, ~i}", c->count) == 0) {
-            gcn_from to = gcn_caller_from((*pw)->caller);
-            gcn_reply(self, &to, gcn_buf_term(b));
+            gcn_reply_held(self, (*pw)->caller, gcn_buf_term(b));
+            (*pw)->caller = NULL; /* released by gcn_reply_held */
         }
         drop(c, pw);
     }

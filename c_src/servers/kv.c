@@ -425,9 +425,7 @@ static void kv_flush(gen_server *self, void *state)
             ei_encode_atom(reply, &i, "disk");
             ei_encode_binary(reply, &i, why, (long)strnlen(why, 500));
         }
-        gcn_from to = gcn_caller_from(w->caller);
-        gcn_reply(self, &to, (term_view){reply, (size_t)i});
-        gcn_release(w->caller);
+        gcn_reply_held(self, w->caller, (term_view){reply, (size_t)i});
         free(w);
     }
     if (pending || rc < 0)
