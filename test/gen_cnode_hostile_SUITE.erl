@@ -33,6 +33,7 @@
          a_too_deep_call_from_a_forged_tag_is_refused/1,
          made_up_nodes_take_a_share_of_the_dial_slots/1,
          held_replies_to_made_up_nodes_count_as_their_callers/1,
+         a_peer_connecting_takes_the_place_of_a_waiting_attempt/1,
          exit_signals_to_every_process_of_the_node/1,
          peer_that_stops_reading_is_dropped/1,
          waiters_of_a_peer_that_stops_reading/1,
@@ -63,6 +64,7 @@ all() ->
      a_too_deep_call_from_a_forged_tag_is_refused,
      made_up_nodes_take_a_share_of_the_dial_slots,
      held_replies_to_made_up_nodes_count_as_their_callers,
+     a_peer_connecting_takes_the_place_of_a_waiting_attempt,
      exit_signals_to_every_process_of_the_node,
      peer_that_stops_reading_is_dropped,
      waiters_of_a_peer_that_stops_reading,
@@ -264,6 +266,39 @@ made_up_nodes_take_a_share_of_the_dial_slots(Config) ->
 held_replies_to_made_up_nodes_count_as_their_callers(Config) ->
     made_up_nodes(Config, {put_sync, k, v}, ok, other_peer).
 
+%% An attempt waiting for a dial slot has not reached its peer. When that
+%% peer connects meanwhile, its connection takes the attempt's place and
+%% what was held on it, whatever the names' order (the peer's name sorts
+%% first here, which in a real simultaneous connect would make the C node
+%% answer nok and the peer wait for the C node's own attempt).
+a_peer_connecting_takes_the_place_of_a_waiting_attempt(Config) ->
+    made_up_nodes(Config, {get, k}, v, takeover).
+
+made_up_nodes(Config, Request, Answer, takeover) ->
+    Node = ?config(cnode, Config),
+    ok = gen_server:call({kv, Node}, {put, k, v}),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(a_far_peer),
+    Self = self(),
+    Far = peer:call(Peer, erlang, spawn, [fun() -> receive M -> Self ! {far_got, self(), M} after 30000 -> ok end end]),
+    {ok, Hole} = gen_tcp:listen(gen_cnode_test_env:epmd_port(), [{ip, {127, 0, 0, 2}}, {backlog, 128}]),
+    try
+        {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
+        flood_made_up_callers(P, Request, Answer),
+        Tag = make_ref(),
+        Me = hostile_peer:pid(?HOSTILE, 1),
+        ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Far, Tag}, Request}),
+        ?assertEqual({ok, Answer}, hostile_peer:call(P, kv, Request, 5000)), %% (that one is waiting)
+        T0 = erlang:monotonic_time(millisecond),
+        ?assertEqual(pong, peer:call(Peer, net_adm, ping, [Node], 10000)),
+        receive {far_got, Far, Reply} -> ?assertEqual({Tag, Answer}, Reply)
+        after 5000 -> ct:fail(the_held_reply_did_not_go_with_the_peer_s_connection)
+        end,
+        ?assert(erlang:monotonic_time(millisecond) - T0 < 5000),
+        hostile_peer:close(P)
+    after
+        gen_tcp:close(Hole)
+    end,
+    ok = served(Node);
 made_up_nodes(Config, Request, Answer, Parts) ->
     Node = ?config(cnode, Config),
     ok = gen_server:call({kv, Node}, {put, k, v}),
@@ -271,11 +306,7 @@ made_up_nodes(Config, Request, Answer, Parts) ->
     try
         {ok, P} = hostile_peer:connect(Node, ?HOSTILE, erlang:get_cookie()),
         Me = hostile_peer:pid(?HOSTILE, 1),
-        Ghost = fun(I) -> hostile_peer:pid(list_to_atom("ghost" ++ integer_to_list(I) ++ "@127.0.0.2"), 1) end,
-        [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Ghost(I), make_ref()}, Request})
-         || I <- lists:seq(1, 70)],
-        %% (the 70 calls answered and their dials begun or queued)
-        ?assertEqual({ok, Answer}, hostile_peer:call(P, kv, Request, 5000)),
+        flood_made_up_callers(P, Request, Answer),
         Self = self(),
         Spawn = fun(Peer) ->
                         peer:call(Peer, erlang, spawn,
@@ -310,6 +341,16 @@ made_up_nodes(Config, Request, Answer, Parts) ->
         gen_tcp:close(Hole)
     end,
     ok = served(Node).
+
+%% 70 calls on P from pids of made-up nodes on 127.0.0.2, whose epmd port
+%% accepts and never answers: 48 dials begin, 22 wait.
+flood_made_up_callers(P, Request, Answer) ->
+    Me = hostile_peer:pid(?HOSTILE, 1),
+    Ghost = fun(I) -> hostile_peer:pid(list_to_atom("ghost" ++ integer_to_list(I) ++ "@127.0.0.2"), 1) end,
+    [ok = hostile_peer:send(P, {6, Me, '', kv}, {'$gen_call', {Ghost(I), make_ref()}, Request})
+     || I <- lists:seq(1, 70)],
+    %% (the 70 calls answered and their dials begun or queued)
+    ?assertEqual({ok, Answer}, hostile_peer:call(P, kv, Request, 5000)).
 
 %% The reply sent to Tag on the hostile connection P, past other frames
 %% (the node's question to the peer's rex), or timeout.

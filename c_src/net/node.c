@@ -722,6 +722,12 @@ static int dialing(void *ctx, const char *peer)
     for (conn *o = n->conns; o; o = o->next) {
         if (o == c || !trying(o) || !names(o, peer, len))
             continue;
+        if (o->state == CONN_DIALING && o->dial_queued) {
+            /* still waiting for a dial slot: the peer never saw it, so this
+             * is no simultaneous connect; the accepted one takes its place */
+            take_over(n, c, o, "the peer connected while our attempt waited for a dial slot");
+            return HS_NOT_DIALING;
+        }
         int yielded = o->state == CONN_WAITING || o->state == CONN_CLOSING;
         if (yielded || strcmp(n->cfg.name, peer) < 0) /* this one goes on: ok_simultaneous */
             take_over(n, c, o, "simultaneous connect: the peer's attempt goes on");
@@ -838,7 +844,8 @@ static void start_queued(node *n)
 static int dial(node *n, const char *name, size_t len, int force, conn **out)
 {
     long long now = clock_ms();
-    if (len == 0 || len > HANDSHAKE_MAX_NAME || !memchr(name, '@', len) || memchr(name, '\0', len)) {
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !memchr(name, '@', len) || memchr(name, '\0', len) ||
+        name[0] == '@' || name[len - 1] == '@') {
         snprintf(n->why, sizeof n->why, "is not a node name this node can reach");
         return -1;
     }
@@ -1066,8 +1073,10 @@ static void frames_of(node *n, conn *c)
             mark_dirty(n, c);
             if (s == HS_FAILED)
                 conn_close(n, c, LOG_WARNING, n->why);
-            else if (s == HS_UP)
+            else if (s == HS_UP) {
                 handshake_done(n, c);
+                process_set_cause(c->serial); /* its frames read in this same call: the peer's doing */
+            }
             continue;
         }
         if (len == 0) { /* a tick: answer it, as a hidden node must */
@@ -1265,8 +1274,10 @@ static void every_second(loop *l, void *data)
         if (c->state == CONN_HANDSHAKE && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             conn_close(n, c, LOG_WARNING, "handshake timed out");
         } else if (c->state == CONN_DIALING && c->dial_queued && now - c->opened_ms > DIAL_TIMEOUT_MS) {
+            int total;
+            slots_held(n, 0, &total);
             snprintf(n->why, sizeof n->why, "no dial slot came free in %d ms (%d attempts under way)",
-                     DIAL_TIMEOUT_MS, DIAL_MAX_ATTEMPTS);
+                     DIAL_TIMEOUT_MS, total);
             conn_close(n, c, LOG_WARNING, n->why);
         } else if (c->state == CONN_WAITING && now - c->opened_ms > HANDSHAKE_TIMEOUT_MS) {
             c->hs.nok = 0; /* a failure now, not a wait */
