@@ -28,6 +28,7 @@
          gen_server_timeout/1,
          a_blocking_job_does_not_hold_up_the_node/1,
          digests_match_crypto/1,
+         a_module_whose_jobs_block_leaves_a_thread_to_others/1,
          a_job_outliving_its_caller_is_harmless/1,
          stopping_the_node_waits_for_running_jobs/1,
          callbacks_that_break_the_contract_stop_only_their_server/1,
@@ -52,6 +53,7 @@ all() ->
      gen_server_timeout,
      a_blocking_job_does_not_hold_up_the_node,
      digests_match_crypto,
+     a_module_whose_jobs_block_leaves_a_thread_to_others,
      a_job_outliving_its_caller_is_harmless,
      stopping_the_node_waits_for_running_jobs,
      callbacks_that_break_the_contract_stop_only_their_server,
@@ -83,6 +85,7 @@ args(modules_start_at_boot_and_from_any_node) ->
     ["--start", "ratelimit:rl=#{rate => 1000, burst => 5}", "--start", "ticket:tickets",
      "--start", "ticket:from100={first, 100}"];
 args(a_blocking_job_does_not_hold_up_the_node) -> ["--workers", "2"];
+args(a_module_whose_jobs_block_leaves_a_thread_to_others) -> ["--workers", "1"];
 args(deep_exit_reasons_arrive_as_too_deep) -> ["--max-depth", "50"];
 args(_) -> [].
 
@@ -330,6 +333,29 @@ a_blocking_job_does_not_hold_up_the_node(Config) ->
     ?assert(length(Sorted) > 50),
     ?assert(Max < 500000), %% a blocked node would take the job's 2 s
     ?assertEqual({0, 1}, gen_server:call(D, jobs)).
+
+%% With --workers 1, digest's jobs run one at a time, and while two of its
+%% sleeps hold (and wait for) that thread, another module's job still runs
+%% at once, on the thread the pool keeps beyond --workers.
+a_module_whose_jobs_block_leaves_a_thread_to_others(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    {ok, D2} = start(Node, digest, [], digest2),
+    {ok, P} = start(Node, timer_probe, [], probe),
+    T0 = erlang:monotonic_time(millisecond),
+    Job = gen_server:send_request(D, {sleep, 1500}),
+    Job2 = gen_server:send_request(D2, {sleep, 1500}),
+    ok = wait_until(fun() -> case gen_server:call({gen_cnode, Node}, stats) of
+                                 #{jobs_running := 1, jobs_queued := 1} -> true;
+                                 _ -> false
+                             end
+                    end, 1000),
+    ?assertEqual(job_done, gen_server:call(P, job, 5000)),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 1400), %% not behind digest's sleeps
+    {reply, slept} = gen_server:wait_response(Job, 5000),
+    {reply, slept} = gen_server:wait_response(Job2, 5000),
+    %% one after the other: digest alone holds --workers threads at most
+    ?assert(erlang:monotonic_time(millisecond) - T0 >= 3000).
 
 kv_calls_until(Node, Until, Acc) ->
     case erlang:monotonic_time(microsecond) < Until of

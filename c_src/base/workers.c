@@ -14,24 +14,39 @@
 #include <time.h>
 #include <unistd.h>
 
+struct group;
+
 struct job {
     struct job *next;
     workers_run_fn *run;
     void *job;
     void *tag;
+    struct group *group; /* while queued or running */
+    uint64_t seq;        /* submit order */
+};
+
+/* The jobs of one group key (workers_submit): those not started yet, in
+ * order, and how many run. A group exists while it has either. */
+struct group {
+    const void *key;
+    struct job *head, *tail;
+    size_t running;
+    struct group *next;
 };
 
 struct workers {
     pthread_mutex_t lock; /* guards every field below but efd, threads and nthreads */
     pthread_cond_t wake;  /* a job was queued, or the pool is stopping */
     pthread_cond_t idle;  /* stopping, and the last running job finished */
-    struct job *queue_head, *queue_tail;
+    struct group *groups; /* those with jobs queued or running */
+    uint64_t next_seq;
     size_t queued;
     size_t running;
     struct job *done_head, *done_tail; /* finished, in the order they finished */
     int stopping;
     int efd;
-    unsigned nthreads;
+    unsigned nthreads;    /* as asked: what one group's jobs may hold */
+    unsigned spawned;     /* nthreads + WORKERS_SPARE: the threads that run */
     pthread_t *threads;
     struct workers *volatile next_abandoned;
 };
@@ -49,22 +64,62 @@ static void signal_fd(workers *w)
     }
 }
 
+/* A group that has no job queued or running goes; under the lock. */
+static void group_forget(workers *w, struct group *g)
+{
+    if (g->head || g->running)
+        return;
+    struct group **at = &w->groups;
+    while (*at != g)
+        at = &(*at)->next;
+    *at = g->next;
+    free(g);
+}
+
+/* The oldest job queued, of a group holding fewer than max threads, taken
+ * off its queue; NULL when there is none. Under the lock. */
+static struct job *take_oldest(workers *w, size_t max)
+{
+    struct group *best = NULL;
+    for (struct group *g = w->groups; g; g = g->next)
+        if (g->head && g->running < max && (!best || g->head->seq < best->head->seq))
+            best = g;
+    if (!best)
+        return NULL;
+    struct job *j = best->head;
+    best->head = j->next;
+    if (!best->head)
+        best->tail = NULL;
+    w->queued--;
+    j->next = NULL;
+    return j;
+}
+
+/* The job to start next: the oldest of those whose group holds fewer than
+ * nthreads threads (so that one group's jobs, all blocked say, always leave
+ * the spare thread to the others), counted as running; NULL if none may
+ * start. Under the lock. */
+static struct job *take_next(workers *w)
+{
+    struct job *j = take_oldest(w, w->nthreads);
+    if (j) {
+        j->group->running++;
+        w->running++;
+    }
+    return j;
+}
+
 static void *worker_main(void *arg)
 {
     workers *w = arg;
     pthread_setname_np(pthread_self(), "gcn_worker");
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (!w->queue_head && !w->stopping)
+        struct job *j = NULL;
+        while (!w->stopping && !(j = take_next(w)))
             pthread_cond_wait(&w->wake, &w->lock);
-        if (w->stopping)
+        if (!j) /* stopping */
             break;
-        struct job *j = w->queue_head;
-        w->queue_head = j->next;
-        if (!w->queue_head)
-            w->queue_tail = NULL;
-        w->queued--;
-        w->running++;
         pthread_mutex_unlock(&w->lock);
 
         j->run(j->job);
@@ -72,6 +127,11 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&w->lock);
         w->running--;
+        j->group->running--;
+        group_forget(w, j->group);
+        j->group = NULL;
+        if (w->queued)
+            pthread_cond_signal(&w->wake); /* a job of that group may start now, on an idle thread */
         if (w->stopping && w->running == 0)
             pthread_cond_broadcast(&w->idle);
         if (w->done_tail) {
@@ -119,7 +179,13 @@ workers *workers_create(unsigned threads)
     workers *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    w->threads = calloc(threads, sizeof *w->threads);
+    if (threads > UINT_MAX - WORKERS_SPARE) {
+        free(w);
+        errno = EINVAL;
+        return NULL;
+    }
+    unsigned spawn = threads + WORKERS_SPARE;
+    w->threads = calloc(spawn, sizeof *w->threads);
     if (!w->threads) {
         free(w);
         return NULL;
@@ -166,40 +232,53 @@ workers *workers_create(unsigned threads)
     }
     unsigned started = 0;
     int err = 0;
-    while (started < threads &&
+    w->nthreads = threads; /* read by the threads' take_next */
+    while (started < spawn &&
            (err = pthread_create(&w->threads[started], have_attr ? &attr : NULL, worker_main, w)) == 0)
         started++;
     if (have_attr)
         pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started < threads) {
+    if (started < spawn) {
         teardown(w, started);
         errno = err;
         return NULL;
     }
-    w->nthreads = threads;
+    w->spawned = spawn;
     return w;
 }
 
 int workers_fd(const workers *w) { return w->efd; }
 
-int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag)
+int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag)
 {
     struct job *j = malloc(sizeof *j);
     if (!j)
         return -1;
-    *j = (struct job){NULL, run, job, tag};
+    *j = (struct job){NULL, run, job, tag, NULL, 0};
     pthread_mutex_lock(&w->lock);
-    if (w->stopping || w->queued >= WORKERS_MAX_QUEUED) {
+    struct group *g = w->groups;
+    while (g && g->key != group)
+        g = g->next;
+    if (!g && (g = calloc(1, sizeof *g)) != NULL) {
+        g->key = group;
+        g->next = w->groups;
+        w->groups = g;
+    }
+    if (!g || w->stopping || w->queued >= WORKERS_MAX_QUEUED) {
+        if (g)
+            group_forget(w, g);
         pthread_mutex_unlock(&w->lock);
         free(j);
         return -1;
     }
-    if (w->queue_tail)
-        w->queue_tail->next = j;
+    j->group = g;
+    j->seq = w->next_seq++;
+    if (g->tail)
+        g->tail->next = j;
     else
-        w->queue_head = j;
-    w->queue_tail = j;
+        g->head = j;
+    g->tail = j;
     w->queued++;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
@@ -284,9 +363,12 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
         return 0;
     workers_quiesce(w);
     pthread_mutex_lock(&w->lock);
-    struct job *dropped = w->queue_head;
-    w->queue_head = w->queue_tail = NULL;
-    w->queued = 0;
+    struct job *dropped = NULL, **end = &dropped;
+    for (struct job *j; (j = take_oldest(w, SIZE_MAX)) != NULL; end = &j->next) {
+        *end = j; /* in the order submitted */
+        group_forget(w, j->group);
+        j->group = NULL;
+    }
     pthread_mutex_unlock(&w->lock);
     finish_list(dropped, done, ctx, 0);
 
@@ -312,7 +394,7 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     pthread_mutex_unlock(&abandoned_lock);
     if (running)
         return running;
-    teardown(w, w->nthreads); /* each thread returns at once: no job left to run */
+    teardown(w, w->spawned); /* each thread returns at once: no job left to run */
     return 0;
 }
 

@@ -6,8 +6,9 @@
  * loop thread, then forgotten. It never touches the loop: the loop watches
  * workers_fd and calls workers_collect.
  *
- * Threads and locking. One mutex guards everything shared: the FIFO queue of
- * jobs not yet started, the count of running ones, the list of finished ones
+ * Threads and locking. One mutex guards everything shared: the queues of
+ * jobs not yet started (one FIFO per group, see workers_submit), the counts
+ * of running ones, the list of finished ones
  * and the stopping flag; one condition variable (with that mutex) wakes idle
  * workers. A worker runs a job without the lock; the job's memory passes
  * from the submitting thread to the worker and back to the loop thread
@@ -34,7 +35,8 @@ typedef void workers_run_fn(void *job);
  * (workers_destroy), 1 when run returned. */
 typedef void workers_done_fn(void *job, void *tag, int ran, void *ctx);
 
-/* threads >= 1. NULL on failure, with nothing left running. */
+/* threads >= 1 (and WORKERS_SPARE more are started). NULL on failure, with
+ * nothing left running. */
 workers *workers_create(unsigned threads);
 /* An eventfd (EFD_NONBLOCK|EFD_CLOEXEC), readable when finished jobs wait
  * to be collected. Owned by the pool: watch it, never read or close it. */
@@ -45,10 +47,20 @@ int workers_fd(const workers *w);
 /* Each worker thread's stack. */
 #define WORKERS_STACK_BYTES (8u << 20)
 
+/* Threads the pool runs beyond those asked for. The jobs of one group
+ * (workers_submit) hold at most the threads asked for, so that a group whose
+ * jobs all block (on a peer that went away, a resolver that never answers)
+ * always leaves this many to the other groups. */
+#define WORKERS_SPARE 1
+
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
- * 0, or -1 when out of memory, when WORKERS_MAX_QUEUED jobs wait already,
- * or when the pool is being destroyed. */
-int workers_submit(workers *w, workers_run_fn *run, void *job, void *tag);
+ * group is a key the caller chooses (the node: the server module), opaque
+ * here: jobs start in the order submitted, but a job whose group already
+ * runs on as many threads as workers_create was asked for waits, and the
+ * next job of another group starts instead. 0, or -1 when out of memory,
+ * when WORKERS_MAX_QUEUED jobs wait already, or when the pool is being
+ * destroyed. */
+int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag);
 /* On the loop thread: reads the eventfd and calls done (with ran = 1) for up
  * to max finished jobs, in the order they finished. Returns how many. When
  * more remain, the fd is left readable. */
@@ -73,7 +85,7 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms);
 /* For stats: jobs waiting, jobs running (each read under the lock). */
 size_t workers_queued(const workers *w);
 size_t workers_running(const workers *w);
-unsigned workers_threads(const workers *w);
+unsigned workers_threads(const workers *w); /* as asked of workers_create */
 
 /* The CPUs this process may use: its sched_getaffinity count, capped by the
  * cgroup v2 CPU quota (cpu.max of its cgroup and the ones above, rounded

@@ -498,7 +498,8 @@ int gcn_submit(gcn_server *self, gcn_job_run *run, gcn_job_done *done, void *arg
         return -1;
     }
     *j = (job){run, done, arg};
-    if (process_submit(self->self, job_run, job_done, j) < 0) {
+    /* One module's jobs, all blocked say, leave a thread to the others. */
+    if (process_submit(self->self, self->cb, job_run, job_done, j) < 0) {
         free(j);
         return -1;
     }

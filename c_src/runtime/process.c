@@ -1087,7 +1087,7 @@ static void job_run(void *arg)
     j->run(j->job);
 }
 
-int process_submit(process *p, process_job_run *run, process_job_done *done, void *job)
+int process_submit(process *p, const void *group, process_job_run *run, process_job_done *done, void *job)
 {
     process_table *t = p->table;
     pjob *j = malloc(sizeof *j);
@@ -1096,7 +1096,7 @@ int process_submit(process *p, process_job_run *run, process_job_done *done, voi
         return -1;
     }
     *j = (pjob){run, done, job, p->num, p->serial};
-    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit(t->workers, job_run, j, t) < 0) {
+    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit(t->workers, group, job_run, j, t) < 0) {
         free(j);
         return -1;
     }

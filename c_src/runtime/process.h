@@ -295,7 +295,9 @@ void process_table_set_workers(process_table *t, struct workers *w, long grace_m
  * server's jobs take a quarter of the pool's queue at most, so that one that
  * submits for every request a peer sends leaves room to the others. */
 #define PROCESS_MAX_JOBS 16384
-int process_submit(process *p, process_job_run *run, process_job_done *done, void *job);
+/* group: whose jobs share the pool's threads as one (workers_submit; the
+ * servers of one module, for gen_server). */
+int process_submit(process *p, const void *group, process_job_run *run, process_job_done *done, void *job);
 /* Hand finished jobs to their done functions (at most max); returns how many. */
 size_t process_table_collect_jobs(process_table *t, size_t max);
 

@@ -19,6 +19,8 @@
  *   pokes                how many pokes arrived
  *   timeouts             how many timeouts arrived
  *   pending              timers of this server not yet fired
+ *   job                  job_done, once an empty job ran on a worker thread
+ *                        (for the tests of the pool's sharing between modules)
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep: plain -std=c11 declares neither */
 
@@ -52,6 +54,20 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
     if (!out->state)
         *error = "out_of_memory";
     return out->state ? 0 : -1;
+}
+
+static void empty_run(void *job) { (void)job; }
+
+static enum gcn_result empty_done(gcn_server *self, void *state, void *job)
+{
+    (void)state;
+    gcn_buf *b = gcn_buf_new();
+    if (self && b && gcn_put_atom(b, "job_done") == 0)
+        gcn_reply_held(self, job, gcn_buf_term(b));
+    else
+        gcn_release(job);
+    gcn_buf_free(b);
+    return GCN_NOREPLY;
 }
 
 static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
@@ -111,6 +127,14 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
             gcn_put_atom(reply, "ok");
         else
             gcn_build(reply, "{error, not_sent}");
+    } else if (gcn_match(req, "job")) {
+        gcn_caller *c = gcn_hold(from);
+        if (c && gcn_submit(self, empty_run, empty_done, c) == 0) {
+            r = GCN_NOREPLY;
+        } else {
+            gcn_release(c);
+            gcn_build(reply, "{error, not_submitted}");
+        }
     } else if (gcn_match(req, "pokes")) {
         gcn_put_int(reply, p->pokes);
     } else if (gcn_match(req, "timeouts")) {

@@ -558,8 +558,8 @@ static void test_terminate_before_jobs_at_the_end(void)
     CU_ASSERT_FATAL(p != NULL);
     norder = 0;
     __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
-    CU_ASSERT_EQUAL(process_submit(p, slow_job, note_done, NULL), 0); /* runs */
-    CU_ASSERT_EQUAL(process_submit(p, slow_job, note_done, NULL), 0); /* queued behind it */
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0); /* runs */
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0); /* queued behind it */
     for (int i = 0; i < 5000 && !__atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST); i++)
         nanosleep(&(struct timespec){0, 1000 * 1000}, NULL); /* the first has started */
     process_table_destroy(t);
@@ -592,12 +592,12 @@ static void test_a_process_takes_a_share_of_the_queue(void)
     process *p = process_spawn(t, &quiet, NULL), *q = process_spawn(t, &quiet, NULL);
     CU_ASSERT_FATAL(p && q);
     __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
-    CU_ASSERT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0); /* runs 50 ms */
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, count_done, NULL), 0); /* runs 50 ms */
     int taken = 1;
-    while (taken < PROCESS_MAX_JOBS + 10 && process_submit(p, slow_job, count_done, NULL) == 0)
+    while (taken < PROCESS_MAX_JOBS + 10 && process_submit(p, NULL, slow_job, count_done, NULL) == 0)
         taken++;
     CU_ASSERT_EQUAL(taken, PROCESS_MAX_JOBS);
-    CU_ASSERT_EQUAL(process_submit(q, slow_job, count_done, NULL), 0);
+    CU_ASSERT_EQUAL(process_submit(q, NULL, slow_job, count_done, NULL), 0);
     /* the first job back: p has room for one more */
     quick_dones = 0;
     for (int i = 0; i < 5000 && quick_dones == 0; i++) {
@@ -606,8 +606,8 @@ static void test_a_process_takes_a_share_of_the_queue(void)
             nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
     }
     CU_ASSERT_EQUAL_FATAL(quick_dones, 1);
-    CU_ASSERT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0);
-    CU_ASSERT_NOT_EQUAL(process_submit(p, slow_job, count_done, NULL), 0);
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, count_done, NULL), 0);
+    CU_ASSERT_NOT_EQUAL(process_submit(p, NULL, slow_job, count_done, NULL), 0);
     process_table_destroy(t); /* the queued ones dropped, done with no process */
     CU_ASSERT_EQUAL(quick_dones, PROCESS_MAX_JOBS + 2);
 }

@@ -110,7 +110,7 @@ static void test_thousand_jobs(void)
     CU_ASSERT(fd >= 0 && (fd & FD_CLOEXEC));
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct square){.in = i};
-        CU_ASSERT_EQUAL(workers_submit(w, square_run, &jobs[i], (void *)(uintptr_t)(i + 1)), 0);
+        CU_ASSERT_EQUAL(workers_submit(w, NULL, square_run, &jobs[i], (void *)(uintptr_t)(i + 1)), 0);
     }
     int count = 0;
     CU_ASSERT_EQUAL(collect_all(w, N, &count, 64), N);
@@ -161,7 +161,7 @@ static void test_fifo_one_thread(void)
     CU_ASSERT_FATAL(w != NULL);
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct seq){-1, &next_run};
-        CU_ASSERT_EQUAL(workers_submit(w, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+        CU_ASSERT_EQUAL(workers_submit(w, NULL, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
     }
     for (long long end = now_ms() + WAIT_MS; log[0] < N && now_ms() < end;)
         if (readable(workers_fd(w), 100))
@@ -211,8 +211,8 @@ static void test_parallel(void)
     workers *w = workers_create(2);
     CU_ASSERT_FATAL(w != NULL);
     long long start = now_ms();
-    CU_ASSERT_EQUAL(workers_submit(w, meet_run, &r, NULL), 0);
-    CU_ASSERT_EQUAL(workers_submit(w, meet_run, &r, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, meet_run, &r, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, meet_run, &r, NULL), 0);
     int done = 0;
     for (long long end = now_ms() + 2 * WAIT_MS; done < 2 && now_ms() < end;)
         if (readable(workers_fd(w), 100))
@@ -276,7 +276,7 @@ static void teardown_done(void *arg, void *tag, int ran, void *ctx)
     log->n++;
     if (!ran) {
         /* Destroy has begun: no more jobs taken; let the running one go. */
-        log->refused += workers_submit(log->w, quick_run, arg, NULL) == -1;
+        log->refused += workers_submit(log->w, NULL, quick_run, arg, NULL) == -1;
         pthread_mutex_lock(&log->g->m);
         log->g->released = 1;
         pthread_cond_broadcast(&log->g->c);
@@ -293,10 +293,10 @@ static void test_destroy_with_jobs(void)
     struct teardown_log log = {.w = w, .g = &g};
 
     /* F finishes and is left uncollected. */
-    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &f, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, quick_run, &f, NULL), 0);
     CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS));
     /* A runs and blocks until destroy has begun. */
-    CU_ASSERT_EQUAL(workers_submit(w, block_run, &a, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, block_run, &a, NULL), 0);
     struct timespec end = deadline_in(WAIT_MS);
     pthread_mutex_lock(&g.m);
     int err = 0;
@@ -306,9 +306,9 @@ static void test_destroy_with_jobs(void)
     pthread_mutex_unlock(&g.m);
     CU_ASSERT_TRUE(started);
     /* B, C, D wait behind it. */
-    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &b, NULL), 0);
-    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &c, NULL), 0);
-    CU_ASSERT_EQUAL(workers_submit(w, quick_run, &d, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, quick_run, &b, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, quick_run, &c, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, quick_run, &d, NULL), 0);
     CU_ASSERT_EQUAL(workers_queued(w), 3);
     CU_ASSERT_EQUAL(workers_running(w), 1);
 
@@ -367,16 +367,16 @@ static void test_stop_with_a_stuck_job(void)
     CU_ASSERT_FATAL(pipe(fds) == 0);
     workers *w = workers_create(1);
     CU_ASSERT_FATAL(w != NULL);
-    CU_ASSERT_EQUAL(workers_submit(w, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, pipe_run, fds, NULL), 0);
     for (long long end = now_ms() + WAIT_MS; workers_running(w) == 0 && now_ms() < end;)
         sleep_ms(1);
     CU_ASSERT_EQUAL_FATAL(workers_running(w), 1);
     /* the queue takes WORKERS_MAX_QUEUED behind it, and no more */
     int refused = 0;
     for (int i = 0; i < WORKERS_MAX_QUEUED; i++)
-        refused += workers_submit(w, noop_run, NULL, NULL) != 0;
+        refused += workers_submit(w, NULL, noop_run, NULL, NULL) != 0;
     CU_ASSERT_EQUAL(refused, 0);
-    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), -1);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), -1);
     CU_ASSERT_EQUAL(workers_queued(w), WORKERS_MAX_QUEUED);
 
     struct tally t = {0, 0};
@@ -386,7 +386,7 @@ static void test_stop_with_a_stuck_job(void)
     CU_ASSERT(took >= 90 && took < WAIT_MS);
     CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
     CU_ASSERT_EQUAL(t.ran, 0);
-    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), -1); /* stopping */
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), -1); /* stopping */
     /* the pool is still whole: released, the job ends and a second stop frees it all */
     CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
     CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
@@ -404,8 +404,8 @@ static void test_stop_finishes_what_finished(void)
     CU_ASSERT_FATAL(pipe(fds) == 0);
     workers *w = workers_create(2);
     CU_ASSERT_FATAL(w != NULL);
-    CU_ASSERT_EQUAL(workers_submit(w, pipe_run, fds, NULL), 0);
-    CU_ASSERT_EQUAL(workers_submit(w, noop_run, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), 0);
     CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS)); /* the quick one is done */
     for (long long end = now_ms() + WAIT_MS; workers_running(w) == 0 && now_ms() < end;)
         sleep_ms(1);
@@ -415,6 +415,41 @@ static void test_stop_finishes_what_finished(void)
     CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
     CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
     CU_ASSERT_EQUAL(t.ran, 2);
+    CU_ASSERT_EQUAL(t.dropped, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* One group's jobs, all blocked, hold the threads asked for and no more:
+ * another group's job still runs, on the spare thread; the blocked group's
+ * next job waits for one of its own to end, and then runs. */
+static void test_a_blocked_group_leaves_a_thread(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(2);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_EQUAL(workers_threads(w), 2);
+    static const char a = 'a', b = 'b';
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(workers_submit(w, &a, pipe_run, fds, NULL), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) < 2 && now_ms() < end;)
+        sleep_ms(1);
+    CU_ASSERT_EQUAL(workers_running(w), 2);
+    CU_ASSERT_EQUAL(workers_queued(w), 1); /* the group's third waits: it holds 2 */
+    CU_ASSERT_EQUAL(workers_submit(w, &b, noop_run, NULL, NULL), 0);
+    struct tally t = {0, 0};
+    long long t0 = now_ms();
+    CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS));
+    CU_ASSERT(now_ms() - t0 < WAIT_MS / 2); /* not after a blocked job gave up (WAIT_MS) */
+    CU_ASSERT_EQUAL(workers_collect(w, tally_done, &t, 10), 1);
+    CU_ASSERT_EQUAL(workers_queued(w), 1);
+    CU_ASSERT_EQUAL(write(fds[1], "xyz", 3), 3); /* each blocked job ends; the third runs */
+    for (long long end = now_ms() + WAIT_MS; t.ran < 4 && now_ms() < end;)
+        if (readable(workers_fd(w), 10))
+            workers_collect(w, tally_done, &t, 10);
+    CU_ASSERT_EQUAL(t.ran, 4);
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
     CU_ASSERT_EQUAL(t.dropped, 0);
     close(fds[0]);
     close(fds[1]);
@@ -433,7 +468,7 @@ static void test_collect_max(void)
     CU_ASSERT_FATAL(w != NULL);
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct seq){-1, &next_run};
-        CU_ASSERT_EQUAL(workers_submit(w, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+        CU_ASSERT_EQUAL(workers_submit(w, NULL, seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
     }
     CU_ASSERT_TRUE_FATAL(wait_idle(w));
     CU_ASSERT_TRUE(readable(workers_fd(w), 0));
@@ -494,5 +529,6 @@ void unit_suite_workers(void)
     CU_add_test(suite, "collect's max; the fd stays readable", test_collect_max);
     CU_add_test(suite, "stop with a stuck job; a full queue", test_stop_with_a_stuck_job);
     CU_add_test(suite, "stop with a stuck job finishes the finished", test_stop_finishes_what_finished);
+    CU_add_test(suite, "a blocked group leaves a thread to the others", test_a_blocked_group_leaves_a_thread);
     CU_add_test(suite, "default thread count", test_default_threads);
 }
