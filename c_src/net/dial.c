@@ -137,22 +137,116 @@ out:
     return r == 1 ? port : -1;
 }
 
+/* ---- name lookups ----
+ * getaddrinfo cannot be given a deadline or cancelled, and a resolver that
+ * does not answer holds it for its timeouts times its attempts times its
+ * servers (30 s and more). So it runs on a detached thread of its own, and
+ * the attempt waits for its answer as for a socket: until its deadline, or
+ * until the dialer is destroyed. A lookup given up on finishes alone and
+ * frees itself; it touches nothing but its own struct lookup, which the
+ * last of its two users (lookup_done) frees. */
+
+struct lookup {
+    pthread_mutex_t lock; /* guards refs, gai and addr */
+    int refs;             /* the attempt's and the lookup thread's */
+    int ready;            /* eventfd: written once the answer is in */
+    int gai;
+    struct sockaddr_in addr;
+    char host[HANDSHAKE_MAX_NAME + 1];
+};
+
+static void lookup_done(struct lookup *l)
+{
+    pthread_mutex_lock(&l->lock);
+    int last = --l->refs == 0;
+    pthread_mutex_unlock(&l->lock);
+    if (!last)
+        return;
+    close(l->ready);
+    pthread_mutex_destroy(&l->lock);
+    free(l);
+}
+
+static void *lookup_run(void *arg)
+{
+    struct lookup *l = arg;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int gai = getaddrinfo(l->host, NULL, &hints, &res);
+    pthread_mutex_lock(&l->lock);
+    l->gai = gai != 0 ? gai : res ? 0 : EAI_NONAME;
+    if (l->gai == 0)
+        memcpy(&l->addr, res->ai_addr, sizeof l->addr);
+    pthread_mutex_unlock(&l->lock);
+    if (res)
+        freeaddrinfo(res);
+    uint64_t one = 1;
+    if (write(l->ready, &one, sizeof one) < 0) {
+        /* cannot fail on a fresh eventfd written once */
+    }
+    lookup_done(l);
+    return NULL;
+}
+
+/* host's IPv4 address into *sa (an address in text needs no lookup): 0, or
+ * -1 with why. */
+static int resolve(attempt *a, const char *host, struct sockaddr_in *sa, long long deadline)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
+        return 0;
+    struct lookup *l = calloc(1, sizeof *l);
+    if (!l || (l->ready = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        free(l);
+        snprintf(a->why, sizeof a->why, "cannot resolve host %s: out of resources", host);
+        return -1;
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    l->refs = 2;
+    snprintf(l->host, sizeof l->host, "%s", host);
+    pthread_attr_t attr;
+    pthread_t t;
+    int started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                  pthread_create(&t, &attr, lookup_run, l) == 0; /* every signal blocked, as this thread */
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+        l->refs = 1;
+        lookup_done(l);
+        snprintf(a->why, sizeof a->why, "cannot resolve host %s: no thread to look it up", host);
+        return -1;
+    }
+    int w = wait_for(a, l->ready, POLLIN, deadline);
+    int rc = -1;
+    if (w <= 0) {
+        snprintf(a->why, sizeof a->why, w == 0 ? "cannot resolve host %s: no answer in time" : "cancelled", host);
+    } else {
+        pthread_mutex_lock(&l->lock);
+        if (l->gai == 0) {
+            sa->sin_addr = l->addr.sin_addr;
+            rc = 0;
+        } else {
+            snprintf(a->why, sizeof a->why, "cannot resolve host %s: %s", host, gai_strerror(l->gai));
+        }
+        pthread_mutex_unlock(&l->lock);
+    }
+    lookup_done(l);
+    return rc;
+}
+
 static void dial(attempt *a)
 {
     long long deadline = now_ms() + a->timeout_ms;
     char *at = strchr(a->node, '@');
     *at = '\0'; /* alive, then host */
     const char *alive = a->node, *host = at + 1;
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int gai = getaddrinfo(host, NULL, &hints, &res);
-    if (gai != 0 || !res) {
-        snprintf(a->why, sizeof a->why, "cannot resolve host %s: %s", host, gai_strerror(gai));
+    struct sockaddr_in sa;
+    if (resolve(a, host, &sa, deadline) < 0) {
         *at = '@';
         return;
     }
-    struct sockaddr_in sa;
-    memcpy(&sa, res->ai_addr, sizeof sa);
-    freeaddrinfo(res);
     int port = port_please(a, sa, alive, deadline);
     *at = '@';
     if (port < 0)

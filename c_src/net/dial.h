@@ -10,8 +10,10 @@
  * slot (and the dialer's descriptors, which outlive every thread). The loop
  * thread starts attempts, collects results (joining finished threads) and
  * destroys the dialer, which cancels the attempts in flight through a pipe
- * every thread polls, and waits for them. Name lookups (getaddrinfo) cannot
- * be cancelled: a host that resolves slowly delays destroy by as much.
+ * every thread polls, and waits for them. A host's name is looked up
+ * (getaddrinfo, which takes no deadline) on a detached thread of its own,
+ * which the attempt stops waiting for at its deadline or when cancelled: a
+ * resolver that never answers delays neither the attempt nor destroy.
  */
 #ifndef GEN_CNODE_DIAL_H
 #define GEN_CNODE_DIAL_H

@@ -26,5 +26,6 @@ void unit_suite_log(void);
 void unit_suite_busy_poll(void);
 void unit_suite_dist_memo(void);
 void unit_suite_bytes_map(void);
+void unit_suite_dial(void);
 
 #endif
