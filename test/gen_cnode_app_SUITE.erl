@@ -31,6 +31,7 @@
          a_flood_of_lines_is_dropped_not_queued/1,
          a_start_that_floods_still_times_out/1,
          a_stuck_job_does_not_hold_the_stop_off/1,
+         an_owner_gone_while_the_node_boots_takes_it_down/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -58,6 +59,7 @@ all() ->
      a_flood_of_lines_is_dropped_not_queued,
      a_start_that_floods_still_times_out,
      a_stuck_job_does_not_hold_the_stop_off,
+     an_owner_gone_while_the_node_boots_takes_it_down,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -447,6 +449,38 @@ a_line_with_no_end_is_cut(Config) ->
     ?assert(byte_size(Cut) < 66000),
     ?assertEqual([], [L || L <- Lines, binary:match(L, <<"end of the long one">>) =/= nomatch]),
     ?assertMatch([_], [L || L <- Lines, L =:= <<"a short one">>]).
+
+%% The VM that owns a node dies while the node boots (a module's init that
+%% takes 20 s stands for a big store's recovery): the node goes at once,
+%% not once it is booted, and says why.
+an_owner_gone_while_the_node_boots_takes_it_down(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "boot.log"),
+    Module = filename:join([filename:dirname(gen_cnode_test_env:executable()), "test_modules",
+                            "misbehave.so"]),
+    Node = name("boot"),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(boot_owner),
+    Opts = #{name => Node, log => Log, load => [Module], start_timeout => 60000,
+             executable => gen_cnode_test_env:executable(),
+             start => ["misbehave:sleepy={sleep_in_init,20000}"]},
+    Self = self(),
+    Starter = spawn(fun() -> Self ! {started, catch peer:call(Peer, gen_cnode, start, [Opts], 60000)} end),
+    gen_cnode_test_env:track({pid, Starter}),
+    Find = fun() -> case string:lexemes(os:cmd("pgrep -f -- '--name[ ]" ++ atom_to_list(Node) ++ "'"), "\n") of
+                        [P] -> list_to_integer(P);
+                        _ -> false
+                    end
+           end,
+    ok = gen_cnode_test_env:wait_until(fun() -> Find() =/= false end, 10000),
+    OsPid = Find(),
+    gen_cnode_test_env:track({os_pid, OsPid}),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> {ok, T} = file:read_file(Log),
+                    binary:match(T, <<"loaded module misbehave">>) =/= nomatch end, 10000),
+    T0 = erlang:monotonic_time(millisecond),
+    peer:stop(Peer),
+    ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 5000),
+    ct:log("the node went ~b ms after its owner's VM", [erlang:monotonic_time(millisecond) - T0]),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 5000).
 
 %% A module that writes lines faster than the owner can log them (here
 %% 400,000 at once): the owner drops what waits, and says how many, rather

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot_watch.h"
 #include "counter.h"
 #include "gen_cnode.h"
 #include "gcn_buf.h"
@@ -157,6 +158,8 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     }
     log_set_level(o.log_level);
     log_set_node(o.node.name);
+    if (o.node.watch_stdin && boot_watch_start() < 0)
+        log_warning("cannot watch stdin while booting: an owner gone meanwhile is seen once the node runs");
     /* The servers started on request are memory-only; the one started at
      * boot is durable when --data-dir is given. */
     kv_options kvo = {.max_depth = o.node.max_depth, .max_entries = o.max_entries};
@@ -214,6 +217,7 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
             err[0] = '\0'; /* logged */
             goto fail;
         }
+    boot_watch_stop(); /* the loop watches stdin from here on */
     log_notice("ready name=%s port=%d register=%s", o.node.name, node_port(n), o.register_name);
     int rc = node_run(n);
     unload_unless_running(node_destroy(n), mods);
@@ -221,6 +225,7 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     log_notice("stopped");
     return rc == 0 ? 0 : 1;
 fail:
+    boot_watch_stop();
     if (err[0])
         log_error("%s", err);
     unload_unless_running(node_destroy(n), mods);

@@ -6,7 +6,8 @@
  * fails with no_name unless the server is registered already;
  * {link_then_fail, Pid}: init links to Pid, then fails (refused_in_init);
  * {link_then_null_state, Pid}: init links to Pid, then returns no state;
- * {stop_in_init, Reason}: init calls gcn_stop(Reason), then returns 0.
+ * {stop_in_init, Reason}: init calls gcn_stop(Reason), then returns 0;
+ * {sleep_in_init, Ms}: init sleeps Ms first (a boot that takes long).
  *   half_reply     writes a tuple header and no elements: not one term
  *   two_replies    writes two terms
  *   bad_result     returns a value that is no gcn_result
@@ -22,8 +23,12 @@
  *                     (the engine stops it with bad_stop_reason)
  *   {chatter, N}      writes N lines to stderr, as fast as it can, then ok
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep: plain -std=c11 does not declare it */
+
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +50,12 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
     }
     if (gcn_match(arg, "{stop_in_init, ~t}", &t))
         gcn_stop(self, t);
+    int64_t ms;
+    if (gcn_match(arg, "{sleep_in_init, ~i}", &ms) && ms > 0 && ms <= 60000) {
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
     if (gcn_match(arg, "{link_then_null_state, ~t}", &t)) {
         gcn_link(self, t);
         out->state = NULL;

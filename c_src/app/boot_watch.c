@@ -1,0 +1,67 @@
+/* boot_watch.c: stdin's end while the node boots; see boot_watch.h. */
+#include "boot_watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static pthread_t watcher;
+static int stop_pipe[2] = {-1, -1}; /* the write end is closed to stop the watcher */
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = stop_pipe[0], .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return NULL;
+        }
+        if (p[1].revents)
+            return NULL;
+        if (!p[0].revents)
+            continue;
+        char buf[256];
+        ssize_t r = read(0, buf, sizeof buf); /* what an owner writes is not read by the node */
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            log_notice("stopping: stdin closed while booting; exiting at once");
+            fflush(stderr);
+            _exit(1);
+        }
+    }
+}
+
+int boot_watch_start(void)
+{
+    if (pipe2(stop_pipe, O_CLOEXEC) < 0)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* SIGINT and SIGTERM stay the main thread's */
+    int rc = pthread_create(&watcher, NULL, watch, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        close(stop_pipe[0]);
+        close(stop_pipe[1]);
+        stop_pipe[0] = stop_pipe[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void boot_watch_stop(void)
+{
+    if (stop_pipe[1] < 0)
+        return;
+    close(stop_pipe[1]);
+    pthread_join(watcher, NULL);
+    close(stop_pipe[0]);
+    stop_pipe[0] = stop_pipe[1] = -1;
+}
