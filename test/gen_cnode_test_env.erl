@@ -158,8 +158,16 @@ stop_os_process(Holder) ->
     after 10000 -> timeout
     end.
 
+%% (A zombie, exited and not yet reaped by whoever adopted it, is not alive.)
 os_alive(OsPid) ->
-    os:cmd("kill -0 " ++ integer_to_list(OsPid) ++ " 2>&1") =:= "".
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            %% the state follows the command's closing parenthesis
+            [_, After] = string:split(Stat, ")", trailing),
+            not lists:prefix("Z", string:trim(binary_to_list(After), leading));
+        {error, _} ->
+            false
+    end.
 
 %%% C nodes of a case's own
 

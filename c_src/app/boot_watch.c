@@ -31,7 +31,7 @@ static void *watch(void *arg)
         char buf[256];
         ssize_t r = read(0, buf, sizeof buf); /* what an owner writes is not read by the node */
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            log_notice("stopping: stdin closed while booting; exiting at once");
+            log_error("stdin closed while booting (the owner is gone): exiting at once"); /* never throttled */
             fflush(stderr);
             _exit(1);
         }
@@ -40,7 +40,8 @@ static void *watch(void *arg)
 
 int boot_watch_start(void)
 {
-    if (pipe2(stop_pipe, O_CLOEXEC) < 0)
+    /* stdin not open: nothing to watch (and the pipe would take fd 0) */
+    if (fcntl(0, F_GETFD) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
         return -1;
     sigset_t all, old;
     sigfillset(&all);

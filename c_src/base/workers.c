@@ -30,7 +30,7 @@ struct job {
 struct group {
     const void *key;
     struct job *head, *tail;
-    size_t running;
+    size_t queued, running;
     struct group *next;
 };
 
@@ -90,6 +90,7 @@ static struct job *take_oldest(workers *w, size_t max)
     best->head = j->next;
     if (!best->head)
         best->tail = NULL;
+    best->queued--;
     w->queued--;
     j->next = NULL;
     return j;
@@ -127,11 +128,15 @@ static void *worker_main(void *arg)
 
         pthread_mutex_lock(&w->lock);
         w->running--;
+        /* A group held back at its threads now may start one more: this
+         * thread may take an older job of another group, so an idle one is
+         * woken for it. */
+        int held_back = j->group->head && j->group->running == w->nthreads;
         j->group->running--;
         group_forget(w, j->group);
         j->group = NULL;
-        if (w->queued)
-            pthread_cond_signal(&w->wake); /* a job of that group may start now, on an idle thread */
+        if (held_back)
+            pthread_cond_signal(&w->wake);
         if (w->stopping && w->running == 0)
             pthread_cond_broadcast(&w->idle);
         if (w->done_tail) {
@@ -265,7 +270,7 @@ int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job
         g->next = w->groups;
         w->groups = g;
     }
-    if (!g || w->stopping || w->queued >= WORKERS_MAX_QUEUED) {
+    if (!g || w->stopping || w->queued >= WORKERS_MAX_QUEUED || g->queued >= WORKERS_MAX_QUEUED_GROUP) {
         if (g)
             group_forget(w, g);
         pthread_mutex_unlock(&w->lock);
@@ -274,6 +279,7 @@ int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job
     }
     j->group = g;
     j->seq = w->next_seq++;
+    g->queued++;
     if (g->tail)
         g->tail->next = j;
     else

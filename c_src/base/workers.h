@@ -44,6 +44,9 @@ int workers_fd(const workers *w);
 /* Jobs waiting to start, at most: a module that submits for every request
  * a peer sends must not grow the queue without end. */
 #define WORKERS_MAX_QUEUED 65536
+/* Of which one group's (workers_submit): a module whose jobs all block
+ * leaves queue room to the others too. */
+#define WORKERS_MAX_QUEUED_GROUP (WORKERS_MAX_QUEUED / 4)
 /* Each worker thread's stack. */
 #define WORKERS_STACK_BYTES (8u << 20)
 
@@ -58,7 +61,8 @@ int workers_fd(const workers *w);
  * here: jobs start in the order submitted, but a job whose group already
  * runs on as many threads as workers_create was asked for waits, and the
  * next job of another group starts instead. 0, or -1 when out of memory,
- * when WORKERS_MAX_QUEUED jobs wait already, or when the pool is being
+ * when WORKERS_MAX_QUEUED jobs wait already (or WORKERS_MAX_QUEUED_GROUP of
+ * the group's), or when the pool is being
  * destroyed. */
 int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag);
 /* On the loop thread: reads the eventfd and calls done (with ran = 1) for up

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,13 @@ out:
  * frees itself; it touches nothing but its own struct lookup, which the
  * last of its two users (lookup_done) frees. */
 
+/* Lookups given up on run on until the resolver answers (30 s and more):
+ * a peer naming made-up hosts under a domain whose DNS never answers could
+ * otherwise keep hundreds of threads (and their eventfds) alive. */
+#define LOOKUPS_MAX DIAL_MAX_ATTEMPTS
+#define LOOKUP_STACK_BYTES (512u << 10)
+static atomic_int lookups_live;
+
 struct lookup {
     pthread_mutex_t lock; /* guards refs, gai and addr */
     int refs;             /* the attempt's and the lookup thread's */
@@ -184,6 +192,7 @@ static void *lookup_run(void *arg)
         /* cannot fail on a fresh eventfd written once */
     }
     lookup_done(l);
+    atomic_fetch_sub(&lookups_live, 1);
     return NULL;
 }
 
@@ -195,13 +204,21 @@ static int resolve(attempt *a, const char *host, struct sockaddr_in *sa, long lo
     sa->sin_family = AF_INET;
     if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
         return 0;
+    if (atomic_fetch_add(&lookups_live, 1) >= LOOKUPS_MAX) {
+        atomic_fetch_sub(&lookups_live, 1);
+        snprintf(a->why, sizeof a->why, "cannot resolve host %s: %d name lookups still under way", host,
+                 LOOKUPS_MAX);
+        return -1;
+    }
     struct lookup *l = calloc(1, sizeof *l);
-    if (!l || (l->ready = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+    if (!l || (l->ready = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || pthread_mutex_init(&l->lock, NULL) != 0) {
+        if (l && l->ready >= 0)
+            close(l->ready);
         free(l);
+        atomic_fetch_sub(&lookups_live, 1);
         snprintf(a->why, sizeof a->why, "cannot resolve host %s: out of resources", host);
         return -1;
     }
-    pthread_mutex_init(&l->lock, NULL);
     l->refs = 2;
     snprintf(l->host, sizeof l->host, "%s", host);
     pthread_attr_t attr;
@@ -209,12 +226,14 @@ static int resolve(attempt *a, const char *host, struct sockaddr_in *sa, long lo
     int started = pthread_attr_init(&attr) == 0;
     if (started) {
         started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                  pthread_attr_setstacksize(&attr, LOOKUP_STACK_BYTES) == 0 &&
                   pthread_create(&t, &attr, lookup_run, l) == 0; /* every signal blocked, as this thread */
         pthread_attr_destroy(&attr);
     }
     if (!started) {
         l->refs = 1;
         lookup_done(l);
+        atomic_fetch_sub(&lookups_live, 1);
         snprintf(a->why, sizeof a->why, "cannot resolve host %s: no thread to look it up", host);
         return -1;
     }

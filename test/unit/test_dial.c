@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "unit.h"
 
 #define SLOW_MS 1500
+#define WAIT_MS 5000 /* for what should take microseconds */
 
 static atomic_int lookups, slow_started, slow_finished;
 
@@ -117,16 +119,39 @@ static int closed_port(void)
     return ntohs(sa.sin_port);
 }
 
+/* ERL_EPMD_PORT while the suite runs: a port nothing listens on (set and
+ * restored around the suite, not around a case: a lookup given up on may
+ * still read the environment). */
+static char *saved_epmd_port;
+static int epmd_port_set;
+
+static int suite_init(void)
+{
+    int port = closed_port();
+    const char *was = getenv("ERL_EPMD_PORT");
+    char text[16];
+    if (port <= 0)
+        return -1;
+    saved_epmd_port = was ? strdup(was) : NULL;
+    snprintf(text, sizeof text, "%d", port);
+    epmd_port_set = setenv("ERL_EPMD_PORT", text, 1) == 0;
+    return epmd_port_set ? 0 : -1;
+}
+
+static int suite_cleanup(void)
+{
+    if (saved_epmd_port)
+        setenv("ERL_EPMD_PORT", saved_epmd_port, 1);
+    else if (epmd_port_set)
+        unsetenv("ERL_EPMD_PORT");
+    free(saved_epmd_port);
+    saved_epmd_port = NULL;
+    return 0;
+}
+
 /* The result of reaching node with epmd's port closed: its why. */
 static void dial_closed_epmd(const char *node, char *why, size_t n)
 {
-    int port = closed_port();
-    CU_ASSERT_FATAL(port > 0);
-    char text[16];
-    snprintf(text, sizeof text, "%d", port);
-    const char *was = getenv("ERL_EPMD_PORT");
-    char *saved = was ? strdup(was) : NULL;
-    setenv("ERL_EPMD_PORT", text, 1);
     dialer *d = dialer_create();
     CU_ASSERT_FATAL(d != NULL);
     CU_ASSERT_EQUAL(dialer_start(d, node, 3, 2000), 0);
@@ -134,13 +159,8 @@ static void dial_closed_epmd(const char *node, char *why, size_t n)
     dial_result r = {0};
     CU_ASSERT_EQUAL(dialer_next(d, &r), 1);
     CU_ASSERT_EQUAL(r.fd, -1);
-    snprintf(why, n, "%s (epmd port %d)", r.why, port);
+    snprintf(why, n, "%s", r.why);
     dialer_destroy(d);
-    if (saved)
-        setenv("ERL_EPMD_PORT", saved, 1);
-    else
-        unsetenv("ERL_EPMD_PORT");
-    free(saved);
 }
 
 /* A name is looked up (on its thread) and its address used; an address in
@@ -159,10 +179,54 @@ static void test_names_and_addresses(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(why, "cannot resolve host no-such-host.invalid"));
 }
 
+/* Lookups given up on still run: past DIAL_MAX_ATTEMPTS of them, a new one
+ * fails at once rather than start one more thread. */
+static void test_lookups_given_up_on_are_bounded(void)
+{
+    dialer *d = dialer_create();
+    CU_ASSERT_FATAL(d != NULL);
+    char node[64];
+    for (int i = 0; i < DIAL_MAX_ATTEMPTS; i++) {
+        snprintf(node, sizeof node, "a@h%d.slow.test", i);
+        CU_ASSERT_EQUAL(dialer_start(d, node, (uint64_t)i + 1, 100), 0);
+    }
+    dial_result r;
+    int failed = 0;
+    for (long long end = now_ms() + SLOW_MS; failed < DIAL_MAX_ATTEMPTS && now_ms() < end;)
+        if (readable(dialer_fd(d), 50))
+            while (dialer_next(d, &r) == 1)
+                failed += r.fd < 0;
+    CU_ASSERT_EQUAL(failed, DIAL_MAX_ATTEMPTS); /* each at its 100 ms; the lookups run on */
+    long long t0 = now_ms();
+    CU_ASSERT_EQUAL(dialer_start(d, "a@one-more.slow.test", 99, 1000), 0);
+    CU_ASSERT_TRUE(readable(dialer_fd(d), 500));
+    CU_ASSERT(now_ms() - t0 < 500);
+    CU_ASSERT_EQUAL_FATAL(dialer_next(d, &r), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.why, "name lookups still under way"));
+    dialer_destroy(d);
+    slow_lookups_end();
+    /* and once they are over (their threads return just after), lookups
+     * run again */
+    d = dialer_create();
+    CU_ASSERT_FATAL(d != NULL);
+    r.why[0] = '\0';
+    for (long long end = now_ms() + WAIT_MS; !strstr(r.why, "no answer in time") && now_ms() < end;) {
+        CU_ASSERT_EQUAL(dialer_start(d, "a@again.slow.test", 100, 100), 0);
+        CU_ASSERT_TRUE(readable(dialer_fd(d), 1000));
+        CU_ASSERT_EQUAL_FATAL(dialer_next(d, &r), 1);
+        if (!strstr(r.why, "no answer in time"))
+            usleep(20000);
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.why, "no answer in time"));
+    dialer_destroy(d);
+    slow_lookups_end();
+}
+
 void unit_suite_dial(void)
 {
-    CU_pSuite suite = CU_add_suite("dial", NULL, NULL);
+    CU_pSuite suite = CU_add_suite("dial", suite_init, suite_cleanup);
     CU_add_test(suite, "a slow lookup fails at the deadline", test_a_slow_lookup_fails_at_the_deadline);
     CU_add_test(suite, "destroy does not wait for a lookup", test_destroy_does_not_wait_for_a_lookup);
     CU_add_test(suite, "names are looked up, addresses not", test_names_and_addresses);
+    CU_add_test(suite, "lookups given up on are bounded", test_lookups_given_up_on_are_bounded);
 }

@@ -367,30 +367,39 @@ static void test_stop_with_a_stuck_job(void)
     CU_ASSERT_FATAL(pipe(fds) == 0);
     workers *w = workers_create(1);
     CU_ASSERT_FATAL(w != NULL);
+    /* two stuck jobs of two groups: the thread asked for and the spare */
+    static const char stuck = 's', groups[5] = "abcd";
     CU_ASSERT_EQUAL(workers_submit(w, NULL, pipe_run, fds, NULL), 0);
-    for (long long end = now_ms() + WAIT_MS; workers_running(w) == 0 && now_ms() < end;)
+    CU_ASSERT_EQUAL(workers_submit(w, &stuck, pipe_run, fds, NULL), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) < 2 && now_ms() < end;)
         sleep_ms(1);
-    CU_ASSERT_EQUAL_FATAL(workers_running(w), 1);
-    /* the queue takes WORKERS_MAX_QUEUED behind it, and no more */
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 1 + WORKERS_SPARE);
+    /* the queue takes WORKERS_MAX_QUEUED_GROUP of one group, and
+     * WORKERS_MAX_QUEUED in all behind them, and no more */
     int refused = 0;
-    for (int i = 0; i < WORKERS_MAX_QUEUED; i++)
-        refused += workers_submit(w, NULL, noop_run, NULL, NULL) != 0;
+    for (int i = 0; i < WORKERS_MAX_QUEUED_GROUP; i++)
+        refused += workers_submit(w, &groups[0], noop_run, NULL, NULL) != 0;
+    CU_ASSERT_EQUAL(refused, 0);
+    CU_ASSERT_EQUAL(workers_submit(w, &groups[0], noop_run, NULL, NULL), -1);
+    for (int g = 1; g < 4; g++)
+        for (int i = 0; i < WORKERS_MAX_QUEUED_GROUP; i++)
+            refused += workers_submit(w, &groups[g], noop_run, NULL, NULL) != 0;
     CU_ASSERT_EQUAL(refused, 0);
     CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), -1);
     CU_ASSERT_EQUAL(workers_queued(w), WORKERS_MAX_QUEUED);
 
     struct tally t = {0, 0};
     long long t0 = now_ms();
-    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 100), 1); /* the stuck one, after 100 ms */
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 100), 2); /* the stuck ones, after 100 ms */
     long long took = now_ms() - t0;
     CU_ASSERT(took >= 90 && took < WAIT_MS);
     CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
     CU_ASSERT_EQUAL(t.ran, 0);
     CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), -1); /* stopping */
-    /* the pool is still whole: released, the job ends and a second stop frees it all */
-    CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
+    /* the pool is still whole: released, the jobs end and a second stop frees it all */
+    CU_ASSERT_EQUAL(write(fds[1], "xy", 2), 2);
     CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
-    CU_ASSERT_EQUAL(t.ran, 1);
+    CU_ASSERT_EQUAL(t.ran, 2);
     CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
     close(fds[0]);
     close(fds[1]);
