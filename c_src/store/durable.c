@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,7 +119,13 @@ static uint64_t *list_logs(const durable *d, size_t *n, char *err, size_t errlen
         return NULL;
     }
     struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
+    int failed = 0;
+    for (;;) {
+        errno = 0;
+        if ((e = readdir(dir)) == NULL) {
+            failed = errno;
+            break;
+        }
         char *end;
         if (strncmp(e->d_name, d->name, prefix - 5) != 0 || strncmp(e->d_name + prefix - 5, ".log.", 5) != 0)
             continue;
@@ -126,11 +134,19 @@ static uint64_t *list_logs(const durable *d, size_t *n, char *err, size_t errlen
             continue;
         if (*n == cap) {
             uint64_t *more = realloc(gens, (cap *= 2) * sizeof *gens);
-            if (!more)
+            if (!more) {
+                failed = ENOMEM;
                 break;
+            }
             gens = more;
         }
         gens[(*n)++] = g;
+    }
+    if (failed) { /* a log left out would be taken for one that is not there */
+        snprintf(err, errlen, "cannot list %s: %s", d->dir, strerror(failed));
+        closedir(dir);
+        free(gens);
+        return NULL;
     }
     closedir(dir);
     qsort(gens, *n, sizeof *gens, cmp_u64);
@@ -287,11 +303,19 @@ static void sync_lost(durable *d, const char *err)
  * snapshot covers. */
 static void reap(durable *d, int wait)
 {
-    int status;
-    if (d->child <= 0 || waitpid(d->child, &status, wait ? 0 : WNOHANG) != d->child)
+    int status = 0;
+    if (d->child <= 0)
+        return;
+    pid_t r;
+    do
+        r = waitpid(d->child, &status, wait ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0 || (r < 0 && errno != ECHILD))
         return;
     d->child = 0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (r < 0) /* reaped by someone else (a module that waits for any child): its status is lost */
+        log_warning("%s/%s: the compaction's exit status was taken by another waitpid", d->dir, d->name);
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         compaction_failed(d);
         log_error("%s/%s: compaction failed; keeping every log, trying again in %.0f s", d->dir, d->name,
                   d->compact_backoff_ms / 1000.0);
@@ -317,6 +341,34 @@ static void reap(durable *d, int wait)
     }
 }
 
+/* In the compaction's child, before it writes: it keeps nothing of the
+ * node's but its memory. It dies with the node (a node killed mid-compaction
+ * must not leave it holding the folder's lock, the node's port, its epmd
+ * name and its peers' connections, which a restart would find taken), lets
+ * the signals the node blocked through, and closes every socket and the
+ * folder's lock. */
+static void child_lets_go(durable *d, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1); /* the node died before the line above */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    DIR *fds = opendir("/proc/self/fd");
+    if (!fds)
+        return;
+    for (struct dirent *e; (e = readdir(fds)) != NULL;) {
+        struct stat st;
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(fds) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+            close(fd);
+    }
+    closedir(fds);
+}
+
 /* The log is switched to a new generation, the old one synced (the
  * snapshot to come does not cover what is logged after the switch, and until
  * it is in place the old logs are what recovery reads), then a child writes
@@ -328,25 +380,30 @@ static int start_compaction(durable *d, char *err, size_t errlen)
             return -1;
         d->unsynced = 1;
     }
+    /* The old log is synced before the next exists, whatever the policy:
+     * recovery takes a torn tail for one only in the newest log, so a log
+     * followed by another must be whole on disk. */
+    if (d->sync_lost_gen != d->gen && (d->unsynced || d->policy == FSYNC_NO)) {
+        char serr[512];
+        if (aof_sync(&d->log, serr, sizeof serr) < 0)
+            sync_lost(d, serr); /* this very compaction is the repair */
+    }
     char path[4096];
     aof next;
     path_of(d, path, sizeof path, "log", d->gen + 1);
     if (aof_open(&next, path, err, errlen) < 0)
         return -1;
-    if (d->policy != FSYNC_NO && d->sync_lost_gen != d->gen && d->unsynced) {
-        char serr[512];
-        if (aof_sync(&d->log, serr, sizeof serr) < 0)
-            sync_lost(d, serr); /* this very compaction is the repair */
-    }
     d->unsynced = 0; /* the new log has nothing yet; the old is synced or lost */
     d->old_log_bytes += d->log.size;
     aof_close(&d->log);
     d->log = next;
     d->gen++;
     double t0 = now_ms();
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) { /* the child: its copy of the store is the state as of the new log's start */
         char cerr[512];
+        child_lets_go(d, parent);
         path_of(d, path, sizeof path, "snap", 0);
         if (snapshot_write(path, d->gen, d->s, cerr, sizeof cerr) == 0)
             _exit(0);

@@ -1,12 +1,17 @@
 /* test_durable.c: CRC-32C, the append-only log (round trip, torn tails cut,
  * corruption refused), snapshots, and recovery and compaction of a durable
  * store in a scratch folder. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -391,6 +396,105 @@ static void test_a_failed_compaction_waits_and_syncs_wait_for_it(void)
     assert_reopens_with("compaction_failed", (const char *const[]){"a", "probe"}, 2);
 }
 
+/* fsync, wrapped (--wrap=fsync): slowed by slow_fsync_ms when set, which
+ * a forked child inherits (the snapshot's fsync, in the compaction's child). */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+static volatile int slow_fsync_ms;
+
+int __wrap_fsync(int fd)
+{
+    if (slow_fsync_ms)
+        usleep((useconds_t)slow_fsync_ms * 1000);
+    return __real_fsync(fd);
+}
+
+/* A child of this process, or 0. */
+static pid_t a_child(void)
+{
+    pid_t me = getpid(), found = 0;
+    DIR *proc = opendir("/proc");
+    for (struct dirent *e; proc && !found && (e = readdir(proc)) != NULL;) {
+        char path[300], text[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] >= '1' && e->d_name[0] <= '9' ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        char *close_paren = strrchr(text, ')');
+        int ppid = 0;
+        if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == me)
+            found = (pid_t)atoi(e->d_name);
+    }
+    if (proc)
+        closedir(proc);
+    return found;
+}
+
+/* Sockets among pid's descriptors. */
+static int sockets_of(pid_t pid)
+{
+    char path[64], link[128];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *fds = opendir(path);
+    int n = 0;
+    for (struct dirent *e; fds && (e = readdir(fds)) != NULL;) {
+        char fd_path[400];
+        snprintf(fd_path, sizeof fd_path, "%s/%s", path, e->d_name);
+        ssize_t len = readlink(fd_path, link, sizeof link - 1);
+        n += len > 7 && strncmp(link, "socket:", 7) == 0;
+    }
+    if (fds)
+        closedir(fds);
+    return n;
+}
+
+/* The compaction's child keeps no socket of the node's (its port, epmd,
+ * its peers: a node killed mid-compaction would leave them held), nor the
+ * folder's lock, and lets signals through. */
+static void test_the_compaction_child_holds_nothing_of_the_node(void)
+{
+    store *s;
+    durable *d = open_store("child", &s);
+    char err[512];
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(sock >= 0);
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    slow_fsync_ms = 1000;
+    CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
+    slow_fsync_ms = 0;
+    pid_t child = 0;
+    for (int i = 0; i < 200 && !(child = a_child()); i++)
+        usleep(1000);
+    CU_ASSERT_FATAL(child > 0);
+    int sockets = -1;
+    for (int i = 0; i < 200 && sockets != 0; i++) { /* it lets go at its start */
+        sockets = sockets_of(child);
+        if (sockets)
+            usleep(1000);
+    }
+    CU_ASSERT_EQUAL(sockets, 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/child/kv.lock", dir);
+    int lock = open(path, O_RDWR);
+    CU_ASSERT(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0); /* still the store's (this process's) */
+    if (lock >= 0)
+        close(lock);
+    kill(child, SIGTERM); /* not blocked in the child: the compaction fails, and is tried again later */
+    int pending;
+    for (int i = 0; i < 400 && durable_stats_of(d)->compaction_failures == 0; i++) {
+        durable_flush(d, 0, &pending, err, sizeof err);
+        usleep(5000);
+    }
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compaction_failures, 1);
+    close(sock);
+    durable_close(d);
+    store_destroy(s);
+}
+
 /* A store closed while the repair of a failed fsync waits out its pause
  * writes the snapshot then, and waits for it. */
 static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
@@ -618,5 +722,7 @@ void unit_suite_durable(void)
     CU_add_test(s, "a snapshot's generation is checked against the logs",
                 test_snapshot_generation_is_checked_against_the_logs);
     CU_add_test(s, "recovery is linear on crafted logs", test_recovery_is_linear_on_crafted_logs);
+    CU_add_test(s, "the compaction's child holds nothing of the node's",
+                test_the_compaction_child_holds_nothing_of_the_node);
     CU_add_test(s, "keys of an older canonical form are found", test_keys_of_an_older_canonical_form_are_found);
 }
