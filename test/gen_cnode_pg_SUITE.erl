@@ -15,6 +15,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([servers_join_and_leave_as_beam_nodes_see_it/1,
+         groups_a_peer_would_merge_and_gone_pids/1,
          both_releases_see_the_same_members/1,
          a_scope_started_later_finds_the_c_node/1,
          other_scopes_by_name/1,
@@ -40,7 +41,8 @@ all() ->
      members_go_with_their_node,
      a_restarted_scope_finds_the_c_node_again,
      a_scope_that_syncs_first_hears_the_groups_first,
-     thousands_of_groups_and_members].
+     thousands_of_groups_and_members,
+     groups_a_peer_would_merge_and_gone_pids].
 
 init_per_suite(Config) ->
     gen_cnode_test_env:init_suite(Config).
@@ -275,3 +277,36 @@ heard(P, Last, Acc) ->
         Error ->
             ct:fail({heard, Error, lists:reverse(Acc)})
     end.
+
+%% A group holding -0.0 is refused: an OTP 25 or 26 peer's pg takes -0.0
+%% for 0.0, and the leave of one of two groups it merged would crash its
+%% scope. A pid of the C node that is gone already is passed over, and no
+%% peer hears of it; the peer's scope lives through it all.
+groups_a_peer_would_merge_and_gone_pids(Config) ->
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_zero, #{}),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(pg_zero_peer),
+    {ok, _} = peer:call(Peer, pg, start, [pg]),
+    PeerScope = peer:call(Peer, erlang, whereis, [pg]),
+    A = start_kv(CNode, []),
+    B = start_kv(CNode, []),
+    Zero = 0.0,
+    NegZero = binary_to_term(<<131, 70, 16#80, 0:56>>), %% -0.0, made at run time: no literal merges it
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, {g, Zero}, [A]})),
+    ?assertEqual({error, {badarg, {g, NegZero}}}, gen_server:call({pg, CNode}, {join_local, {g, NegZero}, [B]})),
+    ?assertEqual({error, {badarg, [NegZero]}}, gen_server:call({pg, CNode}, {join_local, [NegZero], B})),
+    %% the peer hears the groups in one sync (where an OTP 25 pg would
+    %% merge 0.0 and -0.0)
+    pong = peer:call(Peer, net_adm, ping, [CNode]),
+    wait_members(Peer, pg, {g, Zero}, [A]),
+    ok = gen_server:stop(A),
+    wait_members(Peer, pg, {g, Zero}, []),
+    ?assertEqual(PeerScope, peer:call(Peer, erlang, whereis, [pg])),
+    %% a pid of the C node's that is gone: ok, not a member, not broadcast
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, gone, [A, B]})),
+    ?assertEqual([B], gen_server:call({pg, CNode}, {get_local_members, gone})),
+    wait_members(Peer, pg, gone, [B]),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, gone_only, A})),
+    ?assertEqual([], gen_server:call({pg, CNode}, {get_local_members, gone_only})),
+    ?assertEqual([], gen_server:call({pg, CNode}, which_local_groups) -- [gone]),
+    ?assertEqual(PeerScope, peer:call(Peer, erlang, whereis, [pg])).

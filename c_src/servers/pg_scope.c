@@ -2,6 +2,7 @@
 #define GEN_CNODE_STATIC /* linked into the node: no loadable entry point */
 #include "pg_scope.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -489,31 +490,105 @@ static int check_pids(pg_scope *s, gcn_term pids, gcn_term *bad)
     return 0;
 }
 
-/* join_local / pg_scope_join: 0; 1 for a group that is not a term it takes
- * or a pid not of this node (*bad); -1 when out of memory. */
+/* Does the canonical term at buf[*i] hold the float -0.0? An OTP 25 or 26
+ * peer's pg takes it for 0.0 (0.0 =:= -0.0 there), so groups 0.0 and -0.0
+ * would be two here and one there, and a leave of the one it dropped
+ * crashes its scope (maps:get in leave_remote). A fun's environment is not
+ * looked into. Depth: MAX_GROUP_DEPTH at most (canonical checked it). */
+static int has_negative_zero(const char *buf, int *i)
+{
+    int type, size, n;
+    double d;
+    if (ei_get_type(buf, i, &type, &size) < 0)
+        return 0;
+    switch (type) {
+    case ERL_FLOAT_EXT:
+    case NEW_FLOAT_EXT:
+        return ei_decode_double(buf, i, &d) == 0 && d == 0.0 && signbit(d);
+    case ERL_SMALL_TUPLE_EXT:
+    case ERL_LARGE_TUPLE_EXT:
+        if (ei_decode_tuple_header(buf, i, &n) < 0)
+            return 0;
+        break;
+    case ERL_MAP_EXT:
+        if (ei_decode_map_header(buf, i, &n) < 0)
+            return 0;
+        n *= 2;
+        break;
+    case ERL_LIST_EXT:
+        if (ei_decode_list_header(buf, i, &n) < 0)
+            return 0;
+        n++; /* the tail */
+        break;
+    default:
+        ei_skip_term(buf, i);
+        return 0;
+    }
+    while (n-- > 0)
+        if (has_negative_zero(buf, i))
+            return 1;
+    return 0;
+}
+
+/* join_local / pg_scope_join: 0; 1 for a pid not of this node (*bad); 2 for
+ * a group it does not take (*bad: deeper than MAX_GROUP_DEPTH, or holding
+ * -0.0); -1 when out of memory (nothing joined then). A pid of this node
+ * that is gone already is passed over: pg would have it join, then leave
+ * at its noproc DOWN; here peers hear neither. */
 static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
 {
-    if (canonical(s, group) < 0) {
+    int at = 0;
+    if (canonical(s, group) < 0 || has_negative_zero(s->canon.buff, &at)) {
         *bad = group;
-        return 1;
+        return 2;
     }
     blob g;
     if (blob_set(&g, s->canon.buff, (size_t)s->canon.index) < 0)
         return -1;
-    int rc = 1;
-    if (check_pids(s, pids, bad) == 0) {
-        pid_iter pi;
-        gcn_term p;
-        rc = 0;
-        pids_begin(&pi, pids);
-        while (pids_next(&pi, &p))
-            if (canonical(s, p) < 0 ||
-                add_join(s, view(g), (term_view){s->canon.buff, (size_t)s->canon.index}) < 0)
-                rc = -1;
-        gcn_buf_reset(s->msg);
-        if (gcn_build(s->msg, "{join, ~t, ~t, ~t}", gcn_self(s->self), view(g), pids) == 0)
-            broadcast(s);
+    if (check_pids(s, pids, bad) != 0) {
+        free(g.ptr);
+        return 1;
     }
+    pid_iter pi;
+    gcn_term p;
+    size_t added = 0;
+    int rc = 0;
+    pids_begin(&pi, pids);
+    while (pids_next(&pi, &p)) {
+        if (!process_lookup(table_of(s), p))
+            continue;
+        if (canonical(s, p) < 0 || add_join(s, view(g), (term_view){s->canon.buff, (size_t)s->canon.index}) < 0) {
+            rc = -1;
+            break;
+        }
+        added++;
+    }
+    size_t joined = added;
+    pids_begin(&pi, pids);
+    gcn_buf *b = s->msg;
+    gcn_buf_reset(b);
+    if (rc == 0 && added) {
+        gcn_put_tuple(b, 4);
+        gcn_put_atom(b, "join");
+        gcn_put_term(b, gcn_self(s->self));
+        gcn_put_term(b, view(g));
+        gcn_put_list(b, added);
+    }
+    while (joined && pids_next(&pi, &p)) {
+        if (!process_lookup(table_of(s), p))
+            continue;
+        joined--;
+        if (rc == 0) {
+            gcn_put_term(b, p);
+        } else if (canonical(s, p) == 0) { /* out of memory: the joins made are undone */
+            member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
+            pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
+            if (m && gr)
+                drop_join(s, m, gr, 1);
+        }
+    }
+    if (rc == 0 && added && gcn_put_nil(b) == 0)
+        broadcast(s);
     free(g.ptr);
     return rc;
 }
@@ -639,8 +714,10 @@ static enum gcn_result pg_call(gcn_server *self, void *state, gcn_term req, cons
         int rc = join(s, group, pids, &bad);
         if (rc == 0)
             gcn_build(reply, "ok");
-        else if (rc > 0)
+        else if (rc == 1)
             gcn_build(reply, "{error, {nolocal, ~t}}", bad);
+        else if (rc == 2)
+            gcn_build(reply, "{error, {badarg, ~t}}", bad);
         else
             gcn_build(reply, "{error, out_of_memory}");
     } else if (gcn_match(req, "{leave_local, ~t, ~t}", &group, &pids)) {
@@ -859,8 +936,8 @@ int pg_scope_join(process_table *t, const char *scope, term_view group, term_vie
         return -1;
     }
     if (join(s, group, pid, &bad) != 0) {
-        log_warning("pg scope %s: cannot join (a group deeper than %d, or out of memory)", scope,
-                    MAX_GROUP_DEPTH);
+        log_warning("pg scope %s: cannot join (a group deeper than %d or holding -0.0, or out of memory)",
+                    scope, MAX_GROUP_DEPTH);
         return -1;
     }
     return 0;
