@@ -28,7 +28,11 @@ typedef struct kv {
     unsigned max_depth;
     char *preload;      /* a map to load in handle_continue, or NULL */
     size_t preload_len;
+    int sync_armed;     /* a SYNC_DUE timer is set (everysec: changes wait for their sync) */
 } kv;
+
+/* The message of kv's own timer for an everysec sync: flush then syncs. */
+static const char SYNC_DUE[] = {119, 12, '$', 'k', 'v', '_', 's', 'y', 'n', 'c', '_', 'd', 'u', 'e'};
 
 enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_PUT_SYNC, KV_DELETE, KV_SIZE, KV_KEYS,
              KV_SYNC, KV_COMPACT };
@@ -184,30 +188,39 @@ static void encode_error(ei_x_buff *reply, const char *what, const char *detail)
 
 enum { PUT_OK = 0, PUT_FULL = -1, PUT_NOMEM = -2 };
 
-/* Store and log a change; the log is written at the end of the batch. */
+/* Log and store a change (the log is written at the end of the batch), or
+ * neither: what a caller is told failed is not on disk, nor in memory. */
 static int put(gen_server *self, kv *k, term_view key, term_view value)
 {
     term_view old;
     if (k->max_entries && store_size(k->store) >= k->max_entries && !store_get(k->store, key, &old))
         return PUT_FULL;
-    if (store_put(k->store, key, value) < 0 || (k->durable && durable_put(k->durable, key, value) < 0))
+    size_t mark = k->durable ? durable_mark(k->durable) : 0;
+    if (k->durable && durable_put(k->durable, key, value) < 0)
         return PUT_NOMEM;
+    if (store_put(k->store, key, value) < 0) {
+        if (k->durable)
+            durable_unlog(k->durable, mark);
+        return PUT_NOMEM;
+    }
     if (k->durable)
         gcn_want_flush(self);
     return PUT_OK;
 }
 
-/* Remove and log: 0, or -1 when the delete could not be logged (out of
- * memory; it is done in memory, and not on disk). */
+/* Log and remove: 0, or -1 when the delete could not be logged (out of
+ * memory: the key stays, in memory as on disk). */
 static int delete(gen_server *self, kv *k, term_view key)
 {
-    if (store_delete(k->store, key) && k->durable) {
-        gcn_want_flush(self);
+    term_view old;
+    if (k->durable && store_get(k->store, key, &old)) {
         if (durable_delete(k->durable, key) < 0) {
-            log_error("kv: out of memory logging a delete");
+            log_error("kv: out of memory logging a delete; the key stays");
             return -1;
         }
+        gcn_want_flush(self);
     }
+    store_delete(k->store, key);
     return 0;
 }
 
@@ -358,8 +371,13 @@ static enum gcn_result kv_handle_cast(gen_server *self, void *state, term_view r
 
 static enum gcn_result kv_handle_info(gen_server *self, void *state, term_view msg)
 {
-    (void)self;
-    (void)state;
+    kv *k = state;
+    if (msg.len == sizeof SYNC_DUE && memcmp(msg.ptr, SYNC_DUE, sizeof SYNC_DUE) == 0) {
+        k->sync_armed = 0;
+        if (k->durable)
+            gcn_want_flush(self); /* the sync is due: flush makes it */
+        return GCN_NOREPLY;
+    }
     log_warning("kv: ignoring a plain message of %zu bytes (not a call or a cast)", msg.len);
     return GCN_NOREPLY;
 }
@@ -430,6 +448,10 @@ static void kv_flush(gen_server *self, void *state)
     }
     if (pending || rc < 0)
         gcn_want_flush(self);
+    long due = durable_sync_due_in(k->durable);
+    if (due > 0 && !k->sync_armed &&
+        gcn_send_after(self, (uint64_t)due, (term_view){SYNC_DUE, sizeof SYNC_DUE}) != 0)
+        k->sync_armed = 1;
 }
 
 /* #{entries => N, memory => Bytes, messages => Handled}: what :sys.get_status shows. */

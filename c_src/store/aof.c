@@ -78,6 +78,12 @@ int aof_append(aof *a, enum aof_op op, term_view key, term_view value)
 
 size_t aof_pending(const aof *a) { return buffer_len(&a->pending); }
 
+void aof_unappend(aof *a, size_t pending_was)
+{
+    if (pending_was < buffer_len(&a->pending))
+        a->pending.end = a->pending.start + pending_was;
+}
+
 int aof_write(aof *a, char *err, size_t errlen)
 {
     size_t done = 0, len = buffer_len(&a->pending);

@@ -46,6 +46,9 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
 
 int aof_append(aof *a, enum aof_op op, term_view key, term_view value);
 size_t aof_pending(const aof *a);
+/* Take back what was appended since aof_pending said pending_was (nothing
+ * was written meanwhile). */
+void aof_unappend(aof *a, size_t pending_was);
 /* Write what is pending. 0, or -1 with err (the file is cut back, the records kept). */
 int aof_write(aof *a, char *err, size_t errlen);
 /* fdatasync. 0, or -1 with err. */

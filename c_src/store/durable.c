@@ -258,10 +258,22 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
     d->compact_min = compact_min;
     d->s = s;
     d->last_sync_ms = now_ms();
+    /* A snapshot a compaction was writing when its node died: never read,
+     * and as big as the store (on a disk that may be full). The lock says
+     * no other node's child writes it now. */
+    char tmp[4096 + 8];
+    path_of(d, lock, sizeof lock, "snap", 0);
+    snprintf(tmp, sizeof tmp, "%s.tmp", lock);
+    if (unlink(tmp) == 0)
+        log_info("%s/%s: removed %s, left by a compaction that did not finish", dir, name, tmp);
     if (recover(d, err, errlen) < 0) {
         durable_close(d);
         return NULL;
     }
+    /* The names of the folder's files are on disk, whatever crash came
+     * between making one and syncing the folder. */
+    if (folder_sync(tmp) < 0) /* (tmp's folder: this one) */
+        log_warning("%s/%s: cannot sync the folder: %s", dir, name, strerror(errno));
     log_notice("%s/%s: recovered %" PRIu64 " entries (%" PRIu64 " log records) in %.1f ms", dir, name,
                d->stats.recovered_entries, d->stats.replayed_records, d->stats.recovery_ms);
     return d;
@@ -276,6 +288,18 @@ int durable_delete(durable *d, term_view key)
 {
     return aof_append(&d->log, AOF_DELETE, key, (term_view){NULL, 0});
 }
+
+size_t durable_mark(const durable *d) { return aof_pending(&d->log); }
+
+long durable_sync_due_in(const durable *d)
+{
+    if (d->policy != FSYNC_EVERYSEC || !d->unsynced || d->sync_lost_gen == d->gen)
+        return -1;
+    double left = 1000.0 - (now_ms() - d->last_sync_ms);
+    return left > 0 ? (long)left + 1 : 0;
+}
+
+void durable_unlog(durable *d, size_t mark) { aof_unappend(&d->log, mark); }
 
 /* A compaction that could not start or did not finish: the next one that
  * would start by itself waits, longer each time, up to a minute. */

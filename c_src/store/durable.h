@@ -49,9 +49,14 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
                       store *s, char *err, size_t errlen);
 void durable_close(durable *d);
 
-/* Log a change (already applied to the store). -1 when out of memory. */
+/* Log a change, before it is applied to the store: -1 when out of memory
+ * (then apply nothing). When applying it fails, durable_unlog(d, mark),
+ * with the mark durable_mark gave before the change was logged, takes it
+ * back: the log never holds what the store does not. */
 int durable_put(durable *d, term_view key, term_view value);
 int durable_delete(durable *d, term_view key);
+size_t durable_mark(const durable *d);
+void durable_unlog(durable *d, size_t mark);
 
 enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2 };
 
@@ -70,6 +75,12 @@ enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2 };
  * *pending says whether it wants to be called again soon (data not yet
  * fsynced, a compaction under way). */
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen);
+
+/* Under everysec, with changes written and not yet synced: in how many ms
+ * their sync is due (flush then syncs them); -1 when none waits for a
+ * sync. For the caller's timer: a node with nothing else to do must still
+ * sync within the second. */
+long durable_sync_due_in(const durable *d);
 
 /* Start a compaction now: 0, 1 if one is already under way, -1 with err. */
 int durable_compact(durable *d, char *err, size_t errlen);

@@ -495,6 +495,49 @@ static void test_the_compaction_child_holds_nothing_of_the_node(void)
     store_destroy(s);
 }
 
+/* A change logged and then taken back (applying it failed) is not written;
+ * one logged after it is. */
+static void test_a_change_taken_back_is_not_logged(void)
+{
+    store *s;
+    durable *d = open_store("unlog", &s);
+    char err[512];
+    int pending;
+    size_t mark = durable_mark(d);
+    CU_ASSERT_EQUAL(durable_put(d, v("gone"), v("1")), 0);
+    CU_ASSERT(durable_mark(d) > mark);
+    durable_unlog(d, mark);
+    CU_ASSERT_EQUAL(durable_mark(d), mark);
+    store_put(s, v("kept"), v("2"));
+    CU_ASSERT_EQUAL(durable_put(d, v("kept"), v("2")), 0);
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("unlog", (const char *const[]){"kept"}, 1);
+}
+
+/* A snapshot a compaction left half written (its node died) is removed
+ * when the store opens; the store is what the logs say. */
+static void test_a_half_written_snapshot_is_removed(void)
+{
+    store *s;
+    durable *d = open_store("half_snapshot", &s);
+    char err[512], path[200];
+    int pending;
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    durable_close(d);
+    store_destroy(s);
+    snprintf(path, sizeof path, "%s/half_snapshot/kv.snap.tmp", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("half a snapshot", f);
+    fclose(f);
+    assert_reopens_with("half_snapshot", (const char *const[]){"a"}, 1);
+    CU_ASSERT_EQUAL(file_size(path), -1);
+}
+
 /* A store closed while the repair of a failed fsync waits out its pause
  * writes the snapshot then, and waits for it. */
 static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
@@ -722,6 +765,8 @@ void unit_suite_durable(void)
     CU_add_test(s, "a snapshot's generation is checked against the logs",
                 test_snapshot_generation_is_checked_against_the_logs);
     CU_add_test(s, "recovery is linear on crafted logs", test_recovery_is_linear_on_crafted_logs);
+    CU_add_test(s, "a change taken back is not logged", test_a_change_taken_back_is_not_logged);
+    CU_add_test(s, "a half-written snapshot is removed", test_a_half_written_snapshot_is_removed);
     CU_add_test(s, "the compaction's child holds nothing of the node's",
                 test_the_compaction_child_holds_nothing_of_the_node);
     CU_add_test(s, "keys of an older canonical form are found", test_keys_of_an_older_canonical_form_are_found);
