@@ -16,6 +16,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([servers_join_and_leave_as_beam_nodes_see_it/1,
          groups_a_peer_would_merge_and_gone_pids/1,
+         one_server_s_joins_are_bounded/1,
          both_releases_see_the_same_members/1,
          a_scope_started_later_finds_the_c_node/1,
          other_scopes_by_name/1,
@@ -42,7 +43,8 @@ all() ->
      a_restarted_scope_finds_the_c_node_again,
      a_scope_that_syncs_first_hears_the_groups_first,
      thousands_of_groups_and_members,
-     groups_a_peer_would_merge_and_gone_pids].
+     groups_a_peer_would_merge_and_gone_pids,
+     one_server_s_joins_are_bounded].
 
 init_per_suite(Config) ->
     gen_cnode_test_env:init_suite(Config).
@@ -281,7 +283,8 @@ heard(P, Last, Acc) ->
 %% A group holding -0.0 is refused: an OTP 25 or 26 peer's pg takes -0.0
 %% for 0.0, and the leave of one of two groups it merged would crash its
 %% scope. A pid of the C node that is gone already is passed over, and no
-%% peer hears of it; the peer's scope lives through it all.
+%% peer hears of it. One server's joins are bounded. The peer's scope lives
+%% through it all.
 groups_a_peer_would_merge_and_gone_pids(Config) ->
     scope(pg),
     {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_zero, #{}),
@@ -310,3 +313,25 @@ groups_a_peer_would_merge_and_gone_pids(Config) ->
     ?assertEqual([], gen_server:call({pg, CNode}, {get_local_members, gone_only})),
     ?assertEqual([], gen_server:call({pg, CNode}, which_local_groups) -- [gone]),
     ?assertEqual(PeerScope, peer:call(Peer, erlang, whereis, [pg])).
+
+%% One server joins 65,536 times at most; a join past that is refused
+%% whole. A server that stops leaves its joins in time linear in them (a
+%% BEAM scope would take minutes over 65,536 duplicates: none runs here).
+one_server_s_joins_are_bounded(Config) ->
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_joins, #{}),
+    B = start_kv(CNode, [{pg, first}]),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, many, lists:duplicate(65534, B)})),
+    ?assertEqual({error, too_many_joins}, gen_server:call({pg, CNode}, {join_local, other, [B, B]})),
+    ?assertEqual([], gen_server:call({pg, CNode}, {get_local_members, other})),
+    ?assertEqual(65534, length(gen_server:call({pg, CNode}, {get_local_members, many}))),
+    %% (first, and 65,534 of many: room for one more, then two after a leave)
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, other, B})),
+    ?assertEqual({error, too_many_joins}, gen_server:call({pg, CNode}, {join_local, other, B})),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {leave_local, first, B})),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, other, B})),
+    ?assertEqual({error, too_many_joins}, gen_server:call({pg, CNode}, {join_local, other, B})),
+    ?assertEqual([B, B], gen_server:call({pg, CNode}, {get_local_members, other})),
+    {Us, ok} = timer:tc(fun() -> gen_server:stop(B) end),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> gen_server:call({pg, CNode}, which_local_groups) =:= [] end, ?WAIT),
+    ct:log("a server with 65,536 joins stopped in ~b ms", [Us div 1000]).

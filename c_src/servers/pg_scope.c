@@ -15,6 +15,10 @@
 #define MAX_PEERS 4096 /* scopes a scope keeps: more discovers are ignored (logged) */
 #define MAX_REF 300 /* a reference's canonical bytes: a node name of 255, five words */
 #define MAX_PEERS_PER_NODE 4 /* a node runs one scope of a name: a restarted one may overlap the old */
+/* Joins a scope keeps: one pid's, and all (memory). pg has no such bound;
+ * a join_local past them is refused. */
+#define MAX_JOINS_PER_MEMBER 65536
+#define MAX_JOINS (1u << 20)
 
 /* A term's canonical bytes (term.h), owned. */
 typedef struct blob {
@@ -25,19 +29,23 @@ typedef struct blob {
 /* Membership, found by hash both ways, so that no operation walks every
  * join (a peer's discover costs a sync of them all, and a node may hold a
  * group per server): a group lists its members, a member its groups, one
- * entry per join (a pid may join a group twice, as in pg), in join order.
+ * entry per join (a pid may join a group twice, as in pg), in no order (pg
+ * promises none). Each entry knows where its twin in the other list is, so
+ * a join is taken out of both in constant time (the last entry takes its
+ * place): a member that stops leaves its k groups in O(k).
  * A member is a local pid with joins, monitored: ref as made (to
  * demonitor), cref its canonical bytes (to match a 'DOWN'). */
 typedef struct pg_group pg_group;
-typedef struct member {
+typedef struct member member;
+struct member {
     blob pid, ref, cref;
-    pg_group **groups;
+    struct { pg_group *g; size_t at; } *groups; /* at: the twin's index in g->pids */
     size_t ngroups, groups_cap;
     size_t at; /* its index in the scope's members */
-} member;
+};
 struct pg_group {
     blob name; /* canonical */
-    member **pids;
+    struct { member *m; size_t at; } *pids; /* at: the twin's index in m->groups */
     size_t npids, pids_cap;
     size_t at; /* its index in the scope's groups */
 };
@@ -61,6 +69,7 @@ typedef struct pg_scope {
     known_node *nodes;
     size_t nnodes, nodes_cap;
     gcn_timer rediscover;
+    size_t njoins;     /* every member's, for MAX_JOINS */
     unsigned warned_peers; /* discovers ignored past MAX_PEERS or MAX_PEERS_PER_NODE */
     unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
     unsigned warned_foreign; /* a discover or sync naming another node's scope than its sender's */
@@ -168,7 +177,7 @@ static void put_members(const pg_scope *s, gcn_buf *b, term_view g)
     size_t n = gr ? gr->npids : 0;
     gcn_put_list(b, n);
     for (size_t k = 0; k < n; k++)
-        gcn_put_term(b, view(gr->pids[k]->pid));
+        gcn_put_term(b, view(gr->pids[k].m->pid));
     if (n)
         gcn_put_nil(b);
 }
@@ -191,7 +200,7 @@ static void put_groups(const pg_scope *s, gcn_buf *b, enum groups_shape shape)
         if (shape != GROUPS_ONLY) {
             gcn_put_list(b, g->npids); /* never empty: a group goes with its last member */
             for (size_t k = 0; k < g->npids; k++)
-                gcn_put_term(b, view(g->pids[k]->pid));
+                gcn_put_term(b, view(g->pids[k].m->pid));
             gcn_put_nil(b);
         }
     }
@@ -311,17 +320,25 @@ static member *find_member(pg_scope *s, term_view pid)
     return bytes_map_get(s->member_index, pid.ptr, pid.len);
 }
 
-/* Take one entry equal to x out of arr (the first), keeping the order: 1,
- * or 0 when there is none. */
-static int take_one(void **arr, size_t *n, const void *x)
+/* Entry k of g's list goes; the last takes its place (and its twin in its
+ * member's list is told). */
+static void group_take(pg_group *g, size_t k)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (arr[i] == x) {
-            memmove(&arr[i], &arr[i + 1], (*n - i - 1) * sizeof *arr);
-            (*n)--;
-            return 1;
-        }
-    return 0;
+    size_t last = --g->npids;
+    if (k != last) {
+        g->pids[k] = g->pids[last];
+        g->pids[k].m->groups[g->pids[k].at].at = k;
+    }
+}
+
+/* Entry i of m's list goes, the same way. */
+static void member_take(member *m, size_t i)
+{
+    size_t last = --m->ngroups;
+    if (i != last) {
+        m->groups[i] = m->groups[last];
+        m->groups[i].g->pids[m->groups[i].at].at = i;
+    }
 }
 
 static void free_group(pg_group *g)
@@ -429,8 +446,13 @@ static int add_join(pg_scope *s, term_view group_name, term_view pid)
         forget_member_if_done(s, m, 1); /* a member just added, with no join: not kept */
         return -1;
     }
-    g->pids[g->npids++] = m;
-    m->groups[m->ngroups++] = g;
+    g->pids[g->npids].m = m;
+    g->pids[g->npids].at = m->ngroups;
+    m->groups[m->ngroups].g = g;
+    m->groups[m->ngroups].at = g->npids;
+    g->npids++;
+    m->ngroups++;
+    s->njoins++;
     return 0;
 }
 
@@ -438,9 +460,25 @@ static int add_join(pg_scope *s, term_view group_name, term_view pid)
  * not joined g. */
 static int drop_join(pg_scope *s, member *m, pg_group *g, int demonitor)
 {
-    if (!take_one((void **)g->pids, &g->npids, m))
-        return 0;
-    take_one((void **)m->groups, &m->ngroups, g);
+    /* A twin pair found from the shorter list, the latest join first. */
+    size_t i = 0, k = 0;
+    if (m->ngroups <= g->npids) {
+        for (i = m->ngroups; i > 0 && m->groups[i - 1].g != g; i--)
+            ;
+        if (i == 0)
+            return 0;
+        k = m->groups[i - 1].at;
+    } else {
+        for (k = g->npids; k > 0 && g->pids[k - 1].m != m; k--)
+            ;
+        if (k == 0)
+            return 0;
+        i = g->pids[k - 1].at + 1;
+        k--;
+    }
+    group_take(g, k);
+    member_take(m, i - 1);
+    s->njoins--;
     forget_group_if_empty(s, g);
     forget_member_if_done(s, m, demonitor);
     return 1;
@@ -532,7 +570,8 @@ static int has_negative_zero(const char *buf, int *i)
 
 /* join_local / pg_scope_join: 0; 1 for a pid not of this node (*bad); 2 for
  * a group it does not take (*bad: deeper than MAX_GROUP_DEPTH, or holding
- * -0.0); -1 when out of memory (nothing joined then). A pid of this node
+ * -0.0); 3 past MAX_JOINS_PER_MEMBER or MAX_JOINS; -1 when out of memory
+ * (nothing joined in those last two cases). A pid of this node
  * that is gone already is passed over: pg would have it join, then leave
  * at its noproc DOWN; here peers hear neither. */
 static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
@@ -557,7 +596,17 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
     while (pids_next(&pi, &p)) {
         if (!process_lookup(table_of(s), p))
             continue;
-        if (canonical(s, p) < 0 || add_join(s, view(g), (term_view){s->canon.buff, (size_t)s->canon.index}) < 0) {
+        if (canonical(s, p) < 0) {
+            rc = -1;
+            break;
+        }
+        term_view cp = {s->canon.buff, (size_t)s->canon.index};
+        member *m = find_member(s, cp);
+        if ((m && m->ngroups >= MAX_JOINS_PER_MEMBER) || s->njoins >= MAX_JOINS) {
+            rc = 3;
+            break;
+        }
+        if (add_join(s, view(g), cp) < 0) {
             rc = -1;
             break;
         }
@@ -580,7 +629,7 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
         joined--;
         if (rc == 0) {
             gcn_put_term(b, p);
-        } else if (canonical(s, p) == 0) { /* out of memory: the joins made are undone */
+        } else if (canonical(s, p) == 0) { /* refused or out of memory: the joins made are undone */
             member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
             pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
             if (m && gr)
@@ -636,17 +685,19 @@ static void member_down(pg_scope *s, member *m)
     gcn_put_term(b, view(m->pid));
     gcn_put_list(b, m->ngroups);
     for (size_t i = 0; i < m->ngroups; i++)
-        gcn_put_term(b, view(m->groups[i]->name));
+        gcn_put_term(b, view(m->groups[i].g->name));
     if (m->ngroups) {
         gcn_put_nil(b);
         broadcast(s);
     }
-    for (size_t i = 0; i < m->ngroups; i++) {
-        pg_group *g = m->groups[i];
-        take_one((void **)g->pids, &g->npids, m);
+    while (m->ngroups) { /* the last join first: nothing moves in m's list */
+        size_t i = m->ngroups - 1;
+        pg_group *g = m->groups[i].g;
+        group_take(g, m->groups[i].at);
+        m->ngroups--;
+        s->njoins--;
         forget_group_if_empty(s, g);
     }
-    m->ngroups = 0;
     forget_member_if_done(s, m, 0); /* the monitor fired: nothing to take off */
 }
 
@@ -718,6 +769,8 @@ static enum gcn_result pg_call(gcn_server *self, void *state, gcn_term req, cons
             gcn_build(reply, "{error, {nolocal, ~t}}", bad);
         else if (rc == 2)
             gcn_build(reply, "{error, {badarg, ~t}}", bad);
+        else if (rc == 3)
+            gcn_build(reply, "{error, too_many_joins}");
         else
             gcn_build(reply, "{error, out_of_memory}");
     } else if (gcn_match(req, "{leave_local, ~t, ~t}", &group, &pids)) {
@@ -936,8 +989,9 @@ int pg_scope_join(process_table *t, const char *scope, term_view group, term_vie
         return -1;
     }
     if (join(s, group, pid, &bad) != 0) {
-        log_warning("pg scope %s: cannot join (a group deeper than %d or holding -0.0, or out of memory)",
-                    scope, MAX_GROUP_DEPTH);
+        log_warning("pg scope %s: cannot join (a group deeper than %d or holding -0.0, %d joins of the "
+                    "server or %u in all already, or out of memory)",
+                    scope, MAX_GROUP_DEPTH, MAX_JOINS_PER_MEMBER, MAX_JOINS);
         return -1;
     }
     return 0;
