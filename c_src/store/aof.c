@@ -87,6 +87,17 @@ void aof_unappend(aof *a, size_t pending_was)
 int aof_write(aof *a, char *err, size_t errlen)
 {
     size_t done = 0, len = buffer_len(&a->pending);
+    /* Records never follow a half one: what a failed write left is cut off
+     * first, or nothing is written (appended after it, they would make the
+     * log refuse to recover). */
+    if (a->torn && len) {
+        if (ftruncate(a->fd, (off_t)a->size) < 0) {
+            snprintf(err, errlen, "cannot cut %s back to %llu bytes: %s", a->path,
+                     (unsigned long long)a->size, strerror(errno));
+            return -1;
+        }
+        a->torn = 0;
+    }
     while (done < len) {
         ssize_t n = write(a->fd, buffer_head(&a->pending) + done, len - done);
         if (n < 0 && errno == EINTR)
@@ -95,9 +106,11 @@ int aof_write(aof *a, char *err, size_t errlen)
             int e = n < 0 ? errno : ENOSPC;
             snprintf(err, errlen, "writing %s: %s", a->path, strerror(e));
             /* Cut back to the last whole record; keep the batch for the next try. */
-            if (ftruncate(a->fd, (off_t)a->size) < 0)
-                log_error("cannot cut %s back to %llu bytes: %s", a->path,
-                          (unsigned long long)a->size, strerror(errno));
+            if (ftruncate(a->fd, (off_t)a->size) < 0) {
+                log_error("cannot cut %s back to %llu bytes: %s; nothing more is written to it until it can be",
+                          a->path, (unsigned long long)a->size, strerror(errno));
+                a->torn = 1;
+            }
             return -1;
         }
         done += (size_t)n;

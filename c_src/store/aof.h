@@ -28,6 +28,7 @@ typedef struct aof {
     char *path;
     uint64_t size;  /* bytes of whole records on disk */
     buffer pending; /* records not yet written */
+    int torn;       /* a failed write left bytes past size that could not be cut off yet */
 } aof;
 
 typedef int aof_apply_fn(void *ctx, enum aof_op op, term_view key, term_view value);

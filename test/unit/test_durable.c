@@ -158,23 +158,73 @@ static void test_damaged_length_is_not_a_torn_tail(void)
 
 /* A disk that fills up, played by a file size limit: the failed write is cut
  * back to the last whole record, the batch kept, and written once there is room. */
+/* ftruncate, wrapped (--wrap=ftruncate): fails while fail_truncates > 0. */
+int __real_ftruncate(int fd, off_t length);
+int __wrap_ftruncate(int fd, off_t length);
+static int fail_truncates;
+
+int __wrap_ftruncate(int fd, off_t length)
+{
+    if (fail_truncates > 0) {
+        fail_truncates--;
+        errno = EIO;
+        return -1;
+    }
+    return __real_ftruncate(fd, length);
+}
+
+/* A log at dir/name holding one record of 3,000 bytes (*whole bytes), the
+ * file size then limited to 4,096 bytes (*old: the limit to put back), and
+ * a second record appended, which the next write has no room for. */
+static void full_disk_setup(aof *a, char *path, size_t pathlen, const char *name, long *whole,
+                            struct rlimit *old)
+{
+    char err[256], big[3000];
+    struct rlimit small = {4096, 4096};
+    memset(big, 'x', sizeof big);
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    CU_ASSERT_FATAL(aof_open(a, path, err, sizeof err) == 0);
+    aof_append(a, AOF_PUT, v("first"), (term_view){big, sizeof big});
+    CU_ASSERT_FATAL(aof_write(a, err, sizeof err) == 0);
+    *whole = file_size(path);
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, old);
+    small.rlim_max = old->rlim_max;
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    aof_append(a, AOF_PUT, v("second"), (term_view){big, sizeof big});
+}
+
+/* A failed write whose half record cannot be cut off: nothing is appended
+ * after it until it is; then the log is whole. */
+static void test_a_half_record_not_cut_off_is_never_written_after(void)
+{
+    char path[128], err[256];
+    aof a;
+    struct rlimit old;
+    long whole;
+    full_disk_setup(&a, path, sizeof path, "uncut.log", &whole, &old);
+    fail_truncates = 1;
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), -1); /* no room, and the cut fails */
+    CU_ASSERT(file_size(path) > whole);                  /* a half record is left */
+    setrlimit(RLIMIT_FSIZE, &old);
+    fail_truncates = 1;
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), -1); /* room, but the half record stays */
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot cut"));
+    CU_ASSERT(file_size(path) > whole && file_size(path) <= 4096);
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), 0);  /* cut, then written */
+    aof_close(&a);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 0, record, &s, &checked, err, sizeof err), 2); /* whole: no tail to cut */
+    CU_ASSERT(strcmp(s.keys[1], "second") == 0);
+}
+
 static void test_full_disk_keeps_earlier_records_and_retries(void)
 {
     char path[128], err[256];
     aof a;
-    struct rlimit old, small = {4096, 4096};
-    char big[3000];
-    memset(big, 'x', sizeof big);
-    snprintf(path, sizeof path, "%s/full.log", dir);
-    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
-    aof_append(&a, AOF_PUT, v("first"), (term_view){big, sizeof big});
-    CU_ASSERT_FATAL(aof_write(&a, err, sizeof err) == 0);
-    long whole = file_size(path);
-    signal(SIGXFSZ, SIG_IGN);
-    getrlimit(RLIMIT_FSIZE, &old);
-    small.rlim_max = old.rlim_max;
-    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
-    aof_append(&a, AOF_PUT, v("second"), (term_view){big, sizeof big});
+    struct rlimit old;
+    long whole;
+    full_disk_setup(&a, path, sizeof path, "full.log", &whole, &old);
     CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), -1); /* no room */
     CU_ASSERT_EQUAL(file_size(path), whole);             /* cut back: no half record */
     CU_ASSERT(aof_pending(&a) > 0);                      /* kept for the next try */
@@ -755,6 +805,8 @@ void unit_suite_durable(void)
     CU_add_test(s, "a corrupt middle is refused, with its offset", test_corrupt_middle_is_refused_with_offset);
     CU_add_test(s, "a damaged length is not a torn tail", test_damaged_length_is_not_a_torn_tail);
     CU_add_test(s, "a full disk keeps earlier records and retries", test_full_disk_keeps_earlier_records_and_retries);
+    CU_add_test(s, "a half record not cut off is never written after",
+                test_a_half_record_not_cut_off_is_never_written_after);
     CU_add_test(s, "snapshot round trip and corruption", test_snapshot_round_trip_and_corruption);
     CU_add_test(s, "recovery and compaction", test_recovery_and_compaction);
     CU_add_test(s, "a failed fsync is not retried but replaced", test_a_failed_fsync_is_not_retried_but_replaced);
