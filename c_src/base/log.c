@@ -193,6 +193,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
     pthread_mutex_unlock(&lock);
 }
 
+int log_fd(void) { return fileno(sink ? sink : stderr); }
+
 void log_forked(enum log_level level, const char *fmt, ...)
 {
     level = log_level_of_public((int)level);

@@ -54,6 +54,8 @@ void log_forked(enum log_level level, const char *fmt, ...) __attribute__((forma
 /* Test hooks: where lines go (NULL: stderr again) and the clock they are
  * stamped with and capped by (NULL: CLOCK_REALTIME again). */
 void log_set_sink(FILE *sink);
+/* The descriptor lines go to (for a forked child that closes the others). */
+int log_fd(void);
 void log_set_clock(void (*now)(struct timespec *ts));
 
 #define log_error(...)   log_msg(LOG_ERROR, __VA_ARGS__)

@@ -28,11 +28,20 @@ typedef struct kv {
     unsigned max_depth;
     char *preload;      /* a map to load in handle_continue, or NULL */
     size_t preload_len;
-    int sync_armed;     /* a SYNC_DUE timer is set (everysec: changes wait for their sync) */
+    int sync_armed;     /* a sync_due timer is set (everysec: changes wait for their sync) */
+    unsigned long long sync_secret; /* in that timer's message: a peer cannot send one */
 } kv;
 
-/* The message of kv's own timer for an everysec sync: flush then syncs. */
-static const char SYNC_DUE[] = {119, 12, '$', 'k', 'v', '_', 's', 'y', 'n', 'c', '_', 'd', 'u', 'e'};
+/* The message of kv's own timer for an everysec sync (flush then syncs):
+ * {'$kv_sync_due', Secret}, into buf (64 bytes). Its length. */
+static int sync_due(const kv *k, char *buf)
+{
+    int i = 0;
+    ei_encode_tuple_header(buf, &i, 2);
+    ei_encode_atom(buf, &i, "$kv_sync_due");
+    ei_encode_ulonglong(buf, &i, k->sync_secret);
+    return i;
+}
 
 enum kv_op { KV_UNKNOWN, KV_GET, KV_FETCH, KV_PUT, KV_PUT_SYNC, KV_DELETE, KV_SIZE, KV_KEYS,
              KV_SYNC, KV_COMPACT };
@@ -96,6 +105,10 @@ static int kv_init(gcn_server *self, term_view arg, gcn_init *out, const char **
         return -1;
     k->max_depth = opts ? opts->max_depth : 1000;
     k->max_entries = opts ? opts->max_entries : 0;
+    if (getrandom(&k->sync_secret, sizeof k->sync_secret, 0) != (ssize_t)sizeof k->sync_secret) {
+        free(k);
+        return -1;
+    }
     k->store = store_create(seed);
     if (!k->store || ei_x_new(&k->key) < 0 || parse_arg(k, arg, out, error) < 0) {
         kv_terminate(k, (term_view){NULL, 0});
@@ -226,19 +239,33 @@ static int delete(gen_server *self, kv *k, term_view key)
 
 /* Keep a caller until the next flush has written its changes (and synced
  * them, if sync). */
-static int wait_for_disk(gen_server *self, kv *k, const gcn_from *from, int sync)
+static waiting *waiter(const gcn_from *from, int sync)
 {
     waiting *w = malloc(sizeof *w);
     if (!w || !(w->caller = gcn_hold(from))) {
         free(w);
-        return -1;
+        return NULL;
     }
     w->sync = sync;
-    k->nsync += sync != 0;
+    return w;
+}
+
+static void waiter_free(waiting *w)
+{
+    if (w) {
+        gcn_release(w->caller);
+        free(w);
+    }
+}
+
+/* w (made before the change, so that running out of memory leaves the
+ * change undone) waits for the next flush. */
+static void wait_for_disk(gen_server *self, kv *k, waiting *w)
+{
+    k->nsync += w->sync != 0;
     w->next = k->syncing;
     k->syncing = w;
     gcn_want_flush(self);
-    return 0;
 }
 
 static void encode_put_result(ei_x_buff *reply, int rc)
@@ -297,23 +324,28 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
         break;
     case KV_PUT:
     case KV_PUT_SYNC: {
-        int rc = put(self, k, key, r.value);
-        if (rc != PUT_OK || !k->durable)
+        waiting *w = k->durable ? waiter(from, r.op == KV_PUT_SYNC) : NULL;
+        int rc = k->durable && !w ? PUT_NOMEM : put(self, k, key, r.value);
+        if (rc != PUT_OK || !k->durable) {
+            waiter_free(w);
             encode_put_result(reply, rc);
-        else if (wait_for_disk(self, k, from, r.op == KV_PUT_SYNC) < 0)
-            encode_put_result(reply, PUT_NOMEM); /* not ok before it is written */
-        else
-            return GCN_NOREPLY; /* answered by kv_flush */
+            break;
+        }
+        wait_for_disk(self, k, w);
+        return GCN_NOREPLY; /* answered by kv_flush, once written */
+    }
+    case KV_SYNC: {
+        waiting *w = k->durable ? waiter(from, 1) : NULL;
+        if (!k->durable) {
+            ei_x_encode_atom(reply, "ok");
+        } else if (!w) {
+            encode_put_result(reply, PUT_NOMEM);
+        } else {
+            wait_for_disk(self, k, w);
+            return GCN_NOREPLY;
+        }
         break;
     }
-    case KV_SYNC:
-        if (!k->durable)
-            ei_x_encode_atom(reply, "ok");
-        else if (wait_for_disk(self, k, from, 1) < 0)
-            encode_put_result(reply, PUT_NOMEM);
-        else
-            return GCN_NOREPLY;
-        break;
     case KV_COMPACT: {
         char why[256];
         int rc = k->durable ? durable_compact(k->durable, why, sizeof why) : -1;
@@ -325,14 +357,19 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
             gcn_want_flush(self);
         break;
     }
-    case KV_DELETE:
-        if (delete(self, k, key) < 0 || (k->durable && wait_for_disk(self, k, from, 0) < 0))
+    case KV_DELETE: {
+        waiting *w = k->durable ? waiter(from, 0) : NULL;
+        if ((k->durable && !w) || delete(self, k, key) < 0) {
+            waiter_free(w);
             encode_put_result(reply, PUT_NOMEM);
-        else if (!k->durable)
+        } else if (!k->durable) {
             ei_x_encode_atom(reply, "ok");
-        else
+        } else {
+            wait_for_disk(self, k, w);
             return GCN_NOREPLY;
+        }
         break;
+    }
     case KV_SIZE:
         ei_x_encode_ulong(reply, store_size(k->store));
         break;
@@ -372,7 +409,9 @@ static enum gcn_result kv_handle_cast(gen_server *self, void *state, term_view r
 static enum gcn_result kv_handle_info(gen_server *self, void *state, term_view msg)
 {
     kv *k = state;
-    if (msg.len == sizeof SYNC_DUE && memcmp(msg.ptr, SYNC_DUE, sizeof SYNC_DUE) == 0) {
+    char due[64];
+    int due_len = sync_due(k, due);
+    if (msg.len == (size_t)due_len && memcmp(msg.ptr, due, msg.len) == 0) {
         k->sync_armed = 0;
         if (k->durable)
             gcn_want_flush(self); /* the sync is due: flush makes it */
@@ -449,8 +488,8 @@ static void kv_flush(gen_server *self, void *state)
     if (pending || rc < 0)
         gcn_want_flush(self);
     long due = durable_sync_due_in(k->durable);
-    if (due > 0 && !k->sync_armed &&
-        gcn_send_after(self, (uint64_t)due, (term_view){SYNC_DUE, sizeof SYNC_DUE}) != 0)
+    char msg[64];
+    if (due > 0 && !k->sync_armed && gcn_send_after(self, (uint64_t)due, (term_view){msg, (size_t)sync_due(k, msg)}) != 0)
         k->sync_armed = 1;
 }
 

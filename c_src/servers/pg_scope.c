@@ -19,6 +19,7 @@
  * a join_local past them is refused. */
 #define MAX_JOINS_PER_MEMBER 65536
 #define MAX_JOINS (1u << 20)
+#define LEAVE_MSG_BYTES (1u << 20) /* of group names in one leave message */
 
 /* A term's canonical bytes (term.h), owned. */
 typedef struct blob {
@@ -559,8 +560,7 @@ static int has_negative_zero(const char *buf, int *i)
         n++; /* the tail */
         break;
     default:
-        ei_skip_term(buf, i);
-        return 0;
+        return ei_skip_term(buf, i) < 0; /* not one this ei knows: refused, as if it held one */
     }
     while (n-- > 0)
         if (has_negative_zero(buf, i))
@@ -677,18 +677,24 @@ static int leave(pg_scope *s, gcn_term group, gcn_term pids)
  * ({leave, Self, Pid, Groups}, a group as often as it was joined). m goes. */
 static void member_down(pg_scope *s, member *m)
 {
+    /* In messages of LEAVE_MSG_BYTES of group names at most (pg takes any
+     * number of leaves): 65,536 joins of a long name would not fit one. */
     gcn_buf *b = s->msg;
-    gcn_buf_reset(b);
-    gcn_put_tuple(b, 4);
-    gcn_put_atom(b, "leave");
-    gcn_put_term(b, gcn_self(s->self));
-    gcn_put_term(b, view(m->pid));
-    gcn_put_list(b, m->ngroups);
-    for (size_t i = 0; i < m->ngroups; i++)
-        gcn_put_term(b, view(m->groups[i].g->name));
-    if (m->ngroups) {
+    for (size_t from = 0; from < m->ngroups;) {
+        size_t to = from, bytes = 0;
+        while (to < m->ngroups && (to == from || bytes + m->groups[to].g->name.len <= LEAVE_MSG_BYTES))
+            bytes += m->groups[to++].g->name.len;
+        gcn_buf_reset(b);
+        gcn_put_tuple(b, 4);
+        gcn_put_atom(b, "leave");
+        gcn_put_term(b, gcn_self(s->self));
+        gcn_put_term(b, view(m->pid));
+        gcn_put_list(b, to - from);
+        for (size_t i = from; i < to; i++)
+            gcn_put_term(b, view(m->groups[i].g->name));
         gcn_put_nil(b);
         broadcast(s);
+        from = to;
     }
     while (m->ngroups) { /* the last join first: nothing moves in m's list */
         size_t i = m->ngroups - 1;

@@ -259,8 +259,8 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
     d->s = s;
     d->last_sync_ms = now_ms();
     /* A snapshot a compaction was writing when its node died: never read,
-     * and as big as the store (on a disk that may be full). The lock says
-     * no other node's child writes it now. */
+     * and as big as the store (on a disk that may be full). Its child dies
+     * with the node (PR_SET_PDEATHSIG), a moment after the lock is free. */
     char tmp[4096 + 8];
     path_of(d, lock, sizeof lock, "snap", 0);
     snprintf(tmp, sizeof tmp, "%s.tmp", lock);
@@ -296,7 +296,7 @@ long durable_sync_due_in(const durable *d)
     if (d->policy != FSYNC_EVERYSEC || !d->unsynced || d->sync_lost_gen == d->gen)
         return -1;
     double left = 1000.0 - (now_ms() - d->last_sync_ms);
-    return left > 0 ? (long)left + 1 : 0;
+    return left > 0 ? (long)left + 1 : 1; /* due already: at the next turn, which the timer makes */
 }
 
 void durable_unlog(durable *d, size_t mark) { aof_unappend(&d->log, mark); }
@@ -369,8 +369,8 @@ static void reap(durable *d, int wait)
  * node's but its memory. It dies with the node (a node killed mid-compaction
  * must not leave it holding the folder's lock, the node's port, its epmd
  * name and its peers' connections, which a restart would find taken), lets
- * the signals the node blocked through, and closes every socket and the
- * folder's lock. */
+ * the signals the node blocked through, and closes every descriptor but
+ * the standard ones and the log's: sockets, every store's lock and log. */
 static void child_lets_go(durable *d, pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -381,13 +381,13 @@ static void child_lets_go(durable *d, pid_t parent)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
+    int keep = log_fd();
     DIR *fds = opendir("/proc/self/fd");
     if (!fds)
         return;
     for (struct dirent *e; (e = readdir(fds)) != NULL;) {
-        struct stat st;
         int fd = atoi(e->d_name);
-        if (fd > 2 && fd != dirfd(fds) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+        if (fd > 2 && fd != keep && fd != dirfd(fds) && e->d_name[0] != '.')
             close(fd);
     }
     closedir(fds);

@@ -77,7 +77,7 @@ enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2 };
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen);
 
 /* Under everysec, with changes written and not yet synced: in how many ms
- * their sync is due (flush then syncs them); -1 when none waits for a
+ * their sync is due (flush then syncs them; 1 when due already); -1 when none waits for a
  * sync. For the caller's timer: a node with nothing else to do must still
  * sync within the second. */
 long durable_sync_due_in(const durable *d);
