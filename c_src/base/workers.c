@@ -35,7 +35,7 @@ struct group {
 };
 
 struct workers {
-    pthread_mutex_t lock; /* guards every field below but efd, threads and nthreads */
+    pthread_mutex_t lock; /* guards every field below but efd, threads, nthreads and spawned */
     pthread_cond_t wake;  /* a job was queued, or the pool is stopping */
     pthread_cond_t idle;  /* stopping, and the last running job finished */
     struct group *groups; /* those with jobs queued or running */

@@ -739,7 +739,8 @@ static int dialing(void *ctx, const char *peer)
 /* The dialer's slots (DIAL_MAX_ATTEMPTS threads) are shared out by whose
  * sends caused the attempts (process_cause): the peer whose frame was being
  * handled (its connection's serial), also for a reply to a caller a server
- * held (gcn_reply_held), or the node itself (0: --connect, a timer's send). One cause holds DIAL_SHARE slots at most,
+ * held (gcn_reply_held), or the node itself (0: --connect, a timer's send,
+ * one process's send to another). One cause holds DIAL_SHARE slots at most,
  * so a peer naming made-up nodes on a host that never answers (each attempt
  * then waits its DIAL_TIMEOUT_MS out) leaves slots to everyone else. An
  * attempt past the slots, or past its cause's share, waits for one, with
