@@ -337,15 +337,25 @@ static void reap(durable *d, int wait)
     if (r == 0 || (r < 0 && errno != ECHILD))
         return;
     d->child = 0;
-    if (r < 0) /* reaped by someone else (a module that waits for any child): its status is lost */
-        log_warning("%s/%s: the compaction's exit status was taken by another waitpid", d->dir, d->name);
-    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    char path[4096];
+    int ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (r < 0) {
+        /* Reaped by someone else (a module that ignores SIGCHLD, or waits
+         * for any child): its status is lost. The snapshot tells: in place
+         * with the child's generation, it was renamed whole; its folder is
+         * synced here, as the child would have, before a log goes. */
+        uint64_t gen;
+        path_of(d, path, sizeof path, "snap", 0);
+        ok = snapshot_generation(path, &gen) == 0 && gen == d->child_gen && folder_sync(path) == 0;
+        log_warning("%s/%s: the compaction's exit status was taken by another waitpid; its snapshot is %s",
+                    d->dir, d->name, ok ? "in place" : "not");
+    }
+    if (!ok) {
         compaction_failed(d);
         log_error("%s/%s: compaction failed; keeping every log, trying again in %.0f s", d->dir, d->name,
                   d->compact_backoff_ms / 1000.0);
         return;
     }
-    char path[4096];
     for (uint64_t g = d->base_gen; g < d->child_gen; g++) {
         path_of(d, path, sizeof path, "log", g);
         unlink(path);

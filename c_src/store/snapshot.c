@@ -25,6 +25,20 @@ typedef struct writer {
     int failed;
 } writer;
 
+int snapshot_generation(const char *path, uint64_t *generation)
+{
+    char head[16];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (n != (ssize_t)sizeof head || memcmp(head, MAGIC, 8) != 0)
+        return -1;
+    *generation = get_u64(head + 8);
+    return 0;
+}
+
 static void put(writer *w, const void *p, size_t n)
 {
     if (n && fwrite(p, 1, n, w->f) != n)

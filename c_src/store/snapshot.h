@@ -18,6 +18,10 @@
 /* 0, or -1 with err (path is then untouched). */
 int snapshot_write(const char *path, uint64_t generation, const store *s, char *err, size_t errlen);
 
+/* The generation in path's header: 0, or -1 (no such file, or no snapshot's
+ * header). Only the header is read: for a file a finished write renamed. */
+int snapshot_generation(const char *path, uint64_t *generation);
+
 /* Load path into s: 0 and *generation; 1 when there is no such file;
  * -1 with err when it does not check (a snapshot is never half-used). */
 int snapshot_read(const char *path, store *s, uint64_t *generation, char *err, size_t errlen);

@@ -594,6 +594,34 @@ static void test_a_half_written_snapshot_is_removed(void)
     CU_ASSERT_EQUAL(file_size(path), -1);
 }
 
+/* With SIGCHLD ignored (a loaded module may do that), the kernel reaps the
+ * compaction's child and its exit status is lost: the snapshot in place,
+ * with the child's generation, says it finished, and the logs it covers go. */
+static void test_a_compaction_reaped_by_another_counts_by_its_snapshot(void)
+{
+    store *s;
+    durable *d = open_store("ignored_sigchld", &s);
+    char err[512], path[200];
+    int pending;
+    store_put(s, v("a"), v("1"));
+    durable_put(d, v("a"), v("1"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    void (*was)(int) = signal(SIGCHLD, SIG_IGN);
+    CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
+    for (int i = 0; i < 1000 && durable_stats_of(d)->compactions + durable_stats_of(d)->compaction_failures == 0; i++) {
+        durable_flush(d, 0, &pending, err, sizeof err);
+        usleep(5000);
+    }
+    signal(SIGCHLD, was);
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compactions, 1);
+    CU_ASSERT_EQUAL(durable_stats_of(d)->compaction_failures, 0);
+    snprintf(path, sizeof path, "%s/ignored_sigchld/kv.log.1", dir);
+    CU_ASSERT_EQUAL(file_size(path), -1); /* covered by the snapshot: gone */
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("ignored_sigchld", (const char *const[]){"a"}, 1);
+}
+
 /* A store closed while the repair of a failed fsync waits out its pause
  * writes the snapshot then, and waits for it. */
 static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
@@ -824,6 +852,8 @@ void unit_suite_durable(void)
                 test_snapshot_generation_is_checked_against_the_logs);
     CU_add_test(s, "recovery is linear on crafted logs", test_recovery_is_linear_on_crafted_logs);
     CU_add_test(s, "a change taken back is not logged", test_a_change_taken_back_is_not_logged);
+    CU_add_test(s, "a compaction reaped by another counts by its snapshot",
+                test_a_compaction_reaped_by_another_counts_by_its_snapshot);
     CU_add_test(s, "a half-written snapshot is removed", test_a_half_written_snapshot_is_removed);
     CU_add_test(s, "the compaction's child holds nothing of the node's",
                 test_the_compaction_child_holds_nothing_of_the_node);
