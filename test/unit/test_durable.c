@@ -277,6 +277,16 @@ static durable *open_store(const char *sub, store **s)
     return d;
 }
 
+/* key = value, in the store and in its log, synced. */
+static void put_synced(store *s, durable *d, const char *key, const char *value)
+{
+    char err[512];
+    int pending;
+    store_put(s, v(key), v(value));
+    durable_put(d, v(key), v(value));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+}
+
 static void flush_until_idle(durable *d)
 {
     char err[256];
@@ -385,9 +395,7 @@ static void test_a_failed_fsync_is_not_retried_but_replaced(void)
     durable *d = open_store("fsync_failed", &s);
     char err[512], path[160];
     int pending;
-    store_put(s, v("a"), v("1"));
-    durable_put(d, v("a"), v("1"));
-    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    put_synced(s, d, "a", "1");
     store_put(s, v("b"), v("2"));
     durable_put(d, v("b"), v("2"));
     fail_syncs = 1;
@@ -578,11 +586,8 @@ static void test_a_half_written_snapshot_is_removed(void)
 {
     store *s;
     durable *d = open_store("half_snapshot", &s);
-    char err[512], path[200];
-    int pending;
-    store_put(s, v("a"), v("1"));
-    durable_put(d, v("a"), v("1"));
-    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    char path[200];
+    put_synced(s, d, "a", "1");
     durable_close(d);
     store_destroy(s);
     snprintf(path, sizeof path, "%s/half_snapshot/kv.snap.tmp", dir);
@@ -603,9 +608,7 @@ static void test_a_compaction_reaped_by_another_counts_by_its_snapshot(void)
     durable *d = open_store("ignored_sigchld", &s);
     char err[512], path[200];
     int pending;
-    store_put(s, v("a"), v("1"));
-    durable_put(d, v("a"), v("1"));
-    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    put_synced(s, d, "a", "1");
     void (*was)(int) = signal(SIGCHLD, SIG_IGN);
     CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
     for (int i = 0; i < 1000 && durable_stats_of(d)->compactions + durable_stats_of(d)->compaction_failures == 0; i++) {
@@ -630,9 +633,7 @@ static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
     durable *d = open_store("close_repair", &s);
     char err[512], path[160];
     int pending;
-    store_put(s, v("a"), v("1"));
-    durable_put(d, v("a"), v("1"));
-    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    put_synced(s, d, "a", "1");
     snprintf(path, sizeof path, "%s/close_repair/kv.snap.tmp", dir);
     CU_ASSERT_FATAL(mkdir(path, 0755) == 0);
     store_put(s, v("b"), v("2"));
