@@ -29,6 +29,7 @@
          a_blocking_job_does_not_hold_up_the_node/1,
          digests_match_crypto/1,
          a_module_whose_jobs_block_leaves_a_thread_to_others/1,
+         two_modules_blocked_leave_a_thread_to_a_third/1,
          a_job_outliving_its_caller_is_harmless/1,
          stopping_the_node_waits_for_running_jobs/1,
          callbacks_that_break_the_contract_stop_only_their_server/1,
@@ -54,6 +55,7 @@ all() ->
      a_blocking_job_does_not_hold_up_the_node,
      digests_match_crypto,
      a_module_whose_jobs_block_leaves_a_thread_to_others,
+     two_modules_blocked_leave_a_thread_to_a_third,
      a_job_outliving_its_caller_is_harmless,
      stopping_the_node_waits_for_running_jobs,
      callbacks_that_break_the_contract_stop_only_their_server,
@@ -86,6 +88,7 @@ args(modules_start_at_boot_and_from_any_node) ->
      "--start", "ticket:from100={first, 100}"];
 args(a_blocking_job_does_not_hold_up_the_node) -> ["--workers", "2"];
 args(a_module_whose_jobs_block_leaves_a_thread_to_others) -> ["--workers", "1"];
+args(two_modules_blocked_leave_a_thread_to_a_third) -> ["--workers", "1"];
 args(deep_exit_reasons_arrive_as_too_deep) -> ["--max-depth", "50"];
 args(_) -> [].
 
@@ -356,6 +359,28 @@ a_module_whose_jobs_block_leaves_a_thread_to_others(Config) ->
     {reply, slept} = gen_server:wait_response(Job2, 5000),
     %% one after the other: digest alone holds --workers threads at most
     ?assert(erlang:monotonic_time(millisecond) - T0 >= 3000).
+
+%% --workers 1 runs two threads: digest's sleep holds the one asked for,
+%% misbehave's the spare; timer_probe's job gets a thread added for it.
+two_modules_blocked_leave_a_thread_to_a_third(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    {ok, M} = start(Node, misbehave, [], sleeper),
+    {ok, P} = start(Node, timer_probe, [], probe),
+    T0 = erlang:monotonic_time(millisecond),
+    Job = gen_server:send_request(D, {sleep, 1500}),
+    Job2 = gen_server:send_request(M, {sleep_job, 1500}),
+    ok = wait_until(fun() -> case gen_server:call({gen_cnode, Node}, stats) of
+                                 #{jobs_running := 2} -> true;
+                                 _ -> false
+                             end
+                    end, 1000),
+    ?assertEqual(job_done, gen_server:call(P, job, 5000)),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 1400), %% not behind either sleep
+    {reply, slept} = gen_server:wait_response(Job, 5000),
+    {reply, slept} = gen_server:wait_response(Job2, 5000),
+    %% side by side: each module had a thread
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 2900).
 
 kv_calls_until(Node, Until, Acc) ->
     case erlang:monotonic_time(microsecond) < Until of

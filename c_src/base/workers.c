@@ -34,8 +34,19 @@ struct group {
     struct group *next;
 };
 
+/* A thread's place: free, taken by a live thread, or left by one that
+ * ended (idle too long, beyond the spawned ones) and is still to be joined.
+ * The ended thread touches nothing of the pool after it set its state
+ * (under the lock), so whoever holds the lock may join it. */
+enum slot_state { SLOT_FREE, SLOT_LIVE, SLOT_ENDED };
+struct slot {
+    pthread_t thread;
+    workers *w;
+    enum slot_state state;
+};
+
 struct workers {
-    pthread_mutex_t lock; /* guards every field below but efd, threads, nthreads and spawned */
+    pthread_mutex_t lock; /* guards every field below but efd, nthreads and spawned */
     pthread_cond_t wake;  /* a job was queued, or the pool is stopping */
     pthread_cond_t idle;  /* stopping, and the last running job finished */
     struct group *groups; /* those with jobs queued or running */
@@ -46,8 +57,11 @@ struct workers {
     int stopping;
     int efd;
     unsigned nthreads;    /* as asked: what one group's jobs may hold */
-    unsigned spawned;     /* nthreads + WORKERS_SPARE: the threads that run */
-    pthread_t *threads;
+    unsigned spawned;     /* nthreads + WORKERS_SPARE: the threads that always run */
+    unsigned alive;       /* threads live: spawned, and extras (grow) */
+    unsigned nslots;      /* spawned + WORKERS_MAX_EXTRA */
+    long idle_ms;         /* how long an extra thread idles before it ends */
+    struct slot *slots;
     struct workers *volatile next_abandoned;
 };
 
@@ -96,13 +110,16 @@ static struct job *take_oldest(workers *w, size_t max)
     return j;
 }
 
-/* The job to start next: the oldest of those whose group holds fewer than
- * nthreads threads (so that one group's jobs, all blocked say, always leave
- * the spare thread to the others), counted as running; NULL if none may
- * start. Under the lock. */
+/* The job to start next, counted as running; NULL if none may start. The
+ * oldest of a group running none goes first (every group gets a thread
+ * before any gets two); else the oldest of a group holding fewer than
+ * nthreads threads, so that one group's jobs, all blocked say, always leave
+ * the spare thread to the others. Under the lock. */
 static struct job *take_next(workers *w)
 {
-    struct job *j = take_oldest(w, w->nthreads);
+    struct job *j = take_oldest(w, 1);
+    if (!j)
+        j = take_oldest(w, w->nthreads);
     if (j) {
         j->group->running++;
         w->running++;
@@ -110,16 +127,38 @@ static struct job *take_next(workers *w)
     return j;
 }
 
+/* A deadline ms from now on the monotonic clock (the condition variables'). */
+static struct timespec monotonic_in(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 static void *worker_main(void *arg)
 {
-    workers *w = arg;
+    struct slot *self = arg;
+    workers *w = self->w;
     pthread_setname_np(pthread_self(), "gcn_worker");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         struct job *j = NULL;
-        while (!w->stopping && !(j = take_next(w)))
-            pthread_cond_wait(&w->wake, &w->lock);
-        if (!j) /* stopping */
+        int timed_out = 0;
+        while (!w->stopping && !(j = take_next(w))) {
+            /* Threads beyond the spawned ones end after idle_ms with
+             * nothing to do (some thread, not necessarily the last grown). */
+            if (timed_out && w->alive > w->spawned)
+                break;
+            struct timespec until = monotonic_in(w->idle_ms);
+            timed_out = pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT;
+        }
+        if (!j) /* stopping, or idle too long */
             break;
         pthread_mutex_unlock(&w->lock);
 
@@ -147,8 +186,65 @@ static void *worker_main(void *arg)
         }
         w->done_tail = j;
     }
+    w->alive--;
+    self->state = SLOT_ENDED; /* joined by start_thread, reusing the slot, or by teardown */
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+/* Start a thread in a free slot (joining one that ended, to reuse it);
+ * under the lock. Every signal is blocked in the new thread. -1 when no
+ * slot is left or the thread cannot start. */
+static int start_thread(workers *w)
+{
+    struct slot *s = NULL;
+    for (unsigned i = 0; i < w->nslots && !s; i++)
+        if (w->slots[i].state != SLOT_LIVE)
+            s = &w->slots[i];
+    if (!s)
+        return -1;
+    if (s->state == SLOT_ENDED) {
+        pthread_join(s->thread, NULL);
+        s->state = SLOT_FREE;
+    }
+    /* A stack of a known size, whatever the libc's default: a job may read a
+     * term as deep as --max-depth lets one in (gcn_ readers recurse). */
+    pthread_attr_t attr;
+    int have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr && pthread_attr_setstacksize(&attr, WORKERS_STACK_BYTES) != 0) {
+        pthread_attr_destroy(&attr);
+        have_attr = 0;
+    }
+    /* The thread starts with every signal blocked: it inherits this mask. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    s->w = w;
+    int err = pthread_create(&s->thread, have_attr ? &attr : NULL, worker_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (have_attr)
+        pthread_attr_destroy(&attr);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    s->state = SLOT_LIVE;
+    w->alive++;
+    return 0;
+}
+
+/* Every group with jobs queued and none running gets a thread: when there
+ * are more of them than threads free to take their jobs (take_next serves
+ * them first), threads are added, WORKERS_MAX_EXTRA beyond the spawned ones
+ * at most. So groups whose jobs all block (two modules on one dead peer,
+ * say) hold up only themselves. Under the lock. */
+static void grow(workers *w)
+{
+    unsigned starved = 0;
+    for (struct group *g = w->groups; g; g = g->next)
+        starved += g->head && g->running == 0;
+    while (!w->stopping && starved > w->alive - w->running && start_thread(w) == 0)
+        ;
 }
 
 void workers_quiesce(workers *w)
@@ -161,95 +257,89 @@ void workers_quiesce(workers *w)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Stop and join the first n threads (no job queued or running), free the rest. */
-static void teardown(workers *w, unsigned n)
+/* Stop and join every thread (no job queued or running), free the rest. */
+static void teardown(workers *w)
 {
     workers_quiesce(w);
-    for (unsigned i = 0; i < n; i++)
-        pthread_join(w->threads[i], NULL);
+    /* Stopping, no thread starts (grow) so no slot is taken; one may still
+     * turn from live to ended, under the lock: both are joined. */
+    for (unsigned i = 0; i < w->nslots; i++) {
+        pthread_mutex_lock(&w->lock);
+        enum slot_state state = w->slots[i].state;
+        pthread_mutex_unlock(&w->lock);
+        if (state != SLOT_FREE)
+            pthread_join(w->slots[i].thread, NULL);
+    }
     close(w->efd);
     pthread_cond_destroy(&w->idle);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
-    free(w->threads);
+    free(w->slots);
     free(w);
 }
 
 workers *workers_create(unsigned threads)
 {
-    if (threads == 0) {
+    if (threads == 0 || threads > UINT_MAX - WORKERS_SPARE - WORKERS_MAX_EXTRA) {
         errno = EINVAL;
         return NULL;
     }
     workers *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    if (threads > UINT_MAX - WORKERS_SPARE) {
-        free(w);
-        errno = EINVAL;
-        return NULL;
-    }
     unsigned spawn = threads + WORKERS_SPARE;
-    w->threads = calloc(spawn, sizeof *w->threads);
-    if (!w->threads) {
+    w->nslots = spawn + WORKERS_MAX_EXTRA;
+    w->slots = calloc(w->nslots, sizeof *w->slots);
+    if (!w->slots) {
         free(w);
         return NULL;
     }
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->efd < 0) {
-        free(w->threads);
+        free(w->slots);
         free(w);
         return NULL;
     }
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
         close(w->efd);
-        free(w->threads);
+        free(w->slots);
         free(w);
         return NULL;
     }
+    /* Both condition variables wait on the monotonic clock. */
     pthread_condattr_t monotonic;
-    int cond_ok = pthread_condattr_init(&monotonic) == 0;
-    if (cond_ok) {
-        cond_ok = pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) == 0 &&
-                  pthread_cond_init(&w->idle, &monotonic) == 0;
+    int idle_ok = 0, wake_ok = 0;
+    if (pthread_condattr_init(&monotonic) == 0) {
+        if (pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) == 0) {
+            idle_ok = pthread_cond_init(&w->idle, &monotonic) == 0;
+            wake_ok = pthread_cond_init(&w->wake, &monotonic) == 0;
+        }
         pthread_condattr_destroy(&monotonic);
     }
-    if (!cond_ok || pthread_cond_init(&w->wake, NULL) != 0) {
-        if (cond_ok)
+    if (!idle_ok || !wake_ok) {
+        if (idle_ok)
             pthread_cond_destroy(&w->idle);
+        if (wake_ok)
+            pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         close(w->efd);
-        free(w->threads);
+        free(w->slots);
         free(w);
         return NULL;
     }
-    /* The threads start with every signal blocked: they inherit this mask. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    /* A stack of a known size, whatever the libc's default: a job may read a
-     * term as deep as --max-depth lets one in (gcn_ readers recurse). */
-    pthread_attr_t attr;
-    int have_attr = pthread_attr_init(&attr) == 0;
-    if (have_attr && pthread_attr_setstacksize(&attr, WORKERS_STACK_BYTES) != 0) {
-        pthread_attr_destroy(&attr);
-        have_attr = 0;
-    }
-    unsigned started = 0;
-    int err = 0;
     w->nthreads = threads; /* read by the threads' take_next */
-    while (started < spawn &&
-           (err = pthread_create(&w->threads[started], have_attr ? &attr : NULL, worker_main, w)) == 0)
-        started++;
-    if (have_attr)
-        pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started < spawn) {
-        teardown(w, started);
+    w->spawned = spawn;
+    w->idle_ms = WORKERS_IDLE_MS;
+    pthread_mutex_lock(&w->lock);
+    int err = 0;
+    for (unsigned i = 0; i < spawn && !err; i++)
+        err = start_thread(w) < 0 ? errno : 0;
+    pthread_mutex_unlock(&w->lock);
+    if (err) {
+        teardown(w);
         errno = err;
         return NULL;
     }
-    w->spawned = spawn;
     return w;
 }
 
@@ -287,6 +377,7 @@ int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job
     g->tail = j;
     w->queued++;
     pthread_cond_signal(&w->wake);
+    grow(w);
     pthread_mutex_unlock(&w->lock);
     return 0;
 }
@@ -400,7 +491,7 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     pthread_mutex_unlock(&abandoned_lock);
     if (running)
         return running;
-    teardown(w, w->spawned); /* each thread returns at once: no job left to run */
+    teardown(w); /* each thread returns at once: no job left to run */
     return 0;
 }
 
@@ -409,25 +500,30 @@ void workers_destroy(workers *w, workers_done_fn *done, void *ctx)
     (void)workers_stop(w, done, ctx, -1);
 }
 
-size_t workers_queued(const workers *w)
+enum count { QUEUED, RUNNING, ALIVE };
+
+/* One of the counts, read under the lock. */
+static size_t count(const workers *w, enum count which)
 {
     workers *m = (workers *)w; /* the lock is not part of what const promises */
     pthread_mutex_lock(&m->lock);
-    size_t n = m->queued;
+    size_t n = which == QUEUED ? m->queued : which == RUNNING ? m->running : m->alive;
     pthread_mutex_unlock(&m->lock);
     return n;
 }
 
-size_t workers_running(const workers *w)
-{
-    workers *m = (workers *)w;
-    pthread_mutex_lock(&m->lock);
-    size_t n = m->running;
-    pthread_mutex_unlock(&m->lock);
-    return n;
-}
-
+size_t workers_queued(const workers *w) { return count(w, QUEUED); }
+size_t workers_running(const workers *w) { return count(w, RUNNING); }
+unsigned workers_alive(const workers *w) { return (unsigned)count(w, ALIVE); }
 unsigned workers_threads(const workers *w) { return w->nthreads; }
+
+void workers_set_idle_ms(workers *w, long ms)
+{
+    pthread_mutex_lock(&w->lock);
+    w->idle_ms = ms > 0 ? ms : 1;
+    pthread_cond_broadcast(&w->wake); /* waits under the old deadline take the new one */
+    pthread_mutex_unlock(&w->lock);
+}
 
 unsigned workers_cpu_max_limit(const char *text)
 {

@@ -8,7 +8,8 @@
  *
  * Threads and locking. One mutex guards everything shared: the queues of
  * jobs not yet started (one FIFO per group, see workers_submit), the counts
- * of running ones, the list of finished ones
+ * of running ones, the list of finished ones, the threads' slots (threads
+ * are added by workers_submit and end when idle, see WORKERS_MAX_EXTRA)
  * and the stopping flag; one condition variable (with that mutex) wakes idle
  * workers. A worker runs a job without the lock; the job's memory passes
  * from the submitting thread to the worker and back to the loop thread
@@ -35,8 +36,8 @@ typedef void workers_run_fn(void *job);
  * (workers_destroy), 1 when run returned. */
 typedef void workers_done_fn(void *job, void *tag, int ran, void *ctx);
 
-/* threads >= 1 (and WORKERS_SPARE more are started). NULL on failure, with
- * nothing left running. */
+/* threads >= 1 (and WORKERS_SPARE more are started; more may be added, see
+ * workers_submit). NULL on failure, with nothing left running. */
 workers *workers_create(unsigned threads);
 /* An eventfd (EFD_NONBLOCK|EFD_CLOEXEC), readable when finished jobs wait
  * to be collected. Owned by the pool: watch it, never read or close it. */
@@ -55,12 +56,21 @@ int workers_fd(const workers *w);
  * jobs all block (on a peer that went away, a resolver that never answers)
  * always leaves this many to the other groups. */
 #define WORKERS_SPARE 1
+/* And threads it adds when groups with jobs queued and none running
+ * outnumber the threads free to take them (two groups blocked would
+ * otherwise hold up a third), at most: each ends after WORKERS_IDLE_MS
+ * with nothing to do. */
+#define WORKERS_MAX_EXTRA 64
+#define WORKERS_IDLE_MS 10000
 
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
  * group is a key the caller chooses (the node: the server module), opaque
- * here: jobs start in the order submitted, but a job whose group already
- * runs on as many threads as workers_create was asked for waits, and the
- * next job of another group starts instead. 0, or -1 when out of memory,
+ * here: jobs start in the order submitted, but the oldest job of a group
+ * running none goes first (every group gets a thread before any gets two),
+ * a job whose group already runs on as many threads as workers_create was
+ * asked for waits, and the next job of another group starts instead. A
+ * group with jobs queued and none running never waits for another group's
+ * jobs to end: a thread is added for it (WORKERS_MAX_EXTRA). 0, or -1 when out of memory,
  * when WORKERS_MAX_QUEUED jobs wait already (or WORKERS_MAX_QUEUED_GROUP of
  * the group's), or when the pool is being
  * destroyed. */
@@ -90,6 +100,9 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms);
 size_t workers_queued(const workers *w);
 size_t workers_running(const workers *w);
 unsigned workers_threads(const workers *w); /* as asked of workers_create */
+unsigned workers_alive(const workers *w);   /* threads running now, extras included */
+/* How long an added thread idles before it ends (WORKERS_IDLE_MS; for tests). */
+void workers_set_idle_ms(workers *w, long ms);
 
 /* The CPUs this process may use: its sched_getaffinity count, capped by the
  * cgroup v2 CPU quota (cpu.max of its cgroup and the ones above, rounded

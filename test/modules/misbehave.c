@@ -22,6 +22,7 @@
  *   bad_stop          answers ok and stops with a reason that is no term
  *                     (the engine stops it with bad_stop_reason)
  *   {chatter, N}      writes N lines to stderr, as fast as it can, then ok
+ *   {sleep_job, Ms}   a worker job that sleeps Ms (a job that blocks), then slept
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep: plain -std=c11 does not declare it */
 
@@ -30,6 +31,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <gen_cnode.h>
@@ -65,10 +67,37 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
     return 0;
 }
 
+struct sleep_job {
+    gcn_caller *caller;
+    int64_t ms;
+};
+
+static void sleep_run(void *arg)
+{
+    struct sleep_job *j = arg;
+    struct timespec ts = {(time_t)(j->ms / 1000), (long)(j->ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static enum gcn_result sleep_done(gcn_server *self, void *state, void *arg)
+{
+    (void)state;
+    struct sleep_job *j = arg;
+    gcn_buf *b = gcn_buf_new();
+    if (self && b && gcn_put_atom(b, "slept") == 0)
+        gcn_reply_held(self, j->caller, gcn_buf_term(b));
+    else
+        gcn_release(j->caller);
+    gcn_buf_free(b);
+    free(j);
+    return GCN_NOREPLY;
+}
+
 static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const gcn_from *from,
                             gcn_buf *reply)
 {
-    (void)from;
+    int64_t ms;
     gcn_bin bin;
     uint64_t n;
     if (gcn_match(req, "{chatter, ~u}", &n)) {
@@ -82,6 +111,17 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
             }
         }
         gcn_put_atom(reply, "ok");
+    } else if (gcn_match(req, "{sleep_job, ~i}", &ms) && ms > 0 && ms <= 60000) {
+        struct sleep_job *j = malloc(sizeof *j);
+        if (j) {
+            j->caller = gcn_hold(from);
+            j->ms = ms;
+            if (j->caller && gcn_submit(self, sleep_run, sleep_done, j) == 0)
+                return GCN_NOREPLY;
+            gcn_release(j->caller);
+            free(j);
+        }
+        gcn_build(reply, "{error, not_submitted}");
     } else if (gcn_match(req, "half_reply")) {
         gcn_put_tuple(reply, 2);
     } else if (gcn_match(req, "two_replies")) {

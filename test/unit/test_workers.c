@@ -361,6 +361,14 @@ static void tally_done(void *job, void *tag, int ran, void *ctx)
         t->dropped++;
 }
 
+/* Collect (bounded) until n jobs in all have run. */
+static void collect_ran(workers *w, struct tally *t, int n)
+{
+    for (long long end = now_ms() + WAIT_MS; t->ran < n && now_ms() < end;)
+        if (readable(workers_fd(w), 10))
+            workers_collect(w, tally_done, t, 10);
+}
+
 static void test_stop_with_a_stuck_job(void)
 {
     int fds[2];
@@ -374,6 +382,14 @@ static void test_stop_with_a_stuck_job(void)
     for (long long end = now_ms() + WAIT_MS; workers_running(w) < 2 && now_ms() < end;)
         sleep_ms(1);
     CU_ASSERT_EQUAL_FATAL(workers_running(w), 1 + WORKERS_SPARE);
+    /* four groups more, each stuck on a thread added for it (the thread
+     * asked for is all a group may hold): the jobs queued behind wait */
+    for (int g = 0; g < 4; g++)
+        CU_ASSERT_EQUAL(workers_submit(w, &groups[g], pipe_run, fds, NULL), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) < 6 && now_ms() < end;)
+        sleep_ms(1);
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 6);
+    CU_ASSERT_EQUAL(workers_alive(w), 6);
     /* the queue takes WORKERS_MAX_QUEUED_GROUP of one group, and
      * WORKERS_MAX_QUEUED in all behind them, and no more */
     int refused = 0;
@@ -390,16 +406,16 @@ static void test_stop_with_a_stuck_job(void)
 
     struct tally t = {0, 0};
     long long t0 = now_ms();
-    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 100), 2); /* the stuck ones, after 100 ms */
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, 100), 6); /* the stuck ones, after 100 ms */
     long long took = now_ms() - t0;
     CU_ASSERT(took >= 90 && took < WAIT_MS);
     CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
     CU_ASSERT_EQUAL(t.ran, 0);
     CU_ASSERT_EQUAL(workers_submit(w, NULL, noop_run, NULL, NULL), -1); /* stopping */
     /* the pool is still whole: released, the jobs end and a second stop frees it all */
-    CU_ASSERT_EQUAL(write(fds[1], "xy", 2), 2);
+    CU_ASSERT_EQUAL(write(fds[1], "xyzuvw", 6), 6);
     CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
-    CU_ASSERT_EQUAL(t.ran, 2);
+    CU_ASSERT_EQUAL(t.ran, 6);
     CU_ASSERT_EQUAL(t.dropped, WORKERS_MAX_QUEUED);
     close(fds[0]);
     close(fds[1]);
@@ -454,11 +470,61 @@ static void test_a_blocked_group_leaves_a_thread(void)
     CU_ASSERT_EQUAL(workers_collect(w, tally_done, &t, 10), 1);
     CU_ASSERT_EQUAL(workers_queued(w), 1);
     CU_ASSERT_EQUAL(write(fds[1], "xyz", 3), 3); /* each blocked job ends; the third runs */
-    for (long long end = now_ms() + WAIT_MS; t.ran < 4 && now_ms() < end;)
-        if (readable(workers_fd(w), 10))
-            workers_collect(w, tally_done, &t, 10);
+    collect_ran(w, &t, 4);
     CU_ASSERT_EQUAL(t.ran, 4);
     CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
+    CU_ASSERT_EQUAL(t.dropped, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Two groups blocked hold the thread asked for and the spare: a third
+ * group's job gets a thread added for it, and runs; so does a fourth's
+ * (one each, not one per job). Added threads end after their idle time,
+ * the spawned ones stay. */
+static void test_blocked_groups_leave_room_to_a_third(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    CU_ASSERT_EQUAL(workers_alive(w), 1 + WORKERS_SPARE);
+    static const char a = 'a', b = 'b', c = 'c', d = 'd';
+    CU_ASSERT_EQUAL(workers_submit(w, &a, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, &b, pipe_run, fds, NULL), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) < 2 && now_ms() < end;)
+        sleep_ms(1);
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 2);
+    struct tally t = {0, 0};
+    long long t0 = now_ms();
+    CU_ASSERT_EQUAL(workers_submit(w, &c, noop_run, NULL, NULL), 0);
+    CU_ASSERT_TRUE(readable(workers_fd(w), WAIT_MS));
+    CU_ASSERT(now_ms() - t0 < WAIT_MS / 2); /* not after a blocked job gave up (WAIT_MS) */
+    CU_ASSERT_EQUAL(workers_collect(w, tally_done, &t, 10), 1);
+    /* c blocked too, and three of d queued: one thread more, for d */
+    CU_ASSERT_EQUAL(workers_submit(w, &c, pipe_run, fds, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(workers_submit(w, &d, noop_run, NULL, NULL), 0);
+    collect_ran(w, &t, 4);
+    CU_ASSERT_EQUAL(t.ran, 4);
+    CU_ASSERT_EQUAL(workers_running(w), 3);
+    CU_ASSERT(workers_alive(w) >= 4 && workers_alive(w) <= 5);
+    workers_set_idle_ms(w, 20);
+    CU_ASSERT_EQUAL(write(fds[1], "xyz", 3), 3);
+    for (long long end = now_ms() + WAIT_MS; (t.ran < 7 || workers_alive(w) > 2) && now_ms() < end;)
+        if (readable(workers_fd(w), 10))
+            workers_collect(w, tally_done, &t, 10);
+    CU_ASSERT_EQUAL(t.ran, 7);
+    CU_ASSERT_EQUAL(workers_alive(w), 1 + WORKERS_SPARE); /* the added ones ended */
+    /* and the pool adds again when it must */
+    CU_ASSERT_EQUAL(workers_submit(w, &a, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, &b, pipe_run, fds, NULL), 0);
+    CU_ASSERT_EQUAL(workers_submit(w, &c, noop_run, NULL, NULL), 0);
+    collect_ran(w, &t, 8);
+    CU_ASSERT_EQUAL(t.ran, 8);
+    CU_ASSERT_EQUAL(write(fds[1], "xy", 2), 2);
+    CU_ASSERT_EQUAL(workers_stop(w, tally_done, &t, -1), 0);
+    CU_ASSERT_EQUAL(t.ran, 10);
     CU_ASSERT_EQUAL(t.dropped, 0);
     close(fds[0]);
     close(fds[1]);
@@ -539,5 +605,6 @@ void unit_suite_workers(void)
     CU_add_test(suite, "stop with a stuck job; a full queue", test_stop_with_a_stuck_job);
     CU_add_test(suite, "stop with a stuck job finishes the finished", test_stop_finishes_what_finished);
     CU_add_test(suite, "a blocked group leaves a thread to the others", test_a_blocked_group_leaves_a_thread);
+    CU_add_test(suite, "two blocked groups leave room to a third", test_blocked_groups_leave_room_to_a_third);
     CU_add_test(suite, "default thread count", test_default_threads);
 }
