@@ -989,6 +989,8 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
         return NULL;
     }
     gs->self = p;
+    if (cb->node_down)
+        process_want_node_down(p);
     /* Registered before init runs, as OTP does: init may use its name. */
     if (name && process_register(p, name) < 0) {
         process_exit(p, (term_view){shutdown, sizeof shutdown});

@@ -50,6 +50,8 @@ struct process {
     struct ptimer **timers; /* pending timers, each knowing its slot here */
     size_t ntimers, timers_cap;
     size_t jobs_out;     /* its jobs submitted and not yet back (PROCESS_MAX_JOBS) */
+    size_t interest;     /* its place in the table's interested, plus one; 0: not there */
+    int wants_node_down; /* process_want_node_down */
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -90,8 +92,17 @@ struct process_table {
     mail *mail, **mail_tail;   /* sent between local processes, delivered at the next settle */
     uint32_t *flush, *flushing; /* numbers of processes that asked to flush */
     size_t nflush, flush_cap;
-    uint32_t *scratch;         /* process numbers, for walks during which processes stop */
-    size_t scratch_cap;
+    /* The processes a node's going may concern: each that ever had a
+     * monitor, link or watch since the last forget (it may still), and each
+     * that wants node_down, live or dying. process_forget_node walks these
+     * only, and drops those with nothing left: a node's going costs what
+     * was set up since, not every process. Room for every process there is
+     * (allocated), so adding one never fails. */
+    process **interested;
+    size_t ninterested, interested_cap, allocated;
+    process **walk;            /* a copy of interested, for process_forget_node */
+    size_t walk_cap;
+    uint64_t forget_visits;    /* processes process_forget_node looked at */
     buffer gone;               /* pids of links to a node that went away */
     timer_heap *timers;        /* every process's pending timers */
     struct workers *workers;   /* the node's pool for blocking jobs */
@@ -261,6 +272,25 @@ static void unindex(process_table *t, process *p)
     }
 }
 
+/* p may be concerned by a node's going (see interested). */
+static inline void interest(process_table *t, process *p)
+{
+    if (!p->interest) {
+        t->interested[t->ninterested++] = p;
+        p->interest = t->ninterested;
+    }
+}
+
+static void disinterest(process_table *t, process *p)
+{
+    if (p->interest) {
+        process *last = t->interested[--t->ninterested];
+        t->interested[p->interest - 1] = last;
+        last->interest = p->interest;
+        p->interest = 0;
+    }
+}
+
 /* Free p and whatever it still holds, without telling anyone. */
 static void free_process(process_table *t, process *p)
 {
@@ -276,6 +306,8 @@ static void free_process(process_table *t, process *p)
         ml_remove(t->ml, &p->links, p->links.head);
     while (p->watches.head)
         ml_remove(t->ml, &p->watches, p->watches.head);
+    disinterest(t, p);
+    t->allocated--;
     free(p->pid);
     free(p->name);
     if (p->exit_reason != killed_atom && p->exit_reason != shutdown_atom)
@@ -325,7 +357,8 @@ size_t process_table_destroy(process_table *t)
     free(t->named);
     free(t->flush);
     free(t->flushing);
-    free(t->scratch);
+    free(t->interested);
+    free(t->walk);
     free(t->node_watchers);
     buffer_free(&t->gone);
     free(t->node);
@@ -338,6 +371,7 @@ size_t process_count(const process_table *t) { return t->nprocs; }
 void process_table_set_limit(process_table *t, size_t max) { t->max_procs = max; }
 int process_table_full(const process_table *t) { return t->max_procs && t->nprocs >= t->max_procs; }
 uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
+uint64_t process_table_forget_visits(const process_table *t) { return t->forget_visits; }
 
 static int dying_num(const process_table *t, uint32_t num)
 {
@@ -366,6 +400,14 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         t->procs = procs;
         t->cap = cap;
     }
+    if (t->allocated == t->interested_cap) {
+        size_t cap = t->interested_cap ? t->interested_cap * 2 : 8;
+        process **in = realloc(t->interested, cap * sizeof *in);
+        if (!in)
+            return NULL;
+        t->interested = in;
+        t->interested_cap = cap;
+    }
     process *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -376,6 +418,7 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         return NULL;
     }
     p->table = t;
+    t->allocated++;
     /* Skip numbers in use (only once the numbers have wrapped), and 0; a
      * dying process's too: its timers and mail, due at this turn's settle,
      * are addressed by number. */
@@ -561,6 +604,7 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
     ml_record *r = ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added);
     if (!r)
         return -1;
+    interest(target->table, target);
     term_view w = ml_part(r, MON_WATCHER);
     return added || (w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0) ? 0 : -1;
 }
@@ -754,6 +798,7 @@ int process_link(process *p, term_view other, int notify)
     ml_record *r = ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added);
     if (!r)
         return -1;
+    interest(p->table, p);
     if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0 && added) {
         ml_remove(p->table->ml, &p->links, r); /* the other side never heard of it */
         link_unreachable(p, other);
@@ -872,27 +917,53 @@ void process_exit_signal(process *p, term_view from, term_view reason, int via_l
     exit_signal(p, from, reason, !via_link && is_atom_named(reason, "kill"));
 }
 
+void process_want_node_down(process *p)
+{
+    p->wants_node_down = 1;
+    interest(p->table, p);
+}
+
+/* A stopping process's records of a node that went away go without a
+ * word: its DOWNs and EXITs to that node would have nowhere to go (and
+ * sent at its end, they would dial the node again), and what it watched
+ * there need not tell it any more. */
+static void forget_node_quietly(process_table *t, process *p, const char *node, size_t len)
+{
+    static const int key_part[3] = {MON_WATCHER, 0, 1}; /* monitors, links, watches */
+    ml_list *lists[3] = {&p->monitors, &p->links, &p->watches};
+    for (int k = 0; k < 3; k++)
+        for (ml_record *r = lists[k]->head, *next; r; r = next) {
+            next = ml_next(r);
+            if (on_node(ml_part(r, key_part[k]), node, len))
+                ml_remove(t->ml, lists[k], r);
+        }
+}
+
 void process_forget_node(process_table *t, const char *node, size_t len)
 {
     term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
-    /* Behaviours run below (node_down, trapped EXITs), and processes may stop
-     * and leave the array meanwhile: walk a copy of the numbers. */
-    if (t->nprocs > t->scratch_cap) {
-        uint32_t *s = realloc(t->scratch, t->nprocs * sizeof *s);
-        if (!s) {
+    /* Behaviours run below (node_down, trapped EXITs): processes may stop,
+     * and become or stop being of interest, meanwhile, so the walk is over
+     * a copy. None is freed: that happens at a settle only, never under
+     * this call. */
+    if (t->ninterested > t->walk_cap) {
+        process **w = realloc(t->walk, t->ninterested * sizeof *w);
+        if (!w) {
             log_error("out of memory forgetting node %.*s", (int)len, node);
             return;
         }
-        t->scratch = s;
-        t->scratch_cap = t->nprocs;
+        t->walk = w;
+        t->walk_cap = t->ninterested;
     }
-    size_t n = t->nprocs;
-    for (size_t i = 0; i < n; i++)
-        t->scratch[i] = t->procs[i]->num;
+    size_t n = t->ninterested;
+    memcpy(t->walk, t->interested, n * sizeof *t->walk);
+    t->forget_visits += n;
     for (size_t i = 0; i < n; i++) {
-        process *p = by_num(t, t->scratch[i]);
-        if (!p)
+        process *p = t->walk[i];
+        if (p->exit_reason) {
+            forget_node_quietly(t, p, node, len);
             continue;
+        }
         for (ml_record *r = p->monitors.head, *next; r; r = next) {
             next = ml_next(r);
             if (on_node(ml_part(r, MON_WATCHER), node, len))
@@ -922,7 +993,7 @@ void process_forget_node(process_table *t, const char *node, size_t len)
             }
             ml_remove(t->ml, &p->links, r);
         }
-        if (p->behaviour->node_down)
+        if (p->wants_node_down && p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
         for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {
             uint32_t n32;
@@ -930,6 +1001,14 @@ void process_forget_node(process_table *t, const char *node, size_t len)
             exit_signal(p, (term_view){t->gone.data + at + sizeof n32, n32}, noconnection, 0);
             at += sizeof n32 + n32;
         }
+    }
+    /* Those left with nothing a node's going concerns drop out. */
+    for (size_t i = 0; i < t->ninterested;) {
+        process *p = t->interested[i];
+        if (!p->wants_node_down && !p->monitors.head && !p->links.head && !p->watches.head)
+            disinterest(t, p); /* the last one takes its place */
+        else
+            i++;
     }
 }
 
@@ -1177,6 +1256,7 @@ int process_watch(process *p, term_view target, char *ref)
     int added;
     if (!ml_add(t->ml, &p->watches, p->num, ML_WATCH, 2, parts, &added))
         return -1;
+    interest(t, p);
     if (tlen == t->node_len && memcmp(tnode, t->node, tlen) == 0) {
         process *local = process_lookup(t, target);
         if (!local || process_monitor(local, process_pid(p), r, target) < 0)

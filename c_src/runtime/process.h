@@ -90,7 +90,9 @@ typedef struct process_behaviour {
     void (*message)(process *self, term_view msg);
     /* The process is going away with reason: release the behaviour's state. */
     void (*destroy)(process *self, term_view reason);
-    /* Optional: a connected node went away (its monitors and links are already gone). */
+    /* Optional: a connected node went away (its monitors and links are
+     * already gone); called only for processes that asked for it
+     * (process_want_node_down). */
     void (*node_down)(process *self, const char *node, size_t len);
     /* Optional: the batch of messages that arrived together has been handled,
      * and its replies are about to go out (see process_want_flush). */
@@ -152,6 +154,10 @@ int process_connect(process_table *t, const char *node, size_t len);
 /* Is node connected now (the router's connected)? 1 or 0. A {nodeup, Node}
  * message may be a peer's forgery: this is what a watcher asks. */
 int process_connected(process_table *t, const char *node, size_t len);
+/* Have p's behaviour told when a node goes away (its node_down), for as
+ * long as p lives. A node's going walks only the processes that asked so,
+ * and those with monitors, links or watches set up since the last one. */
+void process_want_node_down(process *p);
 /* Have p told {nodeup, Node} (a message, delivered at the next settle)
  * whenever a connection to a node comes up, for as long as it lives, as
  * net_kernel:monitor_nodes/1 does (nodedown is what process_behaviour's
@@ -233,6 +239,9 @@ size_t process_monitor_count(const process *p);
 int process_monitor_noproc(process_table *t, term_view watched, term_view watcher, term_view ref);
 /* Key comparisons made finding monitors and links so far (for tests of their cost). */
 uint64_t process_table_probes(const process_table *t);
+/* Processes looked at by process_forget_node so far: for tests that hold a
+ * node's going to what concerns it. */
+uint64_t process_table_forget_visits(const process_table *t);
 
 /* p monitors target (a pid, of this node or another): the reference is
  * written to ref (room for PROCESS_REF_MAX bytes) and its length returned,

@@ -680,6 +680,7 @@ static void test_node_down_after_its_links_are_gone(void)
     process_table *t = process_table_create(NODE, CREATION, &wire_router);
     process *p = process_spawn(t, &relinker, NULL);
     CU_ASSERT_FATAL(p != NULL);
+    process_want_node_down(p);
     process_set_trap_exit(p, 1);
     ei_x_buff a;
     relink_to = enc_pid(&a, caller(4));
@@ -695,6 +696,93 @@ static void test_node_down_after_its_links_are_gone(void)
     while (process_table_settle(t))
         ;
     ei_x_free(&a);
+    process_table_destroy(t);
+    wire_reset();
+}
+
+/* A pid of process num on node name. */
+static term_view pid_on(ei_x_buff *x, const char *name, unsigned num)
+{
+    erlang_pid p = caller(num);
+    snprintf(p.node, sizeof p.node, "%s", name);
+    return enc_pid(x, p);
+}
+
+/* A node's going looks at the processes it may concern only: those with
+ * monitors, links or watches set up since the last node went (a call's
+ * monitor, set and taken off, counts once), and those that want node_down;
+ * not the thousands that have nothing. */
+static void test_a_node_s_going_looks_only_where_it_matters(void)
+{
+    static const char x[] = "x@127.0.0.1", y[] = "y@127.0.0.1";
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *linked = process_spawn(t, &keeper, NULL), *called = process_spawn(t, &keeper, NULL);
+    process *told = process_spawn(t, &relinker, NULL);
+    CU_ASSERT_FATAL(linked && called && told);
+    for (int i = 0; i < MANY; i++)
+        CU_ASSERT_FATAL(process_spawn(t, &quiet, NULL) != NULL);
+    process_want_node_down(told);
+    process_set_trap_exit(linked, 1);
+    ei_x_buff a, w, r;
+    CU_ASSERT_EQUAL(process_link(linked, pid_on(&a, x, 1), 0), 0);
+    term_view watcher = pid_on(&w, y, 2);
+    erlang_ref rf = ref(7);
+    ei_x_new(&r);
+    ei_x_encode_ref(&r, &rf);
+    term_view tag = {r.buff, (size_t)r.index};
+    CU_ASSERT_EQUAL(process_monitor(called, watcher, tag, process_pid(called)), 0);
+    process_demonitor(called, watcher, tag);
+    ei_x_free(&a);
+    relink_to = pid_on(&a, "z@127.0.0.1", 3); /* told links to it at each node_down */
+    uint64_t v0 = process_table_forget_visits(t);
+    process_forget_node(t, "w@127.0.0.1", strlen("w@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 3);
+    /* called has nothing left now: the next going skips it */
+    process_forget_node(t, "w@127.0.0.1", strlen("w@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 5);
+    CU_ASSERT_EQUAL(process_link_count(linked), 1);
+    downs = 0;
+    process_forget_node(t, x, strlen(x)); /* and what was of x goes: an EXIT for linked */
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(process_link_count(linked), 0);
+    CU_ASSERT_EQUAL(downs, 1);
+    ei_x_free(&a);
+    ei_x_free(&w);
+    ei_x_free(&r);
+    process_table_destroy(t);
+    wire_reset();
+}
+
+/* Two nodes go at once. A process stopped by the first (its link there,
+ * not trapped) holds a monitor by a process of the second: at its end no
+ * DOWN goes to that node (it went: sending would dial it again), nor an
+ * EXIT to the first. */
+static void test_a_process_stopped_by_one_node_s_going_sends_nothing_to_another_gone(void)
+{
+    static const char x1[] = "x1@127.0.0.1", x2[] = "x2@127.0.0.1";
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &quiet, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    ei_x_buff a, w, r;
+    CU_ASSERT_EQUAL(process_link(p, pid_on(&a, x1, 1), 0), 0);
+    erlang_ref rf = ref(9);
+    ei_x_new(&r);
+    ei_x_encode_ref(&r, &rf);
+    CU_ASSERT_EQUAL(process_monitor(p, pid_on(&w, x2, 2), (term_view){r.buff, (size_t)r.index},
+                                    process_pid(p)), 0);
+    wire_reset();
+    process_forget_node(t, x1, strlen(x1));
+    CU_ASSERT_TRUE(process_exiting(p));
+    process_forget_node(t, x2, strlen(x2));
+    destroyed = 0;
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(destroyed, 1);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* no frame for either node */
+    ei_x_free(&a);
+    ei_x_free(&w);
+    ei_x_free(&r);
     process_table_destroy(t);
     wire_reset();
 }
@@ -762,6 +850,9 @@ void unit_suite_process(void)
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
+    CU_add_test(s, "a node's going looks only where it matters", test_a_node_s_going_looks_only_where_it_matters);
+    CU_add_test(s, "a process stopped by one node's going sends nothing to another gone",
+                test_a_process_stopped_by_one_node_s_going_sends_nothing_to_another_gone);
     CU_add_test(s, "timers all due at once fire in batches", test_timers_fire_in_batches);
     CU_add_test(s, "a process takes a share of the job queue", test_a_process_takes_a_share_of_the_queue);
 }
