@@ -956,7 +956,8 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         t->walk_cap = t->ninterested;
     }
     size_t n = t->ninterested;
-    memcpy(t->walk, t->interested, n * sizeof *t->walk);
+    if (n) /* (memcpy of NULL, even for 0 bytes, is undefined) */
+        memcpy(t->walk, t->interested, n * sizeof *t->walk);
     t->forget_visits += n;
     for (size_t i = 0; i < n; i++) {
         process *p = t->walk[i];
