@@ -231,7 +231,12 @@ typedef struct gcn_module {
      * one, C11 <stdatomic.h>, as the job reads it on a worker thread).
      * When the node stops, reason is shutdown,
      * and what terminate sends to a connected node still goes out, as far
-     * as its socket takes it at once; a stopping node connects to no one. */
+     * as its socket takes it at once; a stopping node connects to no one.
+     * It runs for every stop, since the state must be freed: also for
+     * killed (exit(Pid, kill)) and for an exit signal the server does not
+     * trap, where OTP's gen_server runs no terminate/2. A module ported
+     * from Erlang that does more than free there (sends, replies) checks
+     * the reason first. */
     void (*terminate)(void *state, gcn_term reason);
     /* Later minor versions add fields here, at the end only; the node reads
      * a field only when the module's api_minor says it has it. */
