@@ -123,6 +123,16 @@ static int prefix(char *buf, const struct timespec *ts, enum log_level level)
     return n < 0 ? 0 : n >= PREFIX_MAX ? PREFIX_MAX - 1 : n;
 }
 
+/* A line stays one line, whatever its message holds (a node name or a
+ * status a peer chose, say): control bytes become '?', so that nothing a
+ * peer sends can start a line of its own in the log, or end one. */
+static void one_line(char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+            s[i] = '?';
+}
+
 /* One whole line: prefix, message, newline, in one write. Lock held. */
 static void write_line(FILE *f, const struct timespec *ts, enum log_level level, const char *fmt,
                        va_list ap)
@@ -147,6 +157,7 @@ static void write_line(FILE *f, const struct timespec *ts, enum log_level level,
         }
     }
     va_end(again);
+    one_line(line + head, len - (size_t)head);
     line[len] = '\n';
     fwrite(line, 1, len + 1, f);
     fflush(f);
@@ -211,6 +222,7 @@ void log_forked(enum log_level level, const char *fmt, ...)
     size_t len = (size_t)head + (body < 0 ? 0 : (size_t)body);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    one_line(line + head, len - (size_t)head);
     line[len++] = '\n';
     int fd = fileno(sink ? sink : stderr);
     for (size_t done = 0; fd >= 0 && done < len;) {

@@ -30,6 +30,8 @@
 
 #define HANDSHAKE_TIMEOUT_MS 10000
 #define MAX_ACCEPTED_HANDSHAKES 1024 /* beyond, a new one drops the oldest (node_accept) */
+/* Connections accepted in one turn, at most (accept_ready). */
+#define ACCEPTS_PER_TURN 64
 #define TIMER_MS 1000
 #define PEER_NOTES 16           /* nodes remembered for dropped sends and failed attempts */
 #define REACH_LOG_PER_S 10      /* warnings about unreachable nodes, at most, whatever the nodes */
@@ -233,6 +235,8 @@ static void flush(node *n, conn *c)
     }
     if (progress)
         c->write_ms = loop_now_ns(n->loop) / 1000000;
+    if (c->carried > buffer_len(&c->out))
+        c->carried = buffer_len(&c->out);
     int want_write = r == CONN_IO_AGAIN;
     if (want_write != c->writing) {
         c->writing = want_write;
@@ -410,8 +414,11 @@ static int named_handshake(const conn *c)
 
 /* The connection to node name: the established one, else the attempt to
  * reach it, else one that was up and is closing (what is sent to it goes
- * with it, as OTP drops what is sent while a connection goes down); NULL
- * if there is none. */
+ * with it, as OTP drops what is sent while a connection goes down) or an
+ * attempt that failed in this turn (what is sent is dropped too: a new
+ * attempt started now would carry it while close_marked forgets the node,
+ * DOWN and EXIT noconnection on this side, and the link or monitor it
+ * carries set up on the other); NULL if there is none. */
 static conn *conn_for(node *n, const char *name, size_t len)
 {
     conn *attempt = NULL, *closing = NULL;
@@ -422,7 +429,7 @@ static conn *conn_for(node *n, const char *name, size_t len)
             return c;
         if (!attempt && (trying(c) || named_handshake(c)) && names(c, name, len))
             attempt = c;
-        else if (c->state == CONN_CLOSING && c->was_up && names(c, name, len))
+        else if (c->state == CONN_CLOSING && (c->was_up || c->pending) && names(c, name, len))
             closing = c;
     }
     return attempt ? attempt : closing;
@@ -460,7 +467,7 @@ static conn *route_to_node(node *n, const char *name, size_t len, int may_dial, 
         return NULL;
     } else if (c && c->state == CONN_CLOSING && !trying(c)) {
         if (what && may_dial)
-            undeliverable(n, what, name, len, "is being disconnected");
+            undeliverable(n, what, name, len, c->was_up ? "is being disconnected" : "could not be reached");
         return NULL;
     } else if (!c && dial(n, name, len, 0, &c) < 0) {
         if (what)
@@ -498,7 +505,7 @@ static int queued(node *n, conn *c, int rc)
         c->held_msgs++;
         return 0;
     }
-    if (rc < 0 || buffer_len(&c->out) > n->max_output) {
+    if (rc < 0 || buffer_len(&c->out) > n->max_output + c->carried) {
         if (rc < 0)
             conn_close(n, c, LOG_ERROR, "out of memory");
         else
@@ -840,12 +847,22 @@ static void start_queued(node *n)
     }
 }
 
+/* No control byte (NUL included): the rule the handshake has for the names
+ * peers give (handshake.c, set_peer_name), for the names sends give. */
+static int printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Start an attempt to reach node name, unless one failed in the last
  * DIAL_RETRY_MS (force: regardless). 0 with *out, or -1 with n->why. */
 static int dial(node *n, const char *name, size_t len, int force, conn **out)
 {
     long long now = clock_ms();
-    if (len == 0 || len > HANDSHAKE_MAX_NAME || !memchr(name, '@', len) || memchr(name, '\0', len) ||
+    if (len == 0 || len > HANDSHAKE_MAX_NAME || !memchr(name, '@', len) || !printable(name, len) ||
         name[0] == '@' || name[len - 1] == '@') {
         snprintf(n->why, sizeof n->why, "is not a node name this node can reach");
         return -1;
@@ -999,6 +1016,11 @@ static void handshake_done(node *n, conn *c)
     }
     buffer_free(&c->held);
     c->held_msgs = 0;
+    /* Held under the limit of what may wait for a peer not yet up: written
+     * out with the first frames after it, it would otherwise count against
+     * the limit of a peer that does not read, and the first send (the
+     * release probe below) drop the connection it waited for. */
+    c->carried = buffer_len(&c->out);
     c->pending = 0;
     c->state = CONN_UP;
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
@@ -1148,11 +1170,16 @@ static void conn_io_ready(loop *l, int fd, int events, void *data)
 
 /* ---- accepting ---- */
 
+/* At most ACCEPTS_PER_TURN, then the turn goes on (the listener, level
+ * triggered, is ready again at the next): a flood of connections, which
+ * needs no cookie, would otherwise keep the loop here for as long as it
+ * lasts, no peer read, no tick sent, and the handshakes it drops (marked,
+ * closed at the end of the turn) piling up as descriptors past their cap. */
 static void accept_ready(loop *l, int fd, int events, void *data)
 {
     (void)events;
     node *n = data;
-    for (;;) {
+    for (int taken = 0; taken < ACCEPTS_PER_TURN; taken++) {
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
             /* Out of descriptors: the peer waiting in the backlog would keep

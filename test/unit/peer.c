@@ -213,6 +213,12 @@ int peer_stranger(peer *p, node *n)
 
 int peer_connect(peer *p, node *n, const char *name, const char *cookie, int rcvbuf)
 {
+    return peer_connect_midway(p, n, name, cookie, rcvbuf, NULL, NULL);
+}
+
+int peer_connect_midway(peer *p, node *n, const char *name, const char *cookie, int rcvbuf,
+                        void (*midway)(void *), void *arg)
+{
     if (open_socket(p, n, rcvbuf) < 0)
         return -1;
     size_t nlen = strlen(name);
@@ -235,6 +241,8 @@ int peer_connect(peer *p, node *n, const char *name, const char *cookie, int rcv
         len < 19 || in[0] != 'N')
         return -1;
     uint32_t challenge = get_u32(in + 9);
+    if (midway)
+        midway(arg);
     char reply[21];
     reply[0] = 'r';
     put_u32(reply + 1, OUR_CHALLENGE);

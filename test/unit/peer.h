@@ -28,6 +28,11 @@ typedef struct peer {
  * rcvbuf > 0 sets the socket's receive buffer (a peer that barely reads).
  * 0, or -1 (the node refused, or did not answer in time). */
 int peer_connect(peer *p, node *n, const char *name, const char *cookie, int rcvbuf);
+/* peer_connect, with midway(arg) called once the node's challenge is in,
+ * before it is answered: the node knows the peer's name, and holds what its
+ * processes send it meanwhile. */
+int peer_connect_midway(peer *p, node *n, const char *name, const char *cookie, int rcvbuf,
+                        void (*midway)(void *), void *arg);
 /* A peer named `name` on one end of a socket pair whose other end the node
  * takes as a connection already through its handshake (node_attach): no
  * round trips, for fuzzers. 0, or -1. */

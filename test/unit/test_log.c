@@ -292,6 +292,39 @@ static void test_forked_line(void)
     fclose(f);
 }
 
+/* A message holding a newline, or any control byte (a node name a peer
+ * chose, say), stays one line: the bytes are written as '?'. */
+static void test_a_line_stays_one_line(void)
+{
+    capture_start(LOG_INFO);
+    fake_now = (struct timespec){utc(2026, 11, 27, 19, 5, 1), 0};
+    log_set_clock(fake_clock);
+    log_set_node("kv@127.0.0.1");
+    log_warning("cannot connect to %s", "x@h\n2026-11-27T19:05:01.000Z kv@127.0.0.1 error: forged\r\x1b[2J\x7f");
+    log_info("tab\tkept");
+    CU_ASSERT_STRING_EQUAL(capture_text(),
+                           "2026-11-27T19:05:01.000Z kv@127.0.0.1 warning: cannot connect to "
+                           "x@h?2026-11-27T19:05:01.000Z kv@127.0.0.1 error: forged??[2J?\n"
+                           "2026-11-27T19:05:01.000Z kv@127.0.0.1 info: tab\tkept\n");
+    CU_ASSERT_EQUAL(count_lines(capture_text()), 2);
+    capture_stop();
+    FILE *f = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    enum log_level level = log_get_level();
+    log_set_level(LOG_INFO);
+    log_set_sink(f);
+    log_forked(LOG_ERROR, "child: %s", "a\nb");
+    char buf[256] = "";
+    rewind(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "error: child: a?b\n"));
+    CU_ASSERT_EQUAL(count_lines(buf), 1);
+    log_set_sink(NULL);
+    log_set_level(level);
+    fclose(f);
+}
+
 static void test_level_names(void)
 {
     enum log_level l = LOG_ERROR;
@@ -363,6 +396,7 @@ void unit_suite_log(void)
     CU_add_test(suite, "filtered lines do not count", test_filtered_lines_do_not_count);
     CU_add_test(suite, "long line", test_long_line);
     CU_add_test(suite, "forked line", test_forked_line);
+    CU_add_test(suite, "a line stays one line", test_a_line_stays_one_line);
     CU_add_test(suite, "level names", test_level_names);
     CU_add_test(suite, "--log-level option", test_log_level_option);
 }

@@ -4,9 +4,12 @@
  * Each case is one that used to crash the node: teardown ran inside a
  * send or a callback that still held what it freed. */
 #include <linux/tcp.h>
+#include <dirent.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dist.h"
 #include "gen_server.h"
@@ -352,10 +355,99 @@ static void test_peeked_stream_is_read_once(void)
     node_destroy(n);
 }
 
+/* A call whose reply is held for a peer still shaking hands, nearly as
+ * large as the peer's output limit: once up, the peer gets the handshake's
+ * last packet and the reply. (What was held counted against the limit, and
+ * the first send after it, the release probe, dropped the connection as a
+ * peer that does not read, the handshake unfinished.) */
+struct midway_call {
+    peer *caller, *x;
+    node *n;
+};
+
+static void call_for_x(void *arg)
+{
+    struct midway_call *m = arg;
+    ei_x_buff x;
+    call_head(&x, m->x, 0, BIG_TAG); /* From: x's pid, x still shaking hands */
+    ei_x_encode_atom(&x, "size");
+    reg_send(m->caller, "kv", &x);
+    ei_x_free(&x);
+    peer_run(m->n, 30);
+}
+
+static void test_what_was_held_for_a_peer_goes_out_when_it_is_up(void)
+{
+    node *n = start_node(BIG_TAG + 100);
+    peer a, x;
+    CU_ASSERT_FATAL(peer_connect(&a, n, "a@127.0.0.1", COOKIE, 0) == 0);
+    struct midway_call m = {&a, &x, n};
+    CU_ASSERT_FATAL(peer_connect_midway(&x, n, "x@127.0.0.1", COOKIE, 0, call_for_x, &m) == 0);
+    const char *f;
+    size_t len;
+    int replies = 0, msg, arity;
+    while (peer_recv(&x, n, 300, &f, &len) == 1)
+        if (peer_frame_op(f, len, &msg) == DOP_SEND && msg >= 0 &&
+            ei_decode_tuple_header(f, &msg, &arity) == 0 && arity == 2)
+            replies++; /* {Tag, Size} */
+    CU_ASSERT_EQUAL(replies, 1);
+    CU_ASSERT_FALSE(peer_closed(&x, n, 50));
+    CU_ASSERT(is_auth_yes(&x, n));
+    peer_close(&a);
+    peer_close(&x);
+    node_destroy(n);
+}
+
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ., .. and the directory's own */
+}
+
+/* A flood of connections (no cookie needed) is taken a few at a time: a
+ * turn accepts 64 at most and goes on; the next turns take the rest, and
+ * a real peer still gets in. */
+static void test_a_connection_flood_is_taken_a_few_at_a_time(void)
+{
+    enum { FLOOD = 120 }; /* within the listener's backlog (128) */
+    node *n = start_node(0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)node_port(n)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fds[FLOOD];
+    for (int i = 0; i < FLOOD; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CU_ASSERT_FATAL(fds[i] >= 0);
+        CU_ASSERT_FATAL(connect(fds[i], (struct sockaddr *)&sa, sizeof sa) == 0); /* into the backlog */
+    }
+    int before = open_fds();
+    node_run_once(n, 0);
+    int taken = open_fds() - before;
+    CU_ASSERT(taken > 0 && taken <= 64);
+    for (int turn = 0; turn < 100 && open_fds() - before < FLOOD; turn++)
+        node_run_once(n, 10);
+    CU_ASSERT_EQUAL(open_fds() - before, FLOOD);
+    peer p;
+    CU_ASSERT_FATAL(peer_connect(&p, n, "real@127.0.0.1", COOKIE, 0) == 0);
+    CU_ASSERT_EQUAL(call_long(&p, n, "counter", 1, req_get), 0);
+    peer_close(&p);
+    for (int i = 0; i < FLOOD; i++)
+        close(fds[i]);
+    node_destroy(n);
+}
+
 void unit_suite_node(void)
 {
     CU_pSuite s = CU_add_suite("node", NULL, NULL);
     CU_add_test(s, "system processes outlive exit signals", test_system_processes_outlive_exit_signals);
+    CU_add_test(s, "a connection flood is taken a few at a time", test_a_connection_flood_is_taken_a_few_at_a_time);
+    CU_add_test(s, "what was held for a peer goes out when it is up", test_what_was_held_for_a_peer_goes_out_when_it_is_up);
     CU_add_test(s, "a waiter's reply that closes its peer", test_waiter_reply_that_closes_its_peer);
     CU_add_test(s, "a start_link reply that closes its peer", test_start_link_reply_that_closes_its_peer);
     CU_add_test(s, "a peer vanishing mid-call", test_peer_vanishing_mid_call);
