@@ -177,9 +177,10 @@ fuzz-build: deps
 fuzz: fuzz-build
 	@tools/run-fuzz $(FUZZ_SECONDS) $(FUZZERS)
 
-# The committed seed corpus (test/fuzz/corpus/), written by Erlang itself.
+# The committed seed corpus (test/fuzz/corpus/), written by Erlang itself
+# (fuzz_match's own seeds, corpus/match, are not: they stay).
 fuzz-seeds:
-	rm -rf test/fuzz/corpus
+	rm -rf test/fuzz/corpus/term test/fuzz/corpus/frame test/fuzz/corpus/handshake test/fuzz/corpus/recovery
 	escript test/fuzz/make_seeds.escript test/fuzz/corpus
 
 erl:

@@ -14,11 +14,50 @@
 #include "folder.h"
 #include "log.h"
 
-#define RECORD_HEADER 8
+#define RECORD_HEADER 8    /* version 1: length, payload checksum */
+#define RECORD_HEADER_2 12 /* version 2: length, payload checksum, header checksum */
 #define PAYLOAD_HEADER 5
+#define MAGIC_LEN 8
+static const char magic[MAGIC_LEN] = {(char)0xff, 'g', 'c', 'n', 'l', 'o', 'g', 2};
 #define MAX_RECORD (1u << 31)
 #define SCAN_WINDOW ((size_t)256 << 20) /* how far past a bad record a good one is looked for */
 #define SCAN_BUDGET ((uint64_t)16 << 20) /* checksummed bytes allowed beyond 4x that far */
+
+/* The version of the log whose first bytes are head[0 .. len): 2 when
+ * they are its magic (or a part of it: a header whose write was torn, the
+ * log empty), 1 for a log of records only (written before version 2: its
+ * first byte, the top of a length under 2^31, is never 0xff), 0 for
+ * neither. An empty log is version 2. */
+static int version_of(const char *head, size_t len)
+{
+    if (len == 0 || (unsigned char)head[0] != 0xff)
+        return len == 0 ? 2 : 1;
+    return memcmp(head, magic, len < MAGIC_LEN ? len : MAGIC_LEN) == 0 ? 2 : 0;
+}
+
+/* A log opened for appending: one holding nothing yet (new, empty, or
+ * its magic's write torn) starts with the magic; one of version 1 goes on
+ * in version 1. *st is brought up to date. 0, or -1 with errno. */
+static int begin(aof *a, const char *path, struct stat *st)
+{
+    char head[MAGIC_LEN];
+    ssize_t got = 0;
+    if (st->st_size > 0) {
+        int rfd = open(path, O_RDONLY | O_CLOEXEC);
+        got = rfd < 0 ? -1 : pread(rfd, head, sizeof head, 0);
+        if (rfd >= 0)
+            close(rfd);
+        if (got < 0)
+            return -1;
+    }
+    a->version = version_of(head, (size_t)got);
+    if (a->version == 1 || st->st_size >= MAGIC_LEN)
+        return a->version ? 0 : (errno = EINVAL, -1);
+    if ((st->st_size > 0 && ftruncate(a->fd, 0) < 0) || write(a->fd, magic, MAGIC_LEN) != MAGIC_LEN)
+        return -1;
+    st->st_size = MAGIC_LEN;
+    return 0;
+}
 
 int aof_open(aof *a, const char *path, char *err, size_t errlen)
 {
@@ -34,6 +73,7 @@ int aof_open(aof *a, const char *path, char *err, size_t errlen)
      * synced: a log that vanished in a power cut would read as "no more
      * records", with no gap to tell (durable.c checks gaps, not ends). */
     const char *failed = a->fd < 0 ? "open" : fstat(a->fd, &st) < 0 ? "stat"
+                       : begin(a, path, &st) < 0 ? "start"
                        : created && folder_sync(path) < 0 ? "sync the folder of" : NULL;
     if (failed) {
         snprintf(err, errlen, "cannot %s %s: %s", failed, path, strerror(errno));
@@ -62,17 +102,20 @@ void aof_close(aof *a)
 int aof_append(aof *a, enum aof_op op, term_view key, term_view value)
 {
     size_t payload = PAYLOAD_HEADER + key.len + value.len;
-    if (payload > MAX_RECORD || buffer_reserve(&a->pending, RECORD_HEADER + payload) < 0)
+    size_t header = a->version == 1 ? RECORD_HEADER : RECORD_HEADER_2;
+    if (payload > MAX_RECORD || buffer_reserve(&a->pending, header + payload) < 0)
         return -1;
-    char *p = buffer_tail(&a->pending);
+    char *p = buffer_tail(&a->pending), *body = p + header;
     put_u32(p, (uint32_t)payload);
-    p[8] = (char)op;
-    put_u32(p + 9, (uint32_t)key.len);
-    memcpy(p + 13, key.ptr, key.len);
+    body[0] = (char)op;
+    put_u32(body + 1, (uint32_t)key.len);
+    memcpy(body + PAYLOAD_HEADER, key.ptr, key.len);
     if (value.len)
-        memcpy(p + 13 + key.len, value.ptr, value.len);
-    put_u32(p + 4, crc32c(0, p + 8, payload));
-    a->pending.end += RECORD_HEADER + payload;
+        memcpy(body + PAYLOAD_HEADER + key.len, value.ptr, value.len);
+    put_u32(p + 4, crc32c(0, body, payload));
+    if (header == RECORD_HEADER_2)
+        put_u32(p + 8, crc32c(0, p, 8));
+    a->pending.end += header + payload;
     return 0;
 }
 
@@ -155,6 +198,35 @@ static char *map_file(const char *path, size_t *len, char *err, size_t errlen)
     return p;
 }
 
+/* A record of a log of version `version` at buf[at .. len), read: its
+ * header and payload within the file (*whole), checking (*good), and its
+ * payload's length. In version 2 the header checks on its own
+ * (*header_ok): its length can then be trusted even when its payload
+ * does not check or runs past the end of the file. */
+struct record {
+    size_t header, payload;
+    int header_ok, whole, good;
+};
+
+static struct record read_record(const char *buf, size_t len, size_t at, int version)
+{
+    struct record r = {version == 1 ? RECORD_HEADER : RECORD_HEADER_2, 0, 0, 0, 0};
+    const char *p = buf + at;
+    size_t left = len - at;
+    if (left < r.header)
+        return r;
+    r.payload = get_u32(p);
+    r.header_ok = version == 1 || crc32c(0, p, 8) == get_u32(p + 8);
+    if (r.payload < PAYLOAD_HEADER || r.payload > MAX_RECORD)
+        r.header_ok = 0;
+    r.whole = r.header_ok && r.payload <= left - r.header;
+    if (!r.whole)
+        return r;
+    const char *body = p + r.header;
+    r.good = (body[0] == AOF_PUT || body[0] == AOF_DELETE) && get_u32(body + 1) <= r.payload - PAYLOAD_HEADER;
+    return r;
+}
+
 /* Is there a whole, checking record anywhere in buf[from .. len)? Looked for
  * before a bad record is taken for a torn tail: a crash only ever tears the
  * end, so a good record after the bad one means the bad one is corruption
@@ -164,21 +236,22 @@ static char *map_file(const char *path, size_t *len, char *err, size_t errlen)
  * checksums at most a budget linear in what is left of the file; past it
  * the answer is yes: the damage counts as corruption, and the node refuses
  * to start rather than cut off anything it has not proven torn. Real torn
- * tails are short and rarely hold a candidate, and stay far inside it. */
-static int later_record(const char *buf, size_t len, size_t from, uint64_t *checked)
+ * tails are short and rarely hold a candidate, and stay far inside it. In
+ * version 2 a candidate's header must check first: only a record whose own
+ * header was damaged is searched past (a bad payload under a good header
+ * is searched past from its end, and never when it runs to the end). */
+static int later_record(const char *buf, size_t len, size_t from, int version, uint64_t *checked)
 {
     size_t end = len - from > SCAN_WINDOW ? from + SCAN_WINDOW : len;
     uint64_t budget = 4 * (uint64_t)(end - from) + SCAN_BUDGET, spent = 0;
-    for (size_t q = from; q + RECORD_HEADER + PAYLOAD_HEADER <= end; q++) {
-        const char *p = buf + q;
-        size_t payload = get_u32(p);
-        if (payload < PAYLOAD_HEADER || payload > len - q - RECORD_HEADER ||
-            (p[8] != AOF_PUT && p[8] != AOF_DELETE) || get_u32(p + 9) > payload - PAYLOAD_HEADER)
+    for (size_t q = from; q < end; q++) {
+        struct record r = read_record(buf, len, q, version);
+        if (!r.whole || !r.good)
             continue;
-        if ((spent += payload) > budget)
+        if ((spent += r.payload) > budget)
             return 1;
-        *checked += payload;
-        if (crc32c(0, p + 8, payload) == get_u32(p + 4))
+        *checked += r.payload;
+        if (crc32c(0, buf + q + r.header, r.payload) == get_u32(buf + q + 4))
             return 1;
     }
     return 0;
@@ -192,22 +265,32 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
     char *buf = map_file(path, &len, err, errlen);
     if (!buf)
         return -1;
-    while (at < len) {
-        const char *p = buf + at;
-        size_t left = len - at;
-        size_t payload = left >= RECORD_HEADER ? get_u32(p) : 0;
-        int whole = left >= RECORD_HEADER && payload >= PAYLOAD_HEADER && payload <= left - RECORD_HEADER;
-        int good = whole && crc32c(0, p + 8, payload) == get_u32(p + 4);
-        if (whole)
-            *checked += payload;
-        size_t klen = good ? get_u32(p + 9) : 0;
-        if (good && (klen > payload - PAYLOAD_HEADER || (p[8] != AOF_PUT && p[8] != AOF_DELETE)))
-            good = 0;
+    int version = version_of(buf, len < MAGIC_LEN ? len : MAGIC_LEN);
+    if (version == 0) {
+        snprintf(err, errlen, "%s: not a log of this store (its first bytes are no log's); refusing "
+                 "to start", path);
+        records = -1;
+    } else if (version == 2) {
+        at = len < MAGIC_LEN ? len : MAGIC_LEN; /* a torn magic: an empty log, begun again at open */
+    }
+    while (records >= 0 && at < len) {
+        struct record r = read_record(buf, len, at, version);
+        if (r.whole)
+            *checked += r.payload;
+        int good = r.good && crc32c(0, buf + at + r.header, r.payload) == get_u32(buf + at + 4);
         if (!good) {
-            int tail = (!whole || at + RECORD_HEADER + payload == len) && !later_record(buf, len, at + 1, checked);
+            /* Torn: the file ends inside the record, or with it, and no
+             * record checks after it. A header that checks tells where the
+             * record ends, so only what follows that is searched. */
+            size_t end = at + r.header + r.payload;
+            int tail;
+            if (r.header_ok && version == 2)
+                tail = end >= len || !later_record(buf, len, end, version, checked);
+            else
+                tail = (!r.whole || end == len) && !later_record(buf, len, at + 1, version, checked);
             if (last && tail) {
                 log_warning("%s: cutting off a torn last record at offset %zu (%zu bytes): "
-                            "a crash interrupted its write", path, at, left);
+                            "a crash interrupted its write", path, at, len - at);
                 if (truncate(path, (off_t)at) < 0) {
                     snprintf(err, errlen, "cannot truncate %s at %zu: %s", path, at, strerror(errno));
                     records = -1;
@@ -221,15 +304,17 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
             }
             break;
         }
-        term_view key = {p + 13, klen};
-        term_view value = {p + 13 + klen, payload - PAYLOAD_HEADER - klen};
-        if (fn(ctx, (enum aof_op)p[8], key, value) < 0) {
+        const char *body = buf + at + r.header;
+        size_t klen = get_u32(body + 1);
+        term_view key = {body + PAYLOAD_HEADER, klen};
+        term_view value = {body + PAYLOAD_HEADER + klen, r.payload - PAYLOAD_HEADER - klen};
+        if (fn(ctx, (enum aof_op)body[0], key, value) < 0) {
             snprintf(err, errlen, "%s: cannot apply the record at offset %zu (out of memory?)", path, at);
             records = -1;
             break;
         }
         records++;
-        at += RECORD_HEADER + payload;
+        at += r.header + r.payload;
     }
     if (len)
         munmap(buf, len);

@@ -1,8 +1,11 @@
 /*
- * aof.h: an append-only log of a store's changes. A record is
- *   [u32 length][u32 crc32c of the payload][payload]
+ * aof.h: an append-only log of a store's changes. Version 2 (this one
+ * writes it): an 8-byte magic, 0xff "gcnlog" 2, then records
+ *   [u32 length][u32 crc32c of the payload][u32 crc32c of those 8 bytes][payload]
  *   payload: [u8 op (1 put, 2 delete)][u32 key length][key bytes][value bytes]
- * all big-endian. Records are gathered in memory and written with one write
+ * all big-endian. Version 1 (written before: no magic, records with no
+ * header checksum) is read, and appended to in version 1; a log begun now
+ * is version 2. Records are gathered in memory and written with one write
  * per batch; if that write fails (a full disk), the file is cut back to its
  * last whole record and the batch kept to try again, so what was on disk
  * stays intact.
@@ -11,6 +14,11 @@
  * very end of the last log is a torn tail from a crash, and is cut off (and
  * said so); anything else that does not check is corruption, and reading
  * stops with the file and offset named, so no data is ever dropped silently.
+ * The header's own checksum (version 2) tells a torn write from a damaged
+ * length: a record whose header checks is known to end where it says, so
+ * one that runs to or past the end of the file is torn, whatever its
+ * payload holds (a stored value that is itself a log, say, whose records
+ * version 1 took for later ones and so refused to start).
  */
 #ifndef GEN_CNODE_AOF_H
 #define GEN_CNODE_AOF_H
@@ -29,6 +37,7 @@ typedef struct aof {
     uint64_t size;  /* bytes of whole records on disk */
     buffer pending; /* records not yet written */
     int torn;       /* a failed write left bytes past size that could not be cut off yet */
+    int version;    /* the log's format: 2, or 1 for a log begun by an older node */
 } aof;
 
 typedef int aof_apply_fn(void *ctx, enum aof_op op, term_view key, term_view value);

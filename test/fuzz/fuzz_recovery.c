@@ -4,7 +4,8 @@
  *   [u8 flags] then chunks [u8 file][u16 length][bytes]
  *   file 0: kv.snap; file 1..8: kv.log.<file> (a repeated file is appended to)
  *   flags bit 0: make the snapshot's checksum right;
- *   flags bit 1: make every whole-looking log record's checksum right,
+ *   flags bit 1: make every whole-looking log record's checksums right
+ *                (either version of aof.h),
  * so that the fuzzer reaches what lies behind the checksums. Opening may
  * refuse (a clear error is fine); when it succeeds, the store must survive
  * a write and a reopen: everything recovered plus the new key, nothing
@@ -85,16 +86,22 @@ typedef struct file {
     size_t len;
 } file;
 
+/* Both versions of aof.h: version 2 after its magic, with the header's own
+ * checksum, version 1 without either. */
 static void fix_log(file *f)
 {
-    size_t at = 0;
-    while (at + 13 <= f->len) {
-        uint32_t payload = get_u32((const char *)f->bytes + at);
-        if (payload < 5 || payload > f->len - at - 8)
+    static const unsigned char magic[8] = {0xff, 'g', 'c', 'n', 'l', 'o', 'g', 2};
+    int v2 = f->len >= sizeof magic && memcmp(f->bytes, magic, sizeof magic) == 0;
+    size_t at = v2 ? sizeof magic : 0, header = v2 ? 12 : 8;
+    while (at + header + 5 <= f->len) {
+        char *p = (char *)f->bytes + at;
+        uint32_t payload = get_u32(p);
+        if (payload < 5 || payload > f->len - at - header)
             break;
-        uint32_t crc = crc32c(0, f->bytes + at + 8, payload);
-        put_u32((char *)f->bytes + at + 4, crc);
-        at += 8 + payload;
+        put_u32(p + 4, crc32c(0, p + header, payload));
+        if (v2)
+            put_u32(p + 8, crc32c(0, p, 8));
+        at += header + payload;
     }
 }
 

@@ -117,7 +117,23 @@ recovery_seeds(Dir) ->
                              (F(2, Log2))/binary>>),
     Torn = binary:part(Log2, 0, byte_size(Log2) - 3),
     write(Dir, "torn-tail", <<3, (F(1, Log1))/binary, (F(2, Torn))/binary>>),
-    write(Dir, "unchecked", <<0, (F(0, Snap(1, Entries)))/binary, (F(1, Log1))/binary>>).
+    write(Dir, "unchecked", <<0, (F(0, Snap(1, Entries)))/binary, (F(1, Log1))/binary>>),
+    %% version 2 of the log (aof.h): a magic, a checksum of each header
+    Magic = <<16#ff, "gcnlog", 2>>,
+    Put2 = fun(K, V) -> Payload = <<1, (byte_size(K)):32, K/binary, V/binary>>,
+                        <<(byte_size(Payload)):32, 0:32, 0:32, Payload/binary>> end,
+    Del2 = fun(K) -> Payload = <<2, (byte_size(K)):32, K/binary>>,
+                     <<(byte_size(Payload)):32, 0:32, 0:32, Payload/binary>> end,
+    Log1v2 = <<Magic/binary, (Put2(enc(a), enc(2)))/binary, (Put2(enc(b), enc("bee")))/binary,
+               (Del2(enc(a)))/binary>>,
+    Inner = <<(Put2(enc(x), enc(1)))/binary, (Put2(enc(y), enc(2)))/binary>>,
+    Holding = <<Magic/binary, (Put2(enc(c), enc(<<Magic/binary, Inner/binary>>)))/binary>>,
+    write(Dir, "log-only-v2", <<3, (F(1, Log1v2))/binary>>),
+    write(Dir, "v1-then-v2", <<3, (F(0, Snap(2, Entries)))/binary, (F(1, Log1))/binary,
+                              (F(2, Log1v2))/binary>>),
+    write(Dir, "torn-holding-records-v2",
+          <<3, (F(1, binary:part(Holding, 0, byte_size(Holding) - 2)))/binary>>),
+    write(Dir, "torn-magic", <<3, (F(1, <<16#ff, "gc">>))/binary>>).
 
 %%% frames: a script of ops (see fuzz_frame.c)
 

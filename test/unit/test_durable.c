@@ -64,6 +64,9 @@ static int record(void *ctx, enum aof_op op, term_view key, term_view value)
     return 0;
 }
 
+#define MAGIC_LEN 8      /* a log's magic (aof.h) */
+#define RECORD_HEADER 12 /* a record's header, version 2 */
+
 static void test_crc32c_check_value(void)
 {
     CU_ASSERT_EQUAL(crc32c(0, "123456789", 9), 0xE3069283u); /* the standard check value */
@@ -103,7 +106,7 @@ static void test_torn_tail_is_cut_at_every_point(void)
 {
     char err[256], cmd[300];
     const char *path = three_records("torn.log");
-    long full = file_size(path), last_start = full - (8 + 5 + 1); /* the delete record */
+    long full = file_size(path), last_start = full - (RECORD_HEADER + 5 + 1); /* the delete record */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.orig'", path, path);
     CU_ASSERT_FATAL(system(cmd) == 0);
     for (long cut = last_start + 1; cut < full; cut++) {
@@ -130,13 +133,13 @@ static void test_corrupt_middle_is_refused_with_offset(void)
     long full = file_size(path);
     FILE *f = fopen(path, "r+b");
     CU_ASSERT_FATAL(f != NULL);
-    fseek(f, 14, SEEK_SET); /* inside the first record's value */
+    fseek(f, MAGIC_LEN + RECORD_HEADER + 7, SEEK_SET); /* inside the first record's value */
     fputc('X', f);
     fclose(f);
     seen s = {0};
     CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), -1);
     CU_ASSERT_EQUAL(s.n, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 8 "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt.log"));
     CU_ASSERT_EQUAL(file_size(path), full); /* untouched */
 }
@@ -148,12 +151,112 @@ static void test_damaged_length_is_not_a_torn_tail(void)
     long full = file_size(path);
     FILE *f = fopen(path, "r+b");
     CU_ASSERT_FATAL(f != NULL);
+    fseek(f, MAGIC_LEN, SEEK_SET);
     fputc(0x40, f); /* the first record now claims a gigabyte: past the end, like a torn one */
     fclose(f);
     seen s = {0};
     CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 8 "));
     CU_ASSERT_EQUAL(file_size(path), full); /* whole records follow it: nothing is cut */
+}
+
+static void write_file(const char *sub, const char *file, const void *bytes, size_t len);
+static durable *try_open(const char *sub, store **s, char *err, size_t errlen);
+
+/* Records of version 1 (aof.h), as a node before version 2 wrote them. */
+static size_t v1_record(char *at, enum aof_op op, const char *key, const char *value)
+{
+    size_t klen = strlen(key), vlen = strlen(value), payload = 5 + klen + vlen;
+    put_u32(at, (uint32_t)payload);
+    at[8] = (char)op;
+    put_u32(at + 9, (uint32_t)klen);
+    memcpy(at + 13, key, klen);
+    memcpy(at + 13 + klen, value, vlen);
+    put_u32(at + 4, crc32c(0, at + 8, payload));
+    return 8 + payload;
+}
+
+/* A log of version 1 (no magic) is read, and goes on in version 1: what is
+ * appended after it is read back with it. */
+static void test_a_log_of_version_1_is_read_and_continued(void)
+{
+    char bytes[256], err[256], path[128];
+    size_t len = v1_record(bytes, AOF_PUT, "a", "one");
+    len += v1_record(bytes + len, AOF_PUT, "b", "two");
+    write_file("v1", "v1.log", bytes, len);
+    snprintf(path, sizeof path, "%s/v1/v1.log", dir);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), 2);
+    aof a;
+    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(a.version, 1);
+    aof_append(&a, AOF_DELETE, v("a"), v(""));
+    CU_ASSERT_EQUAL(aof_write(&a, err, sizeof err), 0);
+    aof_close(&a);
+    CU_ASSERT_EQUAL(file_size(path), (long)len + 8 + 5 + 1);
+    seen t = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &t, &checked, err, sizeof err), 3);
+    CU_ASSERT(t.ops[2] == AOF_DELETE && strcmp(t.keys[2], "a") == 0);
+    /* a torn one is cut as ever */
+    CU_ASSERT_FATAL(truncate(path, (long)len + 8 + 3) == 0);
+    seen u = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &u, &checked, err, sizeof err), 2);
+    CU_ASSERT_EQUAL(file_size(path), (long)len);
+}
+
+/* A torn last record whose value is itself a log (records that check,
+ * inside it) is cut: its header checks, so it is known to run past the end
+ * of the file, and what its payload holds is never taken for later
+ * records. Version 1 refused to start there. The same for a tail of zeros
+ * (pages a crash left unwritten) after a record, and for a torn magic. */
+static void test_a_torn_record_holding_records_is_cut(void)
+{
+    char err[256], path[128];
+    const char *inner = three_records("inner.log");
+    long inner_len = file_size(inner);
+    static char value[4096];
+    FILE *f = fopen(inner, "rb");
+    CU_ASSERT_FATAL(f != NULL && inner_len > 0 && inner_len < (long)sizeof value);
+    CU_ASSERT_FATAL(fread(value, 1, (size_t)inner_len, f) == (size_t)inner_len);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/holding.log", dir);
+    unlink(path);
+    aof a;
+    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
+    aof_append(&a, AOF_PUT, v("first"), v("1"));
+    long first_end = MAGIC_LEN + RECORD_HEADER + 5 + 5 + 1;
+    aof_append(&a, AOF_PUT, v("a log"), (term_view){value, (size_t)inner_len});
+    CU_ASSERT_FATAL(aof_write(&a, err, sizeof err) == 0);
+    aof_close(&a);
+    long full = file_size(path);
+    CU_ASSERT_FATAL(truncate(path, full - 1) == 0); /* torn after the value's last record */
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(file_size(path), first_end);
+    /* zeros where the rest of a batch should be */
+    static const char zeros[300];
+    f = fopen(path, "ab");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fwrite(zeros, 1, sizeof zeros, f) == sizeof zeros);
+    fclose(f);
+    seen t = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &t, &checked, err, sizeof err), 1);
+    CU_ASSERT_EQUAL(file_size(path), first_end);
+    /* a log whose magic's write was torn is empty, and begun again */
+    static const char torn_magic[] = {(char)0xff, 'g', 'c'};
+    write_file("torn_magic", "kv.log.1", torn_magic, sizeof torn_magic);
+    store *st;
+    durable *d = try_open("torn_magic", &st, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_EQUAL(store_size(st), 0);
+    CU_ASSERT_EQUAL(durable_put(d, v("k"), v("v")), 0);
+    durable_close(d);
+    store_destroy(st);
+    d = try_open("torn_magic", &st, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_EQUAL(store_size(st), 1);
+    durable_close(d);
+    store_destroy(st);
 }
 
 /* A disk that fills up, played by a file size limit: the failed write is cut
@@ -813,6 +916,7 @@ static void test_recovery_is_linear_on_crafted_logs(void)
     enum { SIZE = 1 << 20 };
     static char bytes[SIZE];
     memset(bytes, 0xFF, 4);
+    bytes[0] = 0x7F; /* a log of version 1: its first length claims 2 GB */
     for (size_t i = 4; i < SIZE; i++)
         bytes[i] = (char)((const char[]){0, 0, 4, 4, 2})[i % 5];
     write_file("crafted", "kv.log.1", bytes, SIZE);
@@ -839,6 +943,8 @@ void unit_suite_durable(void)
     CU_add_test(s, "a torn tail is cut, at every point", test_torn_tail_is_cut_at_every_point);
     CU_add_test(s, "a corrupt middle is refused, with its offset", test_corrupt_middle_is_refused_with_offset);
     CU_add_test(s, "a damaged length is not a torn tail", test_damaged_length_is_not_a_torn_tail);
+    CU_add_test(s, "a log of version 1 is read and continued", test_a_log_of_version_1_is_read_and_continued);
+    CU_add_test(s, "a torn record holding records is cut", test_a_torn_record_holding_records_is_cut);
     CU_add_test(s, "a full disk keeps earlier records and retries", test_full_disk_keeps_earlier_records_and_retries);
     CU_add_test(s, "a half record not cut off is never written after",
                 test_a_half_record_not_cut_off_is_never_written_after);
