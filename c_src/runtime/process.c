@@ -381,6 +381,20 @@ static int dying_num(const process_table *t, uint32_t num)
     return 0;
 }
 
+/* Room in *array (*cap places, n taken) for one more: 0, or -1. */
+static int room_for_one(process ***array, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return 0;
+    size_t grown = *cap ? *cap * 2 : 8;
+    process **a = realloc(*array, grown * sizeof *a);
+    if (!a)
+        return -1;
+    *array = a;
+    *cap = grown;
+    return 0;
+}
+
 process *process_spawn(process_table *t, const process_behaviour *behaviour, void *state)
 {
     if (t->node_len > 255)
@@ -392,22 +406,9 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         t->full_logged = 1;
         return NULL;
     }
-    if (t->nprocs == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        process **procs = realloc(t->procs, cap * sizeof *procs);
-        if (!procs)
-            return NULL;
-        t->procs = procs;
-        t->cap = cap;
-    }
-    if (t->allocated == t->interested_cap) {
-        size_t cap = t->interested_cap ? t->interested_cap * 2 : 8;
-        process **in = realloc(t->interested, cap * sizeof *in);
-        if (!in)
-            return NULL;
-        t->interested = in;
-        t->interested_cap = cap;
-    }
+    if (room_for_one(&t->procs, t->nprocs, &t->cap) < 0 ||
+        room_for_one(&t->interested, t->allocated, &t->interested_cap) < 0)
+        return NULL;
     process *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;

@@ -593,6 +593,10 @@ static void test_a_process_takes_a_share_of_the_queue(void)
     CU_ASSERT_FATAL(p && q);
     __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
     CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, count_done, NULL), 0); /* runs 50 ms */
+    /* started before the queue fills (the group's share of it counts queued jobs) */
+    for (int i = 0; i < 5000 && workers_running(w) == 0; i++)
+        nanosleep(&(struct timespec){0, 100 * 1000}, NULL);
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 1);
     int taken = 1;
     while (taken < PROCESS_MAX_JOBS + 10 && process_submit(p, NULL, slow_job, count_done, NULL) == 0)
         taken++;
