@@ -65,7 +65,7 @@ typedef struct conn {
     unsigned long held_msgs;
     size_t carried;     /* of out, what was held until the connection came up (and
                            the handshake's last packet): not counted against the
-                           output limit, and shrinking as out is written */
+                           output limit, and shrinking by what of out is written */
     uint64_t dial_id;        /* DIALING: the dial thread's result names it so */
     uint32_t dial_cause;     /* DIALING: the serial of the connection whose message made
                               * the node dial (0: the node's own sends; node.c, dial) */

@@ -228,6 +228,7 @@ static void flush(node *n, conn *c)
     if ((c->state != CONN_UP && c->state != CONN_HANDSHAKE) || c->fd < 0)
         return;
     int progress;
+    size_t before = buffer_len(&c->out);
     enum conn_io r = conn_flush(c, &progress);
     if (r == CONN_IO_ERROR) {
         conn_close(n, c, LOG_INFO, "write failed (peer gone)");
@@ -235,8 +236,10 @@ static void flush(node *n, conn *c)
     }
     if (progress)
         c->write_ms = loop_now_ns(n->loop) / 1000000;
-    if (c->carried > buffer_len(&c->out))
-        c->carried = buffer_len(&c->out);
+    if (c->carried) { /* what was carried is written first: it shrinks by what was written */
+        size_t written = before - buffer_len(&c->out);
+        c->carried -= written < c->carried ? written : c->carried;
+    }
     int want_write = r == CONN_IO_AGAIN;
     if (want_write != c->writing) {
         c->writing = want_write;
