@@ -17,22 +17,33 @@
 #define RECORD_HEADER 8    /* version 1: length, payload checksum */
 #define RECORD_HEADER_2 12 /* version 2: length, payload checksum, header checksum */
 #define PAYLOAD_HEADER 5
-#define MAGIC_LEN 8
-static const char magic[MAGIC_LEN] = {(char)0xff, 'g', 'c', 'n', 'l', 'o', 'g', 2};
+/* A log's first bytes (aof.h): read as version 1, they are a whole record
+ * of 5 bytes with op 0, which no version 1 log holds (no key is empty), and
+ * which a node of version 1 refuses as corrupt, with records after it,
+ * rather than cutting the log as torn. */
+#define MAGIC_LEN 13
+static const char magic[MAGIC_LEN] = {0, 0, 0, 5, 'g', 'c', 'n', 'l', 0, 'o', 'g', 'v', 2};
+#define MAGIC_DAMAGED 9 /* of its bytes in place, and not all: a damaged magic */
 #define MAX_RECORD (1u << 31)
 #define SCAN_WINDOW ((size_t)256 << 20) /* how far past a bad record a good one is looked for */
 #define SCAN_BUDGET ((uint64_t)16 << 20) /* checksummed bytes allowed beyond 4x that far */
 
-/* The version of the log whose first bytes are head[0 .. len): 2 when
- * they are its magic (or a part of it: a header whose write was torn, the
- * log empty), 1 for a log of records only (written before version 2: its
- * first byte, the top of a length under 2^31, is never 0xff), 0 for
- * neither. An empty log is version 2. */
+/* The version of the log whose first bytes are head[0 .. len), len at
+ * most MAGIC_LEN: 2 when they are its magic, or a part of it the size of
+ * the file (a magic whose write was torn: the log is empty; so is an empty
+ * file); 1 for a log of records only, written before version 2 (its first
+ * record differs from the magic in most bytes: its length is 6 or more,
+ * its op 1 or 2, its key length's top bytes 0); 0 for a damaged magic
+ * (MAGIC_DAMAGED of its bytes in place, not all), refused rather than read
+ * as version 1 and cut as torn. */
 static int version_of(const char *head, size_t len)
 {
-    if (len == 0 || (unsigned char)head[0] != 0xff)
-        return len == 0 ? 2 : 1;
-    return memcmp(head, magic, len < MAGIC_LEN ? len : MAGIC_LEN) == 0 ? 2 : 0;
+    size_t same = 0;
+    for (size_t i = 0; i < len; i++)
+        same += head[i] == magic[i];
+    if (same == len)
+        return 2;
+    return len == MAGIC_LEN && same >= MAGIC_DAMAGED ? 0 : 1;
 }
 
 /* A log opened for appending: one holding nothing yet (new, empty, or
@@ -267,7 +278,7 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
         return -1;
     int version = version_of(buf, len < MAGIC_LEN ? len : MAGIC_LEN);
     if (version == 0) {
-        snprintf(err, errlen, "%s: not a log of this store (its first bytes are no log's); refusing "
+        snprintf(err, errlen, "%s: its first bytes, the log's format mark, are damaged; refusing "
                  "to start", path);
         records = -1;
     } else if (version == 2) {

@@ -1,11 +1,13 @@
 /*
  * aof.h: an append-only log of a store's changes. Version 2 (this one
- * writes it): an 8-byte magic, 0xff "gcnlog" 2, then records
+ * writes it): a 13-byte magic, 0 0 0 5 "gcnl" 0 "ogv" 2, then records
  *   [u32 length][u32 crc32c of the payload][u32 crc32c of those 8 bytes][payload]
  *   payload: [u8 op (1 put, 2 delete)][u32 key length][key bytes][value bytes]
  * all big-endian. Version 1 (written before: no magic, records with no
  * header checksum) is read, and appended to in version 1; a log begun now
- * is version 2. Records are gathered in memory and written with one write
+ * is version 2. A node of version 1 refuses a log of version 2 (its magic
+ * reads as a corrupt record) rather than cutting it as torn, and a damaged
+ * magic is refused too. Records are gathered in memory and written with one write
  * per batch; if that write fails (a full disk), the file is cut back to its
  * last whole record and the batch kept to try again, so what was on disk
  * stays intact.

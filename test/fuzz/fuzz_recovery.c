@@ -90,7 +90,7 @@ typedef struct file {
  * checksum, version 1 without either. */
 static void fix_log(file *f)
 {
-    static const unsigned char magic[8] = {0xff, 'g', 'c', 'n', 'l', 'o', 'g', 2};
+    static const unsigned char magic[13] = {0, 0, 0, 5, 'g', 'c', 'n', 'l', 0, 'o', 'g', 'v', 2};
     int v2 = f->len >= sizeof magic && memcmp(f->bytes, magic, sizeof magic) == 0;
     size_t at = v2 ? sizeof magic : 0, header = v2 ? 12 : 8;
     while (at + header + 5 <= f->len) {

@@ -119,7 +119,7 @@ recovery_seeds(Dir) ->
     write(Dir, "torn-tail", <<3, (F(1, Log1))/binary, (F(2, Torn))/binary>>),
     write(Dir, "unchecked", <<0, (F(0, Snap(1, Entries)))/binary, (F(1, Log1))/binary>>),
     %% version 2 of the log (aof.h): a magic, a checksum of each header
-    Magic = <<16#ff, "gcnlog", 2>>,
+    Magic = <<0, 0, 0, 5, "gcnl", 0, "ogv", 2>>,
     Put2 = fun(K, V) -> Payload = <<1, (byte_size(K)):32, K/binary, V/binary>>,
                         <<(byte_size(Payload)):32, 0:32, 0:32, Payload/binary>> end,
     Del2 = fun(K) -> Payload = <<2, (byte_size(K)):32, K/binary>>,
@@ -133,7 +133,7 @@ recovery_seeds(Dir) ->
                               (F(2, Log1v2))/binary>>),
     write(Dir, "torn-holding-records-v2",
           <<3, (F(1, binary:part(Holding, 0, byte_size(Holding) - 2)))/binary>>),
-    write(Dir, "torn-magic", <<3, (F(1, <<16#ff, "gc">>))/binary>>).
+    write(Dir, "torn-magic", <<3, (F(1, <<0, 0, 0, 5, "g">>))/binary>>).
 
 %%% frames: a script of ops (see fuzz_frame.c)
 

@@ -64,7 +64,7 @@ static int record(void *ctx, enum aof_op op, term_view key, term_view value)
     return 0;
 }
 
-#define MAGIC_LEN 8      /* a log's magic (aof.h) */
+#define MAGIC_LEN 13     /* a log's magic (aof.h) */
 #define RECORD_HEADER 12 /* a record's header, version 2 */
 
 static void test_crc32c_check_value(void)
@@ -139,7 +139,7 @@ static void test_corrupt_middle_is_refused_with_offset(void)
     seen s = {0};
     CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), -1);
     CU_ASSERT_EQUAL(s.n, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 8 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 13 "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "corrupt.log"));
     CU_ASSERT_EQUAL(file_size(path), full); /* untouched */
 }
@@ -156,7 +156,7 @@ static void test_damaged_length_is_not_a_torn_tail(void)
     fclose(f);
     seen s = {0};
     CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 8 "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "offset 13 "));
     CU_ASSERT_EQUAL(file_size(path), full); /* whole records follow it: nothing is cut */
 }
 
@@ -242,8 +242,17 @@ static void test_a_torn_record_holding_records_is_cut(void)
     seen t = {0};
     CU_ASSERT_EQUAL(aof_replay(path, 1, record, &t, &checked, err, sizeof err), 1);
     CU_ASSERT_EQUAL(file_size(path), first_end);
+    /* a damaged magic is refused, not read as version 1 and cut */
+    f = fopen(path, "r+b");
+    CU_ASSERT_FATAL(f != NULL);
+    fputc(0x80, f);
+    fclose(f);
+    seen u = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &u, &checked, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "damaged"));
+    CU_ASSERT_EQUAL(file_size(path), first_end);
     /* a log whose magic's write was torn is empty, and begun again */
-    static const char torn_magic[] = {(char)0xff, 'g', 'c'};
+    static const char torn_magic[] = {0, 0, 0, 5, 'g'};
     write_file("torn_magic", "kv.log.1", torn_magic, sizeof torn_magic);
     store *st;
     durable *d = try_open("torn_magic", &st, err, sizeof err);
