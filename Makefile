@@ -45,7 +45,7 @@ UNIT     = $(wildcard test/unit/*.c)
 UNIT_HDRS = $(wildcard test/unit/*.h)
 # fdatasync is wrapped in the unit tests, so that test_durable.c can make it
 # fail as a failing disk does (no test machine's disk can be made to).
-UNIT_WRAP = -Wl,--wrap=fdatasync -Wl,--wrap=getaddrinfo -Wl,--wrap=fsync -Wl,--wrap=ftruncate
+UNIT_WRAP = -Wl,--wrap=fdatasync -Wl,--wrap=getaddrinfo -Wl,--wrap=fsync -Wl,--wrap=ftruncate -Wl,--wrap=realloc
 
 # Fuzzing: clang's libFuzzer with AddressSanitizer and UBSan (test/fuzz/).
 FUZZ_CC      = clang

@@ -41,6 +41,7 @@
          compaction_starts_by_itself_past_compact_min/1,
          kill9_during_compaction_loses_nothing/1,
          memory_only_restart_is_empty/1,
+         a_kv_started_again_under_the_store_s_name_is_durable/1,
          sync_and_put_sync_reply_ok/1,
          full_disk_fails_calls_until_there_is_room/1]).
 
@@ -63,6 +64,7 @@ all() ->
      compaction_starts_by_itself_past_compact_min,
      kill9_during_compaction_loses_nothing,
      memory_only_restart_is_empty,
+     a_kv_started_again_under_the_store_s_name_is_durable,
      sync_and_put_sync_reply_ok,
      full_disk_fails_calls_until_there_is_room].
 
@@ -552,6 +554,30 @@ memory_only_restart_is_empty(Config) ->
     ?assertEqual(0, gen_server:call(Server3, size)),
     ?assert(?H:state(Server3) =:= #{}),
     ?H:stop_cnode(Owner3, Log3).
+
+%% The durable kv stopped (GenServer.stop, as any peer may), a kv started
+%% again under its name reopens the store: what was there is back, and
+%% put_sync's ok means on disk again. A kv under another name is memory
+%% only. (A memory-only kv took the name, and answered put_sync ok for
+%% changes never written.)
+a_kv_started_again_under_the_store_s_name_is_durable(Config) ->
+    Dir = filename:join(?config(case_dir, Config), "data"),
+    Args = ["--data-dir", Dir],
+    {Owner, {kv, Node} = Server, Log} = ?H:start_cnode(Config, kvagain, Args),
+    ok = gen_server:call(Server, {put_sync, before, 1}, ?CALL),
+    ok = gen_server:stop(Server),
+    Start = fun(Name) -> gen_server:call({gen_cnode, Node}, {start, kv, [], [{name, Name}]}, ?CALL) end,
+    {ok, _} = Start(kv),
+    ?assertEqual(1, gen_server:call(Server, {get, before}, ?CALL)),
+    ok = gen_server:call(Server, {put_sync, again, 2}, ?CALL),
+    {ok, Other} = Start(other),
+    ?assertEqual(nil, gen_server:call(Other, {get, before}, ?CALL)),
+    ?assertEqual({error, {compact, not_durable}}, gen_server:call(Other, compact, ?CALL)),
+    ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
+    {Owner2, Server2, Log2} = ?H:start_cnode(Config, kvagain, Args),
+    ?assert(?H:state(Server2) =:= #{before => 1, again => 2}),
+    ?H:stop_cnode(Owner2, Log2),
+    _ = Log.
 
 %%% (f) sync and put_sync
 

@@ -160,15 +160,15 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     log_set_node(o.node.name);
     if (o.node.watch_stdin && boot_watch_start() < 0)
         log_warning("cannot watch stdin while booting: an owner gone meanwhile is seen once the node runs");
-    /* The servers started on request are memory-only; the one started at
-     * boot is durable when --data-dir is given. */
+    /* With --data-dir, the kv registered under --register's name is
+     * durable: the one started at boot, or one started again under that
+     * name once it stopped (its store reopened). Every other is memory-only. */
     kv_options kvo = {.max_depth = o.node.max_depth, .max_entries = o.max_entries};
-    kv_options kvo_main = kvo;
     if (o.data_dir) {
-        kvo_main.data_dir = o.data_dir;
-        kvo_main.name = o.register_name;
-        kvo_main.compact_min = o.compact_min;
-        fsync_policy_parse(o.fsync, &kvo_main.fsync);
+        kvo.data_dir = o.data_dir;
+        kvo.name = o.register_name;
+        kvo.compact_min = o.compact_min;
+        fsync_policy_parse(o.fsync, &kvo.fsync);
     }
     mods = module_table_create();
     if (!mods || module_table_add(mods, &gcn_module_kv, &kvo, NULL, err, sizeof err) < 0 ||
@@ -194,7 +194,7 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     if (!start_system(t, &gcn_module_net_kernel, NULL, "net_kernel", &why) ||
         !start_system(t, &gcn_module_gen_cnode, mods, "gen_cnode", &why) ||
         !start_system(t, &gcn_module_pg_scope, NULL, "pg", &why) ||
-        !(kv = gen_server_start(t, &gcn_module_kv, &kvo_main, (term_view){NULL, 0}, o.register_name, &why)) ||
+        !(kv = gen_server_start(t, &gcn_module_kv, &kvo, (term_view){NULL, 0}, o.register_name, &why)) ||
         (strcmp(o.register_name, "counter") != 0 &&
          !gen_server_start(t, &gcn_module_counter, NULL, (term_view){NULL, 0}, "counter", &why))) {
         snprintf(err, sizeof err, "cannot start the servers: %s", why);

@@ -316,6 +316,7 @@ static void free_process(process_table *t, process *p)
 }
 
 static size_t stop_workers(process_table *t);
+static void last_flush(process *p);
 
 size_t process_table_destroy(process_table *t)
 {
@@ -332,6 +333,7 @@ size_t process_table_destroy(process_table *t)
          * another) must not queue it for a settle that will not come. */
         p->exit_reason = (char *)shutdown_atom;
         p->exit_len = sizeof shutdown_atom;
+        last_flush(p);
         if (p->behaviour->destroy)
             p->behaviour->destroy(p, shutdown);
         free_process(t, p);
@@ -339,6 +341,7 @@ size_t process_table_destroy(process_table *t)
     while (t->dying) {
         process *p = t->dying;
         t->dying = p->next_dying;
+        last_flush(p);
         if (p->behaviour->destroy)
             p->behaviour->destroy(p, (term_view){p->exit_reason, p->exit_len});
         free_process(t, p);
@@ -711,11 +714,22 @@ static void deliver_down(process_table *t, process *p, const mail *m)
     process_deliver(p, (term_view){m->msg, m->len});
 }
 
-/* Tear p down: behaviour first (its terminate), then DOWN to monitors and
- * EXIT to links, then free it. Only at a settle. */
+/* A flush p asked for in the batch it stopped in runs before it goes (a
+ * group commit holds callers whose changes are written: their answers). */
+static void last_flush(process *p)
+{
+    if (p->want_flush && p->behaviour->flush) {
+        p->want_flush = 0;
+        p->behaviour->flush(p);
+    }
+}
+
+/* Tear p down: behaviour first (a flush it asked for, its terminate), then
+ * DOWN to monitors and EXIT to links, then free it. Only at a settle. */
 static void finish(process_table *t, process *p)
 {
     term_view reason = {p->exit_reason, p->exit_len};
+    last_flush(p);
     if (p->behaviour->destroy)
         p->behaviour->destroy(p, reason);
     for (ml_record *r = p->monitors.head; r; r = ml_next(r)) {

@@ -5,7 +5,8 @@
  *   cast incr | {add, N}    add 1 or N (an add past a 64-bit count is refused, logged)
  *   call get                the count
  *   call {wait_for, N}      {ok, Count} once Count >= N; {error, too_many_waiters}
- *                           past 65,536 waiting (or 64 MiB of their From terms)
+ *                           past 65,536 waiting (or 64 MiB of their From terms).
+ *                           The caller is monitored: its waiter goes when it stops.
  *   call reset              ok; the count is 0 (waiters keep waiting)
  * :sys.get_state shows the count.
  */

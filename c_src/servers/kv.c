@@ -3,6 +3,7 @@
 #define GEN_CNODE_STATIC /* linked into the node: no loadable entry point */
 #include "kv.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -21,7 +22,8 @@ typedef struct waiting {
 typedef struct kv {
     store *store;
     durable *durable;   /* NULL: memory only */
-    waiting *syncing;   /* callers waiting for their changes to reach the disk */
+    waiting *syncing, **syncing_tail; /* callers waiting for their changes to reach the
+                                         disk, in the order they asked */
     size_t nsync;       /* how many of them wait for an fsync */
     size_t max_entries;
     ei_x_buff key;      /* canonical bytes of the key at hand, reused */
@@ -109,12 +111,15 @@ static int kv_init(gcn_server *self, term_view arg, gcn_init *out, const char **
         free(k);
         return -1;
     }
+    k->syncing_tail = &k->syncing;
     k->store = store_create(seed);
     if (!k->store || ei_x_new(&k->key) < 0 || parse_arg(k, arg, out, error) < 0) {
         kv_terminate(k, (term_view){NULL, 0});
         return -1;
     }
-    if (opts && opts->data_dir) {
+    /* Durable: the server registered under the store's name, at boot or
+     * started again under it after it stopped; any other is memory only. */
+    if (opts && opts->data_dir && gcn_name(self) && strcmp(gcn_name(self), opts->name) == 0) {
         char why[1024];
         k->durable = durable_open(opts->data_dir, opts->name, opts->fsync, opts->compact_min,
                                   k->store, why, sizeof why);
@@ -140,6 +145,7 @@ static void kv_terminate(void *state, term_view reason)
         gcn_release(w->caller);
         free(w);
     }
+    k->syncing_tail = &k->syncing;
     store_destroy(k->store);
     ei_x_free(&k->key);
     free(k->preload);
@@ -263,8 +269,9 @@ static void waiter_free(waiting *w)
 static void wait_for_disk(gen_server *self, kv *k, waiting *w)
 {
     k->nsync += w->sync != 0;
-    w->next = k->syncing;
-    k->syncing = w;
+    w->next = NULL;
+    *k->syncing_tail = w;
+    k->syncing_tail = &w->next;
     gcn_want_flush(self);
 }
 
@@ -279,13 +286,34 @@ static void encode_put_result(ei_x_buff *reply, int rc)
     ei_x_encode_atom(reply, rc == PUT_FULL ? "store_full" : "out_of_memory");
 }
 
-static void encode_keys(kv *k, ei_x_buff *reply)
+/* Room for len more bytes of reply: 0, or -1 with the buffer marked out of
+ * memory and nothing written (the engine answers {error, out_of_memory},
+ * and the server goes on). */
+static int room(gcn_buf *reply_buf, size_t len)
 {
+    if (term_reserve(gcn_buf_ei(reply_buf), len) == TERM_OK)
+        return 0;
+    reply_buf->out_of_memory = 1;
+    return -1;
+}
+
+/* Every key, in one list: {error, too_large} when they pass what one reply
+ * can hold (2 GiB). */
+static void encode_keys(kv *k, gcn_buf *reply_buf)
+{
+    ei_x_buff *reply = gcn_buf_ei(reply_buf);
     store_iter it;
     term_view key, value;
-    size_t n = store_size(k->store);
-    if (term_reserve(reply, store_bytes(k->store)) != TERM_OK)
-        return; /* out of memory: ei's appends below fail and say so */
+    size_t n = store_size(k->store), bytes = 16;
+    store_iter_init(&it);
+    while (store_next(k->store, &it, &key, &value))
+        bytes += key.len;
+    if (bytes > (size_t)INT_MAX - (size_t)reply->index) {
+        encode_error(reply, "keys", "too_large");
+        return;
+    }
+    if (room(reply_buf, bytes) < 0)
+        return;
     if (n)
         ei_x_encode_list_header(reply, (long)n);
     store_iter_init(&it);
@@ -308,13 +336,16 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
     }
     switch (r.op) {
     case KV_GET:
-        if (store_get(k->store, key, &value))
+        if (store_get(k->store, key, &value) && room(reply_buf, value.len) == 0)
             ei_x_append_buf(reply, value.ptr, (int)value.len);
-        else
+        else if (!reply_buf->out_of_memory)
             ei_x_encode_atom(reply, "nil");
         break;
-    case KV_FETCH:
-        if (store_get(k->store, key, &value)) {
+    case KV_FETCH: {
+        int found = store_get(k->store, key, &value);
+        if (found && room(reply_buf, 16 + value.len) < 0)
+            break;
+        if (found) {
             ei_x_encode_tuple_header(reply, 2);
             ei_x_encode_atom(reply, "ok");
             ei_x_append_buf(reply, value.ptr, (int)value.len);
@@ -322,6 +353,7 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
             ei_x_encode_atom(reply, "error");
         }
         break;
+    }
     case KV_PUT:
     case KV_PUT_SYNC: {
         waiting *w = k->durable ? waiter(from, r.op == KV_PUT_SYNC) : NULL;
@@ -374,7 +406,7 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
         ei_x_encode_ulong(reply, store_size(k->store));
         break;
     case KV_KEYS:
-        encode_keys(k, reply);
+        encode_keys(k, reply_buf);
         break;
     case KV_UNKNOWN:
         gcn_error(reply_buf, "unknown_call", req);
@@ -389,7 +421,7 @@ static enum gcn_result kv_handle_cast(gen_server *self, void *state, term_view r
     kv_request r = parse(req);
     term_view key;
     int rc;
-    if (r.op != KV_PUT && r.op != KV_DELETE && r.op != KV_PUT_SYNC) {
+    if (r.op != KV_PUT && r.op != KV_DELETE) {
         log_warning("kv: ignoring an unknown cast (expected {put, K, V} or {delete, K})");
         return GCN_NOREPLY;
     }
@@ -485,6 +517,7 @@ static void kv_flush(gen_server *self, void *state)
         gcn_reply_held(self, w->caller, (term_view){reply, (size_t)i});
         free(w);
     }
+    k->syncing_tail = &k->syncing;
     if (pending || rc < 0)
         gcn_want_flush(self);
     long due = durable_sync_due_in(k->durable);

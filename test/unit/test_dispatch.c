@@ -2,6 +2,8 @@
  * layer, through the process table and the gen_server engine to the KeyValue
  * and net_kernel callbacks; the replies are captured as the frames the node
  * would write and decoded again. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dist.h"
@@ -218,6 +220,82 @@ static void test_unknown_call_gets_error_and_server_goes_on(void)
     drop_frame();
     call(&me, &tag, req_get_foo);
     expect_reply(tag.buff, tag.index, &buf);
+    drop_frame();
+    ei_x_free(&tag);
+}
+
+/* realloc, wrapped (Makefile, UNIT_WRAP): one for more than fail_over bytes
+ * fails while fail_over is set, as when memory runs short. */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static size_t fail_over;
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (fail_over && n > fail_over) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_realloc(p, n);
+}
+
+enum { BIG_VALUE = 3 << 19 }; /* 1.5 MiB */
+static int big_key;
+static void req_put_big(ei_x_buff *m)
+{
+    static char value[BIG_VALUE];
+    ei_x_encode_tuple_header(m, 3);
+    ei_x_encode_atom(m, "put");
+    ei_x_encode_long(m, big_key);
+    ei_x_encode_binary(m, value, sizeof value);
+}
+static void req_get_big(ei_x_buff *m)
+{
+    ei_x_encode_tuple_header(m, 2);
+    ei_x_encode_atom(m, "get");
+    ei_x_encode_long(m, big_key);
+}
+static void req_keys(ei_x_buff *m) { ei_x_encode_atom(m, "keys"); }
+static void req_size(ei_x_buff *m) { ei_x_encode_atom(m, "size"); }
+
+/* Memory short for a large reply: :keys (which reserved room for the whole
+ * store, values included) still answers, a get of a large value answers
+ * {error, out_of_memory}, and the server goes on with every entry (the
+ * empty reply stopped it, bad_return_value: a memory-only store lost). */
+static void test_a_reply_out_of_memory_costs_only_itself(void)
+{
+    erlang_pid me = caller(6);
+    ei_x_buff tag;
+    const char *buf;
+    char atom[MAXATOMLEN];
+    int arity, i;
+    long n;
+    tag_ref(&tag, 6);
+    for (big_key = 1; big_key <= 3; big_key++) {
+        call(&me, &tag, req_put_big);
+        drop_frame();
+    }
+    fail_over = 1 << 20;
+    call(&me, &tag, req_keys);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_list_header(buf, &i, &arity) == 0 && arity == 4); /* foo and the three */
+    drop_frame();
+    big_key = 2;
+    call(&me, &tag, req_get_big);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "error") == 0);
+    CU_ASSERT(ei_decode_atom(buf, &i, atom) == 0 && strcmp(atom, "out_of_memory") == 0);
+    drop_frame();
+    fail_over = 0;
+    call(&me, &tag, req_size);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    CU_ASSERT(ei_decode_long(buf, &i, &n) == 0 && n == 4);
+    drop_frame();
+    call(&me, &tag, req_get_big);
+    i = expect_reply(tag.buff, tag.index, &buf);
+    long len = 0;
+    CU_ASSERT(ei_decode_binary(buf, &i, NULL, &len) == 0 && len == BIG_VALUE);
     drop_frame();
     ei_x_free(&tag);
 }
@@ -454,6 +532,7 @@ void unit_suite_gen_server(void)
     CU_add_test(s, "unknown call gets an error, server goes on",
                 test_unknown_call_gets_error_and_server_goes_on);
     CU_add_test(s, "monitors", test_monitors);
+    CU_add_test(s, "a reply out of memory costs only itself", test_a_reply_out_of_memory_costs_only_itself);
     CU_add_test(s, "ping is answered yes", test_ping_is_answered_yes);
     CU_add_test(s, "bad frames are refused and data kept", test_bad_frames_are_refused_and_data_kept);
     CU_add_test(s, "the head of a frame over --max-message", test_oversized_heads);

@@ -2,6 +2,9 @@
  * driven by frames as BEAM nodes send them: the starter, handle_continue,
  * sys messages (state, status, suspend/resume, terminate), exit signals,
  * links and unlinks, deferred replies and a node going away. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "counter.h"
@@ -326,6 +329,36 @@ static void test_terminate_replies_ok_then_down_and_exit(void)
     ei_x_free(&r);
 }
 
+/* A durable kv asked to stop in the batch that logged a put: the put's
+ * caller is answered ok (the group commit runs before terminate), where it
+ * was released unanswered though its change was on disk. */
+static void test_a_change_in_the_batch_of_a_stop_is_answered(void)
+{
+    char dir[] = "/tmp/gen_cnode_otp_XXXXXX", cmd[96];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    kv_options kvo = {.max_depth = 100, .data_dir = dir, .name = "dkv", .fsync = FSYNC_ALWAYS,
+                      .compact_min = UINT64_MAX};
+    const char *why;
+    process *p = gen_server_start(t, &gcn_module_kv, &kvo, (term_view){NULL, 0}, "dkv", &why);
+    CU_ASSERT_FATAL(p != NULL);
+    erlang_pid me = caller(9);
+    const char *buf;
+    CU_ASSERT_EQUAL(call(p, &me, 21, req_put_x, &buf), -1); /* held for the flush */
+    system_msg(p, &me, 22, req_terminate_bye);
+    int i = wire_reply(22, &buf);
+    CU_ASSERT(is_atom(buf, &i, "ok"));
+    drop_frame();
+    CU_ASSERT_FATAL(buffer_len(&wire) > 0);
+    i = wire_reply(21, &buf);
+    CU_ASSERT(is_atom(buf, &i, "ok"));
+    drop_frame();
+    while (process_table_settle(t))
+        ;
+    wire_reset();
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CU_ASSERT(system(cmd) == 0);
+}
+
 static void test_exit_signals(void)
 {
     erlang_pid me = caller(6);
@@ -493,7 +526,15 @@ static void test_node_down_stops_linked_servers_and_drops_waiters(void)
     ei_x_new(&copy);
     ei_x_append_buf(&copy, process_pid(linked).ptr, (int)process_pid(linked).len);
     process *c = start(&me, "start", "counter", NULL);
-    CU_ASSERT_EQUAL(call(c, &away, 30, req_wait_for_10, &buf), -1); /* deferred: no reply yet */
+    ei_x_buff m;
+    wire_request(&m, "$gen_call", &away, 30);
+    req_wait_for_10(&m);
+    CU_ASSERT_EQUAL(wire_send(t, &away, NULL, process_pid(c), &m), DIST_OK);
+    ei_x_free(&m);
+    int ctrl, msg;
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P); /* deferred, its caller watched */
+    drop_frame();
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
     process_forget_node(t, "away@127.0.0.1", strlen("away@127.0.0.1"));
     CU_ASSERT_PTR_NULL(process_lookup(t, (term_view){copy.buff, (size_t)copy.index}));
     system_msg(c, &me, 31, req_get_status);
@@ -506,6 +547,99 @@ static void test_node_down_stops_linked_servers_and_drops_waiters(void)
     ei_x_free(&copy);
 }
 
+/* {'$gen_call', {From, Tag}, {wait_for, N}} to c, and the MONITOR_P the
+ * counter sends to watch its caller: its reference's bytes in ref. */
+static void wait_for_n(process *c, const erlang_pid *from, unsigned tag, long n, ei_x_buff *ref)
+{
+    ei_x_buff m;
+    const char *buf;
+    int ctrl, msg;
+    wire_request(&m, "$gen_call", from, tag);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "wait_for");
+    ei_x_encode_long(&m, n);
+    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(c), &m), DIST_OK);
+    ei_x_free(&m);
+    CU_ASSERT_EQUAL_FATAL(next_frame(&buf, &ctrl, &msg), DOP_MONITOR_P);
+    ei_skip_term(buf, &ctrl); /* the counter */
+    ei_skip_term(buf, &ctrl); /* the caller */
+    int start = ctrl;
+    CU_ASSERT_FATAL(ei_skip_term(buf, &ctrl) == 0);
+    ei_x_new(ref);
+    ei_x_append_buf(ref, buf + start, ctrl - start);
+    drop_frame();
+}
+
+static void cast_add(process *c, const erlang_pid *from, long n)
+{
+    ei_x_buff m;
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "$gen_cast");
+    ei_x_encode_tuple_header(&m, 2);
+    ei_x_encode_atom(&m, "add");
+    ei_x_encode_long(&m, n);
+    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(c), &m), DIST_OK);
+    ei_x_free(&m);
+}
+
+/* The reply {Tag, {ok, Count}} at the head of the wire, then the
+ * DEMONITOR_P of its caller's watch. */
+static void expect_woken(unsigned tag, long count)
+{
+    const char *buf;
+    int ctrl, msg, arity;
+    long got = -1;
+    int i = wire_reply(tag, &buf);
+    CU_ASSERT(ei_decode_tuple_header(buf, &i, &arity) == 0 && arity == 2 && is_atom(buf, &i, "ok") &&
+              ei_decode_long(buf, &i, &got) == 0 && got == count);
+    drop_frame();
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_DEMONITOR_P);
+    drop_frame();
+}
+
+/* Counter waiters: one whose caller stops goes (its DOWN), as the BEAM
+ * reference's, where it stayed till its node went; the others are woken
+ * lowest target first, and in the order they came among equal targets. */
+static void test_waiters_go_with_their_callers_and_wake_in_order(void)
+{
+    erlang_pid a = caller(11), b = caller(12), d = caller(13), e = caller(14);
+    process *c = start(&a, "start", "counter", NULL);
+    ei_x_buff ra, rb, rd, re, x1, x2;
+    wait_for_n(c, &a, 40, 10, &ra);
+    wait_for_n(c, &b, 41, 5, &rb);
+    wait_for_n(c, &d, 42, 5, &rd);
+    wait_for_n(c, &e, 43, 5, &re);
+    /* b stops: its node says so */
+    term_view down[4] = {enc_pid(&b, &x1), process_pid(c), {rb.buff, (size_t)rb.index},
+                         enc_atom("normal", &x2)};
+    CU_ASSERT_EQUAL(wire_control(t, DOP_MONITOR_P_EXIT, 4, down), DIST_OK);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    const char *buf;
+    system_msg(c, &a, 44, req_get_status);
+    static const char three_waiting[] = {'w', 'a', 'i', 't', 'i', 'n', 'g', 97, 3};
+    wire_reply(44, &buf);
+    CU_ASSERT_PTR_NOT_NULL(memmem(buffer_head(&wire), buffer_len(&wire), three_waiting, sizeof three_waiting));
+    drop_frame();
+    cast_add(c, &a, 5);
+    expect_woken(42, 5);
+    expect_woken(43, 5);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* not b (gone), not a (10) */
+    cast_add(c, &a, 5);
+    expect_woken(40, 10);
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    process_exit(c, (term_view){"\x77\x04test", 6});
+    while (process_table_settle(t))
+        ;
+    wire_reset();
+    ei_x_free(&ra);
+    ei_x_free(&rb);
+    ei_x_free(&rd);
+    ei_x_free(&re);
+    ei_x_free(&x1);
+    ei_x_free(&x2);
+}
+
 void unit_suite_otp(void)
 {
     CU_pSuite s = CU_add_suite("otp", setup, teardown);
@@ -515,6 +649,7 @@ void unit_suite_otp(void)
     CU_add_test(s, "suspend holds calls, resume serves them in order",
                 test_suspend_holds_calls_and_resume_serves_them_in_order);
     CU_add_test(s, "terminate replies ok, then DOWN and EXIT", test_terminate_replies_ok_then_down_and_exit);
+    CU_add_test(s, "a change in the batch of a stop is answered", test_a_change_in_the_batch_of_a_stop_is_answered);
     CU_add_test(s, "exit signals", test_exit_signals);
     CU_add_test(s, "an exit reason deeper than --max-depth is too_deep", test_deep_exit_reason_is_too_deep);
     CU_add_test(s, "the timeout and node_down around suspend and handle_continue",
@@ -522,4 +657,6 @@ void unit_suite_otp(void)
     CU_add_test(s, "UNLINK_ID is acknowledged", test_link_unlink_id_is_acked);
     CU_add_test(s, "a node going away stops linked servers and drops its waiters",
                 test_node_down_stops_linked_servers_and_drops_waiters);
+    CU_add_test(s, "counter waiters go with their callers, and wake in order",
+                test_waiters_go_with_their_callers_and_wake_in_order);
 }
