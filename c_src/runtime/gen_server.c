@@ -883,7 +883,9 @@ static void node_down(process *self, const char *node, size_t len)
 static void flush(process *self)
 {
     gen_server *gs = process_state(self);
-    if (gs->cb->flush) {
+    /* not for a server whose init failed (it may have asked, then failed:
+     * its flush, run before it goes, would get no state) */
+    if (gs->cb->flush && !gs->init_failed && gs->state) {
         timeout_clear(gs);
         gs->cb->flush(gs, gs->state);
         timeout_on(gs);

@@ -36,7 +36,8 @@ typedef struct counter {
     size_t nwaiting, heap_cap, waiting_bytes;
     uint64_t next_seq;
     waiter **index;    /* NULL slots are free; TOMB ones were taken out */
-    size_t index_cap, index_used; /* a power of two; live and tombstones */
+    size_t index_cap;  /* a power of two */
+    size_t index_used, index_live; /* slots taken: live and tombstones; live */
 } counter;
 
 static waiter tomb_mark;
@@ -77,15 +78,16 @@ static void index_put_slot(waiter **slots, size_t cap, waiter *w)
     slots[i] = w;
 }
 
-/* Add w to the index, growing it (tombstones dropped) past half full. */
+/* Add w to the index. Past half full (tombstones counted) it is made again
+ * without them, a quarter full at most: a rebuild comes only after as many
+ * adds as there are live entries, so it costs each add O(1), however
+ * waiters come and go. */
 static int index_add(counter *c, waiter *w)
 {
     if ((c->index_used + 1) * 2 > c->index_cap) {
-        size_t cap = c->index_cap ? c->index_cap : 64;
-        while ((c->nwaiting + 1) * 2 > cap)
+        size_t cap = 64;
+        while ((c->index_live + 1) * 4 > cap)
             cap *= 2;
-        if (cap < c->index_cap)
-            cap = c->index_cap;
         waiter **slots = calloc(cap, sizeof *slots);
         if (!slots)
             return -1;
@@ -102,6 +104,7 @@ static int index_add(counter *c, waiter *w)
     }
     index_put_slot(c->index, c->index_cap, w);
     c->index_used++;
+    c->index_live++;
     return 0;
 }
 
@@ -162,9 +165,11 @@ static void forget(gcn_server *self, counter *c, waiter *w)
 {
     if (w->ref_len) {
         waiter **slot = index_find(c, w->ref, w->ref_len);
-        if (slot)
+        if (slot) {
             *slot = TOMB;
-        if (self)
+            c->index_live--;
+        }
+        if (self) /* (after its DOWN, it is off already: this sends nothing) */
             gcn_demonitor(self, (gcn_term){w->ref, w->ref_len});
     }
     gcn_release(w->caller);
@@ -235,14 +240,17 @@ static enum gcn_result wait_for(gcn_server *self, counter *c, int64_t n, const g
         gcn_build(reply, "{error, out_of_memory}");
         return GCN_REPLY;
     }
-    memcpy(w->ref, r.ptr, r.len);
+    if (r.len)
+        memcpy(w->ref, r.ptr, r.len);
     gcn_buf_free(ref);
     w->until = n;
     w->seq = c->next_seq++;
     w->bytes = bytes;
     w->ref_len = r.len;
-    if (w->ref_len && index_add(c, w) < 0)
-        w->ref_len = 0; /* (its monitor stays on: its DOWN finds no waiter) */
+    if (w->ref_len && index_add(c, w) < 0) {
+        gcn_demonitor(self, (gcn_term){w->ref, w->ref_len}); /* not found by a DOWN: off */
+        w->ref_len = 0;
+    }
     c->heap[c->nwaiting++] = w;
     sift_up(c, c->nwaiting - 1);
     c->waiting_bytes += bytes;
@@ -290,19 +298,17 @@ static enum gcn_result counter_cast(gcn_server *self, void *state, gcn_term req)
     return GCN_NOREPLY;
 }
 
-/* {'DOWN', Ref, process, Pid, Reason}: a waiting caller stopped. */
+/* {'DOWN', Ref, process, Pid, Reason}: a waiting caller stopped. Its
+ * monitor is taken off all the same: the DOWN may be a plain message its
+ * node sent, which took nothing off. */
 static enum gcn_result counter_info(gcn_server *self, void *state, gcn_term msg)
 {
     counter *c = state;
     gcn_term ref, pid, reason;
     waiter **slot;
     if (gcn_match(msg, "{'DOWN', ~t, process, ~t, ~t}", &ref, &pid, &reason) &&
-        (slot = index_find(c, ref.ptr, ref.len)) != NULL) {
-        waiter *w = *slot;
-        w->ref_len = 0; /* its monitor fired: nothing to take off */
-        *slot = TOMB;
-        drop(self, c, w);
-    }
+        (slot = index_find(c, ref.ptr, ref.len)) != NULL)
+        drop(self, c, *slot);
     return GCN_NOREPLY;
 }
 

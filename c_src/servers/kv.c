@@ -498,6 +498,8 @@ static void kv_flush(gen_server *self, void *state)
     char why[512];
     if (!k->durable)
         return;
+    if (process_exiting(gen_server_process(self))) /* the flush before terminate */
+        durable_closing(k->durable);
     int pending, rc = durable_flush(k->durable, k->nsync > 0, &pending, why, sizeof why);
     k->nsync = 0;
     while (k->syncing) {

@@ -24,6 +24,7 @@
 
 struct durable {
     char *dir, *name;
+    int closing;        /* durable_closing: no compaction starts by itself */
     int lock_fd;        /* NAME.lock, held while open: one node per folder */
     fsync_policy policy;
     uint64_t compact_min;
@@ -500,7 +501,7 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
         log_info("%s/%s: writing the log works again", d->dir, d->name);
     d->failing = rc == DURABLE_WRITE_FAILED;
     uint64_t logs = d->old_log_bytes + d->log.size;
-    if (!d->child && now >= d->compact_after_ms &&
+    if (!d->child && !d->closing && now >= d->compact_after_ms &&
         (d->sync_lost_gen || (logs >= d->compact_min && logs >= d->snapshot_bytes))) {
         char cerr[512];
         if (durable_compact(d, cerr, sizeof cerr) < 0)
@@ -516,6 +517,8 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
     *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0 || d->sync_lost_gen;
     return rc;
 }
+
+void durable_closing(durable *d) { d->closing = 1; }
 
 void durable_close(durable *d)
 {

@@ -48,6 +48,9 @@ typedef struct durable durable;
 durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,
                       store *s, char *err, size_t errlen);
 void durable_close(durable *d);
+/* The store is about to close: flushes from now on start no compaction by
+ * themselves (durable_close would wait for it, holding up the node). */
+void durable_closing(durable *d);
 
 /* Log a change, before it is applied to the store: -1 when out of memory
  * (then apply nothing). When applying it fails, durable_unlog(d, mark),

@@ -16,6 +16,7 @@
 
 static process_table *procs;
 static process *kvp;
+static size_t fail_over; /* __wrap_realloc, below */
 
 static int setup(void)
 {
@@ -30,6 +31,7 @@ static int setup(void)
 
 static int teardown(void)
 {
+    fail_over = 0; /* (a test that failed half way may have left it set) */
     process_table_destroy(procs);
     wire_reset();
     return 0;
@@ -228,8 +230,6 @@ static void test_unknown_call_gets_error_and_server_goes_on(void)
  * fails while fail_over is set, as when memory runs short. */
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
-static size_t fail_over;
-
 void *__wrap_realloc(void *p, size_t n)
 {
     if (fail_over && n > fail_over) {

@@ -75,6 +75,29 @@ static const gcn_module probe_module = {
     .init = probe_init, .handle_call = probe_call, .handle_cast = probe_cast, .handle_info = probe_info,
     .handle_continue = probe_continue, .node_down = probe_node_down};
 
+/* quitter: its init asks for a flush, then fails. flush counts. */
+static int quitter_flushes;
+
+static int quitter_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
+{
+    (void)arg;
+    (void)out;
+    gcn_want_flush(self);
+    *error = "quits";
+    return -1;
+}
+
+static void quitter_flush(gcn_server *self, void *state)
+{
+    (void)self;
+    (void)state;
+    quitter_flushes++;
+}
+
+static const gcn_module quitter_module = {
+    .api_major = GEN_CNODE_API_MAJOR, .api_minor = GEN_CNODE_API_MINOR, .name = "quitter",
+    .init = quitter_init, .flush = quitter_flush};
+
 static int setup(void)
 {
     const char *why;
@@ -598,6 +621,53 @@ static void expect_woken(unsigned tag, long count)
     drop_frame();
 }
 
+/* A server whose init asked for a flush and then failed gets no flush on
+ * its way out: there is no state to give it (a module's flush would read
+ * through NULL). */
+static void test_a_failed_init_gets_no_flush(void)
+{
+    const char *why = NULL;
+    quitter_flushes = 0;
+    CU_ASSERT_PTR_NULL(gen_server_start(t, &quitter_module, NULL, (term_view){NULL, 0}, NULL, &why));
+    CU_ASSERT_PTR_NOT_NULL(why);
+    while (process_table_settle(t))
+        ;
+    process_table_flush(t);
+    CU_ASSERT_EQUAL(quitter_flushes, 0);
+    wire_reset();
+}
+
+/* A forged DOWN (a plain message with a waiter's reference, from its
+ * caller's node) drops that waiter and takes its monitor off too: no
+ * monitor outlives its waiter. */
+static void test_a_forged_down_leaves_no_monitor(void)
+{
+    erlang_pid a = caller(15);
+    process *c = start(&a, "start", "counter", NULL);
+    ei_x_buff r, m;
+    wait_for_n(c, &a, 50, 99, &r);
+    ei_x_new_with_version(&m);
+    ei_x_encode_tuple_header(&m, 5);
+    ei_x_encode_atom(&m, "DOWN");
+    ei_x_append_buf(&m, r.buff, r.index);
+    ei_x_encode_atom(&m, "process");
+    ei_x_encode_pid(&m, &a);
+    ei_x_encode_atom(&m, "normal");
+    CU_ASSERT_EQUAL(wire_send(t, &a, NULL, process_pid(c), &m), DIST_OK);
+    ei_x_free(&m);
+    const char *buf;
+    int ctrl, msg;
+    CU_ASSERT_EQUAL(next_frame(&buf, &ctrl, &msg), DOP_DEMONITOR_P);
+    drop_frame();
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0);
+    process_exit(c, (term_view){"\x77\x04test", 6});
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* no monitor left to take off at its end */
+    wire_reset();
+    ei_x_free(&r);
+}
+
 /* Counter waiters: one whose caller stops goes (its DOWN), as the BEAM
  * reference's, where it stayed till its node went; the others are woken
  * lowest target first, and in the order they came among equal targets. */
@@ -659,4 +729,6 @@ void unit_suite_otp(void)
                 test_node_down_stops_linked_servers_and_drops_waiters);
     CU_add_test(s, "counter waiters go with their callers, and wake in order",
                 test_waiters_go_with_their_callers_and_wake_in_order);
+    CU_add_test(s, "a failed init gets no flush", test_a_failed_init_gets_no_flush);
+    CU_add_test(s, "a forged DOWN leaves no monitor", test_a_forged_down_leaves_no_monitor);
 }
