@@ -291,7 +291,10 @@ static void encode_put_result(ei_x_buff *reply, int rc)
  * and the server goes on). */
 static int room(gcn_buf *reply_buf, size_t len)
 {
-    if (term_reserve(gcn_buf_ei(reply_buf), len) == TERM_OK)
+    ei_x_buff *x = gcn_buf_ei(reply_buf);
+    if (x->buff && (size_t)x->buffsz - (size_t)x->index >= len) /* the usual case: no call */
+        return 0;
+    if (term_reserve(x, len) == TERM_OK)
         return 0;
     reply_buf->out_of_memory = 1;
     return -1;
