@@ -84,7 +84,8 @@ static char *grow(gcn_buf *b, size_t n)
 {
     if (!b || b->failed)
         return NULL;
-    if (term_reserve(&b->x, n) != TERM_OK) {
+    /* room already there, the usual case, costs no call */
+    if ((!b->x.buff || (size_t)b->x.buffsz - (size_t)b->x.index < n) && term_reserve(&b->x, n) != TERM_OK) {
         b->failed = b->out_of_memory = 1;
         return NULL;
     }

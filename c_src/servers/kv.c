@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "buffer.h"
 #include "log.h"
 #include "store.h"
 
@@ -286,43 +287,31 @@ static void encode_put_result(ei_x_buff *reply, int rc)
     ei_x_encode_atom(reply, rc == PUT_FULL ? "store_full" : "out_of_memory");
 }
 
-/* Room for len more bytes of reply: 0, or -1 with the buffer marked out of
- * memory and nothing written (the engine answers {error, out_of_memory},
- * and the server goes on). */
-static int room(gcn_buf *reply_buf, size_t len)
-{
-    ei_x_buff *x = gcn_buf_ei(reply_buf);
-    if (x->buff && (size_t)x->buffsz - (size_t)x->index >= len) /* the usual case: no call */
-        return 0;
-    if (term_reserve(x, len) == TERM_OK)
-        return 0;
-    reply_buf->out_of_memory = 1;
-    return -1;
-}
-
-/* Every key, in one list: {error, too_large} when they pass what one reply
- * can hold (2 GiB). */
+/* Every key, in one list: {error, {keys, too_large}} when they pass what
+ * one reply can hold (2 GiB). Written with gcn_buf_append, which marks the
+ * buffer when memory runs out: the engine then answers {error,
+ * out_of_memory}, and the server goes on. */
 static void encode_keys(kv *k, gcn_buf *reply_buf)
 {
-    ei_x_buff *reply = gcn_buf_ei(reply_buf);
     store_iter it;
     term_view key, value;
     size_t n = store_size(k->store), bytes = 16;
     store_iter_init(&it);
     while (store_next(k->store, &it, &key, &value))
         bytes += key.len;
-    if (bytes > (size_t)INT_MAX - (size_t)reply->index) {
-        encode_error(reply, "keys", "too_large");
+    if (bytes > (size_t)INT_MAX - (size_t)gcn_buf_ei(reply_buf)->index) {
+        encode_error(gcn_buf_ei(reply_buf), "keys", "too_large");
         return;
     }
-    if (room(reply_buf, bytes) < 0)
+    char head[5] = {ERL_LIST_EXT}, nil = ERL_NIL_EXT;
+    put_u32(head + 1, (uint32_t)n);
+    if (n && gcn_buf_append(reply_buf, head, sizeof head) < 0)
         return;
-    if (n)
-        ei_x_encode_list_header(reply, (long)n);
     store_iter_init(&it);
     while (store_next(k->store, &it, &key, &value))
-        ei_x_append_buf(reply, key.ptr, (int)key.len);
-    ei_x_encode_empty_list(reply);
+        if (gcn_buf_append(reply_buf, key.ptr, key.len) < 0)
+            return;
+    gcn_buf_append(reply_buf, &nil, 1);
 }
 
 static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view req,
@@ -338,25 +327,23 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
         return GCN_REPLY;
     }
     switch (r.op) {
+    /* A value written with gcn_buf_append: out of memory, the buffer is
+     * marked, and the engine answers {error, out_of_memory}. */
     case KV_GET:
-        if (store_get(k->store, key, &value) && room(reply_buf, value.len) == 0)
-            ei_x_append_buf(reply, value.ptr, (int)value.len);
-        else if (!reply_buf->out_of_memory)
+        if (store_get(k->store, key, &value))
+            gcn_buf_append(reply_buf, value.ptr, value.len);
+        else
             ei_x_encode_atom(reply, "nil");
         break;
-    case KV_FETCH: {
-        int found = store_get(k->store, key, &value);
-        if (found && room(reply_buf, 16 + value.len) < 0)
-            break;
-        if (found) {
+    case KV_FETCH:
+        if (store_get(k->store, key, &value)) {
             ei_x_encode_tuple_header(reply, 2);
             ei_x_encode_atom(reply, "ok");
-            ei_x_append_buf(reply, value.ptr, (int)value.len);
+            gcn_buf_append(reply_buf, value.ptr, value.len);
         } else {
             ei_x_encode_atom(reply, "error");
         }
         break;
-    }
     case KV_PUT:
     case KV_PUT_SYNC: {
         waiting *w = k->durable ? waiter(from, r.op == KV_PUT_SYNC) : NULL;

@@ -453,15 +453,16 @@ static void test_deep_exit_reason_is_too_deep(void)
     ei_x_free(&w); ei_x_free(&r); ei_x_free(&deep); ei_x_free(&tok); ei_x_free(&pid_copy);
 }
 
-static void cast_timeout(process *p, const erlang_pid *from, long ms)
+/* {'$gen_cast', {Tag, N}} to p from from. */
+static void cast_pair(process *p, const erlang_pid *from, const char *tag, long n)
 {
     ei_x_buff m;
     ei_x_new_with_version(&m);
     ei_x_encode_tuple_header(&m, 2);
     ei_x_encode_atom(&m, "$gen_cast");
     ei_x_encode_tuple_header(&m, 2);
-    ei_x_encode_atom(&m, "timeout");
-    ei_x_encode_long(&m, ms);
+    ei_x_encode_atom(&m, tag);
+    ei_x_encode_long(&m, n);
     CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(p), &m), DIST_OK);
     ei_x_free(&m);
 }
@@ -482,7 +483,7 @@ static void test_timeout_and_node_down_around_suspend(void)
     const char *buf;
     process *p = start(&me, "start", "probe", NULL);
     probe_timeouts = probe_node_downs = 0;
-    cast_timeout(p, &me, 0);
+    cast_pair(p, &me, "timeout", 0);
     system_msg(p, &me, 30, req_suspend);
     wire_reply(30, &buf);
     drop_frame();
@@ -593,19 +594,6 @@ static void wait_for_n(process *c, const erlang_pid *from, unsigned tag, long n,
     drop_frame();
 }
 
-static void cast_add(process *c, const erlang_pid *from, long n)
-{
-    ei_x_buff m;
-    ei_x_new_with_version(&m);
-    ei_x_encode_tuple_header(&m, 2);
-    ei_x_encode_atom(&m, "$gen_cast");
-    ei_x_encode_tuple_header(&m, 2);
-    ei_x_encode_atom(&m, "add");
-    ei_x_encode_long(&m, n);
-    CU_ASSERT_EQUAL(wire_send(t, from, NULL, process_pid(c), &m), DIST_OK);
-    ei_x_free(&m);
-}
-
 /* The reply {Tag, {ok, Count}} at the head of the wire, then the
  * DEMONITOR_P of its caller's watch. */
 static void expect_woken(unsigned tag, long count)
@@ -691,11 +679,11 @@ static void test_waiters_go_with_their_callers_and_wake_in_order(void)
     wire_reply(44, &buf);
     CU_ASSERT_PTR_NOT_NULL(memmem(buffer_head(&wire), buffer_len(&wire), three_waiting, sizeof three_waiting));
     drop_frame();
-    cast_add(c, &a, 5);
+    cast_pair(c, &a, "add", 5);
     expect_woken(42, 5);
     expect_woken(43, 5);
     CU_ASSERT_EQUAL(buffer_len(&wire), 0); /* not b (gone), not a (10) */
-    cast_add(c, &a, 5);
+    cast_pair(c, &a, "add", 5);
     expect_woken(40, 10);
     CU_ASSERT_EQUAL(buffer_len(&wire), 0);
     process_exit(c, (term_view){"\x77\x04test", 6});
