@@ -520,12 +520,38 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
 
 void durable_closing(durable *d) { d->closing = 1; }
 
+/* At close, a compaction under way is stopped rather than waited for: with
+ * a big store it runs for seconds, and the node's loop, every other server
+ * with it, would wait (Redis kills its rewrite child at shutdown likewise).
+ * Nothing is lost: the logs it was to replace are all kept, its half
+ * snapshot goes, and the next compaction does the work again. One that has
+ * finished already is reaped as usual, its work kept. */
+static void stop_compaction(durable *d)
+{
+    reap(d, 0);
+    if (d->child <= 0)
+        return;
+    kill(d->child, SIGKILL);
+    pid_t r;
+    do
+        r = waitpid(d->child, NULL, 0);
+    while (r < 0 && errno == EINTR);
+    d->child = 0;
+    /* Killed after its rename, the snapshot is in place and covers the
+     * logs below its generation, which stay until an open removes them. */
+    char path[4096], tmp[4096 + 8];
+    path_of(d, path, sizeof path, "snap", 0);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    unlink(tmp);
+    log_notice("%s/%s: closing: the compaction under way is stopped; every log is kept", d->dir, d->name);
+}
+
 void durable_close(durable *d)
 {
     if (!d)
         return;
     char err[512];
-    reap(d, 1); /* let a compaction finish rather than leave it half done */
+    stop_compaction(d);
     if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) < 0)
         log_error("%s/%s: closing: %s; the changes not written are lost", d->dir, d->name, err);
     else if (d->log.fd >= 0 && d->policy != FSYNC_NO && d->sync_lost_gen != d->gen &&

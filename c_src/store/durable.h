@@ -47,9 +47,12 @@ typedef struct durable durable;
  * snapshot). */
 durable *durable_open(const char *dir, const char *name, fsync_policy policy, uint64_t compact_min,
                       store *s, char *err, size_t errlen);
+/* Write and sync what is logged, and free d. A compaction under way is
+ * stopped, not waited for (its logs are kept): closing takes milliseconds,
+ * not the seconds a big store's snapshot takes. */
 void durable_close(durable *d);
 /* The store is about to close: flushes from now on start no compaction by
- * themselves (durable_close would wait for it, holding up the node). */
+ * themselves (durable_close would stop it at once, its work wasted). */
 void durable_closing(durable *d);
 
 /* Log a change, before it is applied to the store: -1 when out of memory

@@ -671,6 +671,31 @@ static void test_the_compaction_child_holds_nothing_of_the_node(void)
     store_destroy(s);
 }
 
+/* A store closed while its compaction runs stops it rather than wait for it
+ * (with a big store that takes seconds, and the node's loop waits): here
+ * the child blocks for good, opening its snapshot, a FIFO nobody reads.
+ * Every change is still there when the store opens again. */
+static void test_closing_stops_a_compaction_under_way(void)
+{
+    store *s;
+    durable *d = open_store("close_midway", &s);
+    char err[512], path[160];
+    put_synced(s, d, "a", "1");
+    snprintf(path, sizeof path, "%s/close_midway/kv.snap.tmp", dir);
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    CU_ASSERT_EQUAL(durable_compact(d, err, sizeof err), 0);
+    put_synced(s, d, "b", "2"); /* logged after the switch: the new log's */
+    pid_t child = 0;
+    for (int i = 0; i < 2000 && !(child = a_child()); i++)
+        usleep(1000);
+    CU_ASSERT_FATAL(child > 0);
+    durable_close(d); /* returns: the old code waited here for good */
+    store_destroy(s);
+    CU_ASSERT_EQUAL(a_child(), 0);
+    CU_ASSERT_EQUAL(file_size(path), -1); /* the half snapshot went with it */
+    assert_reopens_with("close_midway", (const char *const[]){"a", "b"}, 2);
+}
+
 /* A change logged and then taken back (applying it failed) is not written;
  * one logged after it is. */
 static void test_a_change_taken_back_is_not_logged(void)
@@ -974,4 +999,5 @@ void unit_suite_durable(void)
     CU_add_test(s, "the compaction's child holds nothing of the node's",
                 test_the_compaction_child_holds_nothing_of_the_node);
     CU_add_test(s, "keys of an older canonical form are found", test_keys_of_an_older_canonical_form_are_found);
+    CU_add_test(s, "closing stops a compaction under way", test_closing_stops_a_compaction_under_way);
 }
