@@ -206,7 +206,8 @@ static void encode_error(ei_x_buff *reply, const char *what, const char *detail)
     ei_x_encode_atom(reply, detail);
 }
 
-enum { PUT_OK = 0, PUT_FULL = -1, PUT_NOMEM = -2 };
+enum { PUT_OK = 0, PUT_FULL = -1, PUT_NOMEM = -2, PUT_BACKLOG = -3 };
+#define BACKLOG_WHY "the log cannot be written, and as much as may wait for it in memory waits already"
 
 /* Log and store a change (the log is written at the end of the batch), or
  * neither: what a caller is told failed is not on disk, nor in memory. */
@@ -216,8 +217,9 @@ static int put(gen_server *self, kv *k, term_view key, term_view value)
     if (k->max_entries && store_size(k->store) >= k->max_entries && !store_get(k->store, key, &old))
         return PUT_FULL;
     size_t mark = k->durable ? durable_mark(k->durable) : 0;
-    if (k->durable && durable_put(k->durable, key, value) < 0)
-        return PUT_NOMEM;
+    int logged = k->durable ? durable_put(k->durable, key, value) : 0;
+    if (logged < 0)
+        return logged == DURABLE_BACKLOG ? PUT_BACKLOG : PUT_NOMEM;
     if (store_put(k->store, key, value) < 0) {
         if (k->durable)
             durable_unlog(k->durable, mark);
@@ -228,20 +230,19 @@ static int put(gen_server *self, kv *k, term_view key, term_view value)
     return PUT_OK;
 }
 
-/* Log and remove: 0, or -1 when the delete could not be logged (out of
- * memory: the key stays, in memory as on disk). */
+/* Log and remove: PUT_OK, or PUT_NOMEM or PUT_BACKLOG when the delete
+ * could not be logged (the key stays, in memory as on disk). */
 static int delete(gen_server *self, kv *k, term_view key)
 {
     term_view old;
     if (k->durable && store_get(k->store, key, &old)) {
-        if (durable_delete(k->durable, key) < 0) {
-            log_error("kv: out of memory logging a delete; the key stays");
-            return -1;
-        }
+        int logged = durable_delete(k->durable, key);
+        if (logged < 0)
+            return logged == DURABLE_BACKLOG ? PUT_BACKLOG : PUT_NOMEM;
         gcn_want_flush(self);
     }
     store_delete(k->store, key);
-    return 0;
+    return PUT_OK;
 }
 
 /* Keep a caller until the next flush has written its changes (and synced
@@ -284,6 +285,12 @@ static void encode_put_result(ei_x_buff *reply, int rc)
     }
     ei_x_encode_tuple_header(reply, 2);
     ei_x_encode_atom(reply, "error");
+    if (rc == PUT_BACKLOG) { /* the shape of the other disk errors: {disk, Why} */
+        ei_x_encode_tuple_header(reply, 2);
+        ei_x_encode_atom(reply, "disk");
+        ei_x_encode_binary(reply, BACKLOG_WHY, (long)strlen(BACKLOG_WHY));
+        return;
+    }
     ei_x_encode_atom(reply, rc == PUT_FULL ? "store_full" : "out_of_memory");
 }
 
@@ -381,9 +388,10 @@ static enum gcn_result kv_handle_call(gen_server *self, void *state, term_view r
     }
     case KV_DELETE: {
         waiting *w = k->durable ? waiter(from, 0) : NULL;
-        if ((k->durable && !w) || delete(self, k, key) < 0) {
+        int rc = k->durable && !w ? PUT_NOMEM : delete(self, k, key);
+        if (rc != PUT_OK) {
             waiter_free(w);
-            encode_put_result(reply, PUT_NOMEM);
+            encode_put_result(reply, rc);
         } else if (!k->durable) {
             ei_x_encode_atom(reply, "ok");
         } else {
@@ -419,12 +427,13 @@ static enum gcn_result kv_handle_cast(gen_server *self, void *state, term_view r
         log_warning("kv: ignoring a cast with a bad key: %s", term_strerror(rc));
         return GCN_NOREPLY;
     }
-    if (r.op == KV_DELETE)
-        delete(self, k, key);
-    else if ((rc = put(self, k, key, r.value)) == PUT_FULL)
+    rc = r.op == KV_DELETE ? delete(self, k, key) : put(self, k, key, r.value);
+    if (rc == PUT_FULL)
         log_warning("kv: store full (--max-entries %zu): a cast put of a new key was dropped", k->max_entries);
     else if (rc == PUT_NOMEM)
-        log_error("kv: out of memory storing a value of %zu bytes", r.value.len);
+        log_error("kv: out of memory storing a cast %s; dropped", r.op == KV_DELETE ? "delete" : "put");
+    else if (rc == PUT_BACKLOG)
+        log_error("kv: a cast %s was dropped: %s", r.op == KV_DELETE ? "delete" : "put", BACKLOG_WHY);
     return GCN_NOREPLY;
 }
 

@@ -17,7 +17,9 @@
  *   call compact            ok: a compaction has started (or {error, {compact,
  *                           already_running | not_durable | failed}})
  * A put of a new key when the store holds max_entries is refused: a call gets
- * {error, store_full}, a cast is logged and dropped.
+ * {error, store_full}, a cast is logged and dropped. So is a change while
+ * the disk takes nothing and DURABLE_MAX_UNWRITTEN bytes wait for it: a
+ * call gets {error, {disk, Why}}.
  *   anything else (call)    {error, {unknown_call, Request}}
  * Callers waiting for the disk are answered in the order they asked, and a
  * reply that runs out of memory is {error, out_of_memory} (the server goes

@@ -64,7 +64,12 @@ static int begin(aof *a, const char *path, struct stat *st)
     a->version = version_of(head, (size_t)got);
     if (a->version == 1 || st->st_size >= MAGIC_LEN)
         return a->version ? 0 : (errno = EINVAL, -1);
-    if ((st->st_size > 0 && ftruncate(a->fd, 0) < 0) || write(a->fd, magic, MAGIC_LEN) != MAGIC_LEN)
+    /* Synced at once: a log followed by another must be whole on disk
+     * (only the newest may end torn), and one holding only its magic, say
+     * between two compactions with no change between, is never synced by
+     * a flush. */
+    if ((st->st_size > 0 && ftruncate(a->fd, 0) < 0) || write(a->fd, magic, MAGIC_LEN) != MAGIC_LEN ||
+        fdatasync(a->fd) < 0)
         return -1;
     st->st_size = MAGIC_LEN;
     return 0;
@@ -97,7 +102,13 @@ int aof_open(aof *a, const char *path, char *err, size_t errlen)
     }
     a->path = strdup(path);
     a->size = (uint64_t)st.st_size;
-    return a->path ? 0 : -1;
+    if (!a->path) {
+        snprintf(err, errlen, "cannot open %s: out of memory", path);
+        close(a->fd);
+        a->fd = -1;
+        return -1;
+    }
+    return 0;
 }
 
 void aof_close(aof *a)
@@ -299,6 +310,16 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
                 tail = end >= len || !later_record(buf, len, end, version, checked);
             else
                 tail = (!r.whole || end == len) && !later_record(buf, len, at + 1, version, checked);
+            /* Read as version 1, a log of version 2 whose magic lost more
+             * bytes than MAGIC_DAMAGED tells has no record that checks: a
+             * record of version 2 that does is the proof, and the log is
+             * refused, not cut whole. */
+            if (version == 1 && tail && later_record(buf, len, at, 2, checked)) {
+                snprintf(err, errlen, "%s: its first bytes, the log's format mark, are damaged (records "
+                         "of version 2 follow); refusing to start", path);
+                records = -1;
+                break;
+            }
             if (last && tail) {
                 log_warning("%s: cutting off a torn last record at offset %zu (%zu bytes): "
                             "a crash interrupted its write", path, at, len - at);

@@ -280,13 +280,23 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
     return d;
 }
 
+/* Room for a record of about `more` bytes (durable.h: DURABLE_MAX_UNWRITTEN). */
+static int room_to_log(const durable *d, size_t more)
+{
+    return !d->failing || aof_pending(&d->log) + more <= DURABLE_MAX_UNWRITTEN;
+}
+
 int durable_put(durable *d, term_view key, term_view value)
 {
+    if (!room_to_log(d, key.len + value.len))
+        return DURABLE_BACKLOG;
     return aof_append(&d->log, AOF_PUT, key, value);
 }
 
 int durable_delete(durable *d, term_view key)
 {
+    if (!room_to_log(d, key.len))
+        return DURABLE_BACKLOG;
     return aof_append(&d->log, AOF_DELETE, key, (term_view){NULL, 0});
 }
 

@@ -55,8 +55,14 @@ void durable_close(durable *d);
  * themselves (durable_close would stop it at once, its work wasted). */
 void durable_closing(durable *d);
 
-/* Log a change, before it is applied to the store: -1 when out of memory
- * (then apply nothing). When applying it fails, durable_unlog(d, mark),
+/* While writes fail (a full disk), what waits to be written stays in
+ * memory, this much at most: past it changes are refused, rather than grow
+ * until the node is killed for its memory and every one of them is lost. */
+#define DURABLE_MAX_UNWRITTEN ((size_t)64 << 20)
+
+/* Log a change, before it is applied to the store: 0; -1 when out of
+ * memory; DURABLE_BACKLOG when writes fail and DURABLE_MAX_UNWRITTEN bytes
+ * wait (then apply nothing). When applying it fails, durable_unlog(d, mark),
  * with the mark durable_mark gave before the change was logged, takes it
  * back: the log never holds what the store does not. */
 int durable_put(durable *d, term_view key, term_view value);
@@ -64,7 +70,7 @@ int durable_delete(durable *d, term_view key);
 size_t durable_mark(const durable *d);
 void durable_unlog(durable *d, size_t mark);
 
-enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2 };
+enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2, DURABLE_BACKLOG = -3 };
 
 /* End of a batch: write what was logged, fsync as the policy says (or now,
  * with force_sync, unless the policy is no), look after compaction.

@@ -268,6 +268,58 @@ static void test_a_torn_record_holding_records_is_cut(void)
     store_destroy(st);
 }
 
+/* A magic however damaged (its first k bytes overwritten, for every k up to
+ * a whole first record) is refused, the file untouched: the records of
+ * version 2 after it prove the log was no torn record of version 1. The
+ * old code took more than 4 damaged bytes for version 1 and cut the log
+ * to nothing. A log holding nothing that checks is still cut. */
+static void test_a_magic_damaged_in_many_bytes_is_refused(void)
+{
+    char err[256], path[128];
+    snprintf(path, sizeof path, "%s/damaged_magic.log", dir);
+    static char original[1024];
+    unlink(path);
+    aof a;
+    CU_ASSERT_FATAL(aof_open(&a, path, err, sizeof err) == 0);
+    for (int i = 0; i < 20; i++)
+        aof_append(&a, AOF_PUT, v("key"), v("a value"));
+    CU_ASSERT_FATAL(aof_write(&a, err, sizeof err) == 0);
+    aof_close(&a);
+    long full = file_size(path);
+    CU_ASSERT_FATAL(full > 0 && full < (long)sizeof original);
+    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(f != NULL && fread(original, 1, (size_t)full, f) == (size_t)full);
+    fclose(f);
+    long first_end = MAGIC_LEN + 12 + 5 + 3 + 7;
+    for (int fill = 0; fill < 2; fill++)
+        for (long k = 1; k <= first_end; k++) {
+            int changed = 0;
+            f = fopen(path, "wb");
+            CU_ASSERT_FATAL(f != NULL);
+            for (long i = 0; i < full; i++) {
+                int c = i < k ? (fill ? 0xff : 0) : (unsigned char)original[i];
+                changed |= c != (unsigned char)original[i];
+                fputc(c, f);
+            }
+            fclose(f);
+            seen s = {0};
+            long r = aof_replay(path, 1, record, &s, &checked, err, sizeof err);
+            CU_ASSERT_EQUAL(r, changed ? -1 : 20); /* (the magic begins with zeros) */
+            if (changed)
+                CU_ASSERT_PTR_NOT_NULL(strstr(err, "damaged"));
+            CU_ASSERT_EQUAL(file_size(path), full);
+        }
+    /* nothing that checks, of either version: cut as torn */
+    f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    for (long i = 0; i < full; i++)
+        fputc(0xff, f);
+    fclose(f);
+    seen s = {0};
+    CU_ASSERT_EQUAL(aof_replay(path, 1, record, &s, &checked, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(file_size(path), 0);
+}
+
 /* A disk that fills up, played by a file size limit: the failed write is cut
  * back to the last whole record, the batch kept, and written once there is room. */
 /* ftruncate, wrapped (--wrap=ftruncate): fails while fail_truncates > 0. */
@@ -696,6 +748,55 @@ static void test_closing_stops_a_compaction_under_way(void)
     assert_reopens_with("close_midway", (const char *const[]){"a", "b"}, 2);
 }
 
+/* While the disk takes nothing, what waits for it stays in memory up to
+ * DURABLE_MAX_UNWRITTEN: changes past it are refused (DURABLE_BACKLOG),
+ * where the old code kept every one until the node was killed for its
+ * memory. Once the disk takes them, they are written and changes are
+ * accepted again; every change accepted is there when the store opens. */
+static void test_a_full_disk_holds_a_bounded_backlog(void)
+{
+    store *s;
+    durable *d = open_store("backlog", &s);
+    char err[512], path[160];
+    int pending;
+    put_synced(s, d, "a", "1");
+    snprintf(path, sizeof path, "%s/backlog/kv.log.1", dir);
+    struct rlimit old, small;
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_cur = (rlim_t)file_size(path) + 100;
+    small.rlim_max = old.rlim_max;
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    size_t big_len = (size_t)1 << 20;
+    char *big = malloc(big_len);
+    CU_ASSERT_FATAL(big != NULL);
+    memset(big, 'v', big_len);
+    term_view value = {big, big_len};
+    int accepted = 0, rc = 0;
+    while (accepted < 1000) {
+        rc = durable_put(d, v("hot"), value);
+        if (rc != 0)
+            break;
+        store_put(s, v("hot"), value);
+        accepted++;
+        CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), DURABLE_WRITE_FAILED);
+    }
+    CU_ASSERT_EQUAL(rc, DURABLE_BACKLOG);
+    CU_ASSERT(accepted >= 60 && accepted <= 65); /* 64 MiB, and the first, taken before writes failed */
+    CU_ASSERT(durable_mark(d) <= DURABLE_MAX_UNWRITTEN);
+    CU_ASSERT_EQUAL(durable_delete(d, value), DURABLE_BACKLOG); /* (a key of 1 MiB) */
+    setrlimit(RLIMIT_FSIZE, &old);
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    CU_ASSERT_EQUAL(durable_mark(d), 0);
+    CU_ASSERT_EQUAL(durable_put(d, v("b"), v("2")), 0);
+    store_put(s, v("b"), v("2"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_OK);
+    free(big);
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("backlog", (const char *const[]){"a", "b", "hot"}, 3);
+}
+
 /* A change logged and then taken back (applying it failed) is not written;
  * one logged after it is. */
 static void test_a_change_taken_back_is_not_logged(void)
@@ -979,6 +1080,7 @@ void unit_suite_durable(void)
     CU_add_test(s, "a damaged length is not a torn tail", test_damaged_length_is_not_a_torn_tail);
     CU_add_test(s, "a log of version 1 is read and continued", test_a_log_of_version_1_is_read_and_continued);
     CU_add_test(s, "a torn record holding records is cut", test_a_torn_record_holding_records_is_cut);
+    CU_add_test(s, "a magic damaged in many bytes is refused", test_a_magic_damaged_in_many_bytes_is_refused);
     CU_add_test(s, "a full disk keeps earlier records and retries", test_full_disk_keeps_earlier_records_and_retries);
     CU_add_test(s, "a half record not cut off is never written after",
                 test_a_half_record_not_cut_off_is_never_written_after);
@@ -1000,4 +1102,5 @@ void unit_suite_durable(void)
                 test_the_compaction_child_holds_nothing_of_the_node);
     CU_add_test(s, "keys of an older canonical form are found", test_keys_of_an_older_canonical_form_are_found);
     CU_add_test(s, "closing stops a compaction under way", test_closing_stops_a_compaction_under_way);
+    CU_add_test(s, "a full disk holds a bounded backlog", test_a_full_disk_holds_a_bounded_backlog);
 }
