@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include "siphash.h"
 
 /* Tags of the external term format (OTP's erl_ext_dist). */
 enum {
@@ -62,6 +65,9 @@ enum {
 #define FLOAT_TEXT_LEN 31       /* FLOAT_EXT's NUL-padded "%.20e" text */
 #define STRING_MAX_LEN 65535    /* STRING_EXT's 2-byte length */
 #define KEY_MAX_DEPTH 2000      /* --max-depth's largest: no stored key is deeper */
+/* The most digit bytes the BEAM decodes in a LARGE_BIG_EXT: BIG_ARITY_MAX
+ * (big.h) words of 8 bytes, on a 64-bit BEAM (dec_term). */
+#define BIG_MAX_BYTES (((1u << 19) - 1) * 8)
 #define FUN_FIXED_LEN 25        /* NEW_FUN_EXT: Arity, Uniq[16], Index, NumFree */
 /* OTP 25 writes a port as NEW_PORT_EXT only while its number fits 28 bits
  * (ERTS_MAX_V3_PORT_NUMBER) and as V4_PORT_EXT above that; so do we. */
@@ -87,6 +93,8 @@ struct walk {
                                map compares whole keys, maps inside them included */
     size_t sort_budget;     /* bytes map_sort_pairs may still move (SORT_BUDGET) */
     size_t *budget;         /* that of the walk this one serves (distinct_keys), or NULL */
+    int fold_zero;          /* writing: -0.0 is written as 0.0 (distinct_keys' second look) */
+    int *negative_zero;     /* when not NULL, set when a -0.0 is read */
 };
 
 /* Sorting a map's pairs moves every byte of them, maps inside included: a
@@ -556,6 +564,8 @@ static int walk_big(struct walk *w, unsigned tag)
         uint32_t n32;
         TRY(take_u32(w, &n32));
         n = n32;
+        if (n > BIG_MAX_BYTES) /* the BEAM refuses it, zeros at its top or not */
+            return TERM_EBAD;
     }
     unsigned sign;
     TRY(take_u8(w, &sign));
@@ -585,14 +595,29 @@ static int float_bytes_finite(const unsigned char *p)
     return !((p[0] & 0x7F) == 0x7F && (p[1] & 0xF0) == 0xF0);
 }
 
+#define NEGATIVE_ZERO UINT64_C(0x8000000000000000)
+
+/* A float's bits as written: -0.0 is noted, and folded into 0.0 when the
+ * walk says so (distinct_keys). */
+static int emit_float_bits(struct walk *w, uint64_t bits)
+{
+    if (bits == NEGATIVE_ZERO) {
+        if (w->negative_zero)
+            *w->negative_zero = 1;
+        if (w->fold_zero)
+            bits = 0;
+    }
+    TRY(emit_u8(w, TAG_NEW_FLOAT));
+    return emit_be64(w, bits);
+}
+
 static int walk_new_float(struct walk *w)
 {
     const unsigned char *p;
     TRY(take(w, 8, &p));
     if (!float_bytes_finite(p))
         return TERM_EBAD;
-    TRY(emit_u8(w, TAG_NEW_FLOAT));
-    return emit(w, p, 8);
+    return emit_float_bits(w, load_be64(p));
 }
 
 static size_t count_digits(const char *s, size_t n)
@@ -662,8 +687,7 @@ static int walk_float_text(struct walk *w)
         return TERM_EBAD;
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
-    TRY(emit_u8(w, TAG_NEW_FLOAT));
-    return emit_be64(w, bits);
+    return emit_float_bits(w, bits);
 }
 
 /* ---- tuples and maps ---- */
@@ -797,7 +821,7 @@ static int map_canonical_pairs(struct walk *w, size_t arity, unsigned depth)
 }
 
 static int canonical(const char *buf, size_t len, size_t *index, unsigned max_depth, ei_x_buff *out,
-                     size_t *budget);
+                     size_t *budget, int fold_zero, int *negative_zero);
 
 /* A key (already checked) whose bytes compare as its canonical form's do,
  * and of what kind: an atom in a UTF-8 tag or of ASCII text in a Latin-1
@@ -829,52 +853,122 @@ static int key_cmp(const void *a, const void *b)
     return map_pair_cmp(a, b);
 }
 
+/* SipHash's key for any_repeated, random per process: a peer cannot aim
+ * keys at one slot. */
+static unsigned char repeat_seed[16];
+static int repeat_seed_ok;
+static pthread_once_t repeat_seed_once = PTHREAD_ONCE_INIT;
+
+static void make_repeat_seed(void)
+{
+    repeat_seed_ok = getrandom(repeat_seed, sizeof repeat_seed, 0) == (ssize_t)sizeof repeat_seed;
+}
+
+/* Is any of the n keys (each of one kind, in len) repeated? A few are
+ * compared pairwise; more go into a table of their indices, half empty at
+ * least, by hash: 8 to 16 bytes a key and linear time, where sorting them
+ * took a copy of every record (glibc's merge sort) and n log n compares. */
+static int any_repeated(struct map_pair *keys, size_t n)
+{
+    if (n <= 8) {
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = a + 1; b < n; b++)
+                if (key_cmp(&keys[a], &keys[b]) == 0)
+                    return 1;
+        return 0;
+    }
+    pthread_once(&repeat_seed_once, make_repeat_seed);
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    uint32_t *slots = repeat_seed_ok && n < UINT32_MAX ? malloc(cap * sizeof *slots) : NULL;
+    if (!slots) { /* no table: sorted instead */
+        qsort(keys, n, sizeof *keys, key_cmp);
+        for (size_t i = 1; i < n; i++)
+            if (key_cmp(&keys[i - 1], &keys[i]) == 0)
+                return 1;
+        return 0;
+    }
+    memset(slots, 0xff, cap * sizeof *slots);
+    int repeated = 0;
+    for (size_t i = 0; i < n && !repeated; i++) {
+        uint64_t h = siphash(repeat_seed, keys[i].key, keys[i].key_len) ^ keys[i].len * UINT64_C(0x9E3779B97F4A7C15);
+        for (size_t at = (size_t)h & (cap - 1);; at = (at + 1) & (cap - 1)) {
+            if (slots[at] == UINT32_MAX) {
+                slots[at] = (uint32_t)i;
+                break;
+            }
+            if (key_cmp(&keys[slots[at]], &keys[i]) == 0) {
+                repeated = 1;
+                break;
+            }
+        }
+    }
+    free(slots);
+    return repeated;
+}
+
+/* The n keys, which begin at w->buf + starts[..], in their canonical forms
+ * (-0.0 folded into 0.0 with fold), written to canon, in keys[..] of kind
+ * 0. *negative_zero is set when a key holds a -0.0. */
+static int canonical_keys(struct walk *w, const size_t *starts, struct map_pair *keys, size_t n,
+                          unsigned depth, int fold, int *negative_zero, ei_x_buff *canon)
+{
+    int rc = ei_x_new(canon) == 0 ? TERM_OK : TERM_ENOMEM;
+    for (size_t i = 0; i < n && rc == TERM_OK; i++) {
+        size_t pos = starts[i], from = (size_t)canon->index;
+        rc = canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, canon,
+                       w->budget ? w->budget : &w->sort_budget, fold, negative_zero);
+        keys[i].start = from;
+        keys[i].key_len = (size_t)canon->index - from;
+        keys[i].len = 0;
+    }
+    for (size_t i = 0; i < n && rc == TERM_OK; i++)
+        keys[i].key = (const unsigned char *)canon->buff + keys[i].start;
+    return rc;
+}
+
 /* Are the n keys (checked already) that begin at w->buf + keys[..].start
  * distinct, as =:= tells terms apart? The BEAM's decoder refuses a map with
  * a repeated key, and a message it cannot decode takes its connection
  * down: a map this node would store or pass on must not have one. Atoms of
- * plain text are compared by it; any other key set by canonical forms. */
+ * plain text are compared by it; any other key set by canonical forms.
+ * Keys told apart only by the sign of a zero (0.0 and -0.0, or {0.0} and
+ * {-0.0}) are distinct to OTP 27 and the same to OTP 25 and 26, whose
+ * decoders refuse the map, and drop the connection that carried it: such
+ * a map is TERM_EUNSUPPORTED, refused on its way in (an OTP 27 sender's
+ * call is answered so), never stored nor passed on to a node that cannot
+ * read it. */
 static int distinct_keys(struct walk *w, struct map_pair *keys, size_t n, unsigned depth)
 {
-    ei_x_buff canon = {NULL, 0, 0};
-    int rc = TERM_OK;
     size_t i = 0;
     for (; i < n; i++)
         if (!(keys[i].len = (size_t)plain_key(w->buf + keys[i].start, &keys[i].key, &keys[i].key_len)))
             break;
-    if (i < n) { /* not all plain: every key in its canonical form, all of one kind (0) */
-        if (ei_x_new(&canon) != 0)
-            rc = TERM_ENOMEM;
-        for (i = 0; i < n && rc == TERM_OK; i++) {
-            size_t pos = keys[i].start, from = (size_t)canon.index;
-            rc = canonical((const char *)w->buf, w->len, &pos, w->max_depth - depth - 1, &canon,
-                           w->budget ? w->budget : &w->sort_budget);
-            keys[i].start = from;
-            keys[i].key_len = (size_t)canon.index - from;
-            keys[i].len = 0;
-        }
-        for (i = 0; i < n && rc == TERM_OK; i++)
-            keys[i].key = (const unsigned char *)canon.buff + keys[i].start;
-    }
-    if (rc == TERM_OK) {
-        if (n <= 8) {
-            for (size_t a = 0; a < n && rc == TERM_OK; a++)
-                for (size_t b = a + 1; b < n; b++)
-                    if (key_cmp(&keys[a], &keys[b]) == 0) {
-                        rc = TERM_EBAD;
-                        break;
-                    }
-        } else {
-            qsort(keys, n, sizeof *keys, key_cmp);
-            for (i = 1; i < n; i++)
-                if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
-                    rc = TERM_EBAD;
-                    break;
-                }
-        }
+    if (i == n)
+        return any_repeated(keys, n) ? TERM_EBAD : TERM_OK;
+    /* not all plain: every key in its canonical form, all of one kind (0) */
+    size_t small[8], *starts = n <= 8 ? small : malloc(n * sizeof *starts);
+    if (!starts)
+        return TERM_ENOMEM;
+    for (i = 0; i < n; i++)
+        starts[i] = keys[i].start;
+    ei_x_buff canon = {NULL, 0, 0};
+    int negative_zero = 0;
+    int rc = canonical_keys(w, starts, keys, n, depth, 0, &negative_zero, &canon);
+    if (rc == TERM_OK && any_repeated(keys, n))
+        rc = TERM_EBAD;
+    if (rc == TERM_OK && negative_zero) {
+        ei_x_free(&canon);
+        canon = (ei_x_buff){NULL, 0, 0};
+        rc = canonical_keys(w, starts, keys, n, depth, 1, NULL, &canon);
+        if (rc == TERM_EBAD || (rc == TERM_OK && any_repeated(keys, n)))
+            rc = TERM_EUNSUPPORTED; /* (EBAD: a map inside a key, its keys the same once folded) */
     }
     if (canon.buff)
         ei_x_free(&canon);
+    if (starts != small)
+        free(starts);
     return rc;
 }
 
@@ -895,12 +989,23 @@ static int walk_map(struct walk *w, unsigned depth)
             TRY(walk_term(w, depth + 1));
         return TERM_OK;
     }
-    /* where each key begins; then distinct_keys' working array */
-    struct map_pair small[8], *keys = arity <= 8 ? small : malloc(arity * sizeof *keys);
-    if (!keys)
-        return TERM_ENOMEM;
+    /* where each key begins; then distinct_keys' working array. It grows
+     * with the pairs walked, not from the arity a peer declares. */
+    struct map_pair small[8], *keys = small;
+    size_t cap = 8;
     int rc = TERM_OK;
     for (size_t i = 0; i < arity && rc == TERM_OK; i++) {
+        if (i == cap) {
+            struct map_pair *more = realloc(keys == small ? NULL : keys, 2 * cap * sizeof *keys);
+            if (!more) {
+                rc = TERM_ENOMEM;
+                break;
+            }
+            if (keys == small)
+                memcpy(more, small, sizeof small);
+            keys = more;
+            cap *= 2;
+        }
         keys[i].start = w->pos;
         w->in_key++; /* maps inside it are compared whole, as part of it, once */
         rc = walk_term(w, depth + 1);
@@ -1437,7 +1542,7 @@ int term_skip(const char *buf, size_t len, size_t *index, unsigned max_depth)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL, 0, NULL};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
@@ -1448,7 +1553,7 @@ int term_skip_cached(const char *buf, size_t len, size_t *index, unsigned max_de
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL, 0, NULL};
     TRY(walk_term(&w, 0));
     *index = w.pos;
     return TERM_OK;
@@ -1463,7 +1568,7 @@ int term_skip_flat(const char *buf, size_t len, size_t *index)
 {
     if (!index || *index > len || (!buf && len > 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, 4, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, 4, NULL, NULL, 0, NULL, 0, SORT_BUDGET(len), NULL, 0, NULL};
     uint64_t pending = 1;
     while (pending) {
         if (pending > remaining(&w))
@@ -1527,7 +1632,7 @@ int term_tuple_elements(const char *buf, size_t len, size_t *index, unsigned max
 {
     if (!index || *index > len || (!buf && len > 0) || max_depth >= UINT_MAX)
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth + 1, NULL, atoms, 0, sender, 0, SORT_BUDGET(len), NULL, 0, NULL};
     size_t n;
     if (w.pos + 2 <= len && w.buf[w.pos] == TAG_SMALL_TUPLE) {
         n = w.buf[w.pos + 1];
@@ -1573,14 +1678,15 @@ static size_t canonical_scalar_end(const struct walk *w)
 
 /* term_canonical, moving bytes against budget (NULL: a budget of its own). */
 static int canonical(const char *buf, size_t len, size_t *index, unsigned max_depth, ei_x_buff *out,
-                     size_t *budget)
+                     size_t *budget, int fold_zero, int *negative_zero)
 {
     if (!index || !out || *index > len || (!buf && len > 0))
         return TERM_EBAD;
     int start = out->index;
     if (start < 0 || start > (out->buff ? out->buffsz : 0))
         return TERM_EBAD;
-    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0, NULL, 0, SORT_BUDGET(len), budget};
+    struct walk w = {(const unsigned char *)buf, len, *index, max_depth, out, NULL, 0, NULL, 0, SORT_BUDGET(len), budget,
+                     fold_zero, negative_zero};
     size_t end = canonical_scalar_end(&w);
     if (end) { /* its bytes are its canonical form */
         TRY(emit(&w, buf + *index, end - *index));
@@ -1599,7 +1705,7 @@ static int canonical(const char *buf, size_t len, size_t *index, unsigned max_de
 int term_canonical(const char *buf, size_t len, size_t *index, unsigned max_depth,
                    ei_x_buff *out)
 {
-    return canonical(buf, len, index, max_depth, out, NULL);
+    return canonical(buf, len, index, max_depth, out, NULL, 0, NULL);
 }
 
 int term_next(term_view v, int *i, term_view *out)
@@ -1608,7 +1714,7 @@ int term_next(term_view v, int *i, term_view *out)
         return -1;
     /* Structure and bounds are checked again, the atoms' text is not:
      * term_skip accepted it already. */
-    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1, NULL, 0, SORT_BUDGET(v.len), NULL};
+    struct walk w = {(const unsigned char *)v.ptr, v.len, (size_t)*i, TERM_NEXT_MAX_DEPTH, NULL, NULL, 1, NULL, 0, SORT_BUDGET(v.len), NULL, 0, NULL};
     if (walk_term(&w, 0) != TERM_OK)
         return -1;
     *out = (term_view){v.ptr + *i, w.pos - (size_t)*i};

@@ -550,8 +550,22 @@ static void handle_call(gen_server *gs, term_view msg, int i)
             return;
         }
         if (!gcn_buf_ok_term(&gs->out, before)) {
-            bad_return(gs, "handle_call", "wrote a reply that is not exactly one term");
-            return;
+            size_t at = before;
+            if (term_skip(gcn_buf_ei(&gs->out)->buff, (size_t)gcn_buf_ei(&gs->out)->index, &at,
+                          TERM_NEXT_MAX_DEPTH) != TERM_EUNSUPPORTED) {
+                bad_return(gs, "handle_call", "wrote a reply that is not exactly one term");
+                return;
+            }
+            /* A whole term, which not every node can read (a map whose keys
+             * only the sign of a zero tells apart, which was stored before
+             * such maps were refused on their way in, say): the caller is
+             * told, the server goes on. */
+            log_warning("%s: handle_call's reply holds a term some nodes cannot read (term.h): answered "
+                        "{error, unsupported}", gs->cb->name);
+            begin_reply(&gs->out, &from);
+            ei_x_encode_tuple_header(gcn_buf_ei(&gs->out), 2);
+            ei_x_encode_atom(gcn_buf_ei(&gs->out), "error");
+            ei_x_encode_atom(gcn_buf_ei(&gs->out), "unsupported");
         }
         send_to(gs, &from, &gs->out);
     }

@@ -19,6 +19,8 @@
  *   {atom_of, Bin}    answers {ok, Atom} with gcn_build, whatever Bin holds,
  *                     ignoring a failure (the engine answers bad_reply)
  *   nan               writes a NaN (the engine answers bad_reply)
+ *   zeros             answers #{0.0 => a, -0.0 => b}, which OTP 25 and 26
+ *                     cannot read (the engine answers {error, unsupported})
  *   bad_stop          answers ok and stops with a reason that is no term
  *                     (the engine stops it with bad_stop_reason)
  *   {chatter, N}      writes N lines to stderr, as fast as it can, then ok
@@ -54,6 +56,8 @@ static int init(gcn_server *self, gcn_term arg, gcn_init *out, const char **erro
         gcn_stop(self, t);
     int64_t ms;
     if (gcn_match(arg, "{sleep_in_init, ~i}", &ms) && ms > 0 && ms <= 60000) {
+        fprintf(stderr, "misbehave: sleeping %lld ms in init\n", (long long)ms);
+        fflush(stderr);
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0)
             ;
@@ -146,6 +150,8 @@ static enum gcn_result call(gcn_server *self, void *state, gcn_term req, const g
         gcn_put_atom(reply, "ok");
     } else if (gcn_match(req, "nan")) {
         gcn_put_double(reply, NAN);
+    } else if (gcn_match(req, "zeros")) { /* #{0.0 => a, -0.0 => b}: OTP 25 and 26 cannot read it */
+        gcn_build(reply, "#{~f => a, ~f => b}", 0.0, -0.0);
     } else if (gcn_match(req, "{atom_of, ~b}", &bin)) {
         char text[GCN_ATOM_MAX];
         size_t n = bin.len < sizeof text - 1 ? bin.len : sizeof text - 1;

@@ -421,6 +421,22 @@ static void test_bad_frames_are_refused_and_data_kept(void)
     CU_ASSERT_EQUAL(feed(procs, &c, &deep), DIST_DROPPED);
     expect_bad_request(31, "too_deep");
     ei_x_free(&deep);
+    /* a call putting #{0.0 => a, -0.0 => b}, which OTP 27 sends and OTP 25
+     * and 26 cannot read (a repeated key to them): refused as unsupported,
+     * never stored for an older node to read and lose its connection over */
+    ei_x_buff zeros;
+    wire_request(&zeros, "$gen_call", &me, 32);
+    ei_x_encode_tuple_header(&zeros, 3);
+    ei_x_encode_atom(&zeros, "put");
+    ei_x_encode_atom(&zeros, "zeros");
+    ei_x_encode_map_header(&zeros, 2);
+    ei_x_encode_double(&zeros, 0.0);
+    ei_x_encode_atom(&zeros, "a");
+    ei_x_encode_double(&zeros, -0.0);
+    ei_x_encode_atom(&zeros, "b");
+    CU_ASSERT_EQUAL(feed(procs, &c, &zeros), DIST_DROPPED);
+    expect_bad_request(32, "unsupported");
+    ei_x_free(&zeros);
     /* a message to nobody is dropped */
     ei_x_buff c2;
     reg_send_ctrl(&c2, &me, "nobody");

@@ -320,6 +320,19 @@ static void test_large_big(void)
     for (int i = 0; i < 255; i++)
         small[3 + i] = large[6 + i] = (unsigned char)(i + 1);
     check_canon(ARR(large), ARR(small));
+
+    /* The BEAM decodes 4,194,296 digit bytes at most (BIG_ARITY_MAX words),
+     * and refuses more even when the top ones are zeros: so does the walk. */
+    for (size_t n = 4194295; n <= 4194297; n++) {
+        unsigned char *big = calloc(1, 6 + n);
+        CU_ASSERT_FATAL(big != NULL);
+        big[0] = 111, big[1] = (unsigned char)(n >> 24), big[2] = (unsigned char)(n >> 16);
+        big[3] = (unsigned char)(n >> 8), big[4] = (unsigned char)n, big[5] = 0;
+        big[6] = 1; /* the value 1, and zeros above it */
+        CU_ASSERT_EQUAL(skip_rc(big, 6 + n, 8), n <= 4194296 ? TERM_OK : TERM_EBAD);
+        CU_ASSERT_EQUAL(canon_rc(big, 6 + n, 8), n <= 4194296 ? TERM_OK : TERM_EBAD);
+        free(big);
+    }
 }
 
 /* ---- floats ---- */
@@ -1093,6 +1106,58 @@ static void test_repeated_map_keys(void)
     /* #{#{a => 1, b => 2} => 1, x => 2}: fine */
     static const unsigned char key_fine[] = {116, 0, 0, 0, 2, 116, 0, 0, 0, 2, 119, 1, 97, 97, 1, 119, 1, 98, 97, 2,
                                              97, 1, 119, 1, 120, 97, 2};
+    /* #{0.0 => 1, -0.0 => 2}: distinct to OTP 27, a repeated key to OTP 25
+     * and 26, whose decoders drop the connection that carries it: refused
+     * as unsupported. So are #{{0.0} => 1, {-0.0} => 2}, -0.0 as FLOAT_EXT
+     * text, and a map of such keys inside a key. #{0.0 => 1, 0.0 => 2} is
+     * repeated under any rule; #{-0.0 => 1, 1.0 => 2} is fine. */
+#define F0 70, 0, 0, 0, 0, 0, 0, 0, 0
+#define FN0 70, 128, 0, 0, 0, 0, 0, 0, 0
+#define F1 70, 63, 240, 0, 0, 0, 0, 0, 0
+    static const unsigned char zeros[] = {116, 0, 0, 0, 2, F0, 97, 1, FN0, 97, 2};
+    static const unsigned char zero_tuples[] = {116, 0, 0, 0, 2, 104, 1, F0, 97, 1, 104, 1, FN0, 97, 2};
+    static const unsigned char zero_in_key[] = {116, 0, 0, 0, 2, 116, 0, 0, 0, 2, F0, 97, 1, FN0, 97, 2,
+                                                97, 1, 119, 1, 120, 97, 2};
+    static const unsigned char same_zero[] = {116, 0, 0, 0, 2, F0, 97, 1, F0, 97, 2};
+    static const unsigned char zero_and_one[] = {116, 0, 0, 0, 2, FN0, 97, 1, F1, 97, 2};
+    unsigned char text_zero[5 + 32 + 2 + 9 + 2];
+    memcpy(text_zero, (const unsigned char[]){116, 0, 0, 0, 2}, 5);
+    float_text(text_zero + 5, "-0.00000000000000000000e+00");
+    memcpy(text_zero + 5 + 32, (const unsigned char[]){97, 1, F0, 97, 2}, 2 + 9 + 2);
+#undef F0
+#undef FN0
+#undef F1
+    const struct { const unsigned char *bytes; size_t len; int rc; } zero_cases[] = {
+        {ARR(zeros), TERM_EUNSUPPORTED}, {ARR(zero_tuples), TERM_EUNSUPPORTED},
+        {ARR(zero_in_key), TERM_EUNSUPPORTED}, {ARR(text_zero), TERM_EUNSUPPORTED},
+        {ARR(same_zero), TERM_EBAD}, {ARR(zero_and_one), TERM_OK},
+    };
+    for (size_t k = 0; k < sizeof zero_cases / sizeof zero_cases[0]; k++)
+        CU_ASSERT_EQUAL(skip_rc(zero_cases[k].bytes, zero_cases[k].len, 8), zero_cases[k].rc);
+    /* Maps of more than 8 keys (found by hash): 1,000 integer keys, then
+     * the same as 1-tuples (canonical forms), each distinct, or with the
+     * last repeating one at any place, in another encoding */
+    for (int tuples = 0; tuples <= 1; tuples++)
+        for (long repeat = -1; repeat < 1000; repeat += 333) {
+            ei_x_buff m;
+            ei_x_new(&m);
+            ei_x_encode_map_header(&m, 1001);
+            for (long k = 0; k <= 1000; k++) {
+                long key = (k == 1000 && repeat >= 0 ? repeat : k) * 7919;
+                if (tuples)
+                    ei_x_encode_tuple_header(&m, 1);
+                if (k == 1000) { /* as INTEGER_EXT, whatever its value */
+                    char i4[5] = {98, (char)(key >> 24), (char)(key >> 16), (char)(key >> 8), (char)key};
+                    ei_x_append_buf(&m, i4, 5);
+                } else {
+                    ei_x_encode_long(&m, key);
+                }
+                ei_x_encode_atom(&m, "v");
+            }
+            int want = repeat >= 0 ? TERM_EBAD : TERM_OK;
+            CU_ASSERT_EQUAL(skip_rc((const unsigned char *)m.buff, (size_t)m.index, 8), want);
+            ei_x_free(&m);
+        }
     const struct { const unsigned char *bytes; size_t len; int rc; } cases[] = {
         {ARR(atoms), TERM_EBAD}, {ARR(ints), TERM_EBAD}, {ARR(strings), TERM_EBAD},
         {ARR(accent), TERM_EBAD}, {ARR(fine), TERM_OK}, {ARR(fine_ints), TERM_OK},
