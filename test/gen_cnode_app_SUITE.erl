@@ -19,6 +19,7 @@
          readme_supervisor_runs/1,
          supervised_node_survives_five_kill9s/1,
          too_many_restarts_stop_the_owner/1,
+         the_cookie_is_in_no_report_or_status/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -49,6 +50,7 @@ all() ->
      readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
+     the_cookie_is_in_no_report_or_status,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -305,6 +307,62 @@ too_many_restarts_stop_the_owner(Config) ->
     receive {'DOWN', Ref, process, Owner, Why} ->
             ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
     after 30000 -> ct:fail(owner_did_not_give_up)
+    end.
+
+%% The cookie is in no crash report, no sys:get_status and no
+%% sys:get_state of the owner: not while it runs, not after a restart, not
+%% when it gives up (too_many_restarts, whose crash report prints its
+%% state); and the node it restarts has it all the same (it answers the
+%% ping). A GEN_CNODE_COOKIE a user passes in env is hidden from
+%% sys:get_status too.
+the_cookie_is_in_no_report_or_status(Config) ->
+    Node = name("secret"),
+    Log = filename:join(?config(priv_dir, Config), "secret.log"),
+    Unique = integer_to_list(erlang:unique_integer([positive])),
+    Cookie = list_to_atom("secretcookie" ++ Unique),
+    Hidden = fun(Text, C) -> string:find(Text, C) =:= nomatch end,
+    ok = logger:add_handler(gen_cnode_app_all, ?MODULE,
+                            #{config => #{to => self(), all => true}, level => all}),
+    try
+        {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, cookie => Cookie,
+                                        env => [{"GEN_CNODE_TEST", "shown"}],
+                                        restart => #{intensity => 1, period => 60}}),
+        gen_cnode_test_env:track({cnode, Owner}),
+        Ref = monitor(process, Owner),
+        Shown = fun() -> lists:flatten(io_lib:format("~p ~p", [sys:get_status(Owner), sys:get_state(Owner)])) end,
+        ?assert(Hidden(Shown(), atom_to_list(Cookie))),
+        ?assertNotEqual(nomatch, string:find(Shown(), "GEN_CNODE_TEST")), %% the rest is there
+        kill9(Owner),
+        ok = gen_cnode_test_env:wait_until(
+               fun() -> {ok, Text} = file:read_file(Log),
+                        binary:match(Text, <<"C node up again">>) =/= nomatch end, 30000),
+        erlang:set_cookie(Node, Cookie),
+        ?assertEqual(pong, net_adm:ping(Node)),
+        ?assert(Hidden(Shown(), atom_to_list(Cookie))),
+        kill9(Owner),
+        receive {'DOWN', Ref, process, Owner, Why} ->
+                ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
+        after 30000 -> ct:fail(owner_did_not_give_up)
+        end,
+        Events = collect_any_events([]),
+        ?assertMatch([_], [E || E = #{msg := {report, #{label := {gen_server, terminate}}}} <- Events]),
+        Text = lists:flatten(io_lib:format("~p", [Events])),
+        ct:log("~ts", [Text]),
+        ?assertNotEqual(nomatch, string:find(Text, "too_many_restarts")),
+        ?assert(Hidden(Text, atom_to_list(Cookie)))
+    after
+        logger:remove_handler(gen_cnode_app_all)
+    end,
+    Other = "othercookie" ++ Unique,
+    {ok, Owner2} = gen_cnode:start(#{name => name("secret"), log => Log, cookie => list_to_atom(Other),
+                                     env => [{"GEN_CNODE_COOKIE", Other}]}),
+    gen_cnode_test_env:track({cnode, Owner2}),
+    ?assert(Hidden(lists:flatten(io_lib:format("~p", [sys:get_status(Owner2)])), Other)),
+    ok = gen_cnode:stop(Owner2).
+
+collect_any_events(Acc) ->
+    receive {gen_cnode_any_log, Event} -> collect_any_events([Event | Acc])
+    after 500 -> lists:reverse(Acc)
     end.
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
@@ -633,6 +691,8 @@ collect_events(Acc) ->
     end.
 
 %% logger handler callback
+log(Event, #{config := #{to := To, all := true}}) ->
+    To ! {gen_cnode_any_log, Event};
 log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{to := To}}) ->
     case Meta of
         #{domain := [gen_cnode]} ->
