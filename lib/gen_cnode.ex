@@ -47,7 +47,9 @@ defmodule GenCnode do
     * `:id` - the child id `child_spec/1` gives (`GenCnode`)
 
   Strings may be binaries or charlists. Errors from `start/1`:
-  `:not_distributed`, `{:needs_long_names, node}`, `{:no_executable, path}`,
+  `:not_distributed`, `{:needs_long_names, node}`,
+  `{:needs_fully_qualified_host, node}` (a host with no dot that is no
+  address, such as `localhost`), `{:no_executable, path}`,
   `{:name_taken, node}` (a node of that name held it for the whole
   `:start_timeout`), `{:badopt, {key, value}}` (a key not listed above too),
   `{:exited, status, last_lines}`, `{:start_timeout, last_lines}`,

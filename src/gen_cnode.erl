@@ -94,7 +94,8 @@
 %%% API
 
 %% Starts a C node and returns once it answers ping. Errors: not_distributed,
-%% {needs_long_names, Node}, {unsupported_proto_dist, Proto, Why},
+%% {needs_long_names, Node}, {needs_fully_qualified_host, Node} (a host with
+%% no dot that is no address), {unsupported_proto_dist, Proto, Why},
 %% {no_executable, Path}, {name_taken, Node} (held for the whole
 %% start_timeout), {exited, Status, LastStderrLines}, {start_timeout,
 %% LastStderrLines}, {ping_failed, Reason, LastStderrLines}, {open_port, Exe,
@@ -657,13 +658,21 @@ node_name(Name) when is_list(Name) ->
 node_name(Name) ->
     throw({badopt, {name, Name}}).
 
-%% A node with short names cannot reach kv@127.0.0.1: say so now rather than
-%% ping in vain until the timeout.
+%% A node with short names cannot reach kv@127.0.0.1, and one with long
+%% names refuses a host that is neither dotted nor an address (kv@localhost:
+%% "Hostname localhost is illegal"): say so now rather than ping in vain
+%% until the timeout.
 check_name_mode(Node) ->
     [_, Host] = string:split(atom_to_list(Node), "@"),
-    case net_kernel:longnames() =:= false andalso lists:member($., Host) of
-        true -> throw({needs_long_names, Node});
-        false -> ok
+    Dotted = lists:member($., Host),
+    case net_kernel:longnames() of
+        false when Dotted -> throw({needs_long_names, Node});
+        true when not Dotted ->
+            case inet:parse_address(Host) of
+                {ok, _} -> ok;
+                {error, _} -> throw({needs_fully_qualified_host, Node})
+            end;
+        _ -> ok
     end.
 
 %% A list of strings (charlists or binaries), as charlists.

@@ -20,6 +20,7 @@
          supervised_node_survives_five_kill9s/1,
          too_many_restarts_stop_the_owner/1,
          the_cookie_is_in_no_report_or_status/1,
+         a_host_that_is_not_fully_qualified_is_refused_at_once/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -51,6 +52,7 @@ all() ->
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
      the_cookie_is_in_no_report_or_status,
+     a_host_that_is_not_fully_qualified_is_refused_at_once,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -364,6 +366,17 @@ collect_any_events(Acc) ->
     receive {gen_cnode_any_log, Event} -> collect_any_events([Event | Acc])
     after 500 -> lists:reverse(Acc)
     end.
+
+%% Under long names, a host that is neither dotted nor an address
+%% (kv@localhost) is one OTP will not connect to ("Hostname localhost is
+%% illegal"): refused at once, not pinged in vain until the start timeout.
+a_host_that_is_not_fully_qualified_is_refused_at_once(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "unqualified.log"),
+    Node = list_to_atom("unqualified" ++ integer_to_list(erlang:unique_integer([positive])) ++ "@localhost"),
+    {Us, Result} = timer:tc(fun() -> gen_cnode_test_env:failed_start(#{name => Node, log => Log,
+                                                                        start_timeout => 5000}) end),
+    ?assertEqual({error, {needs_fully_qualified_host, Node}}, Result),
+    ?assert(Us < 1000000).
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
 %% Node}} once the name stayed taken for its start_timeout, not ok because
