@@ -34,7 +34,8 @@ defmodule GenCnode do
       Erlang syntax
     * `:workers` - threads for blocking jobs
     * `:pg_join` - `group` or `{scope, group}` (atoms): the KeyValue server
-      joins that `:pg` group at boot (as `GenCnode.Shard` wants)
+      joins that `:pg` group at boot (as `GenCnode.Shard` wants); a scope
+      other than `:pg` is run on the node too (`--pg-scope`)
     * `:log_level` - `:error | :warning | :notice | :info | :debug`
     * `:args` - other command-line strings for the C node
     * `:executable` - the C node's path (default: `$GEN_CNODE_EXE`, else

@@ -29,7 +29,8 @@
 %%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
 %%   workers       threads for blocking jobs (--workers)
 %%   pg_join       Group or {Scope, Group} (atoms): the KeyValue server joins
-%%                 that pg group at boot (--pg-join), e.g. for gen_cnode_shard
+%%                 that pg group at boot (--pg-join), e.g. for gen_cnode_shard;
+%%                 a Scope other than pg is run too (--pg-scope)
 %%   log_level     error | warning | notice | info | debug (--log-level; info)
 %%   args          other command-line strings for the C node ([])
 %%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
@@ -695,11 +696,26 @@ workers(#{workers := N}) when is_integer(N), N >= 0 -> ["--workers", integer_to_
 workers(#{workers := N}) -> throw({badopt, {workers, N}});
 workers(_) -> [].
 
-pg_join(#{pg_join := {Scope, Group}}) when is_atom(Scope), is_atom(Group) ->
-    ["--pg-join", atom_to_list(Scope) ++ ":" ++ atom_to_list(Group)];
+pg_join(Opts = #{pg_join := {Scope, Group}}) when is_atom(Scope), is_atom(Group) ->
+    pg_scope(atom_to_list(Scope), strings(args, Opts))
+        ++ ["--pg-join", atom_to_list(Scope) ++ ":" ++ atom_to_list(Group)];
 pg_join(#{pg_join := Group}) when is_atom(Group) -> ["--pg-join", atom_to_list(Group)];
 pg_join(#{pg_join := G}) -> throw({badopt, {pg_join, G}});
 pg_join(_) -> [].
+
+%% The node runs pg; another scope only with --pg-scope, which it refuses
+%% twice: asked for here unless args ask already.
+pg_scope("pg", _Args) -> [];
+pg_scope(Scope, Args) ->
+    case scope_asked(Scope, Args) of
+        true -> [];
+        false -> ["--pg-scope", Scope]
+    end.
+
+scope_asked(Scope, ["--pg-scope", Scope | _]) -> true;
+scope_asked(Scope, ["--pg-scope=" ++ Scope | _]) -> true;
+scope_asked(Scope, [_ | Args]) -> scope_asked(Scope, Args);
+scope_asked(_, []) -> false.
 
 log_level(#{log_level := L}) ->
     lists:member(L, [error, warning, notice, info, debug]) orelse throw({badopt, {log_level, L}}),
