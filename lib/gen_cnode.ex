@@ -41,7 +41,8 @@ defmodule GenCnode do
     * `:executable` - the C node's path (default: `$GEN_CNODE_EXE`, else
       `priv/gen_cnode` of this application)
     * `:env` - extra environment, as `Port.open/2`'s `:env`
-    * `:start_timeout` - ms to wait for the node to answer a ping (10000)
+    * `:start_timeout` - ms to wait for the node to answer a ping (10000; at
+      most `0xFFFFFFFF - 10000`)
     * `:log` - a file the node's lines are appended to (default: `Logger`)
     * `:restart` - `%{intensity: 10, period: 60}` (restarts of the C node the
       owner allows within `period` seconds), or `false`

@@ -35,7 +35,8 @@
 %%   args          other command-line strings for the C node ([])
 %%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
 %%   env           extra environment, as open_port's {env, _} ([])
-%%   start_timeout ms to wait for the C node to answer ping (10000)
+%%   start_timeout ms to wait for the C node to answer ping (10000; at most
+%%                 16#ffffffff - 10000, about 49 days)
 %%   log           file the C node's lines are appended to (default: the logger)
 %%   restart       #{intensity => 10, period => 60} (the default), or false
 %%   id            the child id child_spec/1 gives (gen_cnode)
@@ -58,6 +59,10 @@
 -define(MAX_PARTIAL, 65536).  % bytes of a line kept before it is cut (a line with no end)
 -define(MAX_QUEUED, 2000).    % messages waiting before the owner drops lines unlogged...
 -define(MAX_DROP, 200000).    % ...at most this many at a time
+-define(START_MARGIN, 10000). % ms gen_server:start waits beyond start_timeout
+%% The longest start_timeout: a receive waits 16#ffffffff ms at most, and
+%% gen_server:start waits START_MARGIN more.
+-define(MAX_START_TIMEOUT, (16#ffffffff - ?START_MARGIN)).
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
@@ -778,7 +783,7 @@ atom_opt(Key, Opts, Default) ->
 
 start_timeout(Opts) ->
     case maps:get(start_timeout, Opts, 10000) of
-        T when is_integer(T), T >= 0 -> T;
+        T when is_integer(T), T >= 0, T =< ?MAX_START_TIMEOUT -> T;
         T -> throw({badopt, {start_timeout, T}})
     end.
 
@@ -810,7 +815,7 @@ default_executable() ->
 launch_owner(How, Opts) ->
     try start_timeout(Opts) of
         Timeout ->
-            case gen_server:How(?MODULE, Opts, [{timeout, Timeout + 10000}]) of
+            case gen_server:How(?MODULE, Opts, [{timeout, Timeout + ?START_MARGIN}]) of
                 {error, {shutdown, Reason}} -> {error, Reason};
                 Other -> Other
             end

@@ -21,6 +21,7 @@
          too_many_restarts_stop_the_owner/1,
          the_cookie_is_in_no_report_or_status/1,
          a_host_that_is_not_fully_qualified_is_refused_at_once/1,
+         start_timeout_is_bounded/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -53,6 +54,7 @@ all() ->
      too_many_restarts_stop_the_owner,
      the_cookie_is_in_no_report_or_status,
      a_host_that_is_not_fully_qualified_is_refused_at_once,
+     start_timeout_is_bounded,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -377,6 +379,20 @@ a_host_that_is_not_fully_qualified_is_refused_at_once(Config) ->
                                                                         start_timeout => 5000}) end),
     ?assertEqual({error, {needs_fully_qualified_host, Node}}, Result),
     ?assert(Us < 1000000).
+
+%% start_timeout beyond what a receive can wait (2^32-1 ms, with the 10 s
+%% gen_server:start adds) is refused as a bad option, not a crash
+%% (timeout_value); the largest it takes starts a node.
+start_timeout_is_bounded(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "limits.log"),
+    Max = 16#ffffffff - 10000,
+    [?assertEqual({error, {badopt, {start_timeout, T}}},
+                  catch gen_cnode_test_env:failed_start(#{name => name("limits"), log => Log,
+                                                          start_timeout => T}))
+     || T <- [Max + 1, 16#ffffffff, 1 bsl 64]],
+    {ok, Owner} = gen_cnode:start(#{name => name("limits"), log => Log, start_timeout => Max}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ok = gen_cnode:stop(Owner).
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
 %% Node}} once the name stayed taken for its start_timeout, not ok because
