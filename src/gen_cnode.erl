@@ -731,8 +731,10 @@ restart_opt(Opts) ->
     case maps:get(restart, Opts, #{}) of
         false -> false;
         M when is_map(M) ->
-            case {maps:get(intensity, M, ?INTENSITY), maps:get(period, M, ?PERIOD)} of
-                {I, P} when is_integer(I), I >= 0, is_integer(P), P > 0 -> {I, P};
+            %% (a key it does not know, a misspelt period, is refused)
+            case {maps:get(intensity, M, ?INTENSITY), maps:get(period, M, ?PERIOD),
+                  maps:keys(maps:without([intensity, period], M))} of
+                {I, P, []} when is_integer(I), I >= 0, is_integer(P), P > 0 -> {I, P};
                 _ -> throw({badopt, {restart, M}})
             end;
         Other -> throw({badopt, {restart, Other}})

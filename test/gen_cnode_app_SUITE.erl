@@ -22,6 +22,7 @@
          the_cookie_is_in_no_report_or_status/1,
          a_host_that_is_not_fully_qualified_is_refused_at_once/1,
          start_timeout_is_bounded/1,
+         restart_keys_are_checked/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -55,6 +56,7 @@ all() ->
      the_cookie_is_in_no_report_or_status,
      a_host_that_is_not_fully_qualified_is_refused_at_once,
      start_timeout_is_bounded,
+     restart_keys_are_checked,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -393,6 +395,14 @@ start_timeout_is_bounded(Config) ->
     {ok, Owner} = gen_cnode:start(#{name => name("limits"), log => Log, start_timeout => Max}),
     gen_cnode_test_env:track({cnode, Owner}),
     ok = gen_cnode:stop(Owner).
+
+%% A restart map with a key it does not know is refused, as an option is
+%% (a misspelt period would leave the default in force unnoticed).
+restart_keys_are_checked(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "restartkeys.log"),
+    [?assertEqual({error, {badopt, {restart, R}}},
+                  gen_cnode_test_env:failed_start(#{name => name("restartkeys"), log => Log, restart => R}))
+     || R <- [#{intensity => 2, peroid => 60}, #{intensity => 2, period => 60, extra => x}]].
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
 %% Node}} once the name stayed taken for its start_timeout, not ok because
