@@ -578,7 +578,12 @@ invalid_option_exits_with_status_2(Config) ->
                                                    args => ["--busy-poll", "-1"]})),
     ?assertMatch({error, {exited, 2, _}},
                  gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                                   args => ["--jobs-grace", "-5"]})).
+                                                   args => ["--jobs-grace", "-5"]})),
+    %% an option with no value does not take the next option for one (the
+    %% kv registered as "--verbose")
+    ?assertMatch({error, {exited, 2, _}},
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--register", "--verbose"]})).
 
 start_without_executable_fails(_Config) ->
     Missing = "/nonexistent/gen_cnode",
