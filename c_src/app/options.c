@@ -1,6 +1,7 @@
 /* options.c: the command line; see options.h. */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -186,7 +187,15 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
             }
             o->register_name = optarg;
             break;
-        case O_LISTEN: o->node.listen_addr = optarg; break;
+        case O_LISTEN:
+            /* (node_create checks it too, for its other callers: a usage
+             * error is found here, exit 2, not as a node that cannot come up) */
+            if (inet_pton(AF_INET, optarg, &(struct in_addr){0}) != 1) {
+                snprintf(err, errlen, "--listen %s: not an IPv4 address", optarg);
+                return -1;
+            }
+            o->node.listen_addr = optarg;
+            break;
         case O_PORT:
             if (number("--port", optarg, 0, 65535, &v, err, errlen) < 0)
                 return -1;

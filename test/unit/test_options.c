@@ -93,6 +93,19 @@ static void test_node_names_do_not_start_with_a_dash(void)
     CU_ASSERT_EQUAL(parse(err, sizeof err, "--name", "x-y", "--connect", "a-b@127.0.0.1", NULL), 0);
 }
 
+/* --listen is checked with the other options: a usage error (exit 2), not
+ * a node that cannot come up (exit 1). */
+static void test_listen_is_an_ipv4_address(void)
+{
+    char err[256];
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "1.2.3.4.5", NULL), -1);
+    CU_ASSERT_STRING_EQUAL(err, "--listen 1.2.3.4.5: not an IPv4 address");
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "localhost", NULL), -1);
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "::1", NULL), -1);
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "0.0.0.0", NULL), 0);
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "127.0.0.1", NULL), 0);
+}
+
 void unit_suite_options(void)
 {
     CU_pSuite suite = CU_add_suite("options", NULL, NULL);
@@ -101,4 +114,5 @@ void unit_suite_options(void)
     CU_add_test(suite, "--log-level option", test_log_level_option);
     CU_add_test(suite, "a value is no option", test_a_value_is_no_option);
     CU_add_test(suite, "node names do not start with a dash", test_node_names_do_not_start_with_a_dash);
+    CU_add_test(suite, "--listen is an IPv4 address", test_listen_is_an_ipv4_address);
 }
