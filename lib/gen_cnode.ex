@@ -25,9 +25,11 @@ defmodule GenCnode do
   A keyword list or a map, with the keys `:gen_cnode` takes (all optional):
 
     * `:name` - the node name, an atom or string; a bare name gets
-      `@127.0.0.1` (`:"kv@127.0.0.1"`)
+      `@127.0.0.1` (`:"kv@127.0.0.1"`); `nil`, `:undefined` and `:""` are
+      refused (`{:badopt, {:name, nil}}`)
     * `:cookie` - an atom (this node's cookie)
-    * `:register` - the name the KeyValue server registers as (`:kv`)
+    * `:register` - the name the KeyValue server registers as (`:kv`; not
+      `nil`, `:undefined` or `:""`)
     * `:data_dir` - makes that KeyValue store durable, in this folder
     * `:load` - server modules to load: `["path.so" | "path.so=args"]`
     * `:start` - servers to start at boot: `["module[:name][=arg]"]`, arg in

@@ -21,9 +21,11 @@
 %% {exit_status, 0}} for a clean one), and so does an exit while the VM stops.
 %%
 %% Options of start/1, start_link/1 and child_spec/1 (all optional):
-%%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1')
+%%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1');
+%%                 undefined, nil and '' are refused, as names of nothing
 %%   cookie        atom (erlang:get_cookie())
-%%   register      atom the KeyValue server registers as (kv)
+%%   register      atom the KeyValue server registers as (kv; not undefined,
+%%                 nil or '')
 %%   data_dir      make that KeyValue store durable, in this folder
 %%   load          server modules to load: [Path | "Path=Args"] (--load each)
 %%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
@@ -224,10 +226,10 @@ configure(Opts) ->
             [] -> ok;
             [Unknown | _] -> throw({badopt, {Unknown, maps:get(Unknown, Opts)}})
         end,
-        Node = node_name(maps:get(name, Opts, kv)),
+        Node = node_name(named(name, maps:get(name, Opts, kv))),
         check_name_mode(Node),
         Cookie = atom_opt(cookie, Opts, erlang:get_cookie()),
-        Register = atom_opt(register, Opts, kv),
+        Register = named(register, atom_opt(register, Opts, kv)),
         Exe = executable(Opts),
         filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
         Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ pg_join(Opts) ++ strings(args, Opts)
@@ -651,6 +653,13 @@ show_in_default_handler() ->
     end.
 
 %%% Options
+
+%% undefined (nil from Elixir) and '' name nothing: as the node's name or
+%% the KeyValue server's they are refused (a BEAM's register/2 refuses
+%% undefined; '' would make '@127.0.0.1').
+named(Key, Name) ->
+    lists:member(Name, [undefined, nil, '', "", <<>>]) andalso throw({badopt, {Key, Name}}),
+    Name.
 
 node_name(Name) when is_atom(Name) ->
     node_name(atom_to_list(Name));

@@ -21,6 +21,7 @@
          too_many_restarts_stop_the_owner/1,
          the_cookie_is_in_no_report_or_status/1,
          a_host_that_is_not_fully_qualified_is_refused_at_once/1,
+         names_no_beam_registers_are_refused/1,
          start_timeout_is_bounded/1,
          restart_keys_are_checked/1,
          child_spec_is_a_permanent_worker/1,
@@ -55,6 +56,7 @@ all() ->
      too_many_restarts_stop_the_owner,
      the_cookie_is_in_no_report_or_status,
      a_host_that_is_not_fully_qualified_is_refused_at_once,
+     names_no_beam_registers_are_refused,
      start_timeout_is_bounded,
      restart_keys_are_checked,
      a_name_taken_is_refused,
@@ -381,6 +383,17 @@ a_host_that_is_not_fully_qualified_is_refused_at_once(Config) ->
                                                                         start_timeout => 5000}) end),
     ?assertEqual({error, {needs_fully_qualified_host, Node}}, Result),
     ?assert(Us < 1000000).
+
+%% undefined (nil from Elixir) and '' name nothing: a BEAM's register/2
+%% refuses undefined, and '' would make a node '@127.0.0.1'. The owner
+%% refuses them as names of the node and of the KeyValue server.
+names_no_beam_registers_are_refused(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "noname.log"),
+    [?assertEqual({error, {badopt, {name, N}}}, gen_cnode_test_env:failed_start(#{name => N, log => Log}))
+     || N <- [undefined, nil, '', "", <<>>]],
+    [?assertEqual({error, {badopt, {register, R}}},
+                  gen_cnode_test_env:failed_start(#{name => name("noname"), log => Log, register => R}))
+     || R <- [undefined, nil, '']].
 
 %% start_timeout beyond what a receive can wait (2^32-1 ms, with the 10 s
 %% gen_server:start adds) is refused as a bad option, not a crash

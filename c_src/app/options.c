@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cookie.h"
+#include "starter.h"
 #include "workers.h"
 
 void options_usage(const char *prog)
@@ -183,6 +184,10 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
         case O_REGISTER:
             if (!*optarg || strlen(optarg) > 255) {
                 snprintf(err, errlen, "--register: must be 1 to 255 characters");
+                return -1;
+            }
+            if (!starter_is_name(optarg)) {
+                snprintf(err, errlen, "--register %s: " STARTER_NO_NAME, optarg);
                 return -1;
             }
             o->register_name = optarg;

@@ -106,6 +106,22 @@ static void test_listen_is_an_ipv4_address(void)
     CU_ASSERT_EQUAL(parse(err, sizeof err, "--listen", "127.0.0.1", NULL), 0);
 }
 
+/* The KeyValue server's name: none that a BEAM cannot register
+ * (undefined), nor nil or '', which name nothing. */
+static void test_register_takes_a_name(void)
+{
+    char err[256];
+    const char *none[] = {"undefined", "nil", ""};
+    for (size_t i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(parse(err, sizeof err, "--register", none[i], NULL), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "--register"));
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "1 to 255 characters"));
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--register", "undefined", NULL), -1);
+    CU_ASSERT_STRING_EQUAL(err, "--register undefined: no name a BEAM registers (undefined, nil and '' are none)");
+    CU_ASSERT_EQUAL(parse(err, sizeof err, "--register", "undefined2", NULL), 0);
+}
+
 void unit_suite_options(void)
 {
     CU_pSuite suite = CU_add_suite("options", NULL, NULL);
@@ -115,4 +131,5 @@ void unit_suite_options(void)
     CU_add_test(suite, "a value is no option", test_a_value_is_no_option);
     CU_add_test(suite, "node names do not start with a dash", test_node_names_do_not_start_with_a_dash);
     CU_add_test(suite, "--listen is an IPv4 address", test_listen_is_an_ipv4_address);
+    CU_add_test(suite, "--register takes a name", test_register_takes_a_name);
 }
