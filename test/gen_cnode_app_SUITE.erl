@@ -24,6 +24,7 @@
          names_no_beam_registers_are_refused/1,
          start_timeout_is_bounded/1,
          restart_keys_are_checked/1,
+         tools_run_node_prints_the_cookie_and_name_the_node_uses/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -59,6 +60,7 @@ all() ->
      names_no_beam_registers_are_refused,
      start_timeout_is_bounded,
      restart_keys_are_checked,
+     tools_run_node_prints_the_cookie_and_name_the_node_uses,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -416,6 +418,52 @@ restart_keys_are_checked(Config) ->
     [?assertEqual({error, {badopt, {restart, R}}},
                   gen_cnode_test_env:failed_start(#{name => name("restartkeys"), log => Log, restart => R}))
      || R <- [#{intensity => 2, peroid => 60}, #{intensity => 2, period => 60, extra => x}]].
+
+%% tools/run-node (make run) prints the cookie the node uses
+%% ($GEN_CNODE_COOKIE before ~/.erlang.cookie, as the node takes it) and
+%% its name, --name=NAME as well as --name NAME: the iex line it prints
+%% connects.
+tools_run_node_prints_the_cookie_and_name_the_node_uses(Config) ->
+    Top = filename:dirname(filename:dirname(gen_cnode_test_env:executable())),
+    Script = filename:join([Top, "tools", "run-node"]),
+    Home = filename:join(?config(priv_dir, Config), "run-node-home"),
+    ok = filelib:ensure_dir(filename:join(Home, "x")),
+    ok = file:write_file(filename:join(Home, ".erlang.cookie"), <<"FILECOOKIE">>),
+    Cookie = "envcookie" ++ integer_to_list(erlang:unique_integer([positive])),
+    Run = fun(NameArgs, Node) ->
+                  Port = open_port({spawn_executable, Script},
+                                   [{args, NameArgs ++ ["--watch-stdin"]}, exit_status, stderr_to_stdout,
+                                    use_stdio, binary, {line, 4096},
+                                    {env, [{"HOME", Home}, {"GEN_CNODE_COOKIE", Cookie}]}]),
+                  {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                  gen_cnode_test_env:track({os_pid, OsPid}),
+                  Lines = port_lines(Port, Node, []),
+                  ct:log("~p", [Lines]),
+                  ?assert(lists:member(<<"run-node: cookie ", (list_to_binary(Cookie))/binary>>, Lines)),
+                  %% the lines to try in iex: GenServer.call({:kv, :"Node"}, ...)
+                  Quoted = <<":\"", (atom_to_binary(Node))/binary, "\"">>,
+                  ?assert(lists:any(fun(L) -> binary:match(L, Quoted) =/= nomatch end, Lines)),
+                  erlang:set_cookie(Node, list_to_atom(Cookie)),
+                  ?assertEqual(pong, net_adm:ping(Node)),
+                  port_close(Port),
+                  os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+                  ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 10000)
+          end,
+    Unique = integer_to_list(erlang:unique_integer([positive])),
+    Run(["--name=runnode" ++ Unique], list_to_atom("runnode" ++ Unique ++ "@127.0.0.1")),
+    Run(["--name", "runnodeb" ++ Unique ++ "@127.0.0.1"], list_to_atom("runnodeb" ++ Unique ++ "@127.0.0.1")).
+
+%% The lines of Port until the node says it is ready.
+port_lines(Port, Node, Acc) ->
+    receive
+        {Port, {data, {_, Line}}} ->
+            case binary:match(Line, <<"ready name=">>) of
+                nomatch -> port_lines(Port, Node, [Line | Acc]);
+                _ -> lists:reverse([Line | Acc])
+            end;
+        {Port, {exit_status, S}} -> ct:fail({run_node_exited, S, lists:reverse(Acc)})
+    after 10000 -> ct:fail({run_node_not_ready, Node, lists:reverse(Acc)})
+    end.
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
 %% Node}} once the name stayed taken for its start_timeout, not ok because
