@@ -25,29 +25,35 @@ defmodule GenCnode do
   A keyword list or a map, with the keys `:gen_cnode` takes (all optional):
 
     * `:name` - the node name, an atom or string; a bare name gets
-      `@127.0.0.1` (`:"kv@127.0.0.1"`)
+      `@127.0.0.1` (`:"kv@127.0.0.1"`); `nil`, `:undefined` and `:""` are
+      refused (`{:badopt, {:name, nil}}`)
     * `:cookie` - an atom (this node's cookie)
-    * `:register` - the name the KeyValue server registers as (`:kv`)
+    * `:register` - the name the KeyValue server registers as (`:kv`; not
+      `nil`, `:undefined` or `:""`)
     * `:data_dir` - makes that KeyValue store durable, in this folder
     * `:load` - server modules to load: `["path.so" | "path.so=args"]`
     * `:start` - servers to start at boot: `["module[:name][=arg]"]`, arg in
       Erlang syntax
     * `:workers` - threads for blocking jobs
     * `:pg_join` - `group` or `{scope, group}` (atoms): the KeyValue server
-      joins that `:pg` group at boot (as `GenCnode.Shard` wants)
+      joins that `:pg` group at boot (as `GenCnode.Shard` wants); a scope
+      other than `:pg` is run on the node too (`--pg-scope`)
     * `:log_level` - `:error | :warning | :notice | :info | :debug`
     * `:args` - other command-line strings for the C node
     * `:executable` - the C node's path (default: `$GEN_CNODE_EXE`, else
       `priv/gen_cnode` of this application)
     * `:env` - extra environment, as `Port.open/2`'s `:env`
-    * `:start_timeout` - ms to wait for the node to answer a ping (10000)
+    * `:start_timeout` - ms to wait for the node to answer a ping (10000; at
+      most `0xFFFFFFFF - 10000`)
     * `:log` - a file the node's lines are appended to (default: `Logger`)
     * `:restart` - `%{intensity: 10, period: 60}` (restarts of the C node the
       owner allows within `period` seconds), or `false`
     * `:id` - the child id `child_spec/1` gives (`GenCnode`)
 
   Strings may be binaries or charlists. Errors from `start/1`:
-  `:not_distributed`, `{:needs_long_names, node}`, `{:no_executable, path}`,
+  `:not_distributed`, `{:needs_long_names, node}`,
+  `{:needs_fully_qualified_host, node}` (a host with no dot that is no
+  address, such as `localhost`), `{:no_executable, path}`,
   `{:name_taken, node}` (a node of that name held it for the whole
   `:start_timeout`), `{:badopt, {key, value}}` (a key not listed above too),
   `{:exited, status, last_lines}`, `{:start_timeout, last_lines}`,

@@ -21,20 +21,24 @@
 %% {exit_status, 0}} for a clean one), and so does an exit while the VM stops.
 %%
 %% Options of start/1, start_link/1 and child_spec/1 (all optional):
-%%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1')
+%%   name          atom or string; a bare name gets @127.0.0.1 ('kv@127.0.0.1');
+%%                 undefined, nil and '' are refused, as names of nothing
 %%   cookie        atom (erlang:get_cookie())
-%%   register      atom the KeyValue server registers as (kv)
+%%   register      atom the KeyValue server registers as (kv; not undefined,
+%%                 nil or '')
 %%   data_dir      make that KeyValue store durable, in this folder
 %%   load          server modules to load: [Path | "Path=Args"] (--load each)
 %%   start         servers to start at boot: ["Module[:Name][=Arg]"] (--start each)
 %%   workers       threads for blocking jobs (--workers)
 %%   pg_join       Group or {Scope, Group} (atoms): the KeyValue server joins
-%%                 that pg group at boot (--pg-join), e.g. for gen_cnode_shard
+%%                 that pg group at boot (--pg-join), e.g. for gen_cnode_shard;
+%%                 a Scope other than pg is run too (--pg-scope)
 %%   log_level     error | warning | notice | info | debug (--log-level; info)
 %%   args          other command-line strings for the C node ([])
 %%   executable    path (env GEN_CNODE_EXE, else priv/gen_cnode of this app)
 %%   env           extra environment, as open_port's {env, _} ([])
-%%   start_timeout ms to wait for the C node to answer ping (10000)
+%%   start_timeout ms to wait for the C node to answer ping (10000; at most
+%%                 16#ffffffff - 10000, about 49 days)
 %%   log           file the C node's lines are appended to (default: the logger)
 %%   restart       #{intensity => 10, period => 60} (the default), or false
 %%   id            the child id child_spec/1 gives (gen_cnode)
@@ -44,7 +48,7 @@
 -compile({no_auto_import, [node/1]}).
 
 -export([start/1, start_link/1, child_spec/1, stop/1, node/1, os_pid/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, format_status/1]).
 
 -define(DEFAULT_HOST, "127.0.0.1").
 -define(STOP_GRACE, 5000).    % ms between SIGTERM and SIGKILL
@@ -57,6 +61,10 @@
 -define(MAX_PARTIAL, 65536).  % bytes of a line kept before it is cut (a line with no end)
 -define(MAX_QUEUED, 2000).    % messages waiting before the owner drops lines unlogged...
 -define(MAX_DROP, 200000).    % ...at most this many at a time
+-define(START_MARGIN, 10000). % ms gen_server:start waits beyond start_timeout
+%% The longest start_timeout: a receive waits 16#ffffffff ms at most, and
+%% gen_server:start waits START_MARGIN more.
+-define(MAX_START_TIMEOUT, (16#ffffffff - ?START_MARGIN)).
 
 -record(state, {port :: port() | undefined,
                 os_pid :: integer(),
@@ -94,7 +102,8 @@
 %%% API
 
 %% Starts a C node and returns once it answers ping. Errors: not_distributed,
-%% {needs_long_names, Node}, {unsupported_proto_dist, Proto, Why},
+%% {needs_long_names, Node}, {needs_fully_qualified_host, Node} (a host with
+%% no dot that is no address), {unsupported_proto_dist, Proto, Why},
 %% {no_executable, Path}, {name_taken, Node} (held for the whole
 %% start_timeout), {exited, Status, LastStderrLines}, {start_timeout,
 %% LastStderrLines}, {ping_failed, Reason, LastStderrLines}, {open_port, Exe,
@@ -143,7 +152,11 @@ os_pid(Pid) ->
 init(Opts) ->
     process_flag(trap_exit, true),
     case configure(Opts) of
-        {ok, Cfg} ->
+        {ok, Cookie, Cfg = #{node := Node}} ->
+            %% The cookie is kept by the VM, for this node only, and read
+            %% back at each start (node_env/2): not in the state, which
+            %% crash reports and sys:get_state/1 print.
+            erlang:set_cookie(Node, Cookie),
             case launch(Cfg) of
                 {ok, S} -> {ok, S#state{cfg = Cfg, restart = maps:get(restart, Cfg)}};
                 {error, Reason, S} ->
@@ -193,6 +206,17 @@ terminate(_Reason, S) ->
         Fd -> file:close(Fd)
     end.
 
+%% What crash reports and sys:get_status/1 show of the state: a cookie a
+%% user passed in env too is hidden (the owner's own is never in the state).
+format_status(Status = #{state := S = #state{cfg = Cfg = #{env := Env}}}) ->
+    Hidden = [case E of
+                  {"GEN_CNODE_COOKIE", V} when V =/= false -> {"GEN_CNODE_COOKIE", "(hidden)"};
+                  _ -> E
+              end || E <- Env],
+    Status#{state := S#state{cfg = Cfg#{env := Hidden}}};
+format_status(Status) ->
+    Status.
+
 %%% Starting
 
 configure(Opts) ->
@@ -202,10 +226,10 @@ configure(Opts) ->
             [] -> ok;
             [Unknown | _] -> throw({badopt, {Unknown, maps:get(Unknown, Opts)}})
         end,
-        Node = node_name(maps:get(name, Opts, kv)),
+        Node = node_name(named(name, maps:get(name, Opts, kv))),
         check_name_mode(Node),
         Cookie = atom_opt(cookie, Opts, erlang:get_cookie()),
-        Register = atom_opt(register, Opts, kv),
+        Register = named(register, atom_opt(register, Opts, kv)),
         Exe = executable(Opts),
         filelib:is_regular(Exe) orelse throw({no_executable, Exe}),
         Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ pg_join(Opts) ++ strings(args, Opts)
@@ -215,30 +239,28 @@ configure(Opts) ->
         Restart = restart_opt(Opts),
         check_proto_dist(),
         Log = open_log(maps:get(log, Opts, logger)),
-        %% The cookie goes in the node's environment, which only its user
-        %% reads, never on its command line, which any local user reads (ps).
         Args = ["--name", atom_to_list(Node),
                 "--register", atom_to_list(Register), "--watch-stdin" | Extra],
-        {ok, #{node => Node, cookie => Cookie, exe => Exe, args => Args,
-               env => [{"GEN_CNODE_COOKIE", atom_to_list(Cookie)} | epmd_env(Env)],
-               log => Log, timeout => start_timeout(Opts),
-               restart => Restart}}
+        {ok, Cookie, #{node => Node, exe => Exe, args => Args, env => epmd_env(Env),
+                       log => Log, timeout => start_timeout(Opts), restart => Restart}}
     catch
         throw:Reason -> {error, Reason}
     end.
 
 %% Opens the port and waits for a pong: {ok, State} | {error, Reason, State}.
-launch(Cfg = #{node := Node, cookie := Cookie, exe := Exe, args := Args, env := Env,
-               log := Log, timeout := Timeout}) ->
-    launch(Cfg, #state{node = Node, log = Log}, now_ms() + Timeout, Exe, Args, Env, Cookie).
-
-launch(_Cfg, S0, Deadline, Exe, Args, Env, Cookie) ->
-    Node = S0#state.node,
-    erlang:set_cookie(Node, Cookie),
+launch(#{node := Node, exe := Exe, args := Args, env := Env, log := Log, timeout := Timeout}) ->
+    S0 = #state{node = Node, log = Log},
+    Deadline = now_ms() + Timeout,
     case name_free_by(Node, Deadline, S0, false) of
         {false, S1} -> {error, {name_taken, Node}, S1};
-        {true, S1} -> launch_port(S1, Deadline, Exe, Args, Env)
+        {true, S1} -> launch_port(S1, Deadline, Exe, Args, node_env(Node, Env))
     end.
+
+%% The node's environment: the cookie this VM has for it goes there, which
+%% only its user reads, never on its command line, which any local user
+%% reads (ps).
+node_env(Node, Env) ->
+    [{"GEN_CNODE_COOKIE", atom_to_list(erlang:get_cookie(Node))} | Env].
 
 %% Wait for Node's name to be free, until Deadline: a node of that name that
 %% is stopping (an earlier owner's, killed with its owner: it stops at its
@@ -307,11 +329,10 @@ restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, la
         false ->
             S1 = note(S#state{restarts = [Now | Recent]},
                       "gen_cnode owner: starting the C node again", warning),
-            #{exe := Exe, args := Args, env := Env, cookie := Cookie, timeout := Timeout} = Cfg,
-            erlang:set_cookie(S1#state.node, Cookie),
+            #{exe := Exe, args := Args, env := Env, timeout := Timeout} = Cfg,
             %% (No name_taken check here: epmd may not have seen the old
             %% node's exit yet, and the node itself refuses a name in use.)
-            reopen(S1, Exe, Args, Env, Timeout)
+            reopen(S1, Exe, Args, node_env(S1#state.node, Env), Timeout)
     end.
 
 %% The port of a restart: its pong, its exit or its timeout come as messages.
@@ -633,6 +654,13 @@ show_in_default_handler() ->
 
 %%% Options
 
+%% undefined (nil from Elixir) and '' name nothing: as the node's name or
+%% the KeyValue server's they are refused (a BEAM's register/2 refuses
+%% undefined; '' would make '@127.0.0.1').
+named(Key, Name) ->
+    lists:member(Name, [undefined, nil, '', "", <<>>]) andalso throw({badopt, {Key, Name}}),
+    Name.
+
 node_name(Name) when is_atom(Name) ->
     node_name(atom_to_list(Name));
 node_name(Name) when is_binary(Name) ->
@@ -645,13 +673,21 @@ node_name(Name) when is_list(Name) ->
 node_name(Name) ->
     throw({badopt, {name, Name}}).
 
-%% A node with short names cannot reach kv@127.0.0.1: say so now rather than
-%% ping in vain until the timeout.
+%% A node with short names cannot reach kv@127.0.0.1, and one with long
+%% names refuses a host that is neither dotted nor an address (kv@localhost:
+%% "Hostname localhost is illegal"): say so now rather than ping in vain
+%% until the timeout.
 check_name_mode(Node) ->
     [_, Host] = string:split(atom_to_list(Node), "@"),
-    case net_kernel:longnames() =:= false andalso lists:member($., Host) of
-        true -> throw({needs_long_names, Node});
-        false -> ok
+    Dotted = lists:member($., Host),
+    case net_kernel:longnames() of
+        false when Dotted -> throw({needs_long_names, Node});
+        true when not Dotted ->
+            case inet:parse_address(Host) of
+                {ok, _} -> ok;
+                {error, _} -> throw({needs_fully_qualified_host, Node})
+            end;
+        _ -> ok
     end.
 
 %% A list of strings (charlists or binaries), as charlists.
@@ -674,11 +710,26 @@ workers(#{workers := N}) when is_integer(N), N >= 0 -> ["--workers", integer_to_
 workers(#{workers := N}) -> throw({badopt, {workers, N}});
 workers(_) -> [].
 
-pg_join(#{pg_join := {Scope, Group}}) when is_atom(Scope), is_atom(Group) ->
-    ["--pg-join", atom_to_list(Scope) ++ ":" ++ atom_to_list(Group)];
+pg_join(Opts = #{pg_join := {Scope, Group}}) when is_atom(Scope), is_atom(Group) ->
+    pg_scope(atom_to_list(Scope), strings(args, Opts))
+        ++ ["--pg-join", atom_to_list(Scope) ++ ":" ++ atom_to_list(Group)];
 pg_join(#{pg_join := Group}) when is_atom(Group) -> ["--pg-join", atom_to_list(Group)];
 pg_join(#{pg_join := G}) -> throw({badopt, {pg_join, G}});
 pg_join(_) -> [].
+
+%% The node runs pg; another scope only with --pg-scope, which it refuses
+%% twice: asked for here unless args ask already.
+pg_scope("pg", _Args) -> [];
+pg_scope(Scope, Args) ->
+    case scope_asked(Scope, Args) of
+        true -> [];
+        false -> ["--pg-scope", Scope]
+    end.
+
+scope_asked(Scope, ["--pg-scope", Scope | _]) -> true;
+scope_asked(Scope, ["--pg-scope=" ++ Scope | _]) -> true;
+scope_asked(Scope, [_ | Args]) -> scope_asked(Scope, Args);
+scope_asked(_, []) -> false.
 
 log_level(#{log_level := L}) ->
     lists:member(L, [error, warning, notice, info, debug]) orelse throw({badopt, {log_level, L}}),
@@ -689,8 +740,10 @@ restart_opt(Opts) ->
     case maps:get(restart, Opts, #{}) of
         false -> false;
         M when is_map(M) ->
-            case {maps:get(intensity, M, ?INTENSITY), maps:get(period, M, ?PERIOD)} of
-                {I, P} when is_integer(I), I >= 0, is_integer(P), P > 0 -> {I, P};
+            %% (a key it does not know, a misspelt period, is refused)
+            case {maps:get(intensity, M, ?INTENSITY), maps:get(period, M, ?PERIOD),
+                  maps:keys(maps:without([intensity, period], M))} of
+                {I, P, []} when is_integer(I), I >= 0, is_integer(P), P > 0 -> {I, P};
                 _ -> throw({badopt, {restart, M}})
             end;
         Other -> throw({badopt, {restart, Other}})
@@ -741,7 +794,7 @@ atom_opt(Key, Opts, Default) ->
 
 start_timeout(Opts) ->
     case maps:get(start_timeout, Opts, 10000) of
-        T when is_integer(T), T >= 0 -> T;
+        T when is_integer(T), T >= 0, T =< ?MAX_START_TIMEOUT -> T;
         T -> throw({badopt, {start_timeout, T}})
     end.
 
@@ -773,7 +826,7 @@ default_executable() ->
 launch_owner(How, Opts) ->
     try start_timeout(Opts) of
         Timeout ->
-            case gen_server:How(?MODULE, Opts, [{timeout, Timeout + 10000}]) of
+            case gen_server:How(?MODULE, Opts, [{timeout, Timeout + ?START_MARGIN}]) of
                 {error, {shutdown, Reason}} -> {error, Reason};
                 Other -> Other
             end

@@ -8,6 +8,16 @@
 %% their node names: the member whose node scores highest for the key.
 %% put/get/delete go to the owner as to one store.
 %%
+%% Every client (each node that calls this module) must be connected to
+%% every member C node, before its first call and while it uses the group:
+%% each computes owners from what its own pg scope knows, which holds a C
+%% node's members only while connected to it, and nothing checks that
+%% clients agree. One that sees fewer C nodes picks other owners (connected
+%% to one of two, it writes every key there, where a client connected to
+%% both does not look for half of them). Start each C node with --connect
+%% for every client node (it keeps those connections up), or connect each
+%% client to every C node and wait until members/1 lists them all.
+%%
 %% Membership is what pg says now (pg:get_members/2), so changes are
 %% followed as pg sees them. A key's owner is stable while membership is,
 %% and a change moves only the keys it must: when a node leaves, its keys

@@ -587,7 +587,15 @@ invalid_option_exits_with_status_2(Config) ->
                                                    args => ["--busy-poll", "-1"]})),
     ?assertMatch({error, {exited, 2, _}},
                  gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
-                                                   args => ["--jobs-grace", "-5"]})).
+                                                   args => ["--jobs-grace", "-5"]})),
+    %% an option with no value does not take the next option for one (the
+    %% kv registered as "--verbose"), and an address is checked as an option
+    ?assertMatch({error, {exited, 2, _}},
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--register", "--verbose"]})),
+    ?assertMatch({error, {exited, 2, _}},
+                 gen_cnode_test_env:failed_start(#{name => kvbadopt, log => Log, start_timeout => 10000,
+                                                   args => ["--listen", "1.2.3.4.5"]})).
 
 start_without_executable_fails(_Config) ->
     Missing = "/nonexistent/gen_cnode",

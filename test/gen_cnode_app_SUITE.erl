@@ -19,6 +19,12 @@
          readme_supervisor_runs/1,
          supervised_node_survives_five_kill9s/1,
          too_many_restarts_stop_the_owner/1,
+         the_cookie_is_in_no_report_or_status/1,
+         a_host_that_is_not_fully_qualified_is_refused_at_once/1,
+         names_no_beam_registers_are_refused/1,
+         start_timeout_is_bounded/1,
+         restart_keys_are_checked/1,
+         tools_run_node_prints_the_cookie_and_name_the_node_uses/1,
          child_spec_is_a_permanent_worker/1,
          a_node_that_cannot_start_says_why/1,
          a_name_taken_is_refused/1,
@@ -49,6 +55,12 @@ all() ->
      readme_supervisor_runs,
      supervised_node_survives_five_kill9s,
      too_many_restarts_stop_the_owner,
+     the_cookie_is_in_no_report_or_status,
+     a_host_that_is_not_fully_qualified_is_refused_at_once,
+     names_no_beam_registers_are_refused,
+     start_timeout_is_bounded,
+     restart_keys_are_checked,
+     tools_run_node_prints_the_cookie_and_name_the_node_uses,
      a_name_taken_is_refused,
      a_killed_owners_name_is_taken_again,
      a_node_that_ignores_sigterm_and_keeps_logging_is_killed,
@@ -305,6 +317,152 @@ too_many_restarts_stop_the_owner(Config) ->
     receive {'DOWN', Ref, process, Owner, Why} ->
             ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
     after 30000 -> ct:fail(owner_did_not_give_up)
+    end.
+
+%% The cookie is in no crash report, no sys:get_status and no
+%% sys:get_state of the owner: not while it runs, not after a restart, not
+%% when it gives up (too_many_restarts, whose crash report prints its
+%% state); and the node it restarts has it all the same (it answers the
+%% ping). A GEN_CNODE_COOKIE a user passes in env is hidden from
+%% sys:get_status too.
+the_cookie_is_in_no_report_or_status(Config) ->
+    Node = name("secret"),
+    Log = filename:join(?config(priv_dir, Config), "secret.log"),
+    Unique = integer_to_list(erlang:unique_integer([positive])),
+    Cookie = list_to_atom("secretcookie" ++ Unique),
+    Hidden = fun(Text, C) -> string:find(Text, C) =:= nomatch end,
+    ok = logger:add_handler(gen_cnode_app_all, ?MODULE,
+                            #{config => #{to => self(), all => true}, level => all}),
+    try
+        {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, cookie => Cookie,
+                                        env => [{"GEN_CNODE_TEST", "shown"}],
+                                        restart => #{intensity => 1, period => 60}}),
+        gen_cnode_test_env:track({cnode, Owner}),
+        Ref = monitor(process, Owner),
+        Shown = fun() -> lists:flatten(io_lib:format("~p ~p", [sys:get_status(Owner), sys:get_state(Owner)])) end,
+        ?assert(Hidden(Shown(), atom_to_list(Cookie))),
+        ?assertNotEqual(nomatch, string:find(Shown(), "GEN_CNODE_TEST")), %% the rest is there
+        kill9(Owner),
+        ok = gen_cnode_test_env:wait_until(
+               fun() -> {ok, Text} = file:read_file(Log),
+                        binary:match(Text, <<"C node up again">>) =/= nomatch end, 30000),
+        erlang:set_cookie(Node, Cookie),
+        ?assertEqual(pong, net_adm:ping(Node)),
+        ?assert(Hidden(Shown(), atom_to_list(Cookie))),
+        kill9(Owner),
+        receive {'DOWN', Ref, process, Owner, Why} ->
+                ?assertEqual({too_many_restarts, {exit_status, 137}}, Why)
+        after 30000 -> ct:fail(owner_did_not_give_up)
+        end,
+        Events = collect_any_events([]),
+        ?assertMatch([_], [E || E = #{msg := {report, #{label := {gen_server, terminate}}}} <- Events]),
+        Text = lists:flatten(io_lib:format("~p", [Events])),
+        ct:log("~ts", [Text]),
+        ?assertNotEqual(nomatch, string:find(Text, "too_many_restarts")),
+        ?assert(Hidden(Text, atom_to_list(Cookie)))
+    after
+        logger:remove_handler(gen_cnode_app_all)
+    end,
+    Other = "othercookie" ++ Unique,
+    {ok, Owner2} = gen_cnode:start(#{name => name("secret"), log => Log, cookie => list_to_atom(Other),
+                                     env => [{"GEN_CNODE_COOKIE", Other}]}),
+    gen_cnode_test_env:track({cnode, Owner2}),
+    ?assert(Hidden(lists:flatten(io_lib:format("~p", [sys:get_status(Owner2)])), Other)),
+    ok = gen_cnode:stop(Owner2).
+
+collect_any_events(Acc) ->
+    receive {gen_cnode_any_log, Event} -> collect_any_events([Event | Acc])
+    after 500 -> lists:reverse(Acc)
+    end.
+
+%% Under long names, a host that is neither dotted nor an address
+%% (kv@localhost) is one OTP will not connect to ("Hostname localhost is
+%% illegal"): refused at once, not pinged in vain until the start timeout.
+a_host_that_is_not_fully_qualified_is_refused_at_once(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "unqualified.log"),
+    Node = list_to_atom("unqualified" ++ integer_to_list(erlang:unique_integer([positive])) ++ "@localhost"),
+    {Us, Result} = timer:tc(fun() -> gen_cnode_test_env:failed_start(#{name => Node, log => Log,
+                                                                        start_timeout => 5000}) end),
+    ?assertEqual({error, {needs_fully_qualified_host, Node}}, Result),
+    ?assert(Us < 1000000).
+
+%% undefined (nil from Elixir) and '' name nothing: a BEAM's register/2
+%% refuses undefined, and '' would make a node '@127.0.0.1'. The owner
+%% refuses them as names of the node and of the KeyValue server.
+names_no_beam_registers_are_refused(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "noname.log"),
+    [?assertEqual({error, {badopt, {name, N}}}, gen_cnode_test_env:failed_start(#{name => N, log => Log}))
+     || N <- [undefined, nil, '', "", <<>>]],
+    [?assertEqual({error, {badopt, {register, R}}},
+                  gen_cnode_test_env:failed_start(#{name => name("noname"), log => Log, register => R}))
+     || R <- [undefined, nil, '']].
+
+%% start_timeout beyond what a receive can wait (2^32-1 ms, with the 10 s
+%% gen_server:start adds) is refused as a bad option, not a crash
+%% (timeout_value); the largest it takes starts a node.
+start_timeout_is_bounded(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "limits.log"),
+    Max = 16#ffffffff - 10000,
+    [?assertEqual({error, {badopt, {start_timeout, T}}},
+                  catch gen_cnode_test_env:failed_start(#{name => name("limits"), log => Log,
+                                                          start_timeout => T}))
+     || T <- [Max + 1, 16#ffffffff, 1 bsl 64]],
+    {ok, Owner} = gen_cnode:start(#{name => name("limits"), log => Log, start_timeout => Max}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ok = gen_cnode:stop(Owner).
+
+%% A restart map with a key it does not know is refused, as an option is
+%% (a misspelt period would leave the default in force unnoticed).
+restart_keys_are_checked(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "restartkeys.log"),
+    [?assertEqual({error, {badopt, {restart, R}}},
+                  gen_cnode_test_env:failed_start(#{name => name("restartkeys"), log => Log, restart => R}))
+     || R <- [#{intensity => 2, peroid => 60}, #{intensity => 2, period => 60, extra => x}]].
+
+%% tools/run-node (make run) prints the cookie the node uses
+%% ($GEN_CNODE_COOKIE before ~/.erlang.cookie, as the node takes it) and
+%% its name, --name=NAME as well as --name NAME: the iex line it prints
+%% connects.
+tools_run_node_prints_the_cookie_and_name_the_node_uses(Config) ->
+    Top = filename:dirname(filename:dirname(gen_cnode_test_env:executable())),
+    Script = filename:join([Top, "tools", "run-node"]),
+    Home = filename:join(?config(priv_dir, Config), "run-node-home"),
+    ok = filelib:ensure_dir(filename:join(Home, "x")),
+    ok = file:write_file(filename:join(Home, ".erlang.cookie"), <<"FILECOOKIE">>),
+    Cookie = "envcookie" ++ integer_to_list(erlang:unique_integer([positive])),
+    Run = fun(NameArgs, Node) ->
+                  Port = open_port({spawn_executable, Script},
+                                   [{args, NameArgs ++ ["--watch-stdin"]}, exit_status, stderr_to_stdout,
+                                    use_stdio, binary, {line, 4096},
+                                    {env, [{"HOME", Home}, {"GEN_CNODE_COOKIE", Cookie}]}]),
+                  {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                  gen_cnode_test_env:track({os_pid, OsPid}),
+                  Lines = port_lines(Port, Node, []),
+                  ct:log("~p", [Lines]),
+                  ?assert(lists:member(<<"run-node: cookie ", (list_to_binary(Cookie))/binary>>, Lines)),
+                  %% the lines to try in iex: GenServer.call({:kv, :"Node"}, ...)
+                  Quoted = <<":\"", (atom_to_binary(Node))/binary, "\"">>,
+                  ?assert(lists:any(fun(L) -> binary:match(L, Quoted) =/= nomatch end, Lines)),
+                  erlang:set_cookie(Node, list_to_atom(Cookie)),
+                  ?assertEqual(pong, net_adm:ping(Node)),
+                  port_close(Port),
+                  os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+                  ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 10000)
+          end,
+    Unique = integer_to_list(erlang:unique_integer([positive])),
+    Run(["--name=runnode" ++ Unique], list_to_atom("runnode" ++ Unique ++ "@127.0.0.1")),
+    Run(["--name", "runnodeb" ++ Unique ++ "@127.0.0.1"], list_to_atom("runnodeb" ++ Unique ++ "@127.0.0.1")).
+
+%% The lines of Port until the node says it is ready.
+port_lines(Port, Node, Acc) ->
+    receive
+        {Port, {data, {_, Line}}} ->
+            case binary:match(Line, <<"ready name=">>) of
+                nomatch -> port_lines(Port, Node, [Line | Acc]);
+                _ -> lists:reverse([Line | Acc])
+            end;
+        {Port, {exit_status, S}} -> ct:fail({run_node_exited, S, lists:reverse(Acc)})
+    after 10000 -> ct:fail({run_node_not_ready, Node, lists:reverse(Acc)})
     end.
 
 %% A second owner asked for a name a running node has: {error, {name_taken,
@@ -633,6 +791,8 @@ collect_events(Acc) ->
     end.
 
 %% logger handler callback
+log(Event, #{config := #{to := To, all := true}}) ->
+    To ! {gen_cnode_any_log, Event};
 log(#{level := Level, msg := Msg, meta := Meta}, #{config := #{to := To}}) ->
     case Meta of
         #{domain := [gen_cnode]} ->

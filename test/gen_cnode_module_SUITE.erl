@@ -157,6 +157,14 @@ modules_start_at_boot_and_from_any_node(Config) ->
     ?assertMatch({error, {already_started, _}}, start(Node, ticket, [], tickets)),
     ?assertEqual({error, {unknown_module, nosuch}},
                  gen_server:call({gen_cnode, Node}, {start, nosuch, []})),
+    %% undefined (register/2 refuses it), nil (Elixir's no name) and '' are
+    %% refused as any name that is no atom is; nothing starts
+    Servers = maps:get(servers, gen_server:call({gen_cnode, Node}, stats)),
+    [?assertEqual({error, {unknown_call, {How, counter, [], [{name, N}]}}},
+                  gen_server:call({gen_cnode, Node}, {How, counter, [], [{name, N}]}))
+     || N <- [undefined, nil, ''], How <- [start, start_link]],
+    ?assertExit({noproc, _}, gen_server:call({undefined, Node}, get, 5000)),
+    ?assertEqual(Servers, maps:get(servers, gen_server:call({gen_cnode, Node}, stats))),
     unlink(P2),
     [ok = gen_server:stop(P) || P <- [P1, P2]].
 
@@ -586,7 +594,11 @@ load_errors_exit_2_with_one_line(_Config) ->
              {["--load", test_module("failing_load"), "--start", "failing_load=fail"], "asked_to_fail"},
              {["--start", "nosuch"], "no module named nosuch"},
              {["--load", example("readme_ticket"), "--start", "ticket={first"], "ARG is not a term"},
-             {["--load", example("readme_ticket"), "--start", "ticket=~i"], "ARG is not a term"}],
+             {["--load", example("readme_ticket"), "--start", "ticket=~i"], "ARG is not a term"},
+             %% names a BEAM cannot register, or that are none
+             {["--start", "counter:undefined"], "no name a BEAM registers"},
+             {["--start", "counter:nil"], "no name a BEAM registers"},
+             {["--register", "undefined"], "no name a BEAM registers"}],
     [begin
          Name = "e" ++ integer_to_list(erlang:unique_integer([positive])),
          {Status, Out} = run_node(["--name", Name, "--cookie", "c" | Args]),

@@ -20,6 +20,7 @@
          both_releases_see_the_same_members/1,
          a_scope_started_later_finds_the_c_node/1,
          other_scopes_by_name/1,
+         pg_join_in_another_scope_runs_that_scope/1,
          joining_from_c/1,
          members_go_with_their_node/1,
          a_restarted_scope_finds_the_c_node_again/1,
@@ -38,6 +39,7 @@ all() ->
     [servers_join_and_leave_as_beam_nodes_see_it,
      a_scope_started_later_finds_the_c_node,
      other_scopes_by_name,
+     pg_join_in_another_scope_runs_that_scope,
      joining_from_c,
      members_go_with_their_node,
      a_restarted_scope_finds_the_c_node_again,
@@ -154,6 +156,23 @@ other_scopes_by_name(Config) ->
     A = start_kv(CNode, [{pg, {pg_other, g}}]),
     wait_members(here, pg_other, g, [A]),
     ?assertEqual([], members_on(here, pg, g)).
+
+%% gen_cnode's pg_join => {Scope, Group} with a scope other than pg: the
+%% owner has the node run that scope (--pg-scope), and the KeyValue server
+%% joins there; a scope args name already, or pg itself, is not asked for a
+%% second time (the node refuses a scope twice).
+pg_join_in_another_scope_runs_that_scope(Config) ->
+    Kv = fun(CNode) -> {status, Pid, _, _} = sys:get_status({kv, CNode}), Pid end,
+    {A, _, _} = gen_cnode_test_env:start_cnode(Config, pg_join_other, #{pg_join => {pg_other, g1}}),
+    ?assertEqual([Kv(A)], gen_server:call({pg_other, A}, {get_local_members, g1})),
+    {B, _, _} = gen_cnode_test_env:start_cnode(Config, pg_join_named, #{pg_join => {pg_other, g2},
+                                                                        args => ["--pg-scope", "pg_other"]}),
+    ?assertEqual([Kv(B)], gen_server:call({pg_other, B}, {get_local_members, g2})),
+    {C, _, _} = gen_cnode_test_env:start_cnode(Config, pg_join_named_eq, #{pg_join => {pg_other, g3},
+                                                                           args => ["--pg-scope=pg_other"]}),
+    ?assertEqual([Kv(C)], gen_server:call({pg_other, C}, {get_local_members, g3})),
+    {D, _, _} = gen_cnode_test_env:start_cnode(Config, pg_join_default, #{pg_join => {pg, g4}}),
+    ?assertEqual([Kv(D)], gen_server:call({pg, D}, {get_local_members, g4})).
 
 %% gcn_pg_join and gcn_pg_leave from a C module (test/modules/watcher.c).
 joining_from_c(Config) ->

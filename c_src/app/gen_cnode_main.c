@@ -86,6 +86,10 @@ static int start_one(process_table *t, module_table *mods, const char *spec)
     if (colon) {
         memcpy(name, colon + 1, nlen);
         name[nlen] = '\0';
+        if (!starter_is_name(name)) {
+            log_error("--start %s: %s is " STARTER_NO_NAME, spec, name);
+            return -1;
+        }
     }
     void *priv;
     const gcn_module *m = module_table_find(mods, module, &priv);

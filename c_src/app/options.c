@@ -1,6 +1,7 @@
 /* options.c: the command line; see options.h. */
 #include "options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "cookie.h"
+#include "starter.h"
 #include "workers.h"
 
 void options_usage(const char *prog)
@@ -100,6 +102,10 @@ static int set_name(options *o, const char *arg, char *err, size_t errlen)
             snprintf(err, errlen, "--name: '%.*s' may hold only letters, digits, _ and -", (int)alive, arg);
             return -1;
         }
+    if (arg[0] == '-') { /* an option to every tool that takes the name (erl -name, epmd) */
+        snprintf(err, errlen, "--name: '%s' starts with -", arg);
+        return -1;
+    }
     int n = snprintf(o->name_buf, sizeof o->name_buf, at ? "%s" : "%s@127.0.0.1", arg);
     if (n < 0 || (size_t)n >= sizeof o->name_buf || strlen(o->name_buf) > 255) {
         snprintf(err, errlen, "--name: too long");
@@ -153,9 +159,16 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     o->log_level = LOG_INFO;
     optind = 1;
     opterr = 0;
-    int c;
+    int c, at = 0;
     long long v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, &at)) != -1) {
+        /* An option that takes a value takes the next argument, whatever it
+         * is: one that is an option (--register --watch-stdin) is refused,
+         * not taken for a name, a folder or a cookie. */
+        if (c >= O_NAME && optarg && strncmp(optarg, "--", 2) == 0) {
+            snprintf(err, errlen, "--%s: expected a value, got the option '%s'", longopts[at].name, optarg);
+            return -1;
+        }
         switch (c) {
         case O_NAME:
             if (set_name(o, optarg, err, errlen) < 0)
@@ -173,9 +186,21 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
                 snprintf(err, errlen, "--register: must be 1 to 255 characters");
                 return -1;
             }
+            if (!starter_is_name(optarg)) {
+                snprintf(err, errlen, "--register %s: " STARTER_NO_NAME, optarg);
+                return -1;
+            }
             o->register_name = optarg;
             break;
-        case O_LISTEN: o->node.listen_addr = optarg; break;
+        case O_LISTEN:
+            /* (node_create checks it too, for its other callers: a usage
+             * error is found here, exit 2, not as a node that cannot come up) */
+            if (inet_pton(AF_INET, optarg, &(struct in_addr){0}) != 1) {
+                snprintf(err, errlen, "--listen %s: not an IPv4 address", optarg);
+                return -1;
+            }
+            o->node.listen_addr = optarg;
+            break;
         case O_PORT:
             if (number("--port", optarg, 0, 65535, &v, err, errlen) < 0)
                 return -1;
@@ -244,7 +269,7 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
                 snprintf(err, errlen, "%s: give a value", what);
                 return -1;
             }
-            if (c == O_CONNECT && (!strchr(optarg, '@') || strchr(optarg, '@') == optarg)) {
+            if (c == O_CONNECT && (!strchr(optarg, '@') || strchr(optarg, '@') == optarg || optarg[0] == '-')) {
                 snprintf(err, errlen, "--connect %s: expected a node name, name@host", optarg);
                 return -1;
             }

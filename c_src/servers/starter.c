@@ -72,6 +72,11 @@ static int starter_format_status(gen_server *self, void *state, gcn_buf *out)
 }
 
 
+int starter_is_name(const char *name)
+{
+    return name[0] && strcmp(name, "undefined") != 0 && strcmp(name, "nil") != 0;
+}
+
 /* Start options: [{name, Name}] and [{pg, Group}] or [{pg, {Scope, Group}}]
  * (the default scope pg). name[0] is '\0' for none, group->ptr NULL. */
 static int start_options(term_view opts, char *name, char *scope, gcn_term *group)
@@ -84,8 +89,11 @@ static int start_options(term_view opts, char *name, char *scope, gcn_term *grou
     if (gcn_iter_list(opts, &it) < 0)
         return -1;
     while (gcn_next(&it, &opt)) {
-        if (gcn_match(opt, "{name, ~a}", name))
+        if (gcn_match(opt, "{name, ~a}", name)) {
+            if (!starter_is_name(name))
+                return -1;
             continue;
+        }
         if (gcn_match(opt, "{pg, {~a, ~t}}", scope, &g) || gcn_match(opt, "{pg, ~t}", &g)) {
             *group = g;
             continue;

@@ -7,7 +7,9 @@
  *   ... [{pg, Group}] or [{pg, {Scope, Group}}]  also joins Group in that pg scope
  *       (pg_scope.h; the default scope pg); {error, {unknown_scope, S}} if none runs
  * Errors: {error, {unknown_module, M}}, {error, {already_started, Pid}},
- * {error, Reason} from init. The new server's handle_continue, if it asked for
+ * {error, Reason} from init, {error, {unknown_call, Req}} for a request of
+ * another shape, a name that is no atom or that names nothing included
+ * (starter_is_name). The new server's handle_continue, if it asked for
  * one, runs after the reply is on its way and before its first message.
  * It knows servers only by their gcn_module.
  *
@@ -37,5 +39,12 @@
 
 /* Start it with gen_server_start(t, &gcn_module_gen_cnode, modules, none, "gen_cnode", &err). */
 extern const gcn_module gcn_module_gen_cnode;
+
+/* Whether a server may be registered as name: not undefined, which a BEAM's
+ * register/2 refuses, nor nil (Elixir's "no name") or '', which name nothing. */
+int starter_is_name(const char *name);
+
+/* What a refusal of starter_is_name says, after the name. */
+#define STARTER_NO_NAME "no name a BEAM registers (undefined, nil and '' are none)"
 
 #endif

@@ -14,6 +14,16 @@ defmodule GenCnode.Shard do
       owner = GenCnode.Shard.owner(:kvs, :foo)
       :ok = GenCnode.Shard.delete(:kvs, :foo)
 
+  Every client node must be connected to every member C node, before its
+  first call and while it uses the group: each client computes owners from
+  the members its own `:pg` scope knows, which holds a C node's members only
+  while connected to it, and one that sees fewer C nodes than another picks
+  other owners (connected to one of two, it writes every key there, where a
+  client connected to both does not look for half of them). Start each C
+  node with `--connect` for every client node (`args: ["--connect",
+  "app1@host", ...]`), or connect each client to every C node and wait until
+  `members/2` lists them all.
+
   `put/4` and `delete/3` are calls: `:ok` means the owner applied them.
   When the group is empty, `put/4`, `get/3` and `delete/3` return
   `{:error, :no_members}`, `owner/3` returns `:none` and `members/2` `[]`.

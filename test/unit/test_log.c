@@ -1,7 +1,7 @@
 /* test_log.c: the log's line format (UTC time with milliseconds, node name,
  * level), the level filter and its mapping of the public levels, the node
- * name, the per-second burst cap and its one-line report, and --log-level. */
-#include <stdarg.h>
+ * name, the per-second burst cap and its one-line report (--log-level is
+ * test_options.c's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,6 @@
 
 #include "gen_cnode.h"
 #include "log.h"
-#include "options.h"
 #include "unit.h"
 
 /* A clock the tests set: log lines are stamped and capped by it. */
@@ -340,48 +339,6 @@ static void test_level_names(void)
     CU_ASSERT_STRING_EQUAL(log_level_name(LOG_NOTICE), "notice");
 }
 
-/* --log-level, and --verbose / --quiet as its shorthands; the last one given wins. */
-static int parse(enum log_level *level, char *err, size_t errlen, ...)
-{
-    char *argv[16] = {"gen_cnode", "--cookie", "c"};
-    int argc = 3;
-    va_list ap;
-    va_start(ap, errlen);
-    for (char *a; argc < 15 && (a = va_arg(ap, char *));)
-        argv[argc++] = a;
-    va_end(ap);
-    options o;
-    int rc = options_parse(argc, argv, &o, err, errlen);
-    *level = o.log_level;
-    options_free(&o);
-    return rc;
-}
-
-static void test_log_level_option(void)
-{
-    enum log_level l;
-    char err[256] = "";
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, NULL), 0);
-    CU_ASSERT_EQUAL(l, LOG_INFO);
-    const char *names[] = {"error", "warning", "notice", "info", "debug"};
-    enum log_level want[] = {LOG_ERROR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
-    for (size_t i = 0; i < 5; i++) {
-        CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--log-level", names[i], NULL), 0);
-        CU_ASSERT_EQUAL(l, want[i]);
-    }
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--verbose", NULL), 0);
-    CU_ASSERT_EQUAL(l, LOG_DEBUG);
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--quiet", NULL), 0);
-    CU_ASSERT_EQUAL(l, LOG_WARNING);
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--quiet", "--log-level", "notice", NULL), 0);
-    CU_ASSERT_EQUAL(l, LOG_NOTICE);
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--log-level", "error", "--verbose", NULL), 0);
-    CU_ASSERT_EQUAL(l, LOG_DEBUG);
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--log-level", "loud", NULL), -1);
-    CU_ASSERT_STRING_EQUAL(err, "--log-level: expected error, warning, notice, info or debug, got 'loud'");
-    CU_ASSERT_EQUAL(parse(&l, err, sizeof err, "--log-level", NULL), -1);
-}
-
 void unit_suite_log(void)
 {
     CU_pSuite suite = CU_add_suite("log", NULL, NULL);
@@ -398,5 +355,4 @@ void unit_suite_log(void)
     CU_add_test(suite, "forked line", test_forked_line);
     CU_add_test(suite, "a line stays one line", test_a_line_stays_one_line);
     CU_add_test(suite, "level names", test_level_names);
-    CU_add_test(suite, "--log-level option", test_log_level_option);
 }

@@ -27,5 +27,6 @@ void unit_suite_busy_poll(void);
 void unit_suite_dist_memo(void);
 void unit_suite_bytes_map(void);
 void unit_suite_dial(void);
+void unit_suite_options(void);
 
 #endif

@@ -14,6 +14,7 @@ int main(void)
         unit_suite_process, unit_suite_node, unit_suite_term_api,
         unit_suite_timer_heap, unit_suite_workers, unit_suite_module,
         unit_suite_log, unit_suite_busy_poll, unit_suite_dist_memo, unit_suite_bytes_map, unit_suite_dial,
+        unit_suite_options,
     };
     log_set_level(LOG_ERROR); /* the warnings the tests provoke on purpose */
     if (CU_initialize_registry() != CUE_SUCCESS)
