@@ -38,6 +38,7 @@
          a_start_that_floods_still_times_out/1,
          a_stuck_job_does_not_hold_the_stop_off/1,
          an_owner_gone_while_the_node_boots_takes_it_down/1,
+         an_owner_gone_while_a_callback_holds_the_loop_takes_it_down/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -72,6 +73,7 @@ all() ->
      a_start_that_floods_still_times_out,
      a_stuck_job_does_not_hold_the_stop_off,
      an_owner_gone_while_the_node_boots_takes_it_down,
+     an_owner_gone_while_a_callback_holds_the_loop_takes_it_down,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -639,6 +641,36 @@ an_owner_gone_while_the_node_boots_takes_it_down(Config) ->
     ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 5000),
     ct:log("the node went ~b ms after its owner's VM", [erlang:monotonic_time(millisecond) - T0]),
     ?assert(erlang:monotonic_time(millisecond) - T0 < 5000).
+
+%% The VM that owns a node dies while a module's callback holds the node's
+%% loop (an init that sleeps 60 s): the node is asked to stop, and when its
+%% loop cannot, it exits anyway once the jobs' grace (here 100 ms) and 5 s
+%% more have passed, rather than stay for as long as the callback takes,
+%% holding its name. The old node watched stdin on its loop, and stayed 60 s.
+an_owner_gone_while_a_callback_holds_the_loop_takes_it_down(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "held.log"),
+    Module = filename:join([filename:dirname(gen_cnode_test_env:executable()), "test_modules",
+                            "misbehave.so"]),
+    Node = name("held"),
+    {Peer, _} = gen_cnode_test_env:start_tracked_peer(held_owner),
+    Opts = #{name => Node, log => Log, load => [Module], args => ["--jobs-grace", "100"],
+             executable => gen_cnode_test_env:executable()},
+    {ok, Owner} = peer:call(Peer, gen_cnode, start, [Opts], 30000),
+    OsPid = peer:call(Peer, gen_cnode, os_pid, [Owner]),
+    gen_cnode_test_env:track({os_pid, OsPid}),
+    pong = net_adm:ping(Node),
+    Caller = spawn(fun() -> catch gen_server:call({gen_cnode, Node}, {start, misbehave, {sleep_in_init, 60000}},
+                                                  infinity) end),
+    gen_cnode_test_env:track({pid, Caller}),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> {ok, T} = file:read_file(Log),
+                    binary:match(T, <<"sleeping">>) =/= nomatch end, 10000),
+    T0 = erlang:monotonic_time(millisecond),
+    peer:stop(Peer),
+    ok = gen_cnode_test_env:wait_until(fun() -> not gen_cnode_test_env:os_alive(OsPid) end, 15000),
+    Took = erlang:monotonic_time(millisecond) - T0,
+    ct:log("the node went ~b ms after its owner's VM", [Took]),
+    ?assert(Took >= 5000). %% asked first, and given its grace (its log went with its owner)
 
 %% A module that writes lines faster than the owner can log them (here
 %% 400,000 at once): the owner drops what waits, and says how many, rather

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot_watch.h"
+#include "stdin_watch.h"
 #include "counter.h"
 #include "gen_cnode.h"
 #include "gcn_buf.h"
@@ -130,6 +130,10 @@ static int start_one(process_table *t, module_table *mods, const char *spec)
     return 0;
 }
 
+/* After the jobs' grace, what a stop asked for by stdin's end may take
+ * (terminate callbacks, last flushes) before the process exits anyway. */
+#define STOP_GRACE_MS 5000
+
 /* The modules go once every server and job is gone; but a job still running
  * after --jobs-grace runs a module's code: then they stay loaded, and
  * reachable (a leak checker at exit does not count them), until the exit. */
@@ -162,8 +166,13 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     }
     log_set_level(o.log_level);
     log_set_node(o.node.name);
-    if (o.node.watch_stdin && boot_watch_start() < 0)
-        log_warning("cannot watch stdin while booting: an owner gone meanwhile is seen once the node runs");
+    /* stdin is watched by a thread of its own (stdin_watch.h), or, if none
+     * can be started, by the loop once the node runs. */
+    if (o.node.watch_stdin && stdin_watch_start() == 0)
+        o.node.watch_stdin = 0;
+    else if (o.node.watch_stdin)
+        log_warning("cannot watch stdin on a thread: an owner gone while the node boots, or while a "
+                    "callback holds its loop, is seen only once the loop is free");
     /* With --data-dir, the kv registered under --register's name is
      * durable: the one started at boot, or one started again under that
      * name once it stopped (its store reopened). Every other is memory-only. */
@@ -221,15 +230,19 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
             err[0] = '\0'; /* logged */
             goto fail;
         }
-    boot_watch_stop(); /* the loop watches stdin from here on */
+    /* Time for a stop asked for by stdin's end: the jobs' grace, and
+     * STOP_GRACE_MS for terminate callbacks and last flushes; none when
+     * jobs may run as long as they like (--jobs-grace 0). */
+    stdin_watch_running(o.node.jobs_grace_ms ? o.node.jobs_grace_ms + STOP_GRACE_MS : STDIN_WATCH_NO_LIMIT);
     log_notice("ready name=%s port=%d register=%s", o.node.name, node_port(n), o.register_name);
     int rc = node_run(n);
     unload_unless_running(node_destroy(n), mods);
+    stdin_watch_stop();
     options_free(&o);
     log_notice("stopped");
     return rc == 0 ? 0 : 1;
 fail:
-    boot_watch_stop();
+    stdin_watch_stop();
     if (err[0])
         log_error("%s", err);
     unload_unless_running(node_destroy(n), mods);

@@ -1,11 +1,12 @@
-/* boot_watch.c: stdin's end while the node boots; see boot_watch.h. */
-#include "boot_watch.h"
+/* stdin_watch.c: stdin's end, for the node's whole life; see stdin_watch.h. */
+#include "stdin_watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -13,6 +14,32 @@
 
 static pthread_t watcher;
 static int stop_pipe[2] = {-1, -1}; /* the write end is closed to stop the watcher */
+static atomic_long grace = -1;      /* -1: booting */
+
+/* stdin has ended: while booting, exit at once; else ask for a stop, and
+ * exit if none has come grace ms later. Returns when the watch is stopped. */
+static void owner_gone(void)
+{
+    long ms = atomic_load(&grace);
+    if (ms < 0) {
+        log_error("stdin closed while booting (the owner is gone): exiting at once"); /* never throttled */
+        fflush(stderr);
+        _exit(1);
+    }
+    log_notice("stopping: stdin closed (the owner is gone)");
+    kill(getpid(), SIGTERM); /* taken by the loop's signalfd, as any stop */
+    struct pollfd p = {.fd = stop_pipe[0], .events = POLLIN};
+    int r;
+    do /* (a limit past poll's int: none) */
+        r = poll(&p, 1, ms > INT_MAX ? -1 : (int)ms);
+    while (r < 0 && errno == EINTR);
+    if (r > 0)
+        return; /* stopped in time */
+    log_error("stdin closed %ld ms ago and the node has not stopped (a callback holds its loop?): "
+              "exiting", ms);
+    fflush(stderr);
+    _exit(1);
+}
 
 static void *watch(void *arg)
 {
@@ -31,14 +58,13 @@ static void *watch(void *arg)
         char buf[256];
         ssize_t r = read(0, buf, sizeof buf); /* what an owner writes is not read by the node */
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-            log_error("stdin closed while booting (the owner is gone): exiting at once"); /* never throttled */
-            fflush(stderr);
-            _exit(1);
+            owner_gone();
+            return NULL;
         }
     }
 }
 
-int boot_watch_start(void)
+int stdin_watch_start(void)
 {
     /* stdin not open: nothing to watch (and the pipe would take fd 0) */
     if (fcntl(0, F_GETFD) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
@@ -57,7 +83,9 @@ int boot_watch_start(void)
     return 0;
 }
 
-void boot_watch_stop(void)
+void stdin_watch_running(long grace_ms) { atomic_store(&grace, grace_ms < 0 ? 0 : grace_ms); }
+
+void stdin_watch_stop(void)
 {
     if (stop_pipe[1] < 0)
         return;
