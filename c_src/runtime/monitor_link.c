@@ -14,6 +14,8 @@
 struct ml_record {
     ml_record *chain;          /* the next in its hash bucket */
     ml_record *prev, *next;    /* its owner's list */
+    ml_group *group;           /* the group it is in, or NULL */
+    ml_record *gprev, *gnext;  /* that group's list */
     uint64_t hash;
     uint32_t owner;
     uint8_t kind, nparts, fired;
@@ -191,6 +193,7 @@ ml_record *ml_add(ml_index *x, ml_list *list, uint32_t owner, enum ml_kind kind,
     r->owner = owner;
     r->kind = (uint8_t)kind;
     r->fired = 0;
+    r->group = NULL;
     r->hash = h;
     *added = 1;
     x->count++;
@@ -240,6 +243,16 @@ void ml_remove(ml_index *x, ml_list *list, ml_record *r)
             }
         }
     x->count--;
+    if (r->group) {
+        if (r->gprev)
+            r->gprev->gnext = r->gnext;
+        else
+            r->group->head = r->gnext;
+        if (r->gnext)
+            r->gnext->gprev = r->gprev;
+        r->group->count--;
+        r->group = NULL;
+    }
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -275,3 +288,18 @@ term_view ml_part(const ml_record *r, int i)
 }
 
 ml_record *ml_next(const ml_record *r) { return r->next; }
+
+void ml_group_join(ml_group *g, ml_record *r)
+{
+    r->group = g;
+    r->gprev = NULL;
+    r->gnext = g->head;
+    if (g->head)
+        g->head->gprev = r;
+    g->head = r;
+    g->count++;
+}
+
+ml_record *ml_group_next(const ml_record *r) { return r->gnext; }
+
+enum ml_kind ml_kind_of(const ml_record *r) { return (enum ml_kind)r->kind; }

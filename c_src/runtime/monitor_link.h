@@ -77,6 +77,22 @@ void ml_set_fired(ml_record *r);
 /* The next record in r's list, or NULL. */
 ml_record *ml_next(const ml_record *r);
 
+/* A group of records of any kinds and owners, beside their lists (process.c
+ * groups a process's records by node: what a node's going concerns is
+ * found without walking the rest). A record is in one group at most, and
+ * leaves it when it is removed; a group is its first record and a count.
+ * The group must outlive its records' membership (its address is kept). */
+typedef struct ml_group {
+    ml_record *head;
+    size_t count;
+} ml_group;
+
+/* r, in no group, joins g, as its first. */
+void ml_group_join(ml_group *g, ml_record *r);
+/* The record after r in its group, or NULL. */
+ml_record *ml_group_next(const ml_record *r);
+enum ml_kind ml_kind_of(const ml_record *r);
+
 /* Records looked at in hash chains (adding, finding, removing) since the
  * index was created: the work these cost, for tests that hold it to O(1). */
 uint64_t ml_index_probes(const ml_index *x);

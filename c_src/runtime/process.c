@@ -28,6 +28,16 @@ typedef struct mail {
     char msg[];
 } mail;
 
+/* A process's records of one node: its monitors by that node's processes,
+ * its links to them, its watches of them. A node's going walks its group
+ * only: a process holding a million records of one node and one of
+ * another pays one record for that other's going, not a million. */
+typedef struct node_group {
+    ml_group records;
+    size_t len;
+    char node[];
+} node_group;
+
 struct process {
     process_table *table;
     uint32_t num;
@@ -52,6 +62,8 @@ struct process {
     size_t jobs_out;     /* its jobs submitted and not yet back (PROCESS_MAX_JOBS) */
     size_t interest;     /* its place in the table's interested, plus one; 0: not there */
     int wants_node_down; /* process_want_node_down */
+    node_group **groups; /* its records by node; a group left empty is freed lazily */
+    size_t ngroups, groups_cap;
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -103,6 +115,7 @@ struct process_table {
     process **walk;            /* a copy of interested, for process_forget_node */
     size_t walk_cap;
     uint64_t forget_visits;    /* processes process_forget_node looked at */
+    uint64_t forget_records;   /* and records (monitors, links, watches) */
     buffer gone;               /* pids of links to a node that went away */
     timer_heap *timers;        /* every process's pending timers */
     struct workers *workers;   /* the node's pool for blocking jobs */
@@ -306,6 +319,9 @@ static void free_process(process_table *t, process *p)
         ml_remove(t->ml, &p->links, p->links.head);
     while (p->watches.head)
         ml_remove(t->ml, &p->watches, p->watches.head);
+    for (size_t i = 0; i < p->ngroups; i++)
+        free(p->groups[i]);
+    free(p->groups);
     disinterest(t, p);
     t->allocated--;
     free(p->pid);
@@ -375,6 +391,7 @@ void process_table_set_limit(process_table *t, size_t max) { t->max_procs = max;
 int process_table_full(const process_table *t) { return t->max_procs && t->nprocs >= t->max_procs; }
 uint64_t process_table_probes(const process_table *t) { return ml_index_probes(t->ml); }
 uint64_t process_table_forget_visits(const process_table *t) { return t->forget_visits; }
+uint64_t process_table_forget_records(const process_table *t) { return t->forget_records; }
 
 static int dying_num(const process_table *t, uint32_t num)
 {
@@ -595,6 +612,54 @@ int process_send_registered(process *from, term_view name, term_view node, term_
 
 /* ---- monitors ---- */
 
+/* p's group of node, or NULL. */
+static node_group *find_group(const process *p, const char *node, size_t len)
+{
+    for (size_t i = 0; i < p->ngroups; i++)
+        if (p->groups[i]->len == len && memcmp(p->groups[i]->node, node, len) == 0)
+            return p->groups[i];
+    return NULL;
+}
+
+/* r, just added, joins p's group of the node of the pid `of` (made if
+ * need be): 0, or -1 (out of memory, or no node in `of`), when the caller
+ * takes r out again: a record outside its group would outlive its node. */
+static int group_record(process *p, ml_record *r, term_view of)
+{
+    const char *node;
+    size_t len;
+    if (process_term_node(of, &node, &len) != 0)
+        return -1;
+    node_group *g = find_group(p, node, len);
+    if (!g) {
+        if (p->ngroups == p->groups_cap) { /* those left empty go first (a peer naming node after node) */
+            size_t kept = 0;
+            for (size_t i = 0; i < p->ngroups; i++)
+                if (p->groups[i]->records.count)
+                    p->groups[kept++] = p->groups[i];
+                else
+                    free(p->groups[i]);
+            p->ngroups = kept;
+        }
+        if (p->ngroups == p->groups_cap) {
+            size_t cap = p->groups_cap ? 2 * p->groups_cap : 2;
+            node_group **more = realloc(p->groups, cap * sizeof *more);
+            if (!more)
+                return -1;
+            p->groups = more;
+            p->groups_cap = cap;
+        }
+        if (!(g = malloc(sizeof *g + len)))
+            return -1;
+        g->records = (ml_group){NULL, 0};
+        g->len = len;
+        memcpy(g->node, node, len);
+        p->groups[p->ngroups++] = g;
+    }
+    ml_group_join(&g->records, r);
+    return 0;
+}
+
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
 {
     term_view parts[3];
@@ -608,6 +673,10 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
     ml_record *r = ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added);
     if (!r)
         return -1;
+    if (added && group_record(target, r, watcher) < 0) {
+        ml_remove(target->table->ml, &target->monitors, r);
+        return -1;
+    }
     interest(target->table, target);
     term_view w = ml_part(r, MON_WATCHER);
     return added || (w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0) ? 0 : -1;
@@ -813,6 +882,10 @@ int process_link(process *p, term_view other, int notify)
     ml_record *r = ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added);
     if (!r)
         return -1;
+    if (added && group_record(p, r, other) < 0) {
+        ml_remove(p->table->ml, &p->links, r);
+        return -1;
+    }
     interest(p->table, p);
     if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0 && added) {
         ml_remove(p->table->ml, &p->links, r); /* the other side never heard of it */
@@ -942,16 +1015,16 @@ void process_want_node_down(process *p)
  * word: its DOWNs and EXITs to that node would have nowhere to go (and
  * sent at its end, they would dial the node again), and what it watched
  * there need not tell it any more. */
-static void forget_node_quietly(process_table *t, process *p, const char *node, size_t len)
+static ml_list *list_of(process *p, ml_record *r)
 {
-    static const int key_part[3] = {MON_WATCHER, 0, 1}; /* monitors, links, watches */
-    ml_list *lists[3] = {&p->monitors, &p->links, &p->watches};
-    for (int k = 0; k < 3; k++)
-        for (ml_record *r = lists[k]->head, *next; r; r = next) {
-            next = ml_next(r);
-            if (on_node(ml_part(r, key_part[k]), node, len))
-                ml_remove(t->ml, lists[k], r);
-        }
+    enum ml_kind k = ml_kind_of(r);
+    return k == ML_MONITOR ? &p->monitors : k == ML_LINK ? &p->links : &p->watches;
+}
+
+static void forget_node_quietly(process_table *t, process *p, node_group *g)
+{
+    while (g->records.head)
+        ml_remove(t->ml, list_of(p, g->records.head), g->records.head);
 }
 
 void process_forget_node(process_table *t, const char *node, size_t len)
@@ -976,38 +1049,44 @@ void process_forget_node(process_table *t, const char *node, size_t len)
     t->forget_visits += n;
     for (size_t i = 0; i < n; i++) {
         process *p = t->walk[i];
+        node_group *g = find_group(p, node, len); /* its records of that node, and no other */
         if (p->exit_reason) {
-            forget_node_quietly(t, p, node, len);
+            if (g)
+                forget_node_quietly(t, p, g);
             continue;
         }
-        for (ml_record *r = p->monitors.head, *next; r; r = next) {
-            next = ml_next(r);
-            if (on_node(ml_part(r, MON_WATCHER), node, len))
-                ml_remove(t->ml, &p->monitors, r);
-        }
-        for (ml_record *r = p->watches.head, *next; r; r = next) {
-            next = ml_next(r);
-            if (on_node(ml_part(r, 1), node, len))
-                queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
-        }
-        /* The links to that node come out first, their pids copied: the
-         * exit signals run behaviours (a trapped EXIT), which may link and
-         * unlink as they please, and so may node_down, which is told once
-         * its monitors and links of that node are gone (a link it made
-         * again to that node would otherwise be taken out with them, and
-         * its peer, reconnected, would keep it). */
+        /* Monitors by that node's processes go; watches of its processes
+         * get their DOWN (queued: no behaviour runs here, so the group is
+         * walked whole). The links to that node come out too, their pids
+         * copied: the exit signals run behaviours (a trapped EXIT), which
+         * may link and unlink as they please, and so may node_down, which
+         * is told once its monitors and links of that node are gone (a
+         * link it made again to that node would otherwise be taken out
+         * with them, and its peer, reconnected, would keep it). */
         t->gone.start = t->gone.end = 0;
-        for (ml_record *r = p->links.head, *next; r; r = next) {
-            next = ml_next(r);
-            term_view other = ml_part(r, 0);
-            if (!on_node(other, node, len))
-                continue;
-            uint32_t n32 = (uint32_t)other.len;
-            if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0) {
-                log_error("out of memory forgetting node %.*s", (int)len, node);
+        for (ml_record *r = g ? g->records.head : NULL, *next; r; r = next) {
+            next = ml_group_next(r);
+            t->forget_records++;
+            switch (ml_kind_of(r)) {
+            case ML_MONITOR:
+                ml_remove(t->ml, &p->monitors, r);
+                break;
+            case ML_WATCH:
+                queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
+                break;
+            case ML_LINK: {
+                term_view other = ml_part(r, 0);
+                uint32_t n32 = (uint32_t)other.len;
+                if (buffer_append(&t->gone, &n32, sizeof n32) < 0 ||
+                    buffer_append(&t->gone, other.ptr, other.len) < 0) {
+                    log_error("out of memory forgetting node %.*s", (int)len, node);
+                    next = NULL;
+                    break;
+                }
+                ml_remove(t->ml, &p->links, r);
                 break;
             }
-            ml_remove(t->ml, &p->links, r);
+            }
         }
         if (p->wants_node_down && p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
@@ -1270,8 +1349,13 @@ int process_watch(process *p, term_view target, char *ref)
     term_view r = {ref, len};
     term_view parts[2] = {r, target};
     int added;
-    if (!ml_add(t->ml, &p->watches, p->num, ML_WATCH, 2, parts, &added))
+    ml_record *rec = ml_add(t->ml, &p->watches, p->num, ML_WATCH, 2, parts, &added);
+    if (!rec)
         return -1;
+    if (added && group_record(p, rec, target) < 0) {
+        ml_remove(t->ml, &p->watches, rec);
+        return -1;
+    }
     interest(t, p);
     if (tlen == t->node_len && memcmp(tnode, t->node, tlen) == 0) {
         process *local = process_lookup(t, target);

@@ -242,6 +242,9 @@ uint64_t process_table_probes(const process_table *t);
 /* Processes looked at by process_forget_node so far: for tests that hold a
  * node's going to what concerns it. */
 uint64_t process_table_forget_visits(const process_table *t);
+/* Records (monitors, links, watches) process_forget_node looked at: those
+ * of the node that went only, for tests that hold it to that. */
+uint64_t process_table_forget_records(const process_table *t);
 
 /* p monitors target (a pid, of this node or another): the reference is
  * written to ref (room for PROCESS_REF_MAX bytes) and its length returned,

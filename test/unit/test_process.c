@@ -712,6 +712,41 @@ static term_view pid_on(ei_x_buff *x, const char *name, unsigned num)
     return enc_pid(x, p);
 }
 
+/* A node's going looks at a process's records of that node only: with
+ * 20,000 monitors by x's processes and one by y's, y's going looks at one
+ * record (the old walk looked at all 20,001), and x's at 20,000. */
+static void test_a_node_s_going_looks_at_its_own_records_only(void)
+{
+    static const char x[] = "x@127.0.0.1", y[] = "y@127.0.0.1";
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(t, &keeper, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    ei_x_buff w, r;
+    for (unsigned i = 0; i <= 20000; i++) {
+        term_view watcher = pid_on(&w, i < 20000 ? x : y, 1 + i % 100);
+        erlang_ref rf = ref(100 + i);
+        ei_x_new(&r);
+        ei_x_encode_ref(&r, &rf);
+        CU_ASSERT_EQUAL_FATAL(process_monitor(p, watcher, (term_view){r.buff, (size_t)r.index}, process_pid(p)), 0);
+        ei_x_free(&r);
+        ei_x_free(&w);
+    }
+    CU_ASSERT_EQUAL(process_monitor_count(p), 20001);
+    uint64_t r0 = process_table_forget_records(t);
+    process_forget_node(t, y, strlen(y));
+    CU_ASSERT_EQUAL(process_table_forget_records(t) - r0, 1);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 20000);
+    process_forget_node(t, "z@127.0.0.1", strlen("z@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_table_forget_records(t) - r0, 1);
+    process_forget_node(t, x, strlen(x));
+    CU_ASSERT_EQUAL(process_table_forget_records(t) - r0, 20001);
+    CU_ASSERT_EQUAL(process_monitor_count(p), 0);
+    while (process_table_settle(t))
+        ;
+    process_table_destroy(t);
+    wire_reset();
+}
+
 /* A node's going looks at the processes it may concern only: those with
  * monitors, links or watches set up since the last node went (a call's
  * monitor, set and taken off, counts once), and those that want node_down;
@@ -855,6 +890,7 @@ void unit_suite_process(void)
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
     CU_add_test(s, "a node's going looks only where it matters", test_a_node_s_going_looks_only_where_it_matters);
+    CU_add_test(s, "a node's going looks at its own records only", test_a_node_s_going_looks_at_its_own_records_only);
     CU_add_test(s, "a process stopped by one node's going sends nothing to another gone",
                 test_a_process_stopped_by_one_node_s_going_sends_nothing_to_another_gone);
     CU_add_test(s, "timers all due at once fire in batches", test_timers_fire_in_batches);
