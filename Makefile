@@ -44,8 +44,10 @@ vpath %.c $(C_DIRS:%=c_src/%)
 UNIT     = $(wildcard test/unit/*.c)
 UNIT_HDRS = $(wildcard test/unit/*.h)
 # fdatasync is wrapped in the unit tests, so that test_durable.c can make it
-# fail as a failing disk does (no test machine's disk can be made to).
-UNIT_WRAP = -Wl,--wrap=fdatasync -Wl,--wrap=getaddrinfo -Wl,--wrap=fsync -Wl,--wrap=ftruncate -Wl,--wrap=realloc
+# fail as a failing disk does (no test machine's disk can be made to); fork,
+# so that it can count compactions.
+UNIT_WRAP = -Wl,--wrap=fdatasync -Wl,--wrap=getaddrinfo -Wl,--wrap=fsync -Wl,--wrap=ftruncate -Wl,--wrap=realloc \
+            -Wl,--wrap=fork
 
 # Fuzzing: clang's libFuzzer with AddressSanitizer and UBSan (test/fuzz/).
 FUZZ_CC      = clang

@@ -48,7 +48,7 @@
 -compile({no_auto_import, [node/1]}).
 
 -export([start/1, start_link/1, child_spec/1, stop/1, node/1, os_pid/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2, format_status/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -define(DEFAULT_HOST, "127.0.0.1").
 -define(STOP_GRACE, 5000).    % ms between SIGTERM and SIGKILL
@@ -152,11 +152,7 @@ os_pid(Pid) ->
 init(Opts) ->
     process_flag(trap_exit, true),
     case configure(Opts) of
-        {ok, Cookie, Cfg = #{node := Node}} ->
-            %% The cookie is kept by the VM, for this node only, and read
-            %% back at each start (node_env/2): not in the state, which
-            %% crash reports and sys:get_state/1 print.
-            erlang:set_cookie(Node, Cookie),
+        {ok, Cfg} ->
             case launch(Cfg) of
                 {ok, S} -> {ok, S#state{cfg = Cfg, restart = maps:get(restart, Cfg)}};
                 {error, Reason, S} ->
@@ -206,16 +202,6 @@ terminate(_Reason, S) ->
         Fd -> file:close(Fd)
     end.
 
-%% What crash reports and sys:get_status/1 show of the state: a cookie a
-%% user passed in env too is hidden (the owner's own is never in the state).
-format_status(Status = #{state := S = #state{cfg = Cfg = #{env := Env}}}) ->
-    Hidden = [case E of
-                  {"GEN_CNODE_COOKIE", V} when V =/= false -> {"GEN_CNODE_COOKIE", "(hidden)"};
-                  _ -> E
-              end || E <- Env],
-    Status#{state := S#state{cfg = Cfg#{env := Hidden}}};
-format_status(Status) ->
-    Status.
 
 %%% Starting
 
@@ -235,32 +221,41 @@ configure(Opts) ->
         Extra = data_dir(Opts) ++ workers(Opts) ++ log_level(Opts) ++ pg_join(Opts) ++ strings(args, Opts)
             ++ lists:append([["--load", L] || L <- strings(load, Opts)])
             ++ lists:append([["--start", S] || S <- strings(start, Opts)]),
-        Env = env_opt(maps:get(env, Opts, [])),
+        {UserCookie, Env} = lists:partition(fun({K, _}) -> K =:= "GEN_CNODE_COOKIE" end,
+                                            env_opt(maps:get(env, Opts, []))),
         Restart = restart_opt(Opts),
         check_proto_dist(),
         Log = open_log(maps:get(log, Opts, logger)),
         Args = ["--name", atom_to_list(Node),
                 "--register", atom_to_list(Register), "--watch-stdin" | Extra],
-        {ok, Cookie, #{node => Node, exe => Exe, args => Args, env => epmd_env(Env),
-                       log => Log, timeout => start_timeout(Opts), restart => Restart}}
+        %% The cookie (and a GEN_CNODE_COOKIE the user gives in env) is
+        %% kept in a fun, which crash reports, sys:get_status/1 and
+        %% sys:get_state/1 print as #Fun<...>, not by its value.
+        {ok, #{node => Node, exe => Exe, args => Args, env => epmd_env(Env),
+               secret => fun() -> {Cookie, UserCookie} end,
+               log => Log, timeout => start_timeout(Opts), restart => Restart}}
     catch
         throw:Reason -> {error, Reason}
     end.
 
 %% Opens the port and waits for a pong: {ok, State} | {error, Reason, State}.
-launch(#{node := Node, exe := Exe, args := Args, env := Env, log := Log, timeout := Timeout}) ->
+launch(Cfg = #{node := Node, exe := Exe, args := Args, log := Log, timeout := Timeout}) ->
     S0 = #state{node = Node, log = Log},
     Deadline = now_ms() + Timeout,
     case name_free_by(Node, Deadline, S0, false) of
         {false, S1} -> {error, {name_taken, Node}, S1};
-        {true, S1} -> launch_port(S1, Deadline, Exe, Args, node_env(Node, Env))
+        {true, S1} -> launch_port(S1, Deadline, Exe, Args, node_env(Cfg))
     end.
 
-%% The node's environment: the cookie this VM has for it goes there, which
-%% only its user reads, never on its command line, which any local user
-%% reads (ps).
-node_env(Node, Env) ->
-    [{"GEN_CNODE_COOKIE", atom_to_list(erlang:get_cookie(Node))} | Env].
+%% The node's environment, with its cookie, which only its user reads,
+%% never on its command line, which any local user reads (ps). The VM is
+%% given the cookie for that node at each start, once the name is known to
+%% be free (an owner refused the name must not change the cookie of the
+%% node that holds it).
+node_env(#{node := Node, env := Env, secret := Secret}) ->
+    {Cookie, UserCookie} = Secret(),
+    erlang:set_cookie(Node, Cookie),
+    [{"GEN_CNODE_COOKIE", atom_to_list(Cookie)} | Env ++ UserCookie].
 
 %% Wait for Node's name to be free, until Deadline: a node of that name that
 %% is stopping (an earlier owner's, killed with its owner: it stops at its
@@ -329,10 +324,10 @@ restart(S = #state{restart = {Intensity, Period}, restarts = Past, cfg = Cfg, la
         false ->
             S1 = note(S#state{restarts = [Now | Recent]},
                       "gen_cnode owner: starting the C node again", warning),
-            #{exe := Exe, args := Args, env := Env, timeout := Timeout} = Cfg,
+            #{exe := Exe, args := Args, timeout := Timeout} = Cfg,
             %% (No name_taken check here: epmd may not have seen the old
             %% node's exit yet, and the node itself refuses a name in use.)
-            reopen(S1, Exe, Args, node_env(S1#state.node, Env), Timeout)
+            reopen(S1, Exe, Args, node_env(Cfg), Timeout)
     end.
 
 %% The port of a restart: its pong, its exit or its timeout come as messages.

@@ -39,6 +39,7 @@
          a_stuck_job_does_not_hold_the_stop_off/1,
          an_owner_gone_while_the_node_boots_takes_it_down/1,
          an_owner_gone_while_a_callback_holds_the_loop_takes_it_down/1,
+         a_module_s_own_thread_does_not_take_the_stop/1,
          log_lines_reach_logger_at_their_level/1]).
 
 %% A logger handler that forwards gen_cnode's events to a test process, and
@@ -74,6 +75,7 @@ all() ->
      a_stuck_job_does_not_hold_the_stop_off,
      an_owner_gone_while_the_node_boots_takes_it_down,
      an_owner_gone_while_a_callback_holds_the_loop_takes_it_down,
+     a_module_s_own_thread_does_not_take_the_stop,
      child_spec_is_a_permanent_worker,
      a_node_that_cannot_start_says_why,
      log_lines_reach_logger_at_their_level].
@@ -369,8 +371,19 @@ the_cookie_is_in_no_report_or_status(Config) ->
     {ok, Owner2} = gen_cnode:start(#{name => name("secret"), log => Log, cookie => list_to_atom(Other),
                                      env => [{"GEN_CNODE_COOKIE", Other}]}),
     gen_cnode_test_env:track({cnode, Owner2}),
-    ?assert(Hidden(lists:flatten(io_lib:format("~p", [sys:get_status(Owner2)])), Other)),
-    ok = gen_cnode:stop(Owner2).
+    ?assert(Hidden(lists:flatten(io_lib:format("~p ~p", [sys:get_status(Owner2), sys:get_state(Owner2)])),
+                   Other)),
+    ok = gen_cnode:stop(Owner2),
+    %% An owner refused the name of a running node (name_taken) leaves the
+    %% VM's cookie for that node alone: the running node's own owner starts
+    %% it again with its cookie, and it answers.
+    Shared = name("shared"),
+    {ok, Owner3} = gen_cnode:start(#{name => Shared, log => Log, cookie => list_to_atom(Other)}),
+    gen_cnode_test_env:track({cnode, Owner3}),
+    ?assertMatch({error, {name_taken, _}},
+                 gen_cnode:start(#{name => Shared, log => Log, cookie => intruder, start_timeout => 500})),
+    ?assertEqual(list_to_atom(Other), erlang:get_cookie(Shared)),
+    ok = gen_cnode:stop(Owner3).
 
 collect_any_events(Acc) ->
     receive {gen_cnode_any_log, Event} -> collect_any_events([Event | Acc])
@@ -671,6 +684,25 @@ an_owner_gone_while_a_callback_holds_the_loop_takes_it_down(Config) ->
     Took = erlang:monotonic_time(millisecond) - T0,
     ct:log("the node went ~b ms after its owner's VM", [Took]),
     ?assert(Took >= 5000). %% asked first, and given its grace (its log went with its owner)
+
+%% A module whose load starts a thread of its own (a library's background
+%% thread): the owner's SIGTERM still reaches the node's loop, which stops
+%% cleanly (status 0). The old node blocked SIGTERM only after the modules
+%% were loaded, so their threads took it, with its default action: killed,
+%% status 143, no terminate callbacks, no last flushes.
+a_module_s_own_thread_does_not_take_the_stop(Config) ->
+    Log = filename:join(?config(priv_dir, Config), "idle_thread.log"),
+    Module = filename:join([filename:dirname(gen_cnode_test_env:executable()), "test_modules",
+                            "idle_thread.so"]),
+    Node = name("idlethread"),
+    {ok, Owner} = gen_cnode:start(#{name => Node, log => Log, load => [Module],
+                                    start => ["idle_thread:idler"],
+                                    executable => gen_cnode_test_env:executable()}),
+    gen_cnode_test_env:track({cnode, Owner}),
+    ?assertEqual(pong, gen_server:call({idler, Node}, ping)),
+    ?assertEqual(ok, gen_cnode:stop(Owner)),
+    {ok, Text} = file:read_file(Log),
+    ?assertNotEqual(nomatch, binary:match(Text, <<"notice: stopped">>)).
 
 %% A module that writes lines faster than the owner can log them (here
 %% 400,000 at once): the owner drops what waits, and says how many, rather

@@ -11,11 +11,12 @@
  * in use, no epmd); 2 for a usage error or a module that cannot be loaded or
  * started at boot, with one line saying which and why.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stdin_watch.h"
 #include "counter.h"
 #include "gen_cnode.h"
 #include "gcn_buf.h"
@@ -27,6 +28,7 @@
 #include "options.h"
 #include "pg_scope.h"
 #include "starter.h"
+#include "stdin_watch.h"
 #include "term_template.h"
 
 /* net_kernel, the starter and the pg scopes: system processes, which peers cannot stop. */
@@ -166,6 +168,16 @@ int gen_cnode_main(int argc, char **argv, const gcn_module *const *modules, size
     }
     log_set_level(o.log_level);
     log_set_node(o.node.name);
+    /* SIGINT and SIGTERM are the loop's (a signalfd, node_create): blocked
+     * before any module's load runs, so that a thread one starts there
+     * inherits them blocked and cannot take a stop as its default action,
+     * killing the node without its terminate callbacks and last flushes.
+     * One that comes meanwhile waits for the loop. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
     /* stdin is watched by a thread of its own (stdin_watch.h), or, if none
      * can be started, by the loop once the node runs. */
     if (o.node.watch_stdin && stdin_watch_start() == 0)

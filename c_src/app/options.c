@@ -165,8 +165,9 @@ int options_parse(int argc, char **argv, options *o, char *err, size_t errlen)
     while ((c = getopt_long(argc, argv, "", longopts, &at)) != -1) {
         /* An option that takes a value takes the next argument, whatever it
          * is: one that is an option (--register --watch-stdin) is refused,
-         * not taken for a name, a folder or a cookie. */
-        if (c >= O_NAME && optarg && strncmp(optarg, "--", 2) == 0) {
+         * not taken for a name, a folder or a cookie. A value given in the
+         * option's own argument (--cookie=--x) is meant as it is. */
+        if (c >= O_NAME && optarg && strncmp(optarg, "--", 2) == 0 && optind > 1 && optarg == argv[optind - 1]) {
             snprintf(err, errlen, "--%s: expected a value, got the option '%s'", longopts[at].name, optarg);
             return -1;
         }

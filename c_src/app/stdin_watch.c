@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-static pthread_t watcher;
+static pthread_t watcher, main_thread;
 static int stop_pipe[2] = {-1, -1}; /* the write end is closed to stop the watcher */
 static atomic_long grace = -1;      /* -1: booting */
 
@@ -27,7 +27,7 @@ static void owner_gone(void)
         _exit(1);
     }
     log_notice("stopping: stdin closed (the owner is gone)");
-    kill(getpid(), SIGTERM); /* taken by the loop's signalfd, as any stop */
+    pthread_kill(main_thread, SIGTERM); /* taken by the loop's signalfd, as any stop */
     struct pollfd p = {.fd = stop_pipe[0], .events = POLLIN};
     int r;
     do /* (a limit past poll's int: none) */
@@ -69,6 +69,7 @@ int stdin_watch_start(void)
     /* stdin not open: nothing to watch (and the pipe would take fd 0) */
     if (fcntl(0, F_GETFD) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
         return -1;
+    main_thread = pthread_self();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* SIGINT and SIGTERM stay the main thread's */

@@ -936,9 +936,10 @@ static int canonical_keys(struct walk *w, const size_t *starts, struct map_pair 
  * Keys told apart only by the sign of a zero (0.0 and -0.0, or {0.0} and
  * {-0.0}) are distinct to OTP 27 and the same to OTP 25 and 26, whose
  * decoders refuse the map, and drop the connection that carried it: such
- * a map is TERM_EUNSUPPORTED, refused on its way in (an OTP 27 sender's
- * call is answered so), never stored nor passed on to a node that cannot
- * read it. */
+ * a map is TERM_EZEROKEYS, refused on its way in (an OTP 27 sender's call
+ * is answered unsupported), never stored nor passed on to a node that
+ * cannot read it. The second look at the keys is not charged to the sort
+ * budget again: it moves what the first moved. */
 static int distinct_keys(struct walk *w, struct map_pair *keys, size_t n, unsigned depth)
 {
     size_t i = 0;
@@ -955,15 +956,19 @@ static int distinct_keys(struct walk *w, struct map_pair *keys, size_t n, unsign
         starts[i] = keys[i].start;
     ei_x_buff canon = {NULL, 0, 0};
     int negative_zero = 0;
+    size_t before = w->budget ? *w->budget : w->sort_budget;
     int rc = canonical_keys(w, starts, keys, n, depth, 0, &negative_zero, &canon);
     if (rc == TERM_OK && any_repeated(keys, n))
         rc = TERM_EBAD;
     if (rc == TERM_OK && negative_zero) {
         ei_x_free(&canon);
         canon = (ei_x_buff){NULL, 0, 0};
+        size_t *budget = w->budget ? w->budget : &w->sort_budget, left = *budget;
+        *budget = before;
         rc = canonical_keys(w, starts, keys, n, depth, 1, NULL, &canon);
+        *budget = left;
         if (rc == TERM_EBAD || (rc == TERM_OK && any_repeated(keys, n)))
-            rc = TERM_EUNSUPPORTED; /* (EBAD: a map inside a key, its keys the same once folded) */
+            rc = TERM_EZEROKEYS; /* (EBAD: a map inside a key, its keys the same once folded) */
     }
     if (canon.buff)
         ei_x_free(&canon);
@@ -1533,6 +1538,8 @@ const char *term_strerror(int err)
         return "out of memory";
     case TERM_EFOREIGN:
         return "a pid or reference its own node would refuse";
+    case TERM_EZEROKEYS:
+        return "a map whose keys only the sign of a zero tells apart (OTP 25 and 26 cannot read it)";
     default:
         return "unknown term error";
     }

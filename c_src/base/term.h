@@ -37,12 +37,13 @@ enum term_error {
     TERM_OK = 0,
     TERM_EBAD = -1,         /* malformed or truncated */
     TERM_EDEPTH = -2,       /* nested deeper than max_depth */
-    TERM_EUNSUPPORTED = -3, /* a tag we refuse (atom cache refs, LOCAL_EXT, old FUN_EXT, compressed),
-                               or a map whose keys only the sign of a zero tells apart (0.0 and
-                               -0.0: distinct to OTP 27, a repeated key to OTP 25 and 26, whose
-                               decoders drop the connection that carries it) */
+    TERM_EUNSUPPORTED = -3, /* a tag we refuse (atom cache refs, LOCAL_EXT, old FUN_EXT, compressed) */
     TERM_ENOMEM = -4,
-    TERM_EFOREIGN = -5      /* a pid or reference another node would refuse as its own (term_sender) */
+    TERM_EFOREIGN = -5,     /* a pid or reference another node would refuse as its own (term_sender) */
+    TERM_EZEROKEYS = -6     /* a map whose keys only the sign of a zero tells apart (0.0 and -0.0):
+                               distinct to OTP 27, a repeated key to OTP 25 and 26, whose decoders
+                               drop the connection that carries it; a whole term, refused as
+                               unsupported */
 };
 
 /* strtod in the C locale, whatever setlocale a loaded module called: the

@@ -398,7 +398,7 @@ enum dist_result dist_receive(process_table *t, const char *peer, size_t peer_le
             size_t start = ++i;
             rc = term_skip_cached(frame, len, &i, max_depth, seen ? &seen->atoms : NULL,
                                   seen ? &seen->sender : NULL);
-            if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED) {
+            if (rc == TERM_EDEPTH || rc == TERM_EUNSUPPORTED || rc == TERM_EZEROKEYS) {
                 /* Well-framed, but not one we take: it costs itself only. The
                  * recipient answers it if it is a call; the node logs it. The
                  * answer goes to the From in it, whose ids are checked first,

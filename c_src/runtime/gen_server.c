@@ -552,7 +552,7 @@ static void handle_call(gen_server *gs, term_view msg, int i)
         if (!gcn_buf_ok_term(&gs->out, before)) {
             size_t at = before;
             if (term_skip(gcn_buf_ei(&gs->out)->buff, (size_t)gcn_buf_ei(&gs->out)->index, &at,
-                          TERM_NEXT_MAX_DEPTH) != TERM_EUNSUPPORTED) {
+                          TERM_NEXT_MAX_DEPTH) != TERM_EZEROKEYS) {
                 bad_return(gs, "handle_call", "wrote a reply that is not exactly one term");
                 return;
             }

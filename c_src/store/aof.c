@@ -311,10 +311,12 @@ long aof_replay(const char *path, int last, aof_apply_fn *fn, void *ctx, uint64_
             else
                 tail = (!r.whole || end == len) && !later_record(buf, len, at + 1, version, checked);
             /* Read as version 1, a log of version 2 whose magic lost more
-             * bytes than MAGIC_DAMAGED tells has no record that checks: a
-             * record of version 2 that does is the proof, and the log is
-             * refused, not cut whole. */
-            if (version == 1 && tail && later_record(buf, len, at, 2, checked)) {
+             * bytes than MAGIC_DAMAGED tells has no first record that
+             * checks: a record of version 2 that does, after it, is the
+             * proof, and the log is refused, not cut whole. (Past the
+             * first record a log is what its first bytes say: a torn tail
+             * of version 1 whose value holds records of version 2 is cut.) */
+            if (version == 1 && at == 0 && tail && later_record(buf, len, at, 2, checked)) {
                 snprintf(err, errlen, "%s: its first bytes, the log's format mark, are damaged (records "
                          "of version 2 follow); refusing to start", path);
                 records = -1;

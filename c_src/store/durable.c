@@ -541,6 +541,12 @@ static void stop_compaction(durable *d)
     reap(d, 0);
     if (d->child <= 0)
         return;
+    if (d->sync_lost_gen && d->child_gen > d->sync_lost_gen) {
+        /* It is the repair of a failed fsync, which close would only
+         * start again and wait for: waited for now instead. */
+        reap(d, 1);
+        return;
+    }
     kill(d->child, SIGKILL);
     pid_t r;
     do
@@ -548,9 +554,14 @@ static void stop_compaction(durable *d)
     while (r < 0 && errno == EINTR);
     d->child = 0;
     /* Killed after its rename, the snapshot is in place and covers the
-     * logs below its generation, which stay until an open removes them. */
+     * logs below its generation, which stay until an open removes them:
+     * its folder is synced here, as the child would have, before any
+     * open counts on it. */
     char path[4096], tmp[4096 + 8];
+    uint64_t gen;
     path_of(d, path, sizeof path, "snap", 0);
+    if (snapshot_generation(path, &gen) == 0 && gen == d->child_gen && folder_sync(path) < 0)
+        log_warning("%s/%s: cannot sync the folder: %s", d->dir, d->name, strerror(errno));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
     log_notice("%s/%s: closing: the compaction under way is stopped; every log is kept", d->dir, d->name);

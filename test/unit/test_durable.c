@@ -863,6 +863,41 @@ static void test_a_compaction_reaped_by_another_counts_by_its_snapshot(void)
     assert_reopens_with("ignored_sigchld", (const char *const[]){"a"}, 1);
 }
 
+/* fork, wrapped (--wrap=fork): counted, for the compactions started. */
+pid_t __real_fork(void);
+pid_t __wrap_fork(void);
+static int forks;
+
+pid_t __wrap_fork(void)
+{
+    forks++;
+    return __real_fork();
+}
+
+/* A store closed while the repair of a failed fsync runs waits for it, and
+ * starts no second one: killed, as a plain compaction is at close, it was
+ * started again at once and waited for, twice the time. */
+static void test_closing_waits_for_a_repair_under_way(void)
+{
+    store *s;
+    durable *d = open_store("close_while_repairing", &s);
+    char err[512];
+    int pending;
+    put_synced(s, d, "a", "1");
+    store_put(s, v("b"), v("2"));
+    durable_put(d, v("b"), v("2"));
+    fail_syncs = 1;
+    slow_fsync_ms = 300; /* the repair's snapshot takes a while */
+    int forks_before = forks;
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+    CU_ASSERT_EQUAL(forks - forks_before, 1); /* the repair, started at once */
+    slow_fsync_ms = 0;
+    durable_close(d);
+    store_destroy(s);
+    CU_ASSERT_EQUAL(forks - forks_before, 1);
+    assert_reopens_with("close_while_repairing", (const char *const[]){"a", "b"}, 2);
+}
+
 /* A store closed while the repair of a failed fsync waits out its pause
  * writes the snapshot then, and waits for it. */
 static void test_a_failed_fsync_is_replaced_when_the_store_closes(void)
@@ -1102,5 +1137,6 @@ void unit_suite_durable(void)
                 test_the_compaction_child_holds_nothing_of_the_node);
     CU_add_test(s, "keys of an older canonical form are found", test_keys_of_an_older_canonical_form_are_found);
     CU_add_test(s, "closing stops a compaction under way", test_closing_stops_a_compaction_under_way);
+    CU_add_test(s, "closing waits for a repair under way", test_closing_waits_for_a_repair_under_way);
     CU_add_test(s, "a full disk holds a bounded backlog", test_a_full_disk_holds_a_bounded_backlog);
 }
