@@ -282,7 +282,14 @@ static int after_turn(loop *l, void *data)
      * wait ended. */
     if (process_table_has_mail(n->procs))
         settle(n);
-    process_table_run_timers(n->procs, (uint64_t)loop_now_ns(l) / 1000);
+    /* Due strictly before the turn's clock: a timer armed in this very turn
+     * (by the settle above, beside the mail it sent) is due at that clock
+     * at the earliest, within the same microsecond on a fast machine, and
+     * must not fire before that mail is delivered. One due at the clock
+     * exactly fires a turn later. */
+    uint64_t turn_us = (uint64_t)loop_now_ns(l) / 1000;
+    if (turn_us > 0)
+        process_table_run_timers(n->procs, turn_us - 1);
     int more = settle(n);
     process_table_flush(n->procs); /* group commits, before this turn's replies leave */
     more |= settle(n);
