@@ -243,16 +243,7 @@ void ml_remove(ml_index *x, ml_list *list, ml_record *r)
             }
         }
     x->count--;
-    if (r->group) {
-        if (r->gprev)
-            r->gprev->gnext = r->gnext;
-        else
-            r->group->head = r->gnext;
-        if (r->gnext)
-            r->gnext->gprev = r->gprev;
-        r->group->count--;
-        r->group = NULL;
-    }
+    ml_group_leave(r);
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -298,6 +289,20 @@ void ml_group_join(ml_group *g, ml_record *r)
         g->head->gprev = r;
     g->head = r;
     g->count++;
+}
+
+void ml_group_leave(ml_record *r)
+{
+    if (!r->group)
+        return;
+    if (r->gprev)
+        r->gprev->gnext = r->gnext;
+    else
+        r->group->head = r->gnext;
+    if (r->gnext)
+        r->gnext->gprev = r->gprev;
+    r->group->count--;
+    r->group = NULL;
 }
 
 ml_record *ml_group_next(const ml_record *r) { return r->gnext; }

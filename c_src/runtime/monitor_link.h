@@ -89,6 +89,8 @@ typedef struct ml_group {
 
 /* r, in no group, joins g, as its first. */
 void ml_group_join(ml_group *g, ml_record *r);
+/* r leaves its group, if it is in one. */
+void ml_group_leave(ml_record *r);
 /* The record after r in its group, or NULL. */
 ml_record *ml_group_next(const ml_record *r);
 enum ml_kind ml_kind_of(const ml_record *r);

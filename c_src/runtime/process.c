@@ -31,7 +31,11 @@ typedef struct mail {
 /* A process's records of one node: its monitors by that node's processes,
  * its links to them, its watches of them. A node's going walks its group
  * only: a process holding a million records of one node and one of
- * another pays one record for that other's going, not a million. */
+ * another pays one record for that other's going, not a million. A record
+ * is sorted into its group lazily, at the first node's going that finds
+ * it (sort_records): until then it waits in the process's ungrouped, which
+ * costs a call's monitor, set and taken off between two goings, a few
+ * pointers rather than reading its node. Each record is sorted once. */
 typedef struct node_group {
     ml_group records;
     size_t len;
@@ -64,6 +68,7 @@ struct process {
     int wants_node_down; /* process_want_node_down */
     node_group **groups; /* its records by node; a group left empty is freed lazily */
     size_t ngroups, groups_cap;
+    ml_group ungrouped;  /* its records not sorted into groups yet */
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -621,9 +626,16 @@ static node_group *find_group(const process *p, const char *node, size_t len)
     return NULL;
 }
 
-/* r, just added, joins p's group of the node of the pid `of` (made if
- * need be): 0, or -1 (out of memory, or no node in `of`), when the caller
- * takes r out again: a record outside its group would outlive its node. */
+/* The pid a record is of: the watcher of a monitor, the linked process,
+ * the watched one. */
+static term_view pid_of(ml_record *r)
+{
+    enum ml_kind k = ml_kind_of(r);
+    return ml_part(r, k == ML_MONITOR ? MON_WATCHER : k == ML_LINK ? 0 : 1);
+}
+
+/* r, in no group, joins p's group of the node of the pid `of` (made if
+ * need be): 0, or -1 (out of memory, or no node in `of`). */
 static int group_record(process *p, ml_record *r, term_view of)
 {
     const char *node;
@@ -660,6 +672,21 @@ static int group_record(process *p, ml_record *r, term_view of)
     return 0;
 }
 
+/* p's ungrouped records into their groups; one that cannot be (out of
+ * memory) stays, and a node's going looks at what stays (forget_one's
+ * callers), as every record was looked at before there were groups. */
+static void sort_records(process *p)
+{
+    while (p->ungrouped.head) {
+        ml_record *r = p->ungrouped.head;
+        ml_group_leave(r);
+        if (group_record(p, r, pid_of(r)) < 0) {
+            ml_group_join(&p->ungrouped, r);
+            return;
+        }
+    }
+}
+
 int process_monitor(process *target, term_view watcher, term_view ref, term_view watched)
 {
     term_view parts[3];
@@ -673,10 +700,8 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
     ml_record *r = ml_add(target->table->ml, &target->monitors, target->num, ML_MONITOR, 3, parts, &added);
     if (!r)
         return -1;
-    if (added && group_record(target, r, watcher) < 0) {
-        ml_remove(target->table->ml, &target->monitors, r);
-        return -1;
-    }
+    if (added)
+        ml_group_join(&target->ungrouped, r);
     interest(target->table, target);
     term_view w = ml_part(r, MON_WATCHER);
     return added || (w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0) ? 0 : -1;
@@ -882,10 +907,8 @@ int process_link(process *p, term_view other, int notify)
     ml_record *r = ml_add(p->table->ml, &p->links, p->num, ML_LINK, 1, &other, &added);
     if (!r)
         return -1;
-    if (added && group_record(p, r, other) < 0) {
-        ml_remove(p->table->ml, &p->links, r);
-        return -1;
-    }
+    if (added)
+        ml_group_join(&p->ungrouped, r);
     interest(p->table, p);
     if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0 && added) {
         ml_remove(p->table->ml, &p->links, r); /* the other side never heard of it */
@@ -1021,10 +1044,41 @@ static ml_list *list_of(process *p, ml_record *r)
     return k == ML_MONITOR ? &p->monitors : k == ML_LINK ? &p->links : &p->watches;
 }
 
-static void forget_node_quietly(process_table *t, process *p, node_group *g)
+static void forget_node_quietly(process_table *t, process *p, node_group *g, const char *node, size_t len)
 {
-    while (g->records.head)
+    while (g && g->records.head)
         ml_remove(t->ml, list_of(p, g->records.head), g->records.head);
+    for (ml_record *r = p->ungrouped.head, *next; r; r = next) { /* what could not be sorted */
+        next = ml_group_next(r);
+        if (on_node(pid_of(r), node, len))
+            ml_remove(t->ml, list_of(p, r), r);
+    }
+}
+
+/* One record of p concerning the node that went (process_forget_node): a
+ * monitor goes, a watch gets its DOWN (queued), a link goes, its pid kept
+ * in t->gone for the exit signal. -1 when out of memory. */
+static int forget_one(process_table *t, process *p, ml_record *r)
+{
+    term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
+    t->forget_records++;
+    switch (ml_kind_of(r)) {
+    case ML_MONITOR:
+        ml_remove(t->ml, &p->monitors, r);
+        break;
+    case ML_WATCH:
+        queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
+        break;
+    case ML_LINK: {
+        term_view other = ml_part(r, 0);
+        uint32_t n32 = (uint32_t)other.len;
+        if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0)
+            return -1;
+        ml_remove(t->ml, &p->links, r);
+        break;
+    }
+    }
+    return 0;
 }
 
 void process_forget_node(process_table *t, const char *node, size_t len)
@@ -1049,10 +1103,10 @@ void process_forget_node(process_table *t, const char *node, size_t len)
     t->forget_visits += n;
     for (size_t i = 0; i < n; i++) {
         process *p = t->walk[i];
+        sort_records(p);
         node_group *g = find_group(p, node, len); /* its records of that node, and no other */
         if (p->exit_reason) {
-            if (g)
-                forget_node_quietly(t, p, g);
+            forget_node_quietly(t, p, g, node, len);
             continue;
         }
         /* Monitors by that node's processes go; watches of its processes
@@ -1064,30 +1118,18 @@ void process_forget_node(process_table *t, const char *node, size_t len)
          * link it made again to that node would otherwise be taken out
          * with them, and its peer, reconnected, would keep it). */
         t->gone.start = t->gone.end = 0;
-        for (ml_record *r = g ? g->records.head : NULL, *next; r; r = next) {
+        int failed = 0;
+        for (ml_record *r = g ? g->records.head : NULL, *next; r && !failed; r = next) {
             next = ml_group_next(r);
-            t->forget_records++;
-            switch (ml_kind_of(r)) {
-            case ML_MONITOR:
-                ml_remove(t->ml, &p->monitors, r);
-                break;
-            case ML_WATCH:
-                queue_down(t, p, ml_part(r, 0), ml_part(r, 1), noconnection);
-                break;
-            case ML_LINK: {
-                term_view other = ml_part(r, 0);
-                uint32_t n32 = (uint32_t)other.len;
-                if (buffer_append(&t->gone, &n32, sizeof n32) < 0 ||
-                    buffer_append(&t->gone, other.ptr, other.len) < 0) {
-                    log_error("out of memory forgetting node %.*s", (int)len, node);
-                    next = NULL;
-                    break;
-                }
-                ml_remove(t->ml, &p->links, r);
-                break;
-            }
-            }
+            failed = forget_one(t, p, r) < 0;
         }
+        for (ml_record *r = p->ungrouped.head, *next; r && !failed; r = next) { /* what could not be sorted */
+            next = ml_group_next(r);
+            if (on_node(pid_of(r), node, len))
+                failed = forget_one(t, p, r) < 0;
+        }
+        if (failed)
+            log_error("out of memory forgetting node %.*s", (int)len, node);
         if (p->wants_node_down && p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
         for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {
@@ -1352,10 +1394,8 @@ int process_watch(process *p, term_view target, char *ref)
     ml_record *rec = ml_add(t->ml, &p->watches, p->num, ML_WATCH, 2, parts, &added);
     if (!rec)
         return -1;
-    if (added && group_record(p, rec, target) < 0) {
-        ml_remove(t->ml, &p->watches, rec);
-        return -1;
-    }
+    if (added)
+        ml_group_join(&p->ungrouped, rec);
     interest(t, p);
     if (tlen == t->node_len && memcmp(tnode, t->node, tlen) == 0) {
         process *local = process_lookup(t, target);
