@@ -35,8 +35,10 @@ static void owner_gone(void)
     while (r < 0 && errno == EINTR);
     if (r > 0)
         return; /* stopped in time */
-    log_error("stdin closed %ld ms ago and the node has not stopped (a callback holds its loop?): "
-              "exiting", ms);
+    /* One write and no lock (log_forked): whatever holds the loop may hold
+     * the log's lock too, and this exit must not wait for it. */
+    log_forked(LOG_ERROR, "stdin closed %ld ms ago and the node has not stopped (a callback holds its "
+               "loop?): exiting", ms);
     fflush(stderr);
     _exit(1);
 }
