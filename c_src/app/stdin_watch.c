@@ -22,8 +22,7 @@ static void owner_gone(void)
 {
     long ms = atomic_load(&grace);
     if (ms < 0) {
-        log_error("stdin closed while booting (the owner is gone): exiting at once"); /* never throttled */
-        fflush(stderr);
+        log_forked(LOG_ERROR, "stdin closed while booting (the owner is gone): exiting at once");
         _exit(1);
     }
     log_notice("stopping: stdin closed (the owner is gone)");
@@ -35,11 +34,11 @@ static void owner_gone(void)
     while (r < 0 && errno == EINTR);
     if (r > 0)
         return; /* stopped in time */
-    /* One write and no lock (log_forked): whatever holds the loop may hold
-     * the log's lock too, and this exit must not wait for it. */
+    /* One write(2) and no lock, no stdio (log_forked): whatever holds the
+     * loop may hold the log's lock, or stderr's, and this exit must not
+     * wait for it. */
     log_forked(LOG_ERROR, "stdin closed %ld ms ago and the node has not stopped (a callback holds its "
                "loop?): exiting", ms);
-    fflush(stderr);
     _exit(1);
 }
 

@@ -306,5 +306,6 @@ void ml_group_leave(ml_record *r)
 }
 
 ml_record *ml_group_next(const ml_record *r) { return r->gnext; }
+ml_record *ml_group_prev(const ml_record *r) { return r->gprev; }
 
 enum ml_kind ml_kind_of(const ml_record *r) { return (enum ml_kind)r->kind; }

@@ -91,8 +91,10 @@ typedef struct ml_group {
 void ml_group_join(ml_group *g, ml_record *r);
 /* r leaves its group, if it is in one. */
 void ml_group_leave(ml_record *r);
-/* The record after r in its group, or NULL. */
+/* The record after r in its group (older), or before it (newer); NULL at
+ * either end. */
 ml_record *ml_group_next(const ml_record *r);
+ml_record *ml_group_prev(const ml_record *r);
 enum ml_kind ml_kind_of(const ml_record *r);
 
 /* Records looked at in hash chains (adding, finding, removing) since the

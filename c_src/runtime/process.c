@@ -634,14 +634,14 @@ static term_view pid_of(ml_record *r)
     return ml_part(r, k == ML_MONITOR ? MON_WATCHER : k == ML_LINK ? 0 : 1);
 }
 
-/* r, in no group, joins p's group of the node of the pid `of` (made if
- * need be): 0, or -1 (out of memory, or no node in `of`). */
-static int group_record(process *p, ml_record *r, term_view of)
+/* p's group of the node of the pid `of`, made if need be; NULL when out
+ * of memory, or when `of` names no node. */
+static node_group *group_of(process *p, term_view of)
 {
     const char *node;
     size_t len;
     if (process_term_node(of, &node, &len) != 0)
-        return -1;
+        return NULL;
     node_group *g = find_group(p, node, len);
     if (!g) {
         if (p->ngroups == p->groups_cap) { /* those left empty go first (a peer naming node after node) */
@@ -657,32 +657,38 @@ static int group_record(process *p, ml_record *r, term_view of)
             size_t cap = p->groups_cap ? 2 * p->groups_cap : 2;
             node_group **more = realloc(p->groups, cap * sizeof *more);
             if (!more)
-                return -1;
+                return NULL;
             p->groups = more;
             p->groups_cap = cap;
         }
         if (!(g = malloc(sizeof *g + len)))
-            return -1;
+            return NULL;
         g->records = (ml_group){NULL, 0};
         g->len = len;
         memcpy(g->node, node, len);
         p->groups[p->ngroups++] = g;
     }
-    ml_group_join(&g->records, r);
-    return 0;
+    return g;
 }
 
-/* p's ungrouped records into their groups; one that cannot be (out of
- * memory) stays, and a node's going looks at what stays (forget_one's
- * callers), as every record was looked at before there were groups. */
+/* p's ungrouped records into their groups, oldest first: each joins its
+ * group as its newest, and every ungrouped record is newer than every
+ * grouped one, so a group stays newest first, the order the lists keep
+ * (and DOWNs and EXITs went in, before there were groups). One that
+ * cannot be sorted (out of memory, or a pid whose node cannot be read)
+ * stays, and a node's going looks at what stays (forget_node_quietly,
+ * process_forget_node), as every record was looked at before groups. */
 static void sort_records(process *p)
 {
-    while (p->ungrouped.head) {
-        ml_record *r = p->ungrouped.head;
-        ml_group_leave(r);
-        if (group_record(p, r, pid_of(r)) < 0) {
-            ml_group_join(&p->ungrouped, r);
-            return;
+    ml_record *r = p->ungrouped.head;
+    while (r && ml_group_next(r))
+        r = ml_group_next(r);
+    for (ml_record *newer; r; r = newer) {
+        newer = ml_group_prev(r);
+        node_group *g = group_of(p, pid_of(r));
+        if (g) {
+            ml_group_leave(r);
+            ml_group_join(&g->records, r);
         }
     }
 }
@@ -1057,7 +1063,8 @@ static void forget_node_quietly(process_table *t, process *p, node_group *g, con
 
 /* One record of p concerning the node that went (process_forget_node): a
  * monitor goes, a watch gets its DOWN (queued), a link goes, its pid kept
- * in t->gone for the exit signal. -1 when out of memory. */
+ * in t->gone for the exit signal. -1 when out of memory: a link is then
+ * left as it was (and t->gone too), and the rest go on. */
 static int forget_one(process_table *t, process *p, ml_record *r)
 {
     term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
@@ -1072,8 +1079,11 @@ static int forget_one(process_table *t, process *p, ml_record *r)
     case ML_LINK: {
         term_view other = ml_part(r, 0);
         uint32_t n32 = (uint32_t)other.len;
-        if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0)
+        size_t end = t->gone.end;
+        if (buffer_append(&t->gone, &n32, sizeof n32) < 0 || buffer_append(&t->gone, other.ptr, other.len) < 0) {
+            t->gone.end = end; /* no length without its pid */
             return -1;
+        }
         ml_remove(t->ml, &p->links, r);
         break;
     }
@@ -1119,14 +1129,14 @@ void process_forget_node(process_table *t, const char *node, size_t len)
          * with them, and its peer, reconnected, would keep it). */
         t->gone.start = t->gone.end = 0;
         int failed = 0;
-        for (ml_record *r = g ? g->records.head : NULL, *next; r && !failed; r = next) {
+        for (ml_record *r = g ? g->records.head : NULL, *next; r; r = next) {
             next = ml_group_next(r);
-            failed = forget_one(t, p, r) < 0;
+            failed |= forget_one(t, p, r) < 0;
         }
-        for (ml_record *r = p->ungrouped.head, *next; r && !failed; r = next) { /* what could not be sorted */
+        for (ml_record *r = p->ungrouped.head, *next; r; r = next) { /* what could not be sorted */
             next = ml_group_next(r);
             if (on_node(pid_of(r), node, len))
-                failed = forget_one(t, p, r) < 0;
+                failed |= forget_one(t, p, r) < 0;
         }
         if (failed)
             log_error("out of memory forgetting node %.*s", (int)len, node);

@@ -747,6 +747,95 @@ static void test_a_node_s_going_looks_at_its_own_records_only(void)
     wire_reset();
 }
 
+/* What a node's going tells a process, in order: which of four pids (of
+ * the node that went) each message names. */
+static ei_x_buff told_pids[5];
+static char told[16];
+
+static void note_told(process *self, term_view msg)
+{
+    (void)self;
+    for (int k = 1; k <= 4; k++)
+        if (told_pids[k].index && memmem(msg.ptr, msg.len, told_pids[k].buff, (size_t)told_pids[k].index)) {
+            size_t l = strlen(told);
+            told[l] = (char)('0' + k);
+            told[l + 1] = '\0';
+        }
+}
+
+static const process_behaviour teller = {.message = note_told};
+
+/* A table with one teller, trapping exits, told nothing yet. */
+static process *teller_in(process_table **t)
+{
+    *t = process_table_create(NODE, CREATION, &wire_router);
+    process *p = process_spawn(*t, &teller, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    process_set_trap_exit(p, 1);
+    told[0] = '\0';
+    return p;
+}
+
+static void teller_done(process_table *t)
+{
+    for (int k = 1; k <= 4; k++)
+        ei_x_free(&told_pids[k]);
+    memset(told_pids, 0, sizeof told_pids);
+    process_table_destroy(t);
+    wire_reset();
+}
+
+/* Four watches (or links) of one node's pids, the fourth made after another
+ * node's going sorted the first three into their group: that node's going
+ * gives their DOWNs (EXITs) newest first, as the lists keep them and as the
+ * walk before groups gave them, whatever sorting came between. */
+static const char *order_told(int links, int sort_between)
+{
+    static const char n[] = "n@127.0.0.1";
+    process_table *t;
+    process *p = teller_in(&t);
+    char r[PROCESS_REF_MAX];
+    for (int k = 1; k <= 4; k++) {
+        if (k == 4 && sort_between)
+            process_forget_node(t, "z@127.0.0.1", strlen("z@127.0.0.1"));
+        term_view pid = pid_on(&told_pids[k], n, 10 + (unsigned)k);
+        int rc = links ? process_link(p, pid, 0) : process_watch(p, pid, r); /* (a watch: the ref's length) */
+        CU_ASSERT(rc >= 0);
+    }
+    process_forget_node(t, n, strlen(n));
+    while (process_table_settle(t))
+        ;
+    teller_done(t);
+    return told;
+}
+
+static void test_a_node_s_going_tells_newest_first(void)
+{
+    for (int links = 0; links <= 1; links++)
+        for (int sort_between = 0; sort_between <= 1; sort_between++)
+            CU_ASSERT_STRING_EQUAL(order_told(links, sort_between), "4321");
+}
+
+/* Out of memory while a node's going keeps a link's pid: that link stays,
+ * and the watch beside it still gets its DOWN. */
+static void test_a_link_kept_out_of_memory_stops_nothing_else(void)
+{
+    static const char n[] = "n@127.0.0.1";
+    process_table *t;
+    process *p = teller_in(&t);
+    char r[PROCESS_REF_MAX];
+    CU_ASSERT_EQUAL(process_link(p, pid_on(&told_pids[1], n, 11), 0), 0);
+    CU_ASSERT(process_watch(p, pid_on(&told_pids[2], n, 12), r) > 0);
+    fail_over = 4000; /* realloc past it fails: t->gone cannot take the link's pid */
+    process_forget_node(t, n, strlen(n));
+    fail_over = 0;
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_STRING_EQUAL(told, "2");
+    CU_ASSERT_EQUAL(process_link_count(p), 1);
+    teller_done(t);
+}
+
 /* A node's going looks at the processes it may concern only: those with
  * monitors, links or watches set up since the last node went (a call's
  * monitor, set and taken off, counts once), and those that want node_down;
@@ -891,6 +980,8 @@ void unit_suite_process(void)
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
     CU_add_test(s, "a node's going looks only where it matters", test_a_node_s_going_looks_only_where_it_matters);
     CU_add_test(s, "a node's going looks at its own records only", test_a_node_s_going_looks_at_its_own_records_only);
+    CU_add_test(s, "a node's going tells newest first", test_a_node_s_going_tells_newest_first);
+    CU_add_test(s, "a link kept out of memory stops nothing else", test_a_link_kept_out_of_memory_stops_nothing_else);
     CU_add_test(s, "a process stopped by one node's going sends nothing to another gone",
                 test_a_process_stopped_by_one_node_s_going_sends_nothing_to_another_gone);
     CU_add_test(s, "timers all due at once fire in batches", test_timers_fire_in_batches);

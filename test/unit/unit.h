@@ -5,6 +5,8 @@
 #ifndef GEN_CNODE_UNIT_H
 #define GEN_CNODE_UNIT_H
 
+#include <stddef.h>
+
 #include <CUnit/CUnit.h>
 
 void unit_suite_term(void);
@@ -28,5 +30,9 @@ void unit_suite_dist_memo(void);
 void unit_suite_bytes_map(void);
 void unit_suite_dial(void);
 void unit_suite_options(void);
+
+/* realloc fails for more than this many bytes while it is not 0 (the unit
+ * binary wraps realloc: test_dispatch.c). */
+extern size_t fail_over;
 
 #endif
