@@ -209,6 +209,12 @@ static void encode_error(ei_x_buff *reply, const char *what, const char *detail)
 enum { PUT_OK = 0, PUT_FULL = -1, PUT_NOMEM = -2, PUT_BACKLOG = -3 };
 #define BACKLOG_WHY "the log cannot be written, and as much as may wait for it in memory waits already"
 
+/* What a change the log did not take (durable_put, durable_delete) answers. */
+static int not_logged(int logged)
+{
+    return logged == DURABLE_BACKLOG ? PUT_BACKLOG : PUT_NOMEM;
+}
+
 /* Log and store a change (the log is written at the end of the batch), or
  * neither: what a caller is told failed is not on disk, nor in memory. */
 static int put(gen_server *self, kv *k, term_view key, term_view value)
@@ -219,7 +225,7 @@ static int put(gen_server *self, kv *k, term_view key, term_view value)
     size_t mark = k->durable ? durable_mark(k->durable) : 0;
     int logged = k->durable ? durable_put(k->durable, key, value) : 0;
     if (logged < 0)
-        return logged == DURABLE_BACKLOG ? PUT_BACKLOG : PUT_NOMEM;
+        return not_logged(logged);
     if (store_put(k->store, key, value) < 0) {
         if (k->durable)
             durable_unlog(k->durable, mark);
@@ -238,7 +244,7 @@ static int delete(gen_server *self, kv *k, term_view key)
     if (k->durable && store_get(k->store, key, &old)) {
         int logged = durable_delete(k->durable, key);
         if (logged < 0)
-            return logged == DURABLE_BACKLOG ? PUT_BACKLOG : PUT_NOMEM;
+            return not_logged(logged);
         gcn_want_flush(self);
     }
     store_delete(k->store, key);
@@ -428,12 +434,13 @@ static enum gcn_result kv_handle_cast(gen_server *self, void *state, term_view r
         return GCN_NOREPLY;
     }
     rc = r.op == KV_DELETE ? delete(self, k, key) : put(self, k, key, r.value);
+    const char *what = r.op == KV_DELETE ? "delete" : "put";
     if (rc == PUT_FULL)
         log_warning("kv: store full (--max-entries %zu): a cast put of a new key was dropped", k->max_entries);
     else if (rc == PUT_NOMEM)
-        log_error("kv: out of memory storing a cast %s; dropped", r.op == KV_DELETE ? "delete" : "put");
+        log_error("kv: out of memory storing a cast %s; dropped", what);
     else if (rc == PUT_BACKLOG)
-        log_error("kv: a cast %s was dropped: %s", r.op == KV_DELETE ? "delete" : "put", BACKLOG_WHY);
+        log_error("kv: a cast %s was dropped: %s", what, BACKLOG_WHY);
     return GCN_NOREPLY;
 }
 
