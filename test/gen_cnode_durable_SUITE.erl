@@ -42,6 +42,7 @@
          kill9_during_compaction_loses_nothing/1,
          memory_only_restart_is_empty/1,
          a_kv_started_again_under_the_store_s_name_is_durable/1,
+         a_kv_killed_and_started_in_one_batch_reopens_the_store/1,
          sync_and_put_sync_reply_ok/1,
          full_disk_fails_calls_until_there_is_room/1]).
 
@@ -65,6 +66,7 @@ all() ->
      kill9_during_compaction_loses_nothing,
      memory_only_restart_is_empty,
      a_kv_started_again_under_the_store_s_name_is_durable,
+     a_kv_killed_and_started_in_one_batch_reopens_the_store,
      sync_and_put_sync_reply_ok,
      full_disk_fails_calls_until_there_is_room].
 
@@ -578,6 +580,50 @@ a_kv_started_again_under_the_store_s_name_is_durable(Config) ->
     ?assert(?H:state(Server2) =:= #{before => 1, again => 2}),
     ?H:stop_cnode(Owner2, Log2),
     _ = Log.
+
+%% A kill of the durable kv and a start under its name that reach the node
+%% in one read: the start waits for the old server's teardown (which
+%% closes the store) and then reopens the store, where it found the store
+%% still locked and failed (data_dir_unavailable). A peer of the test's
+%% writes both frames at once, for rounds of it (start and start_link).
+a_kv_killed_and_started_in_one_batch_reopens_the_store(Config) ->
+    Dir = filename:join(?config(case_dir, Config), "data"),
+    {Owner, {kv, Node} = Server, Log} = ?H:start_cnode(Config, kvbatch, ["--data-dir", Dir]),
+    {ok, Peer} = hostile_peer:connect(Node, 'batch@127.0.0.1', erlang:get_cookie()),
+    #{pid := From} = Peer,
+    Frame = fun(Ctrl, Msg) ->
+                    B = iolist_to_binary([112, term_to_binary(Ctrl) | Msg]),
+                    <<(byte_size(B)):32, B/binary>>
+            end,
+    Round = fun(I) ->
+                    ok = gen_server:call(Server, {put_sync, I, I}, ?CALL),
+                    {status, Old, _, _} = sys:get_status(Server, ?CALL),
+                    Tag = make_ref(),
+                    Op = element(1 + I rem 2, {start, start_link}),
+                    Start = {'$gen_call', {From, Tag}, {Op, kv, [], [{name, kv}]}},
+                    ok = hostile_peer:send_raw(Peer, [Frame({8, From, Old, kill}, []),
+                                                      Frame({6, From, '', gen_cnode},
+                                                            [term_to_binary(Start)])]),
+                    {ok, {ok, New}} = await(Peer, Tag),
+                    ?assertNotEqual(Old, New),
+                    ?assertEqual(I, gen_server:call(Server, {get, I}, ?CALL))
+            end,
+    lists:foreach(Round, lists:seq(1, 10)),
+    ?assertEqual(10, gen_server:call(Server, size, ?CALL)),
+    ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
+    hostile_peer:close(Peer),
+    {Owner2, Server2, Log2} = ?H:start_cnode(Config, kvbatch, ["--data-dir", Dir]),
+    ?assertEqual(10, gen_server:call(Server2, size, ?CALL)),
+    ?H:stop_cnode(Owner2, Log2),
+    _ = Log.
+
+%% The reply tagged Tag that the peer reads: {ok, Reply}.
+await(Peer, Tag) ->
+    case hostile_peer:recv(Peer, ?CALL) of
+        {ok, _, {Tag, Reply}} -> {ok, Reply};
+        {ok, _, _} -> await(Peer, Tag);
+        Error -> Error
+    end.
 
 %%% (f) sync and put_sync
 

@@ -508,6 +508,14 @@ process *process_whereis(process_table *t, const char *name, size_t len)
     return NULL;
 }
 
+int process_name_releasing(const process_table *t, const char *name, size_t len)
+{
+    for (const process *p = t->dying; p; p = p->next_dying)
+        if (p->name && p->name_len == len && memcmp(p->name, name, len) == 0)
+            return 1;
+    return 0;
+}
+
 process *process_lookup(process_table *t, term_view pid)
 {
     struct pid_parts pp;

@@ -172,6 +172,10 @@ int process_unlink_remote(process *p, term_view other);
 size_t process_link_count(const process *p);
 
 process *process_whereis(process_table *t, const char *name, size_t len);
+/* Was a process registered as name stopped, and not yet torn down (its
+ * terminate runs at the next settle)? Its name is free already, as in OTP
+ * once a process is gone; what it holds (a folder's lock, say) is not. */
+int process_name_releasing(const process_table *t, const char *name, size_t len);
 /* The live process of this node that `pid` names, or NULL. */
 process *process_lookup(process_table *t, term_view pid);
 /* pid_or_name: a pid, or a registered name as an atom. */

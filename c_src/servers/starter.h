@@ -11,6 +11,9 @@
  * another shape, a name that is no atom or that names nothing included
  * (starter_is_name). The new server's handle_continue, if it asked for
  * one, runs after the reply is on its way and before its first message.
+ * A start under the name of a server that stopped and is not yet torn
+ * down (stopped in the same batch of messages) waits for that teardown,
+ * within the turn, so that the new server finds free what the old held.
  * It knows servers only by their gcn_module.
  *
  * It connects the node to another on request, as net_kernel:connect_node/1
