@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "aof.h"
+#include "bg_sync.h"
 #include "folder.h"
 #include "log.h"
 #include "snapshot.h"
@@ -45,6 +46,14 @@ struct durable {
     double compact_after_ms;   /* no compaction starts by itself before this */
     double compact_backoff_ms; /* after a failure: 1 s, doubling to a minute */
     double last_sync_ms;
+    /* everysec: the fsync due each second runs on this thread (bg_sync.h),
+     * not on the loop; NULL under the other policies, or when no thread
+     * could be made (then it runs on the loop). Every sync the loop makes
+     * itself of the newest log (a forced one, before a compaction switches
+     * logs, at close) first waits for the one in flight and takes its
+     * result (collect_sync), so no failure goes unseen. */
+    bg_sync *syncer;
+    int sync_posted; /* a sync in flight, or done and not yet collected */
     uint64_t snapshot_bytes;
     uint64_t old_log_bytes; /* in logs older than the newest */
     durable_stats stats;
@@ -275,6 +284,8 @@ durable *durable_open(const char *dir, const char *name, fsync_policy policy, ui
      * between making one and syncing the folder. */
     if (folder_sync(tmp) < 0) /* (tmp's folder: this one) */
         log_warning("%s/%s: cannot sync the folder: %s", dir, name, strerror(errno));
+    if (policy == FSYNC_EVERYSEC && !(d->syncer = bg_sync_start()))
+        log_warning("%s/%s: no thread for the log's fsync: it runs on the loop, each second", dir, name);
     log_notice("%s/%s: recovered %" PRIu64 " entries (%" PRIu64 " log records) in %.1f ms", dir, name,
                d->stats.recovered_entries, d->stats.replayed_records, d->stats.recovery_ms);
     return d;
@@ -304,6 +315,8 @@ size_t durable_mark(const durable *d) { return aof_pending(&d->log); }
 
 long durable_sync_due_in(const durable *d)
 {
+    if (d->sync_posted)
+        return 5; /* its end is looked for then: the thread cannot wake the loop */
     if (d->policy != FSYNC_EVERYSEC || !d->unsynced || d->sync_lost_gen == d->gen)
         return -1;
     double left = 1000.0 - (now_ms() - d->last_sync_ms);
@@ -332,6 +345,22 @@ static void sync_lost(durable *d, const char *err)
     log_error("%s/%s: %s; that log is not trusted again: a snapshot from memory replaces it", d->dir,
               d->name, err);
     d->compact_after_ms = 0; /* now, whatever an earlier failure said */
+}
+
+/* The background sync posted last, once it is done (or, with wait, waited
+ * for): a failure is an fsync of the newest log that failed (a log is never
+ * switched while one is in flight: start_compaction collects first). */
+static void collect_sync(durable *d, int wait)
+{
+    int error = 0;
+    if (!d->sync_posted || (wait ? bg_sync_wait(d->syncer, &error) : bg_sync_poll(d->syncer, &error)) != 1)
+        return;
+    d->sync_posted = 0;
+    if (error) {
+        char err[512];
+        snprintf(err, sizeof err, "syncing %s: %s", d->log.path, strerror(error));
+        sync_lost(d, err);
+    }
 }
 
 /* A finished compaction (or, with wait, one waited for): drop the logs its
@@ -420,6 +449,7 @@ static void child_lets_go(durable *d, pid_t parent)
  * the snapshot. */
 static int start_compaction(durable *d, char *err, size_t errlen)
 {
+    collect_sync(d, 1);
     if (aof_pending(&d->log)) {
         if (aof_write(&d->log, err, errlen) < 0)
             return -1;
@@ -491,17 +521,29 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
             d->unsynced = 1;
     }
     double now = now_ms();
+    /* A sync of everysec's that ended: its failure counts before this
+     * flush decides anything; a forced sync waits for it. */
+    collect_sync(d, force_sync);
     /* A log newer than the one whose fsync failed is synced as usual
      * while the repair runs; only a forced sync is refused till then. */
     if (rc == DURABLE_OK && d->unsynced && d->policy != FSYNC_NO && d->sync_lost_gen != d->gen &&
         (force_sync || d->policy == FSYNC_ALWAYS || now - d->last_sync_ms >= 1000.0)) {
-        if (aof_sync(&d->log, err, errlen) < 0) {
-            rc = DURABLE_SYNC_FAILED;
-            sync_lost(d, err);
-        } else {
+        /* everysec's, on its thread; when the last one still runs (a slow
+         * disk), a later flush posts this one */
+        int posted = force_sync || !d->syncer ? -1 : bg_sync_post(d->syncer, d->log.fd);
+        if (posted == 0) { /* on its way: what was written so far is covered */
+            d->sync_posted = 1;
             d->unsynced = 0;
+            d->last_sync_ms = now;
+        } else if (posted < 0) {
+            if (aof_sync(&d->log, err, errlen) < 0) {
+                rc = DURABLE_SYNC_FAILED;
+                sync_lost(d, err);
+            } else {
+                d->unsynced = 0;
+            }
+            d->last_sync_ms = now;
         }
-        d->last_sync_ms = now;
     }
     if (d->policy == FSYNC_NO)
         d->unsynced = 0;
@@ -524,7 +566,7 @@ int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t er
                  d->child ? "one is being written" : "none could be written yet");
         rc = DURABLE_SYNC_FAILED;
     }
-    *pending = d->unsynced || d->child > 0 || aof_pending(&d->log) > 0 || d->sync_lost_gen;
+    *pending = d->unsynced || d->sync_posted || d->child > 0 || aof_pending(&d->log) > 0 || d->sync_lost_gen;
     return rc;
 }
 
@@ -573,6 +615,7 @@ void durable_close(durable *d)
         return;
     char err[512];
     stop_compaction(d);
+    collect_sync(d, 1);
     if (d->log.fd >= 0 && aof_write(&d->log, err, sizeof err) < 0)
         log_error("%s/%s: closing: %s; the changes not written are lost", d->dir, d->name, err);
     else if (d->log.fd >= 0 && d->policy != FSYNC_NO && d->sync_lost_gen != d->gen &&
@@ -587,6 +630,7 @@ void durable_close(durable *d)
         else
             reap(d, 1);
     }
+    bg_sync_stop(d->syncer);
     aof_close(&d->log);
     if (d->lock_fd >= 0)
         close(d->lock_fd);

@@ -6,8 +6,8 @@
  *   NAME.lock           held (flock) while a node has the store open
  * Opening recovers the store from them. Changes are logged as they happen and
  * written with one write per batch, before the batch's replies go out; how
- * often the log is fsynced is the policy (always: every batch; everysec: at
- * most a second later; no: when the OS likes). Compaction forks: the child
+ * often the log is fsynced is the policy (always: every batch; everysec: a
+ * second later, on a thread of its own, bg_sync.h; no: when the OS likes). Compaction forks: the child
  * writes a new snapshot from its copy of the store while the parent serves
  * on and logs to a new generation; when the child is done, older logs go.
  * Nothing here knows of messages or connections.
@@ -89,9 +89,11 @@ enum { DURABLE_OK = 0, DURABLE_WRITE_FAILED = -1, DURABLE_SYNC_FAILED = -2, DURA
 int durable_flush(durable *d, int force_sync, int *pending, char *err, size_t errlen);
 
 /* Under everysec, with changes written and not yet synced: in how many ms
- * their sync is due (flush then syncs them; 1 when due already); -1 when none waits for a
- * sync. For the caller's timer: a node with nothing else to do must still
- * sync within the second. */
+ * their sync is due (flush then syncs them; 1 when due already); with a
+ * sync on its thread, in how many ms a flush should look for its end (the
+ * thread cannot wake the caller); -1 when none waits for a sync. For the
+ * caller's timer: a node with nothing else to do must still sync within
+ * the second, and hear of a sync that failed. */
 long durable_sync_due_in(const durable *d);
 
 /* Start a compaction now: 0, 1 if one is already under way, -1 with err. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -500,15 +501,22 @@ static void test_recovery_and_compaction(void)
 
 /* fdatasync as the log calls it: the unit tests link with
  * -Wl,--wrap=fdatasync (Makefile), and it fails with EIO while fail_syncs
- * is above zero, as a failing disk makes it fail. */
+ * is above zero, as a failing disk makes it fail. While hold_syncs_ms is
+ * set, it first waits, that many ms at most, as a slow disk does. Atomic:
+ * everysec's syncs run on a thread of their own (bg_sync.h). */
 int __real_fdatasync(int fd);
 int __wrap_fdatasync(int fd);
-static int fail_syncs, real_syncs;
+static atomic_int fail_syncs, real_syncs, hold_syncs_ms, syncs_started;
 
 int __wrap_fdatasync(int fd)
 {
-    if (fail_syncs > 0) {
-        fail_syncs--;
+    atomic_fetch_add(&syncs_started, 1);
+    for (int ms = atomic_load(&hold_syncs_ms); ms > 0 && atomic_load(&hold_syncs_ms); ms--)
+        usleep(1000);
+    int f = atomic_load(&fail_syncs);
+    while (f > 0 && !atomic_compare_exchange_weak(&fail_syncs, &f, f - 1))
+        ;
+    if (f > 0) {
         errno = EIO;
         return -1;
     }
@@ -551,6 +559,103 @@ static void assert_reopens_with(const char *sub, const char *const *keys, size_t
         CU_ASSERT(store_get(s, v(keys[i]), &got));
     durable_close(d);
     store_destroy(s);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static durable *open_everysec(const char *sub, store **s)
+{
+    char path[128], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    *s = store_create(seed);
+    durable *d = durable_open(path, "kv", FSYNC_EVERYSEC, 1u << 30, *s, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    return d;
+}
+
+/* Under everysec, key = value is written and its sync is due. */
+static void put_until_sync_due(store *s, durable *d, const char *key, const char *value)
+{
+    char err[512];
+    int pending;
+    store_put(s, v(key), v(value));
+    durable_put(d, v(key), v(value));
+    CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), DURABLE_OK);
+    long due = durable_sync_due_in(d);
+    CU_ASSERT(pending && due > 0 && due <= 1001);
+    usleep((useconds_t)due * 1000);
+}
+
+/* Under everysec the sync due each second runs on a thread of its own: a
+ * flush does not wait for a slow disk (on the loop, every server of the
+ * node waited); the sync's end is looked for soon (durable_sync_due_in)
+ * and taken by a later flush. */
+static void test_everysec_syncs_off_the_loop(void)
+{
+    store *s;
+    durable *d = open_everysec("everysec_thread", &s);
+    char err[512];
+    int pending;
+    put_until_sync_due(s, d, "a", "1");
+    store_put(s, v("b"), v("2"));
+    durable_put(d, v("b"), v("2"));
+    int syncs = real_syncs, started = syncs_started;
+    hold_syncs_ms = 2000;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), DURABLE_OK);
+    CU_ASSERT(ms_since(&t0) < 1000); /* the sync holds for 2 s */
+    CU_ASSERT(pending);
+    long due = durable_sync_due_in(d);
+    CU_ASSERT(due > 0 && due <= 10);
+    for (int i = 0; i < 1000 && syncs_started == started; i++)
+        usleep(1000);
+    CU_ASSERT_EQUAL(syncs_started, started + 1); /* on its way, on the thread */
+    CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), DURABLE_OK);
+    CU_ASSERT(pending && real_syncs == syncs); /* still held: not taken for done */
+    hold_syncs_ms = 0;
+    flush_until_idle(d);
+    CU_ASSERT_EQUAL(real_syncs, syncs + 1);
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("everysec_thread", (const char *const[]){"a", "b"}, 2);
+}
+
+/* A sync of everysec's that fails on its thread is a failed fsync as any:
+ * the log is not trusted again and a compaction replaces it. A forced sync
+ * (put_sync, sync) that comes while it runs waits for it and takes its
+ * failure, rather than syncing the same file itself: Linux tells a
+ * writeback error once, and a second fsync could "succeed". */
+static void test_an_everysec_sync_that_fails_on_its_thread(void)
+{
+    store *s;
+    durable *d = open_everysec("everysec_fails", &s);
+    char err[512];
+    int pending;
+    put_until_sync_due(s, d, "a", "1");
+    fail_syncs = 1;
+    hold_syncs_ms = 200;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    store_put(s, v("b"), v("2"));
+    durable_put(d, v("b"), v("2"));
+    CU_ASSERT_EQUAL(durable_flush(d, 0, &pending, err, sizeof err), DURABLE_OK);
+    CU_ASSERT(ms_since(&t0) < 150);
+    store_put(s, v("c"), v("3"));
+    durable_put(d, v("c"), v("3"));
+    CU_ASSERT_EQUAL(durable_flush(d, 1, &pending, err, sizeof err), DURABLE_SYNC_FAILED);
+    CU_ASSERT(ms_since(&t0) >= 150); /* it waited for the sync in flight */
+    CU_ASSERT_EQUAL(fail_syncs, 0);
+    hold_syncs_ms = 0;
+    CU_ASSERT_EQUAL(flush_until_synced(d, s), DURABLE_OK);
+    durable_close(d);
+    store_destroy(s);
+    assert_reopens_with("everysec_fails", (const char *const[]){"a", "b", "c", "probe"}, 4);
 }
 
 static void test_a_failed_fsync_is_not_retried_but_replaced(void)
@@ -1139,4 +1244,6 @@ void unit_suite_durable(void)
     CU_add_test(s, "closing stops a compaction under way", test_closing_stops_a_compaction_under_way);
     CU_add_test(s, "closing waits for a repair under way", test_closing_waits_for_a_repair_under_way);
     CU_add_test(s, "a full disk holds a bounded backlog", test_a_full_disk_holds_a_bounded_backlog);
+    CU_add_test(s, "everysec syncs off the loop", test_everysec_syncs_off_the_loop);
+    CU_add_test(s, "an everysec sync that fails on its thread", test_an_everysec_sync_that_fails_on_its_thread);
 }
