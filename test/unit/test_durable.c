@@ -432,15 +432,17 @@ static void test_snapshot_round_trip_and_corruption(void)
     store_destroy(back);
 }
 
-static durable *open_store(const char *sub, store **s)
+static durable *open_store_as(const char *sub, store **s, fsync_policy policy)
 {
     char path[128], err[512];
     snprintf(path, sizeof path, "%s/%s", dir, sub);
     *s = store_create(seed);
-    durable *d = durable_open(path, "kv", FSYNC_ALWAYS, 1u << 30, *s, err, sizeof err);
+    durable *d = durable_open(path, "kv", policy, 1u << 30, *s, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL(d);
     return d;
 }
+
+static durable *open_store(const char *sub, store **s) { return open_store_as(sub, s, FSYNC_ALWAYS); }
 
 /* key = value, in the store and in its log, synced. */
 static void put_synced(store *s, durable *d, const char *key, const char *value)
@@ -568,16 +570,6 @@ static double ms_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static durable *open_everysec(const char *sub, store **s)
-{
-    char path[128], err[512];
-    snprintf(path, sizeof path, "%s/%s", dir, sub);
-    *s = store_create(seed);
-    durable *d = durable_open(path, "kv", FSYNC_EVERYSEC, 1u << 30, *s, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return d;
-}
-
 /* Under everysec, key = value is written and its sync is due. */
 static void put_until_sync_due(store *s, durable *d, const char *key, const char *value)
 {
@@ -598,7 +590,7 @@ static void put_until_sync_due(store *s, durable *d, const char *key, const char
 static void test_everysec_syncs_off_the_loop(void)
 {
     store *s;
-    durable *d = open_everysec("everysec_thread", &s);
+    durable *d = open_store_as("everysec_thread", &s, FSYNC_EVERYSEC);
     char err[512];
     int pending;
     put_until_sync_due(s, d, "a", "1");
@@ -634,7 +626,7 @@ static void test_everysec_syncs_off_the_loop(void)
 static void test_an_everysec_sync_that_fails_on_its_thread(void)
 {
     store *s;
-    durable *d = open_everysec("everysec_fails", &s);
+    durable *d = open_store_as("everysec_fails", &s, FSYNC_EVERYSEC);
     char err[512];
     int pending;
     put_until_sync_due(s, d, "a", "1");
