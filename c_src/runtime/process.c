@@ -69,6 +69,7 @@ struct process {
     node_group **groups; /* its records by node; a group left empty is freed lazily */
     size_t ngroups, groups_cap;
     ml_group ungrouped;  /* its records not sorted into groups yet */
+    struct pjob *late_jobs; /* ended while it was stopping: done after its terminate */
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -88,6 +89,8 @@ typedef struct pjob {
     void *job;
     uint32_t owner;
     uint64_t serial; /* the owner's, so that a number reused meanwhile is not taken for it */
+    int ran;
+    struct pjob *next; /* in its owner's late_jobs */
 } pjob;
 
 struct process_table {
@@ -310,8 +313,29 @@ static void disinterest(process_table *t, process *p)
 }
 
 /* Free p and whatever it still holds, without telling anyone. */
+/* The jobs that ended while p was stopping get their done with no process
+ * now, after p's terminate (free_process comes after it on every path): a
+ * terminate may still reach them (a cancel flag), and their done frees them. */
+static void late_jobs_done(process *p)
+{
+    pjob *oldest = NULL;
+    while (p->late_jobs) {
+        pjob *j = p->late_jobs;
+        p->late_jobs = j->next;
+        j->next = oldest;
+        oldest = j;
+    }
+    while (oldest) {
+        pjob *j = oldest;
+        oldest = j->next;
+        j->done(NULL, j->job, j->ran);
+        free(j);
+    }
+}
+
 static void free_process(process_table *t, process *p)
 {
+    late_jobs_done(p);
     for (size_t i = 0; i < p->ntimers; i++) {
         void *payload;
         timer_heap_cancel(t->timers, p->timers[i]->id, &payload); /* 0 if it just fired */
@@ -1329,7 +1353,7 @@ int process_submit(process *p, const void *group, process_job_run *run, process_
         free(j);
         return -1;
     }
-    *j = (pjob){run, done, job, p->num, p->serial};
+    *j = (pjob){run, done, job, p->num, p->serial, 0, NULL};
     if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit(t->workers, group, job_run, j, t) < 0) {
         free(j);
         return -1;
@@ -1346,8 +1370,20 @@ static void job_finished(void *arg, void *tag, int ran, void *ctx)
     process *p = ran && t ? by_num(t, j->owner) : NULL;
     if (p && p->serial != j->serial)
         p = NULL;
-    if (p)
+    if (p) {
         p->jobs_out--;
+    } else if (t) {
+        /* Its owner stopped and waits for its teardown: done comes after
+         * the owner's terminate, as the header promises (late_jobs_done),
+         * in the order the jobs ended. */
+        for (process *d = t->dying; d; d = d->next_dying)
+            if (d->num == j->owner && d->serial == j->serial) {
+                j->ran = ran;
+                j->next = d->late_jobs; /* newest first: late_jobs_done turns it round */
+                d->late_jobs = j;
+                return;
+            }
+    }
     j->done(p, j->job, ran);
     free(j);
 }

@@ -571,6 +571,37 @@ static void test_terminate_before_jobs_at_the_end(void)
     CU_ASSERT(order[1] == 'd' || order[2] == 'd');
 }
 
+/* A job that ends while its process is stopping (marked, its teardown
+ * due at the next settle) gets its done after the terminate, as at the
+ * end: the terminate may still reach the job (a cancel flag), and the
+ * done, with no process to tell, frees it. It came first. */
+static void test_a_job_ending_while_its_process_stops_is_done_after_terminate(void)
+{
+    static const char why[] = {119, 3, 'w', 'h', 'y'};
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(t && w);
+    process_table_set_workers(t, w, -1);
+    process *p = process_spawn(t, &with_job, NULL);
+    CU_ASSERT_FATAL(p != NULL);
+    norder = 0;
+    __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
+    for (int i = 0; i < 5000 && (__atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST) < 2 || workers_running(w)); i++)
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL); /* both ended, not yet collected */
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 0);
+    process_exit(p, (term_view){why, sizeof why});
+    CU_ASSERT_EQUAL(process_table_collect_jobs(t, 10), 2);
+    CU_ASSERT_EQUAL(norder, 0); /* nothing before the terminate */
+    process_table_settle(t);
+    CU_ASSERT_EQUAL(norder, 3);
+    CU_ASSERT_EQUAL(order[0], 't');
+    CU_ASSERT(order[1] == 'd' && order[2] == 'd');
+    process_table_destroy(t);
+    CU_ASSERT_EQUAL(norder, 3);
+}
+
 /* One process's jobs not back yet: PROCESS_MAX_JOBS at most, and another
  * process's still taken; one back, the first may submit again. */
 static int quick_dones;
@@ -975,6 +1006,8 @@ void unit_suite_process(void)
     CU_add_test(s, "node watchers hear of new connections", test_node_watchers_hear_of_new_connections);
     CU_add_test(s, "at most the limit, and names are atoms' texts", test_the_limit_and_names);
     CU_add_test(s, "terminate before jobs, at the end", test_terminate_before_jobs_at_the_end);
+    CU_add_test(s, "a job ending while its process stops is done after terminate",
+                test_a_job_ending_while_its_process_stops_is_done_after_terminate);
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
