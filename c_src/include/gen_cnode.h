@@ -175,7 +175,8 @@ typedef struct gcn_from {
 /* What init tells the engine. */
 typedef struct gcn_init {
     void *state;       /* passed to every callback; must not be NULL */
-    int trap_exit;     /* exit signals arrive as {'EXIT', From, Reason} infos */
+    int trap_exit;     /* exit signals arrive as {'EXIT', From, Reason} infos (from when init
+                          sets it: a gcn_link init makes after is covered) */
     int want_continue; /* run handle_continue before any message */
 } gcn_init;
 

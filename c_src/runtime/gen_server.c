@@ -44,6 +44,7 @@ struct gcn_server {
     uint64_t suspended_ms;  /* a timeout :sys.suspend put aside, to arm again at resume */
     int timeout_aside;      /* whether there is one (suspended_ms may be 0: {noreply, S, 0}) */
     int init_failed;        /* no state: terminate is not run */
+    const gcn_init *initing; /* what init is filling in, while it runs */
     int want_continue;
     int suspended;
     queued *queue, **queue_tail; /* what arrived while suspended, in order */
@@ -417,6 +418,12 @@ int gcn_link(gcn_server *self, gcn_term pid)
 {
     if (gcn_type(pid) != GCN_PID || on_this_node(self, pid))
         return -1; /* links between two processes of this node are not kept */
+    /* In init, trap_exit counts as init has set it so far, as an OTP init's
+     * process_flag(trap_exit, true) does before its link/1: a link whose
+     * node cannot be reached is then an {'EXIT', Pid, noconnection} info,
+     * not the end of the start. */
+    if (self->initing)
+        process_set_trap_exit(self->self, self->initing->trap_exit);
     return process_link(self->self, pid, 1);
 }
 
@@ -1016,7 +1023,10 @@ process *gen_server_start(process_table *t, const gcn_module *cb, void *priv, te
         arg = (term_view){nil, sizeof nil};
     if (cb->init) {
         const char *why = NULL;
-        if (cb->init(gs, arg, &init, &why) != 0) {
+        gs->initing = &init;
+        int failed = cb->init(gs, arg, &init, &why) != 0;
+        gs->initing = NULL;
+        if (failed) {
             /* The reason goes out as an atom: one that is none is the module's bug. */
             if (why && (strlen(why) > 255 || !atom_text_ok(why, strlen(why)))) {
                 log_error("%s: init failed with an error that is no atom; reporting init_failed", cb->name);

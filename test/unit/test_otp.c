@@ -127,6 +127,66 @@ static term_view enc_pid(const erlang_pid *p, ei_x_buff *x)
     return (term_view){x->buff, (size_t)x->index};
 }
 
+/* linker: its init traps exits, then links to the pid it is given, whose
+ * node the router refuses at once; it counts the infos it gets. */
+static int linker_infos, linker_exits;
+
+static int linker_init(gcn_server *self, gcn_term arg, gcn_init *out, const char **error)
+{
+    (void)error;
+    out->state = &linker_infos;
+    out->trap_exit = 1;
+    gcn_link(self, arg);
+    return 0;
+}
+
+static enum gcn_result linker_info(gcn_server *self, void *state, gcn_term msg)
+{
+    (void)self;
+    (void)state;
+    linker_infos++;
+    linker_exits += gcn_match(msg, "{'EXIT', _, noconnection}");
+    return GCN_NOREPLY;
+}
+
+static const gcn_module linker_module = {
+    .api_major = GEN_CNODE_API_MAJOR, .api_minor = GEN_CNODE_API_MINOR, .name = "linker",
+    .init = linker_init, .handle_info = linker_info};
+
+static int refuse_link(void *ctx, term_view from, term_view to)
+{
+    (void)ctx, (void)from, (void)to;
+    return -1; /* as for a node that failed a moment ago */
+}
+
+/* An init that traps exits and then links to a pid whose node cannot be
+ * reached gets {'EXIT', Pid, noconnection} as an info, as an OTP init that
+ * calls process_flag(trap_exit, true) before link/1 does; the start
+ * succeeds. (trap_exit took effect only once init returned: the start
+ * failed with noconnection.) */
+static void test_trap_exit_set_in_init_covers_its_links(void)
+{
+    process_router router = wire_router;
+    router.link = refuse_link;
+    process_table *own = process_table_create(NODE, CREATION, &router);
+    CU_ASSERT_FATAL(own != NULL);
+    erlang_pid far = caller(7);
+    ei_x_buff x;
+    term_view pid = enc_pid(&far, &x);
+    const char *why = NULL;
+    linker_infos = linker_exits = 0;
+    process *p = gen_server_start(own, &linker_module, NULL, pid, NULL, &why);
+    CU_ASSERT_PTR_NOT_NULL(p);
+    while (process_table_settle(own))
+        ;
+    CU_ASSERT_EQUAL(linker_exits, 1);
+    CU_ASSERT_EQUAL(linker_infos, 1);
+    CU_ASSERT_EQUAL(process_count(own), 1);
+    ei_x_free(&x);
+    process_table_destroy(own);
+    wire_reset();
+}
+
 static term_view enc_atom(const char *a, ei_x_buff *x)
 {
     ei_x_new(x);
@@ -704,6 +764,7 @@ void unit_suite_otp(void)
     CU_add_test(s, "start runs handle_continue before the first message",
                 test_start_runs_continue_before_first_message);
     CU_add_test(s, "an unknown module is refused", test_unknown_module_is_refused);
+    CU_add_test(s, "trap_exit set in init covers its links", test_trap_exit_set_in_init_covers_its_links);
     CU_add_test(s, "suspend holds calls, resume serves them in order",
                 test_suspend_holds_calls_and_resume_serves_them_in_order);
     CU_add_test(s, "terminate replies ok, then DOWN and EXIT", test_terminate_replies_ok_then_down_and_exit);
