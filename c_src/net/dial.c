@@ -312,7 +312,7 @@ int dialer_fd(const dialer *d) { return d->event_fd; }
 int dialer_start(dialer *d, const char *node, uint64_t id, int timeout_ms)
 {
     size_t len = strlen(node);
-    if (len == 0 || len > HANDSHAKE_MAX_NAME || !strchr(node, '@') || node[0] == '@' || node[len - 1] == '@')
+    if (!handshake_name_ok(node, len))
         return -1;
     attempt *a = NULL;
     pthread_mutex_lock(&d->lock);

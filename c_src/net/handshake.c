@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "md5.h"
+#include "term_template.h"
 
 void handshake_init(handshake *hs, const char *our_name, const char *cookie,
                     uint32_t our_creation, uint32_t challenge)
@@ -42,15 +43,20 @@ static int send_packet(buffer *out, const char *p, size_t n)
     return buffer_append(out, len, 2) < 0 || buffer_append(out, p, n) < 0 ? -1 : 0;
 }
 
-/* A node name: alive@host, with no control character (it is logged, and a
- * newline in it would forge a log line before any cookie was checked). */
-static int set_peer_name(handshake *hs, const char *name, size_t n)
+int handshake_name_ok(const char *name, size_t n)
 {
-    if (n == 0 || n > HANDSHAKE_MAX_NAME || !memchr(name, '@', n))
-        return -1;
+    if (n == 0 || n > HANDSHAKE_MAX_NAME || !memchr(name, '@', n) || name[0] == '@' || name[n - 1] == '@')
+        return 0;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-            return -1;
+            return 0;
+    return atom_text_ok(name, n);
+}
+
+static int set_peer_name(handshake *hs, const char *name, size_t n)
+{
+    if (!handshake_name_ok(name, n))
+        return -1;
     memcpy(hs->peer_name, name, n);
     hs->peer_name[n] = '\0';
     return 0;

@@ -53,6 +53,13 @@
 
 #define HANDSHAKE_MAX_NAME 1023
 
+/* Is name[0 .. n) a node name: alive@host, an atom's text (UTF-8 of 255
+ * characters at most: a BEAM names no other node, and no nodeup, pid or
+ * stat of it could be written), with no control character (it is logged,
+ * and a newline in it would forge a log line before any cookie was
+ * checked)? */
+int handshake_name_ok(const char *name, size_t n);
+
 /* Accepting: AWAIT_NAME -> (AWAIT_COMPLEMENT ->) AWAIT_REPLY -> UP.
  * Initiating: AWAIT_STATUS -> AWAIT_CHALLENGE -> AWAIT_ACK -> UP. */
 enum handshake_state {

@@ -115,6 +115,30 @@ static void test_refuses_old_and_malformed_peers(void)
                                          why, sizeof why), HS_FAILED);
     buffer_free(&out);
     out = (buffer){0};
+    /* No atom: past 255 characters (a BEAM could name no such node, and
+     * its nodeup, stats and links could not be written), or not UTF-8. */
+    char big[400], longest[300 * 4];
+    memset(big, 'a', 256);
+    strcpy(big + 256, "@h");
+    for (size_t k = 0; k < 253 / 2 * 2; k += 2) /* 126 two-byte characters */
+        longest[k] = (char)0xc3, longest[k + 1] = (char)0xa9;
+    size_t at = 253 / 2 * 2;
+    for (int k = 0; k < 127; k++) /* 126 + 127 + "@h": 255 characters, 381 bytes */
+        longest[at++] = 'b';
+    strcpy(longest + at, "@h");
+    const char *no_atom[] = {big, "x\xc3@h", "x\xff@h"};
+    for (size_t k = 0; k < sizeof no_atom / sizeof *no_atom; k++) {
+        char p2[1024];
+        handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
+        CU_ASSERT_EQUAL(handshake_packet(&hs, p2, name_packet(p2, PEER_FLAGS, no_atom[k]), &out, why,
+                                         sizeof why), HS_FAILED);
+    }
+    char p3[1024];
+    handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
+    CU_ASSERT_NOT_EQUAL(handshake_packet(&hs, p3, name_packet(p3, PEER_FLAGS, longest), &out, why,
+                                         sizeof why), HS_FAILED);
+    buffer_free(&out);
+    out = (buffer){0};
     handshake_init(&hs, "kv@127.0.0.1", COOKIE, 1, 2);
     size_t n = name_packet(pkt, PEER_FLAGS, PEER);
     put_u16(pkt + 13, 200); /* name length past the packet */
