@@ -28,6 +28,7 @@
          gen_server_timeout/1,
          a_blocking_job_does_not_hold_up_the_node/1,
          digests_match_crypto/1,
+         a_module_s_servers_take_turns_at_its_threads/1,
          a_module_whose_jobs_block_leaves_a_thread_to_others/1,
          two_modules_blocked_leave_a_thread_to_a_third/1,
          a_job_outliving_its_caller_is_harmless/1,
@@ -54,6 +55,7 @@ all() ->
      gen_server_timeout,
      a_blocking_job_does_not_hold_up_the_node,
      digests_match_crypto,
+     a_module_s_servers_take_turns_at_its_threads,
      a_module_whose_jobs_block_leaves_a_thread_to_others,
      two_modules_blocked_leave_a_thread_to_a_third,
      a_job_outliving_its_caller_is_harmless,
@@ -89,6 +91,7 @@ args(modules_start_at_boot_and_from_any_node) ->
 args(a_blocking_job_does_not_hold_up_the_node) -> ["--workers", "2"];
 args(a_module_whose_jobs_block_leaves_a_thread_to_others) -> ["--workers", "1"];
 args(two_modules_blocked_leave_a_thread_to_a_third) -> ["--workers", "1"];
+args(a_module_s_servers_take_turns_at_its_threads) -> ["--workers", "1"];
 args(deep_exit_reasons_arrive_as_too_deep) -> ["--max-depth", "50"];
 args(_) -> [].
 
@@ -367,6 +370,26 @@ a_module_whose_jobs_block_leaves_a_thread_to_others(Config) ->
     {reply, slept} = gen_server:wait_response(Job2, 5000),
     %% one after the other: digest alone holds --workers threads at most
     ?assert(erlang:monotonic_time(millisecond) - T0 >= 3000).
+
+%% With --workers 1, one digest server's ten sleeps queued ahead do not
+%% hold up another digest server's first job: it starts once the sleep
+%% running ends (the module's servers take turns), where it waited for all
+%% ten.
+a_module_s_servers_take_turns_at_its_threads(Config) ->
+    Node = ?config(cnode, Config),
+    {ok, D} = start(Node, digest, [], digest),
+    {ok, D2} = start(Node, digest, [], digest2),
+    Jobs = [gen_server:send_request(D, {sleep, 300}) || _ <- lists:seq(1, 10)],
+    ok = wait_until(fun() -> case gen_server:call({gen_cnode, Node}, stats) of
+                                 #{jobs_running := 1, jobs_queued := 9} -> true;
+                                 _ -> false
+                             end
+                    end, 1000),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({ok, crypto:hash(sha256, <<"x">>)}, gen_server:call(D2, {sha256, <<"x">>}, 5000)),
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 1000), %% not behind the ten (3 s)
+    [{reply, slept} = gen_server:wait_response(J, 5000) || J <- Jobs],
+    ?assertEqual({0, 10}, gen_server:call(D, jobs)).
 
 %% --workers 1 runs two threads: digest's sleep holds the one asked for,
 %% misbehave's the spare; timer_probe's job gets a thread added for it.

@@ -25,14 +25,23 @@ struct job {
     uint64_t seq;        /* submit order */
 };
 
-/* The jobs of one group key (workers_submit): those not started yet, in
- * order, and how many run. A group exists while it has either. */
+/* The jobs of one group key (workers_submit): those not started yet, by
+ * rank (workers_submit_ranked; the last holds every rank beyond it), each
+ * rank in order, and how many run. A group exists while it has either. */
+#define RANKS 64
 struct group {
     const void *key;
-    struct job *head, *tail;
+    struct { struct job *head, *tail; } rank[RANKS];
+    uint64_t ranked; /* bit r: rank r has jobs queued */
     size_t queued, running;
     struct group *next;
 };
+
+/* The job of g to start next: the first of its lowest rank, or NULL. */
+static struct job *group_first(const struct group *g)
+{
+    return g->ranked ? g->rank[__builtin_ctzll(g->ranked)].head : NULL;
+}
 
 /* A thread's place: free, taken by a live thread, or left by one that
  * ended (idle too long, beyond the spawned ones) and is still to be joined.
@@ -81,7 +90,7 @@ static void signal_fd(workers *w)
 /* A group that has no job queued or running goes; under the lock. */
 static void group_forget(workers *w, struct group *g)
 {
-    if (g->head || g->running)
+    if (g->queued || g->running)
         return;
     struct group **at = &w->groups;
     while (*at != g)
@@ -95,15 +104,21 @@ static void group_forget(workers *w, struct group *g)
 static struct job *take_oldest(workers *w, size_t max)
 {
     struct group *best = NULL;
-    for (struct group *g = w->groups; g; g = g->next)
-        if (g->head && g->running < max && (!best || g->head->seq < best->head->seq))
-            best = g;
+    struct job *first = NULL;
+    for (struct group *g = w->groups; g; g = g->next) {
+        struct job *j = g->running < max ? group_first(g) : NULL;
+        if (j && (!first || j->seq < first->seq))
+            best = g, first = j;
+    }
     if (!best)
         return NULL;
-    struct job *j = best->head;
-    best->head = j->next;
-    if (!best->head)
-        best->tail = NULL;
+    struct job *j = first;
+    int r = __builtin_ctzll(best->ranked);
+    best->rank[r].head = j->next;
+    if (!j->next) {
+        best->rank[r].tail = NULL;
+        best->ranked &= ~(UINT64_C(1) << r);
+    }
     best->queued--;
     w->queued--;
     j->next = NULL;
@@ -170,7 +185,7 @@ static void *worker_main(void *arg)
         /* A group held back at its threads now may start one more: this
          * thread may take an older job of another group, so an idle one is
          * woken for it. */
-        int held_back = j->group->head && j->group->running == w->nthreads;
+        int held_back = j->group->queued && j->group->running == w->nthreads;
         j->group->running--;
         group_forget(w, j->group);
         j->group = NULL;
@@ -242,7 +257,7 @@ static void grow(workers *w)
 {
     unsigned starved = 0;
     for (struct group *g = w->groups; g; g = g->next)
-        starved += g->head && g->running == 0;
+        starved += g->queued && g->running == 0;
     while (!w->stopping && starved > w->alive - w->running && start_thread(w) == 0)
         ;
 }
@@ -347,6 +362,12 @@ int workers_fd(const workers *w) { return w->efd; }
 
 int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag)
 {
+    return workers_submit_ranked(w, group, 0, run, job, tag);
+}
+
+int workers_submit_ranked(workers *w, const void *group, size_t rank, workers_run_fn *run, void *job,
+                          void *tag)
+{
     struct job *j = malloc(sizeof *j);
     if (!j)
         return -1;
@@ -370,11 +391,13 @@ int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job
     j->group = g;
     j->seq = w->next_seq++;
     g->queued++;
-    if (g->tail)
-        g->tail->next = j;
+    int r = rank < RANKS ? (int)rank : RANKS - 1;
+    if (g->rank[r].tail)
+        g->rank[r].tail->next = j;
     else
-        g->head = j;
-    g->tail = j;
+        g->rank[r].head = j;
+    g->rank[r].tail = j;
+    g->ranked |= UINT64_C(1) << r;
     w->queued++;
     pthread_cond_signal(&w->wake);
     grow(w);
@@ -462,7 +485,7 @@ size_t workers_stop(workers *w, workers_done_fn *done, void *ctx, long wait_ms)
     pthread_mutex_lock(&w->lock);
     struct job *dropped = NULL, **end = &dropped;
     for (struct job *j; (j = take_oldest(w, SIZE_MAX)) != NULL; end = &j->next) {
-        *end = j; /* in the order submitted */
+        *end = j; /* in the order they would have started */
         group_forget(w, j->group);
         j->group = NULL;
     }

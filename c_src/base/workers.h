@@ -65,7 +65,8 @@ int workers_fd(const workers *w);
 
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
  * group is a key the caller chooses (the node: the server module), opaque
- * here: jobs start in the order submitted, but the oldest job of a group
+ * here: jobs start in the order submitted (within a group, by rank first:
+ * workers_submit_ranked), but the oldest job of a group
  * running none goes first (every group gets a thread before any gets two),
  * a job whose group already runs on as many threads as workers_create was
  * asked for waits, and the next job of another group starts instead. A
@@ -75,12 +76,20 @@ int workers_fd(const workers *w);
  * the group's), or when the pool is being
  * destroyed. */
 int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag);
+/* The same, with a rank: within its group a job starts after every job of
+ * a lower rank, whatever their order (ranks from 63 up count as one). The
+ * node ranks a job by how many of its server's jobs are not back yet, so
+ * the servers of one module (one group) share its threads round-robin: one
+ * server's thousands of jobs queued do not hold another's first job behind
+ * them. Rank 0 for all: the order submitted. */
+int workers_submit_ranked(workers *w, const void *group, size_t rank, workers_run_fn *run, void *job,
+                          void *tag);
 /* On the loop thread: reads the eventfd and calls done (with ran = 1) for up
  * to max finished jobs, in the order they finished. Returns how many. When
  * more remain, the fd is left readable. */
 size_t workers_collect(workers *w, workers_done_fn *done, void *ctx, size_t max);
 /* On the loop thread: jobs not yet started are dropped (done with ran = 0,
- * in the order submitted); jobs running are waited for; then every finished
+ * in the order they would have started); jobs running are waited for; then every finished
  * job not yet collected gets done with ran = 1; the threads are joined and
  * everything freed. done may be NULL when the jobs need no freeing. NULL w:
  * nothing. */

@@ -384,10 +384,13 @@ typedef void gcn_job_run(void *job);
 typedef enum gcn_result gcn_job_done(gcn_server *self, void *state, void *job);
 
 /* Hand job to the worker pool (--workers N). A caller kept with gcn_hold can
- * be answered from done. 0, or -1 (no pool: --workers 0; 16,384 jobs of this
- * server's not back yet, a quarter of the pool's queue, so that one server
- * leaves room to the others; 65,536 jobs of the node's waiting to start; the
- * node stopping; or out of memory: the job is not taken).
+ * be answered from done. 0, or -1 (no pool: --workers 0; 4,096 jobs of this
+ * server's not back yet, or 16,384 of its module's waiting to start, so
+ * that one server leaves room to the others of its module, and a module
+ * to the other modules; 65,536 jobs of the node's waiting to start; the
+ * node stopping; or out of memory: the job is not taken). A module's
+ * servers take turns at its threads: a server's first job does not wait
+ * behind another's thousands.
  * When the node stops, no queued job starts any more; every server's
  * terminate runs, as when one stops alone; then queued jobs are dropped (done with a NULL server) and
  * the node waits for the running ones to return (done with a NULL server),

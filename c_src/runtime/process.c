@@ -1354,7 +1354,8 @@ int process_submit(process *p, const void *group, process_job_run *run, process_
         return -1;
     }
     *j = (pjob){run, done, job, p->num, p->serial, 0, NULL};
-    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit(t->workers, group, job_run, j, t) < 0) {
+    /* Ranked by p's jobs not back yet: a module's servers take turns (workers.h). */
+    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit_ranked(t->workers, group, p->jobs_out, job_run, j, t) < 0) {
         free(j);
         return -1;
     }

@@ -310,7 +310,7 @@ void process_table_set_workers(process_table *t, struct workers *w, long grace_m
  * queue full or stopping; out of memory: the job is not taken). One
  * server's jobs take a quarter of the pool's queue at most, so that one that
  * submits for every request a peer sends leaves room to the others. */
-#define PROCESS_MAX_JOBS 16384
+#define PROCESS_MAX_JOBS 4096
 /* group: whose jobs share the pool's threads as one (workers_submit; the
  * servers of one module, for gen_server). */
 int process_submit(process *p, const void *group, process_job_run *run, process_job_done *done, void *job);

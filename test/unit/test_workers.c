@@ -478,6 +478,44 @@ static void test_a_blocked_group_leaves_a_thread(void)
     close(fds[1]);
 }
 
+/* Within a group, a job starts after every job of a lower rank, and those
+ * of one rank in the order submitted; ranks from 63 up are one. So a
+ * server ranking its jobs by how many of its own are out takes turns with
+ * the others of its module (an earlier server's thousands went first). */
+static void test_ranks_order_a_group(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    static const char g = 'g';
+    CU_ASSERT_EQUAL(workers_submit(w, &g, pipe_run, fds, (void *)(uintptr_t)100), 0);
+    for (long long end = now_ms() + WAIT_MS; workers_running(w) < 1 && now_ms() < end;)
+        sleep_ms(1);
+    CU_ASSERT_EQUAL_FATAL(workers_running(w), 1); /* the group's one thread is held */
+    enum { N = 7 };
+    static const size_t rank[N] = {3, 1, 0, 1, 70, 63, 0};
+    static const int expect[N] = {2, 6, 1, 3, 0, 4, 5}; /* the submit numbers, in the order they run */
+    static struct seq jobs[N];
+    static int log[N + 2];
+    int next_run = 0;
+    log[0] = 0;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct seq){-1, &next_run};
+        CU_ASSERT_EQUAL(workers_submit_ranked(w, &g, rank[i], seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+    }
+    CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
+    for (long long end = now_ms() + WAIT_MS; log[0] < N + 1 && now_ms() < end;)
+        if (readable(workers_fd(w), 100))
+            workers_collect(w, seq_done, log, 7);
+    CU_ASSERT_EQUAL_FATAL(log[0], N + 1);
+    for (int k = 0; k < N; k++)
+        CU_ASSERT_EQUAL(jobs[expect[k]].ran_as, k);
+    workers_destroy(w, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* Two groups blocked hold the thread asked for and the spare: a third
  * group's job gets a thread added for it, and runs; so does a fourth's
  * (one each, not one per job). Added threads end after their idle time,
@@ -606,5 +644,6 @@ void unit_suite_workers(void)
     CU_add_test(suite, "stop with a stuck job finishes the finished", test_stop_finishes_what_finished);
     CU_add_test(suite, "a blocked group leaves a thread to the others", test_a_blocked_group_leaves_a_thread);
     CU_add_test(suite, "two blocked groups leave room to a third", test_blocked_groups_leave_room_to_a_third);
+    CU_add_test(suite, "ranks order a group", test_ranks_order_a_group);
     CU_add_test(suite, "default thread count", test_default_threads);
 }
