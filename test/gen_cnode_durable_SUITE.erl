@@ -610,6 +610,17 @@ a_kv_killed_and_started_in_one_batch_reopens_the_store(Config) ->
             end,
     lists:foreach(Round, lists:seq(1, 10)),
     ?assertEqual(10, gen_server:call(Server, size, ?CALL)),
+    %% Two starts behind the kill: the first starts, in the order they
+    %% came, and the second finds it.
+    {status, Old, _, _} = sys:get_status(Server, ?CALL),
+    [T1, T2] = [make_ref(), make_ref()],
+    StartAs = fun(Tag) -> Frame({6, From, '', gen_cnode},
+                                [term_to_binary({'$gen_call', {From, Tag}, {start, kv, [], [{name, kv}]}})])
+              end,
+    ok = hostile_peer:send_raw(Peer, [Frame({8, From, Old, kill}, []), StartAs(T1), StartAs(T2)]),
+    {ok, {ok, New}} = await(Peer, T1),
+    ?assertEqual({ok, {error, {already_started, New}}}, await(Peer, T2)),
+    ?assertEqual(10, gen_server:call(Server, size, ?CALL)),
     ?assertEqual({exit_status, 137}, ?H:kill9(Owner)),
     hostile_peer:close(Peer),
     {Owner2, Server2, Log2} = ?H:start_cnode(Config, kvbatch, ["--data-dir", Dir]),

@@ -23,24 +23,72 @@ struct job {
     void *tag;
     struct group *group; /* while queued or running */
     uint64_t seq;        /* submit order */
+    uint64_t turn;       /* its place in its group's line (workers_submit_fair) */
 };
 
-/* The jobs of one group key (workers_submit): those not started yet, by
- * rank (workers_submit_ranked; the last holds every rank beyond it), each
- * rank in order, and how many run. A group exists while it has either. */
-#define RANKS 64
+/* The jobs of one group key (workers_submit): those not started yet, a
+ * heap by turn (then submit order), and how many run. Start-time fair
+ * queuing (workers_submit_fair): a job's turn is one past the later of the
+ * group's clock (the turn of the job started last) and its submitter's last
+ * turn in the group, so each submitter's jobs go in its order and the
+ * submitters take turns. A group exists while it has jobs; gen tells a
+ * submitter's turn of an earlier life of the group from one of this. */
 struct group {
     const void *key;
-    struct { struct job *head, *tail; } rank[RANKS];
-    uint64_t ranked; /* bit r: rank r has jobs queued */
-    size_t queued, running;
+    struct job **heap;
+    size_t queued, heap_cap, running;
+    uint64_t clock, gen;
+    workers_turn anonymous; /* the turn of jobs submitted with none (workers_submit) */
     struct group *next;
 };
 
-/* The job of g to start next: the first of its lowest rank, or NULL. */
-static struct job *group_first(const struct group *g)
+static int job_before(const struct job *a, const struct job *b)
 {
-    return g->ranked ? g->rank[__builtin_ctzll(g->ranked)].head : NULL;
+    return a->turn < b->turn || (a->turn == b->turn && a->seq < b->seq);
+}
+
+/* The job of g to start next, or NULL. */
+static struct job *group_first(const struct group *g) { return g->queued ? g->heap[0] : NULL; }
+
+/* Queue j in g: 0, or -1 when out of memory. Under the lock. */
+static int heap_push(struct group *g, struct job *j)
+{
+    if (g->queued == g->heap_cap) {
+        size_t cap = g->heap_cap ? g->heap_cap * 2 : 8;
+        struct job **h = realloc(g->heap, cap * sizeof *h);
+        if (!h)
+            return -1;
+        g->heap = h;
+        g->heap_cap = cap;
+    }
+    size_t i = g->queued++;
+    while (i > 0 && job_before(j, g->heap[(i - 1) / 2])) {
+        g->heap[i] = g->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    g->heap[i] = j;
+    return 0;
+}
+
+/* Take g's first job off its heap (g->queued > 0). Under the lock. */
+static struct job *heap_pop(struct group *g)
+{
+    struct job *top = g->heap[0], *last = g->heap[--g->queued];
+    size_t i = 0, n = g->queued;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && job_before(g->heap[c + 1], g->heap[c]))
+            c++;
+        if (!job_before(g->heap[c], last))
+            break;
+        g->heap[i] = g->heap[c];
+        i = c;
+    }
+    if (n)
+        g->heap[i] = last;
+    return top;
 }
 
 /* A thread's place: free, taken by a live thread, or left by one that
@@ -60,6 +108,7 @@ struct workers {
     pthread_cond_t idle;  /* stopping, and the last running job finished */
     struct group *groups; /* those with jobs queued or running */
     uint64_t next_seq;
+    uint64_t next_gen;    /* of groups made */
     size_t queued;
     size_t running;
     struct job *done_head, *done_tail; /* finished, in the order they finished */
@@ -96,6 +145,7 @@ static void group_forget(workers *w, struct group *g)
     while (*at != g)
         at = &(*at)->next;
     *at = g->next;
+    free(g->heap);
     free(g);
 }
 
@@ -112,14 +162,8 @@ static struct job *take_oldest(workers *w, size_t max)
     }
     if (!best)
         return NULL;
-    struct job *j = first;
-    int r = __builtin_ctzll(best->ranked);
-    best->rank[r].head = j->next;
-    if (!j->next) {
-        best->rank[r].tail = NULL;
-        best->ranked &= ~(UINT64_C(1) << r);
-    }
-    best->queued--;
+    struct job *j = heap_pop(best);
+    best->clock = j->turn;
     w->queued--;
     j->next = NULL;
     return j;
@@ -362,22 +406,23 @@ int workers_fd(const workers *w) { return w->efd; }
 
 int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag)
 {
-    return workers_submit_ranked(w, group, 0, run, job, tag);
+    return workers_submit_fair(w, group, NULL, run, job, tag);
 }
 
-int workers_submit_ranked(workers *w, const void *group, size_t rank, workers_run_fn *run, void *job,
-                          void *tag)
+int workers_submit_fair(workers *w, const void *group, workers_turn *turn, workers_run_fn *run, void *job,
+                        void *tag)
 {
     struct job *j = malloc(sizeof *j);
     if (!j)
         return -1;
-    *j = (struct job){NULL, run, job, tag, NULL, 0};
+    *j = (struct job){NULL, run, job, tag, NULL, 0, 0};
     pthread_mutex_lock(&w->lock);
     struct group *g = w->groups;
     while (g && g->key != group)
         g = g->next;
     if (!g && (g = calloc(1, sizeof *g)) != NULL) {
         g->key = group;
+        g->gen = ++w->next_gen;
         g->next = w->groups;
         w->groups = g;
     }
@@ -388,16 +433,21 @@ int workers_submit_ranked(workers *w, const void *group, size_t rank, workers_ru
         free(j);
         return -1;
     }
+    if (!turn)
+        turn = &g->anonymous;
+    if (turn->gen != g->gen) /* a turn of another group, or of this one's earlier life */
+        *turn = (workers_turn){0, g->gen};
     j->group = g;
-    j->seq = w->next_seq++;
-    g->queued++;
-    int r = rank < RANKS ? (int)rank : RANKS - 1;
-    if (g->rank[r].tail)
-        g->rank[r].tail->next = j;
-    else
-        g->rank[r].head = j;
-    g->rank[r].tail = j;
-    g->ranked |= UINT64_C(1) << r;
+    j->seq = w->next_seq;
+    j->turn = (turn->last > g->clock ? turn->last : g->clock) + 1;
+    if (heap_push(g, j) < 0) {
+        group_forget(w, g);
+        pthread_mutex_unlock(&w->lock);
+        free(j);
+        return -1;
+    }
+    w->next_seq++;
+    turn->last = j->turn;
     w->queued++;
     pthread_cond_signal(&w->wake);
     grow(w);

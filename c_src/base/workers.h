@@ -7,7 +7,7 @@
  * workers_fd and calls workers_collect.
  *
  * Threads and locking. One mutex guards everything shared: the queues of
- * jobs not yet started (one FIFO per group, see workers_submit), the counts
+ * jobs not yet started (one per group, see workers_submit), the counts
  * of running ones, the list of finished ones, the threads' slots (threads
  * are added by workers_submit and end when idle, see WORKERS_MAX_EXTRA)
  * and the stopping flag; one condition variable (with that mutex) wakes idle
@@ -28,6 +28,7 @@
 #define GEN_CNODE_WORKERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct workers workers;
 /* On a worker thread. */
@@ -65,8 +66,8 @@ int workers_fd(const workers *w);
 
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
  * group is a key the caller chooses (the node: the server module), opaque
- * here: jobs start in the order submitted (within a group, by rank first:
- * workers_submit_ranked), but the oldest job of a group
+ * here: jobs start in the order submitted (within a group, by turns:
+ * workers_submit_fair), but the oldest job of a group
  * running none goes first (every group gets a thread before any gets two),
  * a job whose group already runs on as many threads as workers_create was
  * asked for waits, and the next job of another group starts instead. A
@@ -76,14 +77,22 @@ int workers_fd(const workers *w);
  * the group's), or when the pool is being
  * destroyed. */
 int workers_submit(workers *w, const void *group, workers_run_fn *run, void *job, void *tag);
-/* The same, with a rank: within its group a job starts after every job of
- * a lower rank, whatever their order (ranks from 63 up count as one). The
- * node ranks a job by how many of its server's jobs are not back yet, so
- * the servers of one module (one group) share its threads round-robin: one
- * server's thousands of jobs queued do not hold another's first job behind
- * them. Rank 0 for all: the order submitted. */
-int workers_submit_ranked(workers *w, const void *group, size_t rank, workers_run_fn *run, void *job,
-                          void *tag);
+/* A submitter's place in line within a group, for workers_submit_fair:
+ * its storage is the submitter's (zeroed before its first job), read and
+ * written only under the pool's lock, during submits. */
+typedef struct workers_turn {
+    uint64_t last, gen;
+} workers_turn;
+/* The same, taking turns: within its group a job starts by fair queuing
+ * on turn, not in the order submitted. Each submitter's jobs start in the
+ * order it submitted them, and the submitters of a group take turns, one
+ * job each: the node gives each server a turn, so the servers of one
+ * module (one group) share its threads, and one server's thousands of jobs
+ * queued do not hold another's first job behind them; nor can a stream of
+ * others' jobs hold one back for good. workers_submit is this with one turn
+ * for every job of the group: the order submitted. */
+int workers_submit_fair(workers *w, const void *group, workers_turn *turn, workers_run_fn *run, void *job,
+                        void *tag);
 /* On the loop thread: reads the eventfd and calls done (with ran = 1) for up
  * to max finished jobs, in the order they finished. Returns how many. When
  * more remain, the fd is left readable. */

@@ -70,6 +70,7 @@ struct process {
     size_t ngroups, groups_cap;
     ml_group ungrouped;  /* its records not sorted into groups yet */
     struct pjob *late_jobs; /* ended while it was stopping: done after its terminate */
+    workers_turn job_turn;  /* its place in its module's line for the workers */
 };
 
 /* A pending timer: what to deliver to whom; freed when it fires, is
@@ -974,14 +975,20 @@ void process_table_node_up(process_table *t, const char *node, size_t len)
     head[h++] = 104, head[h++] = 2;
     head[h++] = 119, head[h++] = 6;
     memcpy(head + h, "nodeup", 6), h += 6;
-    if (len > 255) {
-        log_error("a node name over 255 bytes: no nodeup for it");
+    if (len > 1020) { /* 255 characters of 4 bytes: the handshake lets no longer name in */
+        log_error("a node name over 1020 bytes: no nodeup for it");
         return;
     }
-    head[h++] = 119;
-    char msg[sizeof head + 1 + 255];
+    char msg[sizeof head + 3 + 1020];
     memcpy(msg, head, h);
-    msg[h++] = (char)len;
+    if (len > 255) { /* ATOM_UTF8_EXT: up to 255 characters of several bytes */
+        msg[h++] = 118;
+        msg[h++] = (char)(len >> 8);
+        msg[h++] = (char)(len & 0xff);
+    } else {
+        msg[h++] = 119;
+        msg[h++] = (char)len;
+    }
     memcpy(msg + h, node, len);
     size_t kept = 0;
     for (size_t i = 0; i < t->nnode_watchers; i++) {
@@ -1354,8 +1361,8 @@ int process_submit(process *p, const void *group, process_job_run *run, process_
         return -1;
     }
     *j = (pjob){run, done, job, p->num, p->serial, 0, NULL};
-    /* Ranked by p's jobs not back yet: a module's servers take turns (workers.h). */
-    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit_ranked(t->workers, group, p->jobs_out, job_run, j, t) < 0) {
+    /* p's own turn in its module's line: a module's servers take turns (workers.h). */
+    if (p->jobs_out >= PROCESS_MAX_JOBS || workers_submit_fair(t->workers, group, &p->job_turn, job_run, j, t) < 0) {
         free(j);
         return -1;
     }

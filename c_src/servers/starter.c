@@ -18,6 +18,7 @@
 typedef struct waiting {
     struct waiting *next;
     gcn_caller *caller;
+    char name[GCN_ATOM_MAX]; /* the name it waits for */
     size_t len;
     char req[]; /* the request, as it came */
 } waiting;
@@ -133,11 +134,21 @@ static int start_options(term_view opts, char *name, char *scope, gcn_term *grou
 /* What a start request came to. */
 enum started { ANSWERED, STARTED, WAIT };
 
+/* Does a start wait for name already? A later one for it waits behind. */
+static int name_waited_for(const starter *st, const char *name)
+{
+    for (const waiting *w = st->waiting; w; w = w->next)
+        if (strcmp(w->name, name) == 0)
+            return 1;
+    return 0;
+}
+
 /* Start what req asks for, for from: STARTED with the server in *out (its
  * {ok, Pid} still to send), ANSWERED with the error in reply, or WAIT while
- * the name is held by a server on its way out (see waiting). */
+ * the name is held by a server on its way out, or a start before it waits
+ * for that name (see waiting), with the name in wait_name. */
 static enum started start(const starter *st, term_view req, const gcn_from *from, gcn_buf *reply,
-                          process **out)
+                          process **out, char *wait_name)
 {
     char op[MAXATOMLEN_UTF8], module[MAXATOMLEN_UTF8], name[GCN_ATOM_MAX] = "", scope[GCN_ATOM_MAX] = "pg";
     gcn_term group = {NULL, 0};
@@ -165,8 +176,10 @@ static enum started start(const starter *st, term_view req, const gcn_from *from
         gcn_error(reply, "already_started", process_pid(existing));
         return ANSWERED;
     }
-    if (name[0] && process_name_releasing(t, name, strlen(name)))
+    if (name[0] && (process_name_releasing(t, name, strlen(name)) || name_waited_for(st, name))) {
+        strcpy(wait_name, name);
         return WAIT;
+    }
     if (group.ptr && !pg_scope_running(t, scope)) {
         gcn_build(reply, "{error, {unknown_scope, ~a}}", scope);
         return ANSWERED;
@@ -198,23 +211,27 @@ static term_view ok_pid(const process *p, char *ok)
     return (term_view){ok, sizeof head + pid.len};
 }
 
-/* Keep a start for later (see waiting): 0, or -1 out of memory. */
-static int wait_for_name(starter *st, term_view req, gcn_caller *caller)
+/* Keep a start for later (see waiting): 0, or -1 out of memory (for it,
+ * or for the retry that would have woken it). */
+static int wait_for_name(starter *st, term_view req, const char *name, gcn_caller *caller)
 {
+    if (!st->retry_sent) {
+        char retry[2 + sizeof RETRY - 1] = {119, sizeof RETRY - 1};
+        memcpy(retry + 2, RETRY, sizeof RETRY - 1);
+        if (gcn_send(st->self, gcn_self(st->self), (term_view){retry, sizeof retry}) < 0)
+            return -1;
+        st->retry_sent = 1;
+    }
     waiting *w = malloc(sizeof *w + req.len);
     if (!w)
         return -1;
     w->next = NULL;
     w->caller = caller;
+    strcpy(w->name, name);
     w->len = req.len;
     memcpy(w->req, req.ptr, req.len);
     *st->waiting_tail = w;
     st->waiting_tail = &w->next;
-    if (!st->retry_sent) {
-        char retry[2 + sizeof RETRY - 1] = {119, sizeof RETRY - 1};
-        memcpy(retry + 2, RETRY, sizeof RETRY - 1);
-        st->retry_sent = gcn_send(st->self, gcn_self(st->self), (term_view){retry, sizeof retry}) == 0;
-    }
     return 0;
 }
 
@@ -236,12 +253,13 @@ static enum gcn_result starter_call(gen_server *self, void *state, term_view req
         return GCN_REPLY;
     }
     process *p = NULL;
-    switch (start(st, req, from, reply, &p)) {
+    char name[GCN_ATOM_MAX];
+    switch (start(st, req, from, reply, &p, name)) {
     case ANSWERED:
         return GCN_REPLY;
     case WAIT: {
         gcn_caller *c = gcn_hold(from);
-        if (!c || wait_for_name(st, req, c) < 0) {
+        if (!c || wait_for_name(st, req, name, c) < 0) {
             if (c)
                 gcn_release(c);
             gcn_build(reply, "{error, out_of_memory}");
@@ -280,10 +298,10 @@ static enum gcn_result starter_info(gen_server *self, void *state, term_view msg
         enum started r = WAIT;
         if (reply) {
             gcn_buf_reset(reply);
-            r = start(st, (term_view){w->req, w->len}, &from, reply, &p);
+            r = start(st, (term_view){w->req, w->len}, &from, reply, &p, w->name);
         }
         if (r == WAIT) {
-            if (reply && wait_for_name(st, (term_view){w->req, w->len}, w->caller) == 0) {
+            if (reply && wait_for_name(st, (term_view){w->req, w->len}, w->name, w->caller) == 0) {
                 free(w);
                 continue;
             }

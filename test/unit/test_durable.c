@@ -438,7 +438,7 @@ static durable *open_store_as(const char *sub, store **s, fsync_policy policy)
     snprintf(path, sizeof path, "%s/%s", dir, sub);
     *s = store_create(seed);
     durable *d = durable_open(path, "kv", policy, 1u << 30, *s, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL(d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     return d;
 }
 

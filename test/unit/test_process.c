@@ -439,7 +439,7 @@ static void test_timers_fire_in_batches(void)
 /* process_monitor_nodes: {nodeup, Node} for every connection that comes
  * up, at the next settle, to the processes that asked, as long as they live. */
 static int nodeups;
-static char last_nodeup[64];
+static char last_nodeup[MAXATOMLEN_UTF8];
 
 static void on_nodeup(process *self, term_view msg)
 {
@@ -447,7 +447,8 @@ static void on_nodeup(process *self, term_view msg)
     char tag[16];
     int i = 0, arity;
     if (ei_decode_tuple_header(msg.ptr, &i, &arity) == 0 && arity == 2 && ei_decode_atom(msg.ptr, &i, tag) == 0 &&
-        strcmp(tag, "nodeup") == 0 && ei_decode_atom(msg.ptr, &i, last_nodeup) == 0)
+        strcmp(tag, "nodeup") == 0 &&
+        ei_decode_atom_as(msg.ptr, &i, last_nodeup, sizeof last_nodeup, ERLANG_UTF8, NULL, NULL) == 0)
         nodeups++;
 }
 
@@ -477,6 +478,20 @@ static void test_node_watchers_hear_of_new_connections(void)
         ;
     CU_ASSERT_EQUAL(nodeups, 1); /* b is gone */
     CU_ASSERT_STRING_EQUAL(last_nodeup, "other@127.0.0.1");
+    /* 255 characters, more bytes (the handshake lets such a name in): the
+     * long atom form; there was no nodeup past 255 bytes. */
+    char wide[300];
+    size_t n = 0;
+    for (int k = 0; k < 130; k++)
+        wide[n++] = (char)0xc3, wide[n++] = (char)0xa9;
+    memcpy(wide + n, "@h", 3);
+    n += 2;
+    nodeups = 0;
+    process_table_node_up(t, wide, n);
+    while (process_table_settle(t))
+        ;
+    CU_ASSERT_EQUAL(nodeups, 1);
+    CU_ASSERT_STRING_EQUAL(last_nodeup, wide);
     process_table_destroy(t);
 }
 

@@ -478,11 +478,12 @@ static void test_a_blocked_group_leaves_a_thread(void)
     close(fds[1]);
 }
 
-/* Within a group, a job starts after every job of a lower rank, and those
- * of one rank in the order submitted; ranks from 63 up are one. So a
- * server ranking its jobs by how many of its own are out takes turns with
- * the others of its module (an earlier server's thousands went first). */
-static void test_ranks_order_a_group(void)
+/* Within a group, jobs go by turns (workers_submit_fair): each submitter's
+ * in its own order, the submitters one job each, and jobs of no submitter
+ * (workers_submit) as one more. An earlier submitter's thousands used to go
+ * first, and a first attempt at turns (ranks by jobs out) put a server's
+ * own jobs out of order and let a stream of others' hold one back for good. */
+static void test_turns_order_a_group(void)
 {
     int fds[2];
     CU_ASSERT_FATAL(pipe(fds) == 0);
@@ -494,15 +495,18 @@ static void test_ranks_order_a_group(void)
         sleep_ms(1);
     CU_ASSERT_EQUAL_FATAL(workers_running(w), 1); /* the group's one thread is held */
     enum { N = 7 };
-    static const size_t rank[N] = {3, 1, 0, 1, 70, 63, 0};
-    static const int expect[N] = {2, 6, 1, 3, 0, 4, 5}; /* the submit numbers, in the order they run */
+    workers_turn a = {0, 0}, b = {0, 0}, c = {0, 0};
+    workers_turn *by[N] = {&a, &a, &a, &b, &c, &c, NULL};
+    static const int expect[N] = {0, 3, 4, 6, 1, 5, 2}; /* the submit numbers, in the order they run */
     static struct seq jobs[N];
     static int log[N + 2];
     int next_run = 0;
     log[0] = 0;
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct seq){-1, &next_run};
-        CU_ASSERT_EQUAL(workers_submit_ranked(w, &g, rank[i], seq_run, &jobs[i], (void *)(uintptr_t)i), 0);
+        int rc = by[i] ? workers_submit_fair(w, &g, by[i], seq_run, &jobs[i], (void *)(uintptr_t)i)
+                       : workers_submit(w, &g, seq_run, &jobs[i], (void *)(uintptr_t)i);
+        CU_ASSERT_EQUAL(rc, 0);
     }
     CU_ASSERT_EQUAL(write(fds[1], "x", 1), 1);
     for (long long end = now_ms() + WAIT_MS; log[0] < N + 1 && now_ms() < end;)
@@ -511,6 +515,57 @@ static void test_ranks_order_a_group(void)
     CU_ASSERT_EQUAL_FATAL(log[0], N + 1);
     for (int k = 0; k < N; k++)
         CU_ASSERT_EQUAL(jobs[expect[k]].ran_as, k);
+    workers_destroy(w, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* Two submitters that put a job back as soon as theirs is done (a client
+ * each, calling in a loop) cannot hold back a third's second job: it runs
+ * among the first five. One job runs at a time (one thread), each when the
+ * test lets it. */
+static int owner_log[32], nowner_log;
+
+static void owner_done(void *job, void *tag, int ran, void *ctx)
+{
+    (void)job;
+    (void)ctx;
+    if (ran && nowner_log < 32)
+        owner_log[nowner_log++] = (int)(uintptr_t)tag;
+}
+
+static void test_turns_starve_no_one(void)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    workers *w = workers_create(1);
+    CU_ASSERT_FATAL(w != NULL);
+    static const char g = 'g';
+    workers_turn t[3] = {{0, 0}, {0, 0}, {0, 0}};
+    nowner_log = 0;
+    CU_ASSERT_EQUAL(workers_submit_fair(w, &g, &t[0], pipe_run, fds, (void *)(uintptr_t)0), 0);
+    CU_ASSERT_EQUAL(workers_submit_fair(w, &g, &t[0], pipe_run, fds, (void *)(uintptr_t)0), 0);
+    CU_ASSERT_EQUAL(workers_submit_fair(w, &g, &t[1], pipe_run, fds, (void *)(uintptr_t)1), 0);
+    CU_ASSERT_EQUAL(workers_submit_fair(w, &g, &t[2], pipe_run, fds, (void *)(uintptr_t)2), 0);
+    int a_done = 0, releases = 0;
+    while (a_done < 2 && releases < 12) {
+        int before = nowner_log;
+        CU_ASSERT_EQUAL_FATAL(write(fds[1], "x", 1), 1);
+        releases++;
+        for (long long end = now_ms() + WAIT_MS; nowner_log == before && now_ms() < end;)
+            if (readable(workers_fd(w), 100))
+                workers_collect(w, owner_done, NULL, 1);
+        CU_ASSERT_EQUAL_FATAL(nowner_log, before + 1);
+        int owner = owner_log[before];
+        if (owner == 0) {
+            a_done++;
+        } else { /* its client calls again at once */
+            CU_ASSERT_EQUAL(workers_submit_fair(w, &g, &t[owner], pipe_run, fds, (void *)(uintptr_t)owner), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(a_done, 2);
+    CU_ASSERT(releases <= 5);
+    CU_ASSERT_EQUAL(write(fds[1], "xx", 2), 2); /* the two still queued */
     workers_destroy(w, NULL, NULL);
     close(fds[0]);
     close(fds[1]);
@@ -644,6 +699,7 @@ void unit_suite_workers(void)
     CU_add_test(suite, "stop with a stuck job finishes the finished", test_stop_finishes_what_finished);
     CU_add_test(suite, "a blocked group leaves a thread to the others", test_a_blocked_group_leaves_a_thread);
     CU_add_test(suite, "two blocked groups leave room to a third", test_blocked_groups_leave_room_to_a_third);
-    CU_add_test(suite, "ranks order a group", test_ranks_order_a_group);
+    CU_add_test(suite, "turns order a group", test_turns_order_a_group);
+    CU_add_test(suite, "turns starve no one", test_turns_starve_no_one);
     CU_add_test(suite, "default thread count", test_default_threads);
 }
