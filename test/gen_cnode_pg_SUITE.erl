@@ -25,7 +25,9 @@
          members_go_with_their_node/1,
          a_restarted_scope_finds_the_c_node_again/1,
          a_scope_that_syncs_first_hears_the_groups_first/1,
-         thousands_of_groups_and_members/1]).
+         thousands_of_groups_and_members/1,
+         big_names_and_long_lists_cost_once/1,
+         a_member_joined_often_leaves_in_one_message/1]).
 
 -define(WAIT, 10000).
 
@@ -46,7 +48,9 @@ all() ->
      a_scope_that_syncs_first_hears_the_groups_first,
      thousands_of_groups_and_members,
      groups_a_peer_would_merge_and_gone_pids,
-     one_server_s_joins_are_bounded].
+     one_server_s_joins_are_bounded,
+     big_names_and_long_lists_cost_once,
+     a_member_joined_often_leaves_in_one_message].
 
 init_per_suite(Config) ->
     gen_cnode_test_env:init_suite(Config).
@@ -354,3 +358,66 @@ one_server_s_joins_are_bounded(Config) ->
     ok = gen_cnode_test_env:wait_until(
            fun() -> gen_server:call({pg, CNode}, which_local_groups) =:= [] end, ?WAIT),
     ct:log("a server with 65,536 joins stopped in ~b ms", [Us div 1000]).
+
+%% A peer's big group name and long pid lists cost the scope once, not once
+%% per pid: a leave_local of a 2 MB group with 50,000 pids, and one naming
+%% 400,000 times a pid with 65,535 joins elsewhere, each answer within 4 s
+%% (the name was hashed per pid, the member's joins walked per pid: about
+%% 10 and 8 s, the whole node stalled meanwhile). A group's name is 64 KiB
+%% at most, all names 32 MiB (a node's memory grew by the megabytes of every
+%% name a peer joined).
+big_names_and_long_lists_cost_once(Config) ->
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_big, #{}),
+    A = start_kv(CNode, []),
+    B = start_kv(CNode, []),
+    Timed = fun(Req) ->
+                    {Us, R} = timer:tc(fun() -> gen_server:call({pg, CNode}, Req, 60000) end),
+                    ct:log("~P: ~b ms", [Req, 4, Us div 1000]),
+                    {Us div 1000, R}
+            end,
+    {Ms1, not_joined} = Timed({leave_local, binary:copy(<<"g">>, 2 bsl 20), lists:duplicate(50000, A)}),
+    ok = gen_server:call({pg, CNode}, {join_local, h, lists:duplicate(65535, A)}, 60000),
+    ok = gen_server:call({pg, CNode}, {join_local, g, lists:duplicate(65535, B)}, 60000),
+    {Ms2, not_joined} = Timed({leave_local, g, lists:duplicate(400000, A)}),
+    {Ms3, ok} = Timed({leave_local, g, lists:duplicate(70000, B)}), %% all 65,535 in one walk
+    ?assert(Ms1 < 4000),
+    ?assert(Ms2 < 4000),
+    ?assert(Ms3 < 4000),
+    ?assertEqual([], gen_server:call({pg, CNode}, {get_local_members, g})),
+    ?assertEqual(65535, length(gen_server:call({pg, CNode}, {get_local_members, h}))),
+    ok = gen_server:call({pg, CNode}, {leave_local, h, A}),
+    ?assertEqual(65534, length(gen_server:call({pg, CNode}, {get_local_members, h}))),
+    %% names: one too big, then the budget of them all
+    TooBig = binary:copy(<<"n">>, 70000),
+    ?assertEqual({error, {badarg, TooBig}}, gen_server:call({pg, CNode}, {join_local, TooBig, A})),
+    Names = [<<I:32, (binary:copy(<<"n">>, 63990))/binary>> || I <- lists:seq(1, 530)],
+    Rs = [gen_server:call({pg, CNode}, {join_local, N, B}) || N <- Names],
+    {Oks, Refused} = lists:splitwith(fun(R) -> R =:= ok end, Rs),
+    ct:log("~b groups of 64 KB joined, ~b refused", [length(Oks), length(Refused)]),
+    ?assert(length(Oks) >= 500 andalso length(Refused) > 0),
+    ?assertEqual([], [R || R <- Refused, R =/= {error, too_many_joins}]),
+    %% room again once they go
+    ok = gen_server:stop(B),
+    ok = gen_cnode_test_env:wait_until(
+           fun() -> lists:sort(gen_server:call({pg, CNode}, which_local_groups)) =:= [h] end, ?WAIT),
+    ?assertEqual(ok, gen_server:call({pg, CNode}, {join_local, lists:last(Names), A})).
+
+%% A server that joined one big group thousands of times and stops: the
+%% peers hear one leave naming the group once (with the pid as often as it
+%% joined), where they got a message per join, each with the whole name
+%% (300 MB here, past what a peer that reads may be owed: it was dropped).
+a_member_joined_often_leaves_in_one_message(Config) ->
+    scope(pg),
+    {CNode, _Log, _} = gen_cnode_test_env:start_cnode(Config, pg_often, #{}),
+    B = start_kv(CNode, []),
+    Kept = start_kv(CNode, [{pg, kept}]),
+    Name = binary:copy(<<"x">>, 60000),
+    ok = gen_server:call({pg, CNode}, {join_local, Name, lists:duplicate(5000, B)}, 60000),
+    ok = gen_server:call({pg, CNode}, {join_local, {other, Name}, B}),
+    ok = gen_cnode_test_env:wait_until(fun() -> length(pg:get_members(pg, Name)) =:= 5000 end, ?WAIT),
+    wait_members(here, pg, kept, [Kept]),
+    ok = gen_server:stop(B),
+    wait_members(here, pg, Name, []),
+    wait_members(here, pg, {other, Name}, []),
+    ?assertEqual([Kept], pg:get_members(pg, kept)),
+    ?assert(lists:member(CNode, nodes(hidden))).

@@ -19,6 +19,11 @@
  * a join_local past them is refused. */
 #define MAX_JOINS_PER_MEMBER 65536
 #define MAX_JOINS (1u << 20)
+/* A group's name (canonical bytes), and all groups' names together: a join
+ * past them is refused too (names are kept twice, in the group and its
+ * index, and go out in every sync). pg has no such bound either. */
+#define MAX_GROUP_NAME (64u << 10)
+#define MAX_GROUP_BYTES (32u << 20)
 #define LEAVE_MSG_BYTES (1u << 20) /* of group names in one leave message */
 
 /* A term's canonical bytes (term.h), owned. */
@@ -43,12 +48,14 @@ struct member {
     struct { pg_group *g; size_t at; } *groups; /* at: the twin's index in g->pids */
     size_t ngroups, groups_cap;
     size_t at; /* its index in the scope's members */
+    uint64_t mark; size_t count; /* one leave's tally (scratch: valid while mark is its epoch) */
 };
 struct pg_group {
     blob name; /* canonical */
     struct { member *m; size_t at; } *pids; /* at: the twin's index in m->groups */
     size_t npids, pids_cap;
     size_t at; /* its index in the scope's groups */
+    uint64_t mark; size_t count; /* one member_down's tally, the same way */
 };
 typedef struct peer {
     blob pid, ref, cref; /* pid canonical; ref and cref as a member's */
@@ -71,6 +78,8 @@ typedef struct pg_scope {
     size_t nnodes, nodes_cap;
     gcn_timer rediscover;
     size_t njoins;     /* every member's, for MAX_JOINS */
+    size_t group_bytes; /* every group's name, for MAX_GROUP_BYTES */
+    uint64_t epoch;    /* of the last tally (member and group marks) */
     unsigned warned_peers; /* discovers ignored past MAX_PEERS or MAX_PEERS_PER_NODE */
     unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
     unsigned warned_foreign; /* a discover or sync naming another node's scope than its sender's */
@@ -355,6 +364,7 @@ static void forget_group_if_empty(pg_scope *s, pg_group *g)
     if (g->npids)
         return;
     bytes_map_remove(s->group_index, g->name.ptr, g->name.len);
+    s->group_bytes -= g->name.len;
     s->groups[g->at] = s->groups[--s->ngroups];
     s->groups[g->at]->at = g->at;
     free_group(g);
@@ -427,23 +437,21 @@ static pg_group *group_of(pg_scope *s, term_view g)
         free_group(gr);
         return NULL;
     }
+    s->group_bytes += g.len;
     gr->at = s->ngroups;
     s->groups[s->ngroups++] = gr;
     return gr;
 }
 
-/* pid (canonical; it may be s->canon's) joins group (canonical), monitored
- * from its first join. */
-static int add_join(pg_scope *s, term_view group_name, term_view pid)
+/* pid (canonical; it may be s->canon's) joins g, monitored from its first
+ * join. g is left as it is when this fails (the caller forgets it if empty). */
+static int add_join(pg_scope *s, pg_group *g, term_view pid)
 {
     member *m = member_of(s, pid);
     if (!m)
         return -1;
-    pg_group *g = group_of(s, group_name);
-    if (!g || grow((void **)&g->pids, &g->pids_cap, g->npids, sizeof *g->pids) < 0 ||
+    if (grow((void **)&g->pids, &g->pids_cap, g->npids, sizeof *g->pids) < 0 ||
         grow((void **)&m->groups, &m->groups_cap, m->ngroups, sizeof *m->groups) < 0) {
-        if (g)
-            forget_group_if_empty(s, g);
         forget_member_if_done(s, m, 1); /* a member just added, with no join: not kept */
         return -1;
     }
@@ -457,32 +465,30 @@ static int add_join(pg_scope *s, term_view group_name, term_view pid)
     return 0;
 }
 
-/* One join of m to g undone (m and g may go with it): 1, or 0 when m had
- * not joined g. */
-static int drop_join(pg_scope *s, member *m, pg_group *g, int demonitor)
+/* Up to most joins of m to g undone, the latest first, in one walk of the
+ * shorter of the two lists from its end (an entry taken out is replaced by
+ * the last, which the walk has seen): how many. m and g stay, even with no
+ * join left (the caller forgets them). */
+static size_t drop_joins(pg_scope *s, member *m, pg_group *g, size_t most)
 {
-    /* A twin pair found from the shorter list, the latest join first. */
-    size_t i = 0, k = 0;
+    size_t dropped = 0;
     if (m->ngroups <= g->npids) {
-        for (i = m->ngroups; i > 0 && m->groups[i - 1].g != g; i--)
-            ;
-        if (i == 0)
-            return 0;
-        k = m->groups[i - 1].at;
+        for (size_t i = m->ngroups; i > 0 && dropped < most; i--)
+            if (m->groups[i - 1].g == g) {
+                group_take(g, m->groups[i - 1].at);
+                member_take(m, i - 1);
+                dropped++;
+            }
     } else {
-        for (k = g->npids; k > 0 && g->pids[k - 1].m != m; k--)
-            ;
-        if (k == 0)
-            return 0;
-        i = g->pids[k - 1].at + 1;
-        k--;
+        for (size_t k = g->npids; k > 0 && dropped < most; k--)
+            if (g->pids[k - 1].m == m) {
+                member_take(m, g->pids[k - 1].at);
+                group_take(g, k - 1);
+                dropped++;
+            }
     }
-    group_take(g, k);
-    member_take(m, i - 1);
-    s->njoins--;
-    forget_group_if_empty(s, g);
-    forget_member_if_done(s, m, demonitor);
-    return 1;
+    s->njoins -= dropped;
+    return dropped;
 }
 
 /* PidOrPids, one pid after another (a list's elements, or the pid). */
@@ -581,12 +587,27 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
         *bad = group;
         return 2;
     }
+    if ((size_t)s->canon.index > MAX_GROUP_NAME) {
+        *bad = group;
+        return 2;
+    }
     blob g;
     if (blob_set(&g, s->canon.buff, (size_t)s->canon.index) < 0)
         return -1;
     if (check_pids(s, pids, bad) != 0) {
         free(g.ptr);
         return 1;
+    }
+    /* The group looked up (or made) once: its name may be big, and the
+     * pids many. */
+    pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
+    if (!gr && s->group_bytes + g.len > MAX_GROUP_BYTES) {
+        free(g.ptr);
+        return 3;
+    }
+    if (!gr && !(gr = group_of(s, view(g)))) {
+        free(g.ptr);
+        return -1;
     }
     pid_iter pi;
     gcn_term p;
@@ -606,7 +627,7 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
             rc = 3;
             break;
         }
-        if (add_join(s, view(g), cp) < 0) {
+        if (add_join(s, gr, cp) < 0) {
             rc = -1;
             break;
         }
@@ -631,71 +652,149 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
             gcn_put_term(b, p);
         } else if (canonical(s, p) == 0) { /* refused or out of memory: the joins made are undone */
             member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
-            pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
-            if (m && gr)
-                drop_join(s, m, gr, 1);
+            if (m && drop_joins(s, m, gr, 1))
+                forget_member_if_done(s, m, 1);
         }
     }
+    forget_group_if_empty(s, gr); /* made for nothing, or undone */
     if (rc == 0 && added && gcn_put_nil(b) == 0)
         broadcast(s);
     free(g.ptr);
     return rc;
 }
 
-/* leave_local: 0 when some pid left, 1 when none was joined, -1 on a bad argument. */
+/* leave_local: 0 when some pid left, 1 when none was joined, -1 on a bad
+ * argument (or out of memory). The group is looked up once, each member's
+ * joins to leave are counted first and taken out in one walk (a list may
+ * name a pid any number of times), and the peers hear only what left, each
+ * pid as often as it left (pg's leave_remote takes Pids -- Left). */
 static int leave(pg_scope *s, gcn_term group, gcn_term pids)
 {
     gcn_term bad;
     if (canonical(s, group) < 0)
         return -1;
-    blob g;
-    if (blob_set(&g, s->canon.buff, (size_t)s->canon.index) < 0)
+    pg_group *gr = bytes_map_get(s->group_index, s->canon.buff, (size_t)s->canon.index);
+    if (check_pids(s, pids, &bad) != 0)
         return -1;
-    int rc = -1, left = 0;
-    if (check_pids(s, pids, &bad) == 0) {
-        pid_iter pi;
-        gcn_term p;
-        pids_begin(&pi, pids);
-        while (pids_next(&pi, &p)) {
-            if (canonical(s, p) < 0)
-                continue;
-            member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
-            pg_group *gr = bytes_map_get(s->group_index, g.ptr, g.len);
-            if (m && gr && drop_join(s, m, gr, 1))
-                left = 1;
+    if (!gr)
+        return 1;
+    uint64_t epoch = ++s->epoch;
+    member **touched = NULL;
+    size_t ntouched = 0, cap = 0, left = 0;
+    pid_iter pi;
+    gcn_term p;
+    int rc = 1;
+    pids_begin(&pi, pids);
+    while (pids_next(&pi, &p)) {
+        if (canonical(s, p) < 0)
+            continue;
+        member *m = find_member(s, (term_view){s->canon.buff, (size_t)s->canon.index});
+        if (!m)
+            continue;
+        if (m->mark != epoch) {
+            if (grow((void **)&touched, &cap, ntouched, sizeof *touched) < 0) {
+                free(touched);
+                return -1; /* nothing taken out yet */
+            }
+            touched[ntouched++] = m;
+            m->mark = epoch;
+            m->count = 0;
         }
-        rc = left ? 0 : 1;
-        gcn_buf_reset(s->msg);
-        if (left && gcn_build(s->msg, "{leave, ~t, ~t, [~t]}", gcn_self(s->self), pids, view(g)) == 0)
-            broadcast(s);
+        m->count++;
     }
-    free(g.ptr);
+    for (size_t i = 0; i < ntouched; i++)
+        left += touched[i]->count = drop_joins(s, touched[i], gr, touched[i]->count);
+    if (left) {
+        rc = 0;
+        gcn_buf *b = s->msg;
+        gcn_buf_reset(b);
+        if (s->npeers) { /* {leave, Self, [Pid, ...], [Group]} */
+            gcn_put_tuple(b, 4);
+            gcn_put_atom(b, "leave");
+            gcn_put_term(b, gcn_self(s->self));
+            gcn_put_list(b, left);
+            for (size_t i = 0; i < ntouched; i++)
+                for (size_t k = 0; k < touched[i]->count; k++)
+                    gcn_put_term(b, view(touched[i]->pid));
+            gcn_put_nil(b);
+            gcn_put_list(b, 1);
+            gcn_put_term(b, view(gr->name));
+            if (gcn_put_nil(b) == 0)
+                broadcast(s);
+        }
+    }
+    forget_group_if_empty(s, gr);
+    for (size_t i = 0; i < ntouched; i++)
+        forget_member_if_done(s, touched[i], 1);
+    free(touched);
     return rc;
 }
 
-/* A member stopped: it leaves every group it joined, and the peers hear it
- * ({leave, Self, Pid, Groups}, a group as often as it was joined). m goes. */
+/* A member stopped: it leaves every group it joined, and the peers hear
+ * it: {leave, Self, Pid, Groups} for the groups it joined once, in messages
+ * of LEAVE_MSG_BYTES of names at most, and {leave, Self, [Pid x k], [G]}
+ * for a group it joined k > 1 times (pg's leave_remote takes Pids -- Left
+ * per group): each name goes out once, however often it was joined. m goes. */
 static void member_down(pg_scope *s, member *m)
 {
-    /* In messages of LEAVE_MSG_BYTES of group names at most (pg takes any
-     * number of leaves): 65,536 joins of a long name would not fit one. */
+    uint64_t epoch = ++s->epoch;
+    pg_group **distinct = NULL;
+    size_t ndistinct = 0, cap = 0;
+    int tally = s->npeers > 0; /* no message to build for no peer */
+    for (size_t i = 0; tally && i < m->ngroups; i++) {
+        pg_group *g = m->groups[i].g;
+        if (g->mark != epoch) {
+            if (grow((void **)&distinct, &cap, ndistinct, sizeof *distinct) < 0) {
+                log_error("pg scope %s: out of memory telling peers a member left: they keep it", s->name);
+                tally = 0;
+                break;
+            }
+            distinct[ndistinct++] = g;
+            g->mark = epoch;
+            g->count = 0;
+        }
+        g->count++;
+    }
     gcn_buf *b = s->msg;
-    for (size_t from = 0; from < m->ngroups;) {
-        size_t to = from, bytes = 0;
-        while (to < m->ngroups && (to == from || bytes + m->groups[to].g->name.len <= LEAVE_MSG_BYTES))
-            bytes += m->groups[to++].g->name.len;
+    for (size_t i = 0; tally && i < ndistinct; i++) {
+        if (distinct[i]->count == 1)
+            continue;
         gcn_buf_reset(b);
         gcn_put_tuple(b, 4);
         gcn_put_atom(b, "leave");
         gcn_put_term(b, gcn_self(s->self));
-        gcn_put_term(b, view(m->pid));
-        gcn_put_list(b, to - from);
-        for (size_t i = from; i < to; i++)
-            gcn_put_term(b, view(m->groups[i].g->name));
+        gcn_put_list(b, distinct[i]->count);
+        for (size_t k = 0; k < distinct[i]->count; k++)
+            gcn_put_term(b, view(m->pid));
         gcn_put_nil(b);
-        broadcast(s);
+        gcn_put_list(b, 1);
+        gcn_put_term(b, view(distinct[i]->name));
+        if (gcn_put_nil(b) == 0)
+            broadcast(s);
+    }
+    for (size_t from = 0; tally && from < ndistinct;) {
+        size_t to = from, n = 0, bytes = 0; /* the groups joined once, from here */
+        while (to < ndistinct && (n == 0 || bytes + distinct[to]->name.len <= LEAVE_MSG_BYTES)) {
+            if (distinct[to]->count == 1)
+                bytes += distinct[to]->name.len, n++;
+            to++;
+        }
+        if (n) {
+            gcn_buf_reset(b);
+            gcn_put_tuple(b, 4);
+            gcn_put_atom(b, "leave");
+            gcn_put_term(b, gcn_self(s->self));
+            gcn_put_term(b, view(m->pid));
+            gcn_put_list(b, n);
+            for (size_t i = from; i < to; i++)
+                if (distinct[i]->count == 1)
+                    gcn_put_term(b, view(distinct[i]->name));
+            if (gcn_put_nil(b) == 0)
+                broadcast(s);
+        }
         from = to;
     }
+    free(distinct);
     while (m->ngroups) { /* the last join first: nothing moves in m's list */
         size_t i = m->ngroups - 1;
         pg_group *g = m->groups[i].g;
@@ -922,7 +1021,9 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
                 free(s->peers[i].ref.ptr);
                 free(s->peers[i].cref.ptr);
                 memmove(&s->peers[i], &s->peers[i + 1], (s->npeers - i - 1) * sizeof *s->peers);
-                s->npeers--;
+                if (s->npeers-- == MAX_PEERS) /* a place again: nodes given up on are asked anew */
+                    for (size_t k = 0; k < s->nnodes; k++)
+                        s->nodes[k].tries = 0;
                 if (!s->rediscover)
                     rediscover(s);
                 return GCN_NOREPLY;

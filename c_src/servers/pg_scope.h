@@ -27,7 +27,9 @@
  * all it answers about membership.
  *
  * Calls it answers, as pg's scope process does for local callers:
- *   {join_local, Group, PidOrPids}   ok, or {error, {nolocal, Pid}} for a pid of another node
+ *   {join_local, Group, PidOrPids}   ok, or {error, {nolocal, Pid}} for a pid of another node,
+ *                                    {error, {badarg, Group}} (-0.0 in it, deeper than 100, or
+ *                                    over 64 KiB), {error, too_many_joins} (README, pg)
  *   {leave_local, Group, PidOrPids}  ok, or not_joined
  *   {get_local_members, Group}       [Pid]
  *   which_local_groups               [Group]
