@@ -149,8 +149,9 @@ static void group_forget(workers *w, struct group *g)
     free(g);
 }
 
-/* The oldest job queued, of a group holding fewer than max threads, taken
- * off its queue; NULL when there is none. Under the lock. */
+/* The oldest of the groups' next jobs (a group's next by its turns), of a
+ * group holding fewer than max threads, taken off its queue; NULL when
+ * there is none. Under the lock. */
 static struct job *take_oldest(workers *w, size_t max)
 {
     struct group *best = NULL;
@@ -170,8 +171,8 @@ static struct job *take_oldest(workers *w, size_t max)
 }
 
 /* The job to start next, counted as running; NULL if none may start. The
- * oldest of a group running none goes first (every group gets a thread
- * before any gets two); else the oldest of a group holding fewer than
+ * oldest next job of a group running none goes first (every group gets a
+ * thread before any gets two); else the oldest of a group holding fewer than
  * nthreads threads, so that one group's jobs, all blocked say, always leave
  * the spare thread to the others. Under the lock. */
 static struct job *take_next(workers *w)

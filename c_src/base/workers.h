@@ -66,9 +66,10 @@ int workers_fd(const workers *w);
 
 /* Queue run(job) to run on a worker thread; tag comes back with it in done.
  * group is a key the caller chooses (the node: the server module), opaque
- * here: jobs start in the order submitted (within a group, by turns:
- * workers_submit_fair), but the oldest job of a group
- * running none goes first (every group gets a thread before any gets two),
+ * here: each group's next job (the order submitted, or by turns within
+ * the group: workers_submit_fair) starts by its age among the groups' next
+ * jobs, but that of a group running none goes first (every group gets a
+ * thread before any gets two),
  * a job whose group already runs on as many threads as workers_create was
  * asked for waits, and the next job of another group starts instead. A
  * group with jobs queued and none running never waits for another group's

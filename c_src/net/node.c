@@ -25,6 +25,7 @@
 #include "epmd.h"
 #include "log.h"
 #include "busy_poll.h"
+#include "bytes_map.h"
 #include "loop.h"
 #include "workers.h"
 
@@ -58,6 +59,11 @@ struct node {
     uint32_t creation;
     process_table *procs;
     conn *conns;
+    /* The established connections by peer name (NULL, out of memory: the
+     * list is walked): finding one must not cost every connection, half
+     * handshakes included, since a message may name millions of ids of
+     * other nodes (third_party_id) and every send names its node. */
+    bytes_map *up;
     conn *dirty;
     conn *releases;     /* connections with bytes read by peeking (conn_release) */
     uint32_t next_serial;
@@ -114,6 +120,8 @@ static void conn_close(node *n, conn *c, enum log_level level, const char *reaso
     if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
         return;
     c->was_up = c->state == CONN_UP;
+    if (c->was_up && n->up && bytes_map_get(n->up, c->hs.peer_name, c->peer_len) == c)
+        bytes_map_remove(n->up, c->hs.peer_name, c->peer_len);
     c->close_level = level;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->state = CONN_CLOSING;
@@ -429,11 +437,25 @@ static int named_handshake(const conn *c)
  * attempt started now would carry it while close_marked forgets the node,
  * DOWN and EXIT noconnection on this side, and the link or monitor it
  * carries set up on the other); NULL if there is none. */
+/* The established connection to node name, or NULL: by its index. */
+static conn *conn_up(const node *n, const char *name, size_t len)
+{
+    if (n->up)
+        return bytes_map_get(n->up, name, len);
+    for (conn *c = n->conns; c; c = c->next)
+        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
+            return c;
+    return NULL;
+}
+
 static conn *conn_for(node *n, const char *name, size_t len)
 {
     conn *attempt = NULL, *closing = NULL;
     if (memchr(name, '\0', len)) /* an atom may hold one; no node's name does (names() would stop at it) */
         return NULL;
+    conn *up = conn_up(n, name, len);
+    if (up)
+        return up;
     for (conn *c = n->conns; c; c = c->next) {
         if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
             return c;
@@ -985,8 +1007,8 @@ static void dials_ready(loop *l, int fd, int events, void *data)
  * the looser: an id is refused only when no release could have made it. */
 static int third_party_id(void *ctx, const term_foreign_id *id)
 {
-    const conn *o = conn_for(ctx, id->node, id->node_len);
-    if (!o || o->state != CONN_UP || o->hs.peer_creation != id->creation)
+    const conn *o = conn_up(ctx, id->node, id->node_len);
+    if (!o || o->hs.peer_creation != id->creation)
         return 0; /* not connected, or an earlier incarnation: it would not decode it as its own */
     int otp25 = o->otp_release && o->otp_release <= 25;
     uint32_t first = get_u32((const char *)id->words);
@@ -1036,6 +1058,14 @@ static void handshake_done(node *n, conn *c)
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
+    if (n->up) { /* the one it replaces was taken out when it was marked to close */
+        bytes_map_remove(n->up, c->hs.peer_name, c->peer_len);
+        if (bytes_map_put(n->up, c->hs.peer_name, c->peer_len, c) < 0) {
+            log_error("out of memory indexing connections: they are walked from now on");
+            bytes_map_destroy(n->up);
+            n->up = NULL;
+        }
+    }
     c->seen.sender = (term_sender){.name = c->hs.peer_name, .name_len = c->peer_len,
                                    .check = third_party_id, .ctx = n};
     c->up_ms = clock_ms();
@@ -1550,6 +1580,7 @@ node *node_create(const node_config *cfg, char *err, size_t errlen)
     }
     n->cfg = *cfg;
     n->started_ms = clock_ms();
+    n->up = bytes_map_create(); /* NULL: the list is walked */
     n->listen_fd = n->epmd_fd = n->signal_fd = -1;
     n->max_output = cfg->max_output ? cfg->max_output : 2 * cfg->max_message + (16u << 20);
     /* As many peers as the system lets this process have (the BEAM does the same). */
@@ -1701,6 +1732,7 @@ size_t node_destroy(node *n)
     if (n->spare_fd >= 0)
         close(n->spare_fd);
     loop_destroy(n->loop);
+    bytes_map_destroy(n->up);
     free(n);
     return stuck;
 }

@@ -48,7 +48,7 @@ struct member {
     struct { pg_group *g; size_t at; } *groups; /* at: the twin's index in g->pids */
     size_t ngroups, groups_cap;
     size_t at; /* its index in the scope's members */
-    uint64_t mark; size_t count; /* one leave's tally (scratch: valid while mark is its epoch) */
+    uint64_t mark; size_t count, taken; /* one leave's tally (scratch: valid while mark is its epoch) */
 };
 struct pg_group {
     blob name; /* canonical */
@@ -664,10 +664,13 @@ static int join(pg_scope *s, gcn_term group, gcn_term pids, gcn_term *bad)
 }
 
 /* leave_local: 0 when some pid left, 1 when none was joined, -1 on a bad
- * argument (or out of memory). The group is looked up once, each member's
- * joins to leave are counted first and taken out in one walk (a list may
- * name a pid any number of times), and the peers hear only what left, each
- * pid as often as it left (pg's leave_remote takes Pids -- Left). */
+ * argument, -2 out of memory. The group is looked up once, each member's
+ * joins to leave are counted first and taken out in one walk of the shorter
+ * of its list and the group's, or in one walk of the group's list for them
+ * all when that is shorter than their walks together (a list may name a
+ * pid any number of times, and members of no join to the group: a leave
+ * costs the group's joins at most), and the peers hear only what left,
+ * each pid as often as it left (pg's leave_remote takes Pids -- Left). */
 static int leave(pg_scope *s, gcn_term group, gcn_term pids)
 {
     gcn_term bad;
@@ -694,16 +697,33 @@ static int leave(pg_scope *s, gcn_term group, gcn_term pids)
         if (m->mark != epoch) {
             if (grow((void **)&touched, &cap, ntouched, sizeof *touched) < 0) {
                 free(touched);
-                return -1; /* nothing taken out yet */
+                return -2; /* nothing taken out yet */
             }
             touched[ntouched++] = m;
             m->mark = epoch;
-            m->count = 0;
+            m->count = m->taken = 0;
         }
         m->count++;
     }
-    for (size_t i = 0; i < ntouched; i++)
-        left += touched[i]->count = drop_joins(s, touched[i], gr, touched[i]->count);
+    size_t walks = 0;
+    for (size_t i = 0; i < ntouched && walks <= gr->npids; i++)
+        walks += touched[i]->ngroups < gr->npids ? touched[i]->ngroups : gr->npids;
+    if (walks > gr->npids) { /* the group's list once, from its end (see drop_joins) */
+        for (size_t k = gr->npids; k > 0; k--) {
+            member *m = gr->pids[k - 1].m;
+            if (m->mark == epoch && m->taken < m->count) {
+                member_take(m, gr->pids[k - 1].at);
+                group_take(gr, k - 1);
+                m->taken++;
+                s->njoins--;
+            }
+        }
+        for (size_t i = 0; i < ntouched; i++)
+            left += touched[i]->count = touched[i]->taken;
+    } else {
+        for (size_t i = 0; i < ntouched; i++)
+            left += touched[i]->count = drop_joins(s, touched[i], gr, touched[i]->count);
+    }
     if (left) {
         rc = 0;
         gcn_buf *b = s->msg;
@@ -880,7 +900,9 @@ static enum gcn_result pg_call(gcn_server *self, void *state, gcn_term req, cons
             gcn_build(reply, "{error, out_of_memory}");
     } else if (gcn_match(req, "{leave_local, ~t, ~t}", &group, &pids)) {
         int rc = leave(s, group, pids);
-        if (rc < 0)
+        if (rc == -2)
+            gcn_build(reply, "{error, out_of_memory}");
+        else if (rc < 0)
             gcn_error(reply, "badarg", req);
         else
             gcn_build(reply, rc == 0 ? "ok" : "not_joined");
