@@ -45,9 +45,10 @@ UNIT     = $(wildcard test/unit/*.c)
 UNIT_HDRS = $(wildcard test/unit/*.h)
 # fdatasync is wrapped in the unit tests, so that test_durable.c can make it
 # fail as a failing disk does (no test machine's disk can be made to); fork,
-# so that it can count compactions.
+# so that it can count compactions; bytes_map_put, so that test_node.c can
+# drop the node's index of connections as running out of memory would.
 UNIT_WRAP = -Wl,--wrap=fdatasync -Wl,--wrap=getaddrinfo -Wl,--wrap=fsync -Wl,--wrap=ftruncate -Wl,--wrap=realloc \
-            -Wl,--wrap=fork
+            -Wl,--wrap=fork -Wl,--wrap=bytes_map_put
 
 # Fuzzing: clang's libFuzzer with AddressSanitizer and UBSan (test/fuzz/).
 FUZZ_CC      = clang

@@ -64,6 +64,7 @@ struct node {
      * handshakes included, since a message may name millions of ids of
      * other nodes (third_party_id) and every send names its node. */
     bytes_map *up;
+    conn *last_up; /* the one found last: a call's reply goes where it came from */
     conn *dirty;
     conn *releases;     /* connections with bytes read by peeking (conn_release) */
     uint32_t next_serial;
@@ -122,6 +123,8 @@ static void conn_close(node *n, conn *c, enum log_level level, const char *reaso
     c->was_up = c->state == CONN_UP;
     if (c->was_up && n->up && bytes_map_get(n->up, c->hs.peer_name, c->peer_len) == c)
         bytes_map_remove(n->up, c->hs.peer_name, c->peer_len);
+    if (n->last_up == c)
+        n->last_up = NULL;
     c->close_level = level;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->state = CONN_CLOSING;
@@ -430,6 +433,47 @@ static int named_handshake(const conn *c)
            (c->hs.state == HS_AWAIT_COMPLEMENT || c->hs.state == HS_AWAIT_REPLY);
 }
 
+/* c came up: into the index (the one it replaces was taken out when it
+ * was marked to close). An index dropped for want of memory is made again
+ * here, of every established connection; till then the list is walked. */
+static void index_up(node *n, conn *c)
+{
+    if (n->up) {
+        bytes_map_remove(n->up, c->hs.peer_name, c->peer_len);
+        if (bytes_map_put(n->up, c->hs.peer_name, c->peer_len, c) == 0)
+            return;
+        bytes_map_destroy(n->up);
+        n->up = NULL;
+        log_error("out of memory indexing connections: they are walked till the next one comes up");
+        return;
+    }
+    if (!(n->up = bytes_map_create()))
+        return;
+    for (conn *o = n->conns; o; o = o->next)
+        if (o->state == CONN_UP && bytes_map_put(n->up, o->hs.peer_name, o->peer_len, o) < 0) {
+            bytes_map_destroy(n->up);
+            n->up = NULL;
+            return;
+        }
+}
+
+/* The established connection to node name, or NULL: by its index. */
+static conn *conn_up(node *n, const char *name, size_t len)
+{
+    conn *c = n->last_up;
+    if (c && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
+        return c;
+    if (n->up) {
+        if ((c = bytes_map_get(n->up, name, len)) != NULL)
+            n->last_up = c;
+        return c;
+    }
+    for (conn *o = n->conns; o; o = o->next)
+        if (o->state == CONN_UP && o->peer_len == len && memcmp(o->hs.peer_name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
 /* The connection to node name: the established one, else the attempt to
  * reach it, else one that was up and is closing (what is sent to it goes
  * with it, as OTP drops what is sent while a connection goes down) or an
@@ -437,17 +481,6 @@ static int named_handshake(const conn *c)
  * attempt started now would carry it while close_marked forgets the node,
  * DOWN and EXIT noconnection on this side, and the link or monitor it
  * carries set up on the other); NULL if there is none. */
-/* The established connection to node name, or NULL: by its index. */
-static conn *conn_up(const node *n, const char *name, size_t len)
-{
-    if (n->up)
-        return bytes_map_get(n->up, name, len);
-    for (conn *c = n->conns; c; c = c->next)
-        if (c->state == CONN_UP && c->peer_len == len && memcmp(c->hs.peer_name, name, len) == 0)
-            return c;
-    return NULL;
-}
-
 static conn *conn_for(node *n, const char *name, size_t len)
 {
     conn *attempt = NULL, *closing = NULL;
@@ -1058,14 +1091,7 @@ static void handshake_done(node *n, conn *c)
     c->flags = c->hs.peer_flags & HANDSHAKE_OUR_FLAGS;
     c->serial = ++n->next_serial;
     c->peer_len = strlen(c->hs.peer_name);
-    if (n->up) { /* the one it replaces was taken out when it was marked to close */
-        bytes_map_remove(n->up, c->hs.peer_name, c->peer_len);
-        if (bytes_map_put(n->up, c->hs.peer_name, c->peer_len, c) < 0) {
-            log_error("out of memory indexing connections: they are walked from now on");
-            bytes_map_destroy(n->up);
-            n->up = NULL;
-        }
-    }
+    index_up(n, c);
     c->seen.sender = (term_sender){.name = c->hs.peer_name, .name_len = c->peer_len,
                                    .check = third_party_id, .ctx = n};
     c->up_ms = clock_ms();
@@ -1718,6 +1744,9 @@ size_t node_destroy(node *n)
             int progress;
             conn_flush(c, &progress);
         }
+    bytes_map_destroy(n->up); /* before what it points to */
+    n->up = NULL;
+    n->last_up = NULL;
     while (n->conns) {
         conn *c = n->conns;
         n->conns = c->next;
@@ -1732,7 +1761,6 @@ size_t node_destroy(node *n)
     if (n->spare_fd >= 0)
         close(n->spare_fd);
     loop_destroy(n->loop);
-    bytes_map_destroy(n->up);
     free(n);
     return stuck;
 }

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "buffer.h"
+#include "bytes_map.h"
 #include "log.h"
 #include "monitor_link.h"
 #include "siphash.h"
@@ -65,6 +66,8 @@ struct process {
     size_t ntimers, timers_cap;
     size_t jobs_out;     /* its jobs submitted and not yet back (PROCESS_MAX_JOBS) */
     size_t interest;     /* its place in the table's interested, plus one; 0: not there */
+    size_t unsorted;     /* its place in the table's unsorted, plus one; 0: not there */
+    size_t downer;       /* its place in the table's downers, plus one; 0: not there */
     int wants_node_down; /* process_want_node_down */
     node_group **groups; /* its records by node; a group left empty is freed lazily */
     size_t ngroups, groups_cap;
@@ -121,6 +124,15 @@ struct process_table {
      * (allocated), so adding one never fails. */
     process **interested;
     size_t ninterested, interested_cap, allocated;
+    /* Processes that got records into their ungrouped since those were last
+     * sorted, and processes that want node_down: with node_groups (node
+     * name -> how many processes have a group of it, NULL when it could
+     * not be kept), a node's going that no process holds a record of costs
+     * the node_down watchers only, not every interested process (a peer
+     * makes calls from made-up nodes, each a failed dial). */
+    process **unsorted, **downers;
+    size_t nunsorted, unsorted_cap, ndowners, downers_cap;
+    bytes_map *node_groups;
     process **walk;            /* a copy of interested, for process_forget_node */
     size_t walk_cap;
     uint64_t forget_visits;    /* processes process_forget_node looked at */
@@ -229,6 +241,7 @@ process_table *process_table_create(const char *node, uint32_t creation,
     }
     t->dying_tail = &t->dying;
     t->mail_tail = &t->mail;
+    t->node_groups = bytes_map_create(); /* NULL: every node's going looks at every interested process */
     return t;
 }
 
@@ -313,6 +326,49 @@ static void disinterest(process_table *t, process *p)
     }
 }
 
+/* p has records in its ungrouped (room: made at spawn, as for interested). */
+static inline void unsorted(process_table *t, process *p)
+{
+    if (!p->unsorted) {
+        t->unsorted[t->nunsorted++] = p;
+        p->unsorted = t->nunsorted;
+    }
+}
+
+static void sorted(process_table *t, process *p)
+{
+    if (p->unsorted) {
+        process *last = t->unsorted[--t->nunsorted];
+        t->unsorted[p->unsorted - 1] = last;
+        last->unsorted = p->unsorted;
+        p->unsorted = 0;
+    }
+}
+
+static void undown(process_table *t, process *p)
+{
+    if (p->downer) {
+        process *last = t->downers[--t->ndowners];
+        t->downers[p->downer - 1] = last;
+        last->downer = p->downer;
+        p->downer = 0;
+    }
+}
+
+/* A group of node made (+1) or freed (-1) by some process. When the count
+ * cannot be kept, node_groups goes, and every node's going walks them all. */
+static void count_group(process_table *t, const char *node, size_t len, int delta)
+{
+    if (!t->node_groups)
+        return;
+    uintptr_t n = (uintptr_t)bytes_map_remove(t->node_groups, node, len);
+    n = delta > 0 ? n + 1 : n - 1;
+    if (n && bytes_map_put(t->node_groups, node, len, (void *)n) < 0) {
+        bytes_map_destroy(t->node_groups);
+        t->node_groups = NULL;
+    }
+}
+
 /* Free p and whatever it still holds, without telling anyone. */
 /* The jobs that ended while p was stopping get their done with no process
  * now, after p's terminate (free_process comes after it on every path): a
@@ -349,10 +405,14 @@ static void free_process(process_table *t, process *p)
         ml_remove(t->ml, &p->links, p->links.head);
     while (p->watches.head)
         ml_remove(t->ml, &p->watches, p->watches.head);
-    for (size_t i = 0; i < p->ngroups; i++)
+    for (size_t i = 0; i < p->ngroups; i++) {
+        count_group(t, p->groups[i]->node, p->groups[i]->len, -1);
         free(p->groups[i]);
+    }
     free(p->groups);
     disinterest(t, p);
+    sorted(t, p);
+    undown(t, p);
     t->allocated--;
     free(p->pid);
     free(p->name);
@@ -407,6 +467,9 @@ size_t process_table_destroy(process_table *t)
     free(t->flush);
     free(t->flushing);
     free(t->interested);
+    free(t->unsorted);
+    free(t->downers);
+    bytes_map_destroy(t->node_groups);
     free(t->walk);
     free(t->node_watchers);
     buffer_free(&t->gone);
@@ -457,7 +520,9 @@ process *process_spawn(process_table *t, const process_behaviour *behaviour, voi
         return NULL;
     }
     if (room_for_one(&t->procs, t->nprocs, &t->cap) < 0 ||
-        room_for_one(&t->interested, t->allocated, &t->interested_cap) < 0)
+        room_for_one(&t->interested, t->allocated, &t->interested_cap) < 0 ||
+        room_for_one(&t->unsorted, t->allocated, &t->unsorted_cap) < 0 ||
+        room_for_one(&t->downers, t->allocated, &t->downers_cap) < 0)
         return NULL;
     process *p = calloc(1, sizeof *p);
     if (!p)
@@ -680,10 +745,12 @@ static node_group *group_of(process *p, term_view of)
         if (p->ngroups == p->groups_cap) { /* those left empty go first (a peer naming node after node) */
             size_t kept = 0;
             for (size_t i = 0; i < p->ngroups; i++)
-                if (p->groups[i]->records.count)
+                if (p->groups[i]->records.count) {
                     p->groups[kept++] = p->groups[i];
-                else
+                } else {
+                    count_group(p->table, p->groups[i]->node, p->groups[i]->len, -1);
                     free(p->groups[i]);
+                }
             p->ngroups = kept;
         }
         if (p->ngroups == p->groups_cap) {
@@ -700,6 +767,7 @@ static node_group *group_of(process *p, term_view of)
         g->len = len;
         memcpy(g->node, node, len);
         p->groups[p->ngroups++] = g;
+        count_group(p->table, node, len, +1);
     }
     return g;
 }
@@ -741,6 +809,7 @@ int process_monitor(process *target, term_view watcher, term_view ref, term_view
         return -1;
     if (added)
         ml_group_join(&target->ungrouped, r);
+    unsorted(target->table, target);
     interest(target->table, target);
     term_view w = ml_part(r, MON_WATCHER);
     return added || (w.len == watcher.len && memcmp(w.ptr, watcher.ptr, w.len) == 0) ? 0 : -1;
@@ -948,6 +1017,7 @@ int process_link(process *p, term_view other, int notify)
         return -1;
     if (added)
         ml_group_join(&p->ungrouped, r);
+    unsorted(p->table, p);
     interest(p->table, p);
     if (notify && p->table->router.link(p->table->router.ctx, process_pid(p), other) < 0 && added) {
         ml_remove(p->table->ml, &p->links, r); /* the other side never heard of it */
@@ -1077,6 +1147,10 @@ void process_want_node_down(process *p)
 {
     p->wants_node_down = 1;
     interest(p->table, p);
+    if (!p->downer) {
+        p->table->downers[p->table->ndowners++] = p;
+        p->downer = p->table->ndowners;
+    }
 }
 
 /* A stopping process's records of a node that went away go without a
@@ -1146,7 +1220,33 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         t->walk = w;
         t->walk_cap = t->ninterested;
     }
-    size_t n = t->ninterested;
+    /* Records into their groups first (those that cannot be sorted stay:
+     * then every interested process is looked at, as below). */
+    int leftover = 0;
+    for (size_t i = t->nunsorted; i > 0; i--) {
+        process *p = t->unsorted[i - 1];
+        sort_records(p);
+        if (p->ungrouped.head)
+            leftover = 1;
+        else
+            sorted(t, p); /* the last takes its place: seen already */
+    }
+    size_t n;
+    if (!leftover && t->node_groups && !bytes_map_get(t->node_groups, node, len)) {
+        /* No process holds a record of node (a node that never answered,
+         * say): only the node_down watchers hear of it. */
+        n = t->ndowners;
+        if (n)
+            memcpy(t->walk, t->downers, n * sizeof *t->walk);
+        t->forget_visits += n;
+        for (size_t i = 0; i < n; i++) {
+            process *p = t->walk[i];
+            if (!p->exit_reason && p->behaviour->node_down)
+                p->behaviour->node_down(p, node, len);
+        }
+        return;
+    }
+    n = t->ninterested;
     if (n) /* (memcpy of NULL, even for 0 bytes, is undefined) */
         memcpy(t->walk, t->interested, n * sizeof *t->walk);
     t->forget_visits += n;
@@ -1458,6 +1558,7 @@ int process_watch(process *p, term_view target, char *ref)
         return -1;
     if (added)
         ml_group_join(&p->ungrouped, rec);
+    unsorted(t, p);
     interest(t, p);
     if (tlen == t->node_len && memcmp(tnode, t->node, tlen) == 0) {
         process *local = process_lookup(t, target);

@@ -882,10 +882,45 @@ static void test_a_link_kept_out_of_memory_stops_nothing_else(void)
     teller_done(t);
 }
 
+/* Thousands of processes, each monitored from a peer: the failed dials of
+ * a hundred made-up nodes (a peer's calls from them) look at none of them.
+ * Each looked at them all, the node busy with that while the peer went on. */
+static void test_made_up_nodes_going_look_at_no_one(void)
+{
+    process_table *t = process_table_create(NODE, CREATION, &wire_router);
+    CU_ASSERT_FATAL(t != NULL);
+    ei_x_buff w, r;
+    term_view watcher = pid_on(&w, "peer@127.0.0.1", 2);
+    ei_x_new(&r);
+    for (int i = 0; i < MANY; i++) {
+        process *p = process_spawn(t, &keeper, NULL);
+        CU_ASSERT_FATAL(p != NULL);
+        erlang_ref rf = ref((unsigned)i + 1);
+        r.index = 0;
+        ei_x_encode_ref(&r, &rf);
+        CU_ASSERT_EQUAL(process_monitor(p, watcher, (term_view){r.buff, (size_t)r.index}, process_pid(p)), 0);
+    }
+    uint64_t v0 = process_table_forget_visits(t);
+    char name[32];
+    for (int i = 0; i < 100; i++) {
+        int len = snprintf(name, sizeof name, "z%d@127.0.0.1", i);
+        process_forget_node(t, name, (size_t)len);
+    }
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 0);
+    process_forget_node(t, "peer@127.0.0.1", strlen("peer@127.0.0.1")); /* the peer's own: all of them */
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, MANY);
+    ei_x_free(&w);
+    ei_x_free(&r);
+    process_table_destroy(t);
+    wire_reset();
+}
+
 /* A node's going looks at the processes it may concern only: those with
  * monitors, links or watches set up since the last node went (a call's
  * monitor, set and taken off, counts once), and those that want node_down;
- * not the thousands that have nothing. */
+ * not the thousands that have nothing. A node no process holds a record
+ * of (a made-up node's failed dial, say) is told to those that want
+ * node_down only. */
 static void test_a_node_s_going_looks_only_where_it_matters(void)
 {
     static const char x[] = "x@127.0.0.1", y[] = "y@127.0.0.1";
@@ -910,17 +945,23 @@ static void test_a_node_s_going_looks_only_where_it_matters(void)
     relink_to = pid_on(&a, "z@127.0.0.1", 3); /* told links to it at each node_down */
     uint64_t v0 = process_table_forget_visits(t);
     process_forget_node(t, "w@127.0.0.1", strlen("w@127.0.0.1"));
-    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 3);
-    /* called has nothing left now: the next going skips it */
-    process_forget_node(t, "w@127.0.0.1", strlen("w@127.0.0.1"));
-    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 5);
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 1); /* told only */
+    CU_ASSERT_EQUAL(process_link_count(told), 1); /* and told it: it linked to z */
+    /* y: called's monitor of a pid there was taken off before it was
+     * sorted: nobody holds a record of y */
+    process_forget_node(t, y, strlen(y));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 2);
     CU_ASSERT_EQUAL(process_link_count(linked), 1);
     downs = 0;
-    process_forget_node(t, x, strlen(x)); /* and what was of x goes: an EXIT for linked */
+    process_forget_node(t, x, strlen(x)); /* linked's link is of x: all three, an EXIT for linked */
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 5);
     while (process_table_settle(t))
         ;
     CU_ASSERT_EQUAL(process_link_count(linked), 0);
     CU_ASSERT_EQUAL(downs, 1);
+    /* linked and called have nothing left now: the next going skips them */
+    process_forget_node(t, x, strlen(x));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 6);
     ei_x_free(&a);
     ei_x_free(&w);
     ei_x_free(&r);
@@ -1026,6 +1067,7 @@ void unit_suite_process(void)
     CU_add_test(s, "a demonitor flushes a queued DOWN", test_demonitor_flushes_a_queued_down);
     CU_add_test(s, "a demonitor in the batch of its DOWN", test_demonitor_in_the_batch_of_its_down);
     CU_add_test(s, "node_down after its links are gone", test_node_down_after_its_links_are_gone);
+    CU_add_test(s, "made-up nodes' going look at no one", test_made_up_nodes_going_look_at_no_one);
     CU_add_test(s, "a node's going looks only where it matters", test_a_node_s_going_looks_only_where_it_matters);
     CU_add_test(s, "a node's going looks at its own records only", test_a_node_s_going_looks_at_its_own_records_only);
     CU_add_test(s, "a node's going tells newest first", test_a_node_s_going_tells_newest_first);
