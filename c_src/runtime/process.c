@@ -307,53 +307,39 @@ static void unindex(process_table *t, process *p)
     }
 }
 
+/* The table's lists of processes (interested, unsorted, downers) whose
+ * members know their place in them (plus one; 0: not there), at offset
+ * `place` of struct process, so that one leaves in constant time (the
+ * last takes its place). Room for every process is made at spawn. */
+#define PLACE(field) offsetof(struct process, field)
+static inline size_t *place_of(process *p, size_t place) { return (size_t *)(void *)((char *)p + place); }
+
+static inline void list_add(process **list, size_t *n, process *p, size_t place)
+{
+    if (!*place_of(p, place)) {
+        list[(*n)++] = p;
+        *place_of(p, place) = *n;
+    }
+}
+
+static void list_remove(process **list, size_t *n, process *p, size_t place)
+{
+    size_t at = *place_of(p, place);
+    if (at) {
+        process *last = list[--*n];
+        list[at - 1] = last;
+        *place_of(last, place) = at;
+        *place_of(p, place) = 0;
+    }
+}
+
 /* p may be concerned by a node's going (see interested). */
-static inline void interest(process_table *t, process *p)
-{
-    if (!p->interest) {
-        t->interested[t->ninterested++] = p;
-        p->interest = t->ninterested;
-    }
-}
-
-static void disinterest(process_table *t, process *p)
-{
-    if (p->interest) {
-        process *last = t->interested[--t->ninterested];
-        t->interested[p->interest - 1] = last;
-        last->interest = p->interest;
-        p->interest = 0;
-    }
-}
-
-/* p has records in its ungrouped (room: made at spawn, as for interested). */
-static inline void unsorted(process_table *t, process *p)
-{
-    if (!p->unsorted) {
-        t->unsorted[t->nunsorted++] = p;
-        p->unsorted = t->nunsorted;
-    }
-}
-
-static void sorted(process_table *t, process *p)
-{
-    if (p->unsorted) {
-        process *last = t->unsorted[--t->nunsorted];
-        t->unsorted[p->unsorted - 1] = last;
-        last->unsorted = p->unsorted;
-        p->unsorted = 0;
-    }
-}
-
-static void undown(process_table *t, process *p)
-{
-    if (p->downer) {
-        process *last = t->downers[--t->ndowners];
-        t->downers[p->downer - 1] = last;
-        last->downer = p->downer;
-        p->downer = 0;
-    }
-}
+static inline void interest(process_table *t, process *p) { list_add(t->interested, &t->ninterested, p, PLACE(interest)); }
+static void disinterest(process_table *t, process *p) { list_remove(t->interested, &t->ninterested, p, PLACE(interest)); }
+/* p has records in its ungrouped. */
+static inline void unsorted(process_table *t, process *p) { list_add(t->unsorted, &t->nunsorted, p, PLACE(unsorted)); }
+static void sorted(process_table *t, process *p) { list_remove(t->unsorted, &t->nunsorted, p, PLACE(unsorted)); }
+static void undown(process_table *t, process *p) { list_remove(t->downers, &t->ndowners, p, PLACE(downer)); }
 
 /* A group of node made (+1) or freed (-1) by some process. When the count
  * cannot be kept, node_groups goes, and every node's going walks them all. */
@@ -1147,10 +1133,7 @@ void process_want_node_down(process *p)
 {
     p->wants_node_down = 1;
     interest(p->table, p);
-    if (!p->downer) {
-        p->table->downers[p->table->ndowners++] = p;
-        p->downer = p->table->ndowners;
-    }
+    list_add(p->table->downers, &p->table->ndowners, p, PLACE(downer));
 }
 
 /* A stopping process's records of a node that went away go without a
