@@ -70,6 +70,12 @@ void *bytes_map_get(const bytes_map *m, const void *key, size_t len)
     return e ? e->value : NULL;
 }
 
+void **bytes_map_at(bytes_map *m, const void *key, size_t len)
+{
+    entry *e = *slot(m, key, len, siphash(m->seed, key, len));
+    return e ? &e->value : NULL;
+}
+
 /* Twice the buckets; left as it is when out of memory (chains grow longer). */
 static void grow(bytes_map *m)
 {

@@ -21,6 +21,9 @@ size_t bytes_map_count(const bytes_map *m);
 
 /* The value under key, or NULL. */
 void *bytes_map_get(const bytes_map *m, const void *key, size_t len);
+/* Where the value under key is, to change it in place (not to NULL); NULL
+ * when key is not in the table. Valid until the table changes. */
+void **bytes_map_at(bytes_map *m, const void *key, size_t len);
 /* Put value (not NULL) under key, which must not be in the table: 0, or -1
  * when out of memory (the table is as it was). */
 int bytes_map_put(bytes_map *m, const void *key, size_t len, void *value);

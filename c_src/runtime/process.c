@@ -341,18 +341,39 @@ static inline void unsorted(process_table *t, process *p) { list_add(t->unsorted
 static void sorted(process_table *t, process *p) { list_remove(t->unsorted, &t->nunsorted, p, PLACE(unsorted)); }
 static void undown(process_table *t, process *p) { list_remove(t->downers, &t->ndowners, p, PLACE(downer)); }
 
-/* A group of node made (+1) or freed (-1) by some process. When the count
- * cannot be kept, node_groups goes, and every node's going walks them all. */
+/* A group of node made (+1) or freed (-1) by some process: its count, in
+ * place (a new node's only is put; a count is the value itself). When one
+ * cannot be kept, node_groups goes, and it is counted again at the next
+ * going that walks them all (count_all_groups); till then every going
+ * walks them all. */
 static void count_group(process_table *t, const char *node, size_t len, int delta)
 {
     if (!t->node_groups)
         return;
-    uintptr_t n = (uintptr_t)bytes_map_remove(t->node_groups, node, len);
-    n = delta > 0 ? n + 1 : n - 1;
-    if (n && bytes_map_put(t->node_groups, node, len, (void *)n) < 0) {
+    void **at = bytes_map_at(t->node_groups, node, len);
+    uintptr_t n = at ? (uintptr_t)*at : 0;
+    if (delta < 0 && n <= 1) {
+        if (at)
+            bytes_map_remove(t->node_groups, node, len);
+    } else if (at) {
+        *at = (void *)(delta > 0 ? n + 1 : n - 1);
+    } else if (delta > 0 && bytes_map_put(t->node_groups, node, len, (void *)(uintptr_t)1) < 0) {
         bytes_map_destroy(t->node_groups);
         t->node_groups = NULL;
     }
+}
+
+/* node_groups made again, of every process's groups (still none when out of memory). */
+static void count_all_groups(process_table *t)
+{
+    if (t->node_groups || !(t->node_groups = bytes_map_create()))
+        return;
+    for (size_t i = 0; i < t->nprocs && t->node_groups; i++)
+        for (size_t j = 0; j < t->procs[i]->ngroups && t->node_groups; j++)
+            count_group(t, t->procs[i]->groups[j]->node, t->procs[i]->groups[j]->len, +1);
+    for (process *p = t->dying; p && t->node_groups; p = p->next_dying)
+        for (size_t j = 0; j < p->ngroups && t->node_groups; j++)
+            count_group(t, p->groups[j]->node, p->groups[j]->len, +1);
 }
 
 /* Free p and whatever it still holds, without telling anyone. */
@@ -1187,6 +1208,22 @@ static int forget_one(process_table *t, process *p, ml_record *r)
     return 0;
 }
 
+/* p's group g, left empty by a node's going: freed now, so that the
+ * node's next goings (failed dials to it, say) take the fast way. A watch's
+ * record stays till its DOWN is delivered: its group goes at a later going. */
+static void drop_if_empty(process_table *t, process *p, node_group *g)
+{
+    if (!g || g->records.count)
+        return;
+    for (size_t i = 0; i < p->ngroups; i++)
+        if (p->groups[i] == g) {
+            p->groups[i] = p->groups[--p->ngroups];
+            count_group(t, g->node, g->len, -1);
+            free(g);
+            return;
+        }
+}
+
 void process_forget_node(process_table *t, const char *node, size_t len)
 {
     term_view noconnection = {noconnection_atom, sizeof noconnection_atom};
@@ -1229,6 +1266,8 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         }
         return;
     }
+    if (!t->node_groups)
+        count_all_groups(t); /* dropped for want of memory: counted again, for the goings to come */
     n = t->ninterested;
     if (n) /* (memcpy of NULL, even for 0 bytes, is undefined) */
         memcpy(t->walk, t->interested, n * sizeof *t->walk);
@@ -1239,6 +1278,7 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         node_group *g = find_group(p, node, len); /* its records of that node, and no other */
         if (p->exit_reason) {
             forget_node_quietly(t, p, g, node, len);
+            drop_if_empty(t, p, g);
             continue;
         }
         /* Monitors by that node's processes go; watches of its processes
@@ -1262,6 +1302,7 @@ void process_forget_node(process_table *t, const char *node, size_t len)
         }
         if (failed)
             log_error("out of memory forgetting node %.*s", (int)len, node);
+        drop_if_empty(t, p, g);
         if (p->wants_node_down && p->behaviour->node_down)
             p->behaviour->node_down(p, node, len);
         for (size_t at = 0; at < buffer_len(&t->gone) && !p->exit_reason;) {

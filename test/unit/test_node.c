@@ -448,13 +448,13 @@ static void test_a_connection_flood_is_taken_a_few_at_a_time(void)
  * its node after it went is routed as to a node not connected (ASan sees a
  * stale entry). With the index dropped for want of memory (a put that
  * fails), the same holds, and it is made again at the next connection. */
-int rev_fail_put;
+int fail_put_of_b;
 int __real_bytes_map_put(void *m, const void *key, size_t len, void *value);
 int __wrap_bytes_map_put(void *m, const void *key, size_t len, void *value);
 int __wrap_bytes_map_put(void *m, const void *key, size_t len, void *value)
 {
-    if (rev_fail_put && len == 11 && memcmp(key, "b@127.0.0.1", 11) == 0) {
-        rev_fail_put = 0;
+    if (fail_put_of_b && len == 11 && memcmp(key, "b@127.0.0.1", 11) == 0) {
+        fail_put_of_b = 0;
         return -1;
     }
     return __real_bytes_map_put(m, key, len, value);
@@ -526,10 +526,10 @@ static void test_connections_found_without_the_index(void)
     peer c;
     CU_ASSERT_FATAL(peer_connect(&c, n, "c@127.0.0.1", COOKIE, 0) == 0);
     rev_other = &c;
-    rev_fail_put = 1;
+    fail_put_of_b = 1;
     for (int i = 0; i < 3; i++)
         rev_cycle(n, "b@127.0.0.1", 10 * i);
-    CU_ASSERT_EQUAL(rev_fail_put, 0);
+    CU_ASSERT_EQUAL(fail_put_of_b, 0);
     CU_ASSERT_EQUAL(call_long(&c, n, "counter", 99, req_get), 0);
     peer_close(&c);
     node_destroy(n);

@@ -882,6 +882,8 @@ static void test_a_link_kept_out_of_memory_stops_nothing_else(void)
     teller_done(t);
 }
 
+extern int fail_put_of_b; /* test_node.c: the next bytes_map_put of "b@127.0.0.1" fails */
+
 /* Thousands of processes, each monitored from a peer: the failed dials of
  * a hundred made-up nodes (a peer's calls from them) look at none of them.
  * Each looked at them all, the node busy with that while the peer went on. */
@@ -909,6 +911,35 @@ static void test_made_up_nodes_going_look_at_no_one(void)
     CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, 0);
     process_forget_node(t, "peer@127.0.0.1", strlen("peer@127.0.0.1")); /* the peer's own: all of them */
     CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, MANY);
+    /* its records gone, and the groups they left empty: its failed dials now
+     * look at no one either (the groups stayed, counted, and each looked at
+     * all of them) */
+    for (int i = 0; i < 10; i++)
+        process_forget_node(t, "peer@127.0.0.1", strlen("peer@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v0, MANY);
+    /* The counts lost for want of memory (a put that fails): the next going
+     * looks at all and counts again; the ones after look at no one. */
+    ei_x_buff wb;
+    term_view b = pid_on(&wb, "b@127.0.0.1", 2);
+    for (int i = 0; i < MANY; i++) {
+        process *p = process_spawn(t, &keeper, NULL);
+        CU_ASSERT_FATAL(p != NULL);
+        erlang_ref rf = ref((unsigned)(MANY + i) + 1);
+        r.index = 0;
+        ei_x_encode_ref(&r, &rf);
+        CU_ASSERT_EQUAL(process_monitor(p, b, (term_view){r.buff, (size_t)r.index}, process_pid(p)), 0);
+    }
+    fail_put_of_b = 1;
+    uint64_t v1 = process_table_forget_visits(t);
+    /* it sorts the new records, b's first count fails: it looks at all
+     * (those with b's monitors) and counts again */
+    process_forget_node(t, "z@127.0.0.1", strlen("z@127.0.0.1"));
+    CU_ASSERT_EQUAL(fail_put_of_b, 0);
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v1, MANY);
+    for (int i = 0; i < 10; i++)
+        process_forget_node(t, "z@127.0.0.1", strlen("z@127.0.0.1"));
+    CU_ASSERT_EQUAL(process_table_forget_visits(t) - v1, MANY);
+    ei_x_free(&wb);
     ei_x_free(&w);
     ei_x_free(&r);
     process_table_destroy(t);
