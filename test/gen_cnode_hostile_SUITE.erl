@@ -941,6 +941,13 @@ forged_messages_to_the_pg_scope(Config) ->
     ok = gen_cnode_test_env:wait_until(fun() -> Ghostly() =/= [] end, 5000),
     ct:log("lines about ghosts: ~p", [Ghostly()]),
     ?assertMatch([_], Ghostly()),
+    %% the forged DOWNs, matching no monitor of the scope's: said once
+    Downs = fun() ->
+                    [L || L <- durable_harness:log_lines(?config(log, Config)),
+                          binary:match(L, <<"matches none of its monitors">>) =/= nomatch]
+            end,
+    ok = gen_cnode_test_env:wait_until(fun() -> Downs() =/= [] end, 5000),
+    ?assertMatch([_], Downs()),
     [T ! stop || T <- Theirs],
     hostile_peer:close(P),
     %% A is still a member, as every BEAM node sees it

@@ -84,6 +84,7 @@ typedef struct pg_scope {
     unsigned warned_nodeup; /* {nodeup, Node} ignored: Node not connected (a peer's forgery) */
     unsigned warned_foreign; /* a discover or sync naming another node's scope than its sender's */
     unsigned warned_forged;  /* a nodeup or pg_rediscover from another node */
+    unsigned warned_down;    /* a 'DOWN' that matches no monitor of the scope's */
     ei_x_buff canon; /* scratch for canonical bytes */
     gcn_buf *msg;    /* scratch for messages */
     gcn_buf *ref;    /* scratch for monitor references */
@@ -1050,6 +1051,13 @@ static enum gcn_result pg_info(gcn_server *self, void *state, gcn_term msg)
                     rediscover(s);
                 return GCN_NOREPLY;
             }
+        /* Matches no monitor: one already taken off (a member that left,
+         * its DOWN on its way), or a peer's forgery. Said once. */
+        size_t len = 0;
+        const char *from = process_sender_node(gen_server_process(s->self), &len);
+        if (!s->warned_down++)
+            log_warning("pg scope %s: ignoring a 'DOWN' that matches none of its monitors (from %.*s); "
+                        "more are not logged", s->name, from ? (int)len : 4, from ? from : "here");
     } else if (gcn_match(msg, "{nodeup, ~a}", node) || gcn_is_atom(msg, "pg_rediscover")) {
         /* the node's own notice and this scope's own timer: from a peer, a
          * forgery that would have this scope discover (and a node sync back
