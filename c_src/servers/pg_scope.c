@@ -1126,9 +1126,10 @@ int pg_scope_join(process_table *t, const char *scope, term_view group, term_vie
         return -1;
     }
     if (join(s, group, pid, &bad) != 0) {
-        log_warning("pg scope %s: cannot join (a group deeper than %d or holding -0.0, %d joins of the "
-                    "server or %u in all already, or out of memory)",
-                    scope, MAX_GROUP_DEPTH, MAX_JOINS_PER_MEMBER, MAX_JOINS);
+        log_warning("pg scope %s: cannot join (a group deeper than %d, holding -0.0 or over %u KiB; %d "
+                    "joins of the server or %u in all already, or %u MiB of group names; or out of memory)",
+                    scope, MAX_GROUP_DEPTH, MAX_GROUP_NAME >> 10, MAX_JOINS_PER_MEMBER, MAX_JOINS,
+                    MAX_GROUP_BYTES >> 20);
         return -1;
     }
     return 0;
