@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "quiet_thread.h"
 
 static pthread_t watcher, main_thread;
 static int stop_pipe[2] = {-1, -1}; /* the write end is closed to stop the watcher */
@@ -70,12 +71,7 @@ int stdin_watch_start(void)
     if (fcntl(0, F_GETFD) < 0 || pipe2(stop_pipe, O_CLOEXEC) < 0)
         return -1;
     main_thread = pthread_self();
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* SIGINT and SIGTERM stay the main thread's */
-    int rc = pthread_create(&watcher, NULL, watch, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (quiet_thread_create(&watcher, NULL, watch, NULL) != 0) { /* SIGINT and SIGTERM stay the main thread's */
         close(stop_pipe[0]);
         close(stop_pipe[1]);
         stop_pipe[0] = stop_pipe[1] = -1;

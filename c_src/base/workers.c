@@ -1,11 +1,11 @@
 /* workers.c: a pool of threads for blocking jobs; see workers.h. */
 #include "workers.h"
+#include "quiet_thread.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,13 +275,8 @@ static int start_thread(workers *w)
         pthread_attr_destroy(&attr);
         have_attr = 0;
     }
-    /* The thread starts with every signal blocked: it inherits this mask. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     s->w = w;
-    int err = pthread_create(&s->thread, have_attr ? &attr : NULL, worker_main, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int err = quiet_thread_create(&s->thread, have_attr ? &attr : NULL, worker_main, s);
     if (have_attr)
         pthread_attr_destroy(&attr);
     if (err != 0) {

@@ -9,7 +9,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "epmd.h"
 #include "handshake.h"
+#include "quiet_thread.h"
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_DONE };
 
@@ -330,13 +330,7 @@ int dialer_start(dialer *d, const char *node, uint64_t id, int timeout_ms)
     a->fd = -1;
     a->why[0] = '\0';
     memcpy(a->node, node, len + 1);
-    /* Its thread takes no signal: SIGINT and SIGTERM stay the loop's. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&a->thread, NULL, run, a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
+    if (quiet_thread_create(&a->thread, NULL, run, a) != 0) { /* SIGINT and SIGTERM stay the loop's */
         pthread_mutex_lock(&d->lock);
         a->state = SLOT_FREE;
         pthread_mutex_unlock(&d->lock);

@@ -4,9 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "quiet_thread.h"
 
 struct bg_sync {
     pthread_t thread;
@@ -53,14 +54,7 @@ bg_sync *bg_sync_start(void)
     }
     pthread_cond_init(&b->work, NULL);
     pthread_cond_init(&b->done_cond, NULL);
-    /* Every signal blocked on the thread: the node takes its own on the
-     * main thread, and a module's handler must not run here. */
-    sigset_t all, was;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &was);
-    int rc = pthread_create(&b->thread, NULL, run, b);
-    pthread_sigmask(SIG_SETMASK, &was, NULL);
-    if (rc != 0) {
+    if (quiet_thread_create(&b->thread, NULL, run, b) != 0) {
         pthread_cond_destroy(&b->work);
         pthread_cond_destroy(&b->done_cond);
         pthread_mutex_destroy(&b->lock);

@@ -563,18 +563,28 @@ static void note_done(process *p, void *job, int ran)
 
 static const process_behaviour with_job = {.message = on_message, .destroy = note_terminate};
 
-static void test_terminate_before_jobs_at_the_end(void)
+/* A table with a pool of one thread, and a process that submitted two slow
+ * jobs to it (the first runs, the second is queued behind it). */
+static process *two_jobs(process_table **t, workers **w)
 {
-    process_table *t = process_table_create(NODE, CREATION, &wire_router);
-    workers *w = workers_create(1);
-    CU_ASSERT_FATAL(t && w);
-    process_table_set_workers(t, w, -1);
-    process *p = process_spawn(t, &with_job, NULL);
+    *t = process_table_create(NODE, CREATION, &wire_router);
+    *w = workers_create(1);
+    CU_ASSERT_FATAL(*t && *w);
+    process_table_set_workers(*t, *w, -1);
+    process *p = process_spawn(*t, &with_job, NULL);
     CU_ASSERT_FATAL(p != NULL);
     norder = 0;
     __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
-    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0); /* runs */
-    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0); /* queued behind it */
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
+    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
+    return p;
+}
+
+static void test_terminate_before_jobs_at_the_end(void)
+{
+    process_table *t;
+    workers *w;
+    two_jobs(&t, &w);
     for (int i = 0; i < 5000 && !__atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST); i++)
         nanosleep(&(struct timespec){0, 1000 * 1000}, NULL); /* the first has started */
     process_table_destroy(t);
@@ -593,16 +603,9 @@ static void test_terminate_before_jobs_at_the_end(void)
 static void test_a_job_ending_while_its_process_stops_is_done_after_terminate(void)
 {
     static const char why[] = {119, 3, 'w', 'h', 'y'};
-    process_table *t = process_table_create(NODE, CREATION, &wire_router);
-    workers *w = workers_create(1);
-    CU_ASSERT_FATAL(t && w);
-    process_table_set_workers(t, w, -1);
-    process *p = process_spawn(t, &with_job, NULL);
-    CU_ASSERT_FATAL(p != NULL);
-    norder = 0;
-    __atomic_store_n(&jobs_started, 0, __ATOMIC_SEQ_CST);
-    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
-    CU_ASSERT_EQUAL(process_submit(p, NULL, slow_job, note_done, NULL), 0);
+    process_table *t;
+    workers *w;
+    process *p = two_jobs(&t, &w);
     for (int i = 0; i < 5000 && (__atomic_load_n(&jobs_started, __ATOMIC_SEQ_CST) < 2 || workers_running(w)); i++)
         nanosleep(&(struct timespec){0, 1000 * 1000}, NULL); /* both ended, not yet collected */
     CU_ASSERT_EQUAL_FATAL(workers_running(w), 0);
